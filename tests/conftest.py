@@ -1,0 +1,36 @@
+"""Shared fixtures: tiny random-weight FLUX models built once per session, isolated user folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own settings, data, library and model folders, and an empty HF cache."""
+    home = tmp_path / "dit360-home"
+    monkeypatch.setenv("DIT360_HOME", str(home))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-home" / "hub"))
+    return home
+
+
+@pytest.fixture(scope="session")
+def tiny_flux_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from dit360_desktop.testing.tiny_flux import build_tiny_flux
+
+    return build_tiny_flux(tmp_path_factory.mktemp("tiny-flux") / "FLUX.1-dev")
+
+
+@pytest.fixture(scope="session")
+def tiny_lora_dir(tiny_flux_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from dit360_desktop.testing.tiny_flux import build_tiny_lora
+
+    return build_tiny_lora(tmp_path_factory.mktemp("tiny-lora") / "DiT360", tiny_flux_dir / "transformer")
