@@ -1,0 +1,176 @@
+"""The registry of installed components (``<models dir>/registry.json``) and default model resolution.
+
+The engine calls :func:`installed_model_paths` to find its default model: what the manager downloaded or
+imported first, then a copy already in the user's Hugging Face cache, used in place.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dit360_desktop.models.catalog import Component, load_catalog
+from dit360_desktop.models.fsutil import atomic_write_json, file_lock, read_json
+from dit360_desktop.models.layouts import diffusers_folder_problems, find_in_hf_cache, lora_path_in
+from dit360_desktop.models.location import hf_hub_cache_dir, resolve_models_dir
+
+log = logging.getLogger(__name__)
+
+REGISTRY_FILE = "registry.json"
+_LOCK_FILE = ".registry.lock"
+_FORMAT = 1
+
+SOURCE_DOWNLOAD = "download"
+SOURCE_COPY = "copy"
+SOURCE_IN_PLACE = "in-place"
+
+
+@dataclass(frozen=True)
+class InstalledPaths:
+    """``base``: a diffusers FLUX.1-dev folder. ``lora``: a PEFT folder or a single .safetensors file."""
+
+    base: Path | None
+    lora: Path | None
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    size: int
+    sha256: str | None
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    component_id: str
+    path: Path
+    source: str
+    complete: bool
+    repo_id: str | None
+    commit: str | None
+    files: dict[str, FileRecord]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "source": self.source,
+            "complete": self.complete,
+            "repo_id": self.repo_id,
+            "commit": self.commit,
+            "files": {k: {"size": v.size, "sha256": v.sha256} for k, v in sorted(self.files.items())},
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+
+    @classmethod
+    def from_json(cls, component_id: str, data: dict[str, Any]) -> RegistryEntry:
+        return cls(
+            component_id=component_id,
+            path=Path(data["path"]),
+            source=data["source"],
+            complete=bool(data["complete"]),
+            repo_id=data.get("repo_id"),
+            commit=data.get("commit"),
+            files={k: FileRecord(int(v["size"]), v.get("sha256")) for k, v in data.get("files", {}).items()},
+        )
+
+
+def registry_path(models_dir: Path | None = None) -> Path:
+    return resolve_models_dir(models_dir) / REGISTRY_FILE
+
+
+def read_registry(models_dir: Path | None = None) -> dict[str, RegistryEntry]:
+    path = registry_path(models_dir)
+    data = read_json(path)
+    if data is None:
+        return {}
+    entries: dict[str, RegistryEntry] = {}
+    for component_id, item in (data.get("components") or {}).items() if isinstance(data, dict) else ():
+        try:
+            entries[component_id] = RegistryEntry.from_json(component_id, item)
+        except (KeyError, TypeError, ValueError) as e:
+            log.warning("Ignoring a damaged registry entry %s in %s: %s", component_id, path, e)
+    return entries
+
+
+def update_registry(
+    models_dir: Path | None, entry: RegistryEntry | None, *, remove: str | None = None
+) -> None:
+    """Add/replace ``entry`` (or drop ``remove``) under a cross-process lock."""
+    models_dir = resolve_models_dir(models_dir)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    with file_lock(models_dir / _LOCK_FILE):
+        data = read_json(models_dir / REGISTRY_FILE)
+        components = data.get("components", {}) if isinstance(data, dict) else {}
+        if remove is not None:
+            components.pop(remove, None)
+        if entry is not None:
+            components[entry.component_id] = entry.to_json()
+        atomic_write_json(models_dir / REGISTRY_FILE, {"format": _FORMAT, "components": components})
+
+
+def record_file(
+    models_dir: Path | None,
+    component: Component,
+    install_dir: Path,
+    *,
+    repo_id: str,
+    commit: str,
+    rel_path: str,
+    size: int,
+    sha256: str | None,
+) -> None:
+    """Note one verified file of a download in progress, so a restart knows it is already in place."""
+    models_dir = resolve_models_dir(models_dir)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    with file_lock(models_dir / _LOCK_FILE):
+        data = read_json(models_dir / REGISTRY_FILE)
+        components = data.get("components", {}) if isinstance(data, dict) else {}
+        item = components.get(component.id)
+        same = (
+            isinstance(item, dict) and item.get("commit") == commit and item.get("path") == str(install_dir)
+        )
+        entry = RegistryEntry.from_json(component.id, item) if same else None
+        files = dict(entry.files) if entry else {}
+        files[rel_path] = FileRecord(size, sha256)
+        components[component.id] = RegistryEntry(
+            component_id=component.id,
+            path=install_dir,
+            source=SOURCE_DOWNLOAD,
+            complete=bool(entry and entry.complete),
+            repo_id=repo_id,
+            commit=commit,
+            files=files,
+        ).to_json()
+        atomic_write_json(models_dir / REGISTRY_FILE, {"format": _FORMAT, "components": components})
+
+
+def component_path(entry: RegistryEntry, component: Component) -> Path | None:
+    """The loadable path of a registered component, or None when it is incomplete or gone."""
+    if not entry.complete:
+        return None
+    if component.layout == "diffusers":
+        return entry.path if not diffusers_folder_problems(entry.path) else None
+    if component.layout == "lora":
+        return lora_path_in(entry.path)
+    return entry.path if entry.path.exists() else None
+
+
+def installed_model_paths(models_dir: Path | None = None) -> InstalledPaths | None:
+    """The base model and LoRA to use by default, or None when neither is installed anywhere we look."""
+    catalog = load_catalog()
+    entries = read_registry(models_dir)
+    found: dict[str, Path | None] = {}
+    for role in ("base", "lora"):
+        component = catalog.for_role(role)
+        entry = entries.get(component.id)
+        path = component_path(entry, component) if entry else None
+        if path is None and entry is not None:
+            log.info("Registered %s at %s is incomplete; looking in the HF cache.", component.id, entry.path)
+        if path is None:
+            path = find_in_hf_cache(hf_hub_cache_dir(), component.repo_ids, component.layout)
+        found[role] = path
+    if found["base"] is None and found["lora"] is None:
+        return None
+    return InstalledPaths(base=found["base"], lora=found["lora"])

@@ -1,0 +1,89 @@
+"""Default model resolution: the registry first, then a complete copy in the user's HF cache."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from dit360_desktop.models import location
+from dit360_desktop.models.catalog import load_catalog
+from dit360_desktop.models.layouts import diffusers_folder_problems
+from dit360_desktop.models.registry import (
+    SOURCE_IN_PLACE,
+    FileRecord,
+    InstalledPaths,
+    RegistryEntry,
+    installed_model_paths,
+    read_registry,
+    update_registry,
+)
+
+
+def _hf_cache_copy(src: Path, cache: Path, repo_id: str, commit: str = "a" * 40) -> Path:
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    snapshot = repo / "snapshots" / commit
+    shutil.copytree(src, snapshot)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    return snapshot
+
+
+def test_nothing_installed_returns_none(tmp_path: Path) -> None:
+    assert installed_model_paths(tmp_path / "models") is None
+
+
+def test_registry_entries_win(tmp_path: Path, tiny_flux_dir: Path, tiny_lora_dir: Path) -> None:
+    models = tmp_path / "models"
+    for cid, path in (("flux1-dev", tiny_flux_dir), ("dit360-lora", tiny_lora_dir)):
+        update_registry(
+            models,
+            RegistryEntry(cid, path, SOURCE_IN_PLACE, True, None, None, {"x": FileRecord(1, None)}),
+        )
+    assert installed_model_paths(models) == InstalledPaths(base=tiny_flux_dir, lora=tiny_lora_dir)
+    assert read_registry(models)["flux1-dev"].files == {"x": FileRecord(1, None)}
+
+
+def test_incomplete_entry_is_not_used(tmp_path: Path, tiny_flux_dir: Path) -> None:
+    models = tmp_path / "models"
+    update_registry(models, RegistryEntry("flux1-dev", tiny_flux_dir, SOURCE_IN_PLACE, False, None, None, {}))
+    assert installed_model_paths(models) is None
+
+
+def test_hf_cache_copy_found_in_place(tmp_path: Path, tiny_flux_dir: Path, tiny_lora_dir: Path) -> None:
+    cache = tmp_path / "hf-home" / "hub"
+    snapshot = _hf_cache_copy(tiny_flux_dir, cache, "black-forest-labs/FLUX.1-dev")
+    # The LoRA under the alias repo id used by the official inference script.
+    lora_snapshot = _hf_cache_copy(tiny_lora_dir, cache, "fenghora/DiT360-Panorama-Image-Generation")
+    found = installed_model_paths(tmp_path / "models")
+    assert found == InstalledPaths(base=snapshot, lora=lora_snapshot)
+
+
+def test_incomplete_hf_cache_copy_ignored(tmp_path: Path, tiny_flux_dir: Path) -> None:
+    cache = tmp_path / "hf-home" / "hub"
+    snapshot = _hf_cache_copy(tiny_flux_dir, cache, "black-forest-labs/FLUX.1-dev")
+    weights = next((snapshot / "transformer").glob("*.safetensors"))
+    weights.unlink()
+    assert diffusers_folder_problems(snapshot) == ["transformer/ has no .safetensors weights"]
+    assert installed_model_paths(tmp_path / "models") is None
+
+
+def test_models_location_setting(tmp_path: Path) -> None:
+    target = tmp_path / "big-drive" / "models"
+    assert location.set_models_dir(target) == target.resolve()
+    assert location.configured_models_dir() == target.resolve()
+    assert location.set_models_dir(None) != target.resolve()
+
+
+def test_catalog_roles() -> None:
+    catalog = load_catalog()
+    base = catalog.for_role("base")
+    lora = catalog.for_role("lora")
+    assert base.repo_id == "black-forest-labs/FLUX.1-dev" and base.gated
+    assert lora.repo_ids == (
+        "Insta360-Research/DiT360-Panorama-Image-Generation",
+        "fenghora/DiT360-Panorama-Image-Generation",
+    )
+    assert base.wants("transformer/diffusion_pytorch_model-00001-of-00003.safetensors")
+    assert not base.wants("flux1-dev.safetensors")
+    assert not base.wants("ae.safetensors")
+    assert not base.wants("text_encoder/model.bin")
