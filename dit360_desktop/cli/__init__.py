@@ -18,7 +18,9 @@ _COMMAND_MODULES = ("generate", "decode")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dit360", description="Seamless 360° panoramas with FLUX.1-dev + DiT360.")
+    parser = argparse.ArgumentParser(
+        prog="dit360", description="Seamless 360° panoramas with FLUX.1-dev + DiT360."
+    )
     parser.add_argument("--version", action="version", version=f"dit360 {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages to stderr")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

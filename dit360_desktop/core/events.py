@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -53,7 +53,7 @@ class FailedEvent:
     error: DiT360Error
 
 
-EngineEvent = Union[StageEvent, StepEvent, DoneEvent, FailedEvent]
+EngineEvent = StageEvent | StepEvent | DoneEvent | FailedEvent
 EventCallback = Callable[[EngineEvent], None]
 
 

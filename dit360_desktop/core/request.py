@@ -18,7 +18,7 @@ MAX_SEED = 2**32 - 1
 FIT_MODES = ("crop", "pad", "stretch")
 DTYPES = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-MIN_SIDE, MAX_SIDE = 256, 8192
+MIN_SIDE, MAX_SIDE = 64, 8192
 MAX_STEPS = 200
 MAX_PROMPT_CHARS = 4000
 
@@ -44,7 +44,7 @@ class GenerationRequest:
     rewrap_each_step: bool = False
 
     def validate(self) -> list[str]:
-        """Raise ``RequestError`` for the first invalid field; return warnings for legal but unusual values."""
+        """Raise ``RequestError`` for the first bad field; return warnings for legal but unusual values."""
         _check_type(self, "prompt", str)
         if not self.prompt.strip():
             raise RequestError("prompt", "must not be empty")
@@ -82,7 +82,7 @@ class GenerationRequest:
         warnings = []
         if self.width != 2 * self.height:
             warnings.append(
-                f"{self.width}×{self.height} is not 2:1; an equirectangular panorama is twice as wide as high."
+                f"{self.width}×{self.height} is not 2:1; equirectangular panoramas are twice as wide as tall."
             )
         elif (self.width, self.height) != TRAINED_SIZE:
             warnings.append(f"DiT360 was trained at 2048×1024; {self.width}×{self.height} may look worse.")

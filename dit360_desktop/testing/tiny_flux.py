@@ -154,7 +154,12 @@ def build_tiny_flux(folder: str | Path, *, size: FluxSize = TINY, seed: int = 0)
 
 
 def build_tiny_lora(
-    path: str | Path, transformer_folder: str | Path, *, rank: int = 4, seed: int = 1, peft_folder: bool = True
+    path: str | Path,
+    transformer_folder: str | Path,
+    *,
+    rank: int = 4,
+    seed: int = 1,
+    peft_folder: bool = True,
 ) -> Path:
     """Write a LoRA in DiT360's layout: PEFT keys ``transformer.<module>.lora_A/B.weight`` on attention.
 
@@ -172,7 +177,9 @@ def build_tiny_lora(
     def add(module: str, fan_in: int, fan_out: int) -> None:
         # Non-zero B (unlike a fresh PEFT init) so that the LoRA visibly changes the output.
         tensors[f"transformer.{module}.lora_A.weight"] = torch.randn(rank, fan_in, generator=generator) * 0.05
-        tensors[f"transformer.{module}.lora_B.weight"] = torch.randn(fan_out, rank, generator=generator) * 0.05
+        tensors[f"transformer.{module}.lora_B.weight"] = (
+            torch.randn(fan_out, rank, generator=generator) * 0.05
+        )
 
     for i in range(config["num_layers"]):
         for target in targets:
@@ -241,7 +248,12 @@ def _write_tokenizers(folder: Path) -> tuple[int, int]:
     special = {"bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>"}
     (clip_dir / "tokenizer_config.json").write_text(
         json.dumps(
-            {"model_max_length": 77, "pad_token": "<|endoftext|>", "tokenizer_class": "CLIPTokenizer", **special}
+            {
+                "model_max_length": 77,
+                "pad_token": "<|endoftext|>",
+                "tokenizer_class": "CLIPTokenizer",
+                **special,
+            }
         )
     )
     (clip_dir / "special_tokens_map.json").write_text(json.dumps({"pad_token": "<|endoftext|>", **special}))

@@ -1,0 +1,423 @@
+"""PanoramaEngine: owns the loaded FLUX.1-dev components and turns requests into panoramas.
+
+Stages per run: loading (only when needed) → encoding → preparing → denoising → decoding. Every stage
+boundary and every denoising step checks the cancel token; nothing is written by the engine itself.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+import dit360_desktop
+from dit360_desktop.core.codecs import (
+    TextEncoder,
+    decode_latents,
+    encode_image,
+    pil_to_pixels,
+    to_uint8_image,
+)
+from dit360_desktop.core.devices import memory_in_use, resolve_device, resolve_dtype
+from dit360_desktop.core.errors import DiT360Error, OutOfMemoryError
+from dit360_desktop.core.events import (
+    CancelToken,
+    DoneEvent,
+    EventCallback,
+    FailedEvent,
+    Stage,
+    StageEvent,
+    StepEvent,
+)
+from dit360_desktop.core.loading import Components, LoraInfo, load_components, load_lora, resolve_base_model
+from dit360_desktop.core.padding import (
+    latent_image_ids,
+    pack_latents,
+    unpack_latents,
+    wrap_pad_ids,
+    wrap_pad_tokens,
+)
+from dit360_desktop.core.preview import LatentPreviewer
+from dit360_desktop.core.request import GenerationRequest
+from dit360_desktop.core.result import Result
+from dit360_desktop.core.sampler import (
+    DenoiseInputs,
+    Denoiser,
+    drop_pads,
+    is_oom,
+    make_scheduler,
+    translate_oom,
+)
+
+log = logging.getLogger(__name__)
+
+LORA_ADAPTER = "dit360"
+
+
+class PanoramaEngine:
+    def __init__(
+        self, model_dir: str | Path | None = None, *, batched_cfg: bool = True, previews: bool = True
+    ):
+        self.model_dir = Path(model_dir) if model_dir is not None else None
+        self.batched_cfg = batched_cfg
+        self.previews = previews
+        self._components: Components | None = None
+        self._load_key: tuple | None = None
+        self._text: TextEncoder | None = None
+        self._previewer: LatentPreviewer | None = None
+        self._lora: LoraInfo | None = None
+        self._lora_scale: float | None = None
+        self._device = torch.device("cpu")
+        self._dtype = torch.float32
+
+    # --- state ---------------------------------------------------------------------------------------
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._components is not None
+
+    @property
+    def device_name(self) -> str:
+        if self._device.type == "cuda":
+            return f"cuda ({torch.cuda.get_device_name(self._device)})"
+        return self._device.type
+
+    @property
+    def dtype_name(self) -> str:
+        return str(self._dtype).removeprefix("torch.")
+
+    def memory_in_use(self) -> int:
+        return memory_in_use(self._device)
+
+    @property
+    def text_encoder(self) -> TextEncoder | None:
+        return self._text
+
+    def unload(self) -> None:
+        self._components = None
+        self._load_key = None
+        self._text = None
+        self._previewer = None
+        self._lora = None
+        self._lora_scale = None
+        _free_memory(self._device)
+
+    # --- loading -------------------------------------------------------------------------------------
+
+    def load(
+        self,
+        on_event: EventCallback | None = None,
+        cancel: CancelToken | None = None,
+        *,
+        device: str = "auto",
+        dtype: str = "auto",
+    ) -> None:
+        emit = on_event or _ignore
+        cancel = cancel or CancelToken()
+        target = resolve_device(device)
+        torch_dtype = resolve_dtype(dtype, target)
+        folder = resolve_base_model(self.model_dir).resolve()
+        key = (str(folder), str(target), str(torch_dtype))
+        if key == self._load_key:
+            return
+        emit(StageEvent(Stage.LOADING, f"Loading {folder.name}"))
+        cancel.raise_if_cancelled()
+        self.unload()
+        components = load_components(
+            folder,
+            device=target,
+            dtype=torch_dtype,
+            on_progress=lambda name: emit(StageEvent(Stage.LOADING, f"Loading {name}")),
+            check_cancel=cancel.raise_if_cancelled,
+        )
+        previewer = LatentPreviewer.calibrate(components.vae) if self.previews else None
+        # A cancelled load is dropped here: nothing above was assigned to the engine yet.
+        cancel.raise_if_cancelled()
+        self._components = components
+        self._previewer = previewer
+        self._text = TextEncoder(
+            components.tokenizer,
+            components.text_encoder,
+            components.tokenizer_2,
+            components.text_encoder_2,
+            identity=f"{folder}|{torch_dtype}",
+        )
+        self._device, self._dtype, self._load_key = target, torch_dtype, key
+
+    def _apply_lora(self, path: str | None, scale: float) -> None:
+        transformer = self._components.transformer
+        wanted = Path(path).expanduser().resolve() if path else None
+        current = self._lora.path.resolve() if self._lora else None
+        if wanted != current:
+            if self._lora is not None:
+                transformer.delete_adapters(LORA_ADAPTER)
+                self._lora = None
+            if wanted is not None:
+                self._lora = load_lora(transformer, wanted, LORA_ADAPTER)
+                self._lora_scale = None
+                if self._text is not None:
+                    self._text.clear_cache()
+        if self._lora is not None and scale != self._lora_scale:
+            transformer.set_adapters([LORA_ADAPTER], weights=[scale])
+            self._lora_scale = scale
+
+    # --- running -------------------------------------------------------------------------------------
+
+    def run(
+        self,
+        request: GenerationRequest,
+        on_event: EventCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Result:
+        emit = on_event or _ignore
+        cancel = cancel or CancelToken()
+        try:
+            result = self._run(request, emit, cancel)
+        except DiT360Error as error:
+            if isinstance(error, OutOfMemoryError):
+                _free_memory(self._device)
+            emit(FailedEvent(error))
+            raise
+        except Exception as exc:
+            if is_oom(exc):
+                _free_memory(self._device)
+                error = OutOfMemoryError(
+                    "The device ran out of memory. Lower the size, or choose a lower memory tier."
+                )
+                emit(FailedEvent(error))
+                raise error from exc
+            raise
+        emit(DoneEvent(result))
+        return result
+
+    def _run(self, request: GenerationRequest, emit: EventCallback, cancel: CancelToken) -> Result:
+        warnings = request.validate()
+        request = request.with_seed()
+        timings: dict[str, float] = {}
+        clock = _Clock(timings)
+
+        with clock("loading"):
+            self.load(emit, cancel, device=request.device, dtype=request.dtype)
+            self._apply_lora(request.lora_path, request.lora_scale)
+        components = self._components
+        device = self._device
+
+        cancel.raise_if_cancelled()
+        emit(StageEvent(Stage.ENCODING, "Encoding the prompt"))
+        with clock("encoding"), translate_oom():
+            cond = self._text.encode(request.prompt, device)
+            uncond = self._text.encode(request.negative_prompt, device) if request.uses_true_cfg else None
+
+        cancel.raise_if_cancelled()
+        emit(StageEvent(Stage.PREPARING, "Preparing latents"))
+        with clock("preparing"), translate_oom():
+            geometry = LatentGeometry.for_request(components.vae, request)
+            tokens, img_ids, scheduler, timesteps, first_index = self._prepare(
+                request, geometry, cond, device
+            )
+
+        cancel.raise_if_cancelled()
+        emit(StageEvent(Stage.DENOISING, f"Denoising {len(timesteps)} steps"))
+        with clock("denoising"):
+            denoiser = Denoiser(components.transformer, batched_cfg=self.batched_cfg)
+            inputs = DenoiseInputs(
+                tokens=tokens,
+                img_ids=img_ids,
+                cond=cond,
+                uncond=uncond,
+                guidance=request.guidance,
+                true_cfg_scale=request.true_cfg_scale,
+                rows=geometry.rows,
+                cols=geometry.cols,
+                rewrap_each_step=request.rewrap_each_step,
+            )
+            tokens = denoiser.run(
+                inputs,
+                scheduler,
+                timesteps,
+                first_index=first_index,
+                check_cancel=cancel.raise_if_cancelled,
+                on_step=self._step_reporter(emit, geometry),
+            )
+            self.batched_cfg = denoiser.batched_cfg
+
+        cancel.raise_if_cancelled()
+        emit(StageEvent(Stage.DECODING, "Decoding the panorama"))
+        with clock("decoding"), translate_oom():
+            latent = unpack_latents(
+                drop_pads(tokens, geometry.rows, geometry.cols), geometry.height, geometry.width
+            )
+            image = Image.fromarray(
+                to_uint8_image(decode_latents(components.vae, latent, seamless=request.seamless_decode))
+            )
+        cancel.raise_if_cancelled()
+        metadata = self._metadata(request, timings, warnings)
+        return Result(image=image, request=request, metadata=metadata, latent=latent.detach().float().cpu())
+
+    def _prepare(self, request: GenerationRequest, geometry: LatentGeometry, cond, device):
+        from diffusers.utils.torch_utils import randn_tensor
+
+        channels = self._components.transformer.config.in_channels // 4
+        latent_dtype = cond.t5.dtype
+        # 1. Noise from a CPU generator: the same seed gives the same panorama on every device.
+        generator = torch.Generator("cpu").manual_seed(request.seed)
+        noise = randn_tensor(
+            (1, channels, geometry.height, geometry.width),
+            generator=generator,
+            device=device,
+            dtype=latent_dtype,
+        )
+        tokens = pack_latents(noise)
+        # 2. Schedule from the padded sequence length, as the reference does.
+        strength = request.strength if request.is_img2img else 1.0
+        scheduler, timesteps, first_index = make_scheduler(
+            self._components.scheduler_config, request.steps, geometry.padded_seq_len, device, strength
+        )
+        if len(timesteps) == 0:
+            from dit360_desktop.core.errors import RequestError
+
+            raise RequestError(
+                "strength", f"{request.strength} leaves no denoising steps; raise strength or steps"
+            )
+        # 3. img2img: start part-way along the schedule from the encoded init image.
+        if request.is_img2img:
+            init = self._encode_init_image(request, device)
+            tokens = scheduler.scale_noise(pack_latents(init.to(latent_dtype)), timesteps[:1], tokens)
+        # 4. DiT360 wrap padding of tokens and position ids.
+        ids = latent_image_ids(geometry.rows, geometry.cols, device=device, dtype=latent_dtype)
+        return (
+            wrap_pad_tokens(tokens, geometry.rows, geometry.cols),
+            wrap_pad_ids(ids, geometry.rows, geometry.cols),
+            scheduler,
+            timesteps,
+            first_index,
+        )
+
+    def _encode_init_image(self, request: GenerationRequest, device) -> torch.Tensor:
+        from dit360_desktop.core.imageio import fit_image, load_user_image
+
+        image = fit_image(load_user_image(request.init_image), request.width, request.height, request.fit)
+        pixels = pil_to_pixels(image, device)
+        return encode_image(self._components.vae, pixels, seamless=request.seamless_decode)
+
+    def _step_reporter(self, emit: EventCallback, geometry: LatentGeometry) -> Callable:
+        previewer = self._previewer
+
+        def report(step: int, total: int, elapsed: float, predicted: torch.Tensor) -> None:
+            preview = None
+            if previewer is not None:
+                preview = previewer.project_tokens(
+                    drop_pads(predicted[:1], geometry.rows, geometry.cols), geometry.height, geometry.width
+                )
+            eta = elapsed / step * (total - step)
+            emit(StepEvent(step=step, total=total, elapsed_s=elapsed, eta_s=eta, preview=preview))
+
+        return report
+
+    def decode_latent(
+        self, latent: torch.Tensor, *, seamless: bool = True, device: str = "auto", dtype: str = "auto"
+    ):
+        """Decode a saved (1, C, h, w) latent (as written by ``--save-latent``) to a PIL image."""
+        self.load(device=device, dtype=dtype)
+        vae = self._components.vae
+        expected = vae.config.latent_channels
+        if latent.ndim != 4 or latent.shape[0] != 1 or latent.shape[1] != expected:
+            from dit360_desktop.core.errors import RequestError
+
+            raise RequestError("latent", f"must have shape (1, {expected}, h, w); got {tuple(latent.shape)}")
+        with translate_oom():
+            decoded = decode_latents(vae, latent.to(self._device), seamless=seamless)
+        return Image.fromarray(to_uint8_image(decoded))
+
+    def _metadata(
+        self, request: GenerationRequest, timings: dict[str, float], warnings: list[str]
+    ) -> dict[str, Any]:
+        import diffusers
+        import transformers
+
+        folder = self._components.folder
+        models: dict[str, Any] = {"base": {"name": _model_name(folder), "path": str(folder)}}
+        if self._lora is not None:
+            models["lora"] = {
+                "name": self._lora.path.name,
+                "path": str(self._lora.path),
+                "sha256": self._lora.sha256,
+                "rank": self._lora.rank,
+                "scale": request.lora_scale,
+            }
+        return {
+            "request": request.to_dict(),
+            "seed": request.seed,
+            "models": models,
+            "timings": {k: round(v, 4) for k, v in timings.items()},
+            "device": self.device_name,
+            "dtype": self.dtype_name,
+            "versions": {
+                "app": dit360_desktop.__version__,
+                "torch": torch.__version__,
+                "diffusers": diffusers.__version__,
+                "transformers": transformers.__version__,
+            },
+            "warnings": warnings,
+        }
+
+
+class LatentGeometry:
+    """Latent and token-grid sizes, derived from the VAE config as the reference pipeline does."""
+
+    def __init__(self, height: int, width: int) -> None:
+        self.height = height  # latent rows h
+        self.width = width  # latent cols w
+        self.rows = height // 2
+        self.cols = width // 2
+        self.padded_seq_len = self.rows * (self.cols + 2)
+
+    @classmethod
+    def for_request(cls, vae, request: GenerationRequest) -> LatentGeometry:
+        factor = 2 ** (len(vae.config.block_out_channels) - 1)
+        return cls(2 * (request.height // (factor * 2)), 2 * (request.width // (factor * 2)))
+
+
+class _Clock:
+    def __init__(self, timings: dict[str, float]) -> None:
+        self.timings = timings
+
+    def __call__(self, name: str):
+        clock = self
+
+        class _Timer:
+            def __enter__(self):
+                self.start = time.perf_counter()
+
+            def __exit__(self, *exc):
+                clock.timings[name] = clock.timings.get(name, 0.0) + time.perf_counter() - self.start
+                return False
+
+        return _Timer()
+
+
+def _model_name(folder: Path) -> str:
+    # An HF cache snapshot lives at models--org--name/snapshots/<rev>: report it as org/name@rev.
+    parts = folder.parts
+    for i, part in enumerate(parts):
+        if part.startswith("models--") and i + 2 < len(parts) and parts[i + 1] == "snapshots":
+            return f"{part[len('models--') :].replace('--', '/')}@{parts[i + 2][:12]}"
+    return folder.name
+
+
+def _free_memory(device: torch.device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.type == "mps":
+        torch.mps.empty_cache()
+
+
+def _ignore(_event) -> None:
+    return None

@@ -1,0 +1,302 @@
+"""Loading FLUX.1-dev components and the DiT360 LoRA, strictly and from safetensors only.
+
+Sources: a diffusers-layout folder (``model_index.json``), or the user's Hugging Face cache used in
+place (resolved by the model manager's registry). Every weight file's header is checked before anything
+is read, pickle formats are refused, and missing or unexpected keys are errors that name the keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dit360_desktop.core.errors import (
+    LoraMismatchError,
+    ModelInvalidError,
+    ModelMissingError,
+    UnsafeFileError,
+)
+
+log = logging.getLogger(__name__)
+
+BASE_REPO_ID = "black-forest-labs/FLUX.1-dev"
+COMPONENTS = ("scheduler", "tokenizer", "tokenizer_2", "text_encoder", "text_encoder_2", "transformer", "vae")
+WEIGHT_COMPONENTS = ("text_encoder", "text_encoder_2", "transformer", "vae")
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+HOW_TO_GET_MODEL = (
+    "Open the model manager (Models → Model manager…) or run `dit360 models download`; "
+    "or pass --model DIR with a diffusers-layout FLUX.1-dev folder."
+)
+
+
+@dataclass
+class Components:
+    folder: Path
+    tokenizer: Any
+    tokenizer_2: Any
+    text_encoder: Any
+    text_encoder_2: Any
+    transformer: Any
+    vae: Any
+    scheduler_config: dict
+
+
+def resolve_base_model(explicit: str | Path | None) -> Path:
+    """The folder to load: the one given, else the model manager's installed or HF-cached FLUX.1-dev."""
+    if explicit is not None:
+        folder = Path(explicit).expanduser()
+        if not folder.exists():
+            raise ModelMissingError(f"The model folder {folder} does not exist. {HOW_TO_GET_MODEL}")
+        return folder
+    from dit360_desktop.models.registry import installed_model_paths
+
+    installed = installed_model_paths()
+    if installed is None or installed.base is None:
+        raise ModelMissingError(f"FLUX.1-dev is not installed. {HOW_TO_GET_MODEL}")
+    return installed.base
+
+
+def default_lora_path() -> Path | None:
+    from dit360_desktop.models.registry import installed_model_paths
+
+    installed = installed_model_paths()
+    return installed.lora if installed is not None else None
+
+
+def check_weight_file(path: Path) -> None:
+    """Refuse pickles and broken safetensors before a single tensor is read."""
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        raise UnsafeFileError(
+            f"{path.name} is a pickle checkpoint, which can run code when loaded; it was refused. "
+            "Use the .safetensors version of this model."
+        )
+    from dit360_desktop.models.safety import check_safetensors_file
+
+    check_safetensors_file(path)
+
+
+def validate_model_folder(folder: Path) -> None:
+    if not folder.is_dir():
+        raise ModelMissingError(f"The model folder {folder} does not exist. {HOW_TO_GET_MODEL}")
+    if not (folder / "model_index.json").is_file():
+        raise ModelInvalidError(
+            f"{folder} is not a diffusers model folder (model_index.json is missing). {HOW_TO_GET_MODEL}"
+        )
+    missing = [name for name in COMPONENTS if not (folder / name).is_dir()]
+    if missing:
+        raise ModelInvalidError(f"The model folder {folder} lacks {', '.join(missing)}. {HOW_TO_GET_MODEL}")
+    for name in WEIGHT_COMPONENTS:
+        sub = folder / name
+        if not (sub / "config.json").is_file():
+            raise ModelInvalidError(
+                f"{sub} has no config.json; the download is incomplete. {HOW_TO_GET_MODEL}"
+            )
+        pickles = [p for p in sub.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES]
+        weights = sorted(sub.glob("*.safetensors"))
+        if pickles and not weights:
+            check_weight_file(pickles[0])
+        if not weights:
+            raise ModelInvalidError(f"{sub} has no .safetensors weights. {HOW_TO_GET_MODEL}")
+        for weight in weights:
+            check_weight_file(weight)
+
+
+def load_components(
+    folder: Path,
+    *,
+    device: torch.device,
+    dtype: torch.dtype,
+    on_progress: Callable[[str], None] | None = None,
+    check_cancel: Callable[[], None] | None = None,
+) -> Components:
+    from diffusers import AutoencoderKL, FluxTransformer2DModel
+    from transformers import CLIPTextModel, CLIPTokenizer, T5EncoderModel, T5TokenizerFast
+
+    validate_model_folder(folder)
+    _quiet_library_progress_bars()
+
+    def step(name: str) -> None:
+        if check_cancel is not None:
+            check_cancel()
+        if on_progress is not None:
+            on_progress(name)
+
+    step("tokenizers")
+    try:
+        tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer", local_files_only=True)
+        tokenizer_2 = T5TokenizerFast.from_pretrained(folder / "tokenizer_2", local_files_only=True)
+    except (OSError, ValueError, json.JSONDecodeError) as e:
+        raise ModelInvalidError(f"The tokenizers in {folder} could not be read: {e}") from e
+    loaded = {}
+    for name, cls in (
+        ("text_encoder", CLIPTextModel),
+        ("text_encoder_2", T5EncoderModel),
+        ("transformer", FluxTransformer2DModel),
+        ("vae", AutoencoderKL),
+    ):
+        step(name)
+        loaded[name] = _load_strict(cls, folder / name, dtype).to(device).eval()
+    scheduler_config = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())
+    return Components(
+        folder=folder,
+        tokenizer=tokenizer,
+        tokenizer_2=tokenizer_2,
+        scheduler_config=scheduler_config,
+        **loaded,
+    )
+
+
+def _load_strict(cls, path: Path, dtype: torch.dtype):
+    try:
+        model, info = cls.from_pretrained(
+            path, torch_dtype=dtype, use_safetensors=True, local_files_only=True, output_loading_info=True
+        )
+    except (OSError, ValueError, RuntimeError, json.JSONDecodeError) as e:
+        raise ModelInvalidError(f"{path.name} in {path.parent} could not be loaded: {e}") from e
+    problems = []
+    for kind in ("missing_keys", "unexpected_keys", "mismatched_keys"):
+        keys = info.get(kind) or []
+        if keys:
+            shown = ", ".join(str(k) for k in list(keys)[:8])
+            more = f" and {len(keys) - 8} more" if len(keys) > 8 else ""
+            problems.append(f"{kind.replace('_', ' ')}: {shown}{more}")
+    if problems:
+        raise ModelInvalidError(f"The weights in {path} do not match its config ({'; '.join(problems)}).")
+    return model
+
+
+# --- LoRA -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoraInfo:
+    path: Path
+    file: Path
+    adapter_name: str
+    sha256: str
+    rank: int
+    modules: int
+
+
+def lora_weight_file(path: Path) -> Path:
+    """The safetensors file of a LoRA given as a PEFT folder or as a single file."""
+    if path.is_dir():
+        candidates = [path / "adapter_model.safetensors", path / "pytorch_lora_weights.safetensors"]
+        found = [c for c in candidates if c.is_file()] or sorted(path.glob("*.safetensors"))
+        if not found:
+            pickles = [p for p in path.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES]
+            if pickles:
+                check_weight_file(pickles[0])
+            raise ModelMissingError(f"The LoRA folder {path} holds no .safetensors file.")
+        return found[0]
+    if not path.exists():
+        raise ModelMissingError(f"The LoRA file {path} does not exist.")
+    return path
+
+
+def load_lora(transformer, path: str | Path, adapter_name: str) -> LoraInfo:
+    """Attach a LoRA to the transformer through diffusers, after checking every key fits."""
+    from diffusers import FluxPipeline
+    from safetensors.torch import load_file
+
+    path = Path(path).expanduser()
+    file = lora_weight_file(path)
+    check_weight_file(file)
+    raw = load_file(str(file))
+    # diffusers converts the other common layouts (kohya, BFL) to PEFT keys; it is what the reference
+    # pipeline's ``load_lora_weights`` runs, so the adapter config it derives matches the reference.
+    state_dict, network_alphas = FluxPipeline.lora_state_dict(raw, return_alphas=True)
+    rank = _check_lora_keys(transformer, state_dict, file)
+    alpha_note = _peft_alpha(path)
+    if alpha_note is not None and alpha_note != rank:
+        log.warning(
+            "adapter_config.json sets lora_alpha=%s (rank %d); diffusers applies alpha=rank.",
+            alpha_note,
+            rank,
+        )
+    FluxPipeline.load_lora_into_transformer(
+        state_dict, network_alphas=network_alphas, transformer=transformer, adapter_name=adapter_name
+    )
+    modules = len({k.rsplit(".lora_", 1)[0] for k in state_dict})
+    return LoraInfo(
+        path=path, file=file, adapter_name=adapter_name, sha256=sha256_file(file), rank=rank, modules=modules
+    )
+
+
+def _check_lora_keys(transformer, state_dict: dict[str, torch.Tensor], file: Path) -> int:
+    modules = dict(transformer.named_modules())
+    unexpected, wrong_shape = [], []
+    ranks = set()
+    for key, tensor in state_dict.items():
+        if not key.startswith("transformer.") or ".lora_" not in key:
+            unexpected.append(key)
+            continue
+        module_name, part = key[len("transformer.") :].rsplit(".lora_", 1)
+        module = modules.get(module_name)
+        if not isinstance(module, torch.nn.Linear):
+            unexpected.append(key)
+            continue
+        if part.startswith("A"):
+            ranks.add(tensor.shape[0])
+            if tensor.shape[1] != module.in_features:
+                wrong_shape.append(f"{key} {tuple(tensor.shape)} vs in_features {module.in_features}")
+        elif part.startswith("B"):
+            ranks.add(tensor.shape[1])
+            if tensor.shape[0] != module.out_features:
+                wrong_shape.append(f"{key} {tuple(tensor.shape)} vs out_features {module.out_features}")
+        else:
+            unexpected.append(key)
+    if not state_dict:
+        raise LoraMismatchError(f"The LoRA {file.name} holds no tensors.")
+    if unexpected or wrong_shape:
+        parts = []
+        if unexpected:
+            parts.append(f"keys with no matching transformer layer: {', '.join(unexpected[:6])}")
+        if wrong_shape:
+            parts.append(f"wrong shapes: {', '.join(wrong_shape[:6])}")
+        raise LoraMismatchError(
+            f"The LoRA {file.name} does not fit this FLUX transformer ({'; '.join(parts)}). "
+            "Is it a LoRA for FLUX.1-dev?"
+        )
+    return max(ranks)
+
+
+def _peft_alpha(path: Path) -> float | None:
+    config = path / "adapter_config.json" if path.is_dir() else None
+    if config is None or not config.is_file():
+        return None
+    try:
+        return json.loads(config.read_text()).get("lora_alpha")
+    except json.JSONDecodeError as e:
+        raise ModelInvalidError(f"{config} is not valid JSON: {e}") from e
+
+
+_SHA_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def sha256_file(path: Path) -> str:
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        _SHA_CACHE[key] = digest.hexdigest()
+    return _SHA_CACHE[key]
+
+
+def _quiet_library_progress_bars() -> None:
+    # The libraries' tqdm bars would interleave with our own progress output on stderr.
+    import diffusers.utils.logging as diffusers_logging
+    import transformers.utils.logging as transformers_logging
+
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()

@@ -1,0 +1,184 @@
+"""The DiT360 denoising loop on diffusers' FluxTransformer2DModel and FlowMatchEulerDiscreteScheduler.
+
+Numbered like diffusers' ``pipeline_flux.py``; the padding and schedule follow DiT360's ``src/pipeline.py``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from dit360_desktop.core.codecs import PromptEmbeds
+from dit360_desktop.core.errors import OutOfMemoryError
+from dit360_desktop.core.padding import crop_pad_tokens, rewrap_pad_tokens
+
+
+def calculate_shift(image_seq_len: int, config: dict) -> float:
+    """The linear resolution shift ``mu`` of FLUX, from the scheduler's own config."""
+    base_len = config.get("base_image_seq_len", 256)
+    max_len = config.get("max_image_seq_len", 4096)
+    base_shift = config.get("base_shift", 0.5)
+    max_shift = config.get("max_shift", 1.15)
+    slope = (max_shift - base_shift) / (max_len - base_len)
+    return image_seq_len * slope + (base_shift - slope * base_len)
+
+
+def make_scheduler(
+    config: dict, steps: int, padded_seq_len: int, device: torch.device, strength: float = 1.0
+):
+    """A fresh scheduler with DiT360's sigmas; returns (scheduler, timesteps, first step index)."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    scheduler = FlowMatchEulerDiscreteScheduler.from_config(config)
+    sigmas = np.linspace(1.0, 1 / steps, steps)
+    scheduler.set_timesteps(sigmas=sigmas, device=device, mu=calculate_shift(padded_seq_len, config))
+    timesteps = scheduler.timesteps
+    start = 0
+    if strength < 1.0:
+        # As diffusers' FluxImg2ImgPipeline.get_timesteps: skip the first (1 - strength) of the schedule.
+        init_steps = min(steps * strength, steps)
+        start = int(max(steps - init_steps, 0))
+        timesteps = timesteps[start * scheduler.order :]
+        scheduler.set_begin_index(start * scheduler.order)
+    return scheduler, timesteps, start
+
+
+@dataclass
+class DenoiseInputs:
+    tokens: torch.Tensor  # (1, rows·(cols+2), 4C), already wrap-padded
+    img_ids: torch.Tensor  # (rows·(cols+2), 3)
+    cond: PromptEmbeds
+    uncond: PromptEmbeds | None
+    guidance: float
+    true_cfg_scale: float
+    rows: int
+    cols: int
+    rewrap_each_step: bool
+
+
+StepCallback = Callable[[int, int, float, torch.Tensor], None]
+
+
+class Denoiser:
+    """Runs the Euler loop; ``batched_cfg`` puts the conditional and negative passes in one call."""
+
+    def __init__(self, transformer, *, batched_cfg: bool = True) -> None:
+        self.transformer = transformer
+        self.batched_cfg = batched_cfg
+
+    @torch.no_grad()
+    def run(
+        self,
+        inputs: DenoiseInputs,
+        scheduler,
+        timesteps: torch.Tensor,
+        *,
+        first_index: int,
+        check_cancel: Callable[[], None],
+        on_step: StepCallback | None = None,
+    ) -> torch.Tensor:
+        tokens = inputs.tokens
+        guidance = None
+        if self.transformer.config.guidance_embeds:
+            guidance = torch.full([1], inputs.guidance, device=tokens.device, dtype=torch.float32)
+        total = len(timesteps)
+        started = time.perf_counter()
+        for i, t in enumerate(timesteps):
+            # 1. Cancel between steps, never inside a transformer call.
+            check_cancel()
+            # 2. Velocity, with true CFG when a negative prompt is given.
+            velocity = self._velocity(tokens, t, guidance, inputs)
+            # 3. Euler step: the scheduler upcasts to fp32 internally and casts back.
+            sigma = float(scheduler.sigmas[first_index + i])
+            previous = tokens
+            tokens = scheduler.step(velocity, t, tokens, return_dict=False)[0]
+            # 4. Optional re-sync of the pad columns (off in the reference).
+            if inputs.rewrap_each_step:
+                tokens = rewrap_pad_tokens(tokens, inputs.rows, inputs.cols)
+            if on_step is not None:
+                on_step(
+                    i + 1, total, time.perf_counter() - started, _predicted_clean(previous, velocity, sigma)
+                )
+        return tokens
+
+    def _velocity(self, tokens, t, guidance, inputs: DenoiseInputs) -> torch.Tensor:
+        if inputs.uncond is None or inputs.true_cfg_scale <= 1.0:
+            return self._call(tokens, t, guidance, inputs.cond, inputs.img_ids)
+        if self.batched_cfg:
+            try:
+                both = self._call_batched(tokens, t, guidance, inputs)
+            except OutOfMemoryError:
+                # The batched call needs twice the activations; two calls fit where one may not.
+                self.batched_cfg = False
+            else:
+                cond, uncond = both.chunk(2)
+                return uncond + inputs.true_cfg_scale * (cond - uncond)
+        cond = self._call(tokens, t, guidance, inputs.cond, inputs.img_ids)
+        uncond = self._call(tokens, t, guidance, inputs.uncond, inputs.img_ids)
+        return uncond + inputs.true_cfg_scale * (cond - uncond)
+
+    def _call(self, tokens, t, guidance, embeds: PromptEmbeds, img_ids) -> torch.Tensor:
+        batch = tokens.shape[0]
+        timestep = t.expand(batch).to(tokens.dtype)
+        with translate_oom():
+            return self.transformer(
+                hidden_states=tokens,
+                timestep=timestep / 1000,
+                guidance=guidance.expand(batch) if guidance is not None else None,
+                pooled_projections=embeds.pooled,
+                encoder_hidden_states=embeds.t5,
+                txt_ids=embeds.text_ids,
+                img_ids=img_ids,
+                joint_attention_kwargs={},
+                return_dict=False,
+            )[0]
+
+    def _call_batched(self, tokens, t, guidance, inputs: DenoiseInputs) -> torch.Tensor:
+        # Text ids are all zeros for both prompts, so one txt_ids serves the batch.
+        both = PromptEmbeds(
+            t5=torch.cat([inputs.cond.t5, inputs.uncond.t5]),
+            pooled=torch.cat([inputs.cond.pooled, inputs.uncond.pooled]),
+            text_ids=inputs.cond.text_ids,
+        )
+        return self._call(torch.cat([tokens, tokens]), t, guidance, both, inputs.img_ids)
+
+
+def _predicted_clean(tokens: torch.Tensor, velocity: torch.Tensor, sigma: float) -> torch.Tensor:
+    # Rectified flow: x_t = (1 - σ)·x0 + σ·ε and v = ε - x0, so x0 = x_t - σ·v.
+    return tokens - sigma * velocity
+
+
+def drop_pads(tokens: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
+    return crop_pad_tokens(tokens, rows, cols)
+
+
+class translate_oom:
+    """Turn the backends' out-of-memory exceptions into our typed error."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc is None:
+            return False
+        if is_oom(exc):
+            raise OutOfMemoryError(
+                "The device ran out of memory. Close other GPU programs, lower the size or steps, "
+                "or choose a lower memory tier in the settings."
+            ) from exc
+        return False
+
+
+def is_oom(exc: BaseException) -> bool:
+    oom_types = tuple(
+        t
+        for t in (getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None))
+        if t
+    )
+    if oom_types and isinstance(exc, oom_types):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
