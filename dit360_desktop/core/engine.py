@@ -198,6 +198,8 @@ class PanoramaEngine:
 
     def _run(self, request: GenerationRequest, emit: EventCallback, cancel: CancelToken) -> Result:
         warnings = request.validate()
+        for message in warnings:
+            log.warning(message)
         request = request.with_seed()
         timings: dict[str, float] = {}
         clock = _Clock(timings)

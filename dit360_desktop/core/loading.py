@@ -240,6 +240,8 @@ def _check_lora_keys(transformer, state_dict: dict[str, torch.Tensor], file: Pat
             continue
         module_name, part = key[len("transformer.") :].rsplit(".lora_", 1)
         module = modules.get(module_name)
+        # After a LoRA was loaded once, PEFT leaves its wrapper around the original Linear.
+        module = getattr(module, "base_layer", module)
         if not isinstance(module, torch.nn.Linear):
             unexpected.append(key)
             continue

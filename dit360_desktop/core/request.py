@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
 from dit360_desktop.core.errors import RequestError
-
-log = logging.getLogger(__name__)
 
 PANORAMA_PREFIX = "This is a panorama image."
 TRAINED_SIZE = (2048, 1024)
@@ -86,8 +83,6 @@ class GenerationRequest:
             )
         elif (self.width, self.height) != TRAINED_SIZE:
             warnings.append(f"DiT360 was trained at 2048×1024; {self.width}×{self.height} may look worse.")
-        for message in warnings:
-            log.warning(message)
         return warnings
 
     @property

@@ -1,0 +1,37 @@
+"""``dit360 decode``: turn a latent saved with ``--save-latent`` into a PNG."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dit360_desktop.cli.generate import EXIT_OK, add_model_arguments, report_error
+from dit360_desktop.core.errors import DiT360Error
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("decode", help="decode a saved latent to a PNG", description=__doc__)
+    parser.add_argument("latent", type=Path, metavar="LATENT.safetensors")
+    add_model_arguments(parser)
+    parser.add_argument("--output", type=Path, required=True, metavar="FILE.png")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dit360_desktop.core.engine import PanoramaEngine
+    from dit360_desktop.core.imageio import save_png
+    from dit360_desktop.core.latents import load_latent
+
+    try:
+        latent = load_latent(args.latent)
+        engine = PanoramaEngine(args.model)
+        image = engine.decode_latent(
+            latent, seamless=args.seamless_decode, device=args.device, dtype=args.dtype
+        )
+        metadata = {"decoded_from": str(args.latent), "seamless_decode": args.seamless_decode}
+        save_png(image, args.output, metadata)
+    except DiT360Error as error:
+        return report_error(error)
+    sys.stdout.write(f"{args.output}\n")
+    return EXIT_OK

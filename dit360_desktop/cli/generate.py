@@ -1,0 +1,171 @@
+"""``dit360 generate``: one panorama from the command line, through the same engine as the app."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from dit360_desktop.cli.progress import ProgressPrinter
+from dit360_desktop.core.errors import (
+    GenerationCancelled,
+    ImageLoadError,
+    ModelInvalidError,
+    ModelMissingError,
+    OutOfMemoryError,
+    RequestError,
+)
+from dit360_desktop.core.request import FIT_MODES, GenerationRequest
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_BAD_REQUEST, EXIT_MODEL, EXIT_RUNTIME, EXIT_INTERRUPTED = 0, 2, 3, 1, 130
+
+
+def on_off(value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("on", "true", "yes", "1"):
+        return True
+    if lowered in ("off", "false", "no", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected on or off, got {value!r}")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("generate", help="generate a panorama", description=__doc__)
+    parser.add_argument("--prompt", required=True, help="what the panorama shows")
+    parser.add_argument("--negative", default="", help="negative prompt (used with --true-cfg > 1)")
+    parser.add_argument("--true-cfg", type=float, default=1.0, help="true CFG scale; > 1 enables it")
+    parser.add_argument("--width", type=int, default=2048)
+    parser.add_argument("--height", type=int, default=1024)
+    parser.add_argument("--steps", type=int, default=28)
+    parser.add_argument("--guidance", type=float, default=2.8)
+    parser.add_argument("--seed", type=int, default=None, help="0…2^32-1; random when omitted")
+    parser.add_argument("--init-image", default=None, help="image for img2img")
+    parser.add_argument(
+        "--strength", type=float, default=0.8, help="img2img strength (1.0 = ignore the image)"
+    )
+    parser.add_argument("--fit", choices=FIT_MODES, default="crop", help="how a non-2:1 init image is fitted")
+    add_model_arguments(parser)
+    parser.add_argument("--lora", default=None, help="LoRA folder or .safetensors file, or 'none'")
+    parser.add_argument("--lora-scale", type=float, default=1.0)
+    parser.add_argument(
+        "--rewrap", type=on_off, default=False, metavar="on|off", help="re-wrap pads every step"
+    )
+    parser.add_argument("--save-latent", type=Path, default=None, metavar="FILE.safetensors")
+    parser.add_argument(
+        "--output", type=Path, default=None, metavar="FILE.png", help="also write a copy here"
+    )
+    parser.add_argument("--library", type=Path, default=None, help="history library folder")
+    parser.add_argument("--no-history", action="store_true", help="do not record the result in the library")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.set_defaults(handler=run)
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, default=None, help="diffusers FLUX.1-dev folder")
+    parser.add_argument("--dtype", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    parser.add_argument("--seamless-decode", type=on_off, default=True, metavar="on|off")
+
+
+def resolve_lora(value: str | None) -> str | None:
+    if value is not None:
+        return None if value.lower() == "none" else str(Path(value).expanduser())
+    from dit360_desktop.core.loading import default_lora_path
+
+    found = default_lora_path()
+    if found is None:
+        log.warning("No DiT360 LoRA is installed; generating with the base FLUX.1-dev model only.")
+    return str(found) if found else None
+
+
+def report_error(error: Exception) -> int:
+    sys.stderr.write(f"error: {error}\n")
+    if isinstance(error, (RequestError, ImageLoadError)):
+        return EXIT_BAD_REQUEST
+    if isinstance(error, (ModelMissingError, ModelInvalidError)):
+        return EXIT_MODEL
+    if isinstance(error, GenerationCancelled):
+        return EXIT_INTERRUPTED
+    return EXIT_RUNTIME
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        request = GenerationRequest(
+            prompt=args.prompt,
+            negative_prompt=args.negative,
+            true_cfg_scale=args.true_cfg,
+            width=args.width,
+            height=args.height,
+            steps=args.steps,
+            guidance=args.guidance,
+            seed=args.seed,
+            init_image=str(Path(args.init_image).expanduser()) if args.init_image else None,
+            strength=args.strength,
+            fit=args.fit,
+            lora_path=resolve_lora(args.lora),
+            lora_scale=args.lora_scale,
+            dtype=args.dtype,
+            device=args.device,
+            seamless_decode=args.seamless_decode,
+            rewrap_each_step=args.rewrap,
+        )
+        request.validate()
+        if request.init_image is not None:
+            from dit360_desktop.core.imageio import load_user_image
+
+            load_user_image(request.init_image)
+        _check_output_paths(args)
+    except (RequestError, ImageLoadError) as error:
+        return report_error(error)
+
+    from dit360_desktop.core.engine import PanoramaEngine
+
+    engine = PanoramaEngine(args.model)
+    try:
+        result = engine.run(request, on_event=ProgressPrinter(quiet=args.quiet))
+    except KeyboardInterrupt:
+        sys.stderr.write("\nInterrupted; nothing was written.\n")
+        return EXIT_INTERRUPTED
+    except (RequestError, ImageLoadError, ModelMissingError, ModelInvalidError, OutOfMemoryError) as error:
+        return report_error(error)
+
+    written = write_outputs(result, args)
+    for path in written:
+        sys.stdout.write(f"{path}\n")
+    return EXIT_OK
+
+
+def _check_output_paths(args: argparse.Namespace) -> None:
+    for name in ("output", "save_latent"):
+        path = getattr(args, name)
+        if path is not None and not path.expanduser().resolve().parent.is_dir():
+            raise RequestError(f"--{name.replace('_', '-')}", f"the folder of {path} does not exist")
+    if args.save_latent is not None and args.save_latent.suffix != ".safetensors":
+        raise RequestError("--save-latent", "must end in .safetensors")
+
+
+def write_outputs(result, args: argparse.Namespace) -> list[Path]:
+    written: list[Path] = []
+    if args.save_latent is not None:
+        from dit360_desktop.core.latents import save_latent
+
+        save_latent(result.latent, args.save_latent, result.metadata)
+        written.append(args.save_latent)
+    if not args.no_history:
+        from dit360_desktop.history.library import Library
+
+        library = Library.open(args.library)
+        try:
+            written.append(library.save(result).path)
+        finally:
+            library.close()
+    if args.output is not None:
+        from dit360_desktop.core.imageio import save_png
+
+        save_png(result.image, args.output, result.metadata)
+        written.append(args.output)
+    return written
