@@ -1,0 +1,132 @@
+"""What the library hands out: immutable entries and scan reports."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from dit360_desktop.core.request import GenerationRequest
+
+ENTRY_COLUMNS = (
+    "id, file, thumbnail, prompt, negative_prompt, params, seed, width, height, models, timings, "
+    "created_at, favorite, tags, missing, metadata"
+)
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: int
+    path: Path
+    thumbnail_path: Path | None
+    prompt: str
+    negative_prompt: str
+    # The generation request as run (GenerationRequest field names; seed resolved).
+    params: dict[str, Any] = field(hash=False)
+    seed: int | None
+    width: int
+    height: int
+    models: dict[str, Any] = field(hash=False)
+    timings: dict[str, Any] = field(hash=False)
+    created_at: datetime
+    favorite: bool
+    tags: tuple[str, ...]
+    # True when the index has a row but the image file is gone (moved, deleted outside the app).
+    missing: bool
+    # The complete JSON chunk stored in the PNG (versions, warnings, ...).
+    metadata: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    def request(self) -> GenerationRequest:
+        return GenerationRequest.from_dict(self.params)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "path": str(self.path),
+            "thumbnail_path": str(self.thumbnail_path) if self.thumbnail_path else None,
+            "prompt": self.prompt,
+            "negative_prompt": self.negative_prompt,
+            "params": self.params,
+            "seed": self.seed,
+            "width": self.width,
+            "height": self.height,
+            "models": self.models,
+            "timings": self.timings,
+            "created_at": self.created_at.isoformat(),
+            "favorite": self.favorite,
+            "tags": list(self.tags),
+            "missing": self.missing,
+        }
+
+
+def entry_from_row(root: Path, row: sqlite3.Row | tuple) -> Entry:
+    (
+        entry_id,
+        file,
+        thumbnail,
+        prompt,
+        negative,
+        params,
+        seed,
+        width,
+        height,
+        models,
+        timings,
+        created_at,
+        favorite,
+        tags,
+        missing,
+        metadata,
+    ) = row
+    return Entry(
+        id=int(entry_id),
+        path=root / file,
+        thumbnail_path=root / thumbnail if thumbnail else None,
+        prompt=prompt,
+        negative_prompt=negative,
+        params=json.loads(params),
+        seed=seed,
+        width=int(width),
+        height=int(height),
+        models=json.loads(models),
+        timings=json.loads(timings),
+        created_at=datetime.fromtimestamp(created_at, tz=timezone.utc),
+        favorite=bool(favorite),
+        tags=tuple(json.loads(tags)),
+        missing=bool(missing),
+        metadata=json.loads(metadata),
+    )
+
+
+@dataclass
+class RescanReport:
+    scanned: int = 0
+    adopted: int = 0
+    refreshed: int = 0
+    flagged_missing: int = 0
+    restored: int = 0
+    removed_partials: int = 0
+    removed_thumbnails: int = 0
+    unrecognised: list[Path] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"{self.scanned} image(s) in the folder"]
+        if self.adopted:
+            parts.append(f"{self.adopted} added to the index")
+        if self.refreshed:
+            parts.append(f"{self.refreshed} re-read")
+        if self.flagged_missing:
+            noun = "entry" if self.flagged_missing == 1 else "entries"
+            parts.append(f"{self.flagged_missing} {noun} with a missing file")
+        if self.restored:
+            parts.append(f"{self.restored} missing file(s) found again")
+        if self.unrecognised:
+            parts.append(f"{len(self.unrecognised)} PNG(s) without DiT360 parameters skipped")
+        if self.removed_partials:
+            parts.append(f"{self.removed_partials} unfinished temp file(s) removed")
+        if self.removed_thumbnails:
+            parts.append(f"{self.removed_thumbnails} stale thumbnail(s) removed")
+        return "; ".join(parts) + "."

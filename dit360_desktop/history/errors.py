@@ -1,0 +1,29 @@
+"""Typed errors of the history library and its exports."""
+
+from __future__ import annotations
+
+from dit360_desktop.core.errors import DiT360Error
+
+
+class LibraryError(DiT360Error):
+    """The library folder or its index cannot be used; the message says what to do."""
+
+
+class LibraryReadOnlyError(LibraryError):
+    """The library folder (or its index file) cannot be written."""
+
+
+class LibraryDiskFullError(LibraryError):
+    """A save ran out of disk space; nothing was recorded and no partial file was left."""
+
+
+class LibraryVersionError(LibraryError):
+    """The index was written by a newer version of the app."""
+
+
+class EntryNotFoundError(LibraryError):
+    """No entry has the requested id."""
+
+
+class ExportError(DiT360Error):
+    """An export could not be written."""

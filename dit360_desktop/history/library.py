@@ -1,0 +1,403 @@
+"""The panorama library: PNG files in a folder, indexed by SQLite.
+
+Durability rules (see docs/history.md):
+- a save writes the PNG atomically (temp, fsync, ``os.replace``, folder fsync) and only then inserts the row,
+  so a row never points at a half-written file; a crash in between leaves an orphan that the next open adopts;
+- the index runs in WAL mode with ``synchronous=FULL`` and a busy timeout, and every write takes the
+  write lock up front (``BEGIN IMMEDIATE``), so two processes writing at once wait for each other;
+- a damaged index is set aside under a timestamped name and rebuilt from the PNGs, keeping whatever
+  favourites and tags can still be read from it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from dit360_desktop import paths
+from dit360_desktop.core import imageio
+from dit360_desktop.core.result import Result
+from dit360_desktop.history import files, scan, search
+from dit360_desktop.history.entry import ENTRY_COLUMNS, Entry, RescanReport, entry_from_row
+from dit360_desktop.history.errors import (
+    EntryNotFoundError,
+    LibraryDiskFullError,
+    LibraryError,
+    LibraryReadOnlyError,
+)
+from dit360_desktop.history.schema import migrate
+from dit360_desktop.history.thumbnails import ensure_thumbnail, write_thumbnail
+from dit360_desktop.history.trash import move_to_trash
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "library.sqlite3"
+BUSY_TIMEOUT_S = 15.0
+
+
+class _CorruptIndex(Exception):
+    pass
+
+
+class Library:
+    """Use ``Library.open(folder)``. Safe to share between threads (one connection behind a lock)."""
+
+    def __init__(self, root: Path, conn: sqlite3.Connection, trash: Callable[[Path], None]) -> None:
+        self.root = root
+        self._conn = conn
+        self._lock = threading.RLock()
+        self._trash = trash
+        # Plain sentences for the user about what happened at open (rebuilt index, adopted files, ...).
+        self.notices: list[str] = []
+        self.open_report = RescanReport()
+
+    # Opening
+
+    @classmethod
+    def open(
+        cls, folder: Path | str | None = None, *, trash: Callable[[Path], None] = move_to_trash
+    ) -> Library:
+        root = Path(folder).expanduser() if folder is not None else paths.default_library_dir()
+        root = root.absolute()
+        _prepare_folder(root)
+        db_path = root / DB_NAME
+        rebuilt_from: Path | None = None
+        salvage: dict[str, scan.Annotations] = {}
+        try:
+            conn = _connect(db_path)
+        except _CorruptIndex as e:
+            log.error("The library index %s is damaged (%s); rebuilding it from the images", db_path, e)
+            rebuilt_from = _set_aside(db_path)
+            salvage = scan.salvage_annotations(rebuilt_from)
+            try:
+                conn = _connect(db_path)
+            except _CorruptIndex as again:
+                raise LibraryError(
+                    f"A new library index could not be created at {db_path}: {again}"
+                ) from again
+
+        library = cls(root, conn, trash)
+        try:
+            with library._lock:
+                report = scan.reconcile(conn, root, full=rebuilt_from is not None, salvage=salvage)
+        except sqlite3.Error as e:
+            conn.close()
+            raise _translate(e, f"The library index {db_path} could not be updated") from e
+        library.open_report = report
+        if rebuilt_from is not None:
+            kept = len(salvage)
+            library.notices.append(
+                f"The library index was damaged. It was moved to {rebuilt_from.name} and rebuilt from the "
+                f"{report.adopted} panorama(s) in the folder"
+                + (f"; favourites and tags of {kept} were recovered." if kept else ".")
+            )
+        else:
+            if report.adopted:
+                library.notices.append(
+                    f"{report.adopted} panorama(s) found in the library folder were added to the gallery."
+                )
+            if report.flagged_missing:
+                library.notices.append(
+                    f"{report.flagged_missing} gallery entr{'y' if report.flagged_missing == 1 else 'ies'} "
+                    "point at an image file that is no longer there; they are marked as missing."
+                )
+        for notice in library.notices:
+            log.warning("%s", notice)
+        return library
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def db_path(self) -> Path:
+        return self.root / DB_NAME
+
+    # Saving
+
+    def save(self, result: Result) -> Entry:
+        """Write the panorama as PNG (with metadata and GPano), its thumbnail, then the index row."""
+        image = result.image if result.image.mode == "RGB" else result.image.convert("RGB")
+        created = time.time()
+        metadata = dict(result.metadata)
+        metadata.setdefault("request", result.request.to_dict())
+        metadata.setdefault("seed", result.request.seed)
+        metadata[scan.CREATED_AT_KEY] = datetime.fromtimestamp(created, tz=timezone.utc).isoformat()
+        data = imageio.encode_png(image, metadata)
+
+        relpath = self._unused_relpath(created, result.request.seed)
+        path = self.root / relpath
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            files.write_atomic(path, data)
+        except OSError as e:
+            raise _translate_os(e, f"The panorama could not be saved to {path}") from e
+
+        values = scan.row_values(relpath, metadata, image.width, image.height, created)
+        thumbnail = self.root / values["thumbnail"]
+        try:
+            write_thumbnail(image, thumbnail)
+        except OSError as e:
+            # The image is safe; the gallery regenerates a missing thumbnail when it needs it.
+            log.warning("Could not write the thumbnail %s: %s", thumbnail, e)
+
+        try:
+            with self._write() as conn:
+                entry_id = scan.upsert(conn, values)
+        except sqlite3.Error as e:
+            # No row, so no file either: the save did not happen, and the folder says so.
+            path.unlink(missing_ok=True)
+            thumbnail.unlink(missing_ok=True)
+            raise _translate(e, "The panorama could not be recorded in the library index") from e
+        return self.get(entry_id)
+
+    def _unused_relpath(self, created: float, seed: int | None) -> str:
+        for _ in range(16):
+            relpath = files.image_relpath(created, seed)
+            if not (self.root / relpath).exists():
+                return relpath
+        raise LibraryError(f"Could not find a free file name in {self.root}.")
+
+    # Reading
+
+    def get(self, entry_id: int) -> Entry:
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {ENTRY_COLUMNS} FROM entries WHERE id = ?", (entry_id,)
+            ).fetchone()
+        if row is None:
+            raise EntryNotFoundError(f"There is no library entry with id {entry_id}.")
+        return entry_from_row(self.root, row)
+
+    def get_many(self, ids: list[int]) -> list[Entry]:
+        """Entries for ``ids`` in the same order; ids that no longer exist are skipped."""
+        found: dict[int, Entry] = {}
+        with self._lock:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for row in self._conn.execute(
+                    f"SELECT {ENTRY_COLUMNS} FROM entries WHERE id IN ({marks})", chunk
+                ):
+                    entry = entry_from_row(self.root, row)
+                    found[entry.id] = entry
+        return [found[i] for i in ids if i in found]
+
+    def search(
+        self,
+        text: str = "",
+        favorites_only: bool = False,
+        order: str = "newest",
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Entry]:
+        where, params = search.where_clause(text, favorites_only)
+        sql = f"SELECT {ENTRY_COLUMNS} FROM entries{where}{search.order_clause(order)} LIMIT ? OFFSET ?"
+        with self._lock:
+            rows = self._conn.execute(sql, [*params, -1 if limit is None else limit, offset]).fetchall()
+        return [entry_from_row(self.root, row) for row in rows]
+
+    def ids(self, text: str = "", favorites_only: bool = False, order: str = "newest") -> list[int]:
+        """Just the ids, in order: what a view of 10,000 items needs up front."""
+        where, params = search.where_clause(text, favorites_only)
+        with self._lock:
+            rows = self._conn.execute(f"SELECT id FROM entries{where}{search.order_clause(order)}", params)
+            return [row[0] for row in rows]
+
+    def count(self, text: str = "", favorites_only: bool = False) -> int:
+        where, params = search.where_clause(text, favorites_only)
+        with self._lock:
+            return int(self._conn.execute(f"SELECT COUNT(*) FROM entries{where}", params).fetchone()[0])
+
+    def all_tags(self) -> list[str]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT DISTINCT value FROM entries, json_each(entries.tags)"
+            ).fetchall()
+        return sorted((row[0] for row in rows), key=str.casefold)
+
+    # Changing
+
+    def set_favorite(self, entry_id: int, favorite: bool) -> Entry:
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE entries SET favorite = ? WHERE id = ?", (int(bool(favorite)), entry_id)
+            )
+        if cursor.rowcount == 0:
+            raise EntryNotFoundError(f"There is no library entry with id {entry_id}.")
+        return self.get(entry_id)
+
+    def set_tags(self, entry_id: int, tags: list[str]) -> Entry:
+        clean = search.normalise_tags(tags)
+        with self._write() as conn:
+            cursor = conn.execute("UPDATE entries SET tags = ? WHERE id = ?", (json.dumps(clean), entry_id))
+        if cursor.rowcount == 0:
+            raise EntryNotFoundError(f"There is no library entry with id {entry_id}.")
+        return self.get(entry_id)
+
+    def delete(self, entry_id: int) -> None:
+        """Move the image to the OS trash, drop its thumbnail, then remove the row."""
+        entry = self.get(entry_id)
+        if entry.path.exists():
+            self._trash(entry.path)
+        if entry.thumbnail_path is not None:
+            entry.thumbnail_path.unlink(missing_ok=True)
+        with self._write() as conn:
+            conn.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
+
+    def rescan(self) -> RescanReport:
+        """Re-read every image in the folder and rebuild the index from them (favourites and tags kept)."""
+        try:
+            with self._lock:
+                return scan.reconcile(self._conn, self.root, full=True)
+        except sqlite3.Error as e:
+            raise _translate(e, "The library could not be rescanned") from e
+
+    def ensure_thumbnail(self, entry: Entry) -> Path:
+        """The entry's thumbnail, regenerated from the image if it was deleted. Safe from worker threads."""
+        thumbnail = entry.thumbnail_path or self.root / files.thumbnail_relpath(
+            entry.path.relative_to(self.root).as_posix()
+        )
+        return ensure_thumbnail(entry.path, thumbnail)
+
+    def integrity_check(self) -> str:
+        with self._lock:
+            return "\n".join(row[0] for row in self._conn.execute("PRAGMA integrity_check"))
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+
+def _prepare_folder(root: Path) -> None:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        for sub in (files.IMAGES_DIR, files.THUMBNAILS_DIR):
+            (root / sub).mkdir(exist_ok=True)
+        probe = root / f"{files.PARTIAL_PREFIX}{os.getpid()}-probe"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        if files.is_read_only(e):
+            raise LibraryReadOnlyError(
+                f"The library folder {root} is read-only, so panoramas cannot be saved there. "
+                "Choose a writable folder in Settings (or pass --library DIR)."
+            ) from e
+        raise _translate_os(e, f"The library folder {root} cannot be used") from e
+
+
+def _connect(db_path: Path) -> sqlite3.Connection:
+    """Open, configure, check and migrate the index; ``_CorruptIndex`` if the file is damaged."""
+    try:
+        conn = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as e:
+        raise _translate(e, f"The library index {db_path} cannot be opened") from e
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            log.warning("The library index runs in %s mode, not WAL (a network drive?)", mode)
+        conn.execute("PRAGMA synchronous = FULL")
+        problems = [row[0] for row in conn.execute("PRAGMA quick_check")]
+        if problems != ["ok"]:
+            raise _CorruptIndex("; ".join(problems[:3]))
+        migrate(conn)
+    except _CorruptIndex:
+        conn.close()
+        raise
+    except sqlite3.DatabaseError as e:
+        conn.close()
+        if _error_name(e) in ("SQLITE_CORRUPT", "SQLITE_NOTADB"):
+            raise _CorruptIndex(str(e)) from e
+        raise _translate(e, f"The library index {db_path} cannot be opened") from e
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _set_aside(db_path: Path) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    aside = db_path.with_name(f"{db_path.name}.corrupt-{stamp}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = db_path.with_name(f"{db_path.name}.corrupt-{stamp}-{n}")
+    # The -wal/-shm companions travel with it, so the set-aside copy stays readable as it was.
+    for suffix in ("-wal", "-shm"):
+        companion = db_path.with_name(db_path.name + suffix)
+        if companion.exists():
+            os.replace(companion, aside.with_name(aside.name + suffix))
+    os.replace(db_path, aside)
+    return aside
+
+
+_MESSAGE_NAMES = (
+    ("not a database", "SQLITE_NOTADB"),
+    ("malformed", "SQLITE_CORRUPT"),
+    ("disk is full", "SQLITE_FULL"),
+    ("readonly", "SQLITE_READONLY"),
+    ("read-only", "SQLITE_READONLY"),
+    ("locked", "SQLITE_BUSY"),
+    ("unable to open", "SQLITE_CANTOPEN"),
+)
+
+
+def _error_name(error: sqlite3.Error) -> str:
+    name = getattr(error, "sqlite_errorname", None)  # Python 3.11+
+    if name:
+        # Extended codes (SQLITE_READONLY_DBMOVED, SQLITE_IOERR_WRITE) reduce to their primary code.
+        return "_".join(str(name).split("_")[:2])
+    text = str(error).lower()
+    for fragment, mapped in _MESSAGE_NAMES:
+        if fragment in text:
+            return mapped
+    return "SQLITE_ERROR"
+
+
+def _translate(error: sqlite3.Error, context: str) -> LibraryError:
+    name = _error_name(error)
+    if name == "SQLITE_FULL":
+        return LibraryDiskFullError(f"{context}: the disk is full. Free some space and try again.")
+    if name in ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM"):
+        return LibraryReadOnlyError(
+            f"{context}: the location is read-only or not accessible ({error}). "
+            "Choose a writable library folder in Settings (or pass --library DIR)."
+        )
+    if name in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+        return LibraryError(
+            f"{context}: another program kept the library locked for over {BUSY_TIMEOUT_S:.0f} s. "
+            "Close other DiT360 windows and try again."
+        )
+    return LibraryError(f"{context} ({error}).")
+
+
+def _translate_os(error: OSError, context: str) -> LibraryError:
+    if files.is_disk_full(error):
+        return LibraryDiskFullError(f"{context}: the disk is full. Free some space and try again.")
+    if files.is_read_only(error):
+        return LibraryReadOnlyError(
+            f"{context}: the location is read-only ({error.strerror}). Choose a writable library folder."
+        )
+    return LibraryError(f"{context} ({error}).")
