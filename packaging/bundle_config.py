@@ -1,0 +1,173 @@
+"""What goes into the frozen bundle: data, hidden imports, package metadata and exclusions.
+
+Kept out of ``dit360.spec`` so that the packaging tests can import the exact lists the spec uses
+(``tests/packaging``) without running PyInstaller.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib.util
+from pathlib import Path
+
+APP_NAME = "DiT360 Desktop"
+GUI_EXE = "dit360-desktop"
+CLI_EXE = "dit360"
+BUNDLE_ID = "org.dit360.desktop"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = REPO_ROOT / "dit360_desktop"
+RESOURCES_DIR = REPO_ROOT / "resources"
+TORCH_FLAVOURS = ("cpu", "cuda", "mps")
+
+# transformers and diffusers check these distributions' metadata (importlib.metadata) at import time and
+# refuse to run without it; PyInstaller only copies metadata when told. The spec also copies the metadata of
+# every installed requirement of dit360-desktop, recursively; this list names the ones that must be there.
+METADATA_PACKAGES = (
+    "torch",
+    "transformers",
+    "diffusers",
+    "tokenizers",
+    "safetensors",
+    "huggingface_hub",
+    "peft",
+    "accelerate",
+    "numpy",
+    "tqdm",
+    "regex",
+    "requests",
+    "filelock",
+    "packaging",
+    "pyyaml",
+    "pillow",
+    "sentencepiece",
+    "protobuf",
+    "psutil",
+    "platformdirs",
+    "fsspec",
+    "dit360-desktop",
+)
+
+# Model families the app loads. transformers/diffusers import model code lazily by name, which static
+# analysis cannot see; every other model family is left out (thousands of modules).
+TRANSFORMERS_MODELS = ("auto", "clip", "t5")
+DIFFUSERS_PIPELINES = ("flux",)
+
+# Qt modules the app does not use. PySide6-Essentials has no WebEngine; the rest would only arrive through
+# an accidental import and would drag in QML/Quick plugins and libraries.
+QT_EXCLUDES = (
+    "PySide6.QtQml",
+    "PySide6.QtQuick",
+    "PySide6.QtQuickControls2",
+    "PySide6.QtQuickWidgets",
+    "PySide6.QtQuick3D",
+    "PySide6.Qt3DCore",
+    "PySide6.Qt3DRender",
+    "PySide6.Qt3DInput",
+    "PySide6.Qt3DLogic",
+    "PySide6.Qt3DAnimation",
+    "PySide6.Qt3DExtras",
+    "PySide6.QtMultimedia",
+    "PySide6.QtMultimediaWidgets",
+    "PySide6.QtSpatialAudio",
+    "PySide6.QtWebEngineCore",
+    "PySide6.QtWebEngineWidgets",
+    "PySide6.QtWebEngineQuick",
+    "PySide6.QtWebChannel",
+    "PySide6.QtWebSockets",
+    "PySide6.QtCharts",
+    "PySide6.QtDataVisualization",
+    "PySide6.QtGraphs",
+    "PySide6.QtPdf",
+    "PySide6.QtPdfWidgets",
+    "PySide6.QtBluetooth",
+    "PySide6.QtNfc",
+    "PySide6.QtPositioning",
+    "PySide6.QtLocation",
+    "PySide6.QtSensors",
+    "PySide6.QtSerialPort",
+    "PySide6.QtSerialBus",
+    "PySide6.QtRemoteObjects",
+    "PySide6.QtScxml",
+    "PySide6.QtStateMachine",
+    "PySide6.QtTextToSpeech",
+    "PySide6.QtHttpServer",
+    "PySide6.QtDesigner",
+    "PySide6.QtUiTools",
+    "PySide6.QtHelp",
+    "PySide6.QtTest",
+    "PySide6.QtSql",
+    "PySide6.QtAxContainer",
+)
+PYTHON_EXCLUDES = (
+    "tkinter",
+    "_tkinter",
+    "matplotlib",
+    "IPython",
+    "jupyter_client",
+    "notebook",
+    "pytest",
+    "_pytest",
+    "pytestqt",
+    "pytest_xvfb",
+    "pyvirtualdisplay",
+    "tensorboard",
+    "torch.utils.tensorboard",
+    "torchvision",
+    "PyQt5",
+    "PyQt6",
+    "PySide2",
+)
+
+# Files the torch wheel ships for its own test-suite and C++ builds; nothing at run time loads them.
+# Paths are bundle destinations (POSIX), matched with fnmatch.
+TORCH_DROP_PATTERNS = (
+    "torch/test/*",
+    "torch/include/*",
+    "torch/share/cmake/*",
+    "torch/bin/test_*",
+    "torch/bin/*Test",
+    "torch/bin/protoc*",
+    "torch/lib/libtorchbind_test*",
+    "torch/lib/libjitbackend_test*",
+    "torch/lib/libbackend_with_compiler*",
+    "torch/lib/libaoti_custom_ops*",
+    "torch/lib/*.a",
+    "torch/lib/*.lib",
+)
+
+
+def resource_datas() -> list[tuple[str, str]]:
+    """The whole ``resources/`` tree, bundled as ``<bundle>/resources`` (what ``paths.resources_dir`` expects)."""
+    return [(str(RESOURCES_DIR), "resources")]
+
+
+def package_datas() -> list[tuple[str, str]]:
+    """Non-Python files inside the ``dit360_desktop`` package itself, at their package-relative place."""
+    datas = []
+    for file in sorted(PACKAGE_DIR.rglob("*")):
+        if file.is_file() and file.suffix not in {".py", ".pyc"} and "__pycache__" not in file.parts:
+            dest = file.parent.relative_to(REPO_ROOT).as_posix()
+            datas.append((str(file), dest))
+    return datas
+
+
+def submodule_filter(name: str) -> bool:
+    """Which submodules of transformers/diffusers to bundle."""
+    parts = name.split(".")
+    if parts[0] == "transformers" and len(parts) > 2 and parts[1] == "models":
+        return parts[2] in TRANSFORMERS_MODELS
+    if parts[0] == "diffusers" and len(parts) > 2 and parts[1] == "pipelines":
+        return parts[2] in DIFFUSERS_PIPELINES or parts[2].startswith("pipeline_")
+    # Test helpers and benchmark code inside the libraries import pytest and friends.
+    return not any(part in {"tests", "testing_utils", "benchmarks"} for part in parts[1:])
+
+
+def optional_hidden_imports() -> list[str]:
+    """Optional extras bundled when installed in the build environment (GGUF loading)."""
+    return [name for name in ("gguf",) if importlib.util.find_spec(name) is not None]
+
+
+def should_drop(dest: str) -> bool:
+    """Whether a collected file (bundle destination path) is left out of the bundle."""
+    dest = dest.replace("\\", "/")
+    return any(fnmatch.fnmatch(dest, pattern) for pattern in TORCH_DROP_PATTERNS)
