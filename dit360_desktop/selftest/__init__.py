@@ -25,7 +25,7 @@ EXIT_FAILED = 4
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dit360 --selftest",
-        description="Check that this installation can import its stack, show a window and generate a panorama.",
+        description="Check that this install imports its stack, opens a window and generates a panorama.",
     )
     parser.add_argument("--selftest", action="store_true", help="run the self-test (this mode)")
     parser.add_argument(
@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None, *, gui: bool = False) -> int:
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # Library progress bars and advisories would bury the check lines; failures are still reported.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
     from dit360_desktop.selftest.checks import CHECKS, CheckContext, run_check
 

@@ -1,4 +1,4 @@
-"""The self-test checks. Each takes a ``CheckContext`` and returns a one-line detail or raises ``CheckFailed``."""
+"""Self-test checks: each takes a ``CheckContext`` and returns a one-line detail, or raises CheckFailed."""
 
 from __future__ import annotations
 
@@ -198,9 +198,8 @@ def check_resources(context: CheckContext) -> str:
     )
     if problems:
         raise CheckFailed("; ".join(problems))
-    return (
-        f"{len(manifest['files'])} files and {len(manifest['referenced'])} code references present in {target}"
-    )
+    files, refs = len(manifest["files"]), len(manifest["referenced"])
+    return f"{files} files and {refs} code references present in {target}"
 
 
 def _load_manifest(resource_scan: Any) -> dict:
@@ -208,7 +207,7 @@ def _load_manifest(resource_scan: Any) -> dict:
     if frozen_root:
         path = Path(frozen_root) / resource_scan.MANIFEST_NAME
         if not path.is_file():
-            raise CheckFailed(f"the bundle has no resource manifest ({path}); rebuild it with packaging/build.py")
+            raise CheckFailed(f"the bundle has no resource manifest ({path}); rebuild the bundle")
         return json.loads(path.read_text(encoding="utf-8"))
     from dit360_desktop import paths
 
@@ -240,7 +239,8 @@ def check_user_dirs(context: CheckContext) -> str:
 def _install_root() -> Path:
     if getattr(sys, "frozen", False):
         return Path(sys.executable).resolve().parent
-    return Path(__file__).resolve().parent.parent
+    # From source: the folder holding the dit360_desktop package (a checkout or site-packages).
+    return Path(__file__).resolve().parent.parent.parent
 
 
 def _is_within(path: Path, root: Path) -> bool:
@@ -289,7 +289,7 @@ def check_generation(context: CheckContext) -> str:
     pixels = np.asarray(result.image.convert("RGB"), dtype=np.float32)
     context.facts.update(
         {
-            "model_dir": str(model_dir) if context.model_dir else "tiny random-weight FLUX (built in a temp dir)",
+            "model_dir": str(model_dir) if context.model_dir else "tiny random-weight FLUX in a temp dir",
             "device": device,
             "size": list(result.image.size),
             "seconds": round(seconds, 3),

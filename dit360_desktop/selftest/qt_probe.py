@@ -174,7 +174,9 @@ def _probe_gl_widget() -> dict[str, Any]:
     if image.isNull():
         return {"ok": False, "error": "the framebuffer grab returned no image"}
     colour = QColor(image.pixel(16, 16))
-    if max(abs(a - b) for a, b in zip((colour.red(), colour.green(), colour.blue()), (51, 102, 204))) > 2:
+    expected = (51, 102, 204)
+    actual = (colour.red(), colour.green(), colour.blue())
+    if max(abs(a - b) for a, b in zip(actual, expected, strict=True)) > 2:
         return {"ok": False, "error": f"cleared to the wrong colour {colour.name()}"}
     return {"ok": True}
 

@@ -35,12 +35,135 @@ class ResourceRef:
 def scan_package(package_dir: Path) -> list[ResourceRef]:
     """All resource references in the ``.py`` files under ``package_dir``, sorted, one per code location."""
     package_dir = Path(package_dir)
-    refs: set[ResourceRef] = set()
+    modules = {}
     for file in sorted(package_dir.rglob("*.py")):
-        label = file.relative_to(package_dir.parent).as_posix()
+        relative = file.relative_to(package_dir.parent)
+        dotted = ".".join(relative.with_suffix("").parts).removesuffix(".__init__")
         tree = ast.parse(file.read_text(encoding="utf-8"), filename=str(file))
+        modules[dotted] = (relative.as_posix(), tree, file.name == "__init__.py")
+    helpers = {
+        (dotted, helper.name): helper
+        for dotted, (_, tree, _) in modules.items()
+        for helper in _helpers_in(tree)
+    }
+    refs: set[ResourceRef] = set()
+    for dotted, (label, tree, is_package) in modules.items():
         refs.update(_refs_in_tree(tree, label))
-    return sorted(refs, key=lambda ref: (ref.path, ref.source))
+        refs.update(_helper_call_refs(tree, label, dotted, is_package, helpers))
+    # A bare resources_dir() (and resource()'s own definition) names the folder itself, not a resource in it.
+    return sorted((ref for ref in refs if ref.path), key=lambda ref: (ref.path, ref.source))
+
+
+@dataclass(frozen=True)
+class _Helper:
+    """A function that loads ``resource(*prefix, before + <param> + after)``, e.g. ``icon(name)``."""
+
+    name: str
+    param: str
+    position: int
+    prefix: tuple[str, ...]
+    before: str
+    after: str
+
+
+def _helpers_in(tree: ast.AST) -> list[_Helper]:
+    helpers = []
+    for function in ast.walk(tree):
+        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        params = [arg.arg for arg in function.args.posonlyargs + function.args.args]
+        for node in ast.walk(function):
+            parts = _resource_parts(node)
+            if not parts:
+                continue
+            *head, last = parts
+            if not all(isinstance(p, ast.Constant) and isinstance(p.value, str) for p in head):
+                continue
+            template = _param_template(last, params)
+            if template:
+                param, before, after = template
+                prefix = tuple(piece for p in head for piece in p.value.split("/") if piece)
+                helpers.append(_Helper(function.name, param, params.index(param), prefix, before, after))
+    return helpers
+
+
+def _resource_parts(node: ast.AST) -> list[ast.expr] | None:
+    if isinstance(node, ast.Call) and _callee_name(node.func) == "resource":
+        return list(node.args)
+    if isinstance(node, ast.BinOp | ast.Call):
+        return _resources_dir_chain(node, set())
+    return None
+
+
+def _param_template(node: ast.expr, params: list[str]) -> tuple[str, str, str] | None:
+    """``name`` -> (name, "", ""); ``f"{name}.svg"`` -> (name, "", ".svg"); anything else -> None."""
+    if isinstance(node, ast.Name) and node.id in params:
+        return node.id, "", ""
+    if isinstance(node, ast.JoinedStr):
+        fields = [v for v in node.values if isinstance(v, ast.FormattedValue)]
+        if len(fields) != 1 or not isinstance(fields[0].value, ast.Name) or fields[0].value.id not in params:
+            return None
+        if fields[0].format_spec is not None or fields[0].conversion != -1:
+            return None
+        index = node.values.index(fields[0])
+        text = [v.value if isinstance(v, ast.Constant) else "" for v in node.values]
+        return fields[0].value.id, "".join(text[:index]), "".join(text[index + 1 :])
+    return None
+
+
+def _helper_call_refs(
+    tree: ast.AST, label: str, dotted: str, is_package: bool, helpers: dict[tuple[str, str], _Helper]
+) -> set[ResourceRef]:
+    """Calls of a resource helper with literal arguments, in its own module or where it is imported."""
+    names = {name: helper for (module, name), helper in helpers.items() if module == dotted}
+    module_aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            source = _absolute_module(node, dotted, is_package)
+            for alias in node.names:
+                local = alias.asname or alias.name
+                if (source, alias.name) in helpers:
+                    names[local] = helpers[(source, alias.name)]
+                else:
+                    module_aliases[local] = f"{source}.{alias.name}"
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                module_aliases[alias.asname or alias.name] = alias.name
+    refs: set[ResourceRef] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        helper = None
+        if isinstance(node.func, ast.Name):
+            helper = names.get(node.func.id)
+        elif isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name):
+            helper = helpers.get((module_aliases.get(node.func.value.id, ""), node.func.attr))
+        if helper is None:
+            continue
+        argument = next((k.value for k in node.keywords if k.arg == helper.param), None)
+        if argument is None and helper.position < len(node.args):
+            argument = node.args[helper.position]
+        for value in _constant_strings(argument):
+            path = "/".join([*helper.prefix, f"{helper.before}{value}{helper.after}"])
+            refs.add(ResourceRef(path, dynamic=False, source=f"{label}:{node.lineno}"))
+    return refs
+
+
+def _absolute_module(node: ast.ImportFrom, dotted: str, is_package: bool) -> str:
+    if not node.level:
+        return node.module or ""
+    # "from . import x" is relative to the module's package: itself for an __init__, else its parent.
+    base = dotted.split(".") if is_package else dotted.split(".")[:-1]
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join([*base, node.module] if node.module else base)
+
+
+def _constant_strings(node: ast.expr | None) -> list[str]:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, ast.IfExp):
+        return _constant_strings(node.body) + _constant_strings(node.orelse)
+    return []
 
 
 def _refs_in_tree(tree: ast.AST, label: str) -> set[ResourceRef]:
@@ -138,7 +261,7 @@ def write_manifest(manifest: dict, path: Path) -> Path:
 
 
 def find_problems(manifest: dict, resources_dir: Path) -> list[str]:
-    """Sentences naming each missing or altered resource; empty when ``resources_dir`` satisfies the manifest."""
+    """One sentence per missing or altered resource; empty when ``resources_dir`` matches the manifest."""
     resources_dir = Path(resources_dir)
     problems: list[str] = []
     if not resources_dir.is_dir():
