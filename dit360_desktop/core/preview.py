@@ -23,26 +23,32 @@ class LatentPreviewer:
     @classmethod
     @torch.no_grad()
     def calibrate(cls, vae, *, size: int = 128, seed: int = 0) -> LatentPreviewer:
-        """Fit RGB ≈ W·z + b on smooth random colour fields encoded by the VAE."""
+        """Fit RGB ≈ W·z + b on two kinds of pairs: smooth colour fields encoded by the VAE, and
+        unit-variance latents (what the sampler's predictions look like early on) decoded by it."""
         generator = torch.Generator().manual_seed(seed)
         factor = 2 ** (len(vae.config.block_out_channels) - 1)
+        device = next(vae.parameters()).device
+        scaling, shift = float(vae.config.scaling_factor), float(vae.config.shift_factor)
+
         coarse = torch.rand(4, 3, 4, 4, generator=generator)
         pixels = F.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
-        device = next(vae.parameters()).device
         posterior = vae.encode((pixels * 2 - 1).to(device=device, dtype=vae.dtype), return_dict=False)[0]
-        latents = posterior.mode().float().cpu()  # (4, C, s, s) in raw VAE space
-        targets = F.avg_pool2d(pixels, factor)  # (4, 3, s, s) in [0, 1]
-        channels = latents.shape[1]
+        encoded = posterior.mode().float().cpu()
+        encoded_rgb = F.avg_pool2d(pixels, factor)
+
+        channels = encoded.shape[1]
+        side = size // factor
+        noise = torch.randn(4, channels, side, side, generator=generator) / scaling + shift
+        decoded = vae.decode(noise.to(device=device, dtype=vae.dtype), return_dict=False)[0].float().cpu()
+        decoded_rgb = F.avg_pool2d((decoded * 0.5 + 0.5).clamp(0, 1), factor)
+
+        latents = torch.cat([encoded, noise])
+        targets = torch.cat([encoded_rgb, decoded_rgb])
         design = latents.permute(0, 2, 3, 1).reshape(-1, channels)
         design = torch.cat([design, torch.ones(design.shape[0], 1)], dim=1)
         rgb = targets.permute(0, 2, 3, 1).reshape(-1, 3)
         solution = torch.linalg.lstsq(design.double(), rgb.double()).solution.float()  # (C+1, 3)
-        return cls(
-            solution[:-1].T.contiguous(),
-            solution[-1].contiguous(),
-            scaling=float(vae.config.scaling_factor),
-            shift=float(vae.config.shift_factor),
-        )
+        return cls(solution[:-1].T.contiguous(), solution[-1].contiguous(), scaling=scaling, shift=shift)
 
     @torch.no_grad()
     def project(self, latents: torch.Tensor) -> np.ndarray:
