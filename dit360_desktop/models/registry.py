@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ class InstalledPaths:
 class FileRecord:
     size: int
     sha256: str | None
+    git_sha1: str | None = None  # the hub's blob id for small non-LFS files, to spot a changed config
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,10 @@ class RegistryEntry:
             "complete": self.complete,
             "repo_id": self.repo_id,
             "commit": self.commit,
-            "files": {k: {"size": v.size, "sha256": v.sha256} for k, v in sorted(self.files.items())},
+            "files": {
+                k: {"size": v.size, "sha256": v.sha256, "git_sha1": v.git_sha1}
+                for k, v in sorted(self.files.items())
+            },
             "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
 
@@ -72,7 +77,10 @@ class RegistryEntry:
             complete=bool(data["complete"]),
             repo_id=data.get("repo_id"),
             commit=data.get("commit"),
-            files={k: FileRecord(int(v["size"]), v.get("sha256")) for k, v in data.get("files", {}).items()},
+            files={
+                k: FileRecord(int(v["size"]), v.get("sha256"), v.get("git_sha1"))
+                for k, v in data.get("files", {}).items()
+            },
         )
 
 
@@ -94,56 +102,37 @@ def read_registry(models_dir: Path | None = None) -> dict[str, RegistryEntry]:
     return entries
 
 
-def update_registry(
-    models_dir: Path | None, entry: RegistryEntry | None, *, remove: str | None = None
-) -> None:
-    """Add/replace ``entry`` (or drop ``remove``) under a cross-process lock."""
-    models_dir = resolve_models_dir(models_dir)
-    models_dir.mkdir(parents=True, exist_ok=True)
-    with file_lock(models_dir / _LOCK_FILE):
-        data = read_json(models_dir / REGISTRY_FILE)
-        components = data.get("components", {}) if isinstance(data, dict) else {}
-        if remove is not None:
-            components.pop(remove, None)
-        if entry is not None:
-            components[entry.component_id] = entry.to_json()
-        atomic_write_json(models_dir / REGISTRY_FILE, {"format": _FORMAT, "components": components})
-
-
-def record_file(
+def modify_entry(
     models_dir: Path | None,
-    component: Component,
-    install_dir: Path,
-    *,
-    repo_id: str,
-    commit: str,
-    rel_path: str,
-    size: int,
-    sha256: str | None,
-) -> None:
-    """Note one verified file of a download in progress, so a restart knows it is already in place."""
+    component_id: str,
+    change: Callable[[RegistryEntry | None], RegistryEntry | None],
+) -> RegistryEntry | None:
+    """Read-modify-write one entry under a cross-process lock; ``change`` returns None to remove it."""
     models_dir = resolve_models_dir(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
     with file_lock(models_dir / _LOCK_FILE):
         data = read_json(models_dir / REGISTRY_FILE)
         components = data.get("components", {}) if isinstance(data, dict) else {}
-        item = components.get(component.id)
-        same = (
-            isinstance(item, dict) and item.get("commit") == commit and item.get("path") == str(install_dir)
-        )
-        entry = RegistryEntry.from_json(component.id, item) if same else None
-        files = dict(entry.files) if entry else {}
-        files[rel_path] = FileRecord(size, sha256)
-        components[component.id] = RegistryEntry(
-            component_id=component.id,
-            path=install_dir,
-            source=SOURCE_DOWNLOAD,
-            complete=bool(entry and entry.complete),
-            repo_id=repo_id,
-            commit=commit,
-            files=files,
-        ).to_json()
+        item = components.get(component_id)
+        try:
+            current = RegistryEntry.from_json(component_id, item) if isinstance(item, dict) else None
+        except (KeyError, TypeError, ValueError):
+            current = None
+        updated = change(current)
+        if updated is None:
+            components.pop(component_id, None)
+        else:
+            components[component_id] = updated.to_json()
         atomic_write_json(models_dir / REGISTRY_FILE, {"format": _FORMAT, "components": components})
+        return updated
+
+
+def update_registry(models_dir: Path | None, entry: RegistryEntry) -> None:
+    modify_entry(models_dir, entry.component_id, lambda _old: entry)
+
+
+def remove_entry(models_dir: Path | None, component_id: str) -> None:
+    modify_entry(models_dir, component_id, lambda _old: None)
 
 
 def component_path(entry: RegistryEntry, component: Component) -> Path | None:

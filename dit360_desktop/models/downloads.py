@@ -1,0 +1,527 @@
+"""The download queue: plans components from the hub listing, runs 2-4 files at once, persists itself.
+
+The queue (``<models dir>/.downloads/queue.json``) survives restarts, so ``download`` with no arguments
+carries on with whatever was left; partial files sit under ``.downloads/`` until verified and moved into
+the component folder. Tokens are never written to disk here.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dit360_desktop.core.errors import DiT360Error, ModelInvalidError
+from dit360_desktop.models.catalog import Catalog, Component, load_catalog
+from dit360_desktop.models.errors import DiskFullError, DownloadCancelled
+from dit360_desktop.models.fsutil import atomic_write_json, format_bytes, free_bytes, read_json
+from dit360_desktop.models.hub import (
+    RemoteFile,
+    RemoteSnapshot,
+    file_url,
+    normalise_endpoint,
+    resolve_snapshot,
+)
+from dit360_desktop.models.layouts import diffusers_folder_problems, lora_path_in
+from dit360_desktop.models.location import resolve_models_dir
+from dit360_desktop.models.registry import (
+    SOURCE_DOWNLOAD,
+    FileRecord,
+    RegistryEntry,
+    modify_entry,
+    read_registry,
+)
+from dit360_desktop.models.safety import check_weights_folder
+from dit360_desktop.models.transfer import FileControl, FileJob, TransferSettings, download_file
+
+log = logging.getLogger(__name__)
+
+PARTIAL_DIR = ".downloads"
+QUEUE_FILE = "queue.json"
+
+QUEUED, DOWNLOADING, VERIFYING, DONE, PAUSED, CANCELLED, FAILED = (
+    "queued",
+    "downloading",
+    "verifying",
+    "done",
+    "paused",
+    "cancelled",
+    "failed",
+)
+
+
+@dataclass(frozen=True)
+class FileProgress:
+    """One file's state for the UI and the CLI: plain values only."""
+
+    component_id: str
+    path: str
+    state: str
+    done_bytes: int
+    total_bytes: int
+    speed_bps: float = 0.0
+    eta_s: float | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ComponentPlan:
+    component: Component
+    snapshot: RemoteSnapshot
+    install_dir: Path
+    pending: tuple[RemoteFile, ...]
+    remaining_bytes: int  # pending bytes not yet in .part files
+
+
+@dataclass
+class DownloadReport:
+    completed: list[str] = field(default_factory=list)
+    files_downloaded: int = 0
+    bytes_received: int = 0
+    failures: list[tuple[str, DiT360Error]] = field(default_factory=list)
+    paused: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not self.paused and not self.cancelled
+
+
+def install_dir_for(models_dir: Path, component_id: str) -> Path:
+    return models_dir / component_id
+
+
+def partial_path(models_dir: Path, component_id: str, repo_path: str) -> Path:
+    return models_dir / PARTIAL_DIR / component_id / (repo_path + ".part")
+
+
+def _file_in_place(entry: RegistryEntry | None, install_dir: Path, remote: RemoteFile) -> bool:
+    """True when a verified copy of ``remote`` already sits at its final path."""
+    if entry is None or entry.path != install_dir:
+        return False
+    record = entry.files.get(remote.path)
+    if record is None or record.size != remote.size:
+        return False
+    if remote.sha256 is not None and record.sha256 != remote.sha256:
+        return False
+    if remote.git_sha1 is not None and record.git_sha1 not in (None, remote.git_sha1):
+        return False
+    target = install_dir / remote.path
+    return target.is_file() and target.stat().st_size == remote.size
+
+
+class _Speed:
+    """Bytes per second over a sliding few seconds, for a steady speed and ETA readout."""
+
+    def __init__(self, window_s: float = 3.0) -> None:
+        self._window = window_s
+        self._samples: list[tuple[float, int]] = []
+
+    def add(self, received: int) -> float:
+        now = time.monotonic()
+        self._samples.append((now, received))
+        while len(self._samples) > 2 and now - self._samples[0][0] > self._window:
+            self._samples.pop(0)
+        (t0, b0), (t1, b1) = self._samples[0], self._samples[-1]
+        return (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
+
+
+class DownloadManager:
+    """Plans and runs downloads; ``pause``/``resume``/``cancel``/``set_endpoint`` may come from any thread."""
+
+    def __init__(
+        self,
+        models_dir: Path | None = None,
+        *,
+        endpoint: str | None = None,
+        token: str | None = None,
+        settings: TransferSettings | None = None,
+        max_parallel: int = 3,
+        on_progress: Callable[[FileProgress], None] | None = None,
+        catalog: Catalog | None = None,
+    ) -> None:
+        self.models_dir = resolve_models_dir(models_dir)
+        self.catalog = catalog or load_catalog()
+        self.token = token
+        self.settings = settings or TransferSettings()
+        self.max_parallel = max(1, min(4, max_parallel))
+        self.on_progress = on_progress or (lambda _p: None)
+        saved = read_json(self._queue_path)
+        saved_endpoint = saved.get("endpoint") if isinstance(saved, dict) else None
+        self._endpoint = normalise_endpoint(endpoint or saved_endpoint)
+        self._lock = threading.Lock()
+        self._controls: dict[tuple[str, str], FileControl] = {}
+        self._work: queue.Queue[tuple[ComponentPlan, RemoteFile] | None] | None = None
+        self._plans: dict[str, ComponentPlan] = {}
+        self._left: dict[str, set[str]] = {}
+        self._active = 0
+
+    # --- endpoint and persistent queue ----------------------------------------------------------------
+    @property
+    def endpoint(self) -> str:
+        return self._endpoint
+
+    def set_endpoint(self, endpoint: str | None) -> None:
+        """Switch mirrors; files not started yet, and the next attempt of running ones, use the new one."""
+        with self._lock:
+            self._endpoint = normalise_endpoint(endpoint)
+        self._save_queue()
+
+    @property
+    def _queue_path(self) -> Path:
+        return self.models_dir / PARTIAL_DIR / QUEUE_FILE
+
+    def queued_components(self) -> list[str]:
+        data = read_json(self._queue_path)
+        items = data.get("components", []) if isinstance(data, dict) else []
+        return [c for c in items if isinstance(c, str)]
+
+    def paused_files(self) -> dict[str, list[str]]:
+        data = read_json(self._queue_path)
+        paused = data.get("paused", {}) if isinstance(data, dict) else {}
+        return {k: list(v) for k, v in paused.items()} if isinstance(paused, dict) else {}
+
+    def _save_queue(
+        self, components: Iterable[str] | None = None, paused: dict[str, list[str]] | None = None
+    ) -> None:
+        with self._lock:
+            data = read_json(self._queue_path)
+            data = data if isinstance(data, dict) else {}
+            if components is not None:
+                data["components"] = sorted(set(components))
+            if paused is not None:
+                data["paused"] = paused
+            data["endpoint"] = self._endpoint
+            atomic_write_json(self._queue_path, data)
+
+    def _set_paused(self, component_id: str, path: str, paused: bool) -> None:
+        files = self.paused_files()
+        current = set(files.get(component_id, []))
+        current = current | {path} if paused else current - {path}
+        files[component_id] = sorted(current)
+        self._save_queue(paused={k: v for k, v in files.items() if v})
+
+    def _dequeue(self, component_id: str) -> None:
+        files = self.paused_files()
+        files.pop(component_id, None)
+        self._save_queue([c for c in self.queued_components() if c != component_id], paused=files)
+
+    # --- planning --------------------------------------------------------------------------------------
+    def plan(self, component_ids: Iterable[str]) -> list[ComponentPlan]:
+        """Ask the hub for each component's files (auth first) and work out what is left to fetch."""
+        plans = []
+        registry = read_registry(self.models_dir)
+        for component_id in component_ids:
+            component = self.catalog.component(component_id)
+            if not component.supported:
+                raise ValueError(
+                    f"{component.name} is listed for a future engine version and cannot be downloaded yet."
+                )
+            snapshot = resolve_snapshot(component, endpoint=self._endpoint, token=self.token)
+            entry = registry.get(component_id)
+            install_dir = entry.path if entry and entry.source == SOURCE_DOWNLOAD else None
+            install_dir = install_dir or install_dir_for(self.models_dir, component_id)
+            pending = tuple(f for f in snapshot.files if not _file_in_place(entry, install_dir, f))
+            remaining = 0
+            for remote in pending:
+                part = partial_path(self.models_dir, component_id, remote.path)
+                have = part.stat().st_size if part.exists() else 0
+                remaining += max(remote.size - have, 0)
+            plans.append(ComponentPlan(component, snapshot, install_dir, pending, remaining))
+        return plans
+
+    def check_disk(self, plans: Iterable[ComponentPlan]) -> None:
+        """Refuse to start when the remaining bytes plus the margin do not fit; the message has numbers."""
+        needed = sum(p.remaining_bytes for p in plans)
+        if needed == 0:
+            return
+        free = free_bytes(self.models_dir)
+        margin = self.settings.disk_margin_bytes
+        if needed + margin > free:
+            raise DiskFullError(
+                f"Not enough free space in {self.models_dir}: the download needs {format_bytes(needed)} more "
+                f"(plus a {format_bytes(margin)} margin) but only {format_bytes(free)} is free. "
+                "Free up space or choose another models location."
+            )
+
+    # --- running ---------------------------------------------------------------------------------------
+    def download(self, component_ids: Iterable[str] | None = None) -> DownloadReport:
+        """Download the components (default: the saved queue, else the catalog's supported set). Blocks."""
+        ids = list(component_ids) if component_ids is not None else self.queued_components()
+        if not ids:
+            ids = [c.id for c in self.catalog.default_components]
+        self._save_queue(set(self.queued_components()) | set(ids))
+        plans = self.plan(ids)
+        self.check_disk(plans)
+        report = DownloadReport()
+        paused = self.paused_files()
+        work: queue.Queue[tuple[ComponentPlan, RemoteFile] | None] = queue.Queue()
+        with self._lock:
+            self._work = work
+            self._plans = {p.component.id: p for p in plans}
+            self._left = {p.component.id: {f.path for f in p.pending} for p in plans}
+        for plan in plans:
+            for remote in plan.pending:
+                was_paused = remote.path in paused.get(plan.component.id, [])
+                state = PAUSED if was_paused else QUEUED
+                self._emit(plan, remote, state, self._part_size(plan, remote))
+                if not was_paused:
+                    work.put((plan, remote))
+                else:
+                    report.paused.append(f"{plan.component.id}: {remote.path}")
+        for plan in plans:
+            if not plan.pending:
+                self._finish_component(plan, report)
+        workers = [
+            threading.Thread(
+                target=self._worker, args=(work, report), name=f"dit360-download-{i}", daemon=True
+            )
+            for i in range(self.max_parallel)
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        with self._lock:
+            self._work = None
+        return report
+
+    def _part_size(self, plan: ComponentPlan, remote: RemoteFile) -> int:
+        part = partial_path(self.models_dir, plan.component.id, remote.path)
+        return part.stat().st_size if part.exists() else 0
+
+    def _worker(self, work: queue.Queue, report: DownloadReport) -> None:
+        while True:
+            with self._lock:
+                try:
+                    item = work.get_nowait()
+                except queue.Empty:
+                    item = None
+                if item is None and self._active == 0:
+                    return
+                if item is not None:
+                    self._active += 1
+            if item is None:
+                time.sleep(0.05)  # another worker is busy and may hand work back through resume()
+                continue
+            try:
+                self._run_file(*item, report)
+            finally:
+                with self._lock:
+                    self._active -= 1
+
+    def _run_file(self, plan: ComponentPlan, remote: RemoteFile, report: DownloadReport) -> None:
+        component_id = plan.component.id
+        control = FileControl()
+        with self._lock:
+            self._controls[(component_id, remote.path)] = control
+        snapshot = plan.snapshot
+
+        def url_for() -> tuple[str, str]:
+            endpoint = self._endpoint
+            return file_url(endpoint, snapshot.repo_id, snapshot.commit, remote.path), endpoint
+
+        job = FileJob(
+            label=f"{component_id}: {remote.path}",
+            dest=plan.install_dir / remote.path,
+            part=partial_path(self.models_dir, component_id, remote.path),
+            size=remote.size,
+            sha256=remote.sha256,
+            git_sha1=remote.git_sha1,
+            url_for=url_for,
+            token=self.token,
+        )
+        speed = _Speed()
+
+        def progress(done: int, received: int) -> None:
+            bps = speed.add(received)
+            eta = (remote.size - done) / bps if bps > 0 else None
+            self._emit(plan, remote, DOWNLOADING, done, bps, eta)
+
+        def already_done() -> bool:
+            entry = read_registry(self.models_dir).get(component_id)
+            return _file_in_place(entry, plan.install_dir, remote)
+
+        try:
+            result = download_file(job, self.settings, control, progress, already_done=already_done)
+        except DownloadCancelled as e:
+            state = PAUSED if e.paused else CANCELLED
+            self._set_paused(component_id, remote.path, e.paused)
+            (report.paused if e.paused else report.cancelled).append(job.label)
+            self._emit(plan, remote, state, self._part_size(plan, remote), message=str(e))
+            return
+        except DiT360Error as e:
+            report.failures.append((job.label, e))
+            self._emit(plan, remote, FAILED, self._part_size(plan, remote), message=str(e))
+            if isinstance(e, DiskFullError):
+                # Every other file writes to the same drive: stop them too, keeping their .part files.
+                self.pause_all()
+            return
+        finally:
+            with self._lock:
+                self._controls.pop((component_id, remote.path), None)
+        report.files_downloaded += 1 if result.sha256 else 0
+        report.bytes_received += result.received_bytes
+        if result.sha256 is not None:
+            self._record(plan, remote, result.sha256)
+        self._emit(plan, remote, DONE, remote.size)
+        with self._lock:
+            left = self._left.get(component_id, set())
+            left.discard(remote.path)
+            last = not left
+        if last:
+            self._finish_component(plan, report)
+
+    def _record(self, plan: ComponentPlan, remote: RemoteFile, sha256: str) -> None:
+        record = FileRecord(remote.size, sha256, remote.git_sha1)
+
+        def change(old: RegistryEntry | None) -> RegistryEntry:
+            keep = old is not None and old.path == plan.install_dir
+            files = dict(old.files) if keep and old is not None else {}
+            files[remote.path] = record
+            return RegistryEntry(
+                component_id=plan.component.id,
+                path=plan.install_dir,
+                source=SOURCE_DOWNLOAD,
+                complete=False,
+                repo_id=plan.snapshot.repo_id,
+                commit=plan.snapshot.commit,
+                files=files,
+            )
+
+        modify_entry(self.models_dir, plan.component.id, change)
+
+    def _finish_component(self, plan: ComponentPlan, report: DownloadReport) -> None:
+        """All files are in place: check the folder shape and every safetensors header, then mark it ready."""
+        component = plan.component
+        wanted = {f.path for f in plan.snapshot.files}
+        for remote in plan.snapshot.files:
+            self._emit(plan, remote, VERIFYING, remote.size)
+        try:
+            if component.layout == "diffusers":
+                problems = diffusers_folder_problems(plan.install_dir)
+                if problems:
+                    raise _incomplete(component, plan.install_dir, problems)
+            elif component.layout == "lora" and lora_path_in(plan.install_dir) is None:
+                raise _incomplete(component, plan.install_dir, ["no LoRA weights"])
+            check_weights_folder(plan.install_dir)
+        except DiT360Error as e:
+            report.failures.append((component.id, e))
+            for remote in plan.snapshot.files:
+                self._emit(plan, remote, FAILED, remote.size, message=str(e))
+            return
+
+        def change(old: RegistryEntry | None) -> RegistryEntry:
+            files = {k: v for k, v in (old.files if old else {}).items() if k in wanted}
+            return RegistryEntry(
+                component_id=component.id,
+                path=plan.install_dir,
+                source=SOURCE_DOWNLOAD,
+                complete=True,
+                repo_id=plan.snapshot.repo_id,
+                commit=plan.snapshot.commit,
+                files=files,
+            )
+
+        entry = modify_entry(self.models_dir, component.id, change)
+        if entry is not None:
+            for stale in set(entry.files) ^ wanted:
+                log.info("%s: %s is no longer part of the repository", component.id, stale)
+        self._dequeue(component.id)
+        report.completed.append(component.id)
+        for remote in plan.snapshot.files:
+            self._emit(plan, remote, DONE, remote.size)
+
+    def _emit(
+        self,
+        plan: ComponentPlan,
+        remote: RemoteFile,
+        state: str,
+        done: int,
+        speed: float = 0.0,
+        eta: float | None = None,
+        message: str = "",
+    ) -> None:
+        self.on_progress(
+            FileProgress(plan.component.id, remote.path, state, done, remote.size, speed, eta, message)
+        )
+
+    # --- control ---------------------------------------------------------------------------------------
+    def _matching(self, component_id: str, path: str | None) -> list[FileControl]:
+        with self._lock:
+            return [c for (cid, p), c in self._controls.items() if cid == component_id and path in (None, p)]
+
+    def pause(self, component_id: str, path: str | None = None) -> None:
+        for control in self._matching(component_id, path):
+            control.pause()
+        plan = self._plans.get(component_id)
+        if plan is not None:
+            for remote in plan.pending:
+                if path in (None, remote.path) and self._take_queued(component_id, remote.path):
+                    self._set_paused(component_id, remote.path, True)
+                    self._emit(plan, remote, PAUSED, self._part_size(plan, remote))
+
+    def pause_all(self) -> None:
+        for component_id in list(self._plans):
+            self.pause(component_id)
+
+    def resume(self, component_id: str, path: str | None = None) -> bool:
+        """Un-pause; True when a running download picked the files up, False when a new run is needed."""
+        files = self.paused_files().get(component_id, [])
+        targets = [p for p in files if path in (None, p)]
+        for target in targets:
+            self._set_paused(component_id, target, False)
+        with self._lock:
+            work, plan = self._work, self._plans.get(component_id)
+        if work is None or plan is None:
+            return False
+        for remote in plan.pending:
+            if remote.path in targets:
+                self._emit(plan, remote, QUEUED, self._part_size(plan, remote))
+                work.put((plan, remote))
+        return True
+
+    def cancel(self, component_id: str, path: str | None = None) -> None:
+        """Stop and delete the partial files; a whole-component cancel also drops it from the queue."""
+        for control in self._matching(component_id, path):
+            control.cancel()
+        plan = self._plans.get(component_id)
+        for remote in plan.pending if plan else ():
+            if path in (None, remote.path) and self._take_queued(component_id, remote.path):
+                partial = partial_path(self.models_dir, component_id, remote.path)
+                partial.unlink(missing_ok=True)
+                partial.with_name(partial.name + ".json").unlink(missing_ok=True)
+                self._emit(plan, remote, CANCELLED, 0)
+        if path is None:
+            self._dequeue(component_id)
+        else:
+            self._set_paused(component_id, path, False)
+
+    def _take_queued(self, component_id: str, path: str) -> bool:
+        """Remove a not-yet-started file from the work queue; True when it was there."""
+        with self._lock:
+            work = self._work
+            if work is None:
+                return False
+            with work.mutex:
+                for item in list(work.queue):
+                    if item is not None and item[0].component.id == component_id and item[1].path == path:
+                        work.queue.remove(item)
+                        return True
+        return False
+
+
+def _incomplete(component: Component, folder: Path, problems: list[str]) -> DiT360Error:
+    return ModelInvalidError(
+        f"{component.name} in {folder} is incomplete: {'; '.join(problems[:5])}. Run the download again."
+    )
+
+
+def partial_bytes(models_dir: Path | None = None) -> int:
+    """Bytes held in unfinished .part files (shown next to disk usage)."""
+    root = resolve_models_dir(models_dir) / PARTIAL_DIR
+    return sum(p.stat().st_size for p in root.rglob("*.part")) if root.is_dir() else 0
