@@ -27,3 +27,7 @@ class EntryNotFoundError(LibraryError):
 
 class ExportError(DiT360Error):
     """An export could not be written."""
+
+
+class ExportDiskFullError(ExportError):
+    """An export ran out of disk space; no partial file was left under the target name."""

@@ -1,0 +1,213 @@
+"""``dit360 history``: list, show, export, rescan and delete the panoramas in the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from dit360_desktop.core.errors import DiT360Error, RequestError
+from dit360_desktop.history.entry import Entry
+from dit360_desktop.history.errors import (
+    EntryNotFoundError,
+    ExportDiskFullError,
+    LibraryDiskFullError,
+)
+
+EXIT_OK, EXIT_RUNTIME, EXIT_BAD_INPUT, EXIT_DISK_FULL = 0, 1, 2, 6
+PERSPECTIVE_ONLY = ("yaw", "pitch", "fov", "size")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "history", help="browse and export the panorama library", description=__doc__
+    )
+    commands = parser.add_subparsers(dest="history_command", required=True, metavar="ACTION")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--library", type=Path, default=None, help="library folder (default: the app's)")
+
+    listing = commands.add_parser("list", parents=[common], help="list entries, newest first")
+    listing.add_argument("--search", default="", help="words to find in prompts and tags (or a seed)")
+    listing.add_argument("--favorites", action="store_true", help="only favourites")
+    listing.add_argument("--oldest", action="store_true", help="oldest first")
+    listing.add_argument("--limit", type=int, default=None, help="at most N entries")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(handler=_list)
+
+    show = commands.add_parser("show", parents=[common], help="every parameter of one entry")
+    show.add_argument("id", type=int)
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+    show.set_defaults(handler=_show)
+
+    export = commands.add_parser("export", parents=[common], help="export for 360° viewers and game engines")
+    export.add_argument("id", type=int)
+    export.add_argument(
+        "--format", required=True, choices=("jpeg-gpano", "png", "cubemap", "cubemap-cross", "perspective")
+    )
+    export.add_argument("--out", type=Path, required=True, help="output file (a folder for cubemap)")
+    export.add_argument("--quality", type=int, default=92, help="JPEG quality 1-100 (default 92)")
+    export.add_argument("--strip-metadata", action="store_true", help="leave out the prompt and parameters")
+    export.add_argument("--face-size", type=int, default=None, help="cube face edge in pixels (default W/4)")
+    export.add_argument("--face-format", choices=("png", "jpeg"), default="png", help="cube face file type")
+    export.add_argument("--yaw", type=float, default=None, help="perspective: degrees, + turns right")
+    export.add_argument("--pitch", type=float, default=None, help="perspective: degrees, + looks up")
+    export.add_argument("--fov", type=float, default=None, help="perspective: horizontal FOV in degrees")
+    export.add_argument("--size", type=_size, default=None, help="perspective: WxH (default 1920x1080)")
+    export.set_defaults(handler=_export)
+
+    rescan = commands.add_parser("rescan", parents=[common], help="rebuild the index from the image files")
+    rescan.set_defaults(handler=_rescan)
+
+    delete = commands.add_parser("delete", parents=[common], help="move an entry's image to the trash")
+    delete.add_argument("id", type=int)
+    delete.set_defaults(handler=_delete)
+
+
+def _size(text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 1920x1080, got {text!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _open(args: argparse.Namespace):
+    from dit360_desktop.history.library import Library
+
+    library = Library.open(args.library)
+    for notice in library.notices:
+        sys.stderr.write(f"note: {notice}\n")
+    return library
+
+
+def _run(args: argparse.Namespace, action) -> int:
+    try:
+        with _open(args) as library:
+            return action(library)
+    except (EntryNotFoundError, RequestError) as error:
+        sys.stderr.write(f"error: {error}\n")
+        return EXIT_BAD_INPUT
+    except (LibraryDiskFullError, ExportDiskFullError) as error:
+        sys.stderr.write(f"error: {error}\n")
+        return EXIT_DISK_FULL
+    except DiT360Error as error:
+        sys.stderr.write(f"error: {error}\n")
+        return EXIT_RUNTIME
+
+
+def _list(args: argparse.Namespace) -> int:
+    def action(library) -> int:
+        entries = library.search(
+            args.search,
+            favorites_only=args.favorites,
+            order="oldest" if args.oldest else "newest",
+            limit=args.limit,
+        )
+        if args.json:
+            json.dump([e.to_json() for e in entries], sys.stdout, indent=2, ensure_ascii=False)
+            sys.stdout.write("\n")
+            return EXIT_OK
+        for entry in entries:
+            sys.stdout.write(_line(entry) + "\n")
+        total = library.count(args.search, favorites_only=args.favorites)
+        sys.stderr.write(f"{len(entries)} of {total} entr{'y' if total == 1 else 'ies'}\n")
+        return EXIT_OK
+
+    return _run(args, action)
+
+
+def _line(entry: Entry) -> str:
+    flags = ("*" if entry.favorite else " ") + ("!" if entry.missing else " ")
+    when = entry.created_at.astimezone().strftime("%Y-%m-%d %H:%M")
+    seed = "-" if entry.seed is None else str(entry.seed)
+    prompt = " ".join(entry.prompt.split())
+    if len(prompt) > 70:
+        prompt = prompt[:69] + "…"
+    tags = f"  [{', '.join(entry.tags)}]" if entry.tags else ""
+    return f"{entry.id:>6} {flags} {when}  {entry.width}x{entry.height}  seed {seed:<10}  {prompt}{tags}"
+
+
+def _show(args: argparse.Namespace) -> int:
+    def action(library) -> int:
+        entry = library.get(args.id)
+        if args.json:
+            data = entry.to_json()
+            data["metadata"] = entry.metadata
+            json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
+            sys.stdout.write("\n")
+            return EXIT_OK
+        rows = [
+            ("id", entry.id),
+            ("file", f"{entry.path}{'  (MISSING)' if entry.missing else ''}"),
+            ("created", entry.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")),
+            ("favourite", "yes" if entry.favorite else "no"),
+            ("tags", ", ".join(entry.tags) or "-"),
+            ("size", f"{entry.width}x{entry.height}"),
+            ("seed", entry.seed),
+        ]
+        rows += [(f"param.{key}", value) for key, value in sorted(entry.params.items())]
+        rows += [
+            (f"model.{key}", json.dumps(value, ensure_ascii=False)) for key, value in entry.models.items()
+        ]
+        rows += [(f"time.{key}", f"{value} s") for key, value in entry.timings.items()]
+        width = max(len(name) for name, _ in rows)
+        for name, value in rows:
+            sys.stdout.write(f"{name:<{width}}  {value}\n")
+        return EXIT_OK
+
+    return _run(args, action)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from dit360_desktop.history.export import ExportOptions, export_entry
+
+    given = [name for name in PERSPECTIVE_ONLY if getattr(args, name) is not None]
+    if given and args.format != "perspective":
+        flags = ", ".join(f"--{name}" for name in given)
+        sys.stderr.write(f"error: {flags} only apply to --format perspective\n")
+        return EXIT_BAD_INPUT
+    if args.face_size is not None and args.format not in ("cubemap", "cubemap-cross"):
+        sys.stderr.write("error: --face-size only applies to --format cubemap or cubemap-cross\n")
+        return EXIT_BAD_INPUT
+    options = ExportOptions(
+        format=args.format,
+        quality=args.quality,
+        strip_metadata=args.strip_metadata,
+        face_size=args.face_size,
+        face_format=args.face_format,
+        yaw=args.yaw if args.yaw is not None else 0.0,
+        pitch=args.pitch if args.pitch is not None else 0.0,
+        fov=args.fov if args.fov is not None else 90.0,
+        size=args.size if args.size is not None else (1920, 1080),
+    )
+
+    def action(library) -> int:
+        options.validate()
+        for path in export_entry(library.get(args.id), args.out.expanduser(), options):
+            sys.stdout.write(f"{path}\n")
+        return EXIT_OK
+
+    return _run(args, action)
+
+
+def _rescan(args: argparse.Namespace) -> int:
+    def action(library) -> int:
+        report = library.rescan()
+        sys.stdout.write(report.summary() + "\n")
+        for path in report.unrecognised:
+            sys.stderr.write(f"skipped (no DiT360 parameters): {path}\n")
+        return EXIT_OK
+
+    return _run(args, action)
+
+
+def _delete(args: argparse.Namespace) -> int:
+    def action(library) -> int:
+        entry = library.get(args.id)
+        library.delete(args.id)
+        where = "moved to the trash" if not entry.missing else "removed from the index (its file was missing)"
+        sys.stdout.write(f"{entry.path}: {where}\n")
+        return EXIT_OK
+
+    return _run(args, action)

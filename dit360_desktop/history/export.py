@@ -1,0 +1,149 @@
+"""Getting a panorama out of the app, in the shapes 360° viewers and game engines read.
+
+- ``jpeg-gpano``: the equirect image as JPEG with GPano XMP (Google Photos, Facebook, Kuula show it as 360°).
+- ``png``: the equirect image as PNG with our parameters and GPano XMP.
+- ``cubemap``: six square faces ``px nx py ny pz nz`` in the OpenGL/three.js order and orientation
+  (``core/projection.py`` documents it); bilinear, seamless between faces.
+- ``cubemap-cross``: the six faces in one 4×3 horizontal cross, the layout Unity's importer detects.
+- ``perspective``: one pinhole view (yaw, pitch, horizontal FOV, size), the maths of the viewer's snapshot.
+
+"Strip metadata" drops the prompt and every generation parameter; the GPano marker stays on equirect
+exports because it says only "this is a 360° image" and the viewers need it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from dit360_desktop.core import imageio, projection
+from dit360_desktop.core.errors import ImageLoadError, RequestError
+from dit360_desktop.history.entry import Entry
+from dit360_desktop.history.errors import ExportDiskFullError, ExportError
+from dit360_desktop.history.files import is_disk_full
+
+log = logging.getLogger(__name__)
+
+EXPORT_FORMATS = ("jpeg-gpano", "png", "cubemap", "cubemap-cross", "perspective")
+FACE_FORMATS = ("png", "jpeg")
+MAX_FACE_SIZE = 8192
+MAX_VIEW_SIDE = 16384
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    format: str
+    quality: int = 92
+    strip_metadata: bool = False
+    # Cube face edge in pixels; None = a quarter of the panorama's width (the equator's own resolution).
+    face_size: int | None = None
+    face_format: str = "png"
+    yaw: float = 0.0
+    pitch: float = 0.0
+    fov: float = 90.0
+    size: tuple[int, int] = (1920, 1080)
+
+    def validate(self) -> None:
+        if self.format not in EXPORT_FORMATS:
+            raise RequestError("format", f"must be one of {', '.join(EXPORT_FORMATS)} (got {self.format!r})")
+        if (
+            isinstance(self.quality, bool)
+            or not isinstance(self.quality, int)
+            or not 1 <= self.quality <= 100
+        ):
+            raise RequestError("quality", f"must be an integer from 1 to 100 (got {self.quality!r})")
+        if self.face_size is not None and not 16 <= self.face_size <= MAX_FACE_SIZE:
+            raise RequestError("face_size", f"must be between 16 and {MAX_FACE_SIZE} (got {self.face_size})")
+        if self.face_format not in FACE_FORMATS:
+            raise RequestError("face_format", f"must be png or jpeg (got {self.face_format!r})")
+        if not 1.0 <= self.fov <= 170.0:
+            raise RequestError("fov", f"must be between 1 and 170 degrees (got {self.fov})")
+        if not -90.0 <= self.pitch <= 90.0:
+            raise RequestError("pitch", f"must be between -90 and 90 degrees (got {self.pitch})")
+        width, height = self.size
+        if not (1 <= width <= MAX_VIEW_SIDE and 1 <= height <= MAX_VIEW_SIDE):
+            raise RequestError(
+                "size", f"each side must be between 1 and {MAX_VIEW_SIDE} (got {width}×{height})"
+            )
+
+
+def export_entry(entry: Entry, out: Path, options: ExportOptions) -> list[Path]:
+    """Export a library entry; returns the files written."""
+    if entry.missing or not entry.path.is_file():
+        raise ExportError(f"The image of entry {entry.id} is missing ({entry.path}); it cannot be exported.")
+    try:
+        with Image.open(entry.path) as opened:
+            image = opened.convert("RGB")
+        metadata = imageio.read_metadata(entry.path).dit360
+    except (OSError, ImageLoadError) as e:
+        raise ExportError(f"The image {entry.path} could not be read for export: {e}") from e
+    return export_image(image, metadata or entry.metadata or None, out, options)
+
+
+def export_image(
+    image: Image.Image, metadata: dict[str, Any] | None, out: Path, options: ExportOptions
+) -> list[Path]:
+    """Export ``image`` (an equirect panorama) to ``out``: a file, or for ``cubemap`` a folder."""
+    options.validate()
+    image = image if image.mode == "RGB" else image.convert("RGB")
+    meta = None if options.strip_metadata else metadata
+    out = Path(out)
+    try:
+        if options.format == "jpeg-gpano":
+            return [imageio.save_jpeg(image, out, meta, quality=options.quality, gpano=True)]
+        if options.format == "png":
+            return [imageio.save_png(image, out, meta, gpano=True)]
+        pixels = np.asarray(image)
+        if options.format == "perspective":
+            width, height = options.size
+            view = projection.equirect_to_perspective(
+                pixels, options.yaw, options.pitch, options.fov, width, height
+            )
+            return [_save_view(view, out, meta, options)]
+        face_size = options.face_size or max(16, image.width // 4)
+        faces = projection.equirect_to_cubemap(pixels, face_size)
+        if options.format == "cubemap-cross":
+            return [_save_view(projection.cubemap_cross(faces), out, meta, options)]
+        out.mkdir(parents=True, exist_ok=True)
+        suffix = ".png" if options.face_format == "png" else ".jpg"
+        return [
+            _save_view(faces[name], out / f"{name}{suffix}", meta, options) for name in projection.FACE_NAMES
+        ]
+    except OSError as e:
+        if is_disk_full(e):
+            raise ExportDiskFullError(
+                f"The export to {out} failed: the disk is full. Free some space and retry."
+            ) from e
+        raise ExportError(f"The export to {out} failed: {e.strerror or e}.") from e
+    except ValueError as e:
+        # imageio refuses metadata too large for a JPEG XMP segment; the message says to strip it.
+        raise ExportError(f"The export to {out} failed: {e}.") from e
+
+
+def _save_view(
+    pixels: np.ndarray, path: Path, metadata: dict[str, Any] | None, options: ExportOptions
+) -> Path:
+    """Write a derived (non-equirect) image: no GPano, since it is not a 360° panorama itself."""
+    image = Image.fromarray(np.ascontiguousarray(pixels), "RGB")
+    if path.suffix.lower() in (".jpg", ".jpeg"):
+        return imageio.save_jpeg(image, path, metadata, quality=options.quality, gpano=False)
+    return imageio.save_png(image, path, metadata, gpano=False)
+
+
+def default_file_name(entry: Entry, options: ExportOptions) -> str:
+    """A name for the save dialog: the library file's stem plus what the export is."""
+    stem = entry.path.stem
+    if options.format == "jpeg-gpano":
+        return f"{stem}-360.jpg"
+    if options.format == "png":
+        return f"{stem}.png"
+    if options.format == "cubemap":
+        return f"{stem}-cubemap"
+    if options.format == "cubemap-cross":
+        return f"{stem}-cross.png"
+    return f"{stem}-view-{options.yaw:+.0f}-{options.pitch:+.0f}.jpg"
