@@ -263,7 +263,7 @@ def discontinuity_score(img: np.ndarray, *, strip_half_width: int | None = None)
     """How much harder the 0/360° seam is than the image around it; ~1 means seamless.
 
     The panorama is rolled by W/2 so the seam sits between the two middle columns. On the strip of
-    2k columns centred there (k = ``strip_half_width``, default max(2, W/128)), the score is
+    2k columns centred there (k = ``strip_half_width``, default max(4, W/128)), the score is
         mean |I[:, s] − I[:, s−1]|  /  mean |I[:, j+1] − I[:, j]| over the strip's other column pairs,
     averaged over rows and channels, with a tiny epsilon so a flat image scores 1. A hard seam in a
     smooth image scores far above 1; noise or texture that continues across the seam scores about 1.
@@ -272,7 +272,7 @@ def discontinuity_score(img: np.ndarray, *, strip_half_width: int | None = None)
     width = src.shape[1]
     if width < 4:
         raise ValueError(f"the panorama must be at least 4 pixels wide (got {width})")
-    k = strip_half_width if strip_half_width is not None else max(2, width // 128)
+    k = strip_half_width if strip_half_width is not None else max(4, width // 128)
     k = max(2, min(k, width // 2))
     if np.issubdtype(np.asarray(img).dtype, np.integer):
         src = src / float(np.iinfo(np.asarray(img).dtype).max)

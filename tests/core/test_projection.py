@@ -254,5 +254,5 @@ def test_discontinuity_score_noise_and_flat() -> None:
     band = np.zeros((8, 64), np.float32)
     band[:, 16:48] = 1.0  # edges inside the picture are not the seam; the outer columns match
     assert proj.discontinuity_score(band) == pytest.approx(1.0)
-    band[:, :2] = 0.5  # now the seam itself jumps
+    band[:, :8] = 0.5  # now the seam itself jumps
     assert proj.discontinuity_score(band) > 1000
