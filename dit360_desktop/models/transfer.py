@@ -160,6 +160,11 @@ class _HashPipe:
         self._thread.join()
 
 
+@dataclass
+class _Tally:
+    received: int = 0  # bytes off the network in this call, failed attempts included
+
+
 class _Retry(Exception):
     """One attempt failed in a way that another attempt may fix."""
 
@@ -209,7 +214,7 @@ def download_file(
 def _download_locked(
     job: FileJob, settings: TransferSettings, control: FileControl, on_progress: ProgressFn
 ) -> int:
-    received = 0
+    tally = _Tally()
     failures = 0
     digest: _Digest | None = None
     last_error: _Retry | None = None
@@ -217,11 +222,11 @@ def _download_locked(
         control.raise_if_stopped(job)
         digest = _prepare_part(job, digest, control)
         _check_free_space(job, digest.offset, settings)
-        on_progress(digest.offset, received)
+        on_progress(digest.offset, tally.received)
         try:
             if digest.offset < job.size or job.size == 0:
-                received += _attempt(job, settings, control, digest, on_progress, received)
-            return TransferResult(received, _finish(job, digest))
+                _attempt(job, settings, control, digest, on_progress, tally)
+            return TransferResult(tally.received, _finish(job, digest))
         except _Retry as e:
             last_error = e
             failures += 1
@@ -280,8 +285,8 @@ def _attempt(
     control: FileControl,
     digest: _Digest,
     on_progress: ProgressFn,
-    received_before: int,
-) -> int:
+    tally: _Tally,
+) -> None:
     url, endpoint = job.url_for()
     state = read_json(job.state_path) if digest.offset else None
     headers: dict[str, str] = {}
@@ -321,7 +326,7 @@ def _attempt(
                 "last_modified": opened.response.getheader("Last-Modified"),
             },
         )
-        return _stream(job, settings, control, opened, digest, on_progress, received_before, endpoint)
+        _stream(job, settings, control, opened, digest, on_progress, tally, endpoint)
     finally:
         control.aborter.attach(None)
         opened.close()
@@ -383,11 +388,10 @@ def _stream(
     opened: OpenResponse,
     digest: _Digest,
     on_progress: ProgressFn,
-    received_before: int,
+    tally: _Tally,
     endpoint: str,
-) -> int:
+) -> None:
     response = opened.response
-    received = 0
     on_disk = digest.offset
     first = on_disk == 0
     pipe = _HashPipe(digest)
@@ -422,11 +426,11 @@ def _stream(
                     raise
                 pipe.feed(data)
                 on_disk += len(data)
-                received += len(data)
+                tally.received += len(data)
                 now = time.monotonic()
                 if now - last_report > 0.1:
                     last_report = now
-                    on_progress(on_disk, received_before + received)
+                    on_progress(on_disk, tally.received)
                 control.raise_if_stopped(job)
             if response.read1(1):
                 raise _Retry(
@@ -434,8 +438,7 @@ def _stream(
                 )
     finally:
         pipe.close()
-    on_progress(on_disk, received_before + received)
-    return received
+    on_progress(on_disk, tally.received)
 
 
 def _finish(job: FileJob, digest: _Digest) -> str:

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import huggingface_hub.constants
 import pytest
+from hub_emulator import BASE_REPO, LORA_REPO, TOKEN, HubEmulator, Repo, repo_from_folder
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from hub_emulator import HubEmulator, Repo, repo_from_folder  # noqa: E402
-
-from dit360_desktop.models.transfer import TransferSettings  # noqa: E402
-
-BASE_REPO = "black-forest-labs/FLUX.1-dev"
-LORA_REPO = "Insta360-Research/DiT360-Panorama-Image-Generation"
-TOKEN = "hf_test_token"
+from dit360_desktop.models.transfer import TransferSettings
 
 
 @pytest.fixture

@@ -18,6 +18,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+BASE_REPO = "black-forest-labs/FLUX.1-dev"
+LORA_REPO = "Insta360-Research/DiT360-Panorama-Image-Generation"
+TOKEN = "hf_test_token"
 LFS_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".ckpt")
 FAULT_KINDS = frozenset(
     {"drop", "stall", "ignore_range", "416", "html200", "wrong_size", "corrupt", "401", "404", "500"}

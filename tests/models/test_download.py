@@ -6,8 +6,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from conftest import BASE_REPO, LORA_REPO, TOKEN
-from hub_emulator import HubEmulator
+from hub_emulator import BASE_REPO, LORA_REPO, TOKEN, HubEmulator
 
 from dit360_desktop.models.downloads import DONE, DownloadManager, FileProgress
 from dit360_desktop.models.errors import AuthRequiredError
