@@ -14,8 +14,8 @@ def _clock(seconds: float) -> str:
 
 
 class ProgressPrinter:
-    def __init__(self, stream: TextIO = sys.stderr, *, quiet: bool = False, width: int = 30) -> None:
-        self.stream = stream
+    def __init__(self, stream: TextIO | None = None, *, quiet: bool = False, width: int = 30) -> None:
+        self.stream = stream if stream is not None else sys.stderr
         self.quiet = quiet
         self.width = width
         self._interactive = hasattr(stream, "isatty") and stream.isatty()

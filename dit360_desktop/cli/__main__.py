@@ -1,0 +1,5 @@
+import sys
+
+from dit360_desktop.cli import main
+
+sys.exit(main())
