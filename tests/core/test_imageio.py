@@ -153,6 +153,21 @@ def test_gpano_initial_view_fields() -> None:
     assert fields["FullPanoWidthPixels"] == "2048"
 
 
+def test_gpano_in_element_form_from_other_tools(tmp_path: Path) -> None:
+    xmp = (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about="" xmlns:GPano="http://ns.google.com/photos/1.0/panorama/">'
+        "<GPano:ProjectionType>equirectangular</GPano:ProjectionType>"
+        "<GPano:FullPanoWidthPixels>5376</GPano:FullPanoWidthPixels>"
+        "</rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+    path = tmp_path / "camera.jpg"
+    panorama().save(path, format="JPEG", xmp=xmp.encode() + b"\x00\x00")
+    read = imageio.read_metadata(path)
+    assert read.gpano == {"ProjectionType": "equirectangular", "FullPanoWidthPixels": "5376"}
+    assert read.dit360 is None and read.parameters is None
+
+
 # ---------------------------------------------------------------- metadata round trips
 
 
@@ -366,6 +381,33 @@ def test_save_replaces_and_leaves_no_temp(tmp_path: Path) -> None:
         imageio.save_png(panorama(), folder, None)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.png", "pano.png"]
     assert list(folder.iterdir()) == []
+
+
+def test_save_tolerates_a_folder_that_cannot_be_fsynced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_fsync = os.fsync
+    calls = []
+
+    def fsync(fd: int) -> None:
+        calls.append(fd)
+        if len(calls) == 2:  # the first fsync is the file's, the second the folder's
+            raise OSError(errno.EINVAL, "Invalid argument")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    path = imageio.save_png(panorama(), tmp_path / "pano.png", None)
+    assert len(calls) == 2 and path.is_file()
+
+
+def test_interrupted_save_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(fd: int) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        imageio.save_jpeg(panorama(), tmp_path / "pano.jpg", sample_metadata())
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_save_respects_umask(tmp_path: Path) -> None:
@@ -587,6 +629,15 @@ def test_animations_give_their_first_frame(tmp_path: Path, fmt: str, ext: str) -
         assert getattr(raw, "n_frames", 1) == 3
     loaded = np.asarray(imageio.load_user_image(path), dtype=int)
     assert np.abs(loaded - [250, 10, 10]).max() <= 2
+
+
+def test_phone_mpo_jpeg_gives_its_first_picture(tmp_path: Path) -> None:
+    # Phones write multi-picture JPEGs (MPO); Pillow reports them as "MPO", they are still JPEG files.
+    first, second = Image.new("RGB", (32, 16), (250, 10, 10)), Image.new("RGB", (32, 16), (10, 250, 10))
+    path = tmp_path / "phone.jpg"
+    first.save(path, format="MPO", save_all=True, append_images=[second], quality=95)
+    loaded = np.asarray(imageio.load_user_image(path), dtype=int)
+    assert np.abs(loaded - [250, 10, 10]).max() <= 4
 
 
 def test_exif_orientation_is_applied(tmp_path: Path) -> None:

@@ -131,6 +131,16 @@ def test_cubemap_faces_join_without_seams(analytic: np.ndarray) -> None:
         assert np.abs(a - b).max() < 1.5 * step
 
 
+def test_sample_equirect_at_arbitrary_directions(analytic: np.ndarray) -> None:
+    rng = np.random.default_rng(3)
+    directions = rng.normal(size=(40, 25, 3)) * rng.uniform(0.1, 10, size=(40, 25, 1))  # any length
+    sampled = proj.sample_equirect(analytic, directions)
+    assert sampled.shape == (40, 25, 3)
+    assert np.abs(sampled - direction_colour(directions)).max() < TOLERANCE
+    grey = proj.sample_equirect(analytic[..., 0], directions)
+    assert grey.shape == (40, 25)
+
+
 def test_cubemap_uint8_and_greyscale() -> None:
     grey = (np.arange(W)[None, :].repeat(H, 0) % 256).astype(np.uint8)
     faces = proj.equirect_to_cubemap(grey, 16)
