@@ -137,7 +137,7 @@ TORCH_DROP_PATTERNS = (
 
 
 def resource_datas() -> list[tuple[str, str]]:
-    """The whole ``resources/`` tree, bundled as ``<bundle>/resources`` (what ``paths.resources_dir`` expects)."""
+    """The whole ``resources/`` tree, as ``<bundle>/resources`` (where ``paths.resources_dir`` looks)."""
     return [(str(RESOURCES_DIR), "resources")]
 
 

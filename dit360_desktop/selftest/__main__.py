@@ -1,4 +1,4 @@
-"""``python -m dit360_desktop.selftest [--gui] ...``: the self-test from a checkout, without the app's entry."""
+"""``python -m dit360_desktop.selftest [--gui] ...``: the self-test from a checkout."""
 
 import sys
 

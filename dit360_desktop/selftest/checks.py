@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import pkgutil
+import re
 import sys
 import tempfile
 import time
@@ -285,6 +286,11 @@ def check_generation(context: CheckContext) -> str:
         result = engine.run(request, on_event=lambda event: events.append(type(event).__name__))
         seconds = time.perf_counter() - started
         device = engine.device_name
+        text = engine.text_encoder
+        tokenizer_problems = [
+            _tokenizer_problem(label, tokenizer)
+            for label, tokenizer in (("CLIP", text.tokenizer), ("T5", text.tokenizer_2))
+        ]
         engine.unload()
     pixels = np.asarray(result.image.convert("RGB"), dtype=np.float32)
     context.facts.update(
@@ -298,6 +304,9 @@ def check_generation(context: CheckContext) -> str:
             "seed": result.metadata.get("seed"),
         }
     )
+    tokenizer_problems = [problem for problem in tokenizer_problems if problem]
+    if tokenizer_problems:
+        raise CheckFailed("; ".join(tokenizer_problems))
     if result.image.size != (request.width, request.height):
         raise CheckFailed(f"the image is {result.image.size}, expected {(request.width, request.height)}")
     if not np.isfinite(pixels).all() or float(pixels.std()) == 0.0:
@@ -307,6 +316,22 @@ def check_generation(context: CheckContext) -> str:
     if "StepEvent" not in events:
         raise CheckFailed("the engine reported no denoising steps")
     return f"{request.width}×{request.height}, {request.steps} steps on {device} in {seconds:.1f} s"
+
+
+# Lower-case words that both the real FLUX tokenizers and the tiny test ones can spell.
+_TOKENIZER_PROBE = "this is a panorama image of a lighthouse on a cliff above the sea"
+
+
+def _tokenizer_problem(label: str, tokenizer: Any) -> str | None:
+    """A tokenizer that lost its vocabulary files still loads (as all-unknown); a round trip exposes it."""
+    ids = tokenizer(_TOKENIZER_PROBE, add_special_tokens=False).input_ids
+    decoded = tokenizer.decode(ids, skip_special_tokens=True)
+    if re.sub(r"\W+", "", decoded.lower()) == re.sub(r"\W+", "", _TOKENIZER_PROBE):
+        return None
+    return (
+        f"the {label} tokenizer cannot spell plain English ({type(tokenizer).__name__}, "
+        f"{len(tokenizer)} tokens; decoded {decoded[:60]!r}): its tokenizer files are missing or broken"
+    )
 
 
 def _build_tiny_model(scratch: Path) -> Path:

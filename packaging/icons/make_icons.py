@@ -31,7 +31,8 @@ def draw_master(size: int = MASTER_SIZE) -> Image.Image:
     tile = _vertical_gradient(s, (14, 28, 58), (24, 92, 120))
     mask = Image.new("L", (s, s), 0)
     margin = round(s * 0.06)
-    ImageDraw.Draw(mask).rounded_rectangle((margin, margin, s - margin, s - margin), radius=round(s * 0.2), fill=255)
+    corner = round(s * 0.2)
+    ImageDraw.Draw(mask).rounded_rectangle((margin, margin, s - margin, s - margin), radius=corner, fill=255)
     icon.paste(tile, (0, 0), mask)
 
     # The sphere: sky above a horizon, sea below.
