@@ -211,8 +211,12 @@ class DownloadManager:
         self._save_queue([c for c in self.queued_components() if c != component_id], paused=files)
 
     # --- planning --------------------------------------------------------------------------------------
-    def plan(self, component_ids: Iterable[str]) -> list[ComponentPlan]:
-        """Ask the hub for each component's files (auth first) and work out what is left to fetch."""
+    def plan(self, component_ids: Iterable[str], *, pinned: bool = False) -> list[ComponentPlan]:
+        """Ask the hub for each component's files (auth first) and work out what is left to fetch.
+
+        ``pinned`` keeps an installed component at the commit it was installed from (repair), instead of
+        the catalog's revision (usually ``main``).
+        """
         plans = []
         registry = read_registry(self.models_dir)
         for component_id in component_ids:
@@ -221,9 +225,14 @@ class DownloadManager:
                 raise ValueError(
                     f"{component.name} is listed for a future engine version and cannot be downloaded yet."
                 )
-            snapshot = resolve_snapshot(component, endpoint=self._endpoint, token=self.token)
             entry = registry.get(component_id)
-            install_dir = entry.path if entry and entry.source == SOURCE_DOWNLOAD else None
+            revision = entry.commit if pinned and entry is not None and entry.commit else None
+            snapshot = resolve_snapshot(
+                component, endpoint=self._endpoint, token=self.token, revision=revision
+            )
+            # Files go where the component already is (a repair of an imported folder included), unless
+            # it was registered as a single LoRA file.
+            install_dir = entry.path if entry is not None and entry.path.is_dir() else None
             install_dir = install_dir or install_dir_for(self.models_dir, component_id)
             pending = tuple(f for f in snapshot.files if not _file_in_place(entry, install_dir, f))
             remaining = 0
@@ -249,13 +258,13 @@ class DownloadManager:
             )
 
     # --- running ---------------------------------------------------------------------------------------
-    def download(self, component_ids: Iterable[str] | None = None) -> DownloadReport:
+    def download(self, component_ids: Iterable[str] | None = None, *, pinned: bool = False) -> DownloadReport:
         """Download the components (default: the saved queue, else the catalog's supported set). Blocks."""
         ids = list(component_ids) if component_ids is not None else self.queued_components()
         if not ids:
             ids = [c.id for c in self.catalog.default_components]
         self._save_queue(set(self.queued_components()) | set(ids))
-        plans = self.plan(ids)
+        plans = self.plan(ids, pinned=pinned)
         self.check_disk(plans)
         report = DownloadReport()
         paused = self.paused_files()
@@ -386,7 +395,7 @@ class DownloadManager:
             return RegistryEntry(
                 component_id=plan.component.id,
                 path=plan.install_dir,
-                source=SOURCE_DOWNLOAD,
+                source=old.source if keep and old is not None else SOURCE_DOWNLOAD,
                 complete=False,
                 repo_id=plan.snapshot.repo_id,
                 commit=plan.snapshot.commit,
@@ -416,11 +425,15 @@ class DownloadManager:
             return
 
         def change(old: RegistryEntry | None) -> RegistryEntry:
-            files = {k: v for k, v in (old.files if old else {}).items() if k in wanted}
+            keep = old is not None and old.path == plan.install_dir
+            source = old.source if keep and old is not None else SOURCE_DOWNLOAD
+            files = dict(old.files) if keep and old is not None else {}
+            if source == SOURCE_DOWNLOAD:
+                files = {k: v for k, v in files.items() if k in wanted}
             return RegistryEntry(
                 component_id=component.id,
                 path=plan.install_dir,
-                source=SOURCE_DOWNLOAD,
+                source=source,
                 complete=True,
                 repo_id=plan.snapshot.repo_id,
                 commit=plan.snapshot.commit,

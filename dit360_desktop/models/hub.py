@@ -95,7 +95,11 @@ def gated_message(component: Component, repo_id: str, *, had_token: bool) -> str
 
 
 def resolve_snapshot(
-    component: Component, *, endpoint: str | None = None, token: str | None = None
+    component: Component,
+    *,
+    endpoint: str | None = None,
+    token: str | None = None,
+    revision: str | None = None,
 ) -> RemoteSnapshot:
     """List the component's files at its pinned or current commit, filtered by the catalog's patterns.
 
@@ -108,7 +112,7 @@ def resolve_snapshot(
     not_found: list[str] = []
     for repo_id in component.repo_ids:
         try:
-            return _snapshot(api, component, repo_id, token)
+            return _snapshot(api, component, repo_id, token, revision or component.revision)
         except (RepositoryNotFoundError, RevisionNotFoundError) as e:
             if isinstance(e, GatedRepoError):
                 raise AuthRequiredError(
@@ -120,18 +124,20 @@ def resolve_snapshot(
             not_found.append(repo_id)
             last_error: Exception = e
     raise RemoteNotFoundError(
-        f"{' and '.join(not_found)} (revision {component.revision}) was not found on {endpoint}. "
+        f"{' and '.join(not_found)} (revision {revision or component.revision}) was not found on {endpoint}. "
         "Check the endpoint (mirror) setting, or import the files from a folder instead."
     ) from last_error
 
 
-def _snapshot(api: HfApi, component: Component, repo_id: str, token: str | None) -> RemoteSnapshot:
+def _snapshot(
+    api: HfApi, component: Component, repo_id: str, token: str | None, revision: str
+) -> RemoteSnapshot:
     endpoint = api.endpoint
     try:
         if component.gated:
             api.auth_check(repo_id, token=token or False)
-        info = api.model_info(repo_id, revision=component.revision, files_metadata=True, token=token or False)
-        commit = info.sha or component.revision
+        info = api.model_info(repo_id, revision=revision, files_metadata=True, token=token or False)
+        commit = info.sha or revision
         wanted = [s for s in info.siblings or () if component.wants(s.rfilename)]
         missing_meta = [s.rfilename for s in wanted if s.size is None]
         meta: dict[str, tuple[int, str | None, str | None]] = {

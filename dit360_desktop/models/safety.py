@@ -138,3 +138,13 @@ def check_weights_folder(folder: str | Path) -> list[Path]:
                 "loaded. Use a safetensors version of this model."
             )
     return checked
+
+
+def safetensors_tensor_names(path: str | Path) -> list[str]:
+    """The tensor names in a checked safetensors file (raises as check_safetensors_file does)."""
+    path = Path(path)
+    check_safetensors_file(path)
+    with path.open("rb") as handle:
+        header_len = struct.unpack("<Q", handle.read(8))[0]
+        header = json.loads(handle.read(header_len).decode("utf-8"))
+    return [name for name in header if name != "__metadata__"]

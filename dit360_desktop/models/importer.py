@@ -1,0 +1,234 @@
+"""Import models that are already on disk: a diffusers folder, a Hugging Face cache, a ComfyUI LoRA file.
+
+Everything imported is checked (folder shape, every safetensors header), hashed and registered, either
+copied into the models folder or referenced where it is.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from dit360_desktop.core.errors import ModelInvalidError
+from dit360_desktop.models.catalog import Catalog, Component, load_catalog
+from dit360_desktop.models.errors import DiskFullError, ImportRejectedError
+from dit360_desktop.models.fsutil import format_bytes, free_bytes
+from dit360_desktop.models.hashing import copy_and_hash, hash_file
+from dit360_desktop.models.layouts import diffusers_folder_problems, find_in_hf_cache, lora_path_in
+from dit360_desktop.models.location import resolve_models_dir
+from dit360_desktop.models.registry import (
+    SOURCE_COPY,
+    SOURCE_IN_PLACE,
+    FileRecord,
+    RegistryEntry,
+    update_registry,
+)
+from dit360_desktop.models.safety import (
+    check_safetensors_file,
+    check_weights_folder,
+    safetensors_tensor_names,
+)
+
+log = logging.getLogger(__name__)
+
+COPY, IN_PLACE = "copy", "in-place"
+# How deep to look below the chosen folder (e.g. a USB drive root holding FLUX.1-dev/ and loras/).
+_SEARCH_DEPTH = 3
+
+
+@dataclass(frozen=True)
+class ImportCandidate:
+    component_id: str
+    root: Path  # a folder, or a single LoRA file
+    kind: str  # "diffusers", "hf-cache", "peft", "lora-file"
+
+
+@dataclass(frozen=True)
+class ImportProgress:
+    component_id: str
+    path: str
+    done_bytes: int
+    total_bytes: int
+
+
+def _looks_like_flux_lora(path: Path) -> bool:
+    names = safetensors_tensor_names(path)
+    lora = any(("lora_A" in n or "lora_B" in n or "lora_down" in n or "lora_up" in n) for n in names)
+    flux = any(("transformer_blocks" in n or "double_blocks" in n or "single_blocks" in n) for n in names)
+    return lora and flux
+
+
+def _walk(root: Path, depth: int) -> list[Path]:
+    folders = [root]
+    frontier = [root]
+    for _ in range(depth):
+        frontier = [
+            c for f in frontier for c in sorted(f.iterdir()) if c.is_dir() and not c.name.startswith(".")
+        ]
+        folders.extend(frontier)
+    return folders
+
+
+def find_importable(path: Path, catalog: Catalog | None = None) -> list[ImportCandidate]:
+    """What ``path`` holds that the catalog knows: at most one candidate per component."""
+    catalog = catalog or load_catalog()
+    base, lora = catalog.for_role("base"), catalog.for_role("lora")
+    path = Path(path).expanduser()
+    found: dict[str, ImportCandidate] = {}
+    if path.is_file():
+        if path.suffix == ".safetensors" and _looks_like_flux_lora(path):
+            found[lora.id] = ImportCandidate(lora.id, path, "lora-file")
+        return list(found.values())
+    if not path.is_dir():
+        return []
+    for folder in _walk(path, _SEARCH_DEPTH):
+        # A Hugging Face cache: the chosen folder, or a hub/ below it.
+        for component in (base, lora):
+            if component.id in found:
+                continue
+            hit = find_in_hf_cache(folder, component.repo_ids, component.layout)
+            if hit is not None:
+                found[component.id] = ImportCandidate(component.id, hit, "hf-cache")
+        if base.id not in found and (folder / "model_index.json").is_file():
+            found[base.id] = ImportCandidate(base.id, folder, "diffusers")
+        if (
+            lora.id not in found
+            and (folder / "adapter_config.json").is_file()
+            and lora_path_in(folder) == folder
+        ):
+            found[lora.id] = ImportCandidate(lora.id, folder, "peft")
+        if lora.id not in found and folder.name == "loras":
+            # ComfyUI keeps every LoRA in models/loras: take the one named after DiT360.
+            for file in sorted(folder.glob("*.safetensors")):
+                if "dit360" in file.name.lower() and _looks_like_flux_lora(file):
+                    found[lora.id] = ImportCandidate(lora.id, file, "lora-file")
+                    break
+    return list(found.values())
+
+
+def _files_to_register(candidate: ImportCandidate, component: Component) -> dict[str, Path]:
+    if candidate.root.is_file():
+        return {candidate.root.name: candidate.root}
+    files = {}
+    for path in sorted(candidate.root.rglob("*")):
+        rel = path.relative_to(candidate.root).as_posix()
+        if (
+            path.is_file()
+            and not any(part.startswith(".") for part in Path(rel).parts)
+            and component.wants(rel)
+        ):
+            files[rel] = path
+    return files
+
+
+def _validate(candidate: ImportCandidate, component: Component) -> None:
+    root = candidate.root
+    if root.is_dir():
+        # Per sub-folder, so that a text encoder present only as a pickle is refused as unsafe rather than
+        # reported as missing; this also checks every safetensors header.
+        subfolders = sorted(p for p in root.iterdir() if p.is_dir())
+        for folder in subfolders:
+            check_weights_folder(folder)
+        if subfolders:
+            for file in sorted(root.glob("*.safetensors")):
+                check_safetensors_file(file)
+        else:
+            check_weights_folder(root)
+    elif not _looks_like_flux_lora(root):
+        raise ModelInvalidError(f"{root} is not a FLUX LoRA (no lora_A/lora_B keys on transformer blocks).")
+    if component.layout == "diffusers":
+        problems = diffusers_folder_problems(root)
+        if problems:
+            raise ModelInvalidError(
+                f"{root} is not a complete {component.name} folder: {'; '.join(problems[:5])}."
+            )
+    elif lora_path_in(root) is None:
+        raise ModelInvalidError(f"{root} holds no LoRA weights in a layout we can load.")
+
+
+def import_model(
+    path: Path,
+    *,
+    mode: str = COPY,
+    models_dir: Path | None = None,
+    on_progress: Callable[[ImportProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    catalog: Catalog | None = None,
+) -> list[RegistryEntry]:
+    """Check, hash and register what ``path`` holds; ``mode`` is ``copy`` or ``in-place``."""
+    if mode not in (COPY, IN_PLACE):
+        raise ValueError(f"mode must be {COPY!r} or {IN_PLACE!r}")
+    catalog = catalog or load_catalog()
+    models_dir = resolve_models_dir(models_dir)
+    candidates = find_importable(path, catalog)
+    if not candidates:
+        raise ImportRejectedError(
+            f"Nothing to import was found in {path}. Choose a FLUX.1-dev diffusers folder (with "
+            "model_index.json), a Hugging Face cache (models--black-forest-labs--FLUX.1-dev), a PEFT LoRA "
+            "folder (adapter_config.json) or a DiT360 LoRA .safetensors file (e.g. ComfyUI models/loras)."
+        )
+    entries = []
+    for candidate in candidates:
+        component = catalog.component(candidate.component_id)
+        _validate(candidate, component)
+        files = _files_to_register(candidate, component)
+        total = sum(p.stat().st_size for p in files.values())
+        done = 0
+
+        def progress(n: int, rel: str, component_id: str = component.id, total: int = total) -> None:
+            nonlocal done
+            done += n
+            if on_progress is not None:
+                on_progress(ImportProgress(component_id, rel, done, total))
+
+        if mode == COPY:
+            entry = _copy(candidate, component, files, models_dir, total, progress, should_stop)
+        else:
+            records = {}
+            for rel, src in files.items():
+                sha = hash_file(src, lambda n, rel=rel: progress(n, rel), should_stop)
+                records[rel] = FileRecord(src.stat().st_size, sha)
+            entry = RegistryEntry(component.id, candidate.root, SOURCE_IN_PLACE, True, None, None, records)
+        update_registry(models_dir, entry)
+        log.info("Imported %s from %s (%s, %s)", component.id, candidate.root, candidate.kind, mode)
+        entries.append(entry)
+    return entries
+
+
+def _copy(
+    candidate: ImportCandidate,
+    component: Component,
+    files: dict[str, Path],
+    models_dir: Path,
+    total: int,
+    progress: Callable[[int, str], None],
+    should_stop: Callable[[], bool] | None,
+) -> RegistryEntry:
+    free = free_bytes(models_dir)
+    if total > free:
+        raise DiskFullError(
+            f"Copying {component.name} needs {format_bytes(total)} but {models_dir} has {format_bytes(free)} "
+            "free. Free up space, choose another models location, or import in place."
+        )
+    final = models_dir / component.id
+    staging = models_dir / f".importing-{component.id}"
+    shutil.rmtree(staging, ignore_errors=True)
+    records = {}
+    try:
+        for rel, src in files.items():
+            sha = copy_and_hash(src, staging / rel, lambda n, rel=rel: progress(n, rel), should_stop)
+            records[rel] = FileRecord(src.stat().st_size, sha)
+        # Check the copy, not only the source: a failing drive can hand back different bytes.
+        check_weights_folder(staging)
+        if final.exists():
+            shutil.rmtree(final)
+        staging.replace(final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    root = final / candidate.root.name if candidate.root.is_file() else final
+    return RegistryEntry(
+        component.id, root if candidate.root.is_file() else final, SOURCE_COPY, True, None, None, records
+    )

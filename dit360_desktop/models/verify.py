@@ -1,0 +1,154 @@
+"""Verify & repair: re-hash installed files against the registry, re-download only the bad ones."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from dit360_desktop.core.errors import ModelInvalidError
+from dit360_desktop.models.catalog import Catalog, load_catalog
+from dit360_desktop.models.downloads import DownloadManager, DownloadReport
+from dit360_desktop.models.hashing import hash_file
+from dit360_desktop.models.location import resolve_models_dir
+from dit360_desktop.models.registry import RegistryEntry, modify_entry, read_registry
+from dit360_desktop.models.safety import check_safetensors_file
+
+log = logging.getLogger(__name__)
+
+OK, CORRUPT, MISSING = "ok", "corrupt", "missing"
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    component_id: str
+    path: str
+    status: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class VerifyProgress:
+    component_id: str
+    path: str
+    done_bytes: int
+    total_bytes: int
+
+
+def entry_file(entry: RegistryEntry, rel_path: str) -> Path:
+    """Where a registered file lives: a single-file LoRA is registered as the file itself."""
+    if entry.path.suffix == ".safetensors" and entry.path.name == rel_path:
+        return entry.path
+    return entry.path / rel_path
+
+
+def verify_entry(
+    entry: RegistryEntry,
+    on_progress: Callable[[VerifyProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[FileCheck]:
+    total = sum(r.size for r in entry.files.values())
+    done = 0
+    checks = []
+    for rel_path, record in sorted(entry.files.items()):
+        path = entry_file(entry, rel_path)
+
+        def progress(n: int, rel_path: str = rel_path) -> None:
+            nonlocal done
+            done += n
+            if on_progress is not None:
+                on_progress(VerifyProgress(entry.component_id, rel_path, done, total))
+
+        checks.append(
+            _check_file(entry.component_id, rel_path, path, record.size, record.sha256, progress, should_stop)
+        )
+    return checks
+
+
+def _check_file(
+    component_id: str,
+    rel_path: str,
+    path: Path,
+    size: int,
+    sha256: str | None,
+    progress: Callable[[int], None],
+    should_stop: Callable[[], bool] | None,
+) -> FileCheck:
+    if not path.is_file():
+        return FileCheck(component_id, rel_path, MISSING, f"{path} is missing")
+    actual_size = path.stat().st_size
+    if actual_size != size:
+        return FileCheck(component_id, rel_path, CORRUPT, f"{path} has {actual_size} bytes, expected {size}")
+    if sha256 is not None:
+        actual = hash_file(path, progress, should_stop)
+        if actual != sha256:
+            return FileCheck(
+                component_id, rel_path, CORRUPT, f"{path} has sha256 {actual[:12]}…, expected {sha256[:12]}…"
+            )
+    else:
+        progress(size)
+    if path.suffix == ".safetensors":
+        try:
+            check_safetensors_file(path)
+        except ModelInvalidError as e:
+            return FileCheck(component_id, rel_path, CORRUPT, str(e))
+    return FileCheck(component_id, rel_path, OK)
+
+
+def verify_installed(
+    component_ids: Iterable[str] | None = None,
+    models_dir: Path | None = None,
+    *,
+    on_progress: Callable[[VerifyProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[FileCheck]:
+    """Re-hash every registered file. A component with a bad file is marked incomplete so it is not loaded."""
+    models_dir = resolve_models_dir(models_dir)
+    registry = read_registry(models_dir)
+    ids = list(component_ids) if component_ids is not None else sorted(registry)
+    checks: list[FileCheck] = []
+    for component_id in ids:
+        entry = registry.get(component_id)
+        if entry is None:
+            checks.append(FileCheck(component_id, "", MISSING, f"{component_id} is not installed"))
+            continue
+        found = verify_entry(entry, on_progress, should_stop)
+        checks.extend(found)
+        if any(c.status != OK for c in found) and entry.complete:
+            modify_entry(models_dir, component_id, lambda old: replace(old, complete=False) if old else None)
+    return checks
+
+
+def repair(
+    checks: Iterable[FileCheck],
+    models_dir: Path | None = None,
+    *,
+    manager: DownloadManager | None = None,
+    catalog: Catalog | None = None,
+) -> DownloadReport:
+    """Delete the bad files (nothing corrupt stays at a final path) and download only those again."""
+    models_dir = resolve_models_dir(models_dir)
+    catalog = catalog or load_catalog()
+    bad: dict[str, set[str]] = {}
+    for check in checks:
+        if check.status != OK and check.path:
+            bad.setdefault(check.component_id, set()).add(check.path)
+    if not bad:
+        return DownloadReport()
+    registry = read_registry(models_dir)
+    for component_id, paths in bad.items():
+        entry = registry[component_id]
+        for rel_path in paths:
+            path = entry_file(entry, rel_path)
+            log.info("Removing damaged %s before downloading it again", path)
+            path.unlink(missing_ok=True)
+
+        def drop(old: RegistryEntry | None, paths: set[str] = paths) -> RegistryEntry | None:
+            if old is None:
+                return None
+            return replace(old, complete=False, files={k: v for k, v in old.files.items() if k not in paths})
+
+        modify_entry(models_dir, component_id, drop)
+    manager = manager or DownloadManager(models_dir, catalog=catalog)
+    return manager.download(sorted(bad), pinned=True)

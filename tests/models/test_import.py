@@ -1,0 +1,162 @@
+"""Import from each accepted layout, by copy and in place; refusals for what must not be loaded."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from dit360_desktop.core.errors import ModelInvalidError, UnsafeFileError
+from dit360_desktop.models.errors import ImportRejectedError
+from dit360_desktop.models.importer import COPY, IN_PLACE, find_importable, import_model
+from dit360_desktop.models.registry import SOURCE_COPY, SOURCE_IN_PLACE, installed_model_paths, read_registry
+from dit360_desktop.testing.tiny_flux import build_tiny_lora
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def make_hf_cache(src: Path, cache: Path, repo_id: str, commit: str = "b" * 40) -> Path:
+    """The real cache layout: content-addressed blobs, snapshot folders of relative symlinks, refs/main."""
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    snapshot = repo / "snapshots" / commit
+    for file in sorted(p for p in src.rglob("*") if p.is_file()):
+        blob = repo / "blobs" / _sha(file)
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(file, blob)
+        link = snapshot / file.relative_to(src)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(os.path.relpath(blob, link.parent))
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(commit)
+    return snapshot
+
+
+def _same_tree(a: Path, b: Path) -> None:
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    for rel in files:
+        assert _sha(a / rel) == _sha(b / rel), rel
+
+
+def test_diffusers_folder_copy(tmp_path: Path, tiny_flux_dir: Path) -> None:
+    models = tmp_path / "models"
+    (entry,) = import_model(tiny_flux_dir, mode=COPY, models_dir=models)
+    assert entry.source == SOURCE_COPY and entry.path == models / "flux1-dev"
+    _same_tree(tiny_flux_dir, models / "flux1-dev")
+    weights = "transformer/diffusion_pytorch_model.safetensors"
+    assert read_registry(models)["flux1-dev"].files[weights].sha256 == _sha(tiny_flux_dir / weights)
+    assert installed_model_paths(models).base == models / "flux1-dev"
+    assert not (models / ".importing-flux1-dev").exists()
+
+
+def test_diffusers_folder_in_place(tmp_path: Path, tiny_flux_dir: Path) -> None:
+    models = tmp_path / "models"
+    (entry,) = import_model(tiny_flux_dir, mode=IN_PLACE, models_dir=models)
+    assert entry.source == SOURCE_IN_PLACE and entry.path == tiny_flux_dir
+    assert not (models / "flux1-dev").exists()
+    assert installed_model_paths(models).base == tiny_flux_dir
+
+
+def test_hf_cache_layout_copy_follows_symlinks(
+    tmp_path: Path, tiny_flux_dir: Path, tiny_lora_dir: Path
+) -> None:
+    cache = tmp_path / "usb" / "huggingface" / "hub"
+    make_hf_cache(tiny_flux_dir, cache, "black-forest-labs/FLUX.1-dev")
+    make_hf_cache(tiny_lora_dir, cache, "fenghora/DiT360-Panorama-Image-Generation")
+    models = tmp_path / "models"
+    kinds = {c.component_id: c.kind for c in find_importable(tmp_path / "usb")}
+    assert kinds == {"flux1-dev": "hf-cache", "dit360-lora": "hf-cache"}
+    import_model(tmp_path / "usb", mode=COPY, models_dir=models)
+    copied = models / "flux1-dev"
+    assert not any(p.is_symlink() for p in copied.rglob("*"))
+    _same_tree(tiny_flux_dir, copied)
+    paths = installed_model_paths(models)
+    assert paths.base == copied and paths.lora == models / "dit360-lora"
+
+
+def test_hf_cache_layout_in_place(tmp_path: Path, tiny_flux_dir: Path) -> None:
+    snapshot = make_hf_cache(tiny_flux_dir, tmp_path / "hub", "black-forest-labs/FLUX.1-dev")
+    models = tmp_path / "models"
+    (entry,) = import_model(tmp_path / "hub", mode=IN_PLACE, models_dir=models)
+    assert entry.path == snapshot
+    assert installed_model_paths(models).base == snapshot
+
+
+@pytest.mark.parametrize("mode", [COPY, IN_PLACE])
+def test_comfyui_lora_file(tmp_path: Path, tiny_flux_dir: Path, mode: str) -> None:
+    comfy = tmp_path / "ComfyUI"
+    lora_file = build_tiny_lora(
+        comfy / "models" / "loras" / "DiT360_panorama_lora.safetensors",
+        tiny_flux_dir / "transformer",
+        peft_folder=False,
+    )
+    # Another LoRA in the same folder must not be picked.
+    shutil.copyfile(lora_file, comfy / "models" / "loras" / "other_style.safetensors")
+    models = tmp_path / "models"
+    (entry,) = import_model(comfy, mode=mode, models_dir=models)
+    lora = installed_model_paths(models).lora
+    if mode == COPY:
+        assert lora == models / "dit360-lora" / "DiT360_panorama_lora.safetensors"
+    else:
+        assert lora == lora_file and entry.path == lora_file
+    assert _sha(lora) == _sha(lora_file)
+
+
+def test_peft_lora_folder(tmp_path: Path, tiny_lora_dir: Path) -> None:
+    models = tmp_path / "models"
+    import_model(tiny_lora_dir, mode=COPY, models_dir=models)
+    assert installed_model_paths(models).lora == models / "dit360-lora"
+    _same_tree(tiny_lora_dir, models / "dit360-lora")
+
+
+def test_single_file_duplicate_not_copied(tmp_path: Path, tiny_flux_dir: Path) -> None:
+    # A full git clone of FLUX.1-dev also holds the 24 GB single-file checkpoint: skipped, per the catalog.
+    clone = tmp_path / "FLUX.1-dev"
+    shutil.copytree(tiny_flux_dir, clone)
+    shutil.copyfile(
+        clone / "transformer" / "diffusion_pytorch_model.safetensors", clone / "flux1-dev.safetensors"
+    )
+    models = tmp_path / "models"
+    import_model(clone, mode=COPY, models_dir=models)
+    assert not (models / "flux1-dev" / "flux1-dev.safetensors").exists()
+    assert "flux1-dev.safetensors" not in read_registry(models)["flux1-dev"].files
+
+
+def test_nothing_importable(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ImportRejectedError, match=r"model_index\.json"):
+        import_model(tmp_path / "empty", models_dir=tmp_path / "models")
+
+
+def test_incomplete_diffusers_folder_refused(tmp_path: Path, tiny_flux_dir: Path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_flux_dir, broken)
+    shutil.rmtree(broken / "vae")
+    with pytest.raises(ModelInvalidError, match="vae/ is missing"):
+        import_model(broken, models_dir=tmp_path / "models")
+    assert read_registry(tmp_path / "models") == {}
+
+
+def test_truncated_weights_refused(tmp_path: Path, tiny_flux_dir: Path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_flux_dir, broken)
+    weights = broken / "vae" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    with pytest.raises(ModelInvalidError, match="truncated"):
+        import_model(broken, mode=COPY, models_dir=tmp_path / "models")
+    assert not (tmp_path / "models" / "flux1-dev").exists()
+
+
+def test_pickle_only_weights_refused(tmp_path: Path, tiny_flux_dir: Path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_flux_dir, broken)
+    for weights in (broken / "text_encoder").glob("*.safetensors"):
+        weights.unlink()
+    (broken / "text_encoder" / "pytorch_model.bin").write_bytes(b"\x80\x04K\x01.")
+    with pytest.raises(UnsafeFileError):
+        import_model(broken, models_dir=tmp_path / "models")
