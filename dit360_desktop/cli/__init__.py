@@ -14,7 +14,7 @@ import sys
 
 from dit360_desktop import __version__
 
-_COMMAND_MODULES = ("generate", "decode", "history")
+_COMMAND_MODULES = ("generate", "decode", "history", "models")
 
 
 def build_parser() -> argparse.ArgumentParser:

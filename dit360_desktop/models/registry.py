@@ -53,6 +53,7 @@ class RegistryEntry:
     repo_id: str | None
     commit: str | None
     files: dict[str, FileRecord]
+    problems: tuple[str, ...] = ()  # files the last verify found damaged or missing
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +66,7 @@ class RegistryEntry:
                 k: {"size": v.size, "sha256": v.sha256, "git_sha1": v.git_sha1}
                 for k, v in sorted(self.files.items())
             },
+            "problems": list(self.problems),
             "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
 
@@ -81,6 +83,7 @@ class RegistryEntry:
                 k: FileRecord(int(v["size"]), v.get("sha256"), v.get("git_sha1"))
                 for k, v in data.get("files", {}).items()
             },
+            problems=tuple(data.get("problems", ())),
         )
 
 

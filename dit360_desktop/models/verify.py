@@ -115,9 +115,24 @@ def verify_installed(
             continue
         found = verify_entry(entry, on_progress, should_stop)
         checks.extend(found)
-        if any(c.status != OK for c in found) and entry.complete:
-            modify_entry(models_dir, component_id, lambda old: replace(old, complete=False) if old else None)
+        bad = tuple(c.path for c in found if c.status != OK)
+        if bad or entry.problems:
+            # An entry with a bad file stays registered (for repair) but is no longer handed to the engine.
+            modify_entry(
+                models_dir,
+                component_id,
+                lambda old, bad=bad: _after_verify(old, bad),
+            )
     return checks
+
+
+def _after_verify(old: RegistryEntry | None, bad: tuple[str, ...]) -> RegistryEntry | None:
+    if old is None:
+        return None
+    # "problems" remembers that the entry was complete before a verify found damage, so a clean verify
+    # after a manual fix makes it usable again; a half-finished download stays incomplete.
+    was_complete = old.complete or bool(old.problems)
+    return replace(old, complete=was_complete and not bad, problems=bad)
 
 
 def repair(
@@ -147,7 +162,8 @@ def repair(
         def drop(old: RegistryEntry | None, paths: set[str] = paths) -> RegistryEntry | None:
             if old is None:
                 return None
-            return replace(old, complete=False, files={k: v for k, v in old.files.items() if k not in paths})
+            files = {k: v for k, v in old.files.items() if k not in paths}
+            return replace(old, complete=False, files=files, problems=())
 
         modify_entry(models_dir, component_id, drop)
     manager = manager or DownloadManager(models_dir, catalog=catalog)

@@ -1,0 +1,326 @@
+"""``dit360 models``: list, download, verify, import and locate the models, headless.
+
+Exit codes: 0 ok, 2 usage, 3 auth or licence, 4 verification failed, 5 network, 6 disk full, 130 Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+from dit360_desktop.core.errors import DiT360Error
+from dit360_desktop.models.catalog import load_catalog
+from dit360_desktop.models.downloads import (
+    DONE,
+    DOWNLOADING,
+    FAILED,
+    DownloadManager,
+    DownloadReport,
+    FileProgress,
+)
+from dit360_desktop.models.errors import (
+    AuthRequiredError,
+    DiskFullError,
+    DownloadCancelled,
+    NetworkError,
+    VerificationError,
+    exit_code_for,
+)
+from dit360_desktop.models.fsutil import format_bytes
+from dit360_desktop.models.importer import COPY, IN_PLACE, ImportProgress, import_model
+from dit360_desktop.models.location import configured_models_dir, hf_hub_cache_dir, resolve_models_dir
+from dit360_desktop.models.status import component_statuses, disk_usage
+from dit360_desktop.models.transfer import TransferSettings
+from dit360_desktop.models.verify import OK, VerifyProgress, repair, verify_installed
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_USAGE, EXIT_AUTH, EXIT_VERIFY, EXIT_NETWORK, EXIT_DISK, EXIT_INTERRUPTED = 0, 2, 3, 4, 5, 6, 130
+# When several files fail for different reasons, report the one the user must act on first.
+_PRIORITY = (DiskFullError, AuthRequiredError, VerificationError, NetworkError)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "models", help="list, download, verify and import models", description=__doc__
+    )
+    sub = parser.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+
+    def common(p: argparse.ArgumentParser, *, network: bool = False) -> None:
+        p.add_argument(
+            "--models-dir", type=Path, default=None, help="models folder (default: the configured one)"
+        )
+        if network:
+            p.add_argument(
+                "--endpoint", default=None, help="hub endpoint or mirror URL (default: $HF_ENDPOINT)"
+            )
+            p.add_argument(
+                "--token", default=None, help="Hugging Face token (default: the stored token or $HF_TOKEN)"
+            )
+            p.add_argument("--parallel", type=int, default=3, choices=range(1, 5), metavar="1-4")
+            p.add_argument("--stall-timeout", type=float, default=30.0, help="seconds without data = stalled")
+            p.add_argument("--retries", type=int, default=5)
+
+    p_list = sub.add_parser("list", help="components, tiers, state, sizes and where they are")
+    common(p_list)
+    p_list.set_defaults(handler=cmd_list)
+
+    p_download = sub.add_parser("download", help="download components (resumes what was left)")
+    p_download.add_argument("components", nargs="*", metavar="COMPONENT")
+    common(p_download, network=True)
+    p_download.set_defaults(handler=cmd_download)
+
+    p_verify = sub.add_parser("verify", help="re-hash installed files; --repair re-downloads bad ones")
+    p_verify.add_argument("--repair", action="store_true")
+    p_verify.add_argument("components", nargs="*", metavar="COMPONENT")
+    common(p_verify, network=True)
+    p_verify.set_defaults(handler=cmd_verify)
+
+    p_import = sub.add_parser("import", help="import a diffusers folder, HF cache or LoRA file")
+    p_import.add_argument("path", type=Path)
+    mode = p_import.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--copy", dest="mode", action="store_const", const=COPY, help="copy into the models folder"
+    )
+    mode.add_argument(
+        "--in-place", dest="mode", action="store_const", const=IN_PLACE, help="use it where it is"
+    )
+    p_import.set_defaults(mode=COPY)
+    common(p_import)
+    p_import.set_defaults(handler=cmd_import)
+
+    p_where = sub.add_parser("where", help="where models are kept and found")
+    common(p_where)
+    p_where.set_defaults(handler=cmd_where)
+
+
+def _fail(error: BaseException, stream: TextIO) -> int:
+    stream.write(f"error: {error}\n")
+    if isinstance(error, DownloadCancelled):
+        return EXIT_INTERRUPTED
+    code = exit_code_for(error)
+    return code if code in (EXIT_USAGE, EXIT_AUTH, EXIT_VERIFY, EXIT_NETWORK, EXIT_DISK) else 1
+
+
+def _report_code(report: DownloadReport, stream: TextIO) -> int:
+    for label, error in report.failures:
+        stream.write(f"failed: {label}: {error}\n")
+    for kind in _PRIORITY:
+        for _label, error in report.failures:
+            if isinstance(error, kind):
+                return exit_code_for(error)
+    if report.failures:
+        return exit_code_for(report.failures[0][1])
+    if report.paused or report.cancelled:
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    out = sys.stdout
+    catalog = load_catalog()
+    models_dir = resolve_models_dir(args.models_dir)
+    out.write(f"Models folder: {models_dir}\n\n")
+    for status in component_statuses(models_dir, catalog):
+        c = status.component
+        size = (
+            format_bytes(status.installed_bytes)
+            if status.installed_bytes
+            else f"~{format_bytes(c.approx_size_bytes)}"
+        )
+        gated = ", gated" if c.gated else ""
+        out.write(f"{c.id:32} {status.state:18} {size:>10}  {c.repo_id}{gated}\n")
+        out.write(f"{'':32} {c.name}; tiers: {', '.join(c.tiers)}; licence: {c.licence}\n")
+        if status.path is not None:
+            out.write(f"{'':32} at {status.path}\n")
+        if status.partial_bytes:
+            out.write(f"{'':32} {format_bytes(status.partial_bytes)} downloaded so far\n")
+        for problem in status.problems:
+            out.write(f"{'':32} damaged: {problem} (run 'dit360 models verify --repair')\n")
+    out.write("\nTiers:\n")
+    for tier in catalog.tiers:
+        out.write(f"  {tier.id:10} {tier.status:10} {tier.name}: {', '.join(tier.components)}\n")
+    return EXIT_OK
+
+
+class _DownloadPrinter:
+    """One status line for the whole download on a terminal; a line every few seconds otherwise."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.interactive = stream.isatty()
+        self.files: dict[tuple[str, str], FileProgress] = {}
+        self._lock = threading.Lock()
+        self._last = 0.0
+
+    def __call__(self, event: FileProgress) -> None:
+        with self._lock:
+            key = (event.component_id, event.path)
+            previous = self.files.get(key)
+            self.files[key] = event
+            changed = previous is None or previous.state != event.state
+            if changed and (event.state == FAILED or (event.state == DONE and event.total_bytes > 1_000_000)):
+                self._line(
+                    f"{event.state}: {event.component_id}/{event.path} {event.message}".rstrip(),
+                    final=True,
+                )
+            now = time.monotonic()
+            if now - self._last >= (0.2 if self.interactive else 5.0):
+                self._last = now
+                self._line(self._summary(), final=not self.interactive)
+
+    def _summary(self) -> str:
+        total = sum(f.total_bytes for f in self.files.values())
+        done = sum(f.done_bytes for f in self.files.values())
+        active = [f for f in self.files.values() if f.state == DOWNLOADING]
+        speed = sum(f.speed_bps for f in active)
+        eta = (
+            f" ETA {int((total - done) / speed) // 60}:{int((total - done) / speed) % 60:02d}"
+            if speed > 0
+            else ""
+        )
+        width = 30
+        filled = int(width * done / total) if total else width
+        return (
+            f"[download] |{'#' * filled}{'-' * (width - filled)}| {100 * done / max(total, 1):5.1f}% "
+            f"{format_bytes(done)}/{format_bytes(total)} {format_bytes(speed)}/s{eta} ({len(active)} active)"
+        )
+
+    def _line(self, text: str, *, final: bool) -> None:
+        if self.interactive:
+            self.stream.write("\r\033[K" + text + ("\n" if final else ""))
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        with self._lock:
+            if self.files:
+                self._line(self._summary(), final=True)
+
+
+def _manager(args: argparse.Namespace, on_progress: Callable[[FileProgress], None]) -> DownloadManager:
+    settings = TransferSettings(stall_timeout_s=args.stall_timeout, retries=args.retries)
+    return DownloadManager(
+        args.models_dir,
+        endpoint=args.endpoint,
+        token=args.token,
+        settings=settings,
+        max_parallel=args.parallel,
+        on_progress=on_progress,
+    )
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    err = sys.stderr
+    catalog = load_catalog()
+    for name in args.components:
+        try:
+            component = catalog.component(name)
+        except KeyError as e:
+            err.write(f"error: {e.args[0]}\n")
+            return EXIT_USAGE
+        if not component.supported:
+            err.write(f"error: {component.name} waits for engine support; it cannot be downloaded yet.\n")
+            return EXIT_USAGE
+    printer = _DownloadPrinter(err)
+    manager = _manager(args, printer)
+    try:
+        report = manager.download(args.components or None)
+    except KeyboardInterrupt:
+        manager.pause_all()
+        err.write("\nInterrupted; run the same command again to resume.\n")
+        return EXIT_INTERRUPTED
+    except DiT360Error as e:
+        return _fail(e, err)
+    finally:
+        printer.finish()
+    code = _report_code(report, err)
+    if code == EXIT_OK:
+        received = format_bytes(report.bytes_received)
+        err.write(f"Done: {', '.join(report.completed) or 'nothing to do'} ({received} downloaded).\n")
+    return code
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    err = sys.stderr
+    last = [0.0]
+
+    def progress(event: VerifyProgress) -> None:
+        now = time.monotonic()
+        if now - last[0] > 2.0:
+            last[0] = now
+            err.write(
+                f"[verify] {event.component_id}: {100 * event.done_bytes / max(event.total_bytes, 1):.0f}%\n"
+            )
+
+    checks = verify_installed(args.components or None, args.models_dir, on_progress=progress)
+    bad = [c for c in checks if c.status != OK]
+    for check in bad:
+        err.write(f"{check.status}: {check.component_id}/{check.path}: {check.detail}\n")
+    if not checks:
+        err.write("Nothing is installed in the models folder; run 'dit360 models download'.\n")
+        return EXIT_OK
+    if not bad:
+        sys.stdout.write(f"All {len(checks)} files verified.\n")
+        return EXIT_OK
+    if not args.repair:
+        err.write("Run 'dit360 models verify --repair' to download the damaged files again.\n")
+        return EXIT_VERIFY
+    printer = _DownloadPrinter(err)
+    try:
+        report = repair(bad, args.models_dir, manager=_manager(args, printer))
+    except DiT360Error as e:
+        return _fail(e, err)
+    finally:
+        printer.finish()
+    code = _report_code(report, err)
+    if code == EXIT_OK:
+        sys.stdout.write(f"Repaired {len(bad)} file(s).\n")
+    return code
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    err = sys.stderr
+    if not args.path.exists():
+        err.write(f"error: {args.path} does not exist.\n")
+        return EXIT_USAGE
+    last = [0.0]
+
+    def progress(event: ImportProgress) -> None:
+        now = time.monotonic()
+        if now - last[0] > 2.0:
+            last[0] = now
+            err.write(
+                f"[import] {event.component_id}: {100 * event.done_bytes / max(event.total_bytes, 1):.0f}%\n"
+            )
+
+    try:
+        entries = import_model(args.path, mode=args.mode, models_dir=args.models_dir, on_progress=progress)
+    except DiT360Error as e:
+        return _fail(e, err)
+    for entry in entries:
+        sys.stdout.write(
+            f"Imported {entry.component_id} ({entry.source}, {len(entry.files)} files): {entry.path}\n"
+        )
+    return EXIT_OK
+
+
+def cmd_where(args: argparse.Namespace) -> int:
+    out = sys.stdout
+    models_dir = resolve_models_dir(args.models_dir)
+    used, free = disk_usage(models_dir)
+    out.write(f"Models folder:  {models_dir} ({format_bytes(used)} used, {format_bytes(free)} free)\n")
+    if args.models_dir is not None and models_dir != configured_models_dir():
+        out.write(f"Configured:     {configured_models_dir()}\n")
+    out.write(f"HF cache:       {hf_hub_cache_dir()}\n")
+    for status in component_statuses(models_dir):
+        if status.path is not None:
+            out.write(f"{status.component.id + ':':16}{status.path} ({status.state})\n")
+    return EXIT_OK
