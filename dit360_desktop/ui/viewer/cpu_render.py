@@ -1,0 +1,25 @@
+"""Render a camera view of an equirect on the CPU.
+
+Used where there is no OpenGL (the fallback widget's snapshot) and as the reference the GL renderer
+is tested against. The sampling is ``core.projection.sample_equirect`` (bilinear, wrapping across the
+0/360° seam, clamped at the poles); only the rays come from the viewer's camera model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dit360_desktop.core.projection import sample_equirect
+from dit360_desktop.ui.viewer.camera import CameraView, view_rays
+
+BACKGROUND_RGB = (17, 18, 21)  # gl_renderer.BACKGROUND in 8-bit
+
+
+def render_view(
+    image: np.ndarray, view: CameraView, width: int, height: int, fov: float | None = None
+) -> np.ndarray:
+    """(height, width, 3) uint8 picture of ``view``; outside the sphere (flat mode) is background."""
+    rays, valid = view_rays(view, width, height, fov=fov)
+    rgb = sample_equirect(image, rays)
+    rgb[~valid] = BACKGROUND_RGB
+    return rgb

@@ -1,0 +1,467 @@
+"""The OpenGL half of the viewer: shaders, panorama and preview cubemaps, drawing and readback.
+
+Every method except the constructor and the ``set_*`` calls needs the widget's OpenGL 3.3 core
+context to be current. The equirect is converted once, on the GPU, into a mipmapped cubemap that
+is sampled with GL_TEXTURE_CUBE_MAP_SEAMLESS, so there is no pole pinching and no seam line.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from OpenGL import GL
+
+from dit360_desktop.paths import resource
+from dit360_desktop.ui.viewer.camera import CameraView, ViewMode, camera_basis
+from dit360_desktop.ui.viewer.errors import OpenGLUnavailableError, ViewerError
+from dit360_desktop.ui.viewer.tiling import Tile, plan_tiles, tile_pixels
+
+log = logging.getLogger(__name__)
+
+# A 16384-wide panorama would want ~5200 px faces (width/π keeps equator detail); 4096 keeps the
+# cubemap at ~530 MB with mipmaps, which mid-range GPUs can spare.
+FACE_SIZE_CAP = 4096
+MIN_FACE_SIZE = 16
+BACKGROUND = (0.067, 0.071, 0.082)
+_PROJECTIONS = {ViewMode.PERSPECTIVE: 0, ViewMode.SEAM: 0, ViewMode.LITTLE_PLANET: 1, ViewMode.FLAT: 2}
+_NO_LIMIT = 1.0e9
+
+
+@dataclass(frozen=True)
+class DrawSettings:
+    """Uniform values for one frame of ``view.frag``."""
+
+    projection: int
+    right: tuple[float, float, float]
+    up: tuple[float, float, float]
+    forward: tuple[float, float, float]
+    half_extent: float
+    flat_centre: tuple[float, float]
+    grid: bool
+    seam: bool
+
+
+def draw_settings(view: CameraView, *, fov: float | None = None, grid: bool = False) -> DrawSettings:
+    """Translate a camera view into shader uniforms (same formulas as camera.view_rays)."""
+    fov_rad = math.radians(view.fov if fov is None else fov)
+    projection = _PROJECTIONS[view.mode]
+    if projection == 0:
+        half_extent = math.tan(fov_rad / 2.0)
+    elif projection == 1:
+        half_extent = 2.0 * math.tan(fov_rad / 4.0)
+    else:
+        half_extent = fov_rad / 2.0
+    right, up, forward = (tuple(float(c) for c in v) for v in camera_basis(view.yaw, view.pitch))
+    return DrawSettings(
+        projection=projection,
+        right=right,
+        up=up,
+        forward=forward,
+        half_extent=half_extent,
+        flat_centre=(math.radians(view.yaw), math.radians(view.pitch)),
+        grid=grid,
+        seam=view.mode is ViewMode.SEAM,
+    )
+
+
+def cube_face_size(width: int, limit: int) -> int:
+    """Face edge that keeps the equator's pixel density: 90° of face centre ≈ width/4 · 4/π texels."""
+    return int(max(MIN_FACE_SIZE, min(math.ceil(width / math.pi), FACE_SIZE_CAP, limit)))
+
+
+@dataclass
+class RendererStats:
+    """Counters the tests use to check that uploads happen when, and only when, they should."""
+
+    panorama_uploads: int = 0
+    tiles_uploaded: int = 0
+    preview_allocations: int = 0
+    preview_uploads: int = 0
+    face_size: int = 0
+    last_upload_s: float = 0.0
+
+
+class _Program:
+    def __init__(self, vertex_source: str, fragment_source: str, name: str) -> None:
+        shaders = [
+            _compile(GL.GL_VERTEX_SHADER, vertex_source, name),
+            _compile(GL.GL_FRAGMENT_SHADER, fragment_source, name),
+        ]
+        self.id = GL.glCreateProgram()
+        for shader in shaders:
+            GL.glAttachShader(self.id, shader)
+        GL.glLinkProgram(self.id)
+        for shader in shaders:
+            GL.glDetachShader(self.id, shader)
+            GL.glDeleteShader(shader)
+        if GL.glGetProgramiv(self.id, GL.GL_LINK_STATUS) != GL.GL_TRUE:
+            message = _text(GL.glGetProgramInfoLog(self.id))
+            GL.glDeleteProgram(self.id)
+            raise OpenGLUnavailableError(f"The viewer's {name} shaders did not link: {message}")
+        self._locations: dict[str, int] = {}
+
+    def location(self, name: str) -> int:
+        if name not in self._locations:
+            self._locations[name] = GL.glGetUniformLocation(self.id, name)
+        return self._locations[name]
+
+    def set(self, name: str, value: float | int | bool | tuple) -> None:
+        loc = self.location(name)
+        if isinstance(value, bool | int):
+            GL.glUniform1i(loc, int(value))
+        elif isinstance(value, float):
+            GL.glUniform1f(loc, value)
+        elif len(value) == 2:
+            GL.glUniform2f(loc, *value)
+        elif len(value) == 3:
+            GL.glUniform3f(loc, *value)
+        else:
+            GL.glUniform4f(loc, *value)
+
+    def delete(self) -> None:
+        GL.glDeleteProgram(self.id)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode(errors="replace").strip() if isinstance(value, bytes) else str(value).strip()
+
+
+def _compile(kind: int, source: str, name: str) -> int:
+    shader = GL.glCreateShader(kind)
+    GL.glShaderSource(shader, source)
+    GL.glCompileShader(shader)
+    if GL.glGetShaderiv(shader, GL.GL_COMPILE_STATUS) != GL.GL_TRUE:
+        message = _text(GL.glGetShaderInfoLog(shader))
+        GL.glDeleteShader(shader)
+        raise OpenGLUnavailableError(f"The viewer's {name} shader did not compile: {message}")
+    return shader
+
+
+def _load_shader(name: str) -> str:
+    path = resource("shaders", name)
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise OpenGLUnavailableError(
+            f"The viewer shader {path} is missing; reinstall the application."
+        ) from e
+
+
+class PanoramaRenderer:
+    """Owns every GL object of one viewer; created in initializeGL, released before the context dies."""
+
+    # Tests lower this to exercise the tiled upload path on GPUs with a large GL_MAX_TEXTURE_SIZE.
+    texture_size_limit: int | None = None
+
+    def __init__(self) -> None:
+        self.stats = RendererStats()
+        self.renderer_name = ""
+        self.gl_version = ""
+        self._initialized = False
+        self._panorama_source: np.ndarray | None = None
+        self._panorama_dirty = False
+        self._preview_source: np.ndarray | None = None
+        self._preview_dirty = False
+        self._showing_preview = False
+        self._reset_handles()
+
+    def _reset_handles(self) -> None:
+        self._view_program: _Program | None = None
+        self._convert_program: _Program | None = None
+        self._vao = 0
+        self._fbo = 0
+        self._panorama_cube = 0
+        self._panorama_face = 0
+        self._preview_texture = 0
+        self._preview_size: tuple[int, int] = (0, 0)
+        self._preview_cube = 0
+        self._preview_face = 0
+        self._max_texture = 0
+        self._max_cube = 0
+
+    @property
+    def initialized(self) -> bool:
+        return self._initialized
+
+    @property
+    def has_image(self) -> bool:
+        return self._panorama_source is not None or self._showing_preview
+
+    @property
+    def max_texture_size(self) -> int:
+        limit = self.texture_size_limit
+        return min(self._max_texture, limit) if limit else self._max_texture
+
+    def initialize(self) -> None:
+        """Compile shaders and create the objects that live as long as the context."""
+        self.renderer_name = _text(GL.glGetString(GL.GL_RENDERER) or b"")
+        self.gl_version = _text(GL.glGetString(GL.GL_VERSION) or b"")
+        vertex = _load_shader("fullscreen.vert")
+        self._view_program = _Program(vertex, _load_shader("view.frag"), "view")
+        self._convert_program = _Program(vertex, _load_shader("equirect_to_cube.frag"), "cubemap conversion")
+        self._vao = int(GL.glGenVertexArrays(1))
+        self._fbo = int(GL.glGenFramebuffers(1))
+        self._max_texture = int(GL.glGetIntegerv(GL.GL_MAX_TEXTURE_SIZE))
+        self._max_cube = int(GL.glGetIntegerv(GL.GL_MAX_CUBE_MAP_TEXTURE_SIZE))
+        GL.glEnable(GL.GL_TEXTURE_CUBE_MAP_SEAMLESS)
+        self._initialized = True
+        # Sources survive a context loss (e.g. reparenting for fullscreen): upload them again.
+        self._panorama_dirty = self._panorama_source is not None
+        self._preview_dirty = self._preview_source is not None
+        log.info(
+            "viewer OpenGL: %s, %s, max texture %d", self.renderer_name, self.gl_version, self._max_texture
+        )
+
+    def release(self) -> None:
+        """Delete every GL object; the context must be current."""
+        if not self._initialized:
+            return
+        for program in (self._view_program, self._convert_program):
+            if program is not None:
+                program.delete()
+        textures = [t for t in (self._panorama_cube, self._preview_texture, self._preview_cube) if t]
+        if textures:
+            GL.glDeleteTextures(textures)
+        GL.glDeleteFramebuffers(1, [self._fbo])
+        GL.glDeleteVertexArrays(1, [self._vao])
+        self._reset_handles()
+        self._initialized = False
+
+    def set_panorama(self, image: np.ndarray) -> None:
+        self._panorama_source = image
+        self._panorama_dirty = True
+        self._showing_preview = False
+        self._preview_dirty = False
+
+    def set_preview(self, image: np.ndarray) -> None:
+        self._preview_source = image
+        self._preview_dirty = True
+        self._showing_preview = True
+
+    def sync(self, framebuffer: int) -> None:
+        """Apply pending uploads; at most one of each per frame however often set_* was called."""
+        if self._panorama_dirty and self._panorama_source is not None:
+            self._upload_panorama(self._panorama_source)
+            self._panorama_dirty = False
+        if self._preview_dirty and self._preview_source is not None and self._showing_preview:
+            self._upload_preview(self._preview_source)
+            self._preview_dirty = False
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, framebuffer)
+
+    def draw(self, settings: DrawSettings, width: int, height: int, framebuffer: int) -> None:
+        """Render one frame into ``framebuffer`` (the widget's, or an offscreen one)."""
+        self.sync(framebuffer)
+        program = self._view_program
+        GL.glViewport(0, 0, width, height)
+        GL.glDisable(GL.GL_DEPTH_TEST)
+        GL.glDisable(GL.GL_BLEND)
+        GL.glDisable(GL.GL_CULL_FACE)
+        GL.glDisable(GL.GL_SCISSOR_TEST)
+        GL.glEnable(GL.GL_TEXTURE_CUBE_MAP_SEAMLESS)
+        GL.glUseProgram(program.id)
+        cube = self._preview_cube if self._showing_preview else self._panorama_cube
+        GL.glActiveTexture(GL.GL_TEXTURE0)
+        GL.glBindTexture(GL.GL_TEXTURE_CUBE_MAP, cube)
+        program.set("u_environment", 0)
+        program.set("u_has_image", bool(cube))
+        program.set("u_projection", settings.projection)
+        program.set("u_viewport", (float(width), float(height)))
+        program.set("u_right", settings.right)
+        program.set("u_up", settings.up)
+        program.set("u_forward", settings.forward)
+        program.set("u_half_extent", float(settings.half_extent))
+        program.set("u_flat_centre", settings.flat_centre)
+        program.set("u_grid", settings.grid)
+        program.set("u_seam", settings.seam)
+        program.set("u_background", BACKGROUND)
+        GL.glBindVertexArray(self._vao)
+        GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
+        GL.glBindVertexArray(0)
+        GL.glBindTexture(GL.GL_TEXTURE_CUBE_MAP, 0)
+        GL.glUseProgram(0)
+
+    def render_offscreen(self, settings: DrawSettings, width: int, height: int, restore: int) -> np.ndarray:
+        """Draw into a temporary width×height framebuffer and read it back as (H, W, 3) uint8."""
+        limit = min(self._max_texture, int(GL.glGetIntegerv(GL.GL_MAX_RENDERBUFFER_SIZE)))
+        if not (0 < width <= limit and 0 < height <= limit):
+            raise ViewerError(
+                f"Snapshots can be 1 to {limit} pixels on each side; {width}×{height} was asked."
+            )
+        target = int(GL.glGenTextures(1))
+        framebuffer = int(GL.glGenFramebuffers(1))
+        try:
+            GL.glBindTexture(GL.GL_TEXTURE_2D, target)
+            GL.glTexImage2D(
+                GL.GL_TEXTURE_2D, 0, GL.GL_RGBA8, width, height, 0, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, None
+            )
+            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, framebuffer)
+            GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, target, 0)
+            self._check_framebuffer("snapshot")
+            self.sync(framebuffer)
+            self.draw(settings, width, height, framebuffer)
+            GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
+            data = GL.glReadPixels(0, 0, width, height, GL.GL_RGB, GL.GL_UNSIGNED_BYTE)
+            pixels = np.frombuffer(data, dtype=np.uint8).reshape(height, width, 3)
+            # OpenGL rows start at the bottom; images start at the top.
+            return np.ascontiguousarray(pixels[::-1])
+        finally:
+            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, restore)
+            GL.glDeleteFramebuffers(1, [framebuffer])
+            GL.glDeleteTextures([target])
+
+    def _check_framebuffer(self, what: str) -> None:
+        status = GL.glCheckFramebufferStatus(GL.GL_FRAMEBUFFER)
+        if status != GL.GL_FRAMEBUFFER_COMPLETE:
+            raise ViewerError(
+                f"The graphics driver refused the {what} framebuffer (status {int(status):#x})."
+            )
+
+    def _new_cubemap(self, face: int) -> int:
+        cube = int(GL.glGenTextures(1))
+        GL.glBindTexture(GL.GL_TEXTURE_CUBE_MAP, cube)
+        for i in range(6):
+            GL.glTexImage2D(
+                GL.GL_TEXTURE_CUBE_MAP_POSITIVE_X + i, 0, GL.GL_RGBA8, face, face, 0,
+                GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, None,
+            )  # fmt: skip
+        for wrap in (GL.GL_TEXTURE_WRAP_S, GL.GL_TEXTURE_WRAP_T, GL.GL_TEXTURE_WRAP_R):
+            GL.glTexParameteri(GL.GL_TEXTURE_CUBE_MAP, wrap, GL.GL_CLAMP_TO_EDGE)
+        GL.glTexParameteri(GL.GL_TEXTURE_CUBE_MAP, GL.GL_TEXTURE_MIN_FILTER, GL.GL_LINEAR_MIPMAP_LINEAR)
+        GL.glTexParameteri(GL.GL_TEXTURE_CUBE_MAP, GL.GL_TEXTURE_MAG_FILTER, GL.GL_LINEAR)
+        # No anisotropic filtering: looking out from the sphere's centre the footprint is nearly round,
+        # and Mesa's llvmpipe samples wrong texels at face edges with anisotropy on a cubemap.
+        return cube
+
+    def _source_texture(self, pixels: np.ndarray, *, wraps: bool, mipmaps: bool) -> int:
+        height, width = pixels.shape[:2]
+        texture = int(GL.glGenTextures(1))
+        GL.glBindTexture(GL.GL_TEXTURE_2D, texture)
+        GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 1)
+        GL.glTexImage2D(
+            GL.GL_TEXTURE_2D, 0, GL.GL_RGB8, width, height, 0, GL.GL_RGB, GL.GL_UNSIGNED_BYTE, pixels
+        )
+        self._configure_source(wraps=wraps, mipmaps=mipmaps)
+        return texture
+
+    def _configure_source(self, *, wraps: bool, mipmaps: bool) -> None:
+        wrap_s = GL.GL_REPEAT if wraps else GL.GL_CLAMP_TO_EDGE
+        GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_WRAP_S, wrap_s)
+        GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_WRAP_T, GL.GL_CLAMP_TO_EDGE)
+        GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MAG_FILTER, GL.GL_LINEAR)
+        if mipmaps:
+            GL.glGenerateMipmap(GL.GL_TEXTURE_2D)
+            GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MIN_FILTER, GL.GL_LINEAR_MIPMAP_LINEAR)
+        else:
+            GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MIN_FILTER, GL.GL_LINEAR)
+
+    def _upload_panorama(self, image: np.ndarray) -> None:
+        started = time.perf_counter()
+        height, width = image.shape[:2]
+        face = cube_face_size(width, min(self._max_cube, self.max_texture_size))
+        if face != self._panorama_face and self._panorama_cube:
+            GL.glDeleteTextures([self._panorama_cube])
+            self._panorama_cube = 0
+        if not self._panorama_cube:
+            self._panorama_cube = self._new_cubemap(face)
+            self._panorama_face = face
+        tiles = plan_tiles(width, height, self.max_texture_size)
+        last_column = max(t.x1 for t in tiles)
+        last_row = max(t.y1 for t in tiles)
+        for tile in tiles:
+            # One tile texture at a time keeps GPU memory near one tile plus the cubemap.
+            texture = self._source_texture(tile_pixels(image, tile), wraps=tile.wraps, mipmaps=True)
+            try:
+                rect = _owned_rect(tile, last_column, last_row)
+                self._convert(texture, tile, rect, (width, height), self._panorama_cube, face)
+            finally:
+                GL.glDeleteTextures([texture])
+        GL.glBindTexture(GL.GL_TEXTURE_CUBE_MAP, self._panorama_cube)
+        GL.glGenerateMipmap(GL.GL_TEXTURE_CUBE_MAP)
+        GL.glBindTexture(GL.GL_TEXTURE_CUBE_MAP, 0)
+        self.stats.panorama_uploads += 1
+        self.stats.tiles_uploaded += len(tiles)
+        self.stats.face_size = face
+        self.stats.last_upload_s = time.perf_counter() - started
+        log.info(
+            "panorama %d×%d uploaded in %d tile(s) to %dpx cube faces in %.0f ms",
+            width, height, len(tiles), face, 1000 * self.stats.last_upload_s,
+        )  # fmt: skip
+
+    def _upload_preview(self, image: np.ndarray) -> None:
+        height, width = image.shape[:2]
+        if (width, height) != self._preview_size:
+            # Only a new preview size allocates; every denoising step after that reuses the textures.
+            textures = [t for t in (self._preview_texture, self._preview_cube) if t]
+            if textures:
+                GL.glDeleteTextures(textures)
+            self._preview_texture = self._source_texture(image, wraps=True, mipmaps=False)
+            self._preview_face = cube_face_size(width, self._max_cube)
+            self._preview_cube = self._new_cubemap(self._preview_face)
+            self._preview_size = (width, height)
+            self.stats.preview_allocations += 1
+        else:
+            GL.glBindTexture(GL.GL_TEXTURE_2D, self._preview_texture)
+            GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 1)
+            GL.glTexSubImage2D(
+                GL.GL_TEXTURE_2D, 0, 0, 0, width, height, GL.GL_RGB, GL.GL_UNSIGNED_BYTE, image
+            )
+        whole = Tile(0, 0, width, height, 0, wraps=True)
+        rect = (-_NO_LIMIT, -_NO_LIMIT, _NO_LIMIT, _NO_LIMIT)
+        self._convert(
+            self._preview_texture, whole, rect, (width, height), self._preview_cube, self._preview_face
+        )
+        GL.glBindTexture(GL.GL_TEXTURE_CUBE_MAP, self._preview_cube)
+        GL.glGenerateMipmap(GL.GL_TEXTURE_CUBE_MAP)
+        GL.glBindTexture(GL.GL_TEXTURE_CUBE_MAP, 0)
+        self.stats.preview_uploads += 1
+
+    def _convert(
+        self,
+        texture: int,
+        tile: Tile,
+        rect: tuple[float, float, float, float],
+        image_size: tuple[int, int],
+        cube: int,
+        face_size: int,
+    ) -> None:
+        """Draw one equirect tile into all six faces of ``cube`` (level 0)."""
+        program = self._convert_program
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._fbo)
+        GL.glViewport(0, 0, face_size, face_size)
+        GL.glDisable(GL.GL_BLEND)
+        GL.glDisable(GL.GL_DEPTH_TEST)
+        GL.glDisable(GL.GL_SCISSOR_TEST)
+        GL.glUseProgram(program.id)
+        GL.glActiveTexture(GL.GL_TEXTURE0)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, texture)
+        program.set("u_tile", 0)
+        program.set("u_face_size", float(face_size))
+        program.set("u_image_size", (float(image_size[0]), float(image_size[1])))
+        program.set("u_tile_rect", tuple(float(v) for v in rect))
+        program.set("u_tile_origin", tuple(float(v) for v in tile.origin))
+        program.set("u_tile_size", tuple(float(v) for v in tile.texture_size))
+        GL.glBindVertexArray(self._vao)
+        for face in range(6):
+            GL.glFramebufferTexture2D(
+                GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_CUBE_MAP_POSITIVE_X + face, cube, 0
+            )
+            self._check_framebuffer("cubemap")
+            program.set("u_face", face)
+            GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
+        GL.glBindVertexArray(0)
+        GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, 0, 0)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
+        GL.glUseProgram(0)
+
+
+def _owned_rect(tile: Tile, last_column: int, last_row: int) -> tuple[float, float, float, float]:
+    """The pixel range a tile paints; outer edges are open so lon = ±180° and the poles are covered."""
+    x0 = -_NO_LIMIT if tile.x0 == 0 else float(tile.x0)
+    y0 = -_NO_LIMIT if tile.y0 == 0 else float(tile.y0)
+    x1 = _NO_LIMIT if tile.x1 == last_column else float(tile.x1)
+    y1 = _NO_LIMIT if tile.y1 == last_row else float(tile.y1)
+    return x0, y0, x1, y1

@@ -1,0 +1,337 @@
+"""PanoramaViewer: the QOpenGLWidget that renders the camera model over a panorama cubemap."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+
+import numpy as np
+import shiboken6
+from PySide6.QtCore import QElapsedTimer, QEvent, Qt, QTimer, Signal
+from PySide6.QtGui import QImage, QNativeGestureEvent
+from PySide6.QtOpenGLWidgets import QOpenGLWidget
+from PySide6.QtWidgets import QGestureEvent, QPinchGesture, QWidget
+
+from dit360_desktop.ui.viewer.camera import CameraView, PanoramaCamera, ViewMode, check_snapshot_fov
+from dit360_desktop.ui.viewer.errors import OpenGLUnavailableError, ViewerError
+from dit360_desktop.ui.viewer.gl_support import required_gl_version, viewer_surface_format
+from dit360_desktop.ui.viewer.image_input import as_rgb_array, rgb_to_qimage
+from dit360_desktop.ui.viewer.input import ViewerInput
+from dit360_desktop.ui.viewer.motion import AUTO_ROTATE_SPEED
+
+log = logging.getLogger(__name__)
+
+FRAME_INTERVAL_MS = 16
+
+
+class PanoramaViewer(QOpenGLWidget):
+    """360° viewer. Input changes ``camera``; the widget re-renders whenever the camera changes."""
+
+    gl_failed = Signal(str)
+    camera_changed = Signal(object)  # CameraView
+    fullscreen_changed = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFormat(viewer_surface_format())
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setMinimumSize(160, 90)
+        self.setCursor(Qt.CursorShape.OpenHandCursor)
+        self.setToolTip("Drag to look around, scroll to zoom. Press F11 for fullscreen.")
+        self.grabGesture(Qt.GestureType.PinchGesture)
+        self.camera = PanoramaCamera()
+        self.camera.add_listener(self._camera_moved)
+        self.input = ViewerInput(self.camera)
+        self._renderer = None  # gl_renderer.PanoramaRenderer, created in initializeGL
+        self._panorama: np.ndarray | None = None
+        self._preview: np.ndarray | None = None
+        self._grid = False
+        self._auto_rotate = False
+        self._failure: str | None = None
+        self._clock = QElapsedTimer()
+        self._clock.start()
+        self._last_tick_ms = 0
+        self._timer = QTimer(self)
+        self._timer.setInterval(FRAME_INTERVAL_MS)
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._timer.timeout.connect(self._tick)
+        self._home: tuple[QWidget | None, Qt.WindowType] | None = None
+
+    # Public API shared with ViewerUnavailable -----------------------------------------------------
+
+    @property
+    def failure(self) -> str | None:
+        """Why OpenGL stopped working, or None while it works."""
+        return self._failure
+
+    @property
+    def panorama(self) -> np.ndarray | None:
+        """The full panorama last given to set_panorama (None before that)."""
+        return self._panorama
+
+    @property
+    def grid_visible(self) -> bool:
+        return self._grid
+
+    @property
+    def auto_rotate(self) -> bool:
+        return self._auto_rotate
+
+    @property
+    def renderer(self):
+        """The GL renderer (None until the widget has been shown once)."""
+        return self._renderer
+
+    def set_panorama(self, image: QImage | np.ndarray) -> None:
+        """Show a full equirect panorama. The array is kept (not copied); do not modify it afterwards."""
+        array = as_rgb_array(image)
+        self._panorama = array
+        self._preview = None
+        if self._renderer is not None:
+            self._renderer.set_panorama(array)
+        self.update()
+
+    def set_preview(self, array: np.ndarray) -> None:
+        """Show a small live preview; uploaded at most once per frame into a reused texture."""
+        preview = np.array(as_rgb_array(array, what="preview", warn_aspect=False), copy=True)
+        self._preview = preview
+        if self._renderer is not None:
+            self._renderer.set_preview(preview)
+        self.update()
+
+    def set_grid_visible(self, visible: bool) -> None:
+        self._grid = bool(visible)
+        self.update()
+
+    def set_auto_rotate(self, enabled: bool) -> None:
+        self._auto_rotate = bool(enabled)
+        self._update_timer()
+
+    def inspect_seam(self) -> None:
+        self.input.inertia.stop()
+        self.camera.inspect_seam()
+
+    def set_mode(self, mode: ViewMode | str) -> None:
+        self.camera.set_mode(mode)
+
+    def snapshot(
+        self, width: int, height: int, fov: float | None = None, *, overlays: bool = False
+    ) -> QImage:
+        """Render the current view at width×height (optionally another fov) into a new QImage."""
+        view = self.camera.view
+        check_snapshot_fov(view.mode, fov)
+        if self._failure:
+            raise OpenGLUnavailableError(self._failure)
+        if self._renderer is None or not self._renderer.initialized:
+            raise ViewerError("The viewer has not been shown yet, so it cannot take a snapshot.")
+        if not self._renderer.has_image:
+            raise ViewerError("There is no panorama to export yet.")
+        from dit360_desktop.ui.viewer.gl_renderer import draw_settings
+
+        settings = draw_settings(view, fov=fov, grid=overlays and self._grid)
+        if not overlays:
+            settings = dataclasses.replace(settings, seam=False)
+        self.makeCurrent()
+        try:
+            pixels = self._renderer.render_offscreen(settings, width, height, self.defaultFramebufferObject())
+        finally:
+            self.doneCurrent()
+        return rgb_to_qimage(pixels)
+
+    def toggle_fullscreen(self) -> None:
+        """Move the viewer into its own fullscreen window and back into its place."""
+        if self._home is None:
+            self._home = (self.parentWidget(), self.windowFlags())
+            self.setWindowFlag(Qt.WindowType.Window, True)
+            self.showFullScreen()
+            self.fullscreen_changed.emit(True)
+        else:
+            parent, flags = self._home
+            self._home = None
+            self.setWindowFlags(flags)
+            if parent is not None and parent.layout() is not None:
+                parent.layout().invalidate()
+            self.showNormal()
+            self.show()
+            self.fullscreen_changed.emit(False)
+        self.setFocus()
+
+    # QOpenGLWidget --------------------------------------------------------------------------------
+
+    def initializeGL(self) -> None:
+        context = self.context()
+        major, minor = required_gl_version()
+        got = context.format()
+        if (got.majorVersion(), got.minorVersion()) < (major, minor):
+            self._fail(
+                f"The viewer got OpenGL {got.majorVersion()}.{got.minorVersion()} but needs {major}.{minor}."
+            )
+            return
+        from OpenGL.error import Error as PyOpenGLError
+
+        from dit360_desktop.ui.viewer.gl_renderer import PanoramaRenderer
+
+        renderer = self._renderer or PanoramaRenderer()
+        try:
+            renderer.initialize()
+        except (OpenGLUnavailableError, PyOpenGLError) as e:
+            self._fail(f"The viewer could not set up OpenGL: {e}")
+            return
+        self._renderer = renderer
+        if self._panorama is not None and not renderer.has_image:
+            renderer.set_panorama(self._panorama)
+        if self._preview is not None:
+            renderer.set_preview(self._preview)
+        # The context goes away when the widget moves to another window (fullscreen) or dies; free
+        # the GL objects while it is still alive. Guarded because the signal can arrive while the
+        # Python wrapper is being torn down.
+        context.aboutToBeDestroyed.connect(self._release_gl, Qt.ConnectionType.DirectConnection)
+
+    def resizeGL(self, width: int, height: int) -> None:
+        self.input.set_viewport(width, height)
+
+    def paintGL(self) -> None:
+        if self._failure or self._renderer is None:
+            functions = self.context().functions()
+            functions.glClearColor(0.067, 0.071, 0.082, 1.0)
+            functions.glClear(0x00004000)  # GL_COLOR_BUFFER_BIT
+            return
+        from OpenGL.error import Error as PyOpenGLError
+
+        from dit360_desktop.ui.viewer.gl_renderer import draw_settings
+
+        ratio = self.devicePixelRatioF()
+        width, height = round(self.width() * ratio), round(self.height() * ratio)
+        try:
+            self._renderer.draw(
+                draw_settings(self.camera.view, grid=self._grid),
+                width,
+                height,
+                self.defaultFramebufferObject(),
+            )
+        except (ViewerError, PyOpenGLError) as e:
+            self._fail(f"The viewer stopped drawing: {e}")
+
+    def _release_gl(self) -> None:
+        if not shiboken6.isValid(self) or self._renderer is None:
+            return
+        self.makeCurrent()
+        try:
+            self._renderer.release()
+        finally:
+            self.doneCurrent()
+
+    def _fail(self, message: str) -> None:
+        if self._failure:
+            return
+        self._failure = message
+        log.error("%s", message)
+        # Queued, so a slot that replaces this widget does not run inside initializeGL/paintGL.
+        QTimer.singleShot(0, self, lambda: self.gl_failed.emit(message))
+
+    # Input ------------------------------------------------------------------------------------------
+
+    def _now(self) -> float:
+        return self._clock.elapsed() / 1000.0
+
+    def mousePressEvent(self, event) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.setCursor(Qt.CursorShape.ClosedHandCursor)
+            self.input.press(event.position().x(), event.position().y(), self._now())
+            self._update_timer()
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event) -> None:
+        self.input.move(event.position().x(), event.position().y(), self._now())
+
+    def mouseReleaseEvent(self, event) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.setCursor(Qt.CursorShape.OpenHandCursor)
+            self.input.release(self._now())
+            self._update_timer()
+            return
+        super().mouseReleaseEvent(event)
+
+    def mouseDoubleClickEvent(self, event) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.toggle_fullscreen()
+
+    def wheelEvent(self, event) -> None:
+        # Pixel deltas are only trustworthy from macOS trackpads; X11 drivers report arbitrary values.
+        pixel = event.pixelDelta().y() if sys.platform == "darwin" else 0
+        self.input.wheel(event.angleDelta().y(), pixel)
+        event.accept()
+
+    def keyPressEvent(self, event) -> None:
+        key = event.key()
+        if key == Qt.Key.Key_F11 or (key == Qt.Key.Key_Escape and self._home is not None):
+            self.toggle_fullscreen()
+        elif key == Qt.Key.Key_G and not event.isAutoRepeat():
+            self.set_grid_visible(not self._grid)
+        elif key == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self.set_auto_rotate(not self._auto_rotate)
+        elif event.modifiers() & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier):
+            super().keyPressEvent(event)  # leave shortcuts such as Ctrl+Enter to the window
+            return
+        elif not self.input.key_press(key, event.isAutoRepeat()):
+            super().keyPressEvent(event)
+            return
+        self._update_timer()
+        event.accept()
+
+    def keyReleaseEvent(self, event) -> None:
+        if self.input.key_release(event.key(), event.isAutoRepeat()):
+            self._update_timer()
+            event.accept()
+            return
+        super().keyReleaseEvent(event)
+
+    def focusOutEvent(self, event) -> None:
+        self.input.release_keys()
+        super().focusOutEvent(event)
+
+    def event(self, event: QEvent) -> bool:
+        if isinstance(event, QNativeGestureEvent):
+            # macOS trackpad pinch: value() is the change in magnification since the last event.
+            if event.gestureType() == Qt.NativeGestureType.ZoomNativeGesture:
+                self.input.pinch(1.0 + event.value())
+                return True
+        elif event.type() == QEvent.Type.Gesture and isinstance(event, QGestureEvent):
+            pinch = event.gesture(Qt.GestureType.PinchGesture)
+            if isinstance(pinch, QPinchGesture):
+                self.input.pinch(pinch.scaleFactor())
+                event.accept(pinch)
+                return True
+        return super().event(event)
+
+    def _camera_moved(self, view: CameraView) -> None:
+        self.camera_changed.emit(view)
+        self.update()
+
+    def _update_timer(self) -> None:
+        wanted = (self._auto_rotate or self.input.animating) and self.isVisible()
+        if wanted and not self._timer.isActive():
+            self._last_tick_ms = self._clock.elapsed()
+            self._timer.start()
+        elif not wanted and self._timer.isActive():
+            self._timer.stop()
+
+    def _tick(self) -> None:
+        now = self._clock.elapsed()
+        dt = min(0.1, (now - self._last_tick_ms) / 1000.0)
+        self._last_tick_ms = now
+        self.input.tick(dt)
+        if self._auto_rotate and not self.input.dragging:
+            self.camera.rotate(AUTO_ROTATE_SPEED * dt, 0.0)
+        self._update_timer()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._update_timer()
+
+    def hideEvent(self, event) -> None:
+        self._timer.stop()
+        super().hideEvent(event)

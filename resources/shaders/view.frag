@@ -1,0 +1,93 @@
+#version 330 core
+// Per-pixel ray rendering of a panorama cubemap. The ray maths mirror
+// dit360_desktop/ui/viewer/camera.py (view_rays); the tests compare both.
+
+uniform samplerCube u_environment;
+uniform bool u_has_image;
+uniform int u_projection;      // 0 perspective, 1 stereographic (little planet), 2 flat equirect
+uniform vec2 u_viewport;       // pixels
+uniform vec3 u_right;
+uniform vec3 u_up;
+uniform vec3 u_forward;
+uniform float u_half_extent;   // tan(fov/2), 2·tan(fov/4) or fov/2 in radians, per projection
+uniform vec2 u_flat_centre;    // yaw, pitch in radians (flat projection)
+uniform bool u_grid;
+uniform bool u_seam;
+uniform vec3 u_background;
+
+out vec4 frag_colour;
+
+const float PI = 3.14159265358979;
+
+float unwrap(float dx, float period) {
+    return dx - period * round(dx / period);
+}
+
+// Screen-space width of a degree of longitude/latitude, so overlay lines stay 1-2 px wide at
+// any zoom; longitude steps are unwrapped at the ±180° seam.
+float pixel_footprint(float value, bool periodic) {
+    float dx = dFdx(value);
+    float dy = dFdy(value);
+    if (periodic) {
+        dx = unwrap(dx, 360.0);
+        dy = unwrap(dy, 360.0);
+    }
+    return max(length(vec2(dx, dy)), 1e-6);
+}
+
+float line_alpha(float distance_px, float half_width_px) {
+    return 1.0 - smoothstep(half_width_px - 0.5, half_width_px + 0.75, distance_px);
+}
+
+vec3 overlays(vec3 colour, float lon_deg, float lat_deg) {
+    float lon_px = pixel_footprint(lon_deg, true);
+    float lat_px = pixel_footprint(lat_deg, false);
+    // Meridians converge at the poles, where their screen width is meaningless: fade them out.
+    float meridian_fade = 1.0 - smoothstep(72.0, 86.0, abs(lat_deg));
+
+    if (u_grid) {
+        float lat_line = abs(fract(lat_deg / 15.0 + 0.5) - 0.5) * 15.0 / lat_px;
+        float lon_line = abs(fract(lon_deg / 30.0 + 0.5) - 0.5) * 30.0 / lon_px;
+        float grid = max(line_alpha(lat_line, 0.6), line_alpha(lon_line, 0.6) * meridian_fade);
+        colour = mix(colour, vec3(1.0), 0.35 * grid);
+        float horizon = line_alpha(abs(lat_deg) / lat_px, 1.1);
+        colour = mix(colour, vec3(1.0, 0.72, 0.25), 0.85 * horizon);
+        float front = line_alpha(abs(lon_deg) / lon_px, 0.9) * meridian_fade;
+        colour = mix(colour, vec3(0.35, 0.85, 1.0), 0.6 * front);
+    }
+    if (u_seam) {
+        // Two dashed brackets a few pixels either side of the 0/360° join; the join itself stays
+        // untouched so any real discontinuity in the picture remains visible between them.
+        float seam_px = (180.0 - abs(lon_deg)) / lon_px;
+        float bracket = line_alpha(abs(seam_px - 9.0), 1.0);
+        float dash = step(0.35, fract(lat_deg / 2.0));
+        colour = mix(colour, vec3(1.0, 0.2, 0.55), 0.9 * bracket * dash * meridian_fade);
+    }
+    return colour;
+}
+
+void main() {
+    vec2 ndc = 2.0 * gl_FragCoord.xy / u_viewport - 1.0;
+    vec2 plane = vec2(ndc.x, ndc.y * u_viewport.y / u_viewport.x) * u_half_extent;
+    vec3 direction;
+    bool inside = true;
+    if (u_projection == 2) {
+        float lon = u_flat_centre.x + plane.x;
+        float lat = u_flat_centre.y + plane.y;
+        inside = abs(lat) <= 0.5 * PI;
+        lat = clamp(lat, -0.5 * PI, 0.5 * PI);
+        direction = vec3(cos(lat) * sin(lon), sin(lat), cos(lat) * cos(lon));
+    } else if (u_projection == 1) {
+        // Inverse stereographic projection, see camera.view_rays.
+        float s = dot(plane, plane) / 4.0;
+        direction = ((1.0 - s) * u_forward + plane.x * u_right + plane.y * u_up) / (1.0 + s);
+    } else {
+        direction = normalize(u_forward + plane.x * u_right + plane.y * u_up);
+    }
+
+    vec3 colour = u_has_image ? texture(u_environment, direction).rgb : u_background;
+    float lon_deg = degrees(atan(direction.x, direction.z));
+    float lat_deg = degrees(asin(clamp(direction.y, -1.0, 1.0)));
+    colour = overlays(colour, lon_deg, lat_deg);
+    frag_colour = vec4(inside ? colour : u_background, 1.0);
+}
