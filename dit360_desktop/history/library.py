@@ -86,8 +86,7 @@ class Library:
 
         library = cls(root, conn, trash)
         try:
-            with library._lock:
-                report = scan.reconcile(conn, root, full=rebuilt_from is not None, salvage=salvage)
+            report = scan.reconcile(library._database, root, full=rebuilt_from is not None, salvage=salvage)
         except sqlite3.Error as e:
             conn.close()
             raise _translate(e, f"The library index {db_path} could not be updated") from e
@@ -262,8 +261,7 @@ class Library:
     def rescan(self) -> RescanReport:
         """Re-read every image in the folder and rebuild the index from them (favourites and tags kept)."""
         try:
-            with self._lock:
-                return scan.reconcile(self._conn, self.root, full=True)
+            return scan.reconcile(self._database, self.root, full=True)
         except sqlite3.Error as e:
             raise _translate(e, "The library could not be rescanned") from e
 
@@ -277,6 +275,11 @@ class Library:
     def integrity_check(self) -> str:
         with self._lock:
             return "\n".join(row[0] for row in self._conn.execute("PRAGMA integrity_check"))
+
+    @contextmanager
+    def _database(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            yield self._conn
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -107,18 +109,23 @@ def read_image_values(root: Path, relpath: str) -> dict[str, Any]:
 
 
 def reconcile(
-    conn: sqlite3.Connection,
+    database: Callable[[], AbstractContextManager[sqlite3.Connection]],
     root: Path,
     *,
     full: bool,
     salvage: dict[str, Annotations] | None = None,
 ) -> RescanReport:
-    """Bring the index in line with the folder. ``full`` re-reads every image, not just the orphans."""
+    """Bring the index in line with the folder. ``full`` re-reads every image, not just the orphans.
+
+    ``database()`` lends the connection for one short step; file reading happens between the steps, so
+    a long rescan on a worker thread does not hold up the gallery's queries on the same connection.
+    """
     report = RescanReport()
     report.removed_partials = files.remove_dead_partials(root)
     on_disk = set(files.list_images(root))
     report.scanned = len(on_disk)
-    known = {file: bool(missing) for file, missing in conn.execute("SELECT file, missing FROM entries")}
+    with database() as conn:
+        known = {file: bool(missing) for file, missing in conn.execute("SELECT file, missing FROM entries")}
 
     to_read = sorted(on_disk if full else on_disk - known.keys())
     # Read files before taking the write lock, so another instance's saves are not held up by our disk I/O.
@@ -133,23 +140,24 @@ def reconcile(
     gone = [file for file, missing in known.items() if file not in on_disk and not missing]
     back = [file for file, missing in known.items() if file in on_disk and missing]
 
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        for values in parsed:
-            exists = conn.execute("SELECT 1 FROM entries WHERE file = ?", (values["file"],)).fetchone()
-            upsert(conn, values, (salvage or {}).get(values["file"]) if not exists else None)
-            if exists:
-                report.refreshed += 1
-            else:
-                report.adopted += 1
-        conn.executemany("UPDATE entries SET missing = 1 WHERE file = ?", [(f,) for f in gone])
-        conn.executemany("UPDATE entries SET missing = 0 WHERE file = ?", [(f,) for f in back])
-        if full:
-            conn.execute("INSERT INTO entries_fts(entries_fts) VALUES ('rebuild')")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+    with database() as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for values in parsed:
+                exists = conn.execute("SELECT 1 FROM entries WHERE file = ?", (values["file"],)).fetchone()
+                upsert(conn, values, (salvage or {}).get(values["file"]) if not exists else None)
+                if exists:
+                    report.refreshed += 1
+                else:
+                    report.adopted += 1
+            conn.executemany("UPDATE entries SET missing = 1 WHERE file = ?", [(f,) for f in gone])
+            conn.executemany("UPDATE entries SET missing = 0 WHERE file = ?", [(f,) for f in back])
+            if full:
+                conn.execute("INSERT INTO entries_fts(entries_fts) VALUES ('rebuild')")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
     report.flagged_missing = len(gone)
     report.restored = len(back)
     if full:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PIL import Image
 
@@ -38,3 +40,55 @@ def make_result(
         "warnings": [],
     }
     return Result(image=make_image(width, height, seed), request=request, metadata=metadata, latent=None)
+
+
+def populate_library(folder: Path, count: int, *, image_size: tuple[int, int] = (64, 32)) -> None:
+    """A library of ``count`` entries in seconds: real files and rows, without a save (and fsyncs) each.
+
+    Every entry gets its own PNG file (tiny, shared pixels, its own parameters in the index) and a
+    thumbnail (one of 16 patterns), and its row goes in through the library's own upsert, in one
+    transaction. The library opens on it as on any other: nothing is orphaned or missing.
+    """
+    import sqlite3
+    import time
+
+    from dit360_desktop.core.imageio import encode_png
+    from dit360_desktop.history import files, scan
+    from dit360_desktop.history.library import DB_NAME, Library
+    from dit360_desktop.history.thumbnails import encode_thumbnail
+
+    Library.open(folder).close()
+    width, height = image_size
+    template = make_result("template", seed=0, width=width, height=height)
+    png = encode_png(template.image, template.metadata)
+    thumbs = [encode_thumbnail(make_image(128, 64, seed)) for seed in range(16)]
+    words = [
+        "forest",
+        "beach",
+        "city",
+        "desert",
+        "glacier",
+        "temple",
+        "harbour",
+        "canyon",
+        "aurora",
+        "meadow",
+    ]
+    base = time.time() - count * 60
+    rows = []
+    for i in range(count):
+        relpath = f"images/bulk-{i // 1000:03d}/{i:06d}-s{i}.png"
+        path = folder / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(png)
+        thumb = folder / files.thumbnail_relpath(relpath)
+        thumb.parent.mkdir(parents=True, exist_ok=True)
+        thumb.write_bytes(thumbs[i % len(thumbs)])
+        result = make_result(f"Panorama {i}: a {words[i % 10]} at {words[(i // 10) % 10]} time", seed=i)
+        rows.append(scan.row_values(relpath, result.metadata, width, height, base + i * 60))
+    conn = sqlite3.connect(folder / DB_NAME, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    for values in rows:
+        scan.upsert(conn, values)
+    conn.execute("COMMIT")
+    conn.close()
