@@ -76,6 +76,7 @@ def load_user_image(
                 )
             opened.seek(0)
             opened.load()
+            # Not in place: the result must outlive the file, and closing ``opened`` destroys its pixels.
             image = ImageOps.exif_transpose(opened)
             return _to_rgb(image, background)
     except ImageLoadError:
@@ -127,7 +128,7 @@ def _to_rgb(image: Image.Image, background: tuple[int, int, int]) -> Image.Image
         canvas.alpha_composite(rgba)
         return canvas.convert("RGB")
     if mode == "RGB":
-        return image.copy()
+        return image
     return image.convert("RGB")
 
 
