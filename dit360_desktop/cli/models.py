@@ -231,6 +231,8 @@ def cmd_download(args: argparse.Namespace) -> int:
             return EXIT_USAGE
     printer = _DownloadPrinter(err)
     manager = _manager(args, printer)
+    # Files paused in the app are fetched too: asking the CLI to download is asking for everything.
+    manager.clear_paused(args.components or None)
     try:
         report = manager.download(args.components or None)
     except KeyboardInterrupt:

@@ -205,6 +205,13 @@ class DownloadManager:
         files[component_id] = sorted(current)
         self._save_queue(paused={k: v for k, v in files.items() if v})
 
+    def clear_paused(self, component_ids: Iterable[str] | None = None) -> None:
+        """Forget pause marks (all, or for some components) so the next run fetches those files too."""
+        files = self.paused_files()
+        for component_id in list(files) if component_ids is None else component_ids:
+            files.pop(component_id, None)
+        self._save_queue(paused=files)
+
     def _dequeue(self, component_id: str) -> None:
         files = self.paused_files()
         files.pop(component_id, None)
