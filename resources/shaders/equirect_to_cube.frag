@@ -49,19 +49,19 @@ void main() {
         discard;
     }
 
-    // Near the poles one cube texel covers many panorama columns but few rows. Filter that
-    // footprint by hand (mip level from its short side, up to 16 taps along its long side)
-    // instead of relying on driver anisotropic filtering, whose quality varies between drivers.
-    float length_x = length(dx);
-    float length_y = length(dy);
-    vec2 major_axis = length_x > length_y ? dx : dy;
-    float major = max(length_x, length_y);
-    float minor = max(min(length_x, length_y), 1e-4);
-    int taps = int(clamp(ceil(major / minor), 1.0, 16.0));
-    float lod = log2(max(max(major / float(taps), minor), 1.0));
+    // The equirect stretches the sphere only horizontally (by 1/cos(latitude)), so near the poles a
+    // cube texel covers many panorama columns but few rows, and around the pole itself its columns
+    // span every longitude. Filter that footprint by hand: the mip level of its height and up to
+    // 16 taps along its width, instead of relying on driver anisotropic filtering (whose quality
+    // varies between drivers). Only within a degree of the poles (footprints wider than 64 columns)
+    // does the level rise; those rows all show nearly one point, so blurring along them is harmless.
+    float width = max(abs(dx.x), abs(dy.x));
+    float height = max(abs(dx.y), abs(dy.y));
+    int taps = int(clamp(ceil(width / max(height, 1.0)), 1.0, 16.0));
+    float lod = log2(max(max(height, width / 64.0), 1.0));
     vec3 sum = vec3(0.0);
     for (int i = 0; i < taps; ++i) {
-        vec2 offset = ((float(i) + 0.5) / float(taps) - 0.5) * major_axis;
+        vec2 offset = vec2(((float(i) + 0.5) / float(taps) - 0.5) * width, 0.0);
         sum += textureLod(u_tile, (pixel + offset - u_tile_origin) / u_tile_size, lod).rgb;
     }
     frag_colour = vec4(sum / float(taps), 1.0);

@@ -313,6 +313,20 @@ class PanoramaRenderer:
             GL.glDeleteFramebuffers(1, [framebuffer])
             GL.glDeleteTextures([target])
 
+    def read_panorama_faces(self) -> dict[str, np.ndarray]:
+        """The panorama cubemap's level-0 faces (px, nx, py, ny, pz, nz), row 0 first; for diagnostics."""
+        if not self._panorama_cube:
+            raise ViewerError("No panorama has been uploaded yet.")
+        size = self._panorama_face
+        GL.glBindTexture(GL.GL_TEXTURE_CUBE_MAP, self._panorama_cube)
+        GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
+        faces = {}
+        for i, name in enumerate(("px", "nx", "py", "ny", "pz", "nz")):
+            data = GL.glGetTexImage(GL.GL_TEXTURE_CUBE_MAP_POSITIVE_X + i, 0, GL.GL_RGB, GL.GL_UNSIGNED_BYTE)
+            faces[name] = np.frombuffer(data, dtype=np.uint8).reshape(size, size, 3).copy()
+        GL.glBindTexture(GL.GL_TEXTURE_CUBE_MAP, 0)
+        return faces
+
     def _check_framebuffer(self, what: str) -> None:
         status = GL.glCheckFramebufferStatus(GL.GL_FRAMEBUFFER)
         if status != GL.GL_FRAMEBUFFER_COMPLETE:
