@@ -244,3 +244,44 @@ def test_pad_helpers_roundtrip():
     padded = wrap_pad_tokens(tokens, 6, 10)
     assert padded.shape == (2, 6 * 12, 8)
     assert torch.equal(crop_pad_tokens(padded, 6, 10), tokens)
+
+
+def test_batched_cfg_falls_back_to_two_calls_on_out_of_memory(engine, monkeypatch):
+    cfg_request = small(negative_prompt="blurry", true_cfg_scale=4.0)
+    expected = engine.run(cfg_request).latent
+    transformer = engine._components.transformer
+    original = transformer.forward
+
+    def no_room_for_a_batch_of_two(*args, **kwargs):
+        if kwargs["hidden_states"].shape[0] > 1:
+            raise torch.OutOfMemoryError("CUDA out of memory.")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(transformer, "forward", no_room_for_a_batch_of_two)
+    try:
+        assert torch.allclose(engine.run(cfg_request).latent, expected, atol=1e-5)
+        assert engine.batched_cfg is False
+    finally:
+        engine.batched_cfg = True
+
+
+def test_default_model_is_found_in_the_hugging_face_cache_and_used_in_place(tiny_flux_dir):
+    import os
+    import shutil
+    from pathlib import Path
+
+    hub = Path(os.environ["HF_HUB_CACHE"])
+    snapshot = hub / "models--black-forest-labs--FLUX.1-dev" / "snapshots" / "0123456789abcdef"
+    shutil.copytree(tiny_flux_dir, snapshot)
+    refs = snapshot.parent.parent / "refs"
+    refs.mkdir()
+    (refs / "main").write_text("0123456789abcdef")
+    fresh = PanoramaEngine()
+    result = fresh.run(small())
+    assert result.metadata["models"]["base"]["path"] == str(snapshot.resolve())
+    assert result.metadata["models"]["base"]["name"] == "black-forest-labs/FLUX.1-dev@0123456789ab"
+    # Used in place: nothing was copied into our own models folder.
+    from dit360_desktop.paths import default_models_dir
+
+    models = default_models_dir()
+    assert not models.exists() or not any(models.rglob("*.safetensors"))
