@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -520,6 +521,11 @@ class DownloadManager:
             self._dequeue(component_id)
         else:
             self._set_paused(component_id, path, False)
+
+    def discard(self, component_id: str) -> None:
+        """Outside a run: delete a component's partial files and drop it from the saved queue."""
+        shutil.rmtree(self.models_dir / PARTIAL_DIR / component_id, ignore_errors=True)
+        self._dequeue(component_id)
 
     def _take_queued(self, component_id: str, path: str) -> bool:
         """Remove a not-yet-started file from the work queue; True when it was there."""

@@ -12,10 +12,11 @@ from dit360_desktop.models.layouts import find_in_hf_cache
 from dit360_desktop.models.location import hf_hub_cache_dir, resolve_models_dir
 from dit360_desktop.models.registry import component_path, read_registry
 
-READY, HF_CACHE, PARTIAL, QUEUED, CORRUPT, MISSING, PLANNED = (
+READY, HF_CACHE, PARTIAL, PAUSED, QUEUED, CORRUPT, MISSING, PLANNED = (
     "ready",
     "ready (HF cache)",
     "partial",
+    "paused",
     "queued",
     "corrupt",
     "missing",
@@ -45,7 +46,9 @@ def component_statuses(
     models_dir = resolve_models_dir(models_dir)
     catalog = catalog or load_catalog()
     registry = read_registry(models_dir)
-    queued = set(DownloadManager(models_dir, catalog=catalog).queued_components())
+    manager = DownloadManager(models_dir, catalog=catalog)
+    queued = set(manager.queued_components())
+    paused = {k for k, v in manager.paused_files().items() if v}
     statuses = []
     for component in catalog.components:
         partial_root = models_dir / PARTIAL_DIR / component.id
@@ -63,7 +66,7 @@ def component_statuses(
         elif path is not None:
             statuses.append(ComponentStatus(component, READY, path, installed, partial))
         elif entry is not None or partial:
-            state = QUEUED if component.id in queued else PARTIAL
+            state = PAUSED if component.id in paused else QUEUED if component.id in queued else PARTIAL
             statuses.append(
                 ComponentStatus(component, state, entry.path if entry else None, installed, partial)
             )
