@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import huggingface_hub.constants
 import pytest
-from hub_emulator import BASE_REPO, LORA_REPO, TOKEN, HubEmulator, Repo, repo_from_folder
 
 from dit360_desktop.models.transfer import TransferSettings
+
+# pytest runs with --import-mode=importlib, which puts no test folder on sys.path; the test modules
+# import the emulator by name.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from hub_emulator import BASE_REPO, LORA_REPO, TOKEN, HubEmulator, Repo, repo_from_folder
 
 
 @pytest.fixture
