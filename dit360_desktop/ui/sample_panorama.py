@@ -36,8 +36,8 @@ _SUN_DISC = _rgb(14.0, 11.0, 7.0)
 
 # Mountain ranges, far to near: (base height°, amplitude°, ridge seed, rock colour, haze, forest)
 _LAYERS = (
-    (2.5, 13.0, 11, _rgb(0.30, 0.25, 0.42), 0.30, False),
-    (1.2, 8.0, 23, _rgb(0.08, 0.075, 0.15), 0.18, False),
+    (2.5, 13.0, 11, _rgb(0.13, 0.11, 0.22), 0.20, False),
+    (1.2, 8.0, 23, _rgb(0.045, 0.04, 0.085), 0.12, False),
     (0.2, 4.2, 37, _rgb(0.015, 0.032, 0.024), 0.05, True),
 )
 _MOUNTAIN_TOP = math.radians(max(base + amp for base, amp, *_ in _LAYERS))
@@ -128,10 +128,10 @@ def _ridge_table(seed: int, forest: bool) -> np.ndarray:
     height /= height.max()
     if forest:
         # Conifers: a ring of narrow triangles with random heights and spacing on the hill line.
-        trees = 1500
-        centres = (np.arange(trees) + rng.uniform(-0.3, 0.3, trees)) * (2 * np.pi / trees)
-        tops = rng.uniform(0.25, 0.55, trees)
-        half_widths = tops * rng.uniform(0.004, 0.006, trees)
+        trees = 700
+        centres = (np.arange(trees) + rng.uniform(-0.35, 0.35, trees)) * (2 * np.pi / trees)
+        tops = rng.uniform(0.3, 0.6, trees)
+        half_widths = tops * rng.uniform(0.010, 0.016, trees)
         step = 2 * np.pi / _RIDGE_SAMPLES
         reach = int(np.ceil(half_widths.max() / step)) + 1
         offsets = np.arange(-reach, reach + 1)
@@ -187,7 +187,7 @@ def _mountains(lon: np.ndarray, lat: np.ndarray, behind: np.ndarray) -> np.ndarr
         layer = rock * light[:, None]
         if not forest:
             snow_line = base + 0.55 * amplitude
-            snow = np.clip((np.degrees(la) - snow_line) / 1.2 + (texture - 0.5) * 3.0 - depth * 2, 0, 1)
+            snow = np.clip((np.degrees(la) - snow_line) / 1.0 + (texture - 0.5) * 1.5 - depth * 2, 0, 1)
             snow_colour = _rgb(1.25, 0.78, 0.66) * (0.35 + 0.55 * np.clip(facing + 0.6, 0, 1.4))[:, None]
             layer += (snow_colour - layer) * snow[:, None]
         # Aerial perspective: distant ranges take the colour of the evening air.
@@ -222,11 +222,11 @@ def _ground(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
 
 def _island(x: np.ndarray, z: np.ndarray, beyond: np.ndarray) -> np.ndarray:
     patches = _fbm2(x * _F(0.5), z * _F(0.5), octaves=3, seed=13)
-    tufts = _fbm2(x * _F(6.0), z * _F(6.0), octaves=4, seed=17)
-    tone = np.clip((patches - 0.5) * 2.5 + 0.3, 0.0, 1.0)[:, None]
-    lush = _rgb(0.030, 0.080, 0.020)
-    dry = _rgb(0.20, 0.15, 0.05)
-    grass = (lush + (dry - lush) * tone) * (0.45 + 1.2 * tufts)[:, None]
+    tufts = _fbm2(x * _F(14.0), z * _F(14.0), octaves=3, seed=17)
+    tone = np.clip((patches - 0.55) * 2.5 + 0.2, 0.0, 1.0)[:, None]
+    lush = _rgb(0.022, 0.060, 0.016)
+    dry = _rgb(0.13, 0.10, 0.035)
+    grass = (lush + (dry - lush) * tone) * (0.3 + 1.5 * tufts)[:, None]
     # A band of pale sand and pebbles where the grass meets the water.
     sand = _rgb(0.26, 0.20, 0.13) * (0.8 + 0.5 * tufts)[:, None]
     beach = np.clip((beyond + _F(0.7)) / _F(0.6), 0.0, 1.0)[:, None]

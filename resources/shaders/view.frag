@@ -86,8 +86,10 @@ void main() {
     }
 
     vec3 colour = u_has_image ? texture(u_environment, direction).rgb : u_background;
-    float lon_deg = degrees(atan(direction.x, direction.z));
-    float lat_deg = degrees(asin(clamp(direction.y, -1.0, 1.0)));
-    colour = overlays(colour, lon_deg, lat_deg);
+    if (u_grid || u_seam) {
+        float lon_deg = degrees(atan(direction.x, direction.z));
+        float lat_deg = degrees(asin(clamp(direction.y, -1.0, 1.0)));
+        colour = overlays(colour, lon_deg, lat_deg);
+    }
     frag_colour = vec4(inside ? colour : u_background, 1.0);
 }

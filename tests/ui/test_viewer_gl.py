@@ -325,6 +325,7 @@ def test_escape_reaches_the_window_unless_fullscreen(qtbot, qapp):
     assert seen == [Qt.Key.Key_Escape]  # Esc cancels a generation in the app
 
     viewer.set_panorama(np.full((64, 128, 3), 70, dtype=np.uint8))
+    qtbot.waitUntil(lambda: viewer.renderer.stats.panorama_uploads == 1, timeout=5000)
     qtbot.keyClick(viewer, Qt.Key.Key_F11)
     qtbot.waitUntil(lambda: viewer.isFullScreen(), timeout=5000)
     assert viewer.isWindow()
@@ -335,6 +336,10 @@ def test_escape_reaches_the_window_unless_fullscreen(qtbot, qapp):
     assert viewer.parentWidget() is host and seen == [Qt.Key.Key_Escape]
     qtbot.waitUntil(lambda: viewer.renderer.initialized, timeout=5000)
     assert snapshot_array(viewer, 8, 8)[4, 4].tolist() == [70] * 3  # re-uploaded after the move
+    stats = viewer.renderer.stats
+    # Qt may keep the context across the move or replace it; if it replaced it, the old objects were
+    # freed first and the panorama uploaded again.
+    assert stats.panorama_uploads == 1 + stats.releases, stats
 
 
 def test_shader_failure_emits_gl_failed_and_falls_back(qtbot, qapp, monkeypatch, analytic):
@@ -356,6 +361,21 @@ def test_shader_failure_emits_gl_failed_and_falls_back(qtbot, qapp, monkeypatch,
     assert isinstance(replacement, ViewerUnavailable)
     assert message in replacement.message_label.text()
     assert np.array_equal(replacement.panorama, analytic)
+
+
+def test_gl_objects_are_freed_with_the_widget(qtbot, qapp, analytic):
+    widget = PanoramaViewer()
+    widget.resize(160, 90)
+    widget.set_panorama(analytic)
+    widget.show()
+    qtbot.waitUntil(lambda: widget.renderer is not None and widget.renderer.initialized, timeout=10_000)
+    widget.snapshot(8, 8)
+    renderer = widget.renderer
+    assert renderer.stats.releases == 0
+    widget.close()
+    widget.deleteLater()
+    qtbot.waitUntil(lambda: renderer.stats.releases == 1, timeout=5000)
+    assert not renderer.initialized
 
 
 def test_camera_changes_are_signalled(viewer, qtbot):

@@ -83,6 +83,7 @@ class RendererStats:
     preview_uploads: int = 0
     face_size: int = 0
     last_upload_s: float = 0.0
+    releases: int = 0
 
 
 class _Program:
@@ -230,6 +231,7 @@ class PanoramaRenderer:
         GL.glDeleteVertexArrays(1, [self._vao])
         self._reset_handles()
         self._initialized = False
+        self.stats.releases += 1
 
     def set_panorama(self, image: np.ndarray) -> None:
         self._panorama_source = image
@@ -385,9 +387,12 @@ class PanoramaRenderer:
         tiles = plan_tiles(width, height, self.max_texture_size)
         last_column = max(t.x1 for t in tiles)
         last_row = max(t.y1 for t in tiles)
+        # Faces of width/π texels sample the panorama at least 1:1 (the conversion shader filters the
+        # poles itself), so source mipmaps only matter when the face size had to be capped.
+        mipmaps = face < math.ceil(width / math.pi)
         for tile in tiles:
             # One tile texture at a time keeps GPU memory near one tile plus the cubemap.
-            texture = self._source_texture(tile_pixels(image, tile), wraps=tile.wraps, mipmaps=True)
+            texture = self._source_texture(tile_pixels(image, tile), wraps=tile.wraps, mipmaps=mipmaps)
             try:
                 rect = _owned_rect(tile, last_column, last_row)
                 self._convert(texture, tile, rect, (width, height), self._panorama_cube, face)

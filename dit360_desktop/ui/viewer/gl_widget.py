@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import sys
 
 import numpy as np
 import shiboken6
 from PySide6.QtCore import QElapsedTimer, QEvent, Qt, QTimer, Signal
-from PySide6.QtGui import QImage, QNativeGestureEvent
+from PySide6.QtGui import QImage, QNativeGestureEvent, QOffscreenSurface, QOpenGLContext
 from PySide6.QtOpenGLWidgets import QOpenGLWidget
 from PySide6.QtWidgets import QGestureEvent, QPinchGesture, QWidget
 
@@ -21,6 +22,26 @@ from dit360_desktop.ui.viewer.input import ViewerInput
 from dit360_desktop.ui.viewer.motion import AUTO_ROTATE_SPEED
 
 log = logging.getLogger(__name__)
+
+
+def _release_renderer(renderer, address: int, surface: QOffscreenSurface) -> None:
+    """Free the renderer's GL objects from QOpenGLContext.aboutToBeDestroyed.
+
+    PySide has already invalidated its wrapper of the dying context when the signal arrives, but the
+    C++ object is still intact (Qt emits the signal before deleting the native context), so it is
+    wrapped again from its address to make it current.
+    """
+    context = shiboken6.wrapInstance(address, QOpenGLContext)
+    if renderer.initialized:
+        if context.makeCurrent(surface):
+            try:
+                renderer.release()
+            finally:
+                context.doneCurrent()
+        else:
+            log.warning("could not make the viewer's OpenGL context current to free its objects")
+    surface.destroy()
+
 
 FRAME_INTERVAL_MS = 16
 
@@ -183,16 +204,22 @@ class PanoramaViewer(QOpenGLWidget):
             renderer.set_panorama(self._panorama)
         if self._preview is not None:
             renderer.set_preview(self._preview)
-        # The context goes away when the widget moves to another window (fullscreen) or dies; free
-        # the GL objects while it is still alive. Guarded because the signal can arrive while the
-        # Python wrapper is being torn down.
-        context.aboutToBeDestroyed.connect(self._release_gl, Qt.ConnectionType.DirectConnection)
+        # The context goes away when the widget dies, or when it moves to another window and Qt
+        # replaces it; free the GL objects just before. The slot must not need this widget (it may
+        # be half destroyed by then), so it makes the context current on its own offscreen surface.
+        surface = QOffscreenSurface()
+        surface.setFormat(context.format())
+        surface.create()
+        context.aboutToBeDestroyed.connect(
+            functools.partial(_release_renderer, renderer, shiboken6.getCppPointer(context)[0], surface),
+            Qt.ConnectionType.DirectConnection,
+        )
 
     def resizeGL(self, width: int, height: int) -> None:
         self.input.set_viewport(width, height)
 
     def paintGL(self) -> None:
-        if self._failure or self._renderer is None:
+        if self._failure or self._renderer is None or not self._renderer.initialized:
             functions = self.context().functions()
             functions.glClearColor(0.067, 0.071, 0.082, 1.0)
             functions.glClear(0x00004000)  # GL_COLOR_BUFFER_BIT
@@ -212,15 +239,6 @@ class PanoramaViewer(QOpenGLWidget):
             )
         except (ViewerError, PyOpenGLError) as e:
             self._fail(f"The viewer stopped drawing: {e}")
-
-    def _release_gl(self) -> None:
-        if not shiboken6.isValid(self) or self._renderer is None:
-            return
-        self.makeCurrent()
-        try:
-            self._renderer.release()
-        finally:
-            self.doneCurrent()
 
     def _fail(self, message: str) -> None:
         if self._failure:
