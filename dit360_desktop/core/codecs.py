@@ -33,13 +33,23 @@ class TextEncoder:
     """Owns both tokenizers and encoders; caches embeddings by prompt and encoder identity."""
 
     def __init__(
-        self, tokenizer, text_encoder, tokenizer_2, text_encoder_2, *, identity: str, cache_size: int = 32
+        self,
+        tokenizer,
+        text_encoder,
+        tokenizer_2,
+        text_encoder_2,
+        *,
+        identity: str,
+        cache_size: int = 32,
+        dtype: torch.dtype | None = None,
     ):
         self.tokenizer = tokenizer
         self.text_encoder = text_encoder
         self.tokenizer_2 = tokenizer_2
         self.text_encoder_2 = text_encoder_2
         self.identity = identity
+        # The embeddings' dtype; given explicitly when an encoder stores its weights in fp8.
+        self.dtype = dtype if dtype is not None else text_encoder.dtype
         self._cache: OrderedDict[tuple[str, str], PromptEmbeds] = OrderedDict()
         self._cache_size = cache_size
         self.hits = 0
@@ -57,12 +67,15 @@ class TextEncoder:
         embeds = PromptEmbeds(
             t5=self._t5(prompt, device),
             pooled=self._clip_pooled(prompt, device),
-            text_ids=torch.zeros(T5_MAX_TOKENS, 3, device=device, dtype=self.text_encoder.dtype),
+            text_ids=torch.zeros(T5_MAX_TOKENS, 3, device=device, dtype=self.dtype),
         )
         self._cache[key] = embeds
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return embeds
+
+    def is_cached(self, prompt: str) -> bool:
+        return (self.identity, prompt) in self._cache
 
     def clear_cache(self) -> None:
         self._cache.clear()
@@ -74,7 +87,7 @@ class TextEncoder:
         ).input_ids
         _warn_if_truncated(self.tokenizer, prompt, ids, "CLIP")
         output = self.text_encoder(ids.to(self._device_of(self.text_encoder)), output_hidden_states=False)
-        return output.pooler_output.to(dtype=self.text_encoder.dtype, device=device)
+        return output.pooler_output.to(dtype=self.dtype, device=device)
 
     def _t5(self, prompt: str, device: torch.device) -> torch.Tensor:
         ids = self.tokenizer_2(
@@ -84,7 +97,7 @@ class TextEncoder:
         output = self.text_encoder_2(
             ids.to(self._device_of(self.text_encoder_2)), output_hidden_states=False
         )[0]
-        return output.to(dtype=self.text_encoder_2.dtype, device=device)
+        return output.to(dtype=self.dtype, device=device)
 
     @staticmethod
     def _device_of(module: torch.nn.Module) -> torch.device:
@@ -156,22 +169,34 @@ def horizontal_wrap(module: torch.nn.Module) -> Iterator[None]:
 
 
 @torch.no_grad()
-def decode_latents(vae, latents: torch.Tensor, *, seamless: bool) -> torch.Tensor:
-    """Un-scale with the VAE's own config and decode; returns the raw decoder output in [-1, 1]-ish."""
+def decode_latents(vae, latents: torch.Tensor, *, seamless: bool, tiling=None) -> torch.Tensor:
+    """Un-scale with the VAE's own config and decode; returns the raw decoder output in [-1, 1]-ish.
+
+    ``tiling`` (a ``vae_tiling.TilingConfig``) decodes tile by tile with bounded memory, same result.
+    """
     latents = latents / vae.config.scaling_factor + vae.config.shift_factor
     latents = latents.to(dtype=vae.dtype)
+    if tiling is not None:
+        from dit360_desktop.core.vae_tiling import tiled_decode
+
+        return tiled_decode(vae, latents, seamless=seamless, config=tiling)
     context = horizontal_wrap(vae.decoder) if seamless else contextlib.nullcontext()
     with context:
         return vae.decode(latents, return_dict=False)[0]
 
 
 @torch.no_grad()
-def encode_image(vae, pixels: torch.Tensor, *, seamless: bool) -> torch.Tensor:
+def encode_image(vae, pixels: torch.Tensor, *, seamless: bool, tiling=None) -> torch.Tensor:
     """Encode (B, 3, H, W) pixels in [-1, 1] to scaled latents, using the posterior mean.
 
     The mean (not a sample) keeps img2img deterministic and leaves the noise generator untouched, so
     strength 1.0 gives exactly the txt2img result for the same seed.
     """
+    if tiling is not None:
+        from dit360_desktop.core.vae_tiling import tiled_encode
+
+        latents = tiled_encode(vae, pixels, seamless=seamless, config=tiling)
+        return (latents - vae.config.shift_factor) * vae.config.scaling_factor
     context = horizontal_wrap(vae.encoder) if seamless else contextlib.nullcontext()
     with context:
         latents = vae.encode(pixels.to(dtype=vae.dtype), return_dict=False)[0].mode()

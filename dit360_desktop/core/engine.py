@@ -6,6 +6,7 @@ boundary and every denoising step checks the cancel token; nothing is written by
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 import time
@@ -17,9 +18,9 @@ import torch
 from PIL import Image
 
 import dit360_desktop
+from dit360_desktop.core import tiers
 from dit360_desktop.core.codecs import (
     TextEncoder,
-    decode_latents,
     encode_image,
     pil_to_pixels,
     to_uint8_image,
@@ -35,7 +36,14 @@ from dit360_desktop.core.events import (
     StageEvent,
     StepEvent,
 )
-from dit360_desktop.core.loading import Components, LoraInfo, load_components, load_lora, resolve_base_model
+from dit360_desktop.core.loading import (
+    Components,
+    LoraInfo,
+    load_components,
+    load_lora,
+    load_transformer,
+    resolve_base_model,
+)
 from dit360_desktop.core.padding import (
     latent_image_ids,
     pack_latents,
@@ -61,12 +69,29 @@ LORA_ADAPTER = "dit360"
 
 
 class PanoramaEngine:
+    """``gguf_file`` replaces the transformer weights with a GGUF file in every tier; ``compile`` and
+    ``attention_backend`` are the speed options of ``speed.py``."""
+
     def __init__(
-        self, model_dir: str | Path | None = None, *, batched_cfg: bool = True, previews: bool = True
+        self,
+        model_dir: str | Path | None = None,
+        *,
+        batched_cfg: bool = True,
+        previews: bool = True,
+        gguf_file: str | Path | None = None,
+        compile: bool = False,
+        attention_backend: str = "auto",
     ):
         self.model_dir = Path(model_dir) if model_dir is not None else None
         self.batched_cfg = batched_cfg
         self.previews = previews
+        self.gguf_file = Path(gguf_file).expanduser() if gguf_file is not None else None
+        self.compile = compile
+        self.attention_backend = attention_backend
+        self._plan: tiers.TierPlan | None = None
+        self._fused: tuple | None = None
+        self._notes: list[str] = []
+        self._text_on_cpu: str | None = None  # why the text encoders were moved to the CPU for good
         self._components: Components | None = None
         self._load_key: tuple | None = None
         self._text: TextEncoder | None = None
@@ -99,6 +124,10 @@ class PanoramaEngine:
     def text_encoder(self) -> TextEncoder | None:
         return self._text
 
+    @property
+    def tier(self) -> tiers.TierPlan | None:
+        return self._plan
+
     def unload(self) -> None:
         self._components = None
         self._load_key = None
@@ -106,6 +135,8 @@ class PanoramaEngine:
         self._previewer = None
         self._lora = None
         self._lora_scale = None
+        self._plan = None
+        self._fused = None
         _free_memory(self._device)
 
     # --- loading -------------------------------------------------------------------------------------
@@ -117,24 +148,41 @@ class PanoramaEngine:
         *,
         device: str = "auto",
         dtype: str = "auto",
+        tier: str = "auto",
     ) -> None:
         emit = on_event or _ignore
         cancel = cancel or CancelToken()
         target = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, target)
         folder = resolve_base_model(self.model_dir).resolve()
-        key = (str(folder), str(target), str(torch_dtype))
+        plan = self._plan_for(tier, target, dtype)
+        key = (str(folder), *plan.key)
         if key == self._load_key:
             return
-        emit(StageEvent(Stage.LOADING, f"Loading {folder.name}"))
+        emit(StageEvent(Stage.LOADING, f"Loading {folder.name} ({plan.name} tier)"))
         cancel.raise_if_cancelled()
         self.unload()
+        # Known before loading, so that running out of memory while loading names the tier that failed.
+        self._plan = plan
+        for note in plan.notes:
+            log.warning(note)
+        gguf_loader = None
+        if plan.transformer == "gguf":
+            from dit360_desktop.core.gguf_flux import load_gguf_transformer
+
+            def gguf_loader():
+                return load_gguf_transformer(
+                    plan.gguf_file, folder / "transformer", compute_dtype=torch_dtype
+                )
+
         components = load_components(
             folder,
             device=target,
             dtype=torch_dtype,
             on_progress=lambda name: emit(StageEvent(Stage.LOADING, f"Loading {name}")),
             check_cancel=cancel.raise_if_cancelled,
+            place=lambda name, module: tiers.place_component(name, module, plan),
+            load_transformer_from=gguf_loader,
         )
         previewer = LatentPreviewer.calibrate(components.vae) if self.previews else None
         # A cancelled load is dropped here: nothing above was assigned to the engine yet.
@@ -146,11 +194,63 @@ class PanoramaEngine:
             components.text_encoder,
             components.tokenizer_2,
             components.text_encoder_2,
-            identity=f"{folder}|{torch_dtype}",
+            identity=f"{folder}|{torch_dtype}|{plan.t5}",
+            dtype=torch_dtype,
         )
-        self._device, self._dtype, self._load_key = target, torch_dtype, key
+        self._device, self._dtype, self._load_key, self._plan = target, torch_dtype, key, plan
+        if not plan.fuses_lora:
+            self._speed_up(components.transformer)
+
+    def _plan_for(self, tier: str, target: torch.device, dtype: str) -> tiers.TierPlan:
+        current = self._plan
+        if (
+            tier == "auto"
+            and current is not None
+            and current.requested == "auto"
+            and current.device == target
+            and current.dtype == resolve_dtype(dtype, target)
+        ):
+            # Free memory is measured once: later, our own loaded weights would make it look smaller.
+            return current
+        plan = tiers.plan_tier(tier, target, dtype=dtype, gguf_file=self.gguf_file)
+        return plan.with_text_on_cpu(self._text_on_cpu) if self._text_on_cpu else plan
+
+    def _speed_up(self, transformer) -> None:
+        from dit360_desktop.core.speed import apply_speed_options
+
+        self._notes.extend(
+            apply_speed_options(
+                transformer, self._device, compile=self.compile, attention_backend=self.attention_backend
+            )
+        )
+
+    def _load_with_fallback(self, request: GenerationRequest, emit: EventCallback, cancel: CancelToken):
+        """Load and apply the LoRA; with the automatic tier, running out of memory steps down a tier."""
+        tier = request.tier
+        while True:
+            try:
+                with translate_oom():
+                    self.load(emit, cancel, device=request.device, dtype=request.dtype, tier=tier)
+                    self._apply_lora(request.lora_path, request.lora_scale)
+                if tier != request.tier:
+                    # Later automatic runs keep the tier that fitted instead of measuring again.
+                    self._plan = dataclasses.replace(self._plan, requested=request.tier)
+                return
+            except OutOfMemoryError:
+                current = self._plan.name if self._plan is not None else None
+                lower = tiers.LOWER_TIER.get(current) if request.tier == "auto" else None
+                self.unload()
+                if lower is None:
+                    raise
+                note = f"The {current} tier did not fit in memory; using the {lower} tier."
+                log.warning(note)
+                self._notes.append(note)
+                tier = lower
 
     def _apply_lora(self, path: str | None, scale: float) -> None:
+        if self._plan.fuses_lora:
+            self._apply_fused_lora(path, scale)
+            return
         transformer = self._components.transformer
         wanted = Path(path).expanduser().resolve() if path else None
         current = self._lora.path.resolve() if self._lora else None
@@ -166,6 +266,23 @@ class PanoramaEngine:
         if self._lora is not None and scale != self._lora_scale:
             transformer.set_adapters([LORA_ADAPTER], weights=[scale])
             self._lora_scale = scale
+
+    def _apply_fused_lora(self, path: str | None, scale: float) -> None:
+        # fp8 storage: the LoRA is merged into 16-bit weights before they are cast, so another LoRA or
+        # scale needs the transformer's original weights again.
+        wanted = (Path(path).expanduser().resolve(), scale) if path else (None, None)
+        if self._fused == wanted:
+            return
+        if self._fused is not None:
+            self._components.transformer = None
+            _free_memory(self._device)
+            self._components.transformer = load_transformer(self._components.folder, self._dtype)
+        transformer = self._components.transformer
+        self._lora = tiers.fuse_lora(transformer, wanted[0], scale, LORA_ADAPTER) if path else None
+        self._lora_scale = scale if path else None
+        self._components.transformer = tiers.place_transformer(transformer, self._plan)
+        self._speed_up(self._components.transformer)
+        self._fused = wanted
 
     # --- running -------------------------------------------------------------------------------------
 
@@ -203,18 +320,17 @@ class PanoramaEngine:
         request = request.with_seed()
         timings: dict[str, float] = {}
         clock = _Clock(timings)
+        self._notes = []
 
         with clock("loading"):
-            self.load(emit, cancel, device=request.device, dtype=request.dtype)
-            self._apply_lora(request.lora_path, request.lora_scale)
+            self._load_with_fallback(request, emit, cancel)
         components = self._components
         device = self._device
 
         cancel.raise_if_cancelled()
         emit(StageEvent(Stage.ENCODING, "Encoding the prompt"))
-        with clock("encoding"), translate_oom():
-            cond = self._text.encode(request.prompt, device)
-            uncond = self._text.encode(request.negative_prompt, device) if request.uses_true_cfg else None
+        with clock("encoding"):
+            cond, uncond = self._encode(request, device)
 
         cancel.raise_if_cancelled()
         emit(StageEvent(Stage.PREPARING, "Preparing latents"))
@@ -255,12 +371,36 @@ class PanoramaEngine:
             latent = unpack_latents(
                 drop_pads(tokens, geometry.rows, geometry.cols), geometry.height, geometry.width
             )
-            image = Image.fromarray(
-                to_uint8_image(decode_latents(components.vae, latent, seamless=request.seamless_decode))
+            decoded, notes = tiers.decode_with_fallback(
+                components.vae, latent, seamless=request.seamless_decode, plan=self._plan
             )
+            self._notes.extend(notes)
+            image = Image.fromarray(to_uint8_image(decoded))
         cancel.raise_if_cancelled()
-        metadata = self._metadata(request, timings, warnings)
+        metadata = self._metadata(request, timings, [*warnings, *self._plan.notes, *self._notes])
         return Result(image=image, request=request, metadata=metadata, latent=latent.detach().float().cpu())
+
+    def _encode(self, request: GenerationRequest, device: torch.device):
+        """Both prompts' embeddings; out of memory on the GPU moves the text encoders to the CPU for good."""
+        prompts = [request.prompt] + ([request.negative_prompt] if request.uses_true_cfg else [])
+        needed = not all(self._text.is_cached(prompt) for prompt in prompts)
+        try:
+            with translate_oom(), tiers.text_encoders_on_device(self._components, self._plan, needed):
+                embeds = [self._text.encode(prompt, device) for prompt in prompts]
+        except OutOfMemoryError:
+            if device.type == "cpu":
+                raise
+            note = "The text encoders ran out of GPU memory; they now run on the CPU (slower, same result)."
+            log.warning(note)
+            self._notes.append(note)
+            tiers.move_text_encoders_to_cpu(self._components)
+            _free_memory(device)
+            self._text_on_cpu = note
+            self._plan = self._plan.with_text_on_cpu(note)
+            self._load_key = (self._load_key[0], *self._plan.key)
+            with translate_oom():
+                embeds = [self._text.encode(prompt, device) for prompt in prompts]
+        return embeds[0], embeds[1] if len(embeds) > 1 else None
 
     def _prepare(self, request: GenerationRequest, geometry: LatentGeometry, cond, device):
         from diffusers.utils.torch_utils import randn_tensor
@@ -306,7 +446,9 @@ class PanoramaEngine:
 
         image = fit_image(load_user_image(request.init_image), request.width, request.height, request.fit)
         pixels = pil_to_pixels(image, device)
-        return encode_image(self._components.vae, pixels, seamless=request.seamless_decode)
+        return encode_image(
+            self._components.vae, pixels, seamless=request.seamless_decode, tiling=self._plan.tiling
+        )
 
     def _step_reporter(self, emit: EventCallback, geometry: LatentGeometry) -> Callable:
         previewer = self._previewer
@@ -323,18 +465,27 @@ class PanoramaEngine:
         return report
 
     def decode_latent(
-        self, latent: torch.Tensor, *, seamless: bool = True, device: str = "auto", dtype: str = "auto"
+        self,
+        latent: torch.Tensor,
+        *,
+        seamless: bool = True,
+        device: str = "auto",
+        dtype: str = "auto",
+        tier: str = "auto",
     ):
         """Decode a saved (1, C, h, w) latent (as written by ``--save-latent``) to a PIL image."""
-        self.load(device=device, dtype=dtype)
+        self.load(device=device, dtype=dtype, tier=tier)
         vae = self._components.vae
         expected = vae.config.latent_channels
         if latent.ndim != 4 or latent.shape[0] != 1 or latent.shape[1] != expected:
             from dit360_desktop.core.errors import RequestError
 
             raise RequestError("latent", f"must have shape (1, {expected}, h, w); got {tuple(latent.shape)}")
-        with translate_oom():
-            decoded = decode_latents(vae, latent.to(self._device), seamless=seamless)
+        decoded, notes = tiers.decode_with_fallback(
+            vae, latent.to(self._device), seamless=seamless, plan=self._plan
+        )
+        for note in notes:
+            log.warning(note)
         return Image.fromarray(to_uint8_image(decoded))
 
     def _metadata(
@@ -360,6 +511,7 @@ class PanoramaEngine:
             "timings": {k: round(v, 4) for k, v in timings.items()},
             "device": self.device_name,
             "dtype": self.dtype_name,
+            "memory_tier": self._plan.describe(),
             "versions": {
                 "app": dit360_desktop.__version__,
                 "torch": torch.__version__,

@@ -82,7 +82,8 @@ def check_weight_file(path: Path) -> None:
     check_safetensors_file(path)
 
 
-def validate_model_folder(folder: Path) -> None:
+def validate_model_folder(folder: Path, *, without_weights: tuple[str, ...] = ()) -> None:
+    """Check the layout; components in ``without_weights`` (a GGUF transformer) need only config.json."""
     if not folder.is_dir():
         raise ModelMissingError(f"The model folder {folder} does not exist. {HOW_TO_GET_MODEL}")
     if not (folder / "model_index.json").is_file():
@@ -98,6 +99,8 @@ def validate_model_folder(folder: Path) -> None:
             raise ModelInvalidError(
                 f"{sub} has no config.json; the download is incomplete. {HOW_TO_GET_MODEL}"
             )
+        if name in without_weights:
+            continue
         pickles = [p for p in sub.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES]
         weights = sorted(sub.glob("*.safetensors"))
         if pickles and not weights:
@@ -115,11 +118,16 @@ def load_components(
     dtype: torch.dtype,
     on_progress: Callable[[str], None] | None = None,
     check_cancel: Callable[[], None] | None = None,
+    place: Callable[[str, Any], Any] | None = None,
+    load_transformer_from: Callable[[], Any] | None = None,
 ) -> Components:
+    """Load every component in ``dtype``; ``place(name, module)`` (default: ``.to(device)``) puts each one
+    where it belongs as soon as it is loaded, and ``load_transformer_from`` replaces the folder's
+    transformer weights (a GGUF file)."""
     from diffusers import AutoencoderKL, FluxTransformer2DModel
     from transformers import CLIPTextModel, CLIPTokenizer, T5EncoderModel, T5TokenizerFast
 
-    validate_model_folder(folder)
+    validate_model_folder(folder, without_weights=("transformer",) if load_transformer_from else ())
     _quiet_library_progress_bars()
 
     def step(name: str) -> None:
@@ -142,7 +150,11 @@ def load_components(
         ("vae", AutoencoderKL),
     ):
         step(name)
-        loaded[name] = _load_strict(cls, folder / name, dtype).to(device).eval()
+        if name == "transformer" and load_transformer_from is not None:
+            module = load_transformer_from()
+        else:
+            module = _load_strict(cls, folder / name, dtype)
+        loaded[name] = (place(name, module) if place is not None else module.to(device)).eval()
     scheduler_config = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())
     return Components(
         folder=folder,
@@ -151,6 +163,13 @@ def load_components(
         scheduler_config=scheduler_config,
         **loaded,
     )
+
+
+def load_transformer(folder: Path, dtype: torch.dtype):
+    """The folder's transformer alone, on the CPU (to re-fuse a different LoRA into fresh weights)."""
+    from diffusers import FluxTransformer2DModel
+
+    return _load_strict(FluxTransformer2DModel, folder / "transformer", dtype).eval()
 
 
 def _load_strict(cls, path: Path, dtype: torch.dtype):

@@ -15,6 +15,8 @@ MAX_SEED = 2**32 - 1
 FIT_MODES = ("crop", "pad", "stretch")
 DTYPES = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+# Memory tiers (dit360_desktop.core.tiers): "auto" picks one from the device and its free memory.
+TIERS = ("auto", "full", "24gb", "12gb", "8gb", "apple", "cpu")
 MIN_SIDE, MAX_SIDE = 64, 8192
 MAX_STEPS = 200
 MAX_PROMPT_CHARS = 4000
@@ -39,6 +41,7 @@ class GenerationRequest:
     device: str = "auto"
     seamless_decode: bool = True
     rewrap_each_step: bool = False
+    tier: str = "auto"
 
     def validate(self) -> list[str]:
         """Raise ``RequestError`` for the first bad field; return warnings for legal but unusual values."""
@@ -73,6 +76,8 @@ class GenerationRequest:
             raise RequestError("dtype", f"must be one of {', '.join(DTYPES)} (got {self.dtype!r})")
         if self.device not in DEVICES:
             raise RequestError("device", f"must be one of {', '.join(DEVICES)} (got {self.device!r})")
+        if self.tier not in TIERS:
+            raise RequestError("tier", f"must be one of {', '.join(TIERS)} (got {self.tier!r})")
         _check_type(self, "seamless_decode", bool)
         _check_type(self, "rewrap_each_step", bool)
 
