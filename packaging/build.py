@@ -1,7 +1,7 @@
 """Build the DiT360 Desktop bundle and its installer for this platform.
 
     python packaging/build.py [--target linux|windows|macos] [--torch cpu|cuda|mps]
-                              [--skip-installer] [--selftest] [--dist DIR] [--work DIR]
+                              [--skip-installer] [--selftest] [--clean] [--dist DIR] [--work DIR]
 
 1. checks that the installed torch is the requested flavour (it never installs one: install the wheel
    for your GPU first, see docs/packaging.md);
@@ -88,7 +88,7 @@ def check_torch_flavour(target: str, flavour: str) -> str:
     return torch.__version__
 
 
-def run_pyinstaller(flavour: str, icons_dir: Path, dist: Path, work: Path) -> float:
+def run_pyinstaller(flavour: str, icons_dir: Path, dist: Path, work: Path, *, clean: bool) -> float:
     env = dict(os.environ, DIT360_TORCH_FLAVOUR=flavour, DIT360_ICONS_DIR=str(icons_dir))
     if sys.platform == "darwin" and env.get("DIT360_CODESIGN_IDENTITY"):
         env.setdefault("DIT360_ENTITLEMENTS", str(PACKAGING_DIR / "macos" / "entitlements.plist"))
@@ -97,7 +97,7 @@ def run_pyinstaller(flavour: str, icons_dir: Path, dist: Path, work: Path) -> fl
         "-m",
         "PyInstaller",
         "--noconfirm",
-        "--clean",
+        *(["--clean"] if clean else []),
         "--log-level",
         "WARN",
         "--distpath",
@@ -208,7 +208,7 @@ def build(args: argparse.Namespace) -> dict:
     dist.mkdir(parents=True, exist_ok=True)
 
     icons = make_icons(work / "icons")
-    pyinstaller_s = run_pyinstaller(flavour, work / "icons", dist, work / "pyinstaller")
+    pyinstaller_s = run_pyinstaller(flavour, work / "icons", dist, work / "pyinstaller", clean=args.clean)
     bundle = dist / cfg.GUI_EXE
     info: dict = {
         "target": target,
@@ -243,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", choices=sorted(set(TARGETS.values())), default=None)
     parser.add_argument("--torch", choices=cfg.TORCH_FLAVOURS, default=None)
     parser.add_argument("--skip-installer", action="store_true", help="stop after the one-folder bundle")
+    parser.add_argument(
+        "--clean", action="store_true", help="rebuild from scratch, without the analysis cache in --work"
+    )
     parser.add_argument("--selftest", action="store_true", help="run the frozen dit360 --selftest afterwards")
     parser.add_argument("--dist", type=Path, default=REPO_ROOT / "dist")
     parser.add_argument("--work", type=Path, default=REPO_ROOT / "build")

@@ -48,6 +48,7 @@ def test_cross_compiling_is_refused(tmp_path: Path) -> None:
         work=tmp_path / "work",
         skip_installer=True,
         selftest=False,
+        clean=False,
     )
     with pytest.raises(build.BuildError, match="cannot cross-compile"):
         build.build(args)
