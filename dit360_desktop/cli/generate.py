@@ -16,7 +16,7 @@ from dit360_desktop.core.errors import (
     OutOfMemoryError,
     RequestError,
 )
-from dit360_desktop.core.request import FIT_MODES, GenerationRequest
+from dit360_desktop.core.request import FIT_MODES, TIERS, GenerationRequest
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     parser.add_argument("--seamless-decode", type=on_off, default=True, metavar="on|off")
+    parser.add_argument(
+        "--tier", choices=TIERS, default="auto", help="memory tier (auto: chosen from the free GPU memory)"
+    )
+    parser.add_argument("--gguf", type=Path, default=None, metavar="FILE.gguf", help="GGUF transformer")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the transformer blocks")
 
 
 def resolve_lora(value: str | None) -> str | None:
@@ -112,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             seamless_decode=args.seamless_decode,
             rewrap_each_step=args.rewrap,
+            tier=args.tier,
         )
         request.validate()
         if request.init_image is not None:
@@ -124,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
 
     from dit360_desktop.core.engine import PanoramaEngine
 
-    engine = PanoramaEngine(args.model)
+    engine = PanoramaEngine(args.model, gguf_file=args.gguf, compile=args.compile)
     try:
         result = engine.run(request, on_event=ProgressPrinter(quiet=args.quiet))
     except KeyboardInterrupt:
