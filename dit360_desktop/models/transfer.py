@@ -41,7 +41,7 @@ class TransferSettings:
     retries: int = 5
     backoff_s: float = 1.0  # doubled after every failed attempt, up to backoff_max_s
     backoff_max_s: float = 30.0
-    chunk_bytes: int = 1 << 20
+    chunk_bytes: int = 256 * 1024  # one recv at most; small enough to hash while still in cache
     disk_margin_bytes: int = 256 * 1024 * 1024
 
 
@@ -144,7 +144,7 @@ class _HashPipe:
 
     def __init__(self, digest: _Digest) -> None:
         self._digest = digest
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=32)
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=16)
         self._thread = threading.Thread(target=self._run, name="dit360-hash", daemon=True)
         self._thread.start()
 
