@@ -87,3 +87,29 @@ def test_lora_alias_repo_used_when_first_missing(
     report = DownloadManager(models, endpoint=hub.url, settings=fast_settings).download(["dit360-lora"])
     assert report.ok
     assert read_registry(models)["dit360-lora"].repo_id == "fenghora/DiT360-Panorama-Image-Generation"
+
+
+def test_proxy_from_environment(
+    hub: HubEmulator, tmp_path: Path, fast_settings: TransferSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The emulator doubles as an HTTP proxy (it serves absolute-form request targets). The endpoint's
+    # host does not resolve, so the download can only succeed through the proxy.
+    import huggingface_hub
+
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", hub.url)
+    monkeypatch.setenv("http_proxy", hub.url)
+    huggingface_hub.close_session()  # its shared client reads the proxy settings when created
+    try:
+        endpoint = "http://hub.example.invalid"
+        report = DownloadManager(tmp_path / "m", endpoint=endpoint, settings=fast_settings).download(
+            ["dit360-lora"]
+        )
+    finally:
+        huggingface_hub.close_session()
+    assert report.ok
+    hosts = {h.get("Host") for _m, _p, h in hub.requests}
+    assert "hub.example.invalid" in hosts
+    assert any(p.startswith("/api/models/") for _m, p, _h in hub.requests)
+    assert any("/resolve/" in p for _m, p, _h in hub.requests)
