@@ -453,6 +453,9 @@ class DownloadManager:
             for stale in set(entry.files) ^ wanted:
                 log.info("%s: %s is no longer part of the repository", component.id, stale)
         self._dequeue(component.id)
+        partial_root = self.models_dir / PARTIAL_DIR / component.id
+        if partial_root.is_dir() and not any(partial_root.rglob("*.part")):
+            shutil.rmtree(partial_root, ignore_errors=True)  # only lock files are left
         report.completed.append(component.id)
         for remote in plan.snapshot.files:
             self._emit(plan, remote, DONE, remote.size)

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 import queue
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -460,6 +461,18 @@ def _finish(job: FileJob, digest: _Digest) -> str:
     with job.part.open("rb+") as handle:
         os.fsync(handle.fileno())
     job.dest.parent.mkdir(parents=True, exist_ok=True)
-    job.part.replace(job.dest)
+    try:
+        job.part.replace(job.dest)
+    except OSError as e:
+        if e.errno != errno.EXDEV:
+            raise
+        # A repair into a folder imported in place can cross drives: copy next to the target first,
+        # so the final step is still an atomic rename on the target's drive.
+        staging = job.dest.with_name(job.dest.name + ".dit360-tmp")
+        shutil.copyfile(job.part, staging)
+        with staging.open("rb+") as handle:
+            os.fsync(handle.fileno())
+        staging.replace(job.dest)
+        job.part.unlink()
     job.state_path.unlink(missing_ok=True)
     return digest.sha256.hexdigest()

@@ -113,3 +113,16 @@ def test_proxy_from_environment(
     assert "hub.example.invalid" in hosts
     assert any(p.startswith("/api/models/") for _m, p, _h in hub.requests)
     assert any("/resolve/" in p for _m, p, _h in hub.requests)
+
+
+def test_token_without_access_names_the_licence(
+    hub: HubEmulator, tmp_path: Path, fast_settings: TransferSettings
+) -> None:
+    manager = DownloadManager(
+        tmp_path / "m", endpoint=hub.url, token="hf_not_granted", settings=fast_settings
+    )
+    with pytest.raises(AuthRequiredError, match="not been granted access") as info:
+        manager.download(["flux1-dev"])
+    assert "FLUX.1 [dev] Non-Commercial License" in str(info.value)
+    assert "hf_not_granted" not in str(info.value)
+    assert hub.bytes_sent == {}

@@ -273,3 +273,18 @@ def test_resume_from_another_endpoint_skips_if_range(hub, repo, data, tmp_path, 
     assert job.dest.read_bytes() == data and result.received_bytes == SIZE - 1000
     first = _cdn_gets(hub)[0]
     assert first["Range"] == "bytes=1000-" and "If-Range" not in first
+
+
+def test_final_rename_across_drives(hub, repo, data, tmp_path, fast_settings, monkeypatch) -> None:
+    real_replace = Path.replace
+
+    def replace(self: Path, target):
+        if self.suffix == ".part":
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return real_replace(self, target)
+
+    monkeypatch.setattr(Path, "replace", replace)
+    job = _job(hub, tmp_path, data)
+    download_file(job, fast_settings, FileControl())
+    assert job.dest.read_bytes() == data
+    assert not job.part.exists() and not list(job.dest.parent.glob("*.dit360-tmp"))
