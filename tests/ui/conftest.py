@@ -13,6 +13,10 @@ from pathlib import Path
 import pytest
 
 from dit360_desktop.core.events import CancelToken
+from dit360_desktop.ui.viewer import prepare_application_opengl
+
+# As the app does before its QApplication exists (shared GL contexts, core-profile default format).
+prepare_application_opengl()
 
 
 @pytest.fixture

@@ -1,0 +1,214 @@
+"""Start the desktop app: logging, single-instance lock, settings, main window.
+
+Nothing on this path imports torch or diffusers: they take seconds to import, and the window must be on
+screen within a second. The generation thread imports them once the window is shown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import logging.handlers
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dit360_desktop import __version__, paths
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QApplication
+
+log = logging.getLogger("dit360_desktop")
+
+LOG_FILE = "dit360-desktop.log"
+# Set to a file path: the app writes the moment its window is first exposed to that file, then quits.
+# tests/benchmarks/startup_time.py uses it to time start-up from outside the process.
+STARTUP_PROBE_ENV = "DIT360_STARTUP_PROBE"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="dit360-desktop", description="DiT360 Desktop: 360° panoramas.")
+    parser.add_argument("--version", action="version", version=f"DiT360 Desktop {__version__}")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        metavar="DIR",
+        help="a diffusers-layout FLUX.1-dev folder to use for this session (overrides the settings)",
+    )
+    parser.add_argument(
+        "--library", type=Path, metavar="DIR", help="the history library folder for this session"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="also log debug messages to stderr")
+    parser.add_argument("images", nargs="*", type=Path, help="an image to open as the init image")
+    return parser.parse_args(argv)
+
+
+def setup_logging(verbose: bool = False) -> Path:
+    """A rotating log file in the platform log folder, plus warnings (or everything with -v) on stderr."""
+    folder = paths.log_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    log_path = folder / LOG_FILE
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG)
+    file_handler = logging.handlers.RotatingFileHandler(
+        log_path, maxBytes=2_000_000, backupCount=5, encoding="utf-8", delay=True
+    )
+    file_handler.setLevel(logging.INFO)
+    file_handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
+    )
+    stderr_handler = logging.StreamHandler(sys.stderr)
+    stderr_handler.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    stderr_handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root.addHandler(file_handler)
+    root.addHandler(stderr_handler)
+    # Third-party debug chatter (PIL plugin scans, urllib3) drowns our own messages.
+    for name in ("PIL", "urllib3", "filelock", "httpx"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    return log_path
+
+
+def _install_qt_message_handler() -> None:
+    from PySide6.QtCore import QtMsgType, qInstallMessageHandler
+
+    levels = {
+        QtMsgType.QtDebugMsg: logging.DEBUG,
+        QtMsgType.QtInfoMsg: logging.INFO,
+        QtMsgType.QtWarningMsg: logging.WARNING,
+        QtMsgType.QtCriticalMsg: logging.ERROR,
+        QtMsgType.QtFatalMsg: logging.CRITICAL,
+    }
+    qt_log = logging.getLogger("qt")
+
+    def handler(kind: QtMsgType, _context: object, message: str) -> None:
+        qt_log.log(levels.get(kind, logging.WARNING), "%s", message)
+
+    qInstallMessageHandler(handler)
+
+
+def load_stylesheet() -> str:
+    """The dark theme; ``ICONS`` in the file stands for the icon folder, which moves when frozen."""
+    text = paths.resource("style.qss").read_text(encoding="utf-8")
+    return text.replace("ICONS", paths.resource("icons").as_posix())
+
+
+def apply_theme(app: QApplication) -> None:
+    """Fusion with a dark palette (so every widget the stylesheet does not name is dark too) + style.qss."""
+    from PySide6.QtGui import QColor, QPalette
+
+    app.setStyle("Fusion")
+    palette = QPalette()
+    roles = QPalette.ColorRole
+    for role, colour in (
+        (roles.Window, "#1c2028"),
+        (roles.WindowText, "#d9dee7"),
+        (roles.Base, "#1a1e25"),
+        (roles.AlternateBase, "#1e232b"),
+        (roles.ToolTipBase, "#252a34"),
+        (roles.ToolTipText, "#e8ecf2"),
+        (roles.PlaceholderText, "#6c7485"),
+        (roles.Text, "#d9dee7"),
+        (roles.Button, "#2a303b"),
+        (roles.ButtonText, "#d9dee7"),
+        (roles.BrightText, "#ffffff"),
+        (roles.Highlight, "#4c8dff"),
+        (roles.HighlightedText, "#ffffff"),
+        (roles.Link, "#6aa2ff"),
+        (roles.Mid, "#323845"),
+        (roles.Dark, "#15181e"),
+        (roles.Shadow, "#0b0d10"),
+    ):
+        palette.setColor(role, QColor(colour))
+    for role in (roles.WindowText, roles.Text, roles.ButtonText):
+        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor("#5c6472"))
+    app.setPalette(palette)
+    app.setStyleSheet(load_stylesheet())
+
+
+def _write_startup_probe(target: str, started: float) -> None:
+    payload = {
+        "exposed_unix": time.time(),
+        "in_process_s": time.perf_counter() - started,
+        "torch_imported": "torch" in sys.modules,
+        "diffusers_imported": "diffusers" in sys.modules,
+    }
+    Path(target).write_text(json.dumps(payload), encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    started = time.perf_counter()
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    log_path = setup_logging(args.verbose)
+    log.info("DiT360 Desktop %s starting (log: %s)", __version__, log_path)
+
+    from PySide6.QtCore import QCoreApplication, Qt
+    from PySide6.QtWidgets import QApplication
+
+    from dit360_desktop.ui.single_instance import SingleInstance, notify_running_instance, server_name_for
+
+    QCoreApplication.setOrganizationName("DiT360")
+    QCoreApplication.setApplicationName(paths.APP_NAME)
+    QCoreApplication.setApplicationVersion(__version__)
+    QApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+    _install_qt_message_handler()
+    from dit360_desktop.ui.viewer import prepare_application_opengl
+
+    prepare_application_opengl()
+    # Qt options go through the environment (QT_QPA_PLATFORM, QT_SCALE_FACTOR ...), not the command line.
+    app = QApplication([sys.argv[0]])
+    apply_theme(app)
+    app.setDesktopFileName(paths.APP_SLUG)
+
+    instance = SingleInstance(paths.config_dir(), server_name_for(paths.config_dir()))
+    if not instance.acquire():
+        files = [str(p.resolve()) for p in args.images]
+        if notify_running_instance(instance.server_name, files):
+            log.info("Another instance is running; asked it to come forward")
+            return 0
+        return _report_unreachable_instance(instance.lock_path)
+
+    from dit360_desktop.settings import load_settings
+    from dit360_desktop.ui.main_window import MainWindow
+    from dit360_desktop.ui.worker import tune_thread_switching
+
+    tune_thread_switching()
+    loaded = load_settings()
+    window = MainWindow(
+        loaded.settings,
+        model_dir_override=args.model,
+        library_dir_override=args.library,
+        settings_notice=loaded.notice,
+    )
+    instance.activation_requested.connect(window.bring_to_front)
+    probe = os.environ.get(STARTUP_PROBE_ENV)
+    if probe:
+        window.first_exposed.connect(lambda: (_write_startup_probe(probe, started), app.quit()))
+    window.show()
+    log.info("Main window shown after %.3f s", time.perf_counter() - started)
+    if args.images:
+        window.open_init_image_later(args.images[0])
+    try:
+        return app.exec()
+    finally:
+        instance.release()
+
+
+def _report_unreachable_instance(lock_path: Path) -> int:
+    from PySide6.QtWidgets import QMessageBox
+
+    log.error("The instance lock %s is held by a process that does not answer", lock_path)
+    QMessageBox.warning(
+        None,
+        paths.APP_NAME,
+        "DiT360 Desktop is already running but did not respond.\n\n"
+        "If it is not running, close any DiT360 Desktop process and try again. "
+        f"The lock file is {lock_path}.",
+    )
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
