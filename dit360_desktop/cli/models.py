@@ -37,7 +37,7 @@ from dit360_desktop.models.importer import COPY, IN_PLACE, ImportProgress, impor
 from dit360_desktop.models.location import configured_models_dir, hf_hub_cache_dir, resolve_models_dir
 from dit360_desktop.models.status import component_statuses, disk_usage
 from dit360_desktop.models.transfer import TransferSettings
-from dit360_desktop.models.verify import OK, VerifyProgress, repair, verify_installed
+from dit360_desktop.models.verify import OK, VerifyProgress, repair, split_repairable, verify_installed
 
 log = logging.getLogger(__name__)
 
@@ -275,16 +275,26 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if not args.repair:
         err.write("Run 'dit360 models verify --repair' to download the damaged files again.\n")
         return EXIT_VERIFY
-    printer = _DownloadPrinter(err)
-    try:
-        report = repair(bad, args.models_dir, manager=_manager(args, printer))
-    except DiT360Error as e:
-        return _fail(e, err)
-    finally:
-        printer.finish()
-    code = _report_code(report, err)
-    if code == EXIT_OK:
-        sys.stdout.write(f"Repaired {len(bad)} file(s).\n")
+    fixable, unfixable = split_repairable(bad, args.models_dir)
+    code = EXIT_OK
+    if fixable:
+        printer = _DownloadPrinter(err)
+        try:
+            report = repair(fixable, args.models_dir, manager=_manager(args, printer))
+        except DiT360Error as e:
+            return _fail(e, err)
+        finally:
+            printer.finish()
+        code = _report_code(report, err)
+        if code == EXIT_OK:
+            sys.stdout.write(f"Repaired {len(fixable)} file(s).\n")
+    if unfixable and code == EXIT_OK:
+        err.write(
+            f"{len(unfixable)} damaged file(s) are in the Hugging Face cache, which this app does not "
+            "rewrite; delete them with 'hf cache delete', or run 'dit360 models download' to get a verified "
+            "copy.\n"
+        )
+        code = EXIT_VERIFY
     return code
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -11,13 +13,16 @@ from dit360_desktop.core.errors import ModelInvalidError
 from dit360_desktop.models.catalog import Catalog, load_catalog
 from dit360_desktop.models.downloads import DownloadManager, DownloadReport
 from dit360_desktop.models.hashing import hash_file
-from dit360_desktop.models.location import resolve_models_dir
+from dit360_desktop.models.layouts import find_in_hf_cache
+from dit360_desktop.models.location import hf_hub_cache_dir, resolve_models_dir
 from dit360_desktop.models.registry import RegistryEntry, modify_entry, read_registry
 from dit360_desktop.models.safety import check_safetensors_file
 
 log = logging.getLogger(__name__)
 
 OK, CORRUPT, MISSING = "ok", "corrupt", "missing"
+_SHA256_NAME = re.compile(r"[0-9a-f]{64}")
+_SHA1_NAME = re.compile(r"[0-9a-f]{40}")
 
 
 @dataclass(frozen=True)
@@ -102,16 +107,27 @@ def verify_installed(
     *,
     on_progress: Callable[[VerifyProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    catalog: Catalog | None = None,
 ) -> list[FileCheck]:
-    """Re-hash every registered file. A component with a bad file is marked incomplete so it is not loaded."""
+    """Re-hash every registered file, and the HF-cache copies in use. A component with a bad file is
+    marked incomplete so it is not loaded."""
     models_dir = resolve_models_dir(models_dir)
+    catalog = catalog or load_catalog()
     registry = read_registry(models_dir)
-    ids = list(component_ids) if component_ids is not None else sorted(registry)
+    if component_ids is None:
+        ids = sorted(set(registry) | {c.id for c in catalog.default_components})
+    else:
+        ids = list(component_ids)
     checks: list[FileCheck] = []
     for component_id in ids:
         entry = registry.get(component_id)
         if entry is None:
-            checks.append(FileCheck(component_id, "", MISSING, f"{component_id} is not installed"))
+            component = catalog.component(component_id)
+            cached = find_in_hf_cache(hf_hub_cache_dir(), component.repo_ids, component.layout)
+            if cached is not None:
+                checks.extend(_verify_hf_cache_copy(component_id, cached, on_progress, should_stop))
+            elif component_ids is not None:
+                checks.append(FileCheck(component_id, "", MISSING, f"{component_id} is not installed"))
             continue
         found = verify_entry(entry, on_progress, should_stop)
         checks.extend(found)
@@ -126,6 +142,51 @@ def verify_installed(
     return checks
 
 
+def _verify_hf_cache_copy(
+    component_id: str,
+    location: Path,
+    on_progress: Callable[[VerifyProgress], None] | None,
+    should_stop: Callable[[], bool] | None,
+) -> list[FileCheck]:
+    """The HF cache names each blob after its content: sha256 for LFS files, git's blob id otherwise."""
+    snapshot = location.parent if location.is_file() else location
+    links = sorted(p for p in snapshot.rglob("*") if p.is_file() or p.is_symlink())
+    total = sum(p.stat().st_size for p in links if p.exists())
+    done = 0
+    advice = "Delete it from the Hugging Face cache ('hf cache delete') and download it again."
+    checks = []
+    for link in links:
+        rel = link.relative_to(snapshot).as_posix()
+        if not link.exists():
+            checks.append(FileCheck(component_id, rel, MISSING, f"{link} points to a missing blob. {advice}"))
+            continue
+        blob = link.resolve().name
+
+        def progress(n: int, rel: str = rel) -> None:
+            nonlocal done
+            done += n
+            if on_progress is not None:
+                on_progress(VerifyProgress(component_id, rel, done, total))
+
+        if _SHA256_NAME.fullmatch(blob):
+            actual = hash_file(link, progress, should_stop)
+        elif _SHA1_NAME.fullmatch(blob):
+            actual = _git_blob_id(link)
+            progress(link.stat().st_size)
+        else:
+            checks.append(FileCheck(component_id, rel, OK, "not content-addressed; size only"))
+            continue
+        status = OK if actual == blob else CORRUPT
+        detail = "" if status == OK else f"{link} does not match its blob name {blob[:12]}…. {advice}"
+        checks.append(FileCheck(component_id, rel, status, detail))
+    return checks
+
+
+def _git_blob_id(path: Path) -> str:
+    data = path.read_bytes()
+    return hashlib.sha1(f"blob {len(data)}\0".encode() + data, usedforsecurity=False).hexdigest()
+
+
 def _after_verify(old: RegistryEntry | None, bad: tuple[str, ...]) -> RegistryEntry | None:
     if old is None:
         return None
@@ -133,6 +194,15 @@ def _after_verify(old: RegistryEntry | None, bad: tuple[str, ...]) -> RegistryEn
     # after a manual fix makes it usable again; a half-finished download stays incomplete.
     was_complete = old.complete or bool(old.problems)
     return replace(old, complete=was_complete and not bad, problems=bad)
+
+
+def split_repairable(
+    checks: Iterable[FileCheck], models_dir: Path | None = None
+) -> tuple[list[FileCheck], list[FileCheck]]:
+    """(bad files repair can fetch again, bad files it cannot: HF-cache copies, owned by huggingface_hub)."""
+    registry = read_registry(models_dir)
+    bad = [c for c in checks if c.status != OK]
+    return [c for c in bad if c.component_id in registry], [c for c in bad if c.component_id not in registry]
 
 
 def repair(
@@ -152,6 +222,10 @@ def repair(
     if not bad:
         return DownloadReport()
     registry = read_registry(models_dir)
+    # Copies found in the HF cache belong to huggingface_hub; they are reported, not rewritten.
+    bad = {k: v for k, v in bad.items() if k in registry}
+    if not bad:
+        return DownloadReport()
     for component_id, paths in bad.items():
         entry = registry[component_id]
         for rel_path in paths:

@@ -24,7 +24,7 @@ from dit360_desktop.models.importer import ImportProgress, import_model
 from dit360_desktop.models.location import resolve_models_dir, set_models_dir
 from dit360_desktop.models.status import ComponentStatus, component_statuses, disk_usage
 from dit360_desktop.models.transfer import TransferSettings
-from dit360_desktop.models.verify import OK, VerifyProgress, repair, verify_installed
+from dit360_desktop.models.verify import VerifyProgress, repair, split_repairable, verify_installed
 
 log = logging.getLogger(__name__)
 
@@ -147,15 +147,21 @@ class ModelManagerWorker(QObject):
             self.message.emit("Verification stopped.", False)
             self._done()
             return
-        bad = [c for c in checks if c.status != OK]
+        fixable, unfixable = split_repairable(checks, self._dir())
         if not checks:
             self.message.emit("Nothing is installed yet.", False)
-        elif not bad:
+        elif not fixable and not unfixable:
             self.message.emit(f"All {len(checks)} files verified.", False)
+        if unfixable:
+            self.message.emit(
+                f"{len(unfixable)} damaged file(s) in the Hugging Face cache ({unfixable[0].path}, …): "
+                "delete them with 'hf cache delete', or download the component here to get a verified copy.",
+                True,
+            )
         self.refresh()
-        if bad:
-            self.message.emit(f"{len(bad)} damaged file(s): downloading them again.", True)
-            self._run("Repairing", lambda m: repair(bad, self._dir(), manager=m), endpoint, token)
+        if fixable:
+            self.message.emit(f"{len(fixable)} damaged file(s): downloading them again.", True)
+            self._run("Repairing", lambda m: repair(fixable, self._dir(), manager=m), endpoint, token)
         else:
             self._done()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -82,6 +83,22 @@ class Fault:
     times: int = 1
     after_bytes: int = 0  # drop/stall/corrupt: bytes of the body sent before the fault
     stall_s: float = 5.0
+
+
+def make_hf_cache(src: Path, cache: Path, repo_id: str, commit: str = "b" * 40) -> Path:
+    """The real cache layout: content-addressed blobs, snapshot folders of relative symlinks, refs/main."""
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    snapshot = repo / "snapshots" / commit
+    for file in sorted(p for p in src.rglob("*") if p.is_file()):
+        blob = repo / "blobs" / hashlib.sha256(file.read_bytes()).hexdigest()
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(file, blob)
+        link = snapshot / file.relative_to(src)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(os.path.relpath(blob, link.parent))
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(commit)
+    return snapshot
 
 
 def repo_from_folder(repo_id: str, folder: Path, *, gated: bool = False, commit: str | None = None) -> Repo:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 from pathlib import Path
 
 import pytest
+from hub_emulator import make_hf_cache
 
 from dit360_desktop.core.errors import ModelInvalidError, UnsafeFileError
 from dit360_desktop.models.errors import ImportRejectedError
@@ -18,22 +18,6 @@ from dit360_desktop.testing.tiny_flux import build_tiny_lora
 
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def make_hf_cache(src: Path, cache: Path, repo_id: str, commit: str = "b" * 40) -> Path:
-    """The real cache layout: content-addressed blobs, snapshot folders of relative symlinks, refs/main."""
-    repo = cache / ("models--" + repo_id.replace("/", "--"))
-    snapshot = repo / "snapshots" / commit
-    for file in sorted(p for p in src.rglob("*") if p.is_file()):
-        blob = repo / "blobs" / _sha(file)
-        blob.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(file, blob)
-        link = snapshot / file.relative_to(src)
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(os.path.relpath(blob, link.parent))
-    (repo / "refs").mkdir(parents=True, exist_ok=True)
-    (repo / "refs" / "main").write_text(commit)
-    return snapshot
 
 
 def _same_tree(a: Path, b: Path) -> None:

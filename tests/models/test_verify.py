@@ -80,3 +80,24 @@ def test_truncated_but_unhashed_file_caught_by_header(tmp_path: Path, tiny_lora_
     )
     checks = verify_installed(["dit360-lora"], models)
     assert checks[0].status == CORRUPT and "not valid JSON" in checks[0].detail
+
+
+def test_hf_cache_copy_verified_by_blob_names(tmp_path: Path, tiny_flux_dir: Path, capsys) -> None:
+    from hub_emulator import make_hf_cache
+
+    from dit360_desktop.cli import main
+
+    snapshot = make_hf_cache(tiny_flux_dir, tmp_path / "hf-home" / "hub", "black-forest-labs/FLUX.1-dev")
+    models = tmp_path / "models"
+    checks = verify_installed(None, models)
+    assert len(checks) == sum(1 for p in tiny_flux_dir.rglob("*") if p.is_file())
+    assert all(c.status == OK for c in checks)
+    blob = (snapshot / WEIGHTS).resolve()
+    _flip(blob, 100)
+    bad = [c for c in verify_installed(None, models) if c.status != OK]
+    assert [(c.component_id, c.path, c.status) for c in bad] == [("flux1-dev", WEIGHTS, CORRUPT)]
+    assert "hf cache delete" in bad[0].detail
+    # Repair never rewrites huggingface_hub's cache: the CLI says what to do and fails verification.
+    code = main(["models", "verify", "--repair", "--models-dir", str(models)])
+    assert code == 4 and "hf cache delete" in capsys.readouterr().err
+    assert blob.read_bytes() != (tiny_flux_dir / WEIGHTS).read_bytes()
