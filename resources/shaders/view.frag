@@ -1,10 +1,19 @@
 #version 330 core
 // Per-pixel ray rendering of a panorama cubemap. The ray maths mirror
 // dit360_desktop/ui/viewer/camera.py (view_rays); the tests compare both.
+//
+// The renderer compiles one variant per projection and overlay setting by defining PROJECTION
+// (0 perspective, 1 stereographic little planet, 2 flat equirect) and OVERLAYS (0 or 1) after
+// the #version line: software rasterisers such as Mesa's llvmpipe pay for every branch and every
+// unused overlay instruction on each pixel, even when a uniform switches it off.
+#ifndef PROJECTION
+#define PROJECTION 0
+#endif
+#ifndef OVERLAYS
+#define OVERLAYS 0
+#endif
 
 uniform samplerCube u_environment;
-uniform bool u_has_image;
-uniform int u_projection;      // 0 perspective, 1 stereographic (little planet), 2 flat equirect
 uniform vec2 u_viewport;       // pixels
 uniform vec3 u_right;
 uniform vec3 u_up;
@@ -19,6 +28,7 @@ out vec4 frag_colour;
 
 const float PI = 3.14159265358979;
 
+#if OVERLAYS
 float unwrap(float dx, float period) {
     return dx - period * round(dx / period);
 }
@@ -65,31 +75,33 @@ vec3 overlays(vec3 colour, float lon_deg, float lat_deg) {
     }
     return colour;
 }
+#endif
 
 void main() {
     vec2 ndc = 2.0 * gl_FragCoord.xy / u_viewport - 1.0;
     vec2 plane = vec2(ndc.x, ndc.y * u_viewport.y / u_viewport.x) * u_half_extent;
-    vec3 direction;
-    bool inside = true;
-    if (u_projection == 2) {
-        float lon = u_flat_centre.x + plane.x;
-        float lat = u_flat_centre.y + plane.y;
-        inside = abs(lat) <= 0.5 * PI;
-        lat = clamp(lat, -0.5 * PI, 0.5 * PI);
-        direction = vec3(cos(lat) * sin(lon), sin(lat), cos(lat) * cos(lon));
-    } else if (u_projection == 1) {
-        // Inverse stereographic projection, see camera.view_rays.
-        float s = dot(plane, plane) / 4.0;
-        direction = ((1.0 - s) * u_forward + plane.x * u_right + plane.y * u_up) / (1.0 + s);
-    } else {
-        direction = normalize(u_forward + plane.x * u_right + plane.y * u_up);
-    }
+#if PROJECTION == 2
+    float lon = u_flat_centre.x + plane.x;
+    float lat = u_flat_centre.y + plane.y;
+    bool inside = abs(lat) <= 0.5 * PI;
+    lat = clamp(lat, -0.5 * PI, 0.5 * PI);
+    vec3 direction = vec3(cos(lat) * sin(lon), sin(lat), cos(lat) * cos(lon));
+#elif PROJECTION == 1
+    // Inverse stereographic projection, see camera.view_rays.
+    float s = dot(plane, plane) / 4.0;
+    vec3 direction = ((1.0 - s) * u_forward + plane.x * u_right + plane.y * u_up) / (1.0 + s);
+#else
+    vec3 direction = normalize(u_forward + plane.x * u_right + plane.y * u_up);
+#endif
 
-    vec3 colour = u_has_image ? texture(u_environment, direction).rgb : u_background;
-    if (u_grid || u_seam) {
-        float lon_deg = degrees(atan(direction.x, direction.z));
-        float lat_deg = degrees(asin(clamp(direction.y, -1.0, 1.0)));
-        colour = overlays(colour, lon_deg, lat_deg);
-    }
-    frag_colour = vec4(inside ? colour : u_background, 1.0);
+    vec3 colour = texture(u_environment, direction).rgb;
+#if OVERLAYS
+    float lon_deg = degrees(atan(direction.x, direction.z));
+    float lat_deg = degrees(asin(clamp(direction.y, -1.0, 1.0)));
+    colour = overlays(colour, lon_deg, lat_deg);
+#endif
+#if PROJECTION == 2
+    colour = inside ? colour : u_background;
+#endif
+    frag_colour = vec4(colour, 1.0);
 }

@@ -5,9 +5,11 @@ Run under an X server (Mesa llvmpipe here):
 
 Two measurements, each with its baseline from the same run:
 - on screen: frames per second of the real widget (render + Qt's composition into the window),
-  driven by update() on every frameSwapped, against a QOpenGLWidget that only clears;
-- render only: the viewer's draw call into a 1280×720 framebuffer, finished with glFinish, against
-  a glClear of the same framebuffer.
+  driven by update() on every frameSwapped, against a QOpenGLWidget that only clears; "still" is a
+  full-resolution frame, "moving" turns the camera every frame as a drag does (on software
+  rasterisers the viewer then renders at half resolution until the view settles);
+- render only: the viewer's draw call into a 1280×720 framebuffer, finished with glFinish (also at
+  the half size used while moving on software rasterisers), against a glClear of the same framebuffer.
 Plus the one-off panorama upload (tiles → cubemap → mipmaps) against a plain glTexImage2D of the
 same pixels.
 """
@@ -51,13 +53,19 @@ class ClearOnly(QOpenGLWidget):
         functions.glClear(0x00004000)
 
 
-def on_screen_fps(app: QApplication, widget: QOpenGLWidget, seconds: float) -> float:
-    """Frames per second when every swapped frame immediately asks for the next one."""
+def on_screen_fps(app: QApplication, widget: QOpenGLWidget, seconds: float, *, turn: bool = False) -> float:
+    """Frames per second when every swapped frame immediately asks for the next one.
+
+    With ``turn`` each frame also turns the camera a little, as a drag does, so the viewer renders
+    in its interactive mode (half resolution on software rasterisers).
+    """
     frames = 0
 
     def next_frame() -> None:
         nonlocal frames
         frames += 1
+        if turn:
+            widget.camera.rotate(0.5, 0.0)
         widget.update()
 
     widget.frameSwapped.connect(next_frame)
@@ -75,7 +83,7 @@ def on_screen_fps(app: QApplication, widget: QOpenGLWidget, seconds: float) -> f
     return frames / elapsed
 
 
-def render_only_ms(viewer, settings, frames: int) -> tuple[float, float]:
+def render_only_ms(viewer, settings, frames: int, scale: float = 1.0) -> tuple[float, float]:
     """Median milliseconds per frame for the viewer's draw and for a clear, into one framebuffer."""
     from OpenGL import GL
 
@@ -93,7 +101,7 @@ def render_only_ms(viewer, settings, frames: int) -> tuple[float, float]:
         draw, clear = [], []
         for _ in range(frames):
             start = time.perf_counter()
-            renderer.draw(settings, WIDTH, HEIGHT, fbo)
+            renderer.draw(settings, WIDTH, HEIGHT, fbo, scale=scale)
             GL.glFinish()
             draw.append(time.perf_counter() - start)
             start = time.perf_counter()
@@ -173,35 +181,44 @@ def main() -> int:
 
     from dit360_desktop.ui.viewer.gl_renderer import draw_settings
 
-    print(f"renderer: {viewer.renderer.renderer_name} | {viewer.renderer.gl_version}")
+    software = " (software rasteriser)" if viewer.renderer.software else ""
+    print(f"renderer: {viewer.renderer.renderer_name} | {viewer.renderer.gl_version}{software}")
     print(f"panorama {panorama.shape[1]}×{panorama.shape[0]}, window {WIDTH}×{HEIGHT}")
     print(
         f"upload to cubemap ({viewer.renderer.stats.face_size}px faces, mipmaps): {upload_ms:.0f} ms; "
         f"plain glTexImage2D of the same pixels: {raw_ms:.0f} ms (×{upload_ms / raw_ms:.1f})"
     )
     print(f"on-screen baseline, clear-only QOpenGLWidget: {clear_fps:.1f} fps")
-    columns = ("on-screen fps", "× baseline", "render ms", "clear ms", "× clear")
+    columns = ("still fps", "× baseline", "moving fps", "× baseline", "render ms", "half-size ms", "clear ms")
+    columns += ("× clear",)
     print(f"{'mode':<16}" + " ".join(f"{c:>13}" for c in columns))
     for mode, (yaw, pitch, fov) in VIEWS.items():
         viewer.camera.set_mode(mode)
         viewer.camera.fov = fov
         viewer.camera.look_at(yaw, pitch)
-        fps = on_screen_fps(app, viewer, args.seconds)
-        draw_ms, clear_ms = render_only_ms(viewer, draw_settings(viewer.camera.view), args.frames)
-        values = (
-            f"{fps:.1f}",
-            f"{fps / clear_fps:.2f}",
-            f"{draw_ms:.2f}",
-            f"{clear_ms:.2f}",
-            f"{draw_ms / clear_ms:.1f}",
+        still = on_screen_fps(app, viewer, args.seconds)
+        moving = on_screen_fps(app, viewer, args.seconds, turn=True)
+        viewer.camera.look_at(yaw, pitch)
+        settings = draw_settings(viewer.camera.view)
+        draw_ms, clear_ms = render_only_ms(viewer, settings, args.frames)
+        half_ms, _ = render_only_ms(viewer, settings, args.frames, scale=0.5)
+        ratios = (
+            still,
+            still / clear_fps,
+            moving,
+            moving / clear_fps,
+            draw_ms,
+            half_ms,
+            clear_ms,
+            draw_ms / clear_ms,
         )
-        print(f"{mode.value:<16}" + " ".join(f"{v:>13}" for v in values))
+        print(f"{mode.value:<16}" + " ".join(f"{v:>13.2f}" for v in ratios))
     viewer.set_grid_visible(True)
     viewer.camera.set_mode(ViewMode.PERSPECTIVE)
-    fps = on_screen_fps(app, viewer, args.seconds)
-    print(
-        f"{'perspective+grid':<16}" + " ".join(f"{v:>13}" for v in (f"{fps:.1f}", f"{fps / clear_fps:.2f}"))
-    )
+    still = on_screen_fps(app, viewer, args.seconds)
+    moving = on_screen_fps(app, viewer, args.seconds, turn=True)
+    ratios = (still, still / clear_fps, moving, moving / clear_fps)
+    print(f"{'perspective+grid':<16}" + " ".join(f"{v:>13.2f}" for v in ratios))
     return 0
 
 

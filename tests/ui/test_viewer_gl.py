@@ -378,6 +378,17 @@ def test_gl_objects_are_freed_with_the_widget(qtbot, qapp, analytic):
     assert not renderer.initialized
 
 
+def test_software_rasteriser_renders_half_size_while_moving_then_sharpens(viewer, qtbot, analytic):
+    assert viewer.renderer.software  # Mesa llvmpipe under Xvfb
+    viewer.set_panorama(analytic)
+    viewer.camera.rotate(2.0, 0.0)
+    viewer.grabFramebuffer()  # renders a frame now, while the camera counts as moving
+    assert viewer.renderer._low_size == (160, 90)
+    qtbot.wait(250)  # settles, then repaints at full size
+    moved = qimage_to_rgb(viewer.grabFramebuffer().convertToFormat(QImage.Format.Format_RGB888))
+    assert np.abs(moved.astype(int) - snapshot_array(viewer, 320, 180)).max() <= 1
+
+
 def test_camera_changes_are_signalled(viewer, qtbot):
     with qtbot.waitSignal(viewer.camera_changed) as blocker:
         viewer.camera.look_at(12, 3)

@@ -87,7 +87,11 @@ class RendererStats:
 
 
 class _Program:
-    def __init__(self, vertex_source: str, fragment_source: str, name: str) -> None:
+    def __init__(self, vertex_source: str, fragment_source: str, name: str, defines: str = "") -> None:
+        if defines:
+            # Defines must follow the #version line, which has to stay first.
+            version, _, rest = fragment_source.partition("\n")
+            fragment_source = f"{version}\n{defines}{rest}"
         shaders = [
             _compile(GL.GL_VERTEX_SHADER, vertex_source, name),
             _compile(GL.GL_FRAGMENT_SHADER, fragment_source, name),
@@ -171,7 +175,7 @@ class PanoramaRenderer:
         self._reset_handles()
 
     def _reset_handles(self) -> None:
-        self._view_program: _Program | None = None
+        self._view_programs: dict[tuple[int, bool], _Program] = {}
         self._convert_program: _Program | None = None
         self._vao = 0
         self._fbo = 0
@@ -181,6 +185,9 @@ class PanoramaRenderer:
         self._preview_size: tuple[int, int] = (0, 0)
         self._preview_cube = 0
         self._preview_face = 0
+        self._low_fbo = 0
+        self._low_texture = 0
+        self._low_size: tuple[int, int] = (0, 0)
         self._max_texture = 0
         self._max_cube = 0
 
@@ -201,9 +208,13 @@ class PanoramaRenderer:
         """Compile shaders and create the objects that live as long as the context."""
         self.renderer_name = _text(GL.glGetString(GL.GL_RENDERER) or b"")
         self.gl_version = _text(GL.glGetString(GL.GL_VERSION) or b"")
-        vertex = _load_shader("fullscreen.vert")
-        self._view_program = _Program(vertex, _load_shader("view.frag"), "view")
-        self._convert_program = _Program(vertex, _load_shader("equirect_to_cube.frag"), "cubemap conversion")
+        self._vertex_source = _load_shader("fullscreen.vert")
+        self._view_source = _load_shader("view.frag")
+        # Compiled now so a broken driver or shader fails at start-up, not on the first mode switch.
+        self._view_program(0, overlays=False)
+        self._convert_program = _Program(
+            self._vertex_source, _load_shader("equirect_to_cube.frag"), "cubemap conversion"
+        )
         self._vao = int(GL.glGenVertexArrays(1))
         self._fbo = int(GL.glGenFramebuffers(1))
         self._max_texture = int(GL.glGetIntegerv(GL.GL_MAX_TEXTURE_SIZE))
@@ -221,13 +232,19 @@ class PanoramaRenderer:
         """Delete every GL object; the context must be current."""
         if not self._initialized:
             return
-        for program in (self._view_program, self._convert_program):
+        for program in [*self._view_programs.values(), self._convert_program]:
             if program is not None:
                 program.delete()
-        textures = [t for t in (self._panorama_cube, self._preview_texture, self._preview_cube) if t]
+        textures = [
+            t
+            for t in (self._panorama_cube, self._preview_texture, self._preview_cube, self._low_texture)
+            if t
+        ]
         if textures:
             GL.glDeleteTextures(textures)
         GL.glDeleteFramebuffers(1, [self._fbo])
+        if self._low_fbo:
+            GL.glDeleteFramebuffers(1, [self._low_fbo])
         GL.glDeleteVertexArrays(1, [self._vao])
         self._reset_handles()
         self._initialized = False
@@ -254,23 +271,74 @@ class PanoramaRenderer:
             self._preview_dirty = False
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, framebuffer)
 
-    def draw(self, settings: DrawSettings, width: int, height: int, framebuffer: int) -> None:
-        """Render one frame into ``framebuffer`` (the widget's, or an offscreen one)."""
+    def _view_program(self, projection: int, *, overlays: bool) -> _Program:
+        key = (projection, overlays)
+        if key not in self._view_programs:
+            defines = f"#define PROJECTION {projection}\n#define OVERLAYS {int(overlays)}\n"
+            self._view_programs[key] = _Program(self._vertex_source, self._view_source, "view", defines)
+        return self._view_programs[key]
+
+    @property
+    def software(self) -> bool:
+        """True on CPU rasterisers (Mesa llvmpipe/softpipe, swrast), where every pixel is expensive."""
+        name = self.renderer_name.lower()
+        return any(word in name for word in ("llvmpipe", "softpipe", "swrast", "software"))
+
+    def draw(
+        self, settings: DrawSettings, width: int, height: int, framebuffer: int, *, scale: float = 1.0
+    ) -> None:
+        """Render one frame into ``framebuffer``; ``scale`` < 1 renders fewer pixels and stretches them."""
+        if scale >= 1.0:
+            self._draw(settings, width, height, framebuffer)
+            return
+        low_width, low_height = max(1, round(width * scale)), max(1, round(height * scale))
+        target = self._low_resolution_target(low_width, low_height)
+        self._draw(settings, low_width, low_height, target)
+        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, target)
+        GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, framebuffer)
+        GL.glBlitFramebuffer(
+            0, 0, low_width, low_height, 0, 0, width, height, GL.GL_COLOR_BUFFER_BIT, GL.GL_LINEAR
+        )  # fmt: skip
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, framebuffer)
+
+    def _low_resolution_target(self, width: int, height: int) -> int:
+        if (width, height) != self._low_size:
+            if self._low_texture:
+                GL.glDeleteTextures([self._low_texture])
+            self._low_texture = int(GL.glGenTextures(1))
+            GL.glBindTexture(GL.GL_TEXTURE_2D, self._low_texture)
+            GL.glTexImage2D(
+                GL.GL_TEXTURE_2D, 0, GL.GL_RGBA8, width, height, 0, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, None
+            )
+            GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
+            if not self._low_fbo:
+                self._low_fbo = int(GL.glGenFramebuffers(1))
+            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._low_fbo)
+            GL.glFramebufferTexture2D(
+                GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, self._low_texture, 0
+            )
+            self._check_framebuffer("interactive")
+            self._low_size = (width, height)
+        return self._low_fbo
+
+    def _draw(self, settings: DrawSettings, width: int, height: int, framebuffer: int) -> None:
         self.sync(framebuffer)
-        program = self._view_program
         GL.glViewport(0, 0, width, height)
+        cube = self._preview_cube if self._showing_preview else self._panorama_cube
+        if not cube:
+            GL.glClearColor(*BACKGROUND, 1.0)
+            GL.glClear(GL.GL_COLOR_BUFFER_BIT)
+            return
+        program = self._view_program(settings.projection, overlays=settings.grid or settings.seam)
         GL.glDisable(GL.GL_DEPTH_TEST)
         GL.glDisable(GL.GL_BLEND)
         GL.glDisable(GL.GL_CULL_FACE)
         GL.glDisable(GL.GL_SCISSOR_TEST)
         GL.glEnable(GL.GL_TEXTURE_CUBE_MAP_SEAMLESS)
         GL.glUseProgram(program.id)
-        cube = self._preview_cube if self._showing_preview else self._panorama_cube
         GL.glActiveTexture(GL.GL_TEXTURE0)
         GL.glBindTexture(GL.GL_TEXTURE_CUBE_MAP, cube)
         program.set("u_environment", 0)
-        program.set("u_has_image", bool(cube))
-        program.set("u_projection", settings.projection)
         program.set("u_viewport", (float(width), float(height)))
         program.set("u_right", settings.right)
         program.set("u_up", settings.up)
@@ -303,8 +371,7 @@ class PanoramaRenderer:
             GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, framebuffer)
             GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, target, 0)
             self._check_framebuffer("snapshot")
-            self.sync(framebuffer)
-            self.draw(settings, width, height, framebuffer)
+            self._draw(settings, width, height, framebuffer)
             GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
             data = GL.glReadPixels(0, 0, width, height, GL.GL_RGB, GL.GL_UNSIGNED_BYTE)
             pixels = np.frombuffer(data, dtype=np.uint8).reshape(height, width, 3)

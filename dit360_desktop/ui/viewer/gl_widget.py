@@ -31,6 +31,9 @@ def _release_renderer(renderer, address: int, surface: QOffscreenSurface) -> Non
     C++ object is still intact (Qt emits the signal before deleting the native context), so it is
     wrapped again from its address to make it current.
     """
+    if not shiboken6.isValid(surface):
+        # Application teardown already took the window system down, and every context with it.
+        return
     context = shiboken6.wrapInstance(address, QOpenGLContext)
     if renderer.initialized:
         if context.makeCurrent(surface):
@@ -44,6 +47,10 @@ def _release_renderer(renderer, address: int, surface: QOffscreenSurface) -> Non
 
 
 FRAME_INTERVAL_MS = 16
+# On CPU rasterisers the view renders at half size while it moves (a quarter of the pixels, so
+# several times the frame rate) and sharpens this long after it stops.
+INTERACTIVE_SCALE = 0.5
+SETTLE_MS = 150
 
 
 class PanoramaViewer(QOpenGLWidget):
@@ -77,6 +84,11 @@ class PanoramaViewer(QOpenGLWidget):
         self._timer.setInterval(FRAME_INTERVAL_MS)
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
         self._timer.timeout.connect(self._tick)
+        self._last_move_ms = -SETTLE_MS
+        self._settle = QTimer(self)
+        self._settle.setSingleShot(True)
+        self._settle.setInterval(SETTLE_MS)
+        self._settle.timeout.connect(self.update)
         self._home: tuple[QWidget | None, Qt.WindowType] | None = None
 
     # Public API shared with ViewerUnavailable -----------------------------------------------------
@@ -230,13 +242,11 @@ class PanoramaViewer(QOpenGLWidget):
 
         ratio = self.devicePixelRatioF()
         width, height = round(self.width() * ratio), round(self.height() * ratio)
+        moving = self._clock.elapsed() - self._last_move_ms < SETTLE_MS
+        scale = INTERACTIVE_SCALE if moving and self._renderer.software else 1.0
+        settings = draw_settings(self.camera.view, grid=self._grid)
         try:
-            self._renderer.draw(
-                draw_settings(self.camera.view, grid=self._grid),
-                width,
-                height,
-                self.defaultFramebufferObject(),
-            )
+            self._renderer.draw(settings, width, height, self.defaultFramebufferObject(), scale=scale)
         except (ViewerError, PyOpenGLError) as e:
             self._fail(f"The viewer stopped drawing: {e}")
 
@@ -326,6 +336,8 @@ class PanoramaViewer(QOpenGLWidget):
         return super().event(event)
 
     def _camera_moved(self, view: CameraView) -> None:
+        self._last_move_ms = self._clock.elapsed()
+        self._settle.start()
         self.camera_changed.emit(view)
         self.update()
 
