@@ -72,3 +72,12 @@ def test_probe_on_xvfb_renders_with_a_qopenglwidget(monkeypatch: pytest.MonkeyPa
     assert outcome.facts["platform"] == "xcb"
     assert outcome.facts["gl"]["ok"] is True
     assert outcome.facts["gl"]["widget"] == {"ok": True}
+
+
+def test_no_display_falls_back_to_offscreen(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    outcome = qt_probe.run_probe(gui=True, require_gl=False)
+    assert outcome.ok, outcome.summary
+    assert outcome.facts["no_display"] is True
+    assert outcome.facts["platform"] == "offscreen"
