@@ -295,10 +295,12 @@ def test_keyboard_when_focused(viewer, qtbot):
     assert (viewer.camera.yaw, viewer.camera.fov) == (0, 90)
     qtbot.keyClick(viewer, Qt.Key.Key_3)
     assert viewer.camera.mode is ViewMode.FLAT
-    qtbot.keyClick(viewer, Qt.Key.Key_G)
-    assert viewer.grid_visible
-    qtbot.keyClick(viewer, Qt.Key.Key_Space)
-    assert viewer.auto_rotate
+    with qtbot.waitSignal(viewer.grid_visible_changed) as grid:
+        qtbot.keyClick(viewer, Qt.Key.Key_G)
+    assert viewer.grid_visible and grid.args == [True]  # lets the app's toolbar toggle follow
+    with qtbot.waitSignal(viewer.auto_rotate_changed) as rotate:
+        qtbot.keyClick(viewer, Qt.Key.Key_Space)
+    assert viewer.auto_rotate and rotate.args == [True]
     yaw = viewer.camera.yaw
     qtbot.waitUntil(lambda: viewer.camera.yaw != yaw, timeout=2000)
     viewer.set_auto_rotate(False)

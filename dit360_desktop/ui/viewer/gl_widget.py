@@ -59,6 +59,8 @@ class PanoramaViewer(QOpenGLWidget):
     gl_failed = Signal(str)
     camera_changed = Signal(object)  # CameraView
     fullscreen_changed = Signal(bool)
+    grid_visible_changed = Signal(bool)
+    auto_rotate_changed = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -134,11 +136,15 @@ class PanoramaViewer(QOpenGLWidget):
         self.update()
 
     def set_grid_visible(self, visible: bool) -> None:
-        self._grid = bool(visible)
-        self.update()
+        if bool(visible) != self._grid:
+            self._grid = bool(visible)
+            self.grid_visible_changed.emit(self._grid)
+            self.update()
 
     def set_auto_rotate(self, enabled: bool) -> None:
-        self._auto_rotate = bool(enabled)
+        if bool(enabled) != self._auto_rotate:
+            self._auto_rotate = bool(enabled)
+            self.auto_rotate_changed.emit(self._auto_rotate)
         self._update_timer()
 
     def inspect_seam(self) -> None:

@@ -29,6 +29,8 @@ class ViewerUnavailable(QFrame):
     gl_failed = Signal(str)
     camera_changed = Signal(object)  # CameraView
     fullscreen_changed = Signal(bool)
+    grid_visible_changed = Signal(bool)
+    auto_rotate_changed = Signal(bool)
 
     def __init__(self, message: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -91,11 +93,15 @@ class ViewerUnavailable(QFrame):
         self._refresh()
 
     def set_grid_visible(self, visible: bool) -> None:
-        self._grid = bool(visible)
+        if bool(visible) != self._grid:
+            self._grid = bool(visible)
+            self.grid_visible_changed.emit(self._grid)
 
     def set_auto_rotate(self, enabled: bool) -> None:
         # Without OpenGL there is no animated view; the flag is kept so the app's toggle stays in sync.
-        self._auto_rotate = bool(enabled)
+        if bool(enabled) != self._auto_rotate:
+            self._auto_rotate = bool(enabled)
+            self.auto_rotate_changed.emit(self._auto_rotate)
 
     def inspect_seam(self) -> None:
         self.camera.inspect_seam()
