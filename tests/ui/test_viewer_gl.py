@@ -399,9 +399,16 @@ def test_camera_changes_are_signalled(viewer, qtbot):
 
 @pytest.mark.slow
 def test_full_size_16384_panorama(viewer):
-    directions = equirect_directions(16384, 8192)
-    panorama = direction_colours(directions).astype(np.uint8)
-    del directions
+    # Built a band of rows at a time: the float directions of all 134 M pixels would need 3 GB.
+    width, height, rows = 16384, 8192, 512
+    lon = ((np.arange(width) + 0.5) / width - 0.5) * 2 * np.pi
+    panorama = np.empty((height, width, 3), dtype=np.uint8)
+    for top in range(0, height, rows):
+        lat = ((0.5 - (np.arange(top, top + rows) + 0.5) / height) * np.pi)[:, None]
+        band = np.stack(
+            np.broadcast_arrays(np.cos(lat) * np.sin(lon), np.sin(lat), np.cos(lat) * np.cos(lon)), -1
+        )
+        panorama[top : top + rows] = direction_colours(band)
     viewer.set_panorama(panorama)
     viewer.camera.look_at(60, 30)
     image = snapshot_array(viewer, 192, 108).astype(int)
