@@ -158,6 +158,7 @@ class PanoramaEngine:
         plan = self._plan_for(tier, target, dtype)
         key = (str(folder), *plan.key)
         if key == self._load_key:
+            self._plan = plan  # the same placement; keep this request's notes
             return
         emit(StageEvent(Stage.LOADING, f"Loading {folder.name} ({plan.name} tier)"))
         cancel.raise_if_cancelled()
@@ -388,7 +389,7 @@ class PanoramaEngine:
             with translate_oom(), tiers.text_encoders_on_device(self._components, self._plan, needed):
                 embeds = [self._text.encode(prompt, device) for prompt in prompts]
         except OutOfMemoryError:
-            if device.type == "cpu":
+            if self._plan.text_encoders == "cpu":
                 raise
             note = "The text encoders ran out of GPU memory; they now run on the CPU (slower, same result)."
             log.warning(note)
