@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -91,58 +92,67 @@ def thumbnail_relpath(image_relpath: str) -> str:
     return f"{THUMBNAILS_DIR}/{stem_path.rsplit('.', 1)[0]}{THUMBNAIL_SUFFIX}"
 
 
+def _walk(root: Path, sub: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    """(posix path relative to ``root``, entry) for every file under ``root/sub``.
+
+    Plain ``os.scandir`` and string joins: a 10,000-image library is listed at every open, and pathlib
+    objects per file made that several times slower.
+    """
+    stack = [(str(root / sub), sub)]
+    while stack:
+        folder, relative = stack.pop()
+        try:
+            items = os.scandir(folder)
+        except FileNotFoundError:
+            continue
+        with items:
+            for item in items:
+                if item.is_dir(follow_symlinks=False):
+                    stack.append((item.path, f"{relative}/{item.name}"))
+                elif item.is_file():
+                    yield f"{relative}/{item.name}", item
+
+
 def list_images(root: Path) -> list[str]:
     """Every finished PNG under ``root/images``, as posix paths relative to ``root``."""
-    found: list[str] = []
-    base = root / IMAGES_DIR
-    if not base.is_dir():
-        return found
-    stack = [base]
-    while stack:
-        folder = stack.pop()
-        with os.scandir(folder) as items:
-            for item in items:
-                if item.name.startswith(PARTIAL_PREFIX):
-                    continue
-                if item.is_dir(follow_symlinks=False):
-                    stack.append(Path(item.path))
-                elif item.is_file() and item.name.lower().endswith(".png"):
-                    found.append(Path(item.path).relative_to(root).as_posix())
-    return found
+    return [
+        relpath
+        for relpath, item in _walk(root, IMAGES_DIR)
+        if not item.name.startswith(PARTIAL_PREFIX) and item.name.lower().endswith(".png")
+    ]
 
 
 def list_thumbnails(root: Path) -> list[str]:
-    found: list[str] = []
-    base = root / THUMBNAILS_DIR
-    if base.is_dir():
-        for path in base.rglob(f"*{THUMBNAIL_SUFFIX}"):
-            if not path.name.startswith(PARTIAL_PREFIX):
-                found.append(path.relative_to(root).as_posix())
-    return found
+    return [
+        relpath
+        for relpath, item in _walk(root, THUMBNAILS_DIR)
+        if not item.name.startswith(PARTIAL_PREFIX) and item.name.endswith(THUMBNAIL_SUFFIX)
+    ]
 
 
 def remove_dead_partials(root: Path) -> int:
     """Delete temp files left by writers that died mid-save; keep those of live writers."""
+    # The write probe of Library.open sits in the root; saves write under images/ and thumbnails/.
+    with os.scandir(root) as top:
+        candidates = [root / item.name for item in top if item.name.startswith(PARTIAL_PREFIX)]
+    for sub in (IMAGES_DIR, THUMBNAILS_DIR):
+        candidates += [root / rel for rel, item in _walk(root, sub) if item.name.startswith(PARTIAL_PREFIX)]
     removed = 0
     now = time.time()
-    for sub in (IMAGES_DIR, THUMBNAILS_DIR):
-        base = root / sub
-        if not base.is_dir():
+    for path in candidates:
+        pid_text = path.name[len(PARTIAL_PREFIX) :].split("-", 1)[0]
+        try:
+            age = now - path.stat().st_mtime
+        except FileNotFoundError:
             continue
-        for path in base.rglob(f"{PARTIAL_PREFIX}*"):
-            pid_text = path.name[len(PARTIAL_PREFIX) :].split("-", 1)[0]
-            try:
-                age = now - path.stat().st_mtime
-            except FileNotFoundError:
-                continue
-            alive = pid_text.isdigit() and psutil.pid_exists(int(pid_text)) and int(pid_text) != 0
-            if alive and age < STALE_PARTIAL_S:
-                continue
-            try:
-                path.unlink()
-                removed += 1
-            except FileNotFoundError:
-                continue
+        alive = pid_text.isdigit() and int(pid_text) != 0 and psutil.pid_exists(int(pid_text))
+        if alive and age < STALE_PARTIAL_S:
+            continue
+        try:
+            path.unlink()
+            removed += 1
+        except FileNotFoundError:
+            continue
     if removed:
         log.info("Removed %d unfinished temp files left by an interrupted save", removed)
     return removed

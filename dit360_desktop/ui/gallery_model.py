@@ -30,7 +30,7 @@ from dit360_desktop.ui.gallery_thumbs import ThumbnailLoader
 
 log = logging.getLogger(__name__)
 
-PAGE_SIZE = 120
+PAGE_SIZE = 64
 MAX_CACHED_ENTRIES = 4000
 MAX_CACHED_PIXMAPS = 300
 
@@ -44,7 +44,7 @@ class GalleryRole(IntEnum):
 class GalleryModel(QAbstractListModel):
     count_changed = Signal(int)
 
-    def __init__(self, library: Library, thumbnail_size: QSize, parent: Any = None) -> None:
+    def __init__(self, library: Library, thumbnail_size: QSize, radius: float, parent: Any = None) -> None:
         super().__init__(parent)
         self._library = library
         self._query: tuple[str, bool, str] = ("", False, "newest")
@@ -53,7 +53,7 @@ class GalleryModel(QAbstractListModel):
         self._entries: OrderedDict[int, Entry] = OrderedDict()
         self._pixmaps: OrderedDict[int, QPixmap] = OrderedDict()
         self._failed: set[int] = set()
-        self.loader = ThumbnailLoader(library.ensure_thumbnail, thumbnail_size, self)
+        self.loader = ThumbnailLoader(library.ensure_thumbnail, thumbnail_size, radius, self)
         self.loader.loaded.connect(self._on_thumbnail)
         self.loader.failed.connect(self._on_thumbnail_failed)
 
@@ -198,6 +198,15 @@ class GalleryModel(QAbstractListModel):
         self.count_changed.emit(len(self._ids))
 
     # Thumbnails
+
+    def thumbnail_at(self, row: int) -> QPixmap | None:
+        """The cached thumbnail, or None while it loads (the load is started here)."""
+        if not 0 <= row < len(self._ids):
+            return None
+        return self._thumbnail(row, self._ids[row])
+
+    def thumbnail_failed(self, row: int) -> bool:
+        return 0 <= row < len(self._ids) and self._ids[row] in self._failed
 
     def _thumbnail(self, row: int, entry_id: int) -> QPixmap | None:
         pixmap = self._pixmaps.get(entry_id)

@@ -100,7 +100,9 @@ def test_thumbnails_load_lazily_and_a_missing_one_is_regenerated(qtbot, entries,
         timeout=5000,
     )
     pixmap = panel.model.data(panel.model.index(row), Qt.ItemDataRole.DecorationRole)
-    assert (pixmap.width(), pixmap.height()) == (256, 128)
+    # Made at the tile's size, ready to blit.
+    assert pixmap.size() == panel.model.loader.size
+    assert pixmap.width() == round(panel.delegate.thumb_width * panel.devicePixelRatioF())
     assert victim.thumbnail_path.is_file()
 
 
