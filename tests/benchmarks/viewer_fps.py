@@ -30,6 +30,7 @@ from dit360_desktop.ui.sample_panorama import sample_panorama
 from dit360_desktop.ui.viewer import ViewMode, create_viewer, prepare_application_opengl
 from dit360_desktop.ui.viewer.gl_support import viewer_surface_format
 from dit360_desktop.ui.viewer.image_input import qimage_to_rgb, rgb_to_qimage
+from dit360_desktop.ui.viewer.render_settings import draw_settings
 
 WIDTH, HEIGHT = 1280, 720
 VIEWS = {
@@ -178,8 +179,6 @@ def main() -> int:
     viewer.snapshot(16, 16)  # performs the upload
     upload_ms = 1000 * viewer.renderer.stats.last_upload_s
     raw_ms = plain_upload_ms(viewer, panorama)
-
-    from dit360_desktop.ui.viewer.gl_renderer import draw_settings
 
     software = " (software rasteriser)" if viewer.renderer.software else ""
     print(f"renderer: {viewer.renderer.renderer_name} | {viewer.renderer.gl_version}{software}")

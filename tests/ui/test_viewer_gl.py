@@ -18,10 +18,11 @@ from dit360_desktop.ui.sample_panorama import sample_panorama
 from dit360_desktop.ui.viewer import create_viewer, fallback_viewer
 from dit360_desktop.ui.viewer.camera import CameraView, ViewMode, view_rays
 from dit360_desktop.ui.viewer.errors import OpenGLUnavailableError, ViewerError
-from dit360_desktop.ui.viewer.gl_renderer import BACKGROUND, PanoramaRenderer
+from dit360_desktop.ui.viewer.gl_renderer import PanoramaRenderer
 from dit360_desktop.ui.viewer.gl_support import opengl_problem
 from dit360_desktop.ui.viewer.gl_widget import PanoramaViewer
 from dit360_desktop.ui.viewer.image_input import qimage_to_rgb
+from dit360_desktop.ui.viewer.render_settings import BACKGROUND
 from dit360_desktop.ui.viewer.unavailable import ViewerUnavailable
 
 pytestmark = pytest.mark.gl
@@ -347,7 +348,7 @@ def test_escape_reaches_the_window_unless_fullscreen(qtbot, qapp):
 def test_shader_failure_emits_gl_failed_and_falls_back(qtbot, qapp, monkeypatch, analytic):
     from dit360_desktop.ui.viewer import gl_renderer
 
-    monkeypatch.setattr(gl_renderer, "_load_shader", lambda name: "#version 330 core\nthis is not glsl;\n")
+    monkeypatch.setattr(gl_renderer, "load_shader", lambda name: "#version 330 core\nthis is not glsl;\n")
     widget = PanoramaViewer()
     qtbot.addWidget(widget)
     widget.set_panorama(analytic)
@@ -363,6 +364,19 @@ def test_shader_failure_emits_gl_failed_and_falls_back(qtbot, qapp, monkeypatch,
     assert isinstance(replacement, ViewerUnavailable)
     assert message in replacement.message_label.text()
     assert np.array_equal(replacement.panorama, analytic)
+
+
+def test_unexpected_setup_error_is_reported_not_swallowed(qtbot, qapp, monkeypatch):
+    def broken(self):
+        raise AttributeError("glGenVertexArrays entry point missing")
+
+    monkeypatch.setattr(PanoramaRenderer, "initialize", broken)
+    widget = PanoramaViewer()
+    qtbot.addWidget(widget)
+    widget.resize(120, 80)
+    with qtbot.waitSignal(widget.gl_failed, timeout=10_000) as blocker:
+        widget.show()
+    assert "AttributeError" in blocker.args[0] and "entry point missing" in blocker.args[0]
 
 
 def test_gl_objects_are_freed_with_the_widget(qtbot, qapp, analytic):

@@ -12,7 +12,7 @@ import numpy as np
 from dit360_desktop.core.projection import sample_equirect
 from dit360_desktop.ui.viewer.camera import CameraView, view_rays
 
-BACKGROUND_RGB = (17, 18, 21)  # gl_renderer.BACKGROUND in 8-bit
+BACKGROUND_RGB = (17, 18, 21)  # render_settings.BACKGROUND in 8-bit
 
 
 def render_view(

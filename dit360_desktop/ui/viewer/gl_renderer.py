@@ -15,62 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 from OpenGL import GL
 
-from dit360_desktop.paths import resource
-from dit360_desktop.ui.viewer.camera import CameraView, ViewMode, camera_basis
-from dit360_desktop.ui.viewer.errors import OpenGLUnavailableError, ViewerError
+from dit360_desktop.ui.viewer.errors import ViewerError
+from dit360_desktop.ui.viewer.gl_program import ShaderProgram, gl_text, load_shader
+from dit360_desktop.ui.viewer.render_settings import BACKGROUND, DrawSettings, cube_face_size
 from dit360_desktop.ui.viewer.tiling import Tile, plan_tiles, tile_pixels
 
 log = logging.getLogger(__name__)
 
-# A 16384-wide panorama would want ~5200 px faces (width/π keeps equator detail); 4096 keeps the
-# cubemap at ~530 MB with mipmaps, which mid-range GPUs can spare.
-FACE_SIZE_CAP = 4096
-MIN_FACE_SIZE = 16
-BACKGROUND = (0.067, 0.071, 0.082)
-_PROJECTIONS = {ViewMode.PERSPECTIVE: 0, ViewMode.SEAM: 0, ViewMode.LITTLE_PLANET: 1, ViewMode.FLAT: 2}
 _NO_LIMIT = 1.0e9
-
-
-@dataclass(frozen=True)
-class DrawSettings:
-    """Uniform values for one frame of ``view.frag``."""
-
-    projection: int
-    right: tuple[float, float, float]
-    up: tuple[float, float, float]
-    forward: tuple[float, float, float]
-    half_extent: float
-    flat_centre: tuple[float, float]
-    grid: bool
-    seam: bool
-
-
-def draw_settings(view: CameraView, *, fov: float | None = None, grid: bool = False) -> DrawSettings:
-    """Translate a camera view into shader uniforms (same formulas as camera.view_rays)."""
-    fov_rad = math.radians(view.fov if fov is None else fov)
-    projection = _PROJECTIONS[view.mode]
-    if projection == 0:
-        half_extent = math.tan(fov_rad / 2.0)
-    elif projection == 1:
-        half_extent = 2.0 * math.tan(fov_rad / 4.0)
-    else:
-        half_extent = fov_rad / 2.0
-    right, up, forward = (tuple(float(c) for c in v) for v in camera_basis(view.yaw, view.pitch))
-    return DrawSettings(
-        projection=projection,
-        right=right,
-        up=up,
-        forward=forward,
-        half_extent=half_extent,
-        flat_centre=(math.radians(view.yaw), math.radians(view.pitch)),
-        grid=grid,
-        seam=view.mode is ViewMode.SEAM,
-    )
-
-
-def cube_face_size(width: int, limit: int) -> int:
-    """Face edge that keeps the equator's pixel density: 90° of face centre ≈ width/4 · 4/π texels."""
-    return int(max(MIN_FACE_SIZE, min(math.ceil(width / math.pi), FACE_SIZE_CAP, limit)))
 
 
 @dataclass
@@ -84,76 +36,6 @@ class RendererStats:
     face_size: int = 0
     last_upload_s: float = 0.0
     releases: int = 0
-
-
-class _Program:
-    def __init__(self, vertex_source: str, fragment_source: str, name: str, defines: str = "") -> None:
-        if defines:
-            # Defines must follow the #version line, which has to stay first.
-            version, _, rest = fragment_source.partition("\n")
-            fragment_source = f"{version}\n{defines}{rest}"
-        shaders = [
-            _compile(GL.GL_VERTEX_SHADER, vertex_source, name),
-            _compile(GL.GL_FRAGMENT_SHADER, fragment_source, name),
-        ]
-        self.id = GL.glCreateProgram()
-        for shader in shaders:
-            GL.glAttachShader(self.id, shader)
-        GL.glLinkProgram(self.id)
-        for shader in shaders:
-            GL.glDetachShader(self.id, shader)
-            GL.glDeleteShader(shader)
-        if GL.glGetProgramiv(self.id, GL.GL_LINK_STATUS) != GL.GL_TRUE:
-            message = _text(GL.glGetProgramInfoLog(self.id))
-            GL.glDeleteProgram(self.id)
-            raise OpenGLUnavailableError(f"The viewer's {name} shaders did not link: {message}")
-        self._locations: dict[str, int] = {}
-
-    def location(self, name: str) -> int:
-        if name not in self._locations:
-            self._locations[name] = GL.glGetUniformLocation(self.id, name)
-        return self._locations[name]
-
-    def set(self, name: str, value: float | int | bool | tuple) -> None:
-        loc = self.location(name)
-        if isinstance(value, bool | int):
-            GL.glUniform1i(loc, int(value))
-        elif isinstance(value, float):
-            GL.glUniform1f(loc, value)
-        elif len(value) == 2:
-            GL.glUniform2f(loc, *value)
-        elif len(value) == 3:
-            GL.glUniform3f(loc, *value)
-        else:
-            GL.glUniform4f(loc, *value)
-
-    def delete(self) -> None:
-        GL.glDeleteProgram(self.id)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode(errors="replace").strip() if isinstance(value, bytes) else str(value).strip()
-
-
-def _compile(kind: int, source: str, name: str) -> int:
-    shader = GL.glCreateShader(kind)
-    GL.glShaderSource(shader, source)
-    GL.glCompileShader(shader)
-    if GL.glGetShaderiv(shader, GL.GL_COMPILE_STATUS) != GL.GL_TRUE:
-        message = _text(GL.glGetShaderInfoLog(shader))
-        GL.glDeleteShader(shader)
-        raise OpenGLUnavailableError(f"The viewer's {name} shader did not compile: {message}")
-    return shader
-
-
-def _load_shader(name: str) -> str:
-    path = resource("shaders", name)
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise OpenGLUnavailableError(
-            f"The viewer shader {path} is missing; reinstall the application."
-        ) from e
 
 
 class PanoramaRenderer:
@@ -175,8 +57,8 @@ class PanoramaRenderer:
         self._reset_handles()
 
     def _reset_handles(self) -> None:
-        self._view_programs: dict[tuple[int, bool], _Program] = {}
-        self._convert_program: _Program | None = None
+        self._view_programs: dict[tuple[int, bool], ShaderProgram] = {}
+        self._convert_program: ShaderProgram | None = None
         self._vao = 0
         self._fbo = 0
         self._panorama_cube = 0
@@ -206,14 +88,14 @@ class PanoramaRenderer:
 
     def initialize(self) -> None:
         """Compile shaders and create the objects that live as long as the context."""
-        self.renderer_name = _text(GL.glGetString(GL.GL_RENDERER) or b"")
-        self.gl_version = _text(GL.glGetString(GL.GL_VERSION) or b"")
-        self._vertex_source = _load_shader("fullscreen.vert")
-        self._view_source = _load_shader("view.frag")
+        self.renderer_name = gl_text(GL.glGetString(GL.GL_RENDERER) or b"")
+        self.gl_version = gl_text(GL.glGetString(GL.GL_VERSION) or b"")
+        self._vertex_source = load_shader("fullscreen.vert")
+        self._view_source = load_shader("view.frag")
         # Compiled now so a broken driver or shader fails at start-up, not on the first mode switch.
         self._view_program(0, overlays=False)
-        self._convert_program = _Program(
-            self._vertex_source, _load_shader("equirect_to_cube.frag"), "cubemap conversion"
+        self._convert_program = ShaderProgram(
+            self._vertex_source, load_shader("equirect_to_cube.frag"), "cubemap conversion"
         )
         self._vao = int(GL.glGenVertexArrays(1))
         self._fbo = int(GL.glGenFramebuffers(1))
@@ -271,11 +153,11 @@ class PanoramaRenderer:
             self._preview_dirty = False
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, framebuffer)
 
-    def _view_program(self, projection: int, *, overlays: bool) -> _Program:
+    def _view_program(self, projection: int, *, overlays: bool) -> ShaderProgram:
         key = (projection, overlays)
         if key not in self._view_programs:
             defines = f"#define PROJECTION {projection}\n#define OVERLAYS {int(overlays)}\n"
-            self._view_programs[key] = _Program(self._vertex_source, self._view_source, "view", defines)
+            self._view_programs[key] = ShaderProgram(self._vertex_source, self._view_source, "view", defines)
         return self._view_programs[key]
 
     @property

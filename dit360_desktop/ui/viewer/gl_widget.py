@@ -20,6 +20,7 @@ from dit360_desktop.ui.viewer.gl_support import required_gl_version, viewer_surf
 from dit360_desktop.ui.viewer.image_input import as_rgb_array, rgb_to_qimage
 from dit360_desktop.ui.viewer.input import ViewerInput
 from dit360_desktop.ui.viewer.motion import AUTO_ROTATE_SPEED
+from dit360_desktop.ui.viewer.render_settings import BACKGROUND, draw_settings
 
 log = logging.getLogger(__name__)
 
@@ -166,8 +167,6 @@ class PanoramaViewer(QOpenGLWidget):
             raise ViewerError("The viewer has not been shown yet, so it cannot take a snapshot.")
         if not self._renderer.has_image:
             raise ViewerError("There is no panorama to export yet.")
-        from dit360_desktop.ui.viewer.gl_renderer import draw_settings
-
         settings = draw_settings(view, fov=fov, grid=overlays and self._grid)
         if not overlays:
             settings = dataclasses.replace(settings, seam=False)
@@ -217,6 +216,12 @@ class PanoramaViewer(QOpenGLWidget):
         except (OpenGLUnavailableError, PyOpenGLError) as e:
             self._fail(f"The viewer could not set up OpenGL: {e}")
             return
+        except Exception as e:
+            # Qt drops exceptions raised in this override, which would leave a silently blank viewer;
+            # a driver binding can fail in many ways (ctypes, missing entry points), so report any.
+            log.exception("viewer OpenGL set-up failed")
+            self._fail(f"The viewer could not set up OpenGL ({type(e).__name__}: {e}).")
+            return
         self._renderer = renderer
         if self._panorama is not None and not renderer.has_image:
             renderer.set_panorama(self._panorama)
@@ -239,12 +244,10 @@ class PanoramaViewer(QOpenGLWidget):
     def paintGL(self) -> None:
         if self._failure or self._renderer is None or not self._renderer.initialized:
             functions = self.context().functions()
-            functions.glClearColor(0.067, 0.071, 0.082, 1.0)
+            functions.glClearColor(*BACKGROUND, 1.0)
             functions.glClear(0x00004000)  # GL_COLOR_BUFFER_BIT
             return
         from OpenGL.error import Error as PyOpenGLError
-
-        from dit360_desktop.ui.viewer.gl_renderer import draw_settings
 
         ratio = self.devicePixelRatioF()
         width, height = round(self.width() * ratio), round(self.height() * ratio)
@@ -255,6 +258,10 @@ class PanoramaViewer(QOpenGLWidget):
             self._renderer.draw(settings, width, height, self.defaultFramebufferObject(), scale=scale)
         except (ViewerError, PyOpenGLError) as e:
             self._fail(f"The viewer stopped drawing: {e}")
+        except Exception as e:
+            # As in initializeGL: Qt would swallow it and leave the view frozen without a word.
+            log.exception("viewer frame failed")
+            self._fail(f"The viewer stopped drawing ({type(e).__name__}: {e}).")
 
     def _fail(self, message: str) -> None:
         if self._failure:
