@@ -19,7 +19,7 @@ from pathlib import Path
 from dit360_desktop.core.errors import DiT360Error, ModelInvalidError
 from dit360_desktop.models.catalog import Catalog, Component, load_catalog
 from dit360_desktop.models.errors import DiskFullError, DownloadCancelled
-from dit360_desktop.models.fsutil import atomic_write_json, format_bytes, free_bytes, read_json
+from dit360_desktop.models.fsutil import atomic_write_json, file_lock, format_bytes, free_bytes, read_json
 from dit360_desktop.models.hub import (
     RemoteFile,
     RemoteSnapshot,
@@ -155,6 +155,7 @@ class DownloadManager:
         saved_endpoint = saved.get("endpoint") if isinstance(saved, dict) else None
         self._endpoint = normalise_endpoint(endpoint or saved_endpoint)
         self._lock = threading.Lock()
+        self._queue_lock = threading.Lock()
         self._controls: dict[tuple[str, str], FileControl] = {}
         self._work: queue.Queue[tuple[ComponentPlan, RemoteFile] | None] | None = None
         self._plans: dict[str, ComponentPlan] = {}
@@ -170,7 +171,7 @@ class DownloadManager:
         """Switch mirrors; files not started yet, and the next attempt of running ones, use the new one."""
         with self._lock:
             self._endpoint = normalise_endpoint(endpoint)
-        self._save_queue()
+        self._edit_queue(lambda _data: None)  # records the new endpoint
 
     @property
     def _queue_path(self) -> Path:
@@ -186,37 +187,45 @@ class DownloadManager:
         paused = data.get("paused", {}) if isinstance(data, dict) else {}
         return {k: list(v) for k, v in paused.items()} if isinstance(paused, dict) else {}
 
-    def _save_queue(
-        self, components: Iterable[str] | None = None, paused: dict[str, list[str]] | None = None
-    ) -> None:
-        with self._lock:
+    def _edit_queue(self, change: Callable[[dict], None]) -> None:
+        """Read-modify-write queue.json under a thread lock and a file lock (the app and the CLI may share
+        it)."""
+        with self._queue_lock, file_lock(self._queue_path.with_name(".queue.lock")):
             data = read_json(self._queue_path)
             data = data if isinstance(data, dict) else {}
-            if components is not None:
-                data["components"] = sorted(set(components))
-            if paused is not None:
-                data["paused"] = paused
+            change(data)
             data["endpoint"] = self._endpoint
             atomic_write_json(self._queue_path, data)
 
     def _set_paused(self, component_id: str, path: str, paused: bool) -> None:
-        files = self.paused_files()
-        current = set(files.get(component_id, []))
-        current = current | {path} if paused else current - {path}
-        files[component_id] = sorted(current)
-        self._save_queue(paused={k: v for k, v in files.items() if v})
+        def change(data: dict) -> None:
+            files = data.get("paused") if isinstance(data.get("paused"), dict) else {}
+            current = set(files.get(component_id, []))
+            current = current | {path} if paused else current - {path}
+            files[component_id] = sorted(current)
+            data["paused"] = {k: v for k, v in files.items() if v}
+
+        self._edit_queue(change)
 
     def clear_paused(self, component_ids: Iterable[str] | None = None) -> None:
         """Forget pause marks (all, or for some components) so the next run fetches those files too."""
-        files = self.paused_files()
-        for component_id in list(files) if component_ids is None else component_ids:
-            files.pop(component_id, None)
-        self._save_queue(paused=files)
+
+        def change(data: dict) -> None:
+            files = data.get("paused") if isinstance(data.get("paused"), dict) else {}
+            for component_id in list(files) if component_ids is None else component_ids:
+                files.pop(component_id, None)
+            data["paused"] = files
+
+        self._edit_queue(change)
 
     def _dequeue(self, component_id: str) -> None:
-        files = self.paused_files()
-        files.pop(component_id, None)
-        self._save_queue([c for c in self.queued_components() if c != component_id], paused=files)
+        def change(data: dict) -> None:
+            files = data.get("paused") if isinstance(data.get("paused"), dict) else {}
+            files.pop(component_id, None)
+            data["paused"] = files
+            data["components"] = [c for c in data.get("components", []) if c != component_id]
+
+        self._edit_queue(change)
 
     # --- planning --------------------------------------------------------------------------------------
     def plan(self, component_ids: Iterable[str], *, pinned: bool = False) -> list[ComponentPlan]:
@@ -271,7 +280,9 @@ class DownloadManager:
         ids = list(component_ids) if component_ids is not None else self.queued_components()
         if not ids:
             ids = [c.id for c in self.catalog.default_components]
-        self._save_queue(set(self.queued_components()) | set(ids))
+        self._edit_queue(
+            lambda data: data.update(components=sorted(set(data.get("components", [])) | set(ids)))
+        )
         plans = self.plan(ids, pinned=pinned)
         self.check_disk(plans)
         report = DownloadReport()
