@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dit360_desktop.core.errors import DiT360Error, ModelInvalidError
+from dit360_desktop.core.errors import DiT360Error
 from dit360_desktop.models.catalog import Catalog, Component, load_catalog
 from dit360_desktop.models.errors import DiskFullError, DownloadCancelled
-from dit360_desktop.models.fsutil import atomic_write_json, file_lock, format_bytes, free_bytes, read_json
+from dit360_desktop.models.fsutil import format_bytes, free_bytes
 from dit360_desktop.models.hub import (
     RemoteFile,
     RemoteSnapshot,
@@ -27,16 +27,13 @@ from dit360_desktop.models.hub import (
     normalise_endpoint,
     resolve_snapshot,
 )
-from dit360_desktop.models.layouts import diffusers_folder_problems, lora_path_in
+from dit360_desktop.models.install import complete_component, record_file
 from dit360_desktop.models.location import resolve_models_dir
+from dit360_desktop.models.queue_file import QueueFile
 from dit360_desktop.models.registry import (
-    SOURCE_DOWNLOAD,
-    FileRecord,
     RegistryEntry,
-    modify_entry,
     read_registry,
 )
-from dit360_desktop.models.safety import check_weights_folder
 from dit360_desktop.models.transfer import FileControl, FileJob, TransferSettings, download_file
 
 log = logging.getLogger(__name__)
@@ -151,11 +148,9 @@ class DownloadManager:
         self.settings = settings or TransferSettings()
         self.max_parallel = max(1, min(4, max_parallel))
         self.on_progress = on_progress or (lambda _p: None)
-        saved = read_json(self._queue_path)
-        saved_endpoint = saved.get("endpoint") if isinstance(saved, dict) else None
-        self._endpoint = normalise_endpoint(endpoint or saved_endpoint)
+        self._queue = QueueFile(self.models_dir / PARTIAL_DIR / QUEUE_FILE)
+        self._endpoint = normalise_endpoint(endpoint or self._queue.endpoint())
         self._lock = threading.Lock()
-        self._queue_lock = threading.Lock()
         self._controls: dict[tuple[str, str], FileControl] = {}
         self._work: queue.Queue[tuple[ComponentPlan, RemoteFile] | None] | None = None
         self._plans: dict[str, ComponentPlan] = {}
@@ -171,61 +166,23 @@ class DownloadManager:
         """Switch mirrors; files not started yet, and the next attempt of running ones, use the new one."""
         with self._lock:
             self._endpoint = normalise_endpoint(endpoint)
-        self._edit_queue(lambda _data: None)  # records the new endpoint
-
-    @property
-    def _queue_path(self) -> Path:
-        return self.models_dir / PARTIAL_DIR / QUEUE_FILE
+        self._queue.edit(lambda _data: None, endpoint=self._endpoint)  # records the new endpoint
 
     def queued_components(self) -> list[str]:
-        data = read_json(self._queue_path)
-        items = data.get("components", []) if isinstance(data, dict) else []
-        return [c for c in items if isinstance(c, str)]
+        return self._queue.components()
 
     def paused_files(self) -> dict[str, list[str]]:
-        data = read_json(self._queue_path)
-        paused = data.get("paused", {}) if isinstance(data, dict) else {}
-        return {k: list(v) for k, v in paused.items()} if isinstance(paused, dict) else {}
-
-    def _edit_queue(self, change: Callable[[dict], None]) -> None:
-        """Read-modify-write queue.json under a thread lock and a file lock (the app and the CLI may share
-        it)."""
-        with self._queue_lock, file_lock(self._queue_path.with_name(".queue.lock")):
-            data = read_json(self._queue_path)
-            data = data if isinstance(data, dict) else {}
-            change(data)
-            data["endpoint"] = self._endpoint
-            atomic_write_json(self._queue_path, data)
+        return self._queue.paused()
 
     def _set_paused(self, component_id: str, path: str, paused: bool) -> None:
-        def change(data: dict) -> None:
-            files = data.get("paused") if isinstance(data.get("paused"), dict) else {}
-            current = set(files.get(component_id, []))
-            current = current | {path} if paused else current - {path}
-            files[component_id] = sorted(current)
-            data["paused"] = {k: v for k, v in files.items() if v}
-
-        self._edit_queue(change)
+        self._queue.set_paused(component_id, path, paused, endpoint=self._endpoint)
 
     def clear_paused(self, component_ids: Iterable[str] | None = None) -> None:
         """Forget pause marks (all, or for some components) so the next run fetches those files too."""
-
-        def change(data: dict) -> None:
-            files = data.get("paused") if isinstance(data.get("paused"), dict) else {}
-            for component_id in list(files) if component_ids is None else component_ids:
-                files.pop(component_id, None)
-            data["paused"] = files
-
-        self._edit_queue(change)
+        self._queue.clear_paused(component_ids, endpoint=self._endpoint)
 
     def _dequeue(self, component_id: str) -> None:
-        def change(data: dict) -> None:
-            files = data.get("paused") if isinstance(data.get("paused"), dict) else {}
-            files.pop(component_id, None)
-            data["paused"] = files
-            data["components"] = [c for c in data.get("components", []) if c != component_id]
-
-        self._edit_queue(change)
+        self._queue.remove(component_id, endpoint=self._endpoint)
 
     # --- planning --------------------------------------------------------------------------------------
     def plan(self, component_ids: Iterable[str], *, pinned: bool = False) -> list[ComponentPlan]:
@@ -280,9 +237,7 @@ class DownloadManager:
         ids = list(component_ids) if component_ids is not None else self.queued_components()
         if not ids:
             ids = [c.id for c in self.catalog.default_components]
-        self._edit_queue(
-            lambda data: data.update(components=sorted(set(data.get("components", [])) | set(ids)))
-        )
+        self._queue.add(ids, endpoint=self._endpoint)
         plans = self.plan(ids, pinned=pinned)
         self.check_disk(plans)
         report = DownloadReport()
@@ -395,7 +350,9 @@ class DownloadManager:
         report.files_downloaded += 1 if result.sha256 else 0
         report.bytes_received += result.received_bytes
         if result.sha256 is not None:
-            self._record(plan, remote, result.sha256)
+            record_file(
+                self.models_dir, plan.component, plan.snapshot, plan.install_dir, remote, result.sha256
+            )
         self._emit(plan, remote, DONE, remote.size)
         with self._lock:
             left = self._left.get(component_id, set())
@@ -404,65 +361,18 @@ class DownloadManager:
         if last:
             self._finish_component(plan, report)
 
-    def _record(self, plan: ComponentPlan, remote: RemoteFile, sha256: str) -> None:
-        record = FileRecord(remote.size, sha256, remote.git_sha1)
-
-        def change(old: RegistryEntry | None) -> RegistryEntry:
-            keep = old is not None and old.path == plan.install_dir
-            files = dict(old.files) if keep and old is not None else {}
-            files[remote.path] = record
-            return RegistryEntry(
-                component_id=plan.component.id,
-                path=plan.install_dir,
-                source=old.source if keep and old is not None else SOURCE_DOWNLOAD,
-                complete=False,
-                repo_id=plan.snapshot.repo_id,
-                commit=plan.snapshot.commit,
-                files=files,
-            )
-
-        modify_entry(self.models_dir, plan.component.id, change)
-
     def _finish_component(self, plan: ComponentPlan, report: DownloadReport) -> None:
         """All files are in place: check the folder shape and every safetensors header, then mark it ready."""
         component = plan.component
-        wanted = {f.path for f in plan.snapshot.files}
         for remote in plan.snapshot.files:
             self._emit(plan, remote, VERIFYING, remote.size)
         try:
-            if component.layout == "diffusers":
-                problems = diffusers_folder_problems(plan.install_dir)
-                if problems:
-                    raise _incomplete(component, plan.install_dir, problems)
-            elif component.layout == "lora" and lora_path_in(plan.install_dir) is None:
-                raise _incomplete(component, plan.install_dir, ["no LoRA weights"])
-            check_weights_folder(plan.install_dir)
+            complete_component(self.models_dir, component, plan.snapshot, plan.install_dir)
         except DiT360Error as e:
             report.failures.append((component.id, e))
             for remote in plan.snapshot.files:
                 self._emit(plan, remote, FAILED, remote.size, message=str(e))
             return
-
-        def change(old: RegistryEntry | None) -> RegistryEntry:
-            keep = old is not None and old.path == plan.install_dir
-            source = old.source if keep and old is not None else SOURCE_DOWNLOAD
-            files = dict(old.files) if keep and old is not None else {}
-            if source == SOURCE_DOWNLOAD:
-                files = {k: v for k, v in files.items() if k in wanted}
-            return RegistryEntry(
-                component_id=component.id,
-                path=plan.install_dir,
-                source=source,
-                complete=True,
-                repo_id=plan.snapshot.repo_id,
-                commit=plan.snapshot.commit,
-                files=files,
-            )
-
-        entry = modify_entry(self.models_dir, component.id, change)
-        if entry is not None:
-            for stale in set(entry.files) ^ wanted:
-                log.info("%s: %s is no longer part of the repository", component.id, stale)
         self._dequeue(component.id)
         partial_root = self.models_dir / PARTIAL_DIR / component.id
         if partial_root.is_dir() and not any(partial_root.rglob("*.part")):
@@ -553,12 +463,6 @@ class DownloadManager:
                         work.queue.remove(item)
                         return True
         return False
-
-
-def _incomplete(component: Component, folder: Path, problems: list[str]) -> DiT360Error:
-    return ModelInvalidError(
-        f"{component.name} in {folder} is incomplete: {'; '.join(problems[:5])}. Run the download again."
-    )
 
 
 def partial_bytes(models_dir: Path | None = None) -> int:
