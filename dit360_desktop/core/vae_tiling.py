@@ -249,18 +249,34 @@ class TiledRunner:
         height, width = x.shape[-2] * upsample, x.shape[-1] * upsample
         r0, r1 = rows
         top, bottom = max(0, -r0), max(0, r1 - height)
-        row_idx = torch.arange(max(r0, 0), min(r1, height), device=x.device) // upsample
+        region = _axis_slice(x, 2, max(r0, 0), min(r1, height), upsample)
         c0, c1 = cols
         if self.wrap:
             left = right = 0
-            col_idx = (torch.arange(c0, c1, device=x.device) % width) // upsample
+            # Column c of the panorama is column c mod W: at most three contiguous pieces.
+            pieces, start = [], c0
+            while start < c1:
+                offset = start % width
+                stop = min(c1, start + width - offset)
+                pieces.append(_axis_slice(region, 3, offset, offset + stop - start, upsample))
+                start = stop
+            region = pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=3)
         else:
             left, right = max(0, -c0), max(0, c1 - width)
-            col_idx = torch.arange(max(c0, 0), min(c1, width), device=x.device) // upsample
-        region = x.index_select(2, row_idx).index_select(3, col_idx).to(self.device)
+            region = _axis_slice(region, 3, max(c0, 0), min(c1, width), upsample)
+        region = region.to(self.device)
         padded = region.shape[1] * (region.shape[2] + top + bottom) * (region.shape[3] + left + right)
         self.largest_region = max(self.largest_region, padded)
         return region, (left, right, top, bottom)
+
+
+def _axis_slice(x: torch.Tensor, dim: int, start: int, stop: int, upsample: int) -> torch.Tensor:
+    """Indices [start, stop) of ``x`` nearest-upsampled ``upsample`` times along ``dim`` (a view if 1)."""
+    if upsample == 1:
+        return x.narrow(dim, start, stop - start)
+    first, last = start // upsample, (stop - 1) // upsample
+    source = x.narrow(dim, first, last - first + 1).repeat_interleave(upsample, dim=dim)
+    return source.narrow(dim, start - first * upsample, stop - start)
 
 
 def _group_norm_silu(x: torch.Tensor, norm: nn.GroupNorm, stats: tuple[torch.Tensor, torch.Tensor]):
