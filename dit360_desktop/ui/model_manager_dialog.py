@@ -294,7 +294,11 @@ class ModelManagerDialog(QDialog):
         self.disk_label.setStyleSheet("" if fits else "color: #e05050;")
 
     def _on_progress(self, event: FileProgress) -> None:
-        self._live.setdefault(event.component_id, {})[event.path] = event
+        files = self._live.setdefault(event.component_id, {})
+        if event.path:
+            # A whole-component verify event ("" path) is over once per-file repair events arrive.
+            files.pop("", None)
+        files[event.path] = event
         if self._snapshot is None:
             return
         for row, status in enumerate(self._snapshot.statuses):
