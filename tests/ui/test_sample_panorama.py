@@ -49,11 +49,10 @@ def test_scene_content(sample):
     luminance = sample.astype(np.float32).mean(axis=2)
     sun_x = int((SUN_YAW / (2 * math.pi) + 0.5) * width)
     sun_y = int((0.5 - SUN_PITCH / math.pi) * height)
-    # The sun is the brightest thing in the sky.
-    assert luminance[sun_y - 2 : sun_y + 3, sun_x - 2 : sun_x + 3].max() >= 250
-    assert (
-        luminance[: height // 2 - 20].mean() < luminance[sun_y - 2 : sun_y + 3, sun_x - 2 : sun_x + 3].mean()
-    )
+    # The sun (setting behind a ridge) is the brightest thing in the sky.
+    y, x = np.unravel_index(np.argmax(luminance[: height // 2]), (height // 2, width))
+    assert abs(x - sun_x) <= 3 and abs(y - sun_y) <= 3, (x, y, sun_x, sun_y)
+    assert luminance[y, x] > 230
     # Blue sky overhead; dark ground underfoot.
     zenith = sample[5].astype(np.float32).mean(axis=0)
     assert zenith[2] > zenith[0] + 30
