@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 from pathlib import Path
 
 from dit360_desktop.cli.progress import ProgressPrinter
 from dit360_desktop.core.errors import (
+    DiT360Error,
     GenerationCancelled,
     ImageLoadError,
     ModelInvalidError,
@@ -20,7 +22,15 @@ from dit360_desktop.core.request import FIT_MODES, TIERS, GenerationRequest
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_BAD_REQUEST, EXIT_MODEL, EXIT_RUNTIME, EXIT_INTERRUPTED = 0, 2, 3, 1, 130
+EXIT_OK, EXIT_BAD_REQUEST, EXIT_MODEL, EXIT_RUNTIME, EXIT_DISK_FULL, EXIT_INTERRUPTED = 0, 2, 3, 1, 6, 130
+
+
+def _is_disk_full(error: BaseException) -> bool:
+    from dit360_desktop.history.errors import LibraryDiskFullError
+
+    if isinstance(error, LibraryDiskFullError):
+        return True
+    return isinstance(error, OSError) and error.errno == errno.ENOSPC
 
 
 def on_off(value: str) -> bool:
@@ -88,6 +98,8 @@ def resolve_lora(value: str | None) -> str | None:
 
 def report_error(error: Exception) -> int:
     sys.stderr.write(f"error: {error}\n")
+    if _is_disk_full(error):
+        return EXIT_DISK_FULL
     if isinstance(error, (RequestError, ImageLoadError)):
         return EXIT_BAD_REQUEST
     if isinstance(error, (ModelMissingError, ModelInvalidError)):
@@ -139,7 +151,12 @@ def run(args: argparse.Namespace) -> int:
     except (RequestError, ImageLoadError, ModelMissingError, ModelInvalidError, OutOfMemoryError) as error:
         return report_error(error)
 
-    written = write_outputs(result, args)
+    try:
+        written = write_outputs(result, args)
+    except DiT360Error as error:
+        return report_error(error)
+    except OSError as error:
+        return report_error(error)
     for path in written:
         sys.stdout.write(f"{path}\n")
     return EXIT_OK

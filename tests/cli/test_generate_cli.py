@@ -138,3 +138,19 @@ def test_on_off_arguments_are_validated(value, capsys):
     with pytest.raises(SystemExit) as caught:
         main(["generate", "--prompt", "x", "--seamless-decode", value])
     assert caught.value.code == 2
+
+
+def test_disk_full_while_saving_exits_6_and_writes_nothing(tiny_flux_dir, tmp_path, monkeypatch, capsys):
+    import errno
+
+    import dit360_desktop.core.imageio as imageio
+
+    def full(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(imageio, "save_png", full)
+    out = tmp_path / "full.png"
+    code = main(base_args(tiny_flux_dir, tmp_path, "--output", str(out), "--no-history"))
+    assert code == 6
+    assert "No space left" in capsys.readouterr().err
+    assert not out.exists()
