@@ -144,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     log_path = setup_logging(args.verbose)
     log.info("DiT360 Desktop %s starting (log: %s)", __version__, log_path)
 
+    # numpy before PySide6: PySide6's import hook (its __feature__ support) reads the source of every module
+    # imported after it, which costs more than numpy's own import on a small machine.
+    import numpy  # noqa: F401
     from PySide6.QtCore import QCoreApplication, Qt
     from PySide6.QtWidgets import QApplication
 

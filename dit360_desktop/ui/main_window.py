@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
     QHBoxLayout,
+    QLabel,
     QMainWindow,
     QMessageBox,
     QPushButton,
@@ -131,7 +132,8 @@ class MainWindow(QMainWindow):
         ))  # fmt: skip
 
         self._restore_settings()
-        self.resize(1440, 880) if not self.settings.window_geometry else None
+        if not self.settings.window_geometry:
+            self.resize(1440, 880)
         self._expose_watcher = _ExposeWatcher(self)
 
     # ---- construction ------------------------------------------------------------------------------
@@ -219,6 +221,13 @@ class MainWindow(QMainWindow):
         self.viewer = create_viewer(centre)
         self.view_controls = ViewControls(self, self.viewer)
         layout.addWidget(self.view_controls.toolbar)
+        # The GL viewer initialises (PyOpenGL import, shaders, textures) when first shown. It stays hidden
+        # until the window is on screen so that work does not delay the first frame; the note fills the gap.
+        self.viewer.setVisible(False)
+        self.viewer_starting = QLabel("Starting the 360° viewer…")
+        self.viewer_starting.setObjectName("Hint")
+        self.viewer_starting.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(self.viewer_starting, 1)
         layout.addWidget(self.viewer, 1)
         self.progress = ProgressPanel()
         layout.addWidget(self.progress)
@@ -370,9 +379,14 @@ class MainWindow(QMainWindow):
             return
         self._exposed = True
         self.first_exposed.emit()
+        QTimer.singleShot(0, self._show_viewer)
         QTimer.singleShot(0, self._after_first_paint)
         if self._start_worker:
             QTimer.singleShot(WORKER_START_DELAY_MS, self.start_worker)
+
+    def _show_viewer(self) -> None:
+        self.viewer_starting.hide()
+        self.viewer.setVisible(True)
 
     def _after_first_paint(self) -> None:
         if self._current_panorama is None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+import time
+
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QStatusBar, QWidget
 
 from dit360_desktop.ui.jobs import ModelState
@@ -65,18 +67,33 @@ class ProgressPanel(QWidget):
         self.eta_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.eta_label.setToolTip("Time spent and estimated time left for the running generation.")
         layout.addWidget(self.eta_label)
+        self._stage_started = time.monotonic()
+        self._clock = QTimer(self)
+        self._clock.setInterval(1000)
+        self._clock.timeout.connect(self._tick)
 
     def show_stage(self, stage: str, message: str = "") -> None:
         self.stage_label.setText(_STAGE_TEXT.get(stage, stage.capitalize()))
         if message:
             self.stage_label.setToolTip(message)
         if stage != "denoising":
-            # A busy bar: Qt animates a range of 0..0 as "working, length unknown".
-            self.bar.setRange(0, 0)
-            self.bar.setFormat("")
+            # Deliberately not Qt's animated busy bar (range 0..0): it repaints the window ~60 times a
+            # second, and next to a QOpenGLWidget every repaint recomposes the whole window with OpenGL,
+            # which on a software renderer starves the UI thread. A once-a-second clock says enough.
+            self.bar.setRange(0, 1)
+            self.bar.setValue(0)
+            self.bar.setFormat(message or _STAGE_TEXT.get(stage, stage))
+            self._stage_started = time.monotonic()
             self.eta_label.setText("")
+            self._clock.start()
+        else:
+            self._clock.stop()
+
+    def _tick(self) -> None:
+        self.eta_label.setText(f"{format_duration(time.monotonic() - self._stage_started)}")
 
     def show_step(self, step: int, total: int, elapsed: float, eta: float) -> None:
+        self._clock.stop()
         self.stage_label.setText("Denoising")
         self.bar.setRange(0, max(total, 1))
         self.bar.setValue(step)
@@ -84,6 +101,7 @@ class ProgressPanel(QWidget):
         self.eta_label.setText(f"{format_duration(elapsed)} · {format_duration(eta)} left")
 
     def show_idle(self, text: str = "Ready") -> None:
+        self._clock.stop()
         self.stage_label.setText(text)
         self.bar.setRange(0, 1)
         self.bar.setValue(0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 import threading
 import time
@@ -224,6 +225,7 @@ class GenerationWorker(QThread):
     def run(self) -> None:
         # Python sees a QThread as a "Dummy-N" thread; name it so the log's threadName column says who it is.
         threading.current_thread().name = self.objectName()
+        _yield_cpu_to_the_ui()
         log.info("Generation thread started")
         try:
             while True:
@@ -423,6 +425,22 @@ def _with_default_lora(request: GenerationRequest) -> GenerationRequest:
 
     found = default_lora_path()
     return request.replace(lora_path=str(found)) if found is not None else request
+
+
+def _yield_cpu_to_the_ui() -> None:
+    """Run generation at a lower CPU priority than the UI thread.
+
+    On a CPU-only machine torch keeps every core busy; at equal priority the UI thread then waits for a
+    time slice and the window stutters. Linux applies nice values per thread, and the threads torch starts
+    later from this one (its intra-op pool) inherit it. Elsewhere QThread's priority maps to the OS's own.
+    """
+    QThread.currentThread().setPriority(QThread.Priority.LowPriority)
+    if sys.platform.startswith("linux"):
+        tid = threading.get_native_id()
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + 5))
+        except OSError as e:
+            log.info("Could not lower the generation thread's priority: %s", e)
 
 
 def tune_thread_switching() -> None:

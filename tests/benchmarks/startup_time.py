@@ -1,0 +1,99 @@
+"""Time from process start to the main window on screen, against a bare PySide6 window in the same run.
+
+Each run spawns a fresh interpreter. The clock starts just before the spawn and stops at the moment the
+window's QWindow receives its first Expose event (the app writes that moment to DIT360_STARTUP_PROBE and
+quits; the baseline script does the same for an empty QWidget). Runs alternate app/baseline so machine load
+affects both alike.
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" python tests/benchmarks/startup_time.py --runs 7
+    QT_QPA_PLATFORM=offscreen DIT360_DISABLE_GL=1 python tests/benchmarks/startup_time.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+BASELINE = """
+import json, sys, time
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtWidgets import QApplication, QWidget
+
+class Watch(QObject):
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.Type.Expose and obj.isExposed():
+            open(sys.argv[1], "w").write(json.dumps({"exposed_unix": time.time()}))
+            app.quit()
+        return False
+
+app = QApplication([])
+window = QWidget()
+window.resize(1440, 880)
+window.show()
+watch = Watch()
+window.windowHandle().installEventFilter(watch)
+app.exec()
+"""
+
+
+def _run(command: list[str], probe: Path, env: dict[str, str]) -> float:
+    probe.unlink(missing_ok=True)
+    started = time.time()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    if done.returncode != 0 or not probe.exists():
+        raise RuntimeError(f"{command[:2]} failed ({done.returncode}): {done.stderr[-2000:]}")
+    data = json.loads(probe.read_text())
+    if data.get("torch_imported"):
+        raise RuntimeError("torch was imported before the window was shown")
+    return data["exposed_unix"] - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="dit360-startup-") as tmp:
+        tmp_path = Path(tmp)
+        probe = tmp_path / "probe.json"
+        env = {**os.environ, "DIT360_HOME": str(tmp_path / "home"), "DIT360_STARTUP_PROBE": str(probe)}
+        # An installed app runs from compiled .pyc files (pip and PyInstaller compile them); a checkout with
+        # PYTHONDONTWRITEBYTECODE would recompile every module on every start. Cache them outside the repo.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(tmp_path / "pycache")
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
+        app_cmd = [sys.executable, str(REPO / "main.py")]
+        base_cmd = [sys.executable, "-c", BASELINE, str(probe)]
+        # One unmeasured run of each warms the OS file cache and writes .pyc files.
+        _run(app_cmd, probe, env)
+        _run(base_cmd, probe, env)
+        app_times, base_times = [], []
+        for _ in range(args.runs):
+            app_times.append(_run(app_cmd, probe, env))
+            base_times.append(_run(base_cmd, probe, env))
+
+    platform = os.environ.get("QT_QPA_PLATFORM") or ("xcb" if os.environ.get("DISPLAY") else "default")
+    gl = "off" if os.environ.get("DIT360_DISABLE_GL") else "on"
+    app_median, base_median = statistics.median(app_times), statistics.median(base_times)
+    print(f"platform={platform} viewer-gl={gl} runs={args.runs} cpus={os.cpu_count()}")
+    print(f"{'':22}{'median':>9}{'min':>9}{'max':>9}")
+    for name, values in (("bare PySide6 window", base_times), ("python main.py", app_times)):
+        print(f"{name:22}{statistics.median(values):9.3f}{min(values):9.3f}{max(values):9.3f}  s")
+    print(f"ratio app/baseline (median): {app_median / base_median:.2f}")
+    print(f"app over budget (1.0 s): {'no' if app_median <= 1.0 else 'YES'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
