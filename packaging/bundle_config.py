@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import fnmatch
 import importlib.util
+import pkgutil
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 APP_NAME = "DiT360 Desktop"
@@ -48,9 +52,18 @@ METADATA_PACKAGES = (
 )
 
 # Model families the app loads. transformers/diffusers import model code lazily by name, which static
-# analysis cannot see; every other model family is left out (thousands of modules).
+# analysis cannot see; every other model family is left out (thousands of modules). Besides these, the
+# families that importing the classes below pulls in are kept (FluxPipeline, used for LoRA loading,
+# reaches into a few more), found by importing them at build time.
 TRANSFORMERS_MODELS = ("auto", "clip", "t5")
 DIFFUSERS_PIPELINES = ("flux",)
+RUNTIME_IMPORTS = (
+    "from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler",
+    "from diffusers import FluxPipeline, FluxTransformer2DModel",
+    "from transformers import CLIPTextModel, CLIPTokenizer, CLIPTokenizerFast",
+    "from transformers import T5EncoderModel, T5TokenizerFast",
+)
+_FAMILY_PARENTS = ("transformers.models.", "diffusers.pipelines.")
 
 # Qt modules the app does not use. PySide6-Essentials has no WebEngine; the rest would only arrive through
 # an accidental import and would drag in QML/Quick plugins and libraries.
@@ -136,9 +149,17 @@ TORCH_DROP_PATTERNS = (
 )
 
 
-def resource_datas() -> list[tuple[str, str]]:
-    """The whole ``resources/`` tree, as ``<bundle>/resources`` (where ``paths.resources_dir`` looks)."""
-    return [(str(RESOURCES_DIR), "resources")]
+def resource_datas(resources_dir: Path = RESOURCES_DIR) -> list[tuple[str, str]]:
+    """The whole resources tree, as ``<bundle>/resources`` (where ``paths.resources_dir`` looks)."""
+    return [(str(resources_dir), "resources")]
+
+
+def snapshot_resources(target: Path) -> Path:
+    """Copy ``resources/`` to ``target`` so the bundle and its manifest come from one unchanging copy."""
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(RESOURCES_DIR, target, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
 
 
 def package_datas() -> list[tuple[str, str]]:
@@ -151,15 +172,39 @@ def package_datas() -> list[tuple[str, str]]:
     return datas
 
 
-def submodule_filter(name: str) -> bool:
-    """Which submodules of transformers/diffusers to bundle."""
+def families_to_keep() -> frozenset[str]:
+    """``transformers.models.X`` / ``diffusers.pipelines.Y`` packages the bundle must contain."""
+    code = "import sys\n" + "\n".join(RUNTIME_IMPORTS) + "\nprint('\\n'.join(sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    found = {".".join(name.split(".")[:3]) for name in loaded.split() if name.startswith(_FAMILY_PARENTS)}
+    static = {f"transformers.models.{name}" for name in TRANSFORMERS_MODELS}
+    static |= {f"diffusers.pipelines.{name}" for name in DIFFUSERS_PIPELINES}
+    return frozenset(found | static)
+
+
+def submodule_filter(name: str, keep: frozenset[str]) -> bool:
+    """Which submodules of transformers/diffusers/peft to bundle, given ``families_to_keep()``."""
     parts = name.split(".")
-    if parts[0] == "transformers" and len(parts) > 2 and parts[1] == "models":
-        return parts[2] in TRANSFORMERS_MODELS
-    if parts[0] == "diffusers" and len(parts) > 2 and parts[1] == "pipelines":
-        return parts[2] in DIFFUSERS_PIPELINES or parts[2].startswith("pipeline_")
+    if len(parts) > 2 and name.startswith(_FAMILY_PARENTS):
+        family = ".".join(parts[:3])
+        return family in keep or (parts[1] == "pipelines" and parts[2].startswith("pipeline_"))
     # Test helpers and benchmark code inside the libraries import pytest and friends.
     return not any(part in {"tests", "testing_utils", "benchmarks"} for part in parts[1:])
+
+
+def unused_model_packages(keep: frozenset[str]) -> list[str]:
+    """Model families of transformers and pipelines of diffusers that the app never loads.
+
+    Both libraries import every family under ``if TYPE_CHECKING:``, which static analysis follows, so
+    without these excludes the bundle would carry all ~550 transformers models (about 90 MB).
+    """
+    excludes = []
+    for parent in _FAMILY_PARENTS:
+        package = parent.rstrip(".")
+        for info in pkgutil.iter_modules(importlib.util.find_spec(package).submodule_search_locations):
+            if info.ispkg and f"{package}.{info.name}" not in keep:
+                excludes.append(f"{package}.{info.name}")
+    return excludes
 
 
 def optional_hidden_imports() -> list[str]:

@@ -270,16 +270,20 @@ def check_generation(context: CheckContext) -> str:
 
     # The smallest legal 2:1 panorama; the request validator sets the floor.
     height = max(MIN_SIDE, 128)
-    request = GenerationRequest(
-        prompt=f"{PANORAMA_PREFIX} A lighthouse on a cliff above the sea.",
-        width=2 * height,
-        height=height,
-        steps=2,
-        seed=0,
-        device=context.device,
-    )
     with tempfile.TemporaryDirectory(prefix="dit360-selftest-") as scratch:
-        model_dir = context.model_dir or _build_tiny_model(Path(scratch))
+        if context.model_dir:
+            model_dir, lora_dir = context.model_dir, None
+        else:
+            model_dir, lora_dir = _build_tiny_model(Path(scratch))
+        request = GenerationRequest(
+            prompt=f"{PANORAMA_PREFIX} A lighthouse on a cliff above the sea.",
+            width=2 * height,
+            height=height,
+            steps=2,
+            seed=0,
+            lora_path=str(lora_dir) if lora_dir else None,
+            device=context.device,
+        )
         events: list[str] = []
         engine = PanoramaEngine(model_dir)
         started = time.perf_counter()
@@ -296,6 +300,7 @@ def check_generation(context: CheckContext) -> str:
     context.facts.update(
         {
             "model_dir": str(model_dir) if context.model_dir else "tiny random-weight FLUX in a temp dir",
+            "lora": request.lora_path is not None,
             "device": device,
             "size": list(result.image.size),
             "seconds": round(seconds, 3),
@@ -315,7 +320,8 @@ def check_generation(context: CheckContext) -> str:
         raise CheckFailed(f"the result metadata reports seed {result.metadata.get('seed')!r}, expected 0")
     if "StepEvent" not in events:
         raise CheckFailed("the engine reported no denoising steps")
-    return f"{request.width}×{request.height}, {request.steps} steps on {device} in {seconds:.1f} s"
+    lora = " with a LoRA" if request.lora_path else ""
+    return f"{request.width}×{request.height}, {request.steps} steps{lora} on {device} in {seconds:.1f} s"
 
 
 # Lower-case words that both the real FLUX tokenizers and the tiny test ones can spell.
@@ -334,10 +340,12 @@ def _tokenizer_problem(label: str, tokenizer: Any) -> str | None:
     )
 
 
-def _build_tiny_model(scratch: Path) -> Path:
-    from dit360_desktop.testing.tiny_flux import build_tiny_flux
+def _build_tiny_model(scratch: Path) -> tuple[Path, Path]:
+    """A tiny FLUX folder and a PEFT LoRA in DiT360's layout, so the LoRA loading path runs too."""
+    from dit360_desktop.testing.tiny_flux import build_tiny_flux, build_tiny_lora
 
-    return build_tiny_flux(scratch / "tiny-flux")
+    model = build_tiny_flux(scratch / "tiny-flux")
+    return model, build_tiny_lora(scratch / "tiny-lora", model / "transformer")
 
 
 CHECKS: tuple[tuple[str, Callable[[CheckContext], str]], ...] = (

@@ -39,17 +39,24 @@ def scan_package(package_dir: Path) -> list[ResourceRef]:
     for file in sorted(package_dir.rglob("*.py")):
         relative = file.relative_to(package_dir.parent)
         dotted = ".".join(relative.with_suffix("").parts).removesuffix(".__init__")
-        tree = ast.parse(file.read_text(encoding="utf-8"), filename=str(file))
-        modules[dotted] = (relative.as_posix(), tree, file.name == "__init__.py")
+        source = file.read_text(encoding="utf-8")
+        # Walking every syntax tree several times is slow; only modules that mention a resource can hold one.
+        tree = ast.parse(source, filename=str(file)) if "resource" in source else None
+        modules[dotted] = (relative.as_posix(), source, tree, file.name == "__init__.py")
     helpers = {
         (dotted, helper.name): helper
-        for dotted, (_, tree, _) in modules.items()
+        for dotted, (_, _, tree, _) in modules.items()
+        if tree is not None
         for helper in _helpers_in(tree)
     }
+    helper_names = {name for _, name in helpers}
     refs: set[ResourceRef] = set()
-    for dotted, (label, tree, is_package) in modules.items():
-        refs.update(_refs_in_tree(tree, label))
-        refs.update(_helper_call_refs(tree, label, dotted, is_package, helpers))
+    for dotted, (label, source, tree, is_package) in modules.items():
+        if tree is not None:
+            refs.update(_refs_in_tree(tree, label))
+        if any(name in source for name in helper_names):
+            tree = tree or ast.parse(source, filename=label)
+            refs.update(_helper_call_refs(tree, label, dotted, is_package, helpers))
     # A bare resources_dir() (and resource()'s own definition) names the folder itself, not a resource in it.
     return sorted((ref for ref in refs if ref.path), key=lambda ref: (ref.path, ref.source))
 

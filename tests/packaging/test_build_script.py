@@ -91,14 +91,24 @@ def test_entry_picks_gui_or_cli_by_executable_name() -> None:
     assert not entry.is_gui_executable("dit360.exe")
 
 
-def test_bundle_filters() -> None:
-    assert cfg.submodule_filter("transformers.models.t5.modeling_t5")
-    assert cfg.submodule_filter("transformers.models.clip.tokenization_clip")
-    assert not cfg.submodule_filter("transformers.models.llama.modeling_llama")
-    assert cfg.submodule_filter("diffusers.pipelines.flux.pipeline_flux")
-    assert cfg.submodule_filter("diffusers.pipelines.pipeline_utils")
-    assert not cfg.submodule_filter("diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion")
-    assert not cfg.submodule_filter("diffusers.utils.testing_utils")
+def test_bundle_keeps_the_model_families_the_runtime_imports() -> None:
+    keep = cfg.families_to_keep()
+    assert {"transformers.models.clip", "transformers.models.t5", "diffusers.pipelines.flux"} <= keep
+    assert "transformers.models.llama" not in keep
+    excluded = cfg.unused_model_packages(keep)
+    assert "transformers.models.llama" in excluded and "diffusers.pipelines.stable_diffusion" in excluded
+    assert not keep & set(excluded)
+
+    assert cfg.submodule_filter("transformers.models.t5.modeling_t5", keep)
+    assert cfg.submodule_filter("transformers.models.clip.tokenization_clip", keep)
+    assert not cfg.submodule_filter("transformers.models.llama.modeling_llama", keep)
+    assert cfg.submodule_filter("diffusers.pipelines.flux.pipeline_flux", keep)
+    assert cfg.submodule_filter("diffusers.pipelines.pipeline_utils", keep)
+    assert not cfg.submodule_filter("diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion", keep)
+    assert not cfg.submodule_filter("diffusers.utils.testing_utils", keep)
+
+
+def test_bundle_drops_torch_test_files() -> None:
     assert cfg.should_drop("torch/test/Dict_test")
     assert cfg.should_drop("torch/lib/libtorchbind_test.so")
     assert not cfg.should_drop("torch/lib/libtorch_cpu.so")

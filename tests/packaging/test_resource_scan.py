@@ -49,7 +49,12 @@ def test_spec_bundles_every_file_under_resources() -> None:
 
 def test_spec_takes_its_data_lists_and_manifest_from_bundle_config() -> None:
     spec = (cfg.REPO_ROOT / "packaging" / "dit360.spec").read_text()
-    for needle in ("cfg.resource_datas()", "cfg.package_datas()", "MANIFEST_NAME", "cfg.should_drop"):
+    for needle in (
+        "cfg.resource_datas(resources_snapshot)",
+        "cfg.package_datas()",
+        "MANIFEST_NAME",
+        "should_drop",
+    ):
         assert needle in spec
 
 

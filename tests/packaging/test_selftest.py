@@ -82,6 +82,8 @@ def test_selftest_generates_with_a_tiny_model(tmp_path: Path) -> None:
     assert generation["facts"]["pixel_std"] > 1.0
     assert generation["facts"]["seed"] == 0
     assert "StepEvent" in generation["facts"]["events"]
+    assert generation["facts"]["lora"] is True
+    assert "with a LoRA" in generation["detail"]
 
 
 def test_frozen_bundle_without_manifest_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
