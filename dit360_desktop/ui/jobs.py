@@ -18,7 +18,7 @@ from dit360_desktop.core.errors import (
     OutOfMemoryError,
     RequestError,
 )
-from dit360_desktop.core.request import GenerationRequest
+from dit360_desktop.core.request import PANORAMA_PREFIX, GenerationRequest
 
 
 class ModelState(str, Enum):
@@ -45,6 +45,8 @@ class JobInfo:
     @property
     def label(self) -> str:
         prompt = " ".join(self.request.prompt.split())
+        # Every prompt starts with the same sentence by default; it tells jobs apart no better than nothing.
+        prompt = prompt.removeprefix(PANORAMA_PREFIX).strip() or prompt
         seed = "random seed" if self.request.seed is None else f"seed {self.request.seed}"
         return f"{prompt[:60]}{'…' if len(prompt) > 60 else ''} · {seed}"
 

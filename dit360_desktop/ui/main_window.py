@@ -38,7 +38,7 @@ from dit360_desktop.settings import Settings, save_settings
 from dit360_desktop.ui.dialogs import AboutDialog, ErrorDialog, HelpDialog, model_missing_report
 from dit360_desktop.ui.drop import DropController, InitImage, InitImageCard
 from dit360_desktop.ui.icons import icon
-from dit360_desktop.ui.jobs import ErrorKind, ErrorReport, FinishedJob, JobInfo, error_report
+from dit360_desktop.ui.jobs import ErrorKind, ErrorReport, FinishedJob, JobInfo, JobStatus, error_report
 from dit360_desktop.ui.panels import ProgressPanel, StatusReadouts
 from dit360_desktop.ui.params_panel import FIELDS, ParamsPanel
 from dit360_desktop.ui.prompt_panel import PromptPanel
@@ -201,7 +201,7 @@ class MainWindow(QMainWindow):
         row.addWidget(self.cancel_button, 1)
         grid.addLayout(row)
         outer.addWidget(buttons)
-        panel.setMinimumWidth(340)
+        panel.setMinimumWidth(360)
         panel.setMaximumWidth(460)
 
         dock = QDockWidget("Generate", self)
@@ -443,7 +443,7 @@ class MainWindow(QMainWindow):
 
     def _default_dock_sizes(self) -> None:
         self.resizeDocks([self.queue_dock, self.history_dock], [150, 700], Qt.Orientation.Vertical)
-        self.resizeDocks([self.queue_dock], [310], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.queue_dock], [300], Qt.Orientation.Horizontal)
 
     def _open_worker_library(self) -> Any:
         from dit360_desktop.history.library import Library
@@ -527,7 +527,7 @@ class MainWindow(QMainWindow):
 
     def _on_queue_changed(self, jobs: list[JobInfo]) -> None:
         self.queue_panel.set_jobs(jobs)
-        waiting = max(0, len(jobs) - 1) if self._running_job is not None else len(jobs)
+        waiting = sum(1 for job in jobs if job.status is JobStatus.QUEUED)
         self.queue_dock.setWindowTitle(f"Queue ({waiting} waiting)" if waiting else "Queue")
 
     def _on_job_started(self, job_id: int, request: GenerationRequest) -> None:
@@ -657,7 +657,8 @@ class MainWindow(QMainWindow):
             ))  # fmt: skip
             return
         module = importlib.import_module(MODEL_MANAGER_MODULE)
-        dialog = module.ModelManagerDialog(self)
+        models_dir = Path(self.settings.models_dir).expanduser() if self.settings.models_dir else None
+        dialog = module.ModelManagerDialog(self, models_dir)
         dialog.exec()
         # Installing or removing models changes what the engine resolves to; load afresh next time.
         self.worker.set_model_dir(self.model_dir())

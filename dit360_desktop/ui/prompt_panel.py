@@ -34,7 +34,8 @@ class PromptPanel(QWidget):
             "Ctrl+Enter generates."
         )
         self.prompt_edit.setTabChangesFocus(True)
-        self.prompt_edit.setMinimumHeight(90)
+        self.prompt_edit.setMinimumHeight(84)
+        self.prompt_edit.setMaximumHeight(140)
         layout.addWidget(self.prompt_edit)
 
         self.prefix_check = QCheckBox(f'Begin with "{PANORAMA_PREFIX}"')

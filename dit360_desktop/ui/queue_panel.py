@@ -38,6 +38,8 @@ class QueuePanel(QWidget):
         self.list.setObjectName("QueueList")
         self.list.setAlternatingRowColors(True)
         self.list.setMinimumHeight(48)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.setToolTip("Generations in order. The first one runs; the others wait their turn.")
         self.list.currentRowChanged.connect(self._update_buttons)
         layout.addWidget(self.list, 1)

@@ -112,7 +112,18 @@ def test_first_run_without_a_model_opens_and_explains(qtbot, open_window, monkey
     assert dialog.details_edit.isVisible() and "ModelMissingError" in dialog.details_edit.toPlainText()
     assert window.worker.model_state is ModelState.MISSING
     qtbot.waitUntil(lambda: "not installed" in window.status.model_label.text())
-    dialog.close()
+    if dialog.model_manager_button is not None:
+        from dit360_desktop.ui import model_manager_dialog
+
+        opened = []
+        monkeypatch.setattr(
+            model_manager_dialog.ModelManagerDialog, "exec", lambda self: opened.append(self) or 0
+        )
+        dialog.model_manager_button.click()
+        qtbot.waitUntil(lambda: len(opened) == 1, timeout=10_000)
+        opened[0].close()
+    else:
+        dialog.close()
 
 
 def test_escape_cancels_within_a_step(qtbot, open_window, make_worker, shared_engine):
