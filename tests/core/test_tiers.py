@@ -380,3 +380,34 @@ def test_speed_options(transformer, monkeypatch):
     assert calls[-1]["fullgraph"] is False, "hooks between blocks need graph breaks"
     with pytest.raises(ValueError, match="attention_backend"):
         apply_speed_options(transformer, CPU, attention_backend="xformers")
+
+
+# --- the GPU benchmark's logic, at tiny size on the CPU ---------------------------------------------------
+
+
+def test_gpu_benchmark_runs_its_tiers_at_tiny_size_on_the_cpu(tmp_path, monkeypatch, tiny_flux_dir):
+    import importlib.util
+    import json
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "benchmarks" / "gpu_tiers.py"
+    spec = importlib.util.spec_from_file_location("gpu_tiers", script)
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "gpu_tiers", bench)  # dataclasses look their module up there
+    spec.loader.exec_module(bench)
+    out = tmp_path / "tiers.json"
+    argv = ["--cpu-small", "--tiny", "--steps", "1", "--variants", "published,24gb,8gb-gguf-q4_k"]
+    report = bench.main([*argv, "--json", str(out), "--tokenizers", str(tiny_flux_dir)])
+    assert json.loads(out.read_text())["rows"] == json.loads(json.dumps(report["rows"], default=str))
+    rows = {row["variant"]: row for row in report["rows"]}
+    assert set(rows) == {"published", "24gb", "8gb-gguf-q4_k"}
+    assert not [row["error"] for row in rows.values() if "error" in row]
+    assert rows["published"]["ratio_to_published"] == 1.0
+    assert rows["published"]["tier"]["tier"] == "full" and rows["published"]["tier"]["vae"] == "untiled"
+    assert rows["24gb"]["tier"]["transformer"] == "fp8" and rows["24gb"]["tier"]["vae"] == "tiled"
+    gguf_tier = rows["8gb-gguf-q4_k"]["tier"]
+    assert gguf_tier["transformer"] == "gguf:random-Q4_K.gguf" and gguf_tier["offload"] == "block_level"
+    for row in rows.values():
+        assert row["s_per_step"] > 0 and row["ratio_to_floor"] == row["s_per_step"] / bench.FLOOR_S_PER_STEP
+        assert 0 < row["encode_s"] < row["end_to_end_s"] and row["decode_s"] > 0
