@@ -221,7 +221,11 @@ class PanoramaEngine:
 
         self._notes.extend(
             apply_speed_options(
-                transformer, self._device, compile=self.compile, attention_backend=self.attention_backend
+                transformer,
+                self._device,
+                dtype=self._dtype,
+                compile=self.compile,
+                attention_backend=self.attention_backend,
             )
         )
 

@@ -19,9 +19,10 @@ log = logging.getLogger(__name__)
 ATTENTION_CHOICES = ("auto", "native", "flash", "_flash_3")
 
 
-def best_attention_backend(device: torch.device) -> str:
+def best_attention_backend(device: torch.device, dtype: torch.dtype = torch.bfloat16) -> str:
     """The fastest exact attention backend available for ``device`` ("native" = PyTorch SDPA)."""
-    if device.type != "cuda":
+    # The FlashAttention kernels take fp16/bf16 only.
+    if device.type != "cuda" or dtype not in (torch.float16, torch.bfloat16):
         return "native"
     major, _ = torch.cuda.get_device_capability(device)
     if major == 9 and importlib.util.find_spec("flash_attn_interface") is not None:
@@ -32,13 +33,18 @@ def best_attention_backend(device: torch.device) -> str:
 
 
 def apply_speed_options(
-    transformer, device: torch.device, *, compile: bool = False, attention_backend: str = "auto"
+    transformer,
+    device: torch.device,
+    *,
+    dtype: torch.dtype = torch.bfloat16,
+    compile: bool = False,
+    attention_backend: str = "auto",
 ) -> list[str]:
     """Set the attention backend and optionally compile; returns notes for the user."""
     notes: list[str] = []
     if attention_backend not in ATTENTION_CHOICES:
         raise ValueError(f"attention_backend must be one of {ATTENTION_CHOICES}, not {attention_backend!r}")
-    backend = best_attention_backend(device) if attention_backend == "auto" else attention_backend
+    backend = best_attention_backend(device, dtype) if attention_backend == "auto" else attention_backend
     if backend != "native":
         transformer.set_attention_backend(backend)
         log.info("Attention backend: %s", backend)
