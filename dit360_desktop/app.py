@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     # numpy before PySide6: PySide6's import hook (its __feature__ support) reads the source of every module
     # imported after it, which costs more than numpy's own import on a small machine.
     import numpy  # noqa: F401
-    from PySide6.QtCore import QCoreApplication, Qt
+    from PySide6.QtCore import QCoreApplication, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
     from dit360_desktop.ui.single_instance import SingleInstance, notify_running_instance, server_name_for
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setDesktopFileName(paths.APP_SLUG)
 
     instance = SingleInstance(paths.config_dir(), server_name_for(paths.config_dir()))
-    if not instance.acquire():
+    if not instance.acquire(listen=False):
         files = [str(p.resolve()) for p in args.images]
         if notify_running_instance(instance.server_name, files):
             log.info("Another instance is running; asked it to come forward")
@@ -186,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         settings_notice=loaded.notice,
     )
     instance.activation_requested.connect(window.bring_to_front)
+    # After the first frame is painted: QtNetwork is imported there, which the first frame does not need.
+    window.first_exposed.connect(lambda: QTimer.singleShot(0, instance.listen))
     probe = os.environ.get(STARTUP_PROBE_ENV)
     if probe:
         window.first_exposed.connect(lambda: (_write_startup_probe(probe, started), app.quit()))

@@ -12,14 +12,19 @@ import hashlib
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QLockFile, QObject, Signal
-from PySide6.QtNetwork import QLocalServer, QLocalSocket
+from PySide6.QtCore import QByteArray, QLockFile, QObject, QThread, Signal
+
+if TYPE_CHECKING:
+    from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 log = logging.getLogger(__name__)
 
 LOCK_FILE = "instance.lock"
-_CONNECT_TIMEOUT_MS = 1000
+_CONNECT_TIMEOUT_MS = 500
+# The first instance starts listening just after its window is shown; a launch that races it retries.
+_CONNECT_ATTEMPTS = 8
 _REPLY_TIMEOUT_MS = 2000
 
 
@@ -46,13 +51,26 @@ class SingleInstance(QObject):
         self._lock.setStaleLockTime(0)
         self._server: QLocalServer | None = None
 
-    def acquire(self) -> bool:
-        """Take the lock (recovering a stale one) and start listening; False if another instance runs."""
+    def acquire(self, *, listen: bool = True) -> bool:
+        """Take the lock (recovering a stale one); False if another instance runs.
+
+        With ``listen=False`` the caller calls ``listen()`` later (the app does, once its window is shown:
+        QtNetwork is not needed for the first frame).
+        """
         if not self._lock.tryLock(100):
             error = self._lock.error()
             if error == QLockFile.LockError.LockFailedError:
                 return False
             raise OSError(f"Could not create the lock file {self.lock_path} ({error.name}).")
+        log.info("Holding the instance lock %s", self.lock_path)
+        if listen:
+            self.listen()
+        return True
+
+    def listen(self) -> None:
+        """Accept "come forward" messages from later launches."""
+        from PySide6.QtNetwork import QLocalServer
+
         # A crashed instance can leave its Unix socket file behind; listen() would then fail.
         QLocalServer.removeServer(self.server_name)
         self._server = QLocalServer(self)
@@ -60,8 +78,6 @@ class SingleInstance(QObject):
         if not self._server.listen(self.server_name):
             log.warning("Single-instance server could not listen: %s", self._server.errorString())
         self._server.newConnection.connect(self._on_connection)
-        log.info("Holding the instance lock %s", self.lock_path)
-        return True
 
     def release(self) -> None:
         if self._server is not None:
@@ -96,11 +112,17 @@ class SingleInstance(QObject):
 
 def notify_running_instance(server_name: str, files: list[str]) -> bool:
     """From a second launch: ask the running instance to come forward. True when it answered."""
+    from PySide6.QtNetwork import QLocalSocket
+
     socket = QLocalSocket()
-    socket.connectToServer(server_name)
-    if not socket.waitForConnected(_CONNECT_TIMEOUT_MS):
-        log.warning("The running instance did not answer: %s", socket.errorString())
-        return False
+    for attempt in range(_CONNECT_ATTEMPTS):
+        socket.connectToServer(server_name)
+        if socket.waitForConnected(_CONNECT_TIMEOUT_MS):
+            break
+        if attempt + 1 == _CONNECT_ATTEMPTS:
+            log.warning("The running instance did not answer: %s", socket.errorString())
+            return False
+        QThread.msleep(250)
     socket.write(QByteArray(json.dumps({"action": "activate", "files": files}).encode() + b"\n"))
     socket.flush()
     answered = socket.waitForReadyRead(_REPLY_TIMEOUT_MS) and bytes(socket.readAll().data()).startswith(b"ok")
