@@ -574,7 +574,10 @@ class MainWindow(QMainWindow):
     def _on_cancelled(self, job_id: int) -> None:
         self._job_over()
         self.progress.show_idle("Cancelled")
-        if self._current_panorama is not None:
+        # Replace the half-finished preview with what was shown before the run.
+        if self._init_image is not None:
+            self.viewer.set_panorama(self._init_image.preview)
+        elif self._current_panorama is not None:
             self.viewer.set_panorama(self._current_panorama)
 
     def _job_over(self) -> None:

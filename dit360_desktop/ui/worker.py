@@ -292,7 +292,7 @@ class GenerationWorker(QThread):
         finally:
             log.info("Engine set up in %.2f s", time.perf_counter() - started)
         self._engine_dir = self._model_dir
-        self.device_changed.emit(str(self._engine.device_name))
+        self.device_changed.emit(self._engine.device_name if self._engine.is_loaded else _planned_device())
         self._set_model_state(ModelState.READY if self._engine.is_loaded else ModelState.NOT_LOADED)
         self._report_memory(force=True)
         return self._engine
@@ -362,6 +362,8 @@ class GenerationWorker(QThread):
             engine.unload()
             self._set_model_state(ModelState.NOT_LOADED)
             raise GenerationCancelled("Cancelled while the model was loading.")
+        if not was_loaded:
+            self.device_changed.emit(str(engine.device_name))
         self._set_model_state(ModelState.READY)
 
     def _relay(self, job: _Job, event: Any) -> None:
@@ -415,6 +417,18 @@ class GenerationWorker(QThread):
             self._store.close()
         self._store = None
         self._store_ready = False
+
+
+def _planned_device() -> str:
+    """The device an "auto" request will load onto, before anything is loaded (for the status bar)."""
+    from dit360_desktop.core.devices import resolve_device
+
+    device = resolve_device("auto")
+    if device.type == "cuda":
+        import torch
+
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return device.type
 
 
 def _with_default_lora(request: GenerationRequest) -> GenerationRequest:

@@ -93,6 +93,17 @@ def test_generate_end_to_end_shows_progress_result_and_saves(qtbot, open_window,
     assert window.gallery is not None
     assert window.gallery.model.row_of(finished.entry.id) is not None
 
+    # The gallery's requests reach the window.
+    window.show_panorama(np.zeros((64, 128, 3), np.uint8))
+    window.gallery.entry_selected.emit(finished.entry)
+    assert np.array_equal(window.viewer.panorama, finished.image)
+    window.prompt_panel.prompt_edit.setPlainText("something else")
+    window.gallery.reuse_parameters_requested.emit(finished.entry.params)
+    assert window.prompt_panel.full_prompt() == finished.request.prompt
+    assert window.params_panel.seed() == 1234 and window.params_panel.size() == (256, 128)
+    window.gallery.reuse_as_init_requested.emit(str(finished.entry.path))
+    assert window.init_image is not None and window.init_image.path == str(finished.entry.path)
+
 
 def test_first_run_without_a_model_opens_and_explains(qtbot, open_window, monkeypatch):
     window = open_window()  # the real worker, nothing installed in this DIT360_HOME
