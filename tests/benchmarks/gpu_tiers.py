@@ -113,7 +113,8 @@ VARIANTS = {
         Variant("8gb-gguf-q4_k", "8gb", gguf="Q4_K", label="GGUF Q4_K + block offload"),
     )
 }
-DEFAULT_VARIANTS = ("published", "full", "24gb", "12gb", "8gb", "12gb-gguf-q8_0", "8gb-gguf-q4_k")
+# Cheapest first, leaf-level offload (the slowest) last, so a time limit drops the least.
+DEFAULT_VARIANTS = ("published", "full", "24gb", "12gb-gguf-q8_0", "12gb", "8gb-gguf-q4_k", "8gb")
 
 
 @dataclass
@@ -381,6 +382,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS), help=f"from {', '.join(VARIANTS)}")
     parser.add_argument("--steps", type=int, default=3, help="measured steps (one more runs as warm-up)")
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    parser.add_argument(
+        "--time-limit", type=float, default=None, help="seconds; variants not started by then are skipped"
+    )
     parser.add_argument("--tokenizers", type=Path, default=None, help="a tiny-FLUX folder to take them from")
     args = parser.parse_args(argv)
 
@@ -415,27 +419,36 @@ def main(argv: list[str] | None = None) -> dict:
         "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__},
         "rows": [],
     }
+    started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="gpu-tiers-") as tmp:
         folder, lora = write_model_folder(Path(tmp), sizes.configs, sizes.lora_rank, args.tokenizers)
         for name in names:
-            try:
-                row = run_variant(VARIANTS[name], sizes, folder, lora, device, args.steps)
-            except Exception as error:  # one failing tier must not hide the others' figures
-                row = {"variant": name, "error": f"{type(error).__name__}: {error}"}
-                _free(device)
+            if args.time_limit is not None and time.monotonic() - started > args.time_limit:
+                row = {"variant": name, "error": "skipped: time limit reached"}
+            else:
+                try:
+                    row = run_variant(VARIANTS[name], sizes, folder, lora, device, args.steps)
+                except Exception as error:  # one failing tier must not hide the others' figures
+                    row = {"variant": name, "error": f"{type(error).__name__}: {error}"}
+                    _free(device)
             report["rows"].append(row)
+            _add_ratios(report)
             _print_row(row)
-    baseline = next((r for r in report["rows"] if r["variant"] == "published" and "error" not in r), None)
-    for row in report["rows"]:
+            if args.json is not None:  # after every variant, so a killed run keeps what it measured
+                args.json.write_text(json.dumps(report, indent=2, default=str))
+    _print_table(report)
+    return report
+
+
+def _add_ratios(report: dict) -> None:
+    rows = report["rows"]
+    baseline = next((r for r in rows if r["variant"] == "published" and "error" not in r), None)
+    for row in rows:
         if "error" in row:
             continue
         row["ratio_to_floor"] = row["s_per_step"] / FLOOR_S_PER_STEP
         if baseline is not None:
             row["ratio_to_published"] = row["s_per_step"] / baseline["s_per_step"]
-    _print_table(report)
-    if args.json is not None:
-        args.json.write_text(json.dumps(report, indent=2, default=str))
-    return report
 
 
 def _print_row(row: dict) -> None:
