@@ -129,6 +129,8 @@ class PanoramaEngine:
         return self._plan
 
     def unload(self) -> None:
+        # A load that failed half-way has a plan but not yet a device: free the device it was filling.
+        device = self._plan.device if self._plan is not None else self._device
         self._components = None
         self._load_key = None
         self._text = None
@@ -137,7 +139,7 @@ class PanoramaEngine:
         self._lora_scale = None
         self._plan = None
         self._fused = None
-        _free_memory(self._device)
+        _free_memory(device)
 
     # --- loading -------------------------------------------------------------------------------------
 
