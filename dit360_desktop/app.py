@@ -186,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
         settings_notice=loaded.notice,
     )
     instance.activation_requested.connect(window.bring_to_front)
+    # A quit that does not go through the window's close (the start-up probe, a session ending) must still
+    # end the generation thread: Qt aborts if a running QThread is destroyed.
+    app.aboutToQuit.connect(window.shutdown)
+    _quit_on_signals(app)
     # After the first frame is painted: QtNetwork is imported there, which the first frame does not need.
     window.first_exposed.connect(lambda: QTimer.singleShot(0, instance.listen))
     probe = os.environ.get(STARTUP_PROBE_ENV)
@@ -199,6 +203,25 @@ def main(argv: list[str] | None = None) -> int:
         return app.exec()
     finally:
         instance.release()
+
+
+def _quit_on_signals(app: QApplication) -> None:
+    """Ctrl+C in the terminal or SIGTERM quits cleanly (the generation thread is stopped, settings kept).
+
+    Python runs signal handlers only when the interpreter gets control; a cheap timer gives it that
+    chance while Qt's event loop waits.
+    """
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    for name in ("SIGINT", "SIGTERM"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), lambda *_: app.quit())
+    timer = QTimer(app)
+    timer.setInterval(250)
+    timer.timeout.connect(lambda: None)
+    timer.start()
 
 
 def _report_unreachable_instance(lock_path: Path) -> int:

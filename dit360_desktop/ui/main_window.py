@@ -763,14 +763,21 @@ class MainWindow(QMainWindow):
             # Close for real once the thread has ended (_on_worker_finished); the event loop keeps running.
             event.ignore()
             return
+        self.shutdown()
+        event.accept()
+
+    def shutdown(self) -> None:
+        """Stop the generation thread and close the library; for quits that bypass closeEvent."""
         if not self._close_confirmed:
+            self._close_confirmed = True
             self.save_settings()
-        self._close_confirmed = True
+        if self.worker.isRunning():
+            self.worker.stop()
+            self.worker.wait()
         if self.gallery is not None:
             self.gallery.shutdown()
             self.gallery.library.close()
             self.gallery = None
-        event.accept()
 
     def _on_worker_finished(self) -> None:
         if self._close_confirmed:
