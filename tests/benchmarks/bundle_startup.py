@@ -1,6 +1,6 @@
 """Start-up time of the frozen app to its first window, against ``python main.py`` from the checkout.
 
-    xvfb-run -a -s "-screen 0 1600x1000x24" python tests/benchmarks/bundle_startup.py --bundle dist/dit360-desktop
+    xvfb-run -a python tests/benchmarks/bundle_startup.py --bundle dist/dit360-desktop
 
 Needs an X server (or Wayland) because it times a real window. Each launch gets a fresh DIT360_HOME, so it
 is also a first run (no settings, no models). The app writes the moment its main window is first exposed
@@ -50,9 +50,8 @@ def time_to_first_window(command: list[str]) -> dict:
         launched = time.time()
         completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
         if not probe.is_file():
-            raise RuntimeError(
-                f"{command[0]} exited {completed.returncode} without showing a window:\n{completed.stderr[-3000:]}"
-            )
+            tail = completed.stderr[-3000:]
+            raise RuntimeError(f"{command[0]} exited {completed.returncode} showed no window:\n{tail}")
         payload = json.loads(probe.read_text())
     return {
         "first_window_s": round(payload["exposed_unix"] - launched, 3),
