@@ -103,7 +103,7 @@ def load_gguf_transformer(
         config=str(config_dir.parent),
         subfolder=config_dir.name,
         local_files_only=True,
-        torch_dtype=compute_dtype,
+        dtype=compute_dtype,
         quantization_config=GGUFQuantizationConfig(compute_dtype=compute_dtype),
         device=torch.device(device),
     )

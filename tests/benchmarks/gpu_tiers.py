@@ -217,7 +217,7 @@ def random_gguf_transformer(configs, folder: Path, quant: str, dtype: torch.dtyp
         config=str(folder),
         subfolder="transformer",
         local_files_only=True,
-        torch_dtype=dtype,
+        dtype=dtype,
         quantization_config=GGUFQuantizationConfig(compute_dtype=dtype),
         device=device,
     ).eval()

@@ -115,7 +115,7 @@ def write_gguf(
 def load_reference(folder: Path):
     from diffusers import FluxTransformer2DModel
 
-    return FluxTransformer2DModel.from_pretrained(folder / "transformer", torch_dtype=torch.float32).eval()
+    return FluxTransformer2DModel.from_pretrained(folder / "transformer", dtype=torch.float32).eval()
 
 
 def transformer_inputs(config: dict) -> dict:

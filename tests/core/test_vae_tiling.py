@@ -26,7 +26,7 @@ EXACT = 5e-5
 def vae(tiny_flux_dir):
     from diffusers import AutoencoderKL
 
-    return AutoencoderKL.from_pretrained(tiny_flux_dir / "vae", torch_dtype=torch.float32).eval()
+    return AutoencoderKL.from_pretrained(tiny_flux_dir / "vae", dtype=torch.float32).eval()
 
 
 @pytest.fixture(scope="module")
