@@ -399,7 +399,6 @@ class PanoramaEngine:
                 raise
             note = "The text encoders ran out of GPU memory; they now run on the CPU (slower, same result)."
             log.warning(note)
-            self._notes.append(note)
             tiers.move_text_encoders_to_cpu(self._components)
             _free_memory(device)
             self._text_on_cpu = note
