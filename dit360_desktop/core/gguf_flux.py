@@ -40,7 +40,12 @@ class GGUFInfo:
 
 def inspect_gguf(path: str | Path) -> GGUFInfo:
     """Read a GGUF file's header and tensor table; ``ModelInvalidError`` unless it is a FLUX.1 transformer."""
-    from gguf import GGUFReader
+    try:
+        from gguf import GGUFReader
+    except ImportError as e:
+        raise ModelMissingError(
+            "GGUF transformers need the gguf package: install it with `pip install 'dit360-desktop[gguf]'`."
+        ) from e
 
     path = Path(path).expanduser()
     if not path.is_file():

@@ -338,3 +338,11 @@ def test_engine_reports_a_corrupt_gguf_as_a_model_error(tmp_path, tiny_flux_dir)
         engine.run(request, on_event=events.append)
     assert isinstance(events[-1], FailedEvent)
     assert not engine.is_loaded
+
+
+def test_missing_gguf_package_is_a_clear_error(q8_gguf, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "gguf", None)  # what an install without the [gguf] extra looks like
+    with pytest.raises(ModelMissingError, match=r"pip install 'dit360-desktop\[gguf\]'"):
+        inspect_gguf(q8_gguf)
