@@ -142,6 +142,8 @@ def load_components(
         tokenizer_2 = T5TokenizerFast.from_pretrained(folder / "tokenizer_2", local_files_only=True)
     except (OSError, ValueError, json.JSONDecodeError) as e:
         raise ModelInvalidError(f"The tokenizers in {folder} could not be read: {e}") from e
+    for name, loaded_tokenizer in (("tokenizer", tokenizer), ("tokenizer_2", tokenizer_2)):
+        check_tokenizer(loaded_tokenizer, folder / name)
     loaded = {}
     for name, cls in (
         ("text_encoder", CLIPTextModel),
@@ -170,6 +172,26 @@ def load_transformer(folder: Path, dtype: torch.dtype):
     from diffusers import FluxTransformer2DModel
 
     return _load_strict(FluxTransformer2DModel, folder / "transformer", dtype).eval()
+
+
+# With its vocabulary files missing, transformers 5 quietly builds an empty tokenizer that maps every word
+# to the unknown token, and generation would go on ignoring the prompt.
+_PROBE_TEXT = "a mountain lake at sunset"
+TOKENIZER_FILES = {
+    "tokenizer": (("tokenizer.json",), ("vocab.json", "merges.txt")),
+    "tokenizer_2": (("tokenizer.json",), ("spiece.model",)),
+}
+
+
+def check_tokenizer(tokenizer, folder: Path) -> None:
+    alternatives = TOKENIZER_FILES.get(folder.name, ())
+    if alternatives and not any(all((folder / f).is_file() for f in files) for files in alternatives):
+        wanted = " or ".join(" + ".join(files) for files in alternatives)
+        raise ModelInvalidError(f"{folder} lacks its vocabulary ({wanted}); the download is incomplete.")
+    ids = tokenizer(_PROBE_TEXT, add_special_tokens=False).input_ids
+    unknown = tokenizer.unk_token_id
+    if not ids or (unknown is not None and sum(i == unknown for i in ids) > len(ids) // 2):
+        raise ModelInvalidError(f"The tokenizer in {folder} cannot read plain English; its files are broken.")
 
 
 def _load_strict(cls, path: Path, dtype: torch.dtype):

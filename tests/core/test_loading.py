@@ -188,3 +188,21 @@ def test_engine_stays_usable_after_a_bad_lora(tiny_flux_dir, tmp_path):
     with pytest.raises(ModelMissingError):
         engine.run(request(lora_path=str(tmp_path / "nope.safetensors")))
     assert engine.run(request()).image.size == (128, 64)
+
+
+def test_tokenizer_without_its_vocabulary_is_refused(model_copy):
+    (model_copy / "tokenizer_2" / "tokenizer.json").unlink()
+    with pytest.raises(ModelInvalidError, match="tokenizer_2"):
+        PanoramaEngine(model_copy).run(request())
+
+
+def test_tokenizer_that_reads_only_unknown_tokens_is_refused(model_copy):
+    path = model_copy / "tokenizer" / "tokenizer.json"
+    data = json.loads(path.read_text())
+    data["model"]["vocab"] = {k: v for k, v in data["model"]["vocab"].items() if k.startswith("<|")}
+    data["model"]["merges"] = []
+    path.write_text(json.dumps(data))
+    (model_copy / "tokenizer" / "vocab.json").write_text(json.dumps(data["model"]["vocab"]))
+    (model_copy / "tokenizer" / "merges.txt").write_text("#version: 0.2\n")
+    with pytest.raises(ModelInvalidError, match="cannot read plain English"):
+        PanoramaEngine(model_copy).run(request())
