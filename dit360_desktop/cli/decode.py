@@ -25,9 +25,9 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         latent = load_latent(args.latent)
-        engine = PanoramaEngine(args.model)
+        engine = PanoramaEngine(args.model, gguf_file=args.gguf)
         image = engine.decode_latent(
-            latent, seamless=args.seamless_decode, device=args.device, dtype=args.dtype
+            latent, seamless=args.seamless_decode, device=args.device, dtype=args.dtype, tier=args.tier
         )
         metadata = {"decoded_from": str(args.latent), "seamless_decode": args.seamless_decode}
         save_png(image, args.output, metadata)
