@@ -60,19 +60,22 @@ class ProgressPanel(QWidget):
         self.bar.setTextVisible(True)
         self.bar.setFormat("")
         self.bar.setToolTip("Denoising progress of the running generation.")
-        layout.addWidget(self.bar, 1)
+        layout.addWidget(self.bar, 100)
         self.eta_label = QLabel("")
         self.eta_label.setObjectName("EtaLabel")
         self.eta_label.setMinimumWidth(120)
         self.eta_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.eta_label.setToolTip("Time spent and estimated time left for the running generation.")
+        layout.addStretch(1)
         layout.addWidget(self.eta_label)
         self._stage_started = time.monotonic()
         self._clock = QTimer(self)
         self._clock.setInterval(1000)
         self._clock.timeout.connect(self._tick)
+        self.show_idle()
 
     def show_stage(self, stage: str, message: str = "") -> None:
+        self.bar.setVisible(True)
         self.stage_label.setText(_STAGE_TEXT.get(stage, stage.capitalize()))
         if message:
             self.stage_label.setToolTip(message)
@@ -94,6 +97,7 @@ class ProgressPanel(QWidget):
 
     def show_step(self, step: int, total: int, elapsed: float, eta: float) -> None:
         self._clock.stop()
+        self.bar.setVisible(True)
         self.stage_label.setText("Denoising")
         self.bar.setRange(0, max(total, 1))
         self.bar.setValue(step)
@@ -102,6 +106,8 @@ class ProgressPanel(QWidget):
 
     def show_idle(self, text: str = "Ready") -> None:
         self._clock.stop()
+        # An empty bar says nothing; the line shows the last outcome until the next run starts.
+        self.bar.setVisible(False)
         self.stage_label.setText(text)
         self.bar.setRange(0, 1)
         self.bar.setValue(0)

@@ -174,7 +174,7 @@ def test_closing_mid_generation_asks_cancels_and_waits(qtbot, open_window, make_
     window.close()
     assert len(asked) == 2
     # The close waits for the thread without blocking the event loop, then completes.
-    qtbot.waitUntil(lambda: not window.isVisible(), timeout=30_000)
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=90_000)
     assert worker.isFinished()
     assert max(steps) < 60 and window.last_finished is None
     assert load_settings().settings.last_parameters["prompt"] == "a misty lake at dawn"
