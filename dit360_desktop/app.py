@@ -140,7 +140,12 @@ def _write_startup_probe(target: str, started: float) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    if "--selftest" in arguments:
+        from dit360_desktop.selftest import main as selftest_main
+
+        return selftest_main(arguments, gui=True)
+    args = parse_args(arguments)
     log_path = setup_logging(args.verbose)
     log.info("DiT360 Desktop %s starting (log: %s)", __version__, log_path)
 

@@ -5,7 +5,7 @@ a QVariant round trip per field per tile, and Entry objects and QPixmaps reach t
 
 All tiles have one size (the view runs with uniform item sizes, which is what keeps a 10,000-item layout
 instant), and painting reads only cached data: a tile whose thumbnail is still loading gets a flat
-placeholder panel and is repainted when the image arrives.
+blank panel and is repainted when the image arrives.
 """
 
 from __future__ import annotations
