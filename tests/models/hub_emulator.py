@@ -319,6 +319,11 @@ def _make_handler(hub: HubEmulator) -> type[BaseHTTPRequestHandler]:
             headers = {"X-Repo-Commit": repo.commit, "X-Linked-Size": str(file.size)}
             if file.lfs:
                 headers["X-Linked-Etag"] = f'"{repo.sha256(path)}"'
+                if fault is not None:
+                    # Not consumed by the redirect: the CDN request takes it. Given back before the
+                    # response goes out, or the client's CDN request could race past it.
+                    with hub._lock:
+                        fault.times += 1
                 self.send_response(302)
                 # Another host name for the same server, like the hub's redirect to its CDN: the client
                 # must not forward the token there.
@@ -330,9 +335,6 @@ def _make_handler(hub: HubEmulator) -> type[BaseHTTPRequestHandler]:
                 for k, v in headers.items():
                     self.send_header(k, v)
                 self.end_headers()
-                if fault is not None:
-                    with hub._lock:
-                        fault.times += 1  # not consumed by the redirect: the CDN request takes it
                 return
             self._serve(repo, path, fault=fault, extra=headers, fault_taken=True)
 
