@@ -40,6 +40,17 @@ def _cell(dialog: ModelManagerDialog, component_id: str, column: int) -> str:
     return item.text() if item else ""
 
 
+def _has_bytes(downloads: Path) -> bool:
+    """Whether any partial file holds data; a file may finish (and vanish) while we look."""
+    for part in downloads.rglob("*.part"):
+        try:
+            if part.stat().st_size:
+                return True
+        except FileNotFoundError:
+            continue
+    return False
+
+
 @pytest.fixture
 def dialog(qtbot, tmp_path: Path, hub: HubEmulator, fast_settings: TransferSettings):
     widget = ModelManagerDialog(None, tmp_path / "models", transfer_settings=fast_settings)
@@ -101,10 +112,14 @@ def test_pause_and_resume_buttons(
     dialog.select_component("flux1-dev")
     dialog.download_button.click()
     qtbot.waitUntil(lambda: _cell(dialog, "flux1-dev", COL_STATE).startswith("downloading "), timeout=10_000)
+    # "downloading" shows as soon as the first file starts; on a busy machine that can be before the
+    # first chunk reaches the disk, and pausing then leaves nothing to keep.
+    downloads = tmp_path / "models" / ".downloads"
+    qtbot.waitUntil(lambda: _has_bytes(downloads), timeout=10_000)
     dialog.pause_button.click()
     qtbot.waitUntil(lambda: dialog.download_button.isEnabled(), timeout=10_000)
     assert _cell(dialog, "flux1-dev", COL_STATE) == "paused"
-    assert any(p.stat().st_size for p in (tmp_path / "models" / ".downloads").rglob("*.part"))
+    assert _has_bytes(downloads)
     assert dialog.resume_button.isEnabled()
     hub.throttle_bps = None
     dialog.resume_button.click()
