@@ -4,8 +4,14 @@ on the same file (the verify speed is in verify_speed.py).
     python tests/benchmarks/download_throughput.py [--size-mb 1024] [--runs 3]
 
 The emulator serves the file from a separate process (sendfile), through the same 302-to-CDN redirect
-as the hub. Our transfer hashes while downloading and checks the sha256 before its atomic rename; curl
-only writes the bytes. Ratios above 1.0 mean we are faster.
+as the hub. Our transfer hashes while downloading and checks the sha256, then fsyncs before its atomic
+rename; curl only writes the bytes into the page cache. So two like-for-like ratios are printed:
+
+* transfer: ours up to "received, hashed, verified, handed to the kernel" (the total less the final
+  fsync, which download_file reports as ``flush_s``) against plain curl;
+* durable: our whole download (fsync and rename included) against curl followed by an fsync.
+
+Ratios above 1.0 mean we are faster.
 """
 
 from __future__ import annotations
@@ -55,7 +61,8 @@ def start_server(folder: Path) -> tuple[subprocess.Popen, str]:
     return process, url
 
 
-def time_ours(url: str, out: Path, size: int, sha256: str) -> float:
+def time_ours(url: str, out: Path, size: int, sha256: str) -> tuple[float, float]:
+    """Seconds for the whole download, and the seconds of it the final fsync waited for the disk."""
     job = FileJob(
         label="bench", dest=out, part=out.with_name(out.name + ".part"), size=size, sha256=sha256,
         git_sha1=None, url_for=lambda: (url, "bench"),
@@ -64,7 +71,7 @@ def time_ours(url: str, out: Path, size: int, sha256: str) -> float:
     result = download_file(job, TransferSettings(disk_margin_bytes=0), FileControl())
     elapsed = time.perf_counter() - start
     assert result.sha256 == sha256 and out.stat().st_size == size
-    return elapsed
+    return elapsed, result.flush_s
 
 
 def time_curl(url: str, out: Path, size: int, *, durable: bool) -> float:
@@ -98,6 +105,7 @@ def main() -> int:
         process, endpoint = start_server(served)
         url = f"{endpoint}/{REPO}/resolve/main/{NAME}"
         times: dict[str, list[float]] = {"ours": [], "curl": [], "curl+fsync": []}
+        transfer: list[float] = []  # ours less the final fsync, run by run
         tools = list(times)
         try:
             for run in range(args.runs):
@@ -107,7 +115,9 @@ def main() -> int:
                     out.unlink(missing_ok=True)
                     os.sync()
                     if tool == "ours":
-                        times[tool].append(time_ours(url, out, size, sha256))
+                        total, flush = time_ours(url, out, size, sha256)
+                        times[tool].append(total)
+                        transfer.append(total - flush)
                     else:
                         times[tool].append(time_curl(url, out, size, durable=tool == "curl+fsync"))
                     out.unlink()
@@ -117,15 +127,19 @@ def main() -> int:
 
     mb = size / 1e6
     t_ours, t_curl, t_durable = (statistics.median(times[t]) for t in tools)
+    t_transfer = statistics.median(transfer)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"file: {args.size_mb} MiB, runs: {args.runs} (medians), {os.cpu_count()} CPUs, load {load:.1f}")
-    print(f"ours (hash, verify, fsync, rename): {t_ours:6.2f} s  {mb / t_ours:7.0f} MB/s")
+    print(f"ours, received+hashed+verified:     {t_transfer:6.2f} s  {mb / t_transfer:7.0f} MB/s")
+    print(f"ours, durable (+ fsync, rename):    {t_ours:6.2f} s  {mb / t_ours:7.0f} MB/s")
     print(f"curl -L -o:                         {t_curl:6.2f} s  {mb / t_curl:7.0f} MB/s")
     print(f"curl -L -o, then fsync:             {t_durable:6.2f} s  {mb / t_durable:7.0f} MB/s")
+    print("  ours-xfer    runs: " + ", ".join(f"{t:.2f} s" for t in transfer))
     for tool in tools:
         print(f"  {tool:12} runs: " + ", ".join(f"{t:.2f} s" for t in times[tool]))
-    print(f"ratio ours/curl (throughput):       {t_curl / t_ours:.2f}x")
-    print(f"ratio ours/(curl+fsync):            {t_durable / t_ours:.2f}x")
+    print(f"ratio transfer, ours/curl:          {t_curl / t_transfer:.2f}x  (goal >= 0.90x)")
+    print(f"ratio durable, ours/(curl+fsync):   {t_durable / t_ours:.2f}x")
+    print(f"ratio durable ours / plain curl:    {t_curl / t_ours:.2f}x  (bounded by the disk's write speed)")
     return 0
 
 

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hub_emulator import TOKEN, HubEmulator
+from hub_emulator import BASE_REPO, TOKEN, HubEmulator
 
 from dit360_desktop.models.downloads import partial_path
 from dit360_desktop.models.registry import installed_model_paths
@@ -40,15 +40,8 @@ def _cell(dialog: ModelManagerDialog, component_id: str, column: int) -> str:
     return item.text() if item else ""
 
 
-def _has_bytes(downloads: Path) -> bool:
-    """Whether any partial file holds data; a file may finish (and vanish) while we look."""
-    for part in downloads.rglob("*.part"):
-        try:
-            if part.stat().st_size:
-                return True
-        except FileNotFoundError:
-            continue
-    return False
+def _hub_size(hub: HubEmulator, path: str) -> int:
+    return hub.repos[BASE_REPO].files[path].size
 
 
 @pytest.fixture
@@ -112,14 +105,15 @@ def test_pause_and_resume_buttons(
     dialog.select_component("flux1-dev")
     dialog.download_button.click()
     qtbot.waitUntil(lambda: _cell(dialog, "flux1-dev", COL_STATE).startswith("downloading "), timeout=10_000)
-    # "downloading" shows as soon as the first file starts; on a busy machine that can be before the
-    # first chunk reaches the disk, and pausing then leaves nothing to keep.
-    downloads = tmp_path / "models" / ".downloads"
-    qtbot.waitUntil(lambda: _has_bytes(downloads), timeout=10_000)
+    # "downloading" shows as soon as the first file starts, which can be before any chunk of the big
+    # file is on disk; wait for one so there is something for the pause to keep.
+    part = partial_path(tmp_path / "models", "flux1-dev", "transformer/diffusion_pytorch_model.safetensors")
+    qtbot.waitUntil(lambda: part.exists() and part.stat().st_size > 0, timeout=10_000)
     dialog.pause_button.click()
     qtbot.waitUntil(lambda: dialog.download_button.isEnabled(), timeout=10_000)
     assert _cell(dialog, "flux1-dev", COL_STATE) == "paused"
-    assert _has_bytes(downloads)
+    kept = part.stat().st_size
+    assert 0 < kept < _hub_size(hub, "transformer/diffusion_pytorch_model.safetensors")
     assert dialog.resume_button.isEnabled()
     hub.throttle_bps = None
     dialog.resume_button.click()

@@ -59,9 +59,12 @@ def _cdn_gets(hub: HubEmulator) -> list[dict[str, str]]:
 
 def test_plain_download(hub, repo, data, tmp_path, fast_settings) -> None:
     job = _job(hub, tmp_path, data)
+    start = time.monotonic()
     result = download_file(job, fast_settings, FileControl())
+    elapsed = time.monotonic() - start
     assert job.dest.read_bytes() == data
     assert result.sha256 == hashlib.sha256(data).hexdigest() and result.received_bytes == SIZE
+    assert 0.0 < result.flush_s < elapsed  # the fsync ran, and is only part of the download
     assert not job.part.exists() and not job.state_path.exists()
 
 
