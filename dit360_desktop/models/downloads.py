@@ -21,6 +21,7 @@ from dit360_desktop.models.catalog import Catalog, Component, load_catalog
 from dit360_desktop.models.errors import DiskFullError, DownloadCancelled
 from dit360_desktop.models.fsutil import format_bytes, free_bytes
 from dit360_desktop.models.hub import (
+    MetadataRetry,
     RemoteFile,
     RemoteSnapshot,
     file_url,
@@ -141,6 +142,7 @@ class DownloadManager:
         max_parallel: int = 3,
         on_progress: Callable[[FileProgress], None] | None = None,
         catalog: Catalog | None = None,
+        metadata_retry: MetadataRetry | None = None,
     ) -> None:
         self.models_dir = resolve_models_dir(models_dir)
         self.catalog = catalog or load_catalog()
@@ -148,6 +150,10 @@ class DownloadManager:
         self.settings = settings or TransferSettings()
         self.max_parallel = max(1, min(4, max_parallel))
         self.on_progress = on_progress or (lambda _p: None)
+        self.metadata_retry = metadata_retry  # None: hub.DEFAULT_METADATA_RETRY
+        # Set by pause_all: while planning no file has a FileControl yet, so this is what cuts short the
+        # wait before a metadata retry.
+        self._planning_stop = threading.Event()
         self._queue = QueueFile(self.models_dir / PARTIAL_DIR / QUEUE_FILE)
         self._endpoint = normalise_endpoint(endpoint or self._queue.endpoint())
         self._lock = threading.Lock()
@@ -191,6 +197,7 @@ class DownloadManager:
         ``pinned`` keeps an installed component at the commit it was installed from (repair), instead of
         the catalog's revision (usually ``main``).
         """
+        self._planning_stop.clear()
         plans = []
         registry = read_registry(self.models_dir)
         for component_id in component_ids:
@@ -202,7 +209,12 @@ class DownloadManager:
             entry = registry.get(component_id)
             revision = entry.commit if pinned and entry is not None and entry.commit else None
             snapshot = resolve_snapshot(
-                component, endpoint=self._endpoint, token=self.token, revision=revision
+                component,
+                endpoint=self._endpoint,
+                token=self.token,
+                revision=revision,
+                retry=self.metadata_retry,
+                stop=self._planning_stop,
             )
             # Files go where the component already is (a repair of an imported folder included), unless
             # it was registered as a single LoRA file.
@@ -411,6 +423,7 @@ class DownloadManager:
                     self._emit(plan, remote, PAUSED, self._part_size(plan, remote))
 
     def pause_all(self) -> None:
+        self._planning_stop.set()
         for component_id in list(self._plans):
             self.pause(component_id)
 

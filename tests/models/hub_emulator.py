@@ -2,7 +2,9 @@
 
 Serves model info (with blob metadata), paths-info, tree, auth-check and resolve (HEAD/GET, with a
 302 to a "CDN" path for LFS files, Range, If-Range, ETag, X-Linked-Size, X-Repo-Commit), and gated
-repos that need a token. Faults are queued per file and consumed one request at a time.
+repos that need a token. Faults are queued per file and consumed one request at a time. A fault whose
+pattern starts with "/api/" targets the metadata routes instead, matched against the request path
+(e.g. "/api/models/*/auth-check", "/api/models/*/revision/*" for model info, "/api/models/*/paths-info/*").
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ BASE_REPO = "black-forest-labs/FLUX.1-dev"
 LORA_REPO = "Insta360-Research/DiT360-Panorama-Image-Generation"
 TOKEN = "hf_test_token"
 LFS_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".ckpt")
+# Faults answered with an error status (and the hub's X-Error-Code for it).
+STATUS_FAULTS = {"401": "GatedRepo", "404": "EntryNotFound", "429": "", "500": "", "503": ""}
 FAULT_KINDS = frozenset(
-    {"drop", "stall", "ignore_range", "416", "html200", "wrong_size", "corrupt", "401", "404", "500"}
+    {"drop", "stall", "ignore_range", "416", "html200", "wrong_size", "corrupt", *STATUS_FAULTS}
 )
+API_PREFIX = "/api/"
 
 
 @dataclass
@@ -83,6 +88,7 @@ class Fault:
     times: int = 1
     after_bytes: int = 0  # drop/stall/corrupt: bytes of the body sent before the fault
     stall_s: float = 5.0
+    retry_after: str | None = None  # 429/503: sent as the Retry-After header
 
 
 def make_hf_cache(src: Path, cache: Path, repo_id: str, commit: str = "b" * 40) -> Path:
@@ -148,15 +154,23 @@ class HubEmulator:
 
     def add_fault(self, kind: str, pattern: str = "*", **kwargs: object) -> Fault:
         assert kind in FAULT_KINDS, kind
+        assert not pattern.startswith(API_PREFIX) or kind == "drop" or kind in STATUS_FAULTS, kind
         fault = Fault(kind, pattern, **kwargs)  # type: ignore[arg-type]
         with self._lock:
             self.faults.append(fault)
         return fault
 
     def take_fault(self, path: str) -> Fault | None:
+        # "/api/" patterns and file patterns never match each other's requests, so a file fault with the
+        # default pattern "*" is not used up by the listing that comes before the download.
+        api = path.startswith(API_PREFIX)
         with self._lock:
             for fault in self.faults:
-                if fault.times > 0 and fnmatch(path, fault.pattern):
+                if (
+                    fault.times > 0
+                    and fault.pattern.startswith(API_PREFIX) == api
+                    and fnmatch(path, fault.pattern)
+                ):
                     fault.times -= 1
                     return fault
         return None
@@ -168,6 +182,10 @@ class HubEmulator:
     def log(self, method: str, path: str, headers: dict[str, str]) -> None:
         with self._lock:
             self.requests.append((method, path, headers))
+
+    def api_requests(self, pattern: str) -> list[str]:
+        """Paths of the metadata requests matching ``pattern``, e.g. "/api/models/*/auth-check"."""
+        return [p for _m, p, _h in self.requests if p.startswith(API_PREFIX) and fnmatch(p, pattern)]
 
     def gets(self, suffix: str) -> list[dict[str, str]]:
         """Headers of every file GET (resolve or CDN) whose repo path ends with ``suffix``."""
@@ -193,11 +211,26 @@ def _make_handler(hub: HubEmulator) -> type[BaseHTTPRequestHandler]:
             if self.command != "HEAD":
                 self.wfile.write(data)
 
-        def _error(self, status: int, code: str, message: str = "") -> None:
+        def _error(self, status: int, code: str, message: str = "", fault: Fault | None = None) -> None:
             headers = {"X-Error-Code": code}
             if message:
                 headers["X-Error-Message"] = message
+            if fault is not None and fault.retry_after is not None:
+                headers["Retry-After"] = fault.retry_after
             self._json(status, {"error": message or code}, headers)
+
+        def _api_fault(self, path: str) -> bool:
+            """Answer an injected fault on a metadata route; True when it was answered."""
+            fault = hub.take_fault(path)
+            if fault is None:
+                return False
+            # The request body (paths-info) is left unread, so this connection cannot carry another.
+            self.close_connection = True
+            if fault.kind == "drop":
+                return True  # closed without a response, as a reset connection looks to the client
+            code = "RepoNotFound" if fault.kind == "404" else STATUS_FAULTS[fault.kind]
+            self._error(int(fault.kind), code, "injected", fault)
+            return True
 
         def _authorised(self, repo: Repo) -> int:
             """0 when allowed, else the HTTP status to answer."""
@@ -234,6 +267,8 @@ def _make_handler(hub: HubEmulator) -> type[BaseHTTPRequestHandler]:
             path = unquote(parts.path)
             hub.log(self.command, path, dict(self.headers.items()))
             segments = path.strip("/").split("/")
+            if path.startswith(API_PREFIX) and self._api_fault(path):
+                return
             if segments[:2] == ["api", "models"] and len(segments) >= 4:
                 repo_id = "/".join(segments[2:4])
                 rest = segments[4:]
@@ -312,9 +347,8 @@ def _make_handler(hub: HubEmulator) -> type[BaseHTTPRequestHandler]:
         def _resolve(self, repo: Repo, path: str) -> None:
             file = repo.files[path]
             fault = hub.take_fault(path)
-            if fault is not None and fault.kind in ("401", "404", "500"):
-                code = {"401": "GatedRepo", "404": "EntryNotFound", "500": ""}[fault.kind]
-                self._error(int(fault.kind), code, "injected")
+            if fault is not None and fault.kind in STATUS_FAULTS:
+                self._error(int(fault.kind), STATUS_FAULTS[fault.kind], "injected", fault)
                 return
             headers = {"X-Repo-Commit": repo.commit, "X-Linked-Size": str(file.size)}
             if file.lfs:
@@ -353,8 +387,9 @@ def _make_handler(hub: HubEmulator) -> type[BaseHTTPRequestHandler]:
             size = file.size
             etag = f'"{repo.sha256(path)}"' if file.lfs else f'"{file.git_sha1()}"'
             kind = fault.kind if fault else None
-            if kind in ("401", "404", "500"):
-                self._error(int(kind), "GatedRepo" if kind == "401" else "", "injected")
+            if kind in STATUS_FAULTS:
+                code = "GatedRepo" if kind == "401" else ""
+                self._error(int(kind), code, "injected", fault)
                 return
             if kind == "html200":
                 page = b"<!DOCTYPE html><html><body><h1>Rate limited</h1></body></html>"
