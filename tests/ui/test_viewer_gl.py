@@ -138,11 +138,11 @@ def test_snapshot_equals_core_perspective_projection(viewer):
 def test_gpu_cubemap_equals_core_projection(viewer, analytic):
     viewer.set_panorama(analytic)
     viewer.snapshot(8, 8)  # uploads
-    viewer.makeCurrent()
+    viewer.gl_window().makeCurrent()
     try:
         faces = viewer.renderer.read_panorama_faces()
     finally:
-        viewer.doneCurrent()
+        viewer.gl_window().doneCurrent()
     size = viewer.renderer.stats.face_size
     assert size == 163  # ceil(512 / π): keeps the equator's resolution
     reference = equirect_to_cubemap(analytic, size)

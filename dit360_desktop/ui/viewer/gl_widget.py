@@ -1,4 +1,13 @@
-"""PanoramaViewer: the QOpenGLWidget that renders the camera model over a panorama cubemap."""
+"""PanoramaViewer: a widget hosting the OpenGL window that renders the camera model over a panorama.
+
+Why a QOpenGLWindow in a window container and not a QOpenGLWidget: a QOpenGLWidget turns the whole
+top-level window into an OpenGL-composited one, so every repaint anywhere (a progress label, a tooltip)
+recomposes the full window with OpenGL. On a software rasteriser (Mesa llvmpipe) that costs 18-30 ms
+per update, and the UI thread stalled past 50 ms on every step of a generation. In a container, the
+rest of the window stays a plain raster backing store and only the viewer's own area is drawn by
+OpenGL. Input that Qt delivers to the GL window is forwarded to this widget, so event filters
+(drag and drop, view shortcuts) and focus work as for any widget.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +15,14 @@ import dataclasses
 import functools
 import logging
 import sys
+import weakref
 
 import numpy as np
 import shiboken6
-from PySide6.QtCore import QElapsedTimer, QEvent, Qt, QTimer, Signal
-from PySide6.QtGui import QImage, QNativeGestureEvent, QOffscreenSurface, QOpenGLContext
-from PySide6.QtOpenGLWidgets import QOpenGLWidget
-from PySide6.QtWidgets import QGestureEvent, QPinchGesture, QWidget
+from PySide6.QtCore import QCoreApplication, QElapsedTimer, QEvent, Qt, QTimer, Signal
+from PySide6.QtGui import QImage, QNativeGestureEvent, QOffscreenSurface, QOpenGLContext, QWindow
+from PySide6.QtOpenGL import QOpenGLWindow
+from PySide6.QtWidgets import QGestureEvent, QPinchGesture, QVBoxLayout, QWidget
 
 from dit360_desktop.ui.viewer.camera import CameraView, PanoramaCamera, ViewMode, check_snapshot_fov
 from dit360_desktop.ui.viewer.errors import OpenGLUnavailableError, ViewerError
@@ -54,7 +64,66 @@ INTERACTIVE_SCALE = 0.5
 SETTLE_MS = 150
 
 
-class PanoramaViewer(QOpenGLWidget):
+# What the GL window passes on to its PanoramaViewer. Drag events arrive here only on platforms that
+# deliver drops to child windows; elsewhere they reach the widget tree directly.
+_FORWARDED_EVENTS = frozenset(
+    {
+        QEvent.Type.MouseButtonPress,
+        QEvent.Type.MouseButtonRelease,
+        QEvent.Type.MouseButtonDblClick,
+        QEvent.Type.MouseMove,
+        QEvent.Type.Wheel,
+        QEvent.Type.KeyPress,
+        QEvent.Type.KeyRelease,
+        QEvent.Type.NativeGesture,
+        QEvent.Type.TouchBegin,
+        QEvent.Type.TouchUpdate,
+        QEvent.Type.TouchEnd,
+        QEvent.Type.TouchCancel,
+        QEvent.Type.DragEnter,
+        QEvent.Type.DragMove,
+        QEvent.Type.DragLeave,
+        QEvent.Type.Drop,
+        QEvent.Type.ContextMenu,
+    }
+)
+
+
+class _ViewerSurface(QOpenGLWindow):
+    """The native OpenGL window inside a PanoramaViewer; it draws, the viewer decides what."""
+
+    def __init__(self, viewer: PanoramaViewer, parent: QWindow) -> None:
+        super().__init__(QOpenGLWindow.UpdateBehavior.NoPartialUpdate, parent)
+        self.setFormat(viewer_surface_format())
+        # Keyboard focus stays with the PanoramaViewer widget, so window shortcuts and the view's key
+        # filters see keys exactly as for any other widget.
+        self.setFlag(Qt.WindowType.WindowDoesNotAcceptFocus, True)
+        # Weak: the viewer owns this window through its container; a strong reference would be a cycle
+        # between two Python wrappers that Qt also owns.
+        self._viewer = weakref.ref(viewer)
+
+    def initializeGL(self) -> None:
+        if (viewer := self._viewer()) is not None:
+            viewer._initialize_gl(self.context())
+
+    def resizeGL(self, width: int, height: int) -> None:
+        if (viewer := self._viewer()) is not None:
+            viewer.input.set_viewport(width, height)
+
+    def paintGL(self) -> None:
+        if (viewer := self._viewer()) is not None:
+            viewer._paint_gl()
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() in _FORWARDED_EVENTS and (viewer := self._viewer()) is not None:
+            if event.type() == QEvent.Type.MouseButtonPress:
+                viewer.setFocus(Qt.FocusReason.MouseFocusReason)
+            QCoreApplication.sendEvent(viewer, event)
+            return True
+        return super().event(event)
+
+
+class PanoramaViewer(QWidget):
     """360° viewer. Input changes ``camera``; the widget re-renders whenever the camera changes."""
 
     gl_failed = Signal(str)
@@ -65,12 +134,22 @@ class PanoramaViewer(QOpenGLWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setFormat(viewer_surface_format())
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setMinimumSize(160, 90)
-        self.setCursor(Qt.CursorShape.OpenHandCursor)
         self.setToolTip("Drag to look around, scroll to zoom. Press F11 for fullscreen.")
         self.grabGesture(Qt.GestureType.PinchGesture)
+        # Qt's container owns the GL window and deletes it. Created without a parent, PySide would own it
+        # as well and delete it at exit before the container (a crash in QApplication's destructor);
+        # born as the child of a placeholder window, it is owned by Qt from the start. The container
+        # then re-parents it, and the placeholder is never shown.
+        self._placeholder = QWindow()
+        self._surface = _ViewerSurface(self, self._placeholder)
+        self._container = QWidget.createWindowContainer(self._surface, self)
+        self._container.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self._container)
+        self._set_cursor(Qt.CursorShape.OpenHandCursor)
         self.camera = PanoramaCamera()
         self.camera.add_listener(self._camera_moved)
         self.input = ViewerInput(self.camera)
@@ -91,7 +170,7 @@ class PanoramaViewer(QOpenGLWidget):
         self._settle = QTimer(self)
         self._settle.setSingleShot(True)
         self._settle.setInterval(SETTLE_MS)
-        self._settle.timeout.connect(self.update)
+        self._settle.timeout.connect(self.request_frame)
         self._home: tuple[QWidget | None, Qt.WindowType] | None = None
 
     # Public API shared with ViewerUnavailable -----------------------------------------------------
@@ -126,7 +205,7 @@ class PanoramaViewer(QOpenGLWidget):
         self._preview = None
         if self._renderer is not None:
             self._renderer.set_panorama(array)
-        self.update()
+        self.request_frame()
 
     def set_preview(self, array: np.ndarray) -> None:
         """Show a small live preview; uploaded at most once per frame into a reused texture."""
@@ -134,13 +213,13 @@ class PanoramaViewer(QOpenGLWidget):
         self._preview = preview
         if self._renderer is not None:
             self._renderer.set_preview(preview)
-        self.update()
+        self.request_frame()
 
     def set_grid_visible(self, visible: bool) -> None:
         if bool(visible) != self._grid:
             self._grid = bool(visible)
             self.grid_visible_changed.emit(self._grid)
-            self.update()
+            self.request_frame()
 
     def set_auto_rotate(self, enabled: bool) -> None:
         if bool(enabled) != self._auto_rotate:
@@ -170,11 +249,13 @@ class PanoramaViewer(QOpenGLWidget):
         settings = draw_settings(view, fov=fov, grid=overlays and self._grid)
         if not overlays:
             settings = dataclasses.replace(settings, seam=False)
-        self.makeCurrent()
+        self._surface.makeCurrent()
         try:
-            pixels = self._renderer.render_offscreen(settings, width, height, self.defaultFramebufferObject())
+            pixels = self._renderer.render_offscreen(
+                settings, width, height, self._surface.defaultFramebufferObject()
+            )
         finally:
-            self.doneCurrent()
+            self._surface.doneCurrent()
         return rgb_to_qimage(pixels)
 
     def toggle_fullscreen(self) -> None:
@@ -195,10 +276,32 @@ class PanoramaViewer(QOpenGLWidget):
             self.fullscreen_changed.emit(False)
         self.setFocus()
 
-    # QOpenGLWidget --------------------------------------------------------------------------------
+    # The GL window -----------------------------------------------------------------------------------
 
-    def initializeGL(self) -> None:
-        context = self.context()
+    def request_frame(self) -> None:
+        """Schedule a repaint of the view (coalesced with any other before the next frame)."""
+        self._surface.update()
+
+    def gl_window(self) -> QOpenGLWindow:
+        """The OpenGL window that draws the view (for grabbing frames and making its context current)."""
+        return self._surface
+
+    def grabFramebuffer(self) -> QImage:
+        """Render a frame now and return it (as QOpenGLWidget.grabFramebuffer did).
+
+        QOpenGLWindow's own grab only reads back what is in the back buffer, so draw into it first.
+        """
+        if not self._surface.isExposed():
+            raise ViewerError("The viewer is not on screen, so it has no frame to grab.")
+        self._surface.makeCurrent()
+        self._paint_gl()
+        return self._surface.grabFramebuffer()
+
+    def _set_cursor(self, shape: Qt.CursorShape) -> None:
+        self.setCursor(shape)
+        self._surface.setCursor(shape)
+
+    def _initialize_gl(self, context: QOpenGLContext) -> None:
         major, minor = required_gl_version()
         got = context.format()
         if (got.majorVersion(), got.minorVersion()) < (major, minor):
@@ -238,24 +341,22 @@ class PanoramaViewer(QOpenGLWidget):
             Qt.ConnectionType.DirectConnection,
         )
 
-    def resizeGL(self, width: int, height: int) -> None:
-        self.input.set_viewport(width, height)
-
-    def paintGL(self) -> None:
+    def _paint_gl(self) -> None:
+        surface = self._surface
         if self._failure or self._renderer is None or not self._renderer.initialized:
-            functions = self.context().functions()
+            functions = surface.context().functions()
             functions.glClearColor(*BACKGROUND, 1.0)
             functions.glClear(0x00004000)  # GL_COLOR_BUFFER_BIT
             return
         from OpenGL.error import Error as PyOpenGLError
 
-        ratio = self.devicePixelRatioF()
-        width, height = round(self.width() * ratio), round(self.height() * ratio)
+        ratio = surface.devicePixelRatio()
+        width, height = round(surface.width() * ratio), round(surface.height() * ratio)
         moving = self._clock.elapsed() - self._last_move_ms < SETTLE_MS
         scale = INTERACTIVE_SCALE if moving and self._renderer.software else 1.0
         settings = draw_settings(self.camera.view, grid=self._grid)
         try:
-            self._renderer.draw(settings, width, height, self.defaultFramebufferObject(), scale=scale)
+            self._renderer.draw(settings, width, height, surface.defaultFramebufferObject(), scale=scale)
         except (ViewerError, PyOpenGLError) as e:
             self._fail(f"The viewer stopped drawing: {e}")
         except Exception as e:
@@ -278,7 +379,7 @@ class PanoramaViewer(QOpenGLWidget):
 
     def mousePressEvent(self, event) -> None:
         if event.button() == Qt.MouseButton.LeftButton:
-            self.setCursor(Qt.CursorShape.ClosedHandCursor)
+            self._set_cursor(Qt.CursorShape.ClosedHandCursor)
             self.input.press(event.position().x(), event.position().y(), self._now())
             self._update_timer()
             event.accept()
@@ -290,7 +391,7 @@ class PanoramaViewer(QOpenGLWidget):
 
     def mouseReleaseEvent(self, event) -> None:
         if event.button() == Qt.MouseButton.LeftButton:
-            self.setCursor(Qt.CursorShape.OpenHandCursor)
+            self._set_cursor(Qt.CursorShape.OpenHandCursor)
             self.input.release(self._now())
             self._update_timer()
             return
@@ -352,7 +453,7 @@ class PanoramaViewer(QOpenGLWidget):
         self._last_move_ms = self._clock.elapsed()
         self._settle.start()
         self.camera_changed.emit(view)
-        self.update()
+        self.request_frame()
 
     def _update_timer(self) -> None:
         wanted = (self._auto_rotate or self.input.animating) and self.isVisible()
