@@ -43,6 +43,7 @@ def main() -> int:
     from dit360_desktop.app import apply_theme
     from dit360_desktop.settings import Settings
     from dit360_desktop.ui.viewer import ViewMode, prepare_application_opengl
+    from dit360_desktop.ui.window_grab import grab_window
 
     prepare_application_opengl()
     app = QApplication([])
@@ -67,7 +68,7 @@ def main() -> int:
     def shoot(window: MainWindow, name: str) -> None:
         pump(seconds=0.6)
         path = args.out / name
-        if not window.grab().toImage().save(str(path), "JPG", 86):
+        if not grab_window(window).toImage().save(str(path), "JPG", 86):
             raise OSError(f"could not write {path}")
         print(f"{path} ({path.stat().st_size // 1024} KB)")
 

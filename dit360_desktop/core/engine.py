@@ -131,6 +131,7 @@ class PanoramaEngine:
     def unload(self) -> None:
         # A load that failed half-way has a plan but not yet a device: free the device it was filling.
         device = self._plan.device if self._plan is not None else self._device
+        held = self._components is not None or self._plan is not None or self._text is not None
         self._components = None
         self._load_key = None
         self._text = None
@@ -139,7 +140,10 @@ class PanoramaEngine:
         self._lora_scale = None
         self._plan = None
         self._fused = None
-        _free_memory(device)
+        if held:
+            # gc.collect() holds the GIL for a few hundred ms with torch loaded, and a UI thread waits
+            # on it; the first load has nothing to free, so it skips the collection.
+            _free_memory(device)
 
     # --- loading -------------------------------------------------------------------------------------
 
@@ -569,6 +573,26 @@ def _model_name(folder: Path) -> str:
         if part.startswith("models--") and i + 2 < len(parts) and parts[i + 1] == "snapshots":
             return f"{part[len('models--') :].replace('--', '/')}@{parts[i + 2][:12]}"
     return folder.name
+
+
+def import_model_libraries() -> None:
+    """Import what a first load and run use, so that a caller can pay for it ahead of time."""
+    import diffusers
+    import peft  # noqa: F401
+    import transformers
+    from diffusers.utils.torch_utils import randn_tensor  # noqa: F401
+
+    # Both libraries import lazily: touching the names is what imports the modules behind them.
+    diffusers_names = (
+        "AutoencoderKL",
+        "FlowMatchEulerDiscreteScheduler",
+        "FluxPipeline",
+        "FluxTransformer2DModel",
+    )
+    for name in diffusers_names:
+        getattr(diffusers, name)
+    for name in ("CLIPTextModel", "CLIPTokenizer", "T5EncoderModel", "T5TokenizerFast"):
+        getattr(transformers, name)
 
 
 def _free_memory(device: torch.device) -> None:

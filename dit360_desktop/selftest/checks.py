@@ -97,7 +97,6 @@ REQUIRED_MODULES = (
     "PySide6.QtGui",
     "PySide6.QtWidgets",
     "PySide6.QtOpenGL",
-    "PySide6.QtOpenGLWidgets",
 )
 LAZY_NAMES = {
     "diffusers": (

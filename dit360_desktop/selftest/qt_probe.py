@@ -147,33 +147,52 @@ def _probe_gl() -> dict[str, Any]:
         "renderer": functions.glGetString(gl_renderer),
         "es": context.isOpenGLES(),
         "profile_version": f"{context.format().majorVersion()}.{context.format().minorVersion()}",
-        "widget": _probe_gl_widget(),
+        "window": _probe_gl_window(),
     }
     context.doneCurrent()
-    if not facts["widget"].get("ok"):
+    if not facts["window"].get("ok"):
         facts["ok"] = False
-        facts["error"] = f"QOpenGLWidget could not render: {facts['widget'].get('error')}"
+        facts["error"] = f"an embedded OpenGL window could not render: {facts['window'].get('error')}"
     return facts
 
 
-def _probe_gl_widget() -> dict[str, Any]:
-    """Render one frame with a QOpenGLWidget, the class the panorama viewer is built on."""
-    from PySide6.QtGui import QColor
-    from PySide6.QtOpenGLWidgets import QOpenGLWidget
+def _probe_gl_window() -> dict[str, Any]:
+    """Render one frame the way the panorama viewer does: a QOpenGLWindow embedded in a widget through
+    a window container (so the bundle must carry QtOpenGL and a platform plugin that embeds windows)."""
+    import time
 
-    class ClearWidget(QOpenGLWidget):
+    from PySide6.QtGui import QColor, QWindow
+    from PySide6.QtOpenGL import QOpenGLWindow
+    from PySide6.QtWidgets import QApplication, QVBoxLayout, QWidget
+
+    class ClearWindow(QOpenGLWindow):
         def paintGL(self) -> None:
             functions = self.context().functions()
             functions.glClearColor(0.2, 0.4, 0.8, 1.0)
             functions.glClear(0x00004000)
 
-    widget = ClearWidget()
-    widget.resize(32, 32)
-    image = widget.grabFramebuffer()
-    widget.deleteLater()
+    host = QWidget()
+    placeholder = QWindow()  # born with a parent, the GL window is owned by Qt (as in the viewer)
+    window = ClearWindow(QOpenGLWindow.UpdateBehavior.NoPartialUpdate, placeholder)
+    QVBoxLayout(host).addWidget(QWidget.createWindowContainer(window, host))
+    host.resize(64, 64)
+    host.show()
+    deadline = time.monotonic() + 5.0
+    while not window.isExposed() and time.monotonic() < deadline:
+        QApplication.processEvents()
+        time.sleep(0.01)
+    try:
+        if not window.isExposed():
+            return {"ok": False, "error": "the OpenGL window was never shown on screen"}
+        window.makeCurrent()
+        window.paintGL()
+        image = window.grabFramebuffer()
+    finally:
+        host.close()
+        host.deleteLater()
     if image.isNull():
         return {"ok": False, "error": "the framebuffer grab returned no image"}
-    colour = QColor(image.pixel(16, 16))
+    colour = QColor(image.pixel(image.width() // 2, image.height() // 2))
     expected = (51, 102, 204)
     actual = (colour.red(), colour.green(), colour.blue())
     if max(abs(a - b) for a, b in zip(actual, expected, strict=True)) > 2:

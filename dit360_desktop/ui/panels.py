@@ -80,9 +80,9 @@ class ProgressPanel(QWidget):
         if message:
             self.stage_label.setToolTip(message)
         if stage != "denoising":
-            # Deliberately not Qt's animated busy bar (range 0..0): it repaints the window ~60 times a
-            # second, and next to a QOpenGLWidget every repaint recomposes the whole window with OpenGL,
-            # which on a software renderer starves the UI thread. A once-a-second clock says enough.
+            # Deliberately not Qt's animated busy bar (range 0..0): it repaints ~60 times a second for
+            # no information, on a UI thread that shares two cores with the engine. A once-a-second
+            # clock says enough.
             self.bar.setRange(0, 1)
             self.bar.setValue(0)
             self.bar.setFormat(message or _STAGE_TEXT.get(stage, stage))

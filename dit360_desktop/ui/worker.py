@@ -88,6 +88,7 @@ class GenerationWorker(QThread):
     device_changed = Signal(str)
     memory_changed = Signal(object)  # bytes in use (int; object so values above 2**31 survive)
     engine_error = Signal(object)  # ErrorReport for failures outside a job (preload, unload)
+    preload_finished = Signal()  # the engine and the model libraries are imported (or failed to)
 
     def __init__(
         self,
@@ -273,11 +274,19 @@ class GenerationWorker(QThread):
         elif name == "preload":
             try:
                 self._ensure_engine()
+                # The model classes' imports (torch._dynamo via diffusers, transformers, PEFT) take a few
+                # seconds and hold the GIL in long stretches; paid now, while the user types, they do
+                # not stall the window during the first generation.
+                started = time.perf_counter()
+                importlib.import_module("dit360_desktop.core.engine").import_model_libraries()
+                log.info("Model libraries imported in %.2f s", time.perf_counter() - started)
             except Exception as e:
                 report = error_report(e)
                 log.info("Preload: %s", report.message)
                 if report.kind is not ErrorKind.MODEL_MISSING:
                     self.engine_error.emit(report)
+            finally:
+                self.preload_finished.emit()
 
     def _ensure_engine(self) -> Engine:
         if self._engine is not None and self._engine_dir == self._model_dir:

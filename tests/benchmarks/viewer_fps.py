@@ -4,8 +4,8 @@ Run under an X server (Mesa llvmpipe here):
     xvfb-run -a -s "-screen 0 1600x1000x24" python tests/benchmarks/viewer_fps.py
 
 Two measurements, each with its baseline from the same run:
-- on screen: frames per second of the real widget (render + Qt's composition into the window),
-  driven by update() on every frameSwapped, against a QOpenGLWidget that only clears; "still" is a
+- on screen: frames per second of the real viewer (render + swap into its native GL window), driven
+  by a new frame request on every frameSwapped, against a QOpenGLWindow that only clears; "still" is a
   full-resolution frame, "moving" turns the camera every frame as a drag does (on software
   rasterisers the viewer then renders at half resolution until the view settles);
 - render only: the viewer's draw call into a 1280×720 framebuffer, finished with glFinish (also at
@@ -23,7 +23,7 @@ import time
 import numpy as np
 from PySide6.QtCore import QElapsedTimer, Qt
 from PySide6.QtGui import QImage
-from PySide6.QtOpenGLWidgets import QOpenGLWidget
+from PySide6.QtOpenGL import QOpenGLWindow
 from PySide6.QtWidgets import QApplication
 
 from dit360_desktop.ui.sample_panorama import sample_panorama
@@ -41,12 +41,18 @@ VIEWS = {
 }
 
 
-class ClearOnly(QOpenGLWidget):
-    """The cheapest possible frame: what Qt's composition alone costs."""
+class ClearOnly(QOpenGLWindow):
+    """The cheapest possible frame: what a swap alone costs."""
 
     def __init__(self) -> None:
         super().__init__()
         self.setFormat(viewer_surface_format())
+
+    def gl_window(self) -> QOpenGLWindow:
+        return self
+
+    def request_frame(self) -> None:
+        self.update()
 
     def paintGL(self) -> None:
         functions = self.context().functions()
@@ -54,33 +60,34 @@ class ClearOnly(QOpenGLWidget):
         functions.glClear(0x00004000)
 
 
-def on_screen_fps(app: QApplication, widget: QOpenGLWidget, seconds: float, *, turn: bool = False) -> float:
+def on_screen_fps(app: QApplication, widget, seconds: float, *, turn: bool = False) -> float:
     """Frames per second when every swapped frame immediately asks for the next one.
 
     With ``turn`` each frame also turns the camera a little, as a drag does, so the viewer renders
     in its interactive mode (half resolution on software rasterisers).
     """
     frames = 0
+    surface = widget.gl_window()
 
     def next_frame() -> None:
         nonlocal frames
         frames += 1
         if turn:
             widget.camera.rotate(0.5, 0.0)
-        widget.update()
+        widget.request_frame()
 
-    widget.frameSwapped.connect(next_frame)
-    for _ in range(5):  # warm up: shader compilation, first composition
-        widget.update()
+    surface.frameSwapped.connect(next_frame)
+    for _ in range(5):  # warm up: shader compilation, first frames
+        widget.request_frame()
         app.processEvents()
     frames = 0
     clock = QElapsedTimer()
     clock.start()
-    widget.update()
+    widget.request_frame()
     while clock.elapsed() < seconds * 1000:
         app.processEvents()
     elapsed = clock.elapsed() / 1000.0
-    widget.frameSwapped.disconnect(next_frame)
+    surface.frameSwapped.disconnect(next_frame)
     return frames / elapsed
 
 
@@ -89,7 +96,7 @@ def render_only_ms(viewer, settings, frames: int, scale: float = 1.0) -> tuple[f
     from OpenGL import GL
 
     renderer = viewer.renderer
-    viewer.makeCurrent()
+    viewer.gl_window().makeCurrent()
     target = GL.glGenTextures(1)
     fbo = GL.glGenFramebuffers(1)
     try:
@@ -111,17 +118,17 @@ def render_only_ms(viewer, settings, frames: int, scale: float = 1.0) -> tuple[f
             GL.glFinish()
             clear.append(time.perf_counter() - start)
     finally:
-        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, viewer.defaultFramebufferObject())
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, viewer.gl_window().defaultFramebufferObject())
         GL.glDeleteFramebuffers(1, [fbo])
         GL.glDeleteTextures([target])
-        viewer.doneCurrent()
+        viewer.gl_window().doneCurrent()
     return 1000 * float(np.median(draw)), 1000 * float(np.median(clear))
 
 
 def plain_upload_ms(viewer, panorama: np.ndarray) -> float:
     from OpenGL import GL
 
-    viewer.makeCurrent()
+    viewer.gl_window().makeCurrent()
     try:
         texture = GL.glGenTextures(1)
         GL.glBindTexture(GL.GL_TEXTURE_2D, texture)
@@ -135,7 +142,7 @@ def plain_upload_ms(viewer, panorama: np.ndarray) -> float:
         elapsed = time.perf_counter() - start
         GL.glDeleteTextures([texture])
     finally:
-        viewer.doneCurrent()
+        viewer.gl_window().doneCurrent()
     return 1000 * elapsed
 
 
@@ -187,7 +194,7 @@ def main() -> int:
         f"upload to cubemap ({viewer.renderer.stats.face_size}px faces, mipmaps): {upload_ms:.0f} ms; "
         f"plain glTexImage2D of the same pixels: {raw_ms:.0f} ms (×{upload_ms / raw_ms:.1f})"
     )
-    print(f"on-screen baseline, clear-only QOpenGLWidget: {clear_fps:.1f} fps")
+    print(f"on-screen baseline, clear-only QOpenGLWindow: {clear_fps:.1f} fps")
     columns = ("still fps", "× baseline", "moving fps", "× baseline", "render ms", "half-size ms", "clear ms")
     columns += ("× clear",)
     print(f"{'mode':<16}" + " ".join(f"{c:>13}" for c in columns))

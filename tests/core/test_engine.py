@@ -285,3 +285,19 @@ def test_default_model_is_found_in_the_hugging_face_cache_and_used_in_place(tiny
 
     models = default_models_dir()
     assert not models.exists() or not any(models.rglob("*.safetensors"))
+
+
+def test_first_load_skips_the_full_garbage_collection(tiny_flux_dir, monkeypatch):
+    """A full gc.collect() holds the GIL for hundreds of ms with torch loaded (the app's UI thread waits
+    on it); it only runs when a loaded model is being freed."""
+    from dit360_desktop.core import engine as engine_module
+
+    collections: list[int] = []
+    monkeypatch.setattr(engine_module.gc, "collect", lambda *a: collections.append(1) or 0)
+    fresh = PanoramaEngine(tiny_flux_dir)
+    fresh.load(device="cpu", dtype="fp32")
+    assert collections == []
+    fresh.unload()
+    assert collections == [1]
+    fresh.unload()  # nothing left to free
+    assert collections == [1]

@@ -64,14 +64,14 @@ def test_offscreen_probe_reports_gl_without_failing(monkeypatch: pytest.MonkeyPa
 
 
 @pytest.mark.gl
-def test_probe_on_xvfb_renders_with_a_qopenglwidget(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_probe_on_xvfb_renders_in_an_embedded_gl_window(monkeypatch: pytest.MonkeyPatch) -> None:
     # pytest-xvfb provides DISPLAY; Mesa's llvmpipe gives a real OpenGL context there.
     monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
     outcome = qt_probe.run_probe(gui=True, require_gl=True)
     assert outcome.ok, outcome.summary
     assert outcome.facts["platform"] == "xcb"
     assert outcome.facts["gl"]["ok"] is True
-    assert outcome.facts["gl"]["widget"] == {"ok": True}
+    assert outcome.facts["gl"]["window"] == {"ok": True}
 
 
 def test_no_display_falls_back_to_offscreen(monkeypatch: pytest.MonkeyPatch) -> None:

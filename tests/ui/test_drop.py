@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QWindow
 from PySide6.QtWidgets import QApplication, QWidget
 
 from dit360_desktop.core.imageio import save_png
@@ -282,7 +282,7 @@ def _drop_events(paths: list[Path]) -> tuple[QDragEnterEvent, QDropEvent, QMimeD
     return enter, drop, mime
 
 
-def _send_drop(widget: QWidget, path: Path) -> None:
+def _send_drop(widget: QWidget | QWindow, path: Path) -> None:
     # As a real drag does: the drop only arrives after an accepted drag-enter.
     enter, drop, _mime = _drop_events([path])
     QApplication.sendEvent(widget, enter)
@@ -336,6 +336,16 @@ def test_window_shows_the_init_image_with_strength_and_removes_it(qtbot, tmp_pat
     window.init_card.remove_button.click()
     assert window.init_image is None and window.params_panel.strength.isHidden()
     assert window.build_request().init_image is None
+
+    # Over the 3D view, a platform may deliver the drop to the viewer's native GL window; it must
+    # reach the same handler.
+    from dit360_desktop.ui.viewer.gl_widget import PanoramaViewer
+
+    if isinstance(window.viewer, PanoramaViewer):
+        qtbot.waitUntil(lambda: window.viewer.renderer is not None, timeout=20_000)
+        _send_drop(window.viewer.gl_window(), path)
+        assert window.init_image is not None and window.init_image.path == str(path)
+        window.init_card.remove_button.click()
 
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n garbage")

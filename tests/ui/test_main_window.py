@@ -137,6 +137,32 @@ def test_first_run_without_a_model_opens_and_explains(qtbot, open_window, monkey
         dialog.close()
 
 
+def test_the_window_stays_raster_next_to_the_gl_viewer(qtbot, open_window):
+    """With a QOpenGLWidget inside, Qt composites the whole window with OpenGL on every repaint (18 ms
+    for a label on llvmpipe, and UI stalls past 50 ms while generating). The viewer draws in its own
+    native GL window instead, so the main window must remain a plain raster surface."""
+    from PySide6.QtGui import QSurface
+
+    from dit360_desktop.ui.viewer.gl_widget import PanoramaViewer
+
+    window = open_window(start_worker=False)
+    viewer = window.viewer
+    assert isinstance(viewer, PanoramaViewer), "the GL tests run under Xvfb + Mesa"
+    qtbot.waitUntil(lambda: viewer.renderer is not None and viewer.renderer.initialized, timeout=20_000)
+    assert window.windowHandle().surfaceType() == QSurface.SurfaceType.RasterSurface
+    assert viewer.gl_window().surfaceType() == QSurface.SurfaceType.OpenGLSurface
+
+    # Screenshots: widget painting never reaches the native GL window, grab_window paints its frame in.
+    from dit360_desktop.ui.window_grab import grab_window
+
+    viewer.set_panorama(np.full((64, 128, 3), (200, 40, 40), dtype=np.uint8))
+    centre = viewer.mapTo(window, viewer.rect().center())
+    image = grab_window(window).toImage()
+    scale = image.devicePixelRatio()
+    pixel = image.pixelColor(round(centre.x() * scale), round(centre.y() * scale))
+    assert abs(pixel.red() - 200) <= 2 and abs(pixel.green() - 40) <= 2 and abs(pixel.blue() - 40) <= 2
+
+
 def test_escape_cancels_within_a_step(qtbot, open_window, make_worker, shared_engine):
     worker = make_worker(shared_engine)
     window = open_window(worker)

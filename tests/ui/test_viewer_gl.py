@@ -284,6 +284,87 @@ def test_mouse_drag_with_inertia_and_wheel_zoom(viewer, qtbot):
     assert viewer.camera.fov == 20
 
 
+def test_input_from_the_window_system_arrives_through_the_gl_window(qtbot, qapp):
+    """The window system sends mouse input to the native GL window, not to the widget; it must reach
+    the viewer's handlers, give the widget keyboard focus, and leave keys to the widget tree."""
+    from PySide6.QtTest import QTest
+
+    host = QWidget()
+    qtbot.addWidget(host)
+    viewer = PanoramaViewer(host)
+    QVBoxLayout(host).addWidget(viewer)
+    host.resize(320, 180)
+    host.show()
+    qtbot.waitExposed(host)
+    host.activateWindow()
+    qtbot.waitUntil(host.isActiveWindow, timeout=5000)
+    qtbot.waitUntil(lambda: viewer.renderer is not None and viewer.renderer.initialized, timeout=10_000)
+    viewer.set_panorama(np.full((64, 128, 3), 100, dtype=np.uint8))
+    surface = viewer.gl_window()
+    assert surface.isExposed() and surface.size() == viewer.size()
+
+    start = viewer.camera.yaw
+    no_mod = Qt.KeyboardModifier.NoModifier
+    QTest.mousePress(surface, Qt.MouseButton.LeftButton, no_mod, QPoint(100, 90))
+    assert viewer.hasFocus()  # a click in the view focuses it, so arrow keys and G work next
+    assert surface.cursor().shape() == Qt.CursorShape.ClosedHandCursor
+    for x in range(104, 180, 8):
+        QTest.mouseMove(surface, QPoint(x, 90))
+    QTest.mouseRelease(surface, Qt.MouseButton.LeftButton, no_mod, QPoint(180, 90))
+    assert viewer.camera.yaw < start
+    assert surface.cursor().shape() == Qt.CursorShape.OpenHandCursor
+    viewer.input.inertia.stop()
+
+    event = QWheelEvent(
+        QPointF(160, 90), QPointF(viewer.mapToGlobal(QPoint(160, 90))), QPoint(0, 0), QPoint(0, 120),
+        Qt.MouseButton.NoButton, no_mod, Qt.ScrollPhase.NoScrollPhase, False,
+    )  # fmt: skip
+    QApplication.sendEvent(surface, event)
+    assert viewer.camera.fov == pytest.approx(90 * 0.88)
+
+    # Keys go to the focused widget through the top-level window, as in the rest of the app.
+    with qtbot.waitSignal(viewer.grid_visible_changed):
+        QTest.keyClick(host.windowHandle(), Qt.Key.Key_G)
+    assert viewer.grid_visible
+
+
+def test_gl_window_is_owned_by_qt_and_exit_does_not_crash(tmp_path):
+    """PySide would own a parentless QWindow and delete it at exit before the container that embeds
+    it, crashing in QApplication's destructor. Exit without any clean-up, as a script may."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = tmp_path / "exit.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import time
+            import shiboken6
+            from PySide6.QtWidgets import QApplication, QVBoxLayout, QWidget
+            from dit360_desktop.ui.viewer import prepare_application_opengl
+            prepare_application_opengl()
+            app = QApplication([])
+            from dit360_desktop.ui.viewer.gl_widget import PanoramaViewer
+            host = QWidget()
+            viewer = PanoramaViewer(host)
+            QVBoxLayout(host).addWidget(viewer)
+            host.resize(200, 100)
+            host.show()
+            end = time.monotonic() + 1.0
+            while time.monotonic() < end:
+                app.processEvents()
+            assert viewer.renderer is not None and viewer.renderer.initialized
+            assert not shiboken6.ownedByPython(viewer.gl_window())
+            print("shown", flush=True)
+            """
+        )
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "shown" in done.stdout
+
+
 def test_keyboard_when_focused(viewer, qtbot):
     viewer.setFocus()
     qtbot.keyClick(viewer, Qt.Key.Key_Plus)

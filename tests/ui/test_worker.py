@@ -310,3 +310,46 @@ def test_preview_events_stop_after_cancel(qtbot, make_worker, shared_engine, req
     qtbot.waitUntil(lambda: job in rec.cancelled, timeout=60_000)
     previews = [e for e in rec.events if e[0] == "preview"]
     assert len(previews) <= 2
+
+
+def test_preload_imports_the_model_libraries_then_says_so(qtbot, make_worker, shared_engine, monkeypatch):
+    """The first generation must not pay for importing diffusers/transformers/PEFT (seconds of GIL-heavy
+    work that stalls the window); preload does it while the app is idle and signals when done."""
+    from dit360_desktop.core import engine as engine_module
+
+    imported = []
+    monkeypatch.setattr(engine_module, "import_model_libraries", lambda: imported.append(True))
+    worker = make_worker(shared_engine)
+    worker.start()
+    with qtbot.waitSignal(worker.preload_finished, timeout=60_000):
+        worker.preload()
+    assert imported == [True]
+
+
+def test_preload_finishes_even_when_the_engine_cannot_be_made(qtbot, make_worker):
+    def broken_factory(_model_dir):
+        raise RuntimeError("no engine today")
+
+    worker = make_worker(engine_factory=broken_factory)
+    errors = []
+    worker.engine_error.connect(errors.append)
+    worker.start()
+    with qtbot.waitSignal(worker.preload_finished, timeout=60_000):
+        worker.preload()
+    qtbot.waitUntil(lambda: len(errors) == 1)
+
+
+def test_import_model_libraries_imports_what_a_load_uses() -> None:
+    import sys
+
+    from dit360_desktop.core.engine import import_model_libraries
+
+    import_model_libraries()
+    for module in (
+        "diffusers.models.transformers.transformer_flux",
+        "diffusers.models.autoencoders.autoencoder_kl",
+        "transformers.models.t5.modeling_t5",
+        "transformers.models.clip.modeling_clip",
+        "peft",
+    ):
+        assert module in sys.modules, module
