@@ -97,7 +97,11 @@ def test_disk_full_exit_code(hub: HubEmulator, tmp_path: Path, capsys, monkeypat
 def test_network_exit_code(tmp_path: Path, capsys, monkeypatch) -> None:
     import huggingface_hub.constants
 
+    from dit360_desktop.models import hub
+
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    # A refused connection is retried with backoff; keep the waits short here.
+    monkeypatch.setattr(hub, "DEFAULT_METADATA_RETRY", hub.MetadataRetry(backoff_s=0.01, backoff_max_s=0.02))
     code, _, err = _cli(
         capsys,
         "download",
