@@ -327,6 +327,16 @@ def test_input_from_the_window_system_arrives_through_the_gl_window(qtbot, qapp)
         QTest.keyClick(host.windowHandle(), Qt.Key.Key_G)
     assert viewer.grid_visible
 
+    # Resting the pointer on the view shows its tooltip (Qt would only do it for widget hover events).
+    from PySide6.QtWidgets import QToolTip
+
+    QTest.mouseMove(surface, QPoint(150, 80))
+    qtbot.waitUntil(QToolTip.isVisible, timeout=5000)
+    assert "Drag to look around" in QToolTip.text()
+    QTest.mousePress(surface, Qt.MouseButton.LeftButton, no_mod, QPoint(150, 80))
+    assert not QToolTip.isVisible() or QToolTip.text() != viewer.toolTip()
+    QTest.mouseRelease(surface, Qt.MouseButton.LeftButton, no_mod, QPoint(150, 80))
+
 
 def test_gl_window_is_owned_by_qt_and_exit_does_not_crash(tmp_path):
     """PySide would own a parentless QWindow and delete it at exit before the container that embeds

@@ -20,9 +20,9 @@ import weakref
 import numpy as np
 import shiboken6
 from PySide6.QtCore import QCoreApplication, QElapsedTimer, QEvent, Qt, QTimer, Signal
-from PySide6.QtGui import QImage, QNativeGestureEvent, QOffscreenSurface, QOpenGLContext, QWindow
+from PySide6.QtGui import QCursor, QImage, QNativeGestureEvent, QOffscreenSurface, QOpenGLContext, QWindow
 from PySide6.QtOpenGL import QOpenGLWindow
-from PySide6.QtWidgets import QGestureEvent, QPinchGesture, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGestureEvent, QPinchGesture, QToolTip, QVBoxLayout, QWidget
 
 from dit360_desktop.ui.viewer.camera import CameraView, PanoramaCamera, ViewMode, check_snapshot_fov
 from dit360_desktop.ui.viewer.errors import OpenGLUnavailableError, ViewerError
@@ -85,6 +85,7 @@ _FORWARDED_EVENTS = frozenset(
         QEvent.Type.DragLeave,
         QEvent.Type.Drop,
         QEvent.Type.ContextMenu,
+        QEvent.Type.Leave,
     }
 )
 
@@ -172,6 +173,13 @@ class PanoramaViewer(QWidget):
         self._settle.setInterval(SETTLE_MS)
         self._settle.timeout.connect(self.request_frame)
         self._home: tuple[QWidget | None, Qt.WindowType] | None = None
+        # Qt makes tooltips from hover events on widgets, and the pointer is over the native GL window,
+        # not this widget; show the tooltip after the same pause Qt uses.
+        self._hover = QTimer(self)
+        self._hover.setSingleShot(True)
+        self._hover.setInterval(700)
+        self._hover.timeout.connect(self._show_tooltip)
+        self.setMouseTracking(True)  # else Qt drops the forwarded button-less moves the tooltip needs
 
     # Public API shared with ViewerUnavailable -----------------------------------------------------
 
@@ -377,7 +385,17 @@ class PanoramaViewer(QWidget):
     def _now(self) -> float:
         return self._clock.elapsed() / 1000.0
 
+    def _show_tooltip(self) -> None:
+        if self.toolTip() and self.isVisible():
+            QToolTip.showText(QCursor.pos(), self.toolTip(), self)
+
+    def leaveEvent(self, event) -> None:
+        self._hover.stop()
+        super().leaveEvent(event)
+
     def mousePressEvent(self, event) -> None:
+        self._hover.stop()
+        QToolTip.hideText()
         if event.button() == Qt.MouseButton.LeftButton:
             self._set_cursor(Qt.CursorShape.ClosedHandCursor)
             self.input.press(event.position().x(), event.position().y(), self._now())
@@ -387,6 +405,9 @@ class PanoramaViewer(QWidget):
         super().mousePressEvent(event)
 
     def mouseMoveEvent(self, event) -> None:
+        if event.buttons() == Qt.MouseButton.NoButton:
+            QToolTip.hideText()
+            self._hover.start()
         self.input.move(event.position().x(), event.position().y(), self._now())
 
     def mouseReleaseEvent(self, event) -> None:
