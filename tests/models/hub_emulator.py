@@ -207,6 +207,9 @@ def _make_handler(hub: HubEmulator) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(data)))
             for k, v in (headers or {}).items():
                 self.send_header(k, v)
+            if self.close_connection:
+                # Say so, or the client pools the connection and its next request meets a closed socket.
+                self.send_header("Connection", "close")
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(data)
