@@ -520,3 +520,52 @@ def test_full_size_16384_panorama(viewer):
     rays, _ = view_rays(viewer.camera.view, 192, 108)
     assert np.abs(image - direction_colours(rays)).max() <= 4
     assert viewer.renderer.stats.face_size == 4096
+
+
+def _centre_colour(viewer) -> list[int]:
+    """The centre pixel of an on-screen frame, drawn with whatever is uploaded now (no finishing)."""
+    surface = viewer.gl_window()
+    surface.makeCurrent()
+    viewer._paint_gl()
+    image = surface.grabFramebuffer()
+    return qimage_to_rgb(image.convertToFormat(QImage.Format.Format_RGB888))[
+        image.height() // 2, image.width() // 2
+    ].tolist()
+
+
+def test_panorama_upload_is_staged_between_frames(viewer, qtbot):
+    """A 2048×1024 upload took ~100 ms in one go on llvmpipe, a UI stall at the end of every
+    generation; staged, it runs one tile, face or mipmap pass per event-loop turn while the previous
+    picture stays on screen, then swaps in whole."""
+    renderer = viewer.renderer
+    viewer.set_panorama(np.full((128, 256, 3), 60, dtype=np.uint8))
+    qtbot.waitUntil(lambda: not renderer.staging and renderer.stats.panorama_uploads == 1, timeout=5000)
+    steps = renderer.stats.staged_steps
+    assert _centre_colour(viewer) == [60] * 3
+
+    viewer.set_panorama(np.full((128, 256, 3), 200, dtype=np.uint8))
+    assert renderer.staging
+    assert _centre_colour(viewer) == [60] * 3  # the old picture until the new one is complete
+    qtbot.waitUntil(lambda: not renderer.staging, timeout=5000)
+    assert renderer.stats.panorama_uploads == 2
+    assert renderer.stats.staged_steps - steps == 10  # cube, tile, six faces, mip level 1, the rest + swap
+    assert _centre_colour(viewer) == [200] * 3
+
+
+def test_snapshots_and_previews_during_a_staged_upload(viewer, qtbot):
+    renderer = viewer.renderer
+    viewer.set_panorama(np.full((128, 256, 3), 60, dtype=np.uint8))
+    assert renderer.staging
+    # A snapshot (export) shows what was set last: it completes the upload first.
+    assert snapshot_array(viewer, 8, 8)[4, 4].tolist() == [60] * 3
+    assert not renderer.staging
+
+    viewer.set_panorama(np.full((128, 256, 3), 200, dtype=np.uint8))
+    assert renderer.staging
+    # A new generation's first preview arrives before the upload finished: the preview wins, and the
+    # stale upload is dropped, never swapped in over it.
+    viewer.set_preview(np.full((32, 64, 3), 120, dtype=np.uint8))
+    assert not renderer.staging
+    qtbot.wait(100)
+    assert renderer.stats.panorama_uploads == 1
+    assert snapshot_array(viewer, 8, 8)[4, 4].tolist() == [120] * 3

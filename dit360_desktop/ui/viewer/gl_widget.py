@@ -180,6 +180,10 @@ class PanoramaViewer(QWidget):
         self._hover.setInterval(700)
         self._hover.timeout.connect(self._show_tooltip)
         self.setMouseTracking(True)  # else Qt drops the forwarded button-less moves the tooltip needs
+        self._upload_timer = QTimer(self)
+        self._upload_timer.setSingleShot(True)
+        self._upload_timer.setInterval(0)
+        self._upload_timer.timeout.connect(self._advance_upload)
 
     # Public API shared with ViewerUnavailable -----------------------------------------------------
 
@@ -207,11 +211,16 @@ class PanoramaViewer(QWidget):
         return self._renderer
 
     def set_panorama(self, image: QImage | np.ndarray) -> None:
-        """Show a full equirect panorama. The array is kept (not copied); do not modify it afterwards."""
+        """Show a full equirect panorama. The array is kept (not copied); do not modify it afterwards.
+
+        Once the view is running, the upload is staged: converted a step at a time between frames
+        (the current picture stays until it is done), so a large panorama never blocks the UI thread
+        for the whole conversion. Snapshots and grabs always show the panorama set last.
+        """
         array = as_rgb_array(image)
         self._panorama = array
         self._preview = None
-        if self._renderer is not None:
+        if not self._stage(array) and self._renderer is not None:
             self._renderer.set_panorama(array)
         self.request_frame()
 
@@ -222,6 +231,39 @@ class PanoramaViewer(QWidget):
         if self._renderer is not None:
             self._renderer.set_preview(preview)
         self.request_frame()
+
+    def _stage(self, array: np.ndarray) -> bool:
+        renderer = self._renderer
+        if renderer is None or not renderer.initialized or self._failure or not self._surface.isExposed():
+            return False
+        self._surface.makeCurrent()
+        try:
+            staged = renderer.stage_panorama(array)
+        finally:
+            self._surface.doneCurrent()
+        if staged:
+            self._upload_timer.start()
+        return staged
+
+    def _advance_upload(self) -> None:
+        """One step of a staged upload per event-loop turn, so input and paints get in between."""
+        renderer = self._renderer
+        if renderer is None or not renderer.initialized or not renderer.staging or self._failure:
+            return
+        from OpenGL.error import Error as PyOpenGLError
+
+        self._surface.makeCurrent()
+        try:
+            done = renderer.advance_staged()
+        except (ViewerError, PyOpenGLError) as e:
+            self._fail(f"The viewer could not show the panorama: {e}")
+            return
+        finally:
+            self._surface.doneCurrent()
+        if done:
+            self.request_frame()
+        else:
+            self._upload_timer.start()
 
     def set_grid_visible(self, visible: bool) -> None:
         if bool(visible) != self._grid:
@@ -302,6 +344,8 @@ class PanoramaViewer(QWidget):
         if not self._surface.isExposed():
             raise ViewerError("The viewer is not on screen, so it has no frame to grab.")
         self._surface.makeCurrent()
+        if self._renderer is not None and self._renderer.initialized:
+            self._renderer.finish_staged()
         self._paint_gl()
         return self._surface.grabFramebuffer()
 
