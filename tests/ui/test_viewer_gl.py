@@ -488,6 +488,7 @@ def test_gl_objects_are_freed_with_the_widget(qtbot, qapp, analytic):
 def test_software_rasteriser_renders_half_size_while_moving_then_sharpens(viewer, qtbot, analytic):
     assert viewer.renderer.software  # Mesa llvmpipe under Xvfb
     viewer.set_panorama(analytic)
+    viewer.snapshot(8, 8)  # completes the staged upload, so the next frame is drawn within the window
     viewer.camera.rotate(2.0, 0.0)
     viewer.grabFramebuffer()  # renders a frame now, while the camera counts as moving
     assert viewer.renderer._low_size == (160, 90)
