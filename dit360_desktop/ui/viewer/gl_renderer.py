@@ -53,6 +53,7 @@ class _Upload:
     face: int
     steps: Iterator[None] = field(default_factory=lambda: iter(()))
     texture: int = 0  # the source tile texture that lives between steps
+    fence: object = None  # a GL sync object while waiting for queued work
     tiles: int = 0
     seconds: float = 0.0
 
@@ -93,6 +94,7 @@ class PanoramaRenderer:
         self._max_cube = 0
         self._staged: _Upload | None = None
         self._garbage: list[int] = []  # textures to delete once the context is current
+        self._garbage_syncs: list[object] = []
         self._blit_fbo = 0
 
     @property
@@ -234,11 +236,16 @@ class PanoramaRenderer:
         upload, self._staged = self._staged, None
         if upload is not None:
             self._garbage.extend(t for t in (upload.texture, upload.cube) if t)
+            if upload.fence is not None:
+                self._garbage_syncs.append(upload.fence)
 
     def _collect_garbage(self) -> None:
         if self._garbage:
             GL.glDeleteTextures(self._garbage)
             self._garbage = []
+        for sync in self._garbage_syncs:
+            GL.glDeleteSync(sync)
+        self._garbage_syncs = []
 
     def sync(self, framebuffer: int) -> None:
         """Apply pending uploads; at most one of each per frame however often set_* was called."""
@@ -465,14 +472,28 @@ class PanoramaRenderer:
             for face in range(6):
                 self._convert(upload.texture, tile, rect, (width, height), upload.cube, upload.face, face)
                 yield
+            # Drivers queue draws and run them when something reads the result: without waiting here,
+            # llvmpipe ran all six faces inside the next step (84 ms of the UI thread).
+            yield from self._until_done(upload)
             GL.glDeleteTextures([upload.texture])
             upload.texture = 0
-        yield from self._mipmap_steps(upload.cube, upload.face)
+        yield from self._mipmap_steps(upload)
+        yield from self._until_done(upload)  # the first frame with the new cubemap must not wait either
 
-    def _mipmap_steps(self, cube: int, face: int) -> Iterator[None]:
+    def _until_done(self, upload: _Upload) -> Iterator[None]:
+        """Yield until the GL work queued so far has finished, polling a fence without blocking."""
+        upload.fence = GL.glFenceSync(GL.GL_SYNC_GPU_COMMANDS_COMPLETE, 0)
+        GL.glFlush()
+        while GL.glClientWaitSync(upload.fence, 0, 0) == GL.GL_TIMEOUT_EXPIRED:
+            yield
+        GL.glDeleteSync(upload.fence)
+        upload.fence = None
+
+    def _mipmap_steps(self, upload: _Upload) -> Iterator[None]:
         """Fill the cubemap's mip chain by halving blits, the first level on its own and the rest
         together (they are a third of its size). glGenerateMipmap does the same work in one call,
         which on llvmpipe under a busy CPU took 60-110 ms of the UI thread."""
+        cube, face = upload.cube, upload.face
         if not self._blit_fbo:
             self._blit_fbo = int(GL.glGenFramebuffers(1))
         colour = GL.GL_COLOR_ATTACHMENT0
@@ -492,7 +513,7 @@ class PanoramaRenderer:
             GL.glFramebufferTexture2D(GL.GL_DRAW_FRAMEBUFFER, colour, GL.GL_TEXTURE_2D, 0, 0)
             GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
             if level == 1:
-                yield
+                yield from self._until_done(upload)
             level, size = level + 1, size // 2
 
     def _record_upload(self, upload: _Upload) -> None:

@@ -182,7 +182,7 @@ class PanoramaViewer(QWidget):
         self.setMouseTracking(True)  # else Qt drops the forwarded button-less moves the tooltip needs
         self._upload_timer = QTimer(self)
         self._upload_timer.setSingleShot(True)
-        self._upload_timer.setInterval(0)
+        self._upload_timer.setInterval(2)  # polls a fence while the driver works; 0 would spin
         self._upload_timer.timeout.connect(self._advance_upload)
 
     # Public API shared with ViewerUnavailable -----------------------------------------------------
