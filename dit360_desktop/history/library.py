@@ -310,6 +310,23 @@ def _prepare_folder(root: Path) -> None:
         raise _translate_os(e, f"The library folder {root} cannot be used") from e
 
 
+def _enable_wal(conn: sqlite3.Connection) -> str:
+    """Switch the index to WAL and return the journal mode it ended up in.
+
+    The switch needs the file to itself for a moment, and SQLite answers "database is locked" at once,
+    without its busy handler, when another process is opening the same fresh library (the CLI and the
+    app, or two CLIs): wait for it here, as the busy timeout would.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _connect(db_path: Path) -> sqlite3.Connection:
     """Open, configure, check and migrate the index; ``_CorruptIndex`` if the file is damaged."""
     try:
@@ -318,7 +335,7 @@ def _connect(db_path: Path) -> sqlite3.Connection:
         raise _translate(e, f"The library index {db_path} cannot be opened") from e
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        mode = _enable_wal(conn)
         if str(mode).lower() != "wal":
             log.warning("The library index runs in %s mode, not WAL (a network drive?)", mode)
         conn.execute("PRAGMA synchronous = FULL")

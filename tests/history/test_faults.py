@@ -130,6 +130,35 @@ def test_read_only_location_gives_a_clear_error(read_only_base: tuple[Path, Path
         assert str(folder) in message and "read-only" in message and "writable folder" in message
 
 
+def test_switching_to_wal_waits_while_another_process_holds_the_new_file() -> None:
+    """Two processes opening the same fresh library: SQLite answers the second one's switch to WAL
+    with "database is locked" at once, without its busy handler (seen in CI). It must wait instead."""
+    import sqlite3
+
+    from dit360_desktop.history import library as library_module
+
+    class Row:
+        def fetchone(self):
+            return ("wal",)
+
+    class Busy:
+        def __init__(self, failures: int, message: str = "database is locked") -> None:
+            self.failures, self.calls, self.message = failures, 0, message
+
+        def execute(self, sql: str) -> Row:
+            self.calls += 1
+            if self.calls <= self.failures:
+                raise sqlite3.OperationalError(self.message)
+            return Row()
+
+    busy = Busy(failures=3)
+    assert library_module._enable_wal(busy) == "wal" and busy.calls == 4
+    other = Busy(failures=1, message="disk I/O error")
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+        library_module._enable_wal(other)
+    assert other.calls == 1
+
+
 def test_two_processes_writing_at_once_do_not_corrupt_the_library(tmp_path: Path) -> None:
     folder = tmp_path / "library"
     count = 12
