@@ -161,9 +161,11 @@ def _probe_gl_window() -> dict[str, Any]:
     a window container (so the bundle must carry QtOpenGL and a platform plugin that embeds windows)."""
     import time
 
-    from PySide6.QtGui import QColor, QWindow
+    from PySide6.QtGui import QColor
     from PySide6.QtOpenGL import QOpenGLWindow
     from PySide6.QtWidgets import QApplication, QVBoxLayout, QWidget
+
+    from dit360_desktop.ui.viewer.gl_support import window_owner
 
     class ClearWindow(QOpenGLWindow):
         def paintGL(self) -> None:
@@ -172,8 +174,8 @@ def _probe_gl_window() -> dict[str, Any]:
             functions.glClear(0x00004000)
 
     host = QWidget()
-    placeholder = QWindow()  # born with a parent, the GL window is owned by Qt (as in the viewer)
-    window = ClearWindow(QOpenGLWindow.UpdateBehavior.NoPartialUpdate, placeholder)
+    owner = window_owner()  # as in the viewer, so Qt and not PySide deletes the GL window
+    window = ClearWindow(QOpenGLWindow.UpdateBehavior.NoPartialUpdate, owner)
     QVBoxLayout(host).addWidget(QWidget.createWindowContainer(window, host))
     host.resize(64, 64)
     host.show()

@@ -13,7 +13,7 @@ import os
 import sys
 
 from PySide6.QtCore import QCoreApplication, Qt
-from PySide6.QtGui import QGuiApplication, QOffscreenSurface, QOpenGLContext, QSurfaceFormat
+from PySide6.QtGui import QGuiApplication, QOffscreenSurface, QOpenGLContext, QSurfaceFormat, QWindow
 
 log = logging.getLogger(__name__)
 
@@ -95,3 +95,15 @@ def _probe_context() -> str | None:
         return "The 3D viewer needs the PyOpenGL package. Reinstall the application."
     log.info("viewer OpenGL probe: %d.%d %s", version[0], version[1], got.profile().name)
     return None
+
+
+def window_owner() -> QWindow:
+    """A hidden window to create a ``QWindow`` under, for embedding with ``createWindowContainer``.
+
+    The container owns the window it embeds and deletes it, but PySide also keeps ownership of a
+    ``QWindow`` created without a parent and deletes it at exit before the container, which then crashes
+    in QApplication's destructor. Created as the child of this window, it is owned by Qt from the start;
+    the container re-parents it, and this window is never shown. Keep it referenced as long as the
+    container lives.
+    """
+    return QWindow()

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import QGestureEvent, QPinchGesture, QToolTip, QVBoxLayou
 
 from dit360_desktop.ui.viewer.camera import CameraView, PanoramaCamera, ViewMode, check_snapshot_fov
 from dit360_desktop.ui.viewer.errors import OpenGLUnavailableError, ViewerError
-from dit360_desktop.ui.viewer.gl_support import required_gl_version, viewer_surface_format
+from dit360_desktop.ui.viewer.gl_support import required_gl_version, viewer_surface_format, window_owner
 from dit360_desktop.ui.viewer.image_input import as_rgb_array, rgb_to_qimage
 from dit360_desktop.ui.viewer.input import ViewerInput
 from dit360_desktop.ui.viewer.motion import AUTO_ROTATE_SPEED
@@ -139,12 +139,8 @@ class PanoramaViewer(QWidget):
         self.setMinimumSize(160, 90)
         self.setToolTip("Drag to look around, scroll to zoom. Press F11 for fullscreen.")
         self.grabGesture(Qt.GestureType.PinchGesture)
-        # Qt's container owns the GL window and deletes it. Created without a parent, PySide would own it
-        # as well and delete it at exit before the container (a crash in QApplication's destructor);
-        # born as the child of a placeholder window, it is owned by Qt from the start. The container
-        # then re-parents it, and the placeholder is never shown.
-        self._placeholder = QWindow()
-        self._surface = _ViewerSurface(self, self._placeholder)
+        self._owner = window_owner()  # see there: who deletes the GL window
+        self._surface = _ViewerSurface(self, self._owner)
         self._container = QWidget.createWindowContainer(self._surface, self)
         self._container.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         layout = QVBoxLayout(self)
