@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from download_throughput import make_file  # same folder: the random test file both benchmarks hash
+
 ROOT = Path(__file__).resolve().parents[2]
 _HASH = (
     f"import sys; sys.path.insert(0, {str(ROOT)!r}); from pathlib import Path; "
@@ -41,10 +43,7 @@ def main() -> int:
     size = args.size_mb * 1024 * 1024
     with tempfile.TemporaryDirectory(prefix="dit360-verify-") as tmp:
         path = Path(tmp) / "weights.safetensors"
-        block = os.urandom(16 << 20)
-        with path.open("wb") as handle:
-            for offset in range(0, size, len(block)):
-                handle.write(block[: min(len(block), size - offset)])
+        expected = make_file(path, size)
         ours, theirs = [], []
         for run in range(args.runs):
             order = ("ours", "sha256sum") if run % 2 == 0 else ("sha256sum", "ours")
@@ -55,8 +54,8 @@ def main() -> int:
                 else:
                     elapsed, digest_sum = timed(["sha256sum", str(path)])
                     theirs.append(elapsed)
-        if digest_ours != digest_sum:
-            raise SystemExit(f"digests differ: {digest_ours} vs {digest_sum}")
+        if not digest_ours == digest_sum == expected:
+            raise SystemExit(f"digests differ: {digest_ours} vs {digest_sum} vs {expected}")
     mb = size / 1e6
     t_ours, t_sum = statistics.median(ours), statistics.median(theirs)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
