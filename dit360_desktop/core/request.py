@@ -16,7 +16,7 @@ FIT_MODES = ("crop", "pad", "stretch")
 DTYPES = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 # Memory tiers (dit360_desktop.core.tiers): "auto" picks one from the device and its free memory.
-TIERS = ("auto", "full", "24gb", "12gb", "8gb", "apple", "cpu")
+TIERS = ("auto", "full", "24gb", "24gb-fp8", "12gb", "8gb", "apple", "cpu")
 MIN_SIDE, MAX_SIDE = 64, 8192
 MAX_STEPS = 200
 MAX_PROMPT_CHARS = 4000

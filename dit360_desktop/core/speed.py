@@ -14,6 +14,8 @@ import logging
 
 import torch
 
+from dit360_desktop.core.streaming import is_streamed
+
 log = logging.getLogger(__name__)
 
 ATTENTION_CHOICES = ("auto", "native", "flash", "_flash_3")
@@ -51,6 +53,10 @@ def apply_speed_options(
     if compile:
         if device.type == "mps":
             notes.append("torch.compile is not used on MPS; the transformer runs eagerly.")
+        elif is_streamed(transformer):
+            # Its hooks swap weights and wait on CUDA events inside the blocks' calls, which dynamo
+            # would have to trace; the streaming tier runs eagerly.
+            notes.append("torch.compile is not used with streamed blocks (24gb tier); it runs eagerly.")
         else:
             # Offload and casting hooks move weights between calls: let dynamo break the graph there.
             hooked = any(hasattr(module, "_diffusers_hook") for module in transformer.modules())

@@ -12,6 +12,8 @@ user sees. The placement functions then apply the plan to freshly loaded compone
   layer on top, since a quantised weight cannot absorb it.
 - group offload: transformer blocks live in (pinned) CPU memory and visit the GPU one group at a time;
   on CUDA the next group is prefetched on a side stream while the current one computes.
+- partial streaming (``streaming``): bf16 weights, most blocks resident, just enough blocks in pinned RAM
+  to fit the tier's budget, each copied in while resident blocks compute; T5's blocks likewise.
 - text encoders: kept on the CPU and moved to the GPU only when a prompt is not in the cache.
 - VAE: exact tiled decode (``vae_tiling``), feature maps on the GPU or, for small cards, in RAM.
 """
@@ -28,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from dit360_desktop.core import streaming
 from dit360_desktop.core.devices import resolve_dtype
 from dit360_desktop.core.errors import OutOfMemoryError, RequestError
 from dit360_desktop.core.request import TIERS as TIER_CHOICES
@@ -44,10 +47,13 @@ class TierSpec:
     name: str
     label: str
     transformer: str  # "native" or "fp8" (a GGUF file, when given, replaces either)
-    offload: str | None  # None, "block_level" or "leaf_level" group offload of the transformer
+    # None; "block_level" or "leaf_level" group offload; or "stream": only enough blocks to fit
+    # ``resident_gib`` stay in RAM (``streaming``)
+    offload: str | None
     text_encoders: str  # "resident" on the device, or "offload": on the CPU except while encoding
-    t5: str  # "native" or "fp8" storage of T5-XXL
+    t5: str  # "native", "fp8" storage, or "stream": 16-bit, its blocks streamed from RAM
     vae: str  # "untiled", "tiled" (maps on the device) or "tiled-cpu" (maps in RAM)
+    resident_gib: float | None = None  # transformer weights kept on the device ("stream" only)
 
 
 TIERS: dict[str, TierSpec] = {
@@ -64,7 +70,20 @@ TIERS: dict[str, TierSpec] = {
         ),
         TierSpec(
             name="24gb",
-            label="24 GB: fp8-stored transformer and T5, text encoders off the GPU after encoding, tiled VAE",
+            label="24 GB, full quality: bf16, a few transformer blocks and T5's blocks streamed from RAM",
+            transformer="native",
+            offload="stream",
+            # CLIP and T5's embeddings stay; T5's blocks (9 GiB in bf16) visit one at a time.
+            text_encoders="resident",
+            t5="stream",
+            vae="tiled",
+            # 22.2 GiB of bf16 weights; ~4 GiB stay free for activations, streamed blocks in flight,
+            # CLIP, T5's embeddings and the tiled VAE's feature maps.
+            resident_gib=18.0,
+        ),
+        TierSpec(
+            name="24gb-fp8",
+            label="24 GB, faster: fp8-stored transformer and T5, text encoders off the GPU after encoding",
             transformer="fp8",
             offload=None,
             text_encoders="offload",
@@ -117,7 +136,9 @@ assert set(TIERS) == set(TIER_CHOICES) - {"auto"}
 # in bf16 is 33.7 GB of weights (transformer 23.8, T5-XXL 9.5, CLIP-L 0.25, VAE 0.17) plus activations.
 CUDA_TIER_FLOORS: tuple[tuple[str, int], ...] = (("full", 38 * GIB), ("24gb", 20 * GIB), ("12gb", 10 * GIB))
 DEVICE_BOUND = {"apple": "mps", "cpu": "cpu"}
-LOWER_TIER = {"full": "24gb", "24gb": "12gb", "12gb": "8gb"}
+LOWER_TIER = {"full": "24gb", "24gb": "12gb", "24gb-fp8": "12gb", "12gb": "8gb"}
+# Free memory the streaming tier leaves unused for everything but resident transformer weights.
+STREAM_HEADROOM = 4 * GIB
 
 
 def choose_tier(device_type: str, total_bytes: int | None, free_bytes: int | None) -> str:
@@ -168,6 +189,7 @@ class TierPlan:
     text_encoders: str  # "resident", "offload" or "cpu"
     t5: str
     vae: str
+    resident_bytes: int | None = None  # offload "stream": transformer weights kept on the device
     notes: tuple[str, ...] = ()
 
     @property
@@ -179,7 +201,9 @@ class TierPlan:
 
     @property
     def fuses_lora(self) -> bool:
-        return self.transformer == "fp8"
+        # fp8: a rank-64 delta would round away after casting. Streaming: PEFT would put the LoRA
+        # layers of a streamed block on the CPU, outside the blocks' streamed weights.
+        return self.transformer == "fp8" or self.offload == "stream"
 
     @property
     def tiling(self) -> TilingConfig | None:
@@ -198,6 +222,7 @@ class TierPlan:
             "text_encoders": self.text_encoders,
             "t5": self.t5,
             "vae": self.vae,
+            "resident_gib": None if self.resident_bytes is None else round(self.resident_bytes / GIB, 2),
         }
 
     def with_text_on_cpu(self, reason: str) -> TierPlan:
@@ -217,6 +242,7 @@ def plan_tier(
         raise RequestError("tier", f"must be one of {', '.join(TIER_CHOICES)} (got {requested!r})")
     notes: list[str] = []
     name = requested
+    total = free = None
     if requested == "auto" or DEVICE_BOUND.get(requested, device.type) != device.type:
         total, free = memory if memory is not None else device_memory(device)
         name = choose_tier(device.type, total, free)
@@ -233,6 +259,8 @@ def plan_tier(
         if offload == "leaf_level":
             # A Q4 GGUF is ~6.8 GB: whole blocks fit, and block offload moves far fewer, larger pieces.
             offload = "block_level"
+        elif offload == "stream":
+            offload = None  # even Q8_0 (12.7 GB) fits the streaming tier's budget whole
     elif transformer == "fp8" and not supports_fp8_storage(device.type):
         notes.append(
             f"fp8 weight storage is not supported on {device.type}; the transformer stays in 16-bit "
@@ -243,12 +271,19 @@ def plan_tier(
     if t5 == "fp8" and not supports_fp8_storage(device.type):
         notes.append(f"fp8 storage is not supported on {device.type}; T5 stays in 16-bit.")
         t5 = "native"
-    streams = offload is not None and device.type == "cuda"
-    if offload is not None and not streams:
+    streamed = offload is not None or t5 == "stream"
+    streams = streamed and device.type == "cuda"
+    if streamed and not streams:
         notes.append(
-            f"CUDA streams are not available on {device.type}; group offload runs without overlapping "
-            "transfers with compute (slower)."
+            f"CUDA streams are not available on {device.type}; offloaded weights are copied without "
+            "overlapping compute (slower)."
         )
+    resident = None
+    if offload == "stream":
+        resident = int(spec.resident_gib * GIB)
+        if free is not None:
+            # Chosen automatically: keep as much resident as this card's free memory allows.
+            resident = max(resident, free - STREAM_HEADROOM)
     return TierPlan(
         name=name,
         requested=requested,
@@ -261,6 +296,7 @@ def plan_tier(
         text_encoders=spec.text_encoders,
         t5=t5,
         vae=spec.vae,
+        resident_bytes=resident,
         notes=tuple(notes),
     )
 
@@ -274,6 +310,9 @@ def place_component(name: str, module: torch.nn.Module, plan: TierPlan) -> torch
         return module if plan.fuses_lora else place_transformer(module, plan)
     if name == "text_encoder_2" and plan.t5 == "fp8":
         cast_t5_to_fp8(module, plan.dtype)
+    if name == "text_encoder_2" and plan.t5 == "stream" and plan.text_encoders == "resident":
+        streaming.stream_blocks(module, list(module.encoder.block), plan.device)
+        return module
     if name in ("text_encoder", "text_encoder_2"):
         return module.to(plan.device if plan.text_encoders == "resident" else torch.device("cpu"))
     return module.to(plan.device)
@@ -284,6 +323,15 @@ def place_transformer(transformer, plan: TierPlan):
         transformer.enable_layerwise_casting(storage_dtype=FP8, compute_dtype=plan.dtype)
     if plan.offload is None:
         return transformer.to(plan.device)
+    if plan.offload == "stream":
+        blocks = streaming.choose_streamed_blocks(
+            [transformer.transformer_blocks, transformer.single_transformer_blocks],
+            plan.resident_bytes,
+            streaming.module_bytes(transformer),
+        )
+        streaming.stream_blocks(transformer, blocks, plan.device)
+        log.info("Streaming %d of the transformer's blocks from RAM", len(blocks))
+        return transformer
     transformer.enable_group_offload(
         onload_device=plan.device,
         offload_device=torch.device("cpu"),
@@ -339,6 +387,7 @@ def text_encoders_on_device(components, plan: TierPlan, needed: bool) -> Iterato
 
 
 def move_text_encoders_to_cpu(components) -> None:
+    streaming.unstream(components.text_encoder_2)
     components.text_encoder.to("cpu")
     components.text_encoder_2.to("cpu")
 

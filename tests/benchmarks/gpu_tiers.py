@@ -26,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from unittest import mock
@@ -106,7 +107,8 @@ VARIANTS = {
         Variant("published", "full", dtype="fp16", label="published: fp16, all resident, untiled decode"),
         Variant("full", "full", label="full: bf16, all resident"),
         Variant("full-compiled", "full", compile=True, label="full + torch.compile of the blocks"),
-        Variant("24gb", "24gb", label="fp8 storage, text encoders offloaded, tiled VAE"),
+        Variant("24gb", "24gb", label="bf16, 16 single blocks and T5's blocks streamed, tiled VAE"),
+        Variant("24gb-fp8", "24gb-fp8", label="fp8 storage, text encoders offloaded, tiled VAE"),
         Variant("12gb", "12gb", label="fp8 + block offload (streams), T5 fp8, tiled VAE in RAM"),
         Variant("8gb", "8gb", label="fp8 + leaf offload (streams), T5 fp8, tiled VAE in RAM"),
         Variant("12gb-gguf-q8_0", "12gb", gguf="Q8_0", label="GGUF Q8_0 + block offload"),
@@ -114,7 +116,17 @@ VARIANTS = {
     )
 }
 # Cheapest first, leaf-level offload (the slowest) last, so a time limit drops the least.
-DEFAULT_VARIANTS = ("published", "full", "24gb", "12gb-gguf-q8_0", "12gb", "8gb-gguf-q4_k", "8gb")
+DEFAULT_VARIANTS = (
+    "published",
+    "full",
+    "24gb",
+    "24gb-fp8",
+    "12gb",
+    "12gb-gguf-q8_0",
+    "8gb-gguf-q4_k",
+    "full-compiled",
+    "8gb",
+)
 
 
 @dataclass
@@ -423,6 +435,7 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="gpu-tiers-") as tmp:
         folder, lora = write_model_folder(Path(tmp), sizes.configs, sizes.lora_rank, args.tokenizers)
         for name in names:
+            sys.stdout.write(f"[{time.monotonic() - started:.0f} s] {name}\n")
             if args.time_limit is not None and time.monotonic() - started > args.time_limit:
                 row = {"variant": name, "error": "skipped: time limit reached"}
             else:
@@ -430,6 +443,7 @@ def main(argv: list[str] | None = None) -> dict:
                     row = run_variant(VARIANTS[name], sizes, folder, lora, device, args.steps)
                 except Exception as error:  # one failing tier must not hide the others' figures
                     row = {"variant": name, "error": f"{type(error).__name__}: {error}"}
+                    traceback.print_exc()
                     _free(device)
             report["rows"].append(row)
             _add_ratios(report)
@@ -458,7 +472,8 @@ def _print_row(row: dict) -> None:
         peak = row["peak_gpu_gib"]
         sys.stdout.write(
             f"{row['variant']}: {row['s_per_step']:.3f} s/step, peak "
-            f"{'n/a' if peak is None else f'{peak:.1f} GiB'}, e2e {row['end_to_end_s']:.1f} s\n"
+            f"{'n/a' if peak is None else f'{peak:.1f} GiB'}, e2e {row['end_to_end_s']:.1f} s, "
+            f"load {row['load_s']:.1f} s\n"
         )
     sys.stdout.flush()
 

@@ -85,7 +85,7 @@ def test_request_rejects_an_unknown_tier_naming_the_choices():
     with pytest.raises(RequestError) as caught:
         small(tier="16gb").validate()
     assert caught.value.field == "tier"
-    assert "auto, full, 24gb, 12gb, 8gb, apple, cpu" in str(caught.value)
+    assert "auto, full, 24gb, 24gb-fp8, 12gb, 8gb, apple, cpu" in str(caught.value)
     with pytest.raises(RequestError, match="tier"):
         plan_tier("16gb", CPU)
 
@@ -213,7 +213,7 @@ def test_offloaded_text_encoders_visit_the_gpu_only_when_a_prompt_is_not_cached(
     class Components:
         text_encoder, text_encoder_2 = _Spy(), _Spy()
 
-    plan = plan_tier("24gb", CUDA, dtype="bf16")
+    plan = plan_tier("24gb-fp8", CUDA, dtype="bf16")
     with tiers.text_encoders_on_device(Components, plan, needed=True):
         assert Components.text_encoder.moves == ["cuda"]
     assert Components.text_encoder.moves == Components.text_encoder_2.moves == ["cuda", "cpu"]
@@ -237,10 +237,10 @@ def reference(tiny_flux_dir, tiny_lora_dir):
 # tighter than asserted on this random-weight model: fp8 storage costs ~1.3 % on the latent (~49 dB),
 # bf16 compute ~0.6 %, offload and tiled VAE nothing.
 TIER_BOUNDS = {
-    ("24gb", "fp32"): (0.04, 40.0),
+    ("24gb-fp8", "fp32"): (0.04, 40.0),
     ("12gb", "fp32"): (0.04, 40.0),
     ("8gb", "fp32"): (0.04, 40.0),
-    ("24gb", "bf16"): (0.05, 38.0),
+    ("24gb-fp8", "bf16"): (0.05, 38.0),
 }
 
 
@@ -259,13 +259,13 @@ def test_each_tier_stays_close_to_fp32(tiny_flux_dir, tiny_lora_dir, reference, 
 
 def test_fused_lora_is_refused_into_fresh_weights_when_it_changes(tiny_flux_dir, tiny_lora_dir):
     engine = engine_for(tiny_flux_dir)
-    fused = engine.run(small(lora_path=str(tiny_lora_dir), tier="24gb")).latent
+    fused = engine.run(small(lora_path=str(tiny_lora_dir), tier="24gb-fp8")).latent
     first = engine._components.transformer
-    plain = engine.run(small(tier="24gb")).latent
+    plain = engine.run(small(tier="24gb-fp8")).latent
     assert engine._components.transformer is not first, "an fp8 transformer is reloaded to drop a fused LoRA"
     assert relative_error(plain, fused) > 1e-3
     second = engine._components.transformer
-    half = engine.run(small(lora_path=str(tiny_lora_dir), lora_scale=0.5, tier="24gb")).latent
+    half = engine.run(small(lora_path=str(tiny_lora_dir), lora_scale=0.5, tier="24gb-fp8")).latent
     assert engine._components.transformer is not second
     assert relative_error(half, fused) > 1e-4 and relative_error(half, plain) > 1e-4
 
@@ -397,15 +397,17 @@ def test_gpu_benchmark_runs_its_tiers_at_tiny_size_on_the_cpu(tmp_path, monkeypa
     monkeypatch.setitem(sys.modules, "gpu_tiers", bench)  # dataclasses look their module up there
     spec.loader.exec_module(bench)
     out = tmp_path / "tiers.json"
-    argv = ["--cpu-small", "--tiny", "--steps", "1", "--variants", "published,24gb,8gb-gguf-q4_k"]
+    argv = ["--cpu-small", "--tiny", "--steps", "1", "--variants", "published,24gb,24gb-fp8,8gb-gguf-q4_k"]
     report = bench.main([*argv, "--json", str(out), "--tokenizers", str(tiny_flux_dir)])
     assert json.loads(out.read_text())["rows"] == json.loads(json.dumps(report["rows"], default=str))
     rows = {row["variant"]: row for row in report["rows"]}
-    assert set(rows) == {"published", "24gb", "8gb-gguf-q4_k"}
+    assert set(rows) == {"published", "24gb", "24gb-fp8", "8gb-gguf-q4_k"}
     assert not [row["error"] for row in rows.values() if "error" in row]
     assert rows["published"]["ratio_to_published"] == 1.0
     assert rows["published"]["tier"]["tier"] == "full" and rows["published"]["tier"]["vae"] == "untiled"
-    assert rows["24gb"]["tier"]["transformer"] == "fp8" and rows["24gb"]["tier"]["vae"] == "tiled"
+    assert rows["24gb-fp8"]["tier"]["transformer"] == "fp8" and rows["24gb-fp8"]["tier"]["vae"] == "tiled"
+    streamed = rows["24gb"]["tier"]
+    assert (streamed["transformer"], streamed["offload"], streamed["t5"]) == ("native", "stream", "stream")
     gguf_tier = rows["8gb-gguf-q4_k"]["tier"]
     assert gguf_tier["transformer"] == "gguf:random-Q4_K.gguf" and gguf_tier["offload"] == "block_level"
     for row in rows.values():
