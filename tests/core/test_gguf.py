@@ -291,9 +291,24 @@ def folder_without_transformer_weights(tiny_flux_dir, tmp_path_factory) -> Path:
 
 
 def test_engine_runs_a_gguf_tier_with_an_unfused_lora(
-    q8_gguf, tiny_flux_dir, tiny_lora_dir, folder_without_transformer_weights
+    q8_gguf, tiny_flux_dir, tiny_lora_dir, folder_without_transformer_weights, monkeypatch
 ):
     from diffusers.quantizers.gguf.utils import GGUFLinear
+
+    from dit360_desktop.core import tiers
+
+    # Group offload must be set up again once PEFT added the LoRA layers: with CUDA streams it onloads
+    # from pinned copies made when it was enabled (without this, a KeyError at the first step on an H100).
+    refreshed = []
+    original_refresh = tiers.refresh_group_offload
+
+    def refresh(transformer):
+        # (On the CPU, diffusers applies no group offload: onload and offload device are the same.)
+        assert any("lora" in name for name, _ in transformer.named_parameters())
+        refreshed.append(transformer)
+        original_refresh(transformer)
+
+    monkeypatch.setattr(tiers, "refresh_group_offload", refresh)
 
     from dit360_desktop.core.engine import PanoramaEngine
     from dit360_desktop.core.request import GenerationRequest
@@ -310,6 +325,7 @@ def test_engine_runs_a_gguf_tier_with_an_unfused_lora(
         tier="12gb",
     )
     reference = PanoramaEngine(tiny_flux_dir, previews=False).run(request.replace(tier="cpu"))
+    refreshed.clear()
     engine = PanoramaEngine(folder_without_transformer_weights, previews=False, gguf_file=q8_gguf)
     result = engine.run(request)
     assert result.metadata["memory_tier"]["transformer"] == "gguf:flux1-dev-Q8_0.gguf"
@@ -319,8 +335,10 @@ def test_engine_runs_a_gguf_tier_with_an_unfused_lora(
     # Q8_0 weights: measured 0.4 % on the final latent.
     assert relative_error(result.latent, reference.latent) < 0.02
     transformer = engine._components.transformer
+    assert refreshed == [transformer]
     half = engine.run(request.replace(lora_scale=0.5))
     assert engine._components.transformer is transformer, "an unfused LoRA changes scale in place"
+    assert refreshed == [transformer], "a new scale adds no layers"
     assert relative_error(half.latent, result.latent) > 1e-4
 
 
