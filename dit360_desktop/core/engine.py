@@ -70,7 +70,8 @@ LORA_ADAPTER = "dit360"
 
 class PanoramaEngine:
     """``gguf_file`` replaces the transformer weights with a GGUF file in every tier; ``compile`` and
-    ``attention_backend`` are the speed options of ``speed.py``."""
+    ``attention_backend`` are the speed options of ``speed.py``; ``fuse_lora`` merges the LoRA into the
+    16-bit weights in every tier (faster steps; a new LoRA or scale reloads the transformer)."""
 
     def __init__(
         self,
@@ -81,6 +82,7 @@ class PanoramaEngine:
         gguf_file: str | Path | None = None,
         compile: bool = False,
         attention_backend: str = "auto",
+        fuse_lora: bool = False,
     ):
         self.model_dir = Path(model_dir) if model_dir is not None else None
         self.batched_cfg = batched_cfg
@@ -88,6 +90,7 @@ class PanoramaEngine:
         self.gguf_file = Path(gguf_file).expanduser() if gguf_file is not None else None
         self.compile = compile
         self.attention_backend = attention_backend
+        self.fuse_lora = fuse_lora
         self._plan: tiers.TierPlan | None = None
         self._fused: tuple | None = None
         self._notes: list[str] = []
@@ -219,7 +222,7 @@ class PanoramaEngine:
         ):
             # Free memory is measured once: later, our own loaded weights would make it look smaller.
             return current
-        plan = tiers.plan_tier(tier, target, dtype=dtype, gguf_file=self.gguf_file)
+        plan = tiers.plan_tier(tier, target, dtype=dtype, gguf_file=self.gguf_file, fuse_lora=self.fuse_lora)
         return plan.with_text_on_cpu(self._text_on_cpu) if self._text_on_cpu else plan
 
     def _speed_up(self, transformer) -> None:

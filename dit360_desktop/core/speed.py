@@ -18,7 +18,7 @@ from dit360_desktop.core.streaming import is_streamed
 
 log = logging.getLogger(__name__)
 
-ATTENTION_CHOICES = ("auto", "native", "flash", "_flash_3")
+ATTENTION_CHOICES = ("auto", "native", "_native_cudnn", "flash", "_flash_3")
 
 
 def best_attention_backend(device: torch.device, dtype: torch.dtype = torch.bfloat16) -> str:

@@ -98,6 +98,8 @@ class Variant:
     dtype: str = "auto"
     gguf: str | None = None  # GGUF quantisation of the random transformer
     compile: bool = False
+    attention: str = "auto"
+    fuse_lora: bool = False
     label: str = ""
 
 
@@ -107,6 +109,16 @@ VARIANTS = {
         Variant("published", "full", dtype="fp16", label="published: fp16, all resident, untiled decode"),
         Variant("full", "full", label="full: bf16, all resident"),
         Variant("full-compiled", "full", compile=True, label="full + torch.compile of the blocks"),
+        Variant("full-fused", "full", fuse_lora=True, label="full, LoRA merged into the weights"),
+        Variant("full-cudnn", "full", attention="_native_cudnn", label="full, cuDNN attention"),
+        Variant(
+            "full-fastest",
+            "full",
+            compile=True,
+            attention="_native_cudnn",
+            fuse_lora=True,
+            label="full + compile + cuDNN attention + merged LoRA",
+        ),
         Variant("24gb", "24gb", label="bf16, 16 single blocks and T5's blocks streamed, tiled VAE"),
         Variant("24gb-fp8", "24gb-fp8", label="fp8 storage, text encoders offloaded, tiled VAE"),
         Variant("12gb", "12gb", label="fp8 + block offload (streams), T5 fp8, tiled VAE in RAM"),
@@ -333,7 +345,14 @@ def run_variant(variant: Variant, sizes: Sizes, folder: Path, lora: Path, device
 
     build_device = device
     gguf_file = folder / f"random-{variant.gguf}.gguf" if variant.gguf else None
-    engine = PanoramaEngine(folder, previews=False, gguf_file=gguf_file, compile=variant.compile)
+    engine = PanoramaEngine(
+        folder,
+        previews=False,
+        gguf_file=gguf_file,
+        compile=variant.compile,
+        attention_backend=variant.attention,
+        fuse_lora=variant.fuse_lora,
+    )
     request = GenerationRequest(
         prompt=PROMPT,
         width=sizes.width,

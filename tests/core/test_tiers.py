@@ -93,7 +93,7 @@ def test_request_rejects_an_unknown_tier_naming_the_choices():
 def test_cuda_plans_use_streams_and_the_tier_recipe():
     plan = plan_tier("12gb", CUDA, dtype="bf16")
     assert (plan.transformer, plan.offload, plan.streams, plan.t5) == ("fp8", "block_level", True, "fp8")
-    assert plan.text_encoders == "offload" and plan.tiling.store == "cpu"
+    assert plan.text_encoders == "offload" and plan.tiling.store == "device"
     assert plan.notes == () and plan.fuses_lora
     full = plan_tier("auto", CUDA, dtype="bf16", memory=(80 * GIB, 70 * GIB))
     assert full.name == "full" and full.tiling is None and not full.fuses_lora
