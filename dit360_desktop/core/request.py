@@ -17,6 +17,8 @@ DTYPES = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 # Memory tiers (dit360_desktop.core.tiers): "auto" picks one from the device and its free memory.
 TIERS = ("auto", "full", "24gb", "24gb-fp8", "12gb", "8gb", "apple", "cpu")
+# The engine's attention kernels (``speed.py``); here so that the CLI can offer them without torch.
+ATTENTION_CHOICES = ("auto", "native", "_native_cudnn", "flash", "_flash_3")
 MIN_SIDE, MAX_SIDE = 64, 8192
 MAX_STEPS = 200
 MAX_PROMPT_CHARS = 4000

@@ -14,11 +14,10 @@ import logging
 
 import torch
 
+from dit360_desktop.core.request import ATTENTION_CHOICES
 from dit360_desktop.core.streaming import is_streamed
 
 log = logging.getLogger(__name__)
-
-ATTENTION_CHOICES = ("auto", "native", "_native_cudnn", "flash", "_flash_3")
 
 
 def best_attention_backend(device: torch.device, dtype: torch.dtype = torch.bfloat16) -> str:

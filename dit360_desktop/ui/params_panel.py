@@ -1,4 +1,5 @@
-"""Generation parameters: size, steps, guidance, seed, true CFG, LoRA scale, strength, seamless decode."""
+"""Generation parameters: size, steps, guidance, seed, true CFG, LoRA scale, strength, memory tier,
+seamless decode."""
 
 from __future__ import annotations
 
@@ -44,7 +45,20 @@ FIELDS = (
     "lora_scale",
     "strength",
     "seamless_decode",
+    "tier",
 )
+
+# Request tier -> (menu text, tooltip); the figures are from docs/performance-tiers.md (H100, 2048×1024).
+TIER_CHOICES: dict[str, tuple[str, str]] = {
+    "auto": ("Automatic", "Chosen from the GPU's free memory when the model loads."),
+    "full": ("Full (≈ 38 GB GPU)", "bf16, everything on the GPU. The fastest."),
+    "24gb": ("24 GB, full quality", "bf16; a few blocks and T5 stream from RAM. Peak 21.5 GiB."),
+    "24gb-fp8": ("24 GB, fp8", "fp8-stored transformer and T5 (≈ 1 % different). Peak 20.5 GiB."),
+    "12gb": ("12–16 GB", "fp8 (or a GGUF file) with block offload. Peak 6.4 GiB."),
+    "8gb": ("8 GB", "fp8 with leaf offload, or a GGUF file. Peak 6.4 GiB."),
+    "apple": ("Apple silicon", "fp16/bf16 on the Mac's GPU (MPS)."),
+    "cpu": ("CPU", "fp32 on the processor: slow but exact."),
+}
 
 
 class SliderSpin(QWidget):
@@ -181,6 +195,18 @@ class ParamsPanel(QWidget):
         )  # fmt: skip
         self._strength_label = self._row(grid, "Strength", self.strength)
 
+        self.tier_combo = QComboBox()
+        self.tier_combo.setObjectName("TierCombo")
+        for tier, (text, tip) in TIER_CHOICES.items():
+            self.tier_combo.addItem(text, tier)
+            self.tier_combo.setItemData(self.tier_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        self.tier_combo.setToolTip(
+            "How FLUX.1-dev is stored and placed in memory. Automatic picks from the free GPU memory;\n"
+            "choose a lower tier if another program needs the GPU. Every tier gives the same panorama\n"
+            "up to the rounding of its weights (fp8 tiers differ by about 1 %)."
+        )
+        self._row(grid, "Memory", self.tier_combo)
+
         self.seamless = QCheckBox("Seamless decode")
         self.seamless.setChecked(True)
         self.seamless.setToolTip(
@@ -195,6 +221,7 @@ class ParamsPanel(QWidget):
         self.size_combo.currentIndexChanged.connect(self.changed)
         self.seamless.toggled.connect(self.changed)
         self.seed_edit.textChanged.connect(self.changed)
+        self.tier_combo.currentIndexChanged.connect(self.changed)
 
     @staticmethod
     def _row(grid: QGridLayout, label: str, widget: QWidget) -> QLabel:
@@ -263,6 +290,7 @@ class ParamsPanel(QWidget):
             "lora_scale": round(self.lora_scale.value(), 3),
             "strength": round(self.strength.value(), 3),
             "seamless_decode": self.seamless.isChecked(),
+            "tier": self.tier_combo.currentData(),
         }
 
     def apply(self, values: dict[str, Any]) -> None:
@@ -282,6 +310,9 @@ class ParamsPanel(QWidget):
                 widget.setValue(float(value))
         if isinstance(values.get("seamless_decode"), bool):
             self.seamless.setChecked(values["seamless_decode"])
+        tier = self.tier_combo.findData(values.get("tier")) if isinstance(values.get("tier"), str) else -1
+        if tier >= 0:
+            self.tier_combo.setCurrentIndex(tier)
         seed = values.get("seed")
         if isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED:
             self.set_seed(seed)

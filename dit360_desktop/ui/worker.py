@@ -41,7 +41,13 @@ class Engine(Protocol):
     device_name: str
 
     def load(
-        self, on_event: Any = None, cancel: CancelToken | None = None, *, device: str, dtype: str
+        self,
+        on_event: Any = None,
+        cancel: CancelToken | None = None,
+        *,
+        device: str,
+        dtype: str,
+        tier: str = "auto",
     ) -> None: ...
     def unload(self) -> None: ...
     def run(
@@ -358,6 +364,7 @@ class GenerationWorker(QThread):
                 cancel=job.token,
                 device=job.request.device,
                 dtype=job.request.dtype,
+                tier=job.request.tier,
             )
         except BaseException as e:
             if engine.is_loaded:

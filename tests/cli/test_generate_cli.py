@@ -154,3 +154,26 @@ def test_disk_full_while_saving_exits_6_and_writes_nothing(tiny_flux_dir, tmp_pa
     assert code == 6
     assert "No space left" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_speed_and_tier_options_reach_the_engine(tiny_flux_dir, tmp_path, monkeypatch):
+    from dit360_desktop.core import engine as engine_module
+
+    made = {}
+    original = engine_module.PanoramaEngine
+
+    class Recording(original):
+        def __init__(self, *args, **kwargs):
+            made.update(kwargs)
+            super().__init__(*args, **kwargs)
+
+        def run(self, request, *args, **kwargs):
+            made["tier"] = request.tier
+            return super().run(request, *args, **kwargs)
+
+    monkeypatch.setattr(engine_module, "PanoramaEngine", Recording)
+    out = tmp_path / "pano.png"
+    extra = ["--output", str(out), "--no-history", "--tier", "cpu", "--fuse-lora", "--attention", "native"]
+    assert main(base_args(tiny_flux_dir, tmp_path, *extra)) == 0
+    assert made["fuse_lora"] is True and made["attention_backend"] == "native" and made["tier"] == "cpu"
+    assert Image.open(out).size == (128, 64)

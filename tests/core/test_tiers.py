@@ -413,3 +413,16 @@ def test_gpu_benchmark_runs_its_tiers_at_tiny_size_on_the_cpu(tmp_path, monkeypa
     for row in rows.values():
         assert row["s_per_step"] > 0 and row["ratio_to_floor"] == row["s_per_step"] / bench.FLOOR_S_PER_STEP
         assert 0 < row["encode_s"] < row["end_to_end_s"] and row["decode_s"] > 0
+
+
+def test_fuse_lora_option_merges_the_lora_in_a_16_bit_tier(tiny_flux_dir, tiny_lora_dir, reference):
+    _, expected = reference
+    engine = PanoramaEngine(tiny_flux_dir, previews=False, fuse_lora=True)
+    result = engine.run(small(lora_path=str(tiny_lora_dir), tier="cpu"))
+    assert engine.tier.fuses_lora
+    assert not any("lora" in name for name, _ in engine._components.transformer.named_modules())
+    # Merged and separate LoRA matmuls differ by rounding only (fp32 here; measured 7e-8).
+    assert relative_error(result.latent, expected.latent) < 1e-5
+    plan = plan_tier("full", CUDA, dtype="bf16", gguf_file="flux1-dev-Q4_K_S.gguf", fuse_lora=True)
+    assert not plan.fuses_lora
+    assert plan.notes == ("A LoRA cannot be merged into GGUF weights; it runs as a separate layer.",)

@@ -287,6 +287,9 @@ def test_settings_persist_across_windows(qtbot, open_window, make_worker, shared
     window.prompt_panel.prefix_check.setChecked(False)
     window.params_panel.set_seed(99, lock=True)
     window.params_panel.guidance.setValue(3.3)
+    panel = window.params_panel
+    panel.tier_combo.setCurrentIndex(panel.tier_combo.findData("24gb"))
+    assert window.build_request().tier == "24gb"
     window.view_controls.mode_actions[window.viewer.camera.mode.__class__("flat")].trigger()
     window.close()
     qtbot.waitUntil(lambda: not window.isVisible())
@@ -299,7 +302,23 @@ def test_settings_persist_across_windows(qtbot, open_window, make_worker, shared
     assert again.params_panel.values()["steps"] == 7 and again.params_panel.values()["guidance"] == 3.3
     assert again.params_panel.size() == (256, 128)
     assert again.params_panel.seed() == 99 and again.params_panel.seed_lock.isChecked()
+    assert again.params_panel.values()["tier"] == "24gb"
     assert again.viewer.camera.mode.value == "flat"
+
+
+def test_memory_tier_menu_offers_every_engine_tier(qtbot):
+    from dit360_desktop.core.request import TIERS
+    from dit360_desktop.ui.params_panel import ParamsPanel
+
+    panel = ParamsPanel()
+    qtbot.addWidget(panel)
+    combo = panel.tier_combo
+    assert [combo.itemData(i) for i in range(combo.count())] == list(TIERS)
+    assert panel.values()["tier"] == "auto"
+    panel.apply({"tier": "8gb"})
+    assert panel.values()["tier"] == "8gb"
+    panel.apply({"tier": "16gb"})  # unknown (an old or foreign request): left as it was
+    assert panel.values()["tier"] == "8gb"
 
 
 def test_corrupt_settings_file_shows_a_notice(qtbot, open_window):

@@ -353,3 +353,26 @@ def test_import_model_libraries_imports_what_a_load_uses() -> None:
         "peft",
     ):
         assert module in sys.modules, module
+
+
+def test_the_requested_memory_tier_is_loaded_once(qtbot, make_worker, shared_engine, req):
+    loads = []
+
+    class Spy:
+        """The shared real engine, recording how the worker asks it to load."""
+
+        def __getattr__(self, name):
+            return getattr(shared_engine, name)
+
+        def load(self, on_event=None, cancel=None, **kwargs):
+            loads.append(kwargs)
+            shared_engine.load(on_event, cancel, **kwargs)
+
+    worker = make_worker(Spy())
+    rec = Recorder(worker)
+    job = worker.enqueue(req(tier="cpu"))
+    worker.start()
+    qtbot.waitUntil(lambda: len(rec.finished) == 1, timeout=60_000)
+    assert rec.finished[0].job_id == job
+    assert loads and all(kwargs["tier"] == "cpu" for kwargs in loads)
+    assert shared_engine.tier.requested == "cpu" and shared_engine.tier.name == "cpu"
