@@ -311,6 +311,7 @@ class Clock:
     marks: dict[str, float] = field(default_factory=dict)
     steps: list[float] = field(default_factory=list)
     resident_gib: float | None = None
+    cap_gib: float | None = None  # from the start of encoding, the allocator may hold no more than this
 
     def now(self) -> float:
         if self.device.type == "cuda":
@@ -325,6 +326,12 @@ class Clock:
             if event.stage is Stage.ENCODING and self.device.type == "cuda":
                 # Everything before this point is loading (random weights here, not a disk read).
                 self.resident_gib = torch.cuda.memory_allocated(self.device) / 2**30
+                if self.cap_gib is not None:
+                    # A smaller card: the caching allocator must live within the cap (it frees its cache
+                    # before failing), so fragmentation and cached side-stream blocks count too.
+                    torch.cuda.empty_cache()
+                    total = torch.cuda.get_device_properties(self.device).total_memory
+                    torch.cuda.set_per_process_memory_fraction(self.cap_gib * 2**30 / total, self.device)
                 torch.cuda.reset_peak_memory_stats(self.device)
         elif isinstance(event, StepEvent):
             self.steps.append(self.now())
@@ -332,7 +339,15 @@ class Clock:
             self.marks["done"] = self.now()
 
 
-def run_variant(variant: Variant, sizes: Sizes, folder: Path, lora: Path, device: torch.device, steps: int):
+def run_variant(
+    variant: Variant,
+    sizes: Sizes,
+    folder: Path,
+    lora: Path,
+    device: torch.device,
+    steps: int,
+    cap_gib: float | None = None,
+):
     import dit360_desktop.core.engine as engine_module
     import dit360_desktop.core.gguf_flux as gguf_flux
     from dit360_desktop.core.engine import PanoramaEngine
@@ -364,13 +379,17 @@ def run_variant(variant: Variant, sizes: Sizes, folder: Path, lora: Path, device
         tier=variant.tier,
         lora_path=str(lora),
     )
-    clock = Clock(device)
+    clock = Clock(device, cap_gib=cap_gib if device.type == "cuda" else None)
     start = clock.now()
-    with (
-        mock.patch.object(engine_module, "load_components", fake_load_components(configs, build_device)),
-        mock.patch.object(gguf_flux, "load_gguf_transformer", fake_gguf),
-    ):
-        result = engine.run(request, on_event=clock)
+    try:
+        with (
+            mock.patch.object(engine_module, "load_components", fake_load_components(configs, build_device)),
+            mock.patch.object(gguf_flux, "load_gguf_transformer", fake_gguf),
+        ):
+            result = engine.run(request, on_event=clock)
+    finally:
+        if clock.cap_gib is not None:
+            torch.cuda.set_per_process_memory_fraction(1.0, device)
     marks = clock.marks
     step_times = [b - a for a, b in zip([marks["denoising"], *clock.steps], clock.steps, strict=False)]
     measured = step_times[1:] or step_times
@@ -388,6 +407,7 @@ def run_variant(variant: Variant, sizes: Sizes, folder: Path, lora: Path, device
         "resident_after_load_gib": clock.resident_gib,
         "peak_gpu_gib": None,
         "peak_gpu_reserved_gib": None,
+        "cap_gib": clock.cap_gib,
         "warnings": result.metadata["warnings"],
     }
     if device.type == "cuda":
@@ -415,6 +435,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument(
         "--time-limit", type=float, default=None, help="seconds; variants not started by then are skipped"
+    )
+    parser.add_argument(
+        "--cap-gib",
+        type=float,
+        default=None,
+        help="CUDA: from the start of encoding, cap the allocator at this many GiB (a smaller card)",
     )
     parser.add_argument("--tokenizers", type=Path, default=None, help="a tiny-FLUX folder to take them from")
     args = parser.parse_args(argv)
@@ -459,7 +485,7 @@ def main(argv: list[str] | None = None) -> dict:
                 row = {"variant": name, "error": "skipped: time limit reached"}
             else:
                 try:
-                    row = run_variant(VARIANTS[name], sizes, folder, lora, device, args.steps)
+                    row = run_variant(VARIANTS[name], sizes, folder, lora, device, args.steps, args.cap_gib)
                 except Exception as error:  # one failing tier must not hide the others' figures
                     row = {"variant": name, "error": f"{type(error).__name__}: {error}"}
                     traceback.print_exc()
