@@ -45,6 +45,10 @@ class Settings:
     window_state: str = ""
     viewer_mode: str = "perspective"
     show_grid: bool = False
+    # Engine build options (Generate → Speed, Models → GGUF transformer); see ui.worker.EngineOptions.
+    gguf_file: str | None = None
+    compile_transformer: bool = False
+    fuse_lora: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -19,6 +19,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -61,13 +62,25 @@ class ResultStore(Protocol):
     def close(self) -> None: ...
 
 
-EngineFactory = Callable[[Path | None], Engine]
+@dataclass(frozen=True)
+class EngineOptions:
+    """How the engine is built (see ``PanoramaEngine``). A GGUF file, compilation and a merged LoRA are
+    fixed when the weights load, so changing one makes the next job build a fresh engine."""
+
+    gguf_file: Path | None = None
+    compile: bool = False
+    fuse_lora: bool = False
+
+
+EngineFactory = Callable[[Path | None, EngineOptions], Engine]
 StoreFactory = Callable[[], ResultStore | None]
 
 
-def default_engine_factory(model_dir: Path | None) -> Engine:
+def default_engine_factory(model_dir: Path | None, options: EngineOptions) -> Engine:
     engine_module = importlib.import_module("dit360_desktop.core.engine")
-    return engine_module.PanoramaEngine(model_dir)
+    return engine_module.PanoramaEngine(
+        model_dir, gguf_file=options.gguf_file, compile=options.compile, fuse_lora=options.fuse_lora
+    )
 
 
 class _Job:
@@ -100,6 +113,7 @@ class GenerationWorker(QThread):
         self,
         model_dir: Path | None = None,
         *,
+        engine_options: EngineOptions | None = None,
         engine_factory: EngineFactory = default_engine_factory,
         store_factory: StoreFactory | None = None,
         unload_on_stop: bool = True,
@@ -113,6 +127,7 @@ class GenerationWorker(QThread):
         # later worker, as the tests do); the app always frees them.
         self._unload_on_stop = unload_on_stop
         self._model_dir = model_dir
+        self._options = engine_options or EngineOptions()
         self._cond = threading.Condition()
         self._queue: list[_Job] = []
         self._commands: deque[tuple[str, Any]] = deque()
@@ -122,6 +137,7 @@ class GenerationWorker(QThread):
         # Owned by the worker thread only.
         self._engine: Engine | None = None
         self._engine_dir: Path | None = None
+        self._engine_options: EngineOptions | None = None
         self._store: ResultStore | None = None
         self._store_ready = False
         self._last_memory_report = 0.0
@@ -195,6 +211,10 @@ class GenerationWorker(QThread):
 
     def set_model_dir(self, model_dir: Path | None) -> None:
         self._command("model_dir", model_dir)
+
+    def set_engine_options(self, options: EngineOptions) -> None:
+        """Build the engine with these options from the next job on (unloading the current one)."""
+        self._command("options", options)
 
     def stop(self) -> None:
         """Cancel the running job, drop the queue and end the thread; follow with ``wait()``."""
@@ -277,6 +297,12 @@ class GenerationWorker(QThread):
                 self._release_engine()
                 self._model_dir = value
                 self._set_model_state(ModelState.NOT_LOADED)
+        elif name == "options":
+            if value != self._options:
+                self._release_engine()
+                self._options = value
+                self._set_model_state(ModelState.NOT_LOADED)
+                self._report_memory(force=True)
         elif name == "preload":
             try:
                 self._ensure_engine()
@@ -295,18 +321,22 @@ class GenerationWorker(QThread):
                 self.preload_finished.emit()
 
     def _ensure_engine(self) -> Engine:
-        if self._engine is not None and self._engine_dir == self._model_dir:
+        if (
+            self._engine is not None
+            and self._engine_dir == self._model_dir
+            and self._engine_options == self._options
+        ):
             return self._engine
         self._release_engine()
         started = time.perf_counter()
         try:
-            self._engine = self._engine_factory(self._model_dir)
+            self._engine = self._engine_factory(self._model_dir, self._options)
         except ModelMissingError:
             self._set_model_state(ModelState.MISSING)
             raise
         finally:
             log.info("Engine set up in %.2f s", time.perf_counter() - started)
-        self._engine_dir = self._model_dir
+        self._engine_dir, self._engine_options = self._model_dir, self._options
         self.device_changed.emit(self._engine.device_name if self._engine.is_loaded else _planned_device())
         self._set_model_state(ModelState.READY if self._engine.is_loaded else ModelState.NOT_LOADED)
         self._report_memory(force=True)
@@ -317,7 +347,7 @@ class GenerationWorker(QThread):
             if self._engine.is_loaded:
                 self._engine.unload()
             self._engine = None
-            self._engine_dir = None
+            self._engine_dir = self._engine_options = None
 
     def _set_model_state(self, state: ModelState) -> None:
         self._model_state = state

@@ -49,7 +49,7 @@ def make_worker(qtbot) -> Iterator[Callable]:
 
     def factory(engine=None, *, model_dir: Path | None = None, **kwargs):
         if engine is not None:
-            kwargs.setdefault("engine_factory", lambda _dir: engine)
+            kwargs.setdefault("engine_factory", lambda _dir, _options: engine)
             kwargs.setdefault("unload_on_stop", False)
         worker = GenerationWorker(model_dir, **kwargs)
         made.append(worker)

@@ -446,3 +446,37 @@ def test_saved_settings_are_valid_after_close(qtbot, open_window):
     assert settings_path().is_file()
     save_settings(load_settings().settings)
     assert load_settings().settings.last_parameters["prompt"] == "x"
+
+
+def test_speed_and_gguf_choices_reach_the_worker_and_persist(
+    qtbot, open_window, make_worker, shared_engine, monkeypatch, tmp_path
+):
+    from PySide6.QtWidgets import QFileDialog
+
+    from dit360_desktop.ui.worker import EngineOptions
+
+    window = open_window(make_worker(shared_engine), start_worker=False)
+    assert window.engine_options() == EngineOptions()
+    assert not window.standard_transformer_action.isEnabled()
+    sent = []
+    monkeypatch.setattr(window.worker, "set_engine_options", sent.append)
+    window.compile_action.trigger()
+    assert window.settings.compile_transformer and sent[-1] == EngineOptions(compile=True)
+    window.fuse_lora_action.trigger()
+    assert sent[-1] == EngineOptions(compile=True, fuse_lora=True)
+    assert "load again" in window.statusBar().currentMessage()
+
+    gguf = tmp_path / "flux1-dev-Q4_K_S.gguf"
+    gguf.write_bytes(b"GGUF")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *args, **kwargs: (str(gguf), ""))
+    window.gguf_action.trigger()
+    assert sent[-1].gguf_file == gguf and window.standard_transformer_action.isEnabled()
+    assert "flux1-dev-Q4_K_S.gguf" in window.gguf_action.text()
+    window.standard_transformer_action.trigger()
+    assert sent[-1] == EngineOptions(compile=True, fuse_lora=True)
+    assert not window.standard_transformer_action.isEnabled()
+
+    saved = load_settings().settings
+    assert saved.compile_transformer and saved.fuse_lora and saved.gguf_file is None
+    again = open_window(make_worker(shared_engine), settings=saved, start_worker=False)
+    assert again.compile_action.isChecked() and again.fuse_lora_action.isChecked()

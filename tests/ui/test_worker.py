@@ -327,7 +327,7 @@ def test_preload_imports_the_model_libraries_then_says_so(qtbot, make_worker, sh
 
 
 def test_preload_finishes_even_when_the_engine_cannot_be_made(qtbot, make_worker):
-    def broken_factory(_model_dir):
+    def broken_factory(_model_dir, _options):
         raise RuntimeError("no engine today")
 
     worker = make_worker(engine_factory=broken_factory)
@@ -376,3 +376,35 @@ def test_the_requested_memory_tier_is_loaded_once(qtbot, make_worker, shared_eng
     assert rec.finished[0].job_id == job
     assert loads and all(kwargs["tier"] == "cpu" for kwargs in loads)
     assert shared_engine.tier.requested == "cpu" and shared_engine.tier.name == "cpu"
+
+
+def test_new_engine_options_build_a_fresh_engine(qtbot, make_worker):
+    from dit360_desktop.ui.worker import EngineOptions
+
+    class Idle:
+        """An engine that never loads: enough to see when the worker builds one."""
+
+        is_loaded = False
+        device_name = "cpu"
+
+        def unload(self) -> None:
+            raise AssertionError("nothing was loaded")
+
+        def memory_in_use(self) -> int:
+            return 0
+
+    made = []
+
+    def factory(model_dir, options):
+        made.append(options)
+        return Idle()
+
+    worker = make_worker(engine_factory=factory)
+    worker.start()
+    faster = EngineOptions(compile=True, fuse_lora=True)
+    for options in (None, faster, faster):
+        if options is not None:
+            worker.set_engine_options(options)
+        with qtbot.waitSignal(worker.preload_finished, timeout=60_000):
+            worker.preload()
+    assert made == [EngineOptions(), faster], "the same options keep the engine"
