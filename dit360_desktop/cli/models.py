@@ -6,6 +6,7 @@ Exit codes: 0 ok, 2 usage, 3 auth or licence, 4 verification failed, 5 network, 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 import threading
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from dit360_desktop.core.errors import DiT360Error
+from dit360_desktop.models import hub
 from dit360_desktop.models.catalog import load_catalog
 from dit360_desktop.models.downloads import (
     DONE,
@@ -65,7 +67,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             )
             p.add_argument("--parallel", type=int, default=3, choices=range(1, 5), metavar="1-4")
             p.add_argument("--stall-timeout", type=float, default=30.0, help="seconds without data = stalled")
-            p.add_argument("--retries", type=int, default=5)
+            p.add_argument(
+                "--retries",
+                type=int,
+                default=5,
+                help="retries after a transient failure, for each file and each metadata call (default 5)",
+            )
 
     p_list = sub.add_parser("list", help="components, tiers, state, sizes and where they are")
     common(p_list)
@@ -207,6 +214,8 @@ class _DownloadPrinter:
 
 def _manager(args: argparse.Namespace, on_progress: Callable[[FileProgress], None]) -> DownloadManager:
     settings = TransferSettings(stall_timeout_s=args.stall_timeout, retries=args.retries)
+    # The same count for the metadata calls (auth check, file list), keeping their backoff.
+    metadata_retry = dataclasses.replace(hub.DEFAULT_METADATA_RETRY, attempts=max(0, args.retries) + 1)
     return DownloadManager(
         args.models_dir,
         endpoint=args.endpoint,
@@ -214,6 +223,7 @@ def _manager(args: argparse.Namespace, on_progress: Callable[[FileProgress], Non
         settings=settings,
         max_parallel=args.parallel,
         on_progress=on_progress,
+        metadata_retry=metadata_retry,
     )
 
 

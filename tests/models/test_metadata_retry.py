@@ -234,8 +234,9 @@ def test_cli_exit_code_when_metadata_keeps_failing(
     hub.add_fault("500", LORA_INFO, times=100)
     code, err = _cli(capsys, hub, tmp_path)
     assert code == 5
-    assert hub.url in err and "4 attempts" in err and "HTTP 500" in err and "Check the connection" in err
-    assert len(hub.api_requests(LORA_INFO)) == 4
+    # --retries 2 covers the metadata calls too: 3 attempts in all (the default would be 4).
+    assert hub.url in err and "3 attempts" in err and "HTTP 500" in err and "Check the connection" in err
+    assert len(hub.api_requests(LORA_INFO)) == 3
 
 
 def test_cli_succeeds_after_transient_metadata_failures(
