@@ -216,6 +216,13 @@ class DownloadManager:
                 retry=self.metadata_retry,
                 stop=self._planning_stop,
             )
+            if self._planning_stop.is_set():
+                # Stopped while that request was in flight: its answer arrived, but nothing may start.
+                raise DownloadCancelled(
+                    f"Stopped while asking the hub about {component.repo_id}; nothing was downloaded. "
+                    "Start the download again to continue.",
+                    paused=True,
+                )
             # Files go where the component already is (a repair of an imported folder included), unless
             # it was registered as a single LoRA file.
             install_dir = entry.path if entry is not None and entry.path.is_dir() else None

@@ -154,7 +154,7 @@ class HubEmulator:
 
     def add_fault(self, kind: str, pattern: str = "*", **kwargs: object) -> Fault:
         assert kind in FAULT_KINDS, kind
-        assert not pattern.startswith(API_PREFIX) or kind == "drop" or kind in STATUS_FAULTS, kind
+        assert not pattern.startswith(API_PREFIX) or kind in {"drop", "stall", *STATUS_FAULTS}, kind
         fault = Fault(kind, pattern, **kwargs)  # type: ignore[arg-type]
         with self._lock:
             self.faults.append(fault)
@@ -231,6 +231,9 @@ def _make_handler(hub: HubEmulator) -> type[BaseHTTPRequestHandler]:
             self.close_connection = True
             if fault.kind == "drop":
                 return True  # closed without a response, as a reset connection looks to the client
+            if fault.kind == "stall":
+                time.sleep(fault.stall_s)  # a slow hub: then the normal answer
+                return False
             code = "RepoNotFound" if fault.kind == "404" else STATUS_FAULTS[fault.kind]
             self._error(int(fault.kind), code, "injected", fault)
             return True

@@ -221,6 +221,34 @@ def test_pause_all_cuts_the_wait_before_a_retry_short(
     assert len(hub.api_requests(LORA_INFO)) == 1
 
 
+def test_pause_all_during_a_metadata_request_starts_nothing(
+    hub: HubEmulator, tmp_path: Path, fast_settings: TransferSettings
+) -> None:
+    hub.add_fault("stall", LORA_INFO, stall_s=1.0)
+    manager = _manager(hub, tmp_path, fast_settings)
+    outcome: list[object] = []
+
+    def download() -> None:
+        try:
+            outcome.append(manager.download(["dit360-lora"]))
+        except BaseException as e:
+            outcome.append(e)
+
+    thread = threading.Thread(target=download, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not hub.api_requests(LORA_INFO):
+        assert time.monotonic() < deadline, "the model info request never came"
+        time.sleep(0.01)
+    manager.pause_all()  # while the hub is still answering
+    thread.join(10)
+    assert not thread.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], DownloadCancelled) and outcome[0].paused
+    assert "nothing was downloaded" in str(outcome[0]) and LORA_REPO in str(outcome[0])
+    assert hub.gets(".safetensors") == [], "no file transfer started"
+    assert len(hub.api_requests(LORA_INFO)) == 1
+
+
 def _cli(capsys: pytest.CaptureFixture[str], hub: HubEmulator, tmp_path: Path) -> tuple[int, str]:
     args = ["models", "download", "dit360-lora", "--models-dir", str(tmp_path / "m"), "--endpoint", hub.url]
     code = main([*args, "--stall-timeout", "0.5", "--retries", "2"])
