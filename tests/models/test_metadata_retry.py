@@ -191,25 +191,32 @@ def test_retry_after_seconds_and_date() -> None:
     assert retry_after_s(_http_error(429)) is None
 
 
-def test_pause_all_cuts_the_wait_before_a_retry_short(
-    hub: HubEmulator, tmp_path: Path, fast_settings: TransferSettings
-) -> None:
-    hub.add_fault("500", LORA_INFO, times=100)
-    manager = _manager(hub, tmp_path, fast_settings, MetadataRetry(backoff_s=30.0, backoff_max_s=30.0))
-    outcome: list[BaseException] = []
+def _start_when_info_is_asked(hub: HubEmulator, call) -> tuple[threading.Thread, list[object]]:
+    """Run ``call`` in a thread (its result or exception lands in the list) until the hub sees the
+    LoRA's model-info request."""
+    outcome: list[object] = []
 
-    def plan() -> None:
+    def run() -> None:
         try:
-            manager.plan(["dit360-lora"])
+            outcome.append(call())
         except BaseException as e:
             outcome.append(e)
 
-    thread = threading.Thread(target=plan, daemon=True)
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not hub.api_requests(LORA_INFO):
         assert time.monotonic() < deadline, "the model info request never came"
         time.sleep(0.01)
+    return thread, outcome
+
+
+def test_pause_all_cuts_the_wait_before_a_retry_short(
+    hub: HubEmulator, tmp_path: Path, fast_settings: TransferSettings
+) -> None:
+    hub.add_fault("500", LORA_INFO, times=100)
+    manager = _manager(hub, tmp_path, fast_settings, MetadataRetry(backoff_s=30.0, backoff_max_s=30.0))
+    thread, outcome = _start_when_info_is_asked(hub, lambda: manager.plan(["dit360-lora"]))
     time.sleep(0.1)  # into the 30 s wait
     stopped = time.monotonic()
     manager.pause_all()
@@ -226,20 +233,7 @@ def test_pause_all_during_a_metadata_request_starts_nothing(
 ) -> None:
     hub.add_fault("stall", LORA_INFO, stall_s=1.0)
     manager = _manager(hub, tmp_path, fast_settings)
-    outcome: list[object] = []
-
-    def download() -> None:
-        try:
-            outcome.append(manager.download(["dit360-lora"]))
-        except BaseException as e:
-            outcome.append(e)
-
-    thread = threading.Thread(target=download, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not hub.api_requests(LORA_INFO):
-        assert time.monotonic() < deadline, "the model info request never came"
-        time.sleep(0.01)
+    thread, outcome = _start_when_info_is_asked(hub, lambda: manager.download(["dit360-lora"]))
     manager.pause_all()  # while the hub is still answering
     thread.join(10)
     assert not thread.is_alive()
