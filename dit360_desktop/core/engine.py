@@ -277,7 +277,6 @@ class PanoramaEngine:
                 self._lora_scale = None
                 if self._text is not None:
                     self._text.clear_cache()
-            tiers.refresh_group_offload(transformer)
         if self._lora is not None and scale != self._lora_scale:
             transformer.set_adapters([LORA_ADAPTER], weights=[scale])
             self._lora_scale = scale

@@ -265,10 +265,24 @@ def load_lora(transformer, path: str | Path, adapter_name: str) -> LoraInfo:
     FluxPipeline.load_lora_into_transformer(
         state_dict, network_alphas=network_alphas, transformer=transformer, adapter_name=adapter_name
     )
+    refresh_group_offload(transformer)
     modules = len({k.rsplit(".lora_", 1)[0] for k in state_dict})
     return LoraInfo(
         path=path, file=file, adapter_name=adapter_name, sha256=sha256_file(file), rank=rank, modules=modules
     )
+
+
+def refresh_group_offload(transformer) -> None:
+    """Set group offload up again after PEFT added or removed LoRA layers.
+
+    With CUDA streams, group offload copies every parameter it sees when enabled into pinned RAM and
+    later onloads from those copies; LoRA layers added afterwards have none (a ``KeyError`` at the first
+    step, seen on an H100 with a GGUF transformer). diffusers does this itself when adapters are deleted,
+    but on loading only through a pipeline, which the engine does not use. A no-op without offload.
+    """
+    from diffusers.hooks.group_offloading import _maybe_remove_and_reapply_group_offloading
+
+    _maybe_remove_and_reapply_group_offloading(transformer)
 
 
 def _check_lora_keys(transformer, state_dict: dict[str, torch.Tensor], file: Path) -> int:

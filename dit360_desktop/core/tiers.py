@@ -355,19 +355,6 @@ def place_transformer(transformer, plan: TierPlan):
     return transformer
 
 
-def refresh_group_offload(transformer) -> None:
-    """Set group offload up again after PEFT added or removed LoRA layers.
-
-    With CUDA streams, group offload copies every parameter it sees when enabled into pinned RAM and
-    later onloads from those copies; LoRA layers added afterwards have none (a ``KeyError`` at the first
-    step, seen on an H100 with a GGUF transformer). diffusers does this itself only when a LoRA is
-    loaded through a pipeline, which the engine does not use.
-    """
-    from diffusers.hooks.group_offloading import _maybe_remove_and_reapply_group_offloading
-
-    _maybe_remove_and_reapply_group_offloading(transformer)
-
-
 def cast_t5_to_fp8(t5: torch.nn.Module, compute_dtype: torch.dtype) -> None:
     from diffusers.hooks import apply_layerwise_casting
 

@@ -295,12 +295,12 @@ def test_engine_runs_a_gguf_tier_with_an_unfused_lora(
 ):
     from diffusers.quantizers.gguf.utils import GGUFLinear
 
-    from dit360_desktop.core import tiers
+    from dit360_desktop.core import loading
 
     # Group offload must be set up again once PEFT added the LoRA layers: with CUDA streams it onloads
     # from pinned copies made when it was enabled (without this, a KeyError at the first step on an H100).
     refreshed = []
-    original_refresh = tiers.refresh_group_offload
+    original_refresh = loading.refresh_group_offload
 
     def refresh(transformer):
         # (On the CPU, diffusers applies no group offload: onload and offload device are the same.)
@@ -308,7 +308,7 @@ def test_engine_runs_a_gguf_tier_with_an_unfused_lora(
         refreshed.append(transformer)
         original_refresh(transformer)
 
-    monkeypatch.setattr(tiers, "refresh_group_offload", refresh)
+    monkeypatch.setattr(loading, "refresh_group_offload", refresh)
 
     from dit360_desktop.core.engine import PanoramaEngine
     from dit360_desktop.core.request import GenerationRequest
