@@ -753,8 +753,8 @@ class MainWindow(QMainWindow):
     def _update_gguf_actions(self) -> None:
         current = self.settings.gguf_file
         self.standard_transformer_action.setEnabled(current is not None)
-        self.gguf_action.setText(f"Use a GGUF transformer… ({Path(current).name})" if current else
-                                 "Use a GGUF transformer…")  # fmt: skip
+        suffix = f" ({Path(current).name})" if current else ""
+        self.gguf_action.setText("Use a GGUF transformer…" + suffix)
 
     def show_help(self) -> None:
         HelpDialog(self).exec()
