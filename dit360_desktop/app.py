@@ -179,8 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         return _report_unreachable_instance(instance.lock_path)
 
     from dit360_desktop.settings import load_settings
+    from dit360_desktop.ui.generation.worker import tune_thread_switching
     from dit360_desktop.ui.main_window import MainWindow
-    from dit360_desktop.ui.worker import tune_thread_switching
 
     tune_thread_switching()
     loaded = load_settings()

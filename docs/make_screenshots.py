@@ -43,7 +43,7 @@ def main() -> int:
     from dit360_desktop.app import apply_theme
     from dit360_desktop.settings import Settings
     from dit360_desktop.ui.viewer import ViewMode, prepare_application_opengl
-    from dit360_desktop.ui.window_grab import grab_window
+    from dit360_desktop.ui.widgets.window_grab import grab_window
 
     prepare_application_opengl()
     app = QApplication([])

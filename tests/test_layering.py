@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +13,7 @@ from pathlib import Path
 import dit360_desktop
 
 PACKAGE_ROOT = Path(dit360_desktop.__file__).parent
-QT_FREE = ("core", "models", "history")
+QT_FREE = ("panorama", "core", "models", "history")
 QT_MODULES = ("PySide6", "PyQt5", "PyQt6", "PySide2", "shiboken6")
 
 
@@ -77,3 +79,33 @@ def test_importing_qt_free_layers_loads_no_qt() -> None:
     lines = out.stdout.strip().splitlines()
     assert json.loads(lines[-2]) == []
     assert json.loads(lines[-1]) == [], "some modules were not imported, so the check proved nothing"
+
+
+def _lint_imports(cwd: Path) -> subprocess.CompletedProcess:
+    # PYTHONPATH points grimp at the tree under test (the installed package is the checkout itself).
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("lint-imports"))],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(cwd)},
+    )
+
+
+def test_import_contracts_hold() -> None:
+    """The layer contracts in pyproject.toml (docs/architecture.md): lint-imports must keep every one."""
+    result = _lint_imports(PACKAGE_ROOT.parent)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+def test_import_contracts_catch_an_upward_import(tmp_path: Path) -> None:
+    """The same contracts on a copy of the package where core imports models must fail."""
+    shutil.copytree(PACKAGE_ROOT, tmp_path / "dit360_desktop", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(PACKAGE_ROOT.parent / "pyproject.toml", tmp_path / "pyproject.toml")
+    padding = tmp_path / "dit360_desktop" / "core" / "padding.py"
+    padding.write_text(padding.read_text() + "\nfrom dit360_desktop.models import registry  # noqa\n")
+    result = _lint_imports(tmp_path)
+    assert result.returncode != 0
+    assert "dit360_desktop.core is not allowed to import dit360_desktop.models" in result.stdout

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from dit360_desktop.cli.generate import EXIT_OK, add_model_arguments, report_error
-from dit360_desktop.core.errors import DiT360Error
+from dit360_desktop.panorama.errors import DiT360Error
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,12 +20,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dit360_desktop.core.engine import PanoramaEngine
-    from dit360_desktop.core.imageio import save_png
     from dit360_desktop.core.latents import load_latent
+    from dit360_desktop.models.selection import resolve_base_model
+    from dit360_desktop.panorama.imageio import save_png
 
     try:
         latent = load_latent(args.latent)
-        engine = PanoramaEngine(args.model, gguf_file=args.gguf)
+        engine = PanoramaEngine(resolve_base_model(args.model), gguf_file=args.gguf)
         image = engine.decode_latent(
             latent, seamless=args.seamless_decode, device=args.device, dtype=args.dtype, tier=args.tier
         )

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 from dit360_desktop.cli.progress import ProgressPrinter
-from dit360_desktop.core.errors import (
+from dit360_desktop.models.selection import resolve_base_model, resolve_lora
+from dit360_desktop.panorama.errors import (
     DiT360Error,
     GenerationCancelled,
     ImageLoadError,
@@ -18,7 +19,7 @@ from dit360_desktop.core.errors import (
     OutOfMemoryError,
     RequestError,
 )
-from dit360_desktop.core.request import ATTENTION_CHOICES, FIT_MODES, TIERS, GenerationRequest
+from dit360_desktop.panorama.request import ATTENTION_CHOICES, FIT_MODES, TIERS, GenerationRequest
 
 log = logging.getLogger(__name__)
 
@@ -96,19 +97,17 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def resolve_lora(value: str | None) -> str | None:
-    if value is not None:
-        return None if value.lower() == "none" else str(Path(value).expanduser())
-    from dit360_desktop.core.loading import default_lora_path
-
-    found = default_lora_path()
-    if found is None:
-        log.warning("No DiT360 LoRA is installed; generating with the base FLUX.1-dev model only.")
-    return str(found) if found else None
+# The engine's messages name the problem; what to do about it is a front end's business (the app offers
+# its model manager instead).
+CLI_MODEL_HINT = (
+    "Run `dit360 models download` (or `dit360 models import FOLDER`), or pass --model DIR with a "
+    "diffusers-layout FLUX.1-dev folder."
+)
 
 
 def report_error(error: Exception) -> int:
-    sys.stderr.write(f"error: {error}\n")
+    hint = f" {CLI_MODEL_HINT}" if isinstance(error, ModelMissingError | ModelInvalidError) else ""
+    sys.stderr.write(f"error: {error}{hint}\n")
     if _is_disk_full(error):
         return EXIT_DISK_FULL
     if isinstance(error, (RequestError, ImageLoadError)):
@@ -144,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         )
         request.validate()
         if request.init_image is not None:
-            from dit360_desktop.core.imageio import load_user_image
+            from dit360_desktop.panorama.imageio import load_user_image
 
             load_user_image(request.init_image)
         _check_output_paths(args)
@@ -153,8 +152,12 @@ def run(args: argparse.Namespace) -> int:
 
     from dit360_desktop.core.engine import PanoramaEngine
 
+    try:
+        model_dir = resolve_base_model(args.model)
+    except ModelMissingError as error:
+        return report_error(error)
     engine = PanoramaEngine(
-        args.model,
+        model_dir,
         gguf_file=args.gguf,
         compile=args.compile,
         attention_backend=args.attention,
@@ -204,7 +207,7 @@ def write_outputs(result, args: argparse.Namespace) -> list[Path]:
         finally:
             library.close()
     if args.output is not None:
-        from dit360_desktop.core.imageio import save_png
+        from dit360_desktop.panorama.imageio import save_png
 
         save_png(result.image, args.output, result.metadata)
         written.append(args.output)

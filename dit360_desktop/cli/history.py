@@ -8,13 +8,13 @@ import re
 import sys
 from pathlib import Path
 
-from dit360_desktop.core.errors import DiT360Error, RequestError
 from dit360_desktop.history.entry import Entry
 from dit360_desktop.history.errors import (
     EntryNotFoundError,
     ExportDiskFullError,
     LibraryDiskFullError,
 )
+from dit360_desktop.panorama.errors import DiT360Error, RequestError
 
 EXIT_OK, EXIT_RUNTIME, EXIT_BAD_INPUT, EXIT_DISK_FULL = 0, 1, 2, 6
 PERSPECTIVE_ONLY = ("yaw", "pitch", "fov", "size")

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from dit360_desktop.core.errors import DiT360Error
 from dit360_desktop.models import hub
 from dit360_desktop.models.catalog import load_catalog
 from dit360_desktop.models.downloads import (
@@ -40,6 +39,7 @@ from dit360_desktop.models.location import configured_models_dir, hf_hub_cache_d
 from dit360_desktop.models.status import component_statuses, disk_usage
 from dit360_desktop.models.transfer import TransferSettings
 from dit360_desktop.models.verify import OK, VerifyProgress, repair, split_repairable, verify_installed
+from dit360_desktop.panorama.errors import DiT360Error
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from dit360_desktop.core.events import EngineEvent, StageEvent, StepEvent
+from dit360_desktop.panorama.events import EngineEvent, StageEvent, StepEvent
 
 
 def _clock(seconds: float) -> str:

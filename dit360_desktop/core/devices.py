@@ -6,7 +6,7 @@ import os
 
 import torch
 
-from dit360_desktop.core.errors import RequestError
+from dit360_desktop.panorama.errors import RequestError
 
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 

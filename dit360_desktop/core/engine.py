@@ -26,23 +26,12 @@ from dit360_desktop.core.codecs import (
     to_uint8_image,
 )
 from dit360_desktop.core.devices import memory_in_use, resolve_device, resolve_dtype
-from dit360_desktop.core.errors import DiT360Error, OutOfMemoryError
-from dit360_desktop.core.events import (
-    CancelToken,
-    DoneEvent,
-    EventCallback,
-    FailedEvent,
-    Stage,
-    StageEvent,
-    StepEvent,
-)
 from dit360_desktop.core.loading import (
     Components,
     LoraInfo,
     load_components,
     load_lora,
     load_transformer,
-    resolve_base_model,
 )
 from dit360_desktop.core.padding import (
     latent_image_ids,
@@ -52,8 +41,6 @@ from dit360_desktop.core.padding import (
     wrap_pad_tokens,
 )
 from dit360_desktop.core.preview import LatentPreviewer
-from dit360_desktop.core.request import GenerationRequest
-from dit360_desktop.core.result import Result
 from dit360_desktop.core.sampler import (
     DenoiseInputs,
     Denoiser,
@@ -62,6 +49,18 @@ from dit360_desktop.core.sampler import (
     make_scheduler,
     translate_oom,
 )
+from dit360_desktop.panorama.errors import DiT360Error, OutOfMemoryError
+from dit360_desktop.panorama.events import (
+    CancelToken,
+    DoneEvent,
+    EventCallback,
+    FailedEvent,
+    Stage,
+    StageEvent,
+    StepEvent,
+)
+from dit360_desktop.panorama.request import GenerationRequest
+from dit360_desktop.panorama.result import Result
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +74,7 @@ class PanoramaEngine:
 
     def __init__(
         self,
-        model_dir: str | Path | None = None,
+        model_dir: str | Path,
         *,
         batched_cfg: bool = True,
         previews: bool = True,
@@ -84,7 +83,7 @@ class PanoramaEngine:
         attention_backend: str = "auto",
         fuse_lora: bool = False,
     ):
-        self.model_dir = Path(model_dir) if model_dir is not None else None
+        self.model_dir = Path(model_dir).expanduser()
         self.batched_cfg = batched_cfg
         self.previews = previews
         self.gguf_file = Path(gguf_file).expanduser() if gguf_file is not None else None
@@ -163,7 +162,7 @@ class PanoramaEngine:
         cancel = cancel or CancelToken()
         target = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, target)
-        folder = resolve_base_model(self.model_dir).resolve()
+        folder = self.model_dir.resolve()
         plan = self._plan_for(tier, target, dtype)
         key = (str(folder), *plan.key)
         if key == self._load_key:
@@ -435,7 +434,7 @@ class PanoramaEngine:
             self._components.scheduler_config, request.steps, geometry.padded_seq_len, device, strength
         )
         if len(timesteps) == 0:
-            from dit360_desktop.core.errors import RequestError
+            from dit360_desktop.panorama.errors import RequestError
 
             raise RequestError(
                 "strength", f"{request.strength} leaves no denoising steps; raise strength or steps"
@@ -455,7 +454,7 @@ class PanoramaEngine:
         )
 
     def _encode_init_image(self, request: GenerationRequest, device) -> torch.Tensor:
-        from dit360_desktop.core.imageio import fit_image, load_user_image
+        from dit360_desktop.panorama.imageio import fit_image, load_user_image
 
         image = fit_image(load_user_image(request.init_image), request.width, request.height, request.fit)
         pixels = pil_to_pixels(image, device)
@@ -491,7 +490,7 @@ class PanoramaEngine:
         vae = self._components.vae
         expected = vae.config.latent_channels
         if latent.ndim != 4 or latent.shape[0] != 1 or latent.shape[1] != expected:
-            from dit360_desktop.core.errors import RequestError
+            from dit360_desktop.panorama.errors import RequestError
 
             raise RequestError("latent", f"must have shape (1, {expected}, h, w); got {tuple(latent.shape)}")
         decoded, notes = tiers.decode_with_fallback(

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from dit360_desktop.core.errors import ModelInvalidError, ModelMissingError
+from dit360_desktop.panorama.errors import ModelInvalidError, ModelMissingError
 
 log = logging.getLogger(__name__)
 

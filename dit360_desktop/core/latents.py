@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from dit360_desktop.core.errors import RequestError
+from dit360_desktop.panorama.errors import RequestError
 
 LATENT_KEY = "latent"
 

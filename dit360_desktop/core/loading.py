@@ -1,7 +1,7 @@
 """Loading FLUX.1-dev components and the DiT360 LoRA, strictly and from safetensors only.
 
-Sources: a diffusers-layout folder (``model_index.json``), or the user's Hugging Face cache used in
-place (resolved by the model manager's registry). Every weight file's header is checked before anything
+Source: a diffusers-layout folder (``model_index.json``), given explicitly; which folder is installed is
+decided above this layer (``models.selection``). Every weight file's header is checked before anything
 is read, pickle formats are refused, and missing or unexpected keys are errors that name the keys.
 """
 
@@ -17,12 +17,13 @@ from typing import Any
 
 import torch
 
-from dit360_desktop.core.errors import (
+from dit360_desktop.panorama.errors import (
     LoraMismatchError,
     ModelInvalidError,
     ModelMissingError,
     UnsafeFileError,
 )
+from dit360_desktop.panorama.safetensors_check import check_safetensors_file
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +31,6 @@ BASE_REPO_ID = "black-forest-labs/FLUX.1-dev"
 COMPONENTS = ("scheduler", "tokenizer", "tokenizer_2", "text_encoder", "text_encoder_2", "transformer", "vae")
 WEIGHT_COMPONENTS = ("text_encoder", "text_encoder_2", "transformer", "vae")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
-HOW_TO_GET_MODEL = (
-    "Open the model manager (Models → Model manager…) or run `dit360 models download`; "
-    "or pass --model DIR with a diffusers-layout FLUX.1-dev folder."
-)
 
 
 @dataclass
@@ -48,28 +45,6 @@ class Components:
     scheduler_config: dict
 
 
-def resolve_base_model(explicit: str | Path | None) -> Path:
-    """The folder to load: the one given, else the model manager's installed or HF-cached FLUX.1-dev."""
-    if explicit is not None:
-        folder = Path(explicit).expanduser()
-        if not folder.exists():
-            raise ModelMissingError(f"The model folder {folder} does not exist. {HOW_TO_GET_MODEL}")
-        return folder
-    from dit360_desktop.models.registry import installed_model_paths
-
-    installed = installed_model_paths()
-    if installed is None or installed.base is None:
-        raise ModelMissingError(f"FLUX.1-dev is not installed. {HOW_TO_GET_MODEL}")
-    return installed.base
-
-
-def default_lora_path() -> Path | None:
-    from dit360_desktop.models.registry import installed_model_paths
-
-    installed = installed_model_paths()
-    return installed.lora if installed is not None else None
-
-
 def check_weight_file(path: Path) -> None:
     """Refuse pickles and broken safetensors before a single tensor is read."""
     if path.suffix.lower() in PICKLE_SUFFIXES:
@@ -77,27 +52,25 @@ def check_weight_file(path: Path) -> None:
             f"{path.name} is a pickle checkpoint, which can run code when loaded; it was refused. "
             "Use the .safetensors version of this model."
         )
-    from dit360_desktop.models.safety import check_safetensors_file
-
     check_safetensors_file(path)
 
 
 def validate_model_folder(folder: Path, *, without_weights: tuple[str, ...] = ()) -> None:
     """Check the layout; components in ``without_weights`` (a GGUF transformer) need only config.json."""
     if not folder.is_dir():
-        raise ModelMissingError(f"The model folder {folder} does not exist. {HOW_TO_GET_MODEL}")
+        raise ModelMissingError(f"The model folder {folder} does not exist.")
     if not (folder / "model_index.json").is_file():
         raise ModelInvalidError(
-            f"{folder} is not a diffusers model folder (model_index.json is missing). {HOW_TO_GET_MODEL}"
+            f"{folder} is not a diffusers model folder (model_index.json is missing)."
         )
     missing = [name for name in COMPONENTS if not (folder / name).is_dir()]
     if missing:
-        raise ModelInvalidError(f"The model folder {folder} lacks {', '.join(missing)}. {HOW_TO_GET_MODEL}")
+        raise ModelInvalidError(f"The model folder {folder} lacks {', '.join(missing)}.")
     for name in WEIGHT_COMPONENTS:
         sub = folder / name
         if not (sub / "config.json").is_file():
             raise ModelInvalidError(
-                f"{sub} has no config.json; the download is incomplete. {HOW_TO_GET_MODEL}"
+                f"{sub} has no config.json; the download is incomplete."
             )
         if name in without_weights:
             continue
@@ -106,7 +79,7 @@ def validate_model_folder(folder: Path, *, without_weights: tuple[str, ...] = ()
         if pickles and not weights:
             check_weight_file(pickles[0])
         if not weights:
-            raise ModelInvalidError(f"{sub} has no .safetensors weights. {HOW_TO_GET_MODEL}")
+            raise ModelInvalidError(f"{sub} has no .safetensors weights.")
         for weight in weights:
             check_weight_file(weight)
 

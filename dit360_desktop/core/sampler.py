@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from dit360_desktop.core.codecs import PromptEmbeds
-from dit360_desktop.core.errors import OutOfMemoryError
 from dit360_desktop.core.padding import crop_pad_tokens, rewrap_pad_tokens
+from dit360_desktop.panorama.errors import OutOfMemoryError
 
 
 def calculate_shift(image_seq_len: int, config: dict) -> float:

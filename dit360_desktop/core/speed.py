@@ -14,8 +14,8 @@ import logging
 
 import torch
 
-from dit360_desktop.core.request import ATTENTION_CHOICES
 from dit360_desktop.core.streaming import is_streamed
+from dit360_desktop.panorama.request import ATTENTION_CHOICES
 
 log = logging.getLogger(__name__)
 

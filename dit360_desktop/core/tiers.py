@@ -32,9 +32,9 @@ import torch
 
 from dit360_desktop.core import streaming
 from dit360_desktop.core.devices import resolve_dtype
-from dit360_desktop.core.errors import OutOfMemoryError, RequestError
-from dit360_desktop.core.request import TIERS as TIER_CHOICES
 from dit360_desktop.core.vae_tiling import TilingConfig
+from dit360_desktop.panorama.errors import OutOfMemoryError, RequestError
+from dit360_desktop.panorama.request import TIERS as TIER_CHOICES
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dit360_desktop.core.errors import DiT360Error
+from dit360_desktop.panorama.errors import DiT360Error
 
 # 2^25 elements: a 512-channel tile of 256×256 pixels, 128 MiB in fp32, including its halo.
 DEFAULT_REGION_ELEMENTS = 1 << 25

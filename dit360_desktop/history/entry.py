@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from dit360_desktop.core.request import GenerationRequest
+from dit360_desktop.panorama.request import GenerationRequest
 
 ENTRY_COLUMNS = (
     "id, file, thumbnail, prompt, negative_prompt, params, seed, width, height, models, timings, "

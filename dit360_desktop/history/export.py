@@ -3,7 +3,7 @@
 - ``jpeg-gpano``: the equirect image as JPEG with GPano XMP (Google Photos, Facebook, Kuula show it as 360°).
 - ``png``: the equirect image as PNG with our parameters and GPano XMP.
 - ``cubemap``: six square faces ``px nx py ny pz nz`` in the OpenGL/three.js order and orientation
-  (``core/projection.py`` documents it); bilinear, seamless between faces.
+  (``panorama/projection.py`` documents it); bilinear, seamless between faces.
 - ``cubemap-cross``: the six faces in one 4×3 horizontal cross, the layout Unity's importer detects.
 - ``perspective``: one pinhole view (yaw, pitch, horizontal FOV, size), the maths of the viewer's snapshot.
 
@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from dit360_desktop.core import imageio, projection
-from dit360_desktop.core.errors import ImageLoadError, RequestError
 from dit360_desktop.history.entry import Entry
 from dit360_desktop.history.errors import ExportDiskFullError, ExportError
 from dit360_desktop.history.files import is_disk_full
+from dit360_desktop.panorama import imageio, projection
+from dit360_desktop.panorama.errors import ImageLoadError, RequestError
 
 log = logging.getLogger(__name__)
 

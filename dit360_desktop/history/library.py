@@ -23,8 +23,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from dit360_desktop import paths
-from dit360_desktop.core import imageio
-from dit360_desktop.core.result import Result
 from dit360_desktop.history import files, scan, search
 from dit360_desktop.history.entry import ENTRY_COLUMNS, Entry, RescanReport, entry_from_row
 from dit360_desktop.history.errors import (
@@ -36,6 +34,8 @@ from dit360_desktop.history.errors import (
 from dit360_desktop.history.schema import migrate
 from dit360_desktop.history.thumbnails import ensure_thumbnail, write_thumbnail
 from dit360_desktop.history.trash import move_to_trash
+from dit360_desktop.panorama import imageio
+from dit360_desktop.panorama.result import Result
 
 log = logging.getLogger(__name__)
 

@@ -20,10 +20,10 @@ from typing import Any
 
 from PIL import Image
 
-from dit360_desktop.core import imageio
-from dit360_desktop.core.errors import ImageLoadError
 from dit360_desktop.history import files
 from dit360_desktop.history.entry import RescanReport
+from dit360_desktop.panorama import imageio
+from dit360_desktop.panorama.errors import ImageLoadError
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from dit360_desktop import paths
-from dit360_desktop.core.errors import DiT360Error
+from dit360_desktop.panorama.errors import DiT360Error
 
 ROLES = frozenset({"base", "lora", "transformer", "text_encoder_2"})
 LAYOUTS = frozenset({"diffusers", "lora", "single-file"})

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dit360_desktop.core.errors import DiT360Error
 from dit360_desktop.models.catalog import Catalog, Component, load_catalog
 from dit360_desktop.models.errors import DiskFullError, DownloadCancelled
 from dit360_desktop.models.fsutil import format_bytes, free_bytes
@@ -36,6 +35,7 @@ from dit360_desktop.models.registry import (
     read_registry,
 )
 from dit360_desktop.models.transfer import FileControl, FileJob, TransferSettings, download_file
+from dit360_desktop.panorama.errors import DiT360Error
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dit360_desktop.core.errors import ModelInvalidError
 from dit360_desktop.models.catalog import Catalog, Component, load_catalog
 from dit360_desktop.models.errors import DiskFullError, ImportRejectedError
 from dit360_desktop.models.fsutil import format_bytes, free_bytes
@@ -26,7 +25,8 @@ from dit360_desktop.models.registry import (
     RegistryEntry,
     update_registry,
 )
-from dit360_desktop.models.safety import (
+from dit360_desktop.panorama.errors import ModelInvalidError
+from dit360_desktop.panorama.safetensors_check import (
     check_safetensors_file,
     check_weights_folder,
     safetensors_tensor_names,

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from dit360_desktop.core.errors import ModelInvalidError
 from dit360_desktop.models.catalog import Component
 from dit360_desktop.models.hub import RemoteFile, RemoteSnapshot
 from dit360_desktop.models.layouts import diffusers_folder_problems, lora_path_in
 from dit360_desktop.models.registry import SOURCE_DOWNLOAD, FileRecord, RegistryEntry, modify_entry
-from dit360_desktop.models.safety import check_weights_folder
+from dit360_desktop.panorama.errors import ModelInvalidError
+from dit360_desktop.panorama.safetensors_check import check_weights_folder
 
 log = logging.getLogger(__name__)
 

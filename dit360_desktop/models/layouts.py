@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dit360_desktop.models.safety import PICKLE_SUFFIXES
+from dit360_desktop.panorama.safetensors_check import PICKLE_SUFFIXES
 
 # Folders of a FLUX diffusers pipeline that hold weights, as opposed to tokenizers and the scheduler.
 _WEIGHT_FOLDERS = ("transformer", "text_encoder", "text_encoder_2", "vae")

@@ -9,14 +9,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from dit360_desktop.core.errors import ModelInvalidError
 from dit360_desktop.models.catalog import Catalog, load_catalog
 from dit360_desktop.models.downloads import DownloadManager, DownloadReport
 from dit360_desktop.models.hashing import hash_file
 from dit360_desktop.models.layouts import find_in_hf_cache
 from dit360_desktop.models.location import hf_hub_cache_dir, resolve_models_dir
 from dit360_desktop.models.registry import RegistryEntry, modify_entry, read_registry
-from dit360_desktop.models.safety import check_safetensors_file
+from dit360_desktop.panorama.errors import ModelInvalidError
+from dit360_desktop.panorama.safetensors_check import check_safetensors_file
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dit360_desktop.core.errors import DiT360Error
+from dit360_desktop.panorama.errors import DiT360Error
 
 
 class CheckFailed(DiT360Error):
@@ -265,7 +265,7 @@ def check_generation(context: CheckContext) -> str:
     import numpy as np
 
     from dit360_desktop.core.engine import PanoramaEngine
-    from dit360_desktop.core.request import MIN_SIDE, PANORAMA_PREFIX, GenerationRequest
+    from dit360_desktop.panorama.request import MIN_SIDE, PANORAMA_PREFIX, GenerationRequest
 
     # The smallest legal 2:1 panorama; the request validator sets the floor.
     height = max(MIN_SIDE, 128)

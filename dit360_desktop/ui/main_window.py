@@ -32,26 +32,33 @@ from PySide6.QtWidgets import (
 )
 
 from dit360_desktop import paths
-from dit360_desktop.core.errors import RequestError
-from dit360_desktop.core.request import GenerationRequest
+from dit360_desktop.panorama.errors import RequestError
+from dit360_desktop.panorama.request import GenerationRequest
 from dit360_desktop.settings import Settings, save_settings
-from dit360_desktop.ui.dialogs import AboutDialog, ErrorDialog, HelpDialog, model_missing_report
-from dit360_desktop.ui.drop import DropController, InitImage, InitImageCard
-from dit360_desktop.ui.icons import icon
-from dit360_desktop.ui.jobs import ErrorKind, ErrorReport, FinishedJob, JobInfo, JobStatus, error_report
-from dit360_desktop.ui.panels import ProgressPanel, StatusReadouts
-from dit360_desktop.ui.params_panel import FIELDS, ParamsPanel
-from dit360_desktop.ui.prompt_panel import PromptPanel
-from dit360_desktop.ui.queue_panel import QueuePanel
-from dit360_desktop.ui.sample_loader import SampleLoader
-from dit360_desktop.ui.view_controls import ViewControls
+from dit360_desktop.ui.generation.drop import DropController, InitImage, InitImageCard
+from dit360_desktop.ui.generation.jobs import (
+    ErrorKind,
+    ErrorReport,
+    FinishedJob,
+    JobInfo,
+    JobStatus,
+    error_report,
+)
+from dit360_desktop.ui.generation.panels import ProgressPanel, StatusReadouts
+from dit360_desktop.ui.generation.params_panel import FIELDS, ParamsPanel
+from dit360_desktop.ui.generation.prompt_panel import PromptPanel
+from dit360_desktop.ui.generation.queue_panel import QueuePanel
+from dit360_desktop.ui.generation.worker import EngineOptions, GenerationWorker
 from dit360_desktop.ui.viewer import create_viewer, fallback_viewer
-from dit360_desktop.ui.worker import EngineOptions, GenerationWorker
+from dit360_desktop.ui.viewer.controls import ViewControls
+from dit360_desktop.ui.viewer.sample_loader import SampleLoader
+from dit360_desktop.ui.widgets.dialogs import AboutDialog, ErrorDialog, HelpDialog, model_missing_report
+from dit360_desktop.ui.widgets.icons import icon
 
 log = logging.getLogger(__name__)
 
-MODEL_MANAGER_MODULE = "dit360_desktop.ui.model_manager_dialog"
-GALLERY_MODULE = "dit360_desktop.ui.gallery"
+MODEL_MANAGER_MODULE = "dit360_desktop.ui.model_manager.dialog"
+GALLERY_MODULE = "dit360_desktop.ui.gallery.panel"
 # The generation thread starts (and imports torch) this long after the window is first on screen, so the
 # first paint and the first input are not competing with a multi-second import.
 WORKER_START_DELAY_MS = 300
@@ -679,7 +686,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Parameters restored", 4000)
 
     def _on_entry_selected(self, entry: Any) -> None:
-        from dit360_desktop.core.imageio import load_user_image
+        from dit360_desktop.panorama.imageio import load_user_image
 
         try:
             image = load_user_image(entry.path)
@@ -865,7 +872,7 @@ class MainWindow(QMainWindow):
 
 def variation_requests(base: GenerationRequest, count: int) -> list[GenerationRequest]:
     """``count`` copies of ``base`` with consecutive seeds, starting at its own (wrapping at 2**32)."""
-    from dit360_desktop.core.request import MAX_SEED
+    from dit360_desktop.panorama.request import MAX_SEED
 
     start = base.with_seed().seed
     return [dataclasses.replace(base, seed=(start + i) % (MAX_SEED + 1)) for i in range(count)]

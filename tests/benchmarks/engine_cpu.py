@@ -23,8 +23,8 @@ import torch
 
 from dit360_desktop.core.codecs import decode_latents
 from dit360_desktop.core.engine import PanoramaEngine
-from dit360_desktop.core.events import StepEvent
-from dit360_desktop.core.request import GenerationRequest
+from dit360_desktop.panorama.events import StepEvent
+from dit360_desktop.panorama.request import GenerationRequest
 from dit360_desktop.testing.tiny_flux import SMALL, build_tiny_flux
 
 PROMPT = "This is a panorama image. A harbour town at dawn, fishing boats, mist over the water."

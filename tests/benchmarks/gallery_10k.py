@@ -28,7 +28,7 @@ from PySide6.QtWidgets import QApplication, QListView, QListWidget, QListWidgetI
 
 from dit360_desktop.app import apply_theme
 from dit360_desktop.history.library import Library
-from dit360_desktop.ui.gallery import GalleryPanel
+from dit360_desktop.ui.gallery.panel import GalleryPanel
 
 WINDOW = (900, 1000)
 

@@ -319,7 +319,7 @@ class Clock:
         return time.perf_counter()
 
     def __call__(self, event) -> None:
-        from dit360_desktop.core.events import DoneEvent, Stage, StageEvent, StepEvent
+        from dit360_desktop.panorama.events import DoneEvent, Stage, StageEvent, StepEvent
 
         if isinstance(event, StageEvent) and event.stage.value not in self.marks:
             self.marks[event.stage.value] = self.now()
@@ -351,7 +351,7 @@ def run_variant(
     import dit360_desktop.core.engine as engine_module
     import dit360_desktop.core.gguf_flux as gguf_flux
     from dit360_desktop.core.engine import PanoramaEngine
-    from dit360_desktop.core.request import GenerationRequest
+    from dit360_desktop.panorama.request import GenerationRequest
 
     configs = sizes.configs
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from dit360_desktop.core import imageio, projection
-from dit360_desktop.core.request import GenerationRequest
+from dit360_desktop.panorama import imageio, projection
+from dit360_desktop.panorama.request import GenerationRequest
 
 
 def best_of(fn: Callable[[], object], repeat: int) -> float:

@@ -47,7 +47,7 @@ def test_generate_writes_png_latent_and_history(tiny_flux_dir, tmp_path, capsys)
     code = main(base_args(tiny_flux_dir, tmp_path, *args, "--seamless-decode", "off"))
     assert code == 0
     assert Image.open(out).size == (128, 64)
-    from dit360_desktop.core.imageio import read_metadata
+    from dit360_desktop.panorama.imageio import read_metadata
 
     meta = read_metadata(out)
     assert meta.dit360["request"]["seed"] == 3
@@ -143,7 +143,7 @@ def test_on_off_arguments_are_validated(value, capsys):
 def test_disk_full_while_saving_exits_6_and_writes_nothing(tiny_flux_dir, tmp_path, monkeypatch, capsys):
     import errno
 
-    import dit360_desktop.core.imageio as imageio
+    import dit360_desktop.panorama.imageio as imageio
 
     def full(*_args, **_kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")

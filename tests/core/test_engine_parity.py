@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from dit360_desktop.core.engine import PanoramaEngine
-from dit360_desktop.core.request import GenerationRequest
+from dit360_desktop.panorama.request import GenerationRequest
 
 WIDTH, HEIGHT, STEPS = 256, 128, 4
 

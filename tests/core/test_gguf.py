@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from dit360_desktop.core.errors import ModelInvalidError, ModelMissingError
 from dit360_desktop.core.gguf_flux import inspect_gguf, load_gguf_transformer
+from dit360_desktop.panorama.errors import ModelInvalidError, ModelMissingError
 
 gguf = pytest.importorskip("gguf")
 Q = gguf.GGMLQuantizationType
@@ -311,7 +311,7 @@ def test_engine_runs_a_gguf_tier_with_an_unfused_lora(
     monkeypatch.setattr(loading, "refresh_group_offload", refresh)
 
     from dit360_desktop.core.engine import PanoramaEngine
-    from dit360_desktop.core.request import GenerationRequest
+    from dit360_desktop.panorama.request import GenerationRequest
 
     request = GenerationRequest(
         prompt="a castle on a hill",
@@ -344,8 +344,8 @@ def test_engine_runs_a_gguf_tier_with_an_unfused_lora(
 
 def test_engine_reports_a_corrupt_gguf_as_a_model_error(tmp_path, tiny_flux_dir):
     from dit360_desktop.core.engine import PanoramaEngine
-    from dit360_desktop.core.events import FailedEvent
-    from dit360_desktop.core.request import GenerationRequest
+    from dit360_desktop.panorama.events import FailedEvent
+    from dit360_desktop.panorama.request import GenerationRequest
 
     broken = tmp_path / "flux1-dev-Q4_K_S.gguf"
     broken.write_bytes(b"GGUF" + bytes(100))

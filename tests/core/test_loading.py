@@ -13,14 +13,14 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from dit360_desktop.core.engine import PanoramaEngine
-from dit360_desktop.core.errors import (
+from dit360_desktop.core.loading import load_lora, validate_model_folder
+from dit360_desktop.panorama.errors import (
     LoraMismatchError,
     ModelInvalidError,
     ModelMissingError,
     UnsafeFileError,
 )
-from dit360_desktop.core.loading import load_lora, validate_model_folder
-from dit360_desktop.core.request import GenerationRequest
+from dit360_desktop.panorama.request import GenerationRequest
 from dit360_desktop.testing.tiny_flux import build_tiny_lora
 
 

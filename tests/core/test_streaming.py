@@ -12,8 +12,8 @@ import torch
 
 from dit360_desktop.core import streaming, tiers
 from dit360_desktop.core.engine import PanoramaEngine
-from dit360_desktop.core.request import GenerationRequest
 from dit360_desktop.core.tiers import GIB, plan_tier
+from dit360_desktop.panorama.request import GenerationRequest
 
 CUDA = torch.device("cuda")  # planned for only
 CPU = torch.device("cpu")

@@ -9,9 +9,9 @@ import torch
 
 from dit360_desktop.core import tiers
 from dit360_desktop.core.engine import PanoramaEngine
-from dit360_desktop.core.errors import OutOfMemoryError, RequestError
-from dit360_desktop.core.request import TIERS, GenerationRequest
 from dit360_desktop.core.tiers import GIB, choose_tier, plan_tier
+from dit360_desktop.panorama.errors import OutOfMemoryError, RequestError
+from dit360_desktop.panorama.request import TIERS, GenerationRequest
 
 CUDA = torch.device("cuda")  # only planned for, never computed on, in these tests
 CPU = torch.device("cpu")

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from dit360_desktop.core.request import GenerationRequest
-from dit360_desktop.core.result import Result
+from dit360_desktop.panorama.request import GenerationRequest
+from dit360_desktop.panorama.result import Result
 
 
 def make_image(width: int = 64, height: int = 32, seed: int = 1) -> Image.Image:
@@ -52,10 +52,10 @@ def populate_library(folder: Path, count: int, *, image_size: tuple[int, int] = 
     import sqlite3
     import time
 
-    from dit360_desktop.core.imageio import encode_png
     from dit360_desktop.history import files, scan
     from dit360_desktop.history.library import DB_NAME, Library
     from dit360_desktop.history.thumbnails import encode_thumbnail
+    from dit360_desktop.panorama.imageio import encode_png
 
     Library.open(folder).close()
     width, height = image_size

@@ -13,9 +13,9 @@ import pytest
 from history_factory import make_result
 from PIL import Image
 
-from dit360_desktop.core.errors import RequestError
 from dit360_desktop.history.export import ExportOptions, export_entry, export_image
 from dit360_desktop.history.library import Library
+from dit360_desktop.panorama.errors import RequestError
 
 GPANO = "http://ns.google.com/photos/1.0/panorama/"
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"

@@ -11,10 +11,10 @@ import pytest
 from history_factory import make_result
 from PIL import Image
 
-from dit360_desktop.core import imageio
 from dit360_desktop.history import files, scan
 from dit360_desktop.history.errors import EntryNotFoundError, LibraryDiskFullError
 from dit360_desktop.history.library import DB_NAME, Library
+from dit360_desktop.panorama import imageio
 
 
 def _sha(path: Path) -> str:

@@ -6,11 +6,11 @@ import numpy as np
 from hub_emulator import TOKEN, HubEmulator
 
 from dit360_desktop.core.engine import PanoramaEngine
-from dit360_desktop.core.request import GenerationRequest
 from dit360_desktop.models.downloads import DownloadManager
 from dit360_desktop.models.location import configured_models_dir
 from dit360_desktop.models.registry import installed_model_paths
 from dit360_desktop.models.transfer import TransferSettings
+from dit360_desktop.panorama.request import GenerationRequest
 
 
 def test_download_then_generate(hub: HubEmulator, fast_settings: TransferSettings) -> None:

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from hub_emulator import make_hf_cache
 
-from dit360_desktop.core.errors import ModelInvalidError, UnsafeFileError
 from dit360_desktop.models.errors import ImportRejectedError
 from dit360_desktop.models.importer import COPY, IN_PLACE, find_importable, import_model
 from dit360_desktop.models.registry import SOURCE_COPY, SOURCE_IN_PLACE, installed_model_paths, read_registry
+from dit360_desktop.panorama.errors import ModelInvalidError, UnsafeFileError
 from dit360_desktop.testing.tiny_flux import build_tiny_lora
 
 

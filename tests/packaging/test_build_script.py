@@ -8,12 +8,12 @@ import subprocess
 import tarfile
 from pathlib import Path
 
+import build
 import bundle_config as cfg
 import entry
 import pytest
 import torch
 
-import build
 from dit360_desktop import __version__
 
 PACKAGING = cfg.REPO_ROOT / "packaging"

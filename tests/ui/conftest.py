@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dit360_desktop.core.events import CancelToken
+from dit360_desktop.panorama.events import CancelToken
 from dit360_desktop.ui.viewer import prepare_application_opengl
 
 # As the app does before its QApplication exists (shared GL contexts, core-profile default format).
@@ -22,7 +22,7 @@ prepare_application_opengl()
 @pytest.fixture
 def small_request() -> Callable:
     """Requests at 256×128 with 2 steps: a tiny-model run takes about a second."""
-    from dit360_desktop.core.request import GenerationRequest
+    from dit360_desktop.panorama.request import GenerationRequest
 
     def make(seed: int = 1, steps: int = 2, **changes) -> GenerationRequest:
         values = {"width": 256, "height": 128, "steps": steps, "seed": seed, **changes}
@@ -43,7 +43,7 @@ def shared_engine(tiny_flux_dir: Path):
 @pytest.fixture
 def make_worker(qtbot) -> Iterator[Callable]:
     """Build GenerationWorkers (not started); every one is stopped and joined at teardown."""
-    from dit360_desktop.ui.worker import GenerationWorker
+    from dit360_desktop.ui.generation.worker import GenerationWorker
 
     made = []
 

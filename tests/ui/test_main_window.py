@@ -23,10 +23,10 @@ from PySide6.QtWidgets import (
 )
 
 from dit360_desktop import paths
-from dit360_desktop.core.errors import OutOfMemoryError
-from dit360_desktop.core.request import PANORAMA_PREFIX
+from dit360_desktop.panorama.errors import OutOfMemoryError
+from dit360_desktop.panorama.request import PANORAMA_PREFIX
 from dit360_desktop.settings import Settings, load_settings, save_settings, settings_path
-from dit360_desktop.ui.jobs import ErrorKind, ModelState
+from dit360_desktop.ui.generation.jobs import ErrorKind, ModelState
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -124,7 +124,7 @@ def test_first_run_without_a_model_opens_and_explains(qtbot, open_window, monkey
     assert window.worker.model_state is ModelState.MISSING
     qtbot.waitUntil(lambda: "not installed" in window.status.model_label.text())
     if dialog.model_manager_button is not None:
-        from dit360_desktop.ui import model_manager_dialog
+        from dit360_desktop.ui.model_manager import dialog as model_manager_dialog
 
         opened = []
         monkeypatch.setattr(
@@ -153,7 +153,7 @@ def test_the_window_stays_raster_next_to_the_gl_viewer(qtbot, open_window):
     assert viewer.gl_window().surfaceType() == QSurface.SurfaceType.OpenGLSurface
 
     # Screenshots: widget painting never reaches the native GL window, grab_window paints its frame in.
-    from dit360_desktop.ui.window_grab import grab_window
+    from dit360_desktop.ui.widgets.window_grab import grab_window
 
     viewer.set_panorama(np.full((64, 128, 3), (200, 40, 40), dtype=np.uint8))
     centre = viewer.mapTo(window, viewer.rect().center())
@@ -307,8 +307,8 @@ def test_settings_persist_across_windows(qtbot, open_window, make_worker, shared
 
 
 def test_memory_tier_menu_offers_every_engine_tier(qtbot):
-    from dit360_desktop.core.request import TIERS
-    from dit360_desktop.ui.params_panel import ParamsPanel
+    from dit360_desktop.panorama.request import TIERS
+    from dit360_desktop.ui.generation.params_panel import ParamsPanel
 
     panel = ParamsPanel()
     qtbot.addWidget(panel)
@@ -362,7 +362,7 @@ def test_every_control_has_a_tooltip(qtbot, open_window):
 
 
 def test_help_lists_shortcuts_and_about_opens(qtbot, open_window):
-    from dit360_desktop.ui.dialogs import AboutDialog, HelpDialog
+    from dit360_desktop.ui.widgets.dialogs import AboutDialog, HelpDialog
 
     window = open_window(start_worker=False)
     help_dialog = HelpDialog(window)
@@ -453,7 +453,7 @@ def test_speed_and_gguf_choices_reach_the_worker_and_persist(
 ):
     from PySide6.QtWidgets import QFileDialog
 
-    from dit360_desktop.ui.worker import EngineOptions
+    from dit360_desktop.ui.generation.worker import EngineOptions
 
     window = open_window(make_worker(shared_engine), start_worker=False)
     assert window.engine_options() == EngineOptions()

@@ -15,9 +15,9 @@ import numpy as np
 from PySide6.QtCore import QElapsedTimer
 from PySide6.QtWidgets import QApplication
 
-from dit360_desktop.core.errors import DiT360Error
-from dit360_desktop.ui.sample_panorama import sample_panorama
+from dit360_desktop.panorama.errors import DiT360Error
 from dit360_desktop.ui.viewer import CameraView, ViewMode, create_viewer, prepare_application_opengl
+from dit360_desktop.ui.viewer.sample_panorama import sample_panorama
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ SCREENSHOTS = (
 def _load(path: str | None) -> np.ndarray:
     if path is None:
         return sample_panorama()
-    from dit360_desktop.core.userimage import load_user_image
+    from dit360_desktop.panorama.userimage import load_user_image
 
     return np.asarray(load_user_image(path))
 

@@ -4,7 +4,7 @@ Input handlers change this model and the GL widget only renders it. The same ray
 written in ``resources/shaders/view.frag``; the tests compare the two pixel for pixel, so change
 them together.
 
-Conventions (identical to ``dit360_desktop.core.projection``, so a perspective view here equals
+Conventions (identical to ``dit360_desktop.panorama.projection``, so a perspective view here equals
 ``equirect_to_perspective`` with the same yaw, pitch and fov):
 - world axes: x right, y up, z forward (yaw 0, pitch 0 looks along +z);
 - a direction at longitude ``lon`` and latitude ``lat`` is (cos lat · sin lon, sin lat, cos lat · cos lon);

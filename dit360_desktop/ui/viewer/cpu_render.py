@@ -1,7 +1,7 @@
 """Render a camera view of an equirect on the CPU.
 
 Used where there is no OpenGL (the fallback widget's snapshot) and as the reference the GL renderer
-is tested against. The sampling is ``core.projection.sample_equirect`` (bilinear, wrapping across the
+is tested against. The sampling is ``panorama.projection.sample_equirect`` (bilinear, wrapping across the
 0/360° seam, clamped at the poles); only the rays come from the viewer's camera model.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dit360_desktop.core.projection import sample_equirect
+from dit360_desktop.panorama.projection import sample_equirect
 from dit360_desktop.ui.viewer.camera import CameraView, view_rays
 
 BACKGROUND_RGB = (17, 18, 21)  # render_settings.BACKGROUND in 8-bit

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dit360_desktop.core.errors import DiT360Error
+from dit360_desktop.panorama.errors import DiT360Error
 
 
 class ViewerError(DiT360Error):

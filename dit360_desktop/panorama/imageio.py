@@ -1,0 +1,359 @@
+"""Panorama files: PNG/JPEG with our metadata, A1111 parameters and GPano XMP; reading them back.
+
+Writing puts three things in every file, each readable without the others:
+- our complete metadata as JSON (PNG: compressed iTXt chunk ``dit360``; JPEG: a property in the XMP packet),
+- an A1111-style ``parameters`` text (PNG: text chunk ``parameters``; JPEG: EXIF UserComment, as A1111 does),
+- GPano XMP (PNG: uncompressed iTXt ``XML:com.adobe.xmp``; JPEG: APP1 with the Adobe XMP header), so that
+  Google Photos, Facebook and Kuula open the file as a 360° panorama.
+Every save is atomic (temp file + fsync + os.replace). This module is the single import for image files:
+the A1111 text (``parameters.py``), the XMP packet (``xmp.py``) and safe loading of user images
+(``userimage.py``) are re-exported here.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+import logging
+import os
+import secrets
+import struct
+import xml.etree.ElementTree as ET
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, PngImagePlugin
+
+from dit360_desktop.panorama.errors import ImageLoadError, RequestError
+from dit360_desktop.panorama.parameters import format_a1111_parameters, parse_a1111_parameters
+from dit360_desktop.panorama.userimage import (
+    DEFAULT_BACKGROUND,
+    MAX_USER_IMAGE_PIXELS,
+    USER_IMAGE_FORMATS,
+    fit_image,
+    load_user_image,
+)
+from dit360_desktop.panorama.xmp import GPANO_NS, MAX_XMP_BYTES, gpano_xmp, metadata_xmp, parse_xmp
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "DEFAULT_BACKGROUND",
+    "GPANO_NS",
+    "MAX_USER_IMAGE_PIXELS",
+    "USER_IMAGE_FORMATS",
+    "ImageMetadata",
+    "encode_jpeg",
+    "encode_png",
+    "fit_image",
+    "format_a1111_parameters",
+    "gpano_xmp",
+    "load_user_image",
+    "parse_a1111_parameters",
+    "read_metadata",
+    "save_jpeg",
+    "save_png",
+]
+
+XMP_PNG_KEY = "XML:com.adobe.xmp"
+XMP_JPEG_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
+PNG_JSON_KEY = "dit360"
+PNG_PARAMETERS_KEY = "parameters"
+# EXIF tags: the Exif sub-IFD pointer and UserComment inside it (EXIF 2.32, section 4.6.5).
+_EXIF_IFD = 0x8769
+_USER_COMMENT = 0x9286
+# A JPEG segment holds at most 65535 bytes including its 2-byte length field.
+_MAX_APP1_PAYLOAD = 65535 - 2 - len(XMP_JPEG_HEADER)
+# Reading refuses text larger than this, so a hostile file cannot make us inflate gigabytes.
+_MAX_TEXT_BYTES = MAX_XMP_BYTES
+
+
+@dataclass(frozen=True)
+class ImageMetadata:
+    # Our own complete metadata (the Result's metadata dict), or None when the file has none.
+    dit360: dict[str, Any] | None = None
+    # The A1111-style parameters text, ours or another tool's.
+    parameters: str | None = None
+    # GPano properties by local name, e.g. {"ProjectionType": "equirectangular"}
+    gpano: dict[str, str] = field(default_factory=dict)
+    # "PNG" or "JPEG".
+    format: str = ""
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _metadata_json(metadata: dict[str, Any]) -> str:
+    def default(value: Any) -> Any:
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, np.generic):
+            return value.item()
+        raise TypeError(f"metadata value of type {type(value).__name__} is not JSON-serialisable")
+
+    return json.dumps(metadata, ensure_ascii=False, default=default)
+
+
+def _rgb_for_saving(image: Image.Image) -> Image.Image:
+    if image.mode in ("RGB", "L"):
+        return image
+    if image.mode in ("RGBA", "LA", "PA", "P"):
+        return image.convert("RGB")
+    raise ValueError(f"cannot save a {image.mode} image as a panorama; convert it to RGB first")
+
+
+def encode_png(image: Image.Image, metadata: dict[str, Any] | None, *, gpano: bool = True) -> bytes:
+    """Encode ``image`` as PNG bytes with our JSON, the A1111 parameters and (optionally) GPano XMP."""
+    image = _rgb_for_saving(image)
+    info = PngImagePlugin.PngInfo()
+    if metadata is not None:
+        # tEXt is Latin-1 only; Pillow switches to iTXt by itself when the prompt needs more.
+        info.add_text(PNG_PARAMETERS_KEY, format_a1111_parameters(metadata))
+        info.add_itxt(PNG_JSON_KEY, _metadata_json(metadata), zip=True)
+    if gpano:
+        # Adobe's XMP spec part 3: PNG XMP is an uncompressed iTXt chunk with this keyword.
+        info.add_itxt(XMP_PNG_KEY, gpano_xmp(image.width, image.height), zip=False)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info, compress_level=6)
+    return buffer.getvalue()
+
+
+def encode_jpeg(
+    image: Image.Image, metadata: dict[str, Any] | None, *, quality: int = 92, gpano: bool = True
+) -> bytes:
+    """Encode ``image`` as JPEG bytes; XMP in APP1 (GPano and/or our JSON), parameters in EXIF UserComment."""
+    if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
+        raise RequestError("quality", f"must be an integer between 1 and 100 (got {quality!r})")
+    image = _rgb_for_saving(image)
+    xmp: str | None = None
+    exif = Image.Exif()
+    if metadata is not None:
+        text = _metadata_json(metadata)
+        xmp = gpano_xmp(image.width, image.height, metadata_json=text) if gpano else metadata_xmp(text)
+        # A1111 stores JPEG parameters as an EXIF UserComment with the "UNICODE" character code (UTF-16BE).
+        comment = b"UNICODE\x00" + format_a1111_parameters(metadata).encode("utf-16-be")
+        exif.get_ifd(_EXIF_IFD)[_USER_COMMENT] = comment
+    elif gpano:
+        xmp = gpano_xmp(image.width, image.height)
+    if xmp is not None and len(xmp.encode("utf-8")) > _MAX_APP1_PAYLOAD:
+        raise ValueError(
+            "the metadata is too large for a JPEG XMP segment (64 KB); save as PNG or strip the metadata"
+        )
+    kwargs: dict[str, Any] = {"quality": quality, "optimize": True}
+    # Chroma subsampling smears thin coloured detail; keep full chroma at the high qualities people export at.
+    kwargs["subsampling"] = 0 if quality >= 90 else 2
+    if xmp is not None:
+        kwargs["xmp"] = xmp.encode("utf-8")
+    if metadata is not None:
+        kwargs["exif"] = exif.tobytes()
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", **kwargs)
+    return buffer.getvalue()
+
+
+def save_png(
+    image: Image.Image, path: str | os.PathLike[str], metadata: dict[str, Any] | None, *, gpano: bool = True
+) -> Path:
+    """Write a PNG atomically: the final path holds either the old file or the complete new one."""
+    return _atomic_write(Path(path), encode_png(image, metadata, gpano=gpano))
+
+
+def save_jpeg(
+    image: Image.Image,
+    path: str | os.PathLike[str],
+    metadata: dict[str, Any] | None,
+    *,
+    quality: int = 92,
+    gpano: bool = True,
+) -> Path:
+    """Write a JPEG atomically. ``metadata=None`` strips parameters; ``gpano`` alone keeps the 360 marker."""
+    return _atomic_write(Path(path), encode_jpeg(image, metadata, quality=quality, gpano=gpano))
+
+
+def _atomic_write(path: Path, data: bytes) -> Path:
+    """Write ``data`` to a temp file beside ``path``, fsync it, then os.replace it into place.
+
+    Any error (ENOSPC, EIO, a full quota) removes the temp file and re-raises the original ``OSError``,
+    so callers can tell a full disk (``errno.ENOSPC``) from other failures.
+    """
+    folder = path.parent
+    temp = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    # O_EXCL: never follow or reuse someone else's file; 0o666 lets the umask decide the final mode.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    fd = os.open(temp, flags, 0o666)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                if written <= 0:
+                    raise OSError(errno.EIO, "the disk accepted no data", str(temp))
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        temp.replace(path)
+    except BaseException:
+        _remove_temp(temp)
+        raise
+    _fsync_folder(folder)
+    return path
+
+
+def _remove_temp(temp: Path) -> None:
+    try:
+        temp.unlink(missing_ok=True)
+    except OSError as e:
+        # The original error matters more than this one; say where the leftover is so it can be removed.
+        log.warning("Could not remove the temporary file %s after a failed save: %s", temp, e)
+
+
+def _fsync_folder(folder: Path) -> None:
+    # The rename is only durable once the directory entry is on disk (POSIX); Windows cannot open folders.
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError as e:
+        # Some file systems (SMB, some FUSE mounts) cannot fsync a folder. The file itself is already
+        # fsynced and in place, so only a real I/O error is worth failing the save for.
+        if e.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+        log.debug("This file system cannot fsync the folder %s: %s", folder, e)
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------- reading metadata
+
+
+def read_metadata(path: str | os.PathLike[str]) -> ImageMetadata:
+    """Read our JSON, the A1111 parameters and the GPano fields of a PNG or JPEG without decoding pixels."""
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(8)
+        if head.startswith(b"\x89PNG\r\n\x1a\n"):
+            return _read_png_metadata(path)
+        if head.startswith(b"\xff\xd8"):
+            return _read_jpeg_metadata(path)
+    except (
+        OSError,
+        ValueError,
+        SyntaxError,
+        EOFError,
+        KeyError,
+        struct.error,
+        zlib.error,
+        ET.ParseError,
+    ) as e:
+        raise ImageLoadError(f"Could not read the metadata of {path}: {e}. The file may be damaged.") from e
+    raise ImageLoadError(f"{path} is not a PNG or JPEG file, so it carries no panorama metadata.")
+
+
+def _read_png_metadata(path: Path) -> ImageMetadata:
+    texts = _png_text_chunks(path)
+    gpano: dict[str, str] = {}
+    if XMP_PNG_KEY in texts:
+        gpano, _ = parse_xmp(texts[XMP_PNG_KEY])
+    ours = _decode_our_json(texts.get(PNG_JSON_KEY))
+    return ImageMetadata(dit360=ours, parameters=texts.get(PNG_PARAMETERS_KEY), gpano=gpano, format="PNG")
+
+
+def _png_text_chunks(path: Path) -> dict[str, str]:
+    """Collect tEXt, zTXt and iTXt chunks from the whole file (before and after IDAT), skipping pixel data."""
+    texts: dict[str, str] = {}
+    total = 0
+    with path.open("rb") as handle:
+        handle.seek(8)
+        while True:
+            header = handle.read(8)
+            if len(header) < 8:
+                raise ValueError("the PNG ends before its IEND chunk")
+            length, kind = struct.unpack(">I4s", header)
+            if kind == b"IEND":
+                break
+            if kind not in (b"tEXt", b"zTXt", b"iTXt"):
+                handle.seek(length + 4, os.SEEK_CUR)
+                continue
+            total += length
+            if total > _MAX_TEXT_BYTES:
+                raise ValueError("the PNG's text chunks are implausibly large")
+            data = handle.read(length)
+            handle.seek(4, os.SEEK_CUR)
+            if len(data) < length:
+                raise ValueError("the PNG is truncated inside a text chunk")
+            key, value = _decode_png_text(kind, data)
+            texts[key] = value
+    return texts
+
+
+def _decode_png_text(kind: bytes, data: bytes) -> tuple[str, str]:
+    key, _, rest = data.partition(b"\x00")
+    keyword = key.decode("latin-1")
+    if kind == b"tEXt":
+        return keyword, rest.decode("latin-1")
+    if kind == b"zTXt":
+        return keyword, _inflate(rest[1:]).decode("latin-1")
+    compressed, method = rest[0], rest[1]
+    _language, _, rest = rest[2:].partition(b"\x00")
+    _translated, _, text = rest.partition(b"\x00")
+    if compressed:
+        if method != 0:
+            raise ValueError(f"unknown iTXt compression method {method}")
+        text = _inflate(text)
+    return keyword, text.decode("utf-8")
+
+
+def _inflate(data: bytes) -> bytes:
+    inflater = zlib.decompressobj()
+    out = inflater.decompress(data, _MAX_TEXT_BYTES)
+    if inflater.unconsumed_tail:
+        raise ValueError("a compressed text chunk expands beyond 8 MB")
+    return out
+
+
+def _read_jpeg_metadata(path: Path) -> ImageMetadata:
+    gpano: dict[str, str] = {}
+    ours_text: str | None = None
+    parameters: str | None = None
+    with Image.open(path, formats=["JPEG"]) as image:
+        for marker, payload in image.applist:
+            if marker == "APP1" and payload.startswith(XMP_JPEG_HEADER):
+                gpano, ours_text = parse_xmp(payload[len(XMP_JPEG_HEADER) :])
+        comment = image.getexif().get_ifd(_EXIF_IFD).get(_USER_COMMENT)
+        if comment is not None:
+            parameters = _decode_user_comment(comment)
+    return ImageMetadata(
+        dit360=_decode_our_json(ours_text), parameters=parameters, gpano=gpano, format="JPEG"
+    )
+
+
+def _decode_user_comment(value: bytes | str) -> str | None:
+    if isinstance(value, str):
+        return value or None
+    code, body = value[:8], value[8:]
+    if code == b"UNICODE\x00":
+        if body.startswith((b"\xfe\xff", b"\xff\xfe")):
+            return body.decode("utf-16")
+        # The EXIF spec leaves the byte order open; A1111 (piexif) writes big-endian. Little-endian ASCII
+        # text has NULs at odd offsets, which is how writers that use it are recognised.
+        little = len(body) >= 2 and body[1::2].count(0) > len(body) // 4 and body[0::2].count(0) == 0
+        return body.decode("utf-16-le" if little else "utf-16-be")
+    if code in (b"ASCII\x00\x00\x00", b"\x00" * 8):
+        return body.rstrip(b"\x00").decode("utf-8", errors="replace") or None
+    return value.decode("utf-8", errors="replace") or None
+
+
+def _decode_our_json(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError("the dit360 metadata is not a JSON object")
+    return value

@@ -1,0 +1,150 @@
+"""Refuse pickles and catch broken safetensors before anything is loaded.
+
+A truncated download only fails deep inside a loader ("MetadataIncompleteBuffer"); a renamed pickle can
+run code when it is unpickled. Both are caught here from the first bytes and the header alone, without
+reading the tensor data. Format: https://github.com/huggingface/safetensors#format
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from pathlib import Path
+
+from dit360_desktop.panorama.errors import ModelInvalidError, UnsafeFileError
+
+PICKLE_SUFFIXES = frozenset({".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle"})
+ZIP_MAGIC = b"PK\x03\x04"
+# Pickle protocols 2-5 start with PROTO (0x80) followed by the protocol number.
+_PICKLE_PROTOCOLS = frozenset({2, 3, 4, 5})
+# The reference implementation refuses headers above 100 MB; real ones are a few hundred kB.
+MAX_HEADER_BYTES = 100_000_000
+
+_DTYPE_BYTES = {
+    "BOOL": 1,
+    "U8": 1,
+    "I8": 1,
+    "F8_E5M2": 1,
+    "F8_E4M3": 1,
+    "F8_E8M0": 1,
+    "I16": 2,
+    "U16": 2,
+    "F16": 2,
+    "BF16": 2,
+    "I32": 4,
+    "U32": 4,
+    "F32": 4,
+    "I64": 8,
+    "U64": 8,
+    "F64": 8,
+    "C64": 8,
+}
+
+
+def check_safetensors_file(path: str | Path) -> None:
+    """Raise UnsafeFileError for pickle formats and ModelInvalidError for a damaged safetensors file."""
+    path = Path(path)
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        raise UnsafeFileError(
+            f"{path.name} is a pickle-based checkpoint ({path.suffix}), which can run code when loaded. "
+            "Use the .safetensors version of this model instead."
+        )
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            head = handle.read(8)
+            header_len = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
+            header_ok = 2 <= header_len <= min(MAX_HEADER_BYTES, size - 8)
+            header_bytes = handle.read(header_len) if header_ok else b""
+    except FileNotFoundError as e:
+        raise ModelInvalidError(f"{path} does not exist. Download or import the model again.") from e
+    except OSError as e:
+        raise ModelInvalidError(
+            f"{path} could not be read ({e.strerror}). Check the drive and permissions."
+        ) from e
+
+    if head.startswith(ZIP_MAGIC):
+        raise UnsafeFileError(
+            f"{path.name} is a zip archive (a PyTorch pickle checkpoint), not safetensors. "
+            "It was refused because unpickling can run code; use a .safetensors file."
+        )
+    if not header_ok or not header_bytes.lstrip().startswith(b"{"):
+        if len(head) >= 2 and head[0] == 0x80 and head[1] in _PICKLE_PROTOCOLS:
+            raise UnsafeFileError(
+                f"{path.name} is a Python pickle, not safetensors. It was refused because unpickling can run "
+                "code; use a .safetensors file."
+            )
+        raise ModelInvalidError(
+            f"{path.name} is not a valid safetensors file (its header is missing or cut short; "
+            f"file size {size} bytes). Delete it and download it again, or run 'Verify & repair'."
+        )
+    _check_header(path, header_bytes, data_len=size - 8 - header_len)
+
+
+def _check_header(path: Path, header_bytes: bytes, *, data_len: int) -> None:
+    broken = f"{path.name} is damaged or incomplete"
+    advice = "Delete it and download it again, or run 'Verify & repair'."
+    try:
+        header = json.loads(header_bytes.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelInvalidError(f"{broken}: its header is not valid JSON. {advice}") from e
+    if not isinstance(header, dict):
+        raise ModelInvalidError(f"{broken}: its header is not a JSON object. {advice}")
+
+    end_max = 0
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            begin, end = (int(v) for v in info["data_offsets"])
+            count = math.prod(int(d) for d in info["shape"])
+            item = _DTYPE_BYTES[info["dtype"]]
+        except (KeyError, TypeError, ValueError) as e:
+            raise ModelInvalidError(f"{broken}: tensor {name!r} has a malformed entry. {advice}") from e
+        if not 0 <= begin <= end <= data_len:
+            raise ModelInvalidError(
+                f"{broken}: tensor {name!r} ends at byte {end} but the file holds only {data_len} data bytes "
+                f"(likely a truncated download). {advice}"
+            )
+        if end - begin != count * item:
+            raise ModelInvalidError(
+                f"{broken}: tensor {name!r} spans {end - begin} bytes but its shape needs {count * item}. "
+                f"{advice}"
+            )
+        end_max = max(end_max, end)
+    if end_max != data_len:
+        raise ModelInvalidError(
+            f"{broken}: the tensors cover {end_max} bytes but the file holds {data_len} "
+            f"(extra or missing data). {advice}"
+        )
+
+
+def check_weights_folder(folder: str | Path) -> list[Path]:
+    """Check every safetensors file under ``folder``; refuse the folder if its only weights are pickles.
+
+    Returns the safetensors files checked. Pickle files next to safetensors copies are ignored (never
+    loaded); a folder whose weights exist only as pickles is refused.
+    """
+    folder = Path(folder)
+    checked = sorted(p for p in folder.rglob("*.safetensors") if p.is_file())
+    for file in checked:
+        check_safetensors_file(file)
+    if not checked:
+        pickles = sorted(p for p in folder.rglob("*") if p.suffix.lower() in PICKLE_SUFFIXES)
+        if pickles:
+            raise UnsafeFileError(
+                f"{folder} holds only pickle checkpoints (e.g. {pickles[0].name}), which can run code when "
+                "loaded. Use a safetensors version of this model."
+            )
+    return checked
+
+
+def safetensors_tensor_names(path: str | Path) -> list[str]:
+    """The tensor names in a checked safetensors file (raises as check_safetensors_file does)."""
+    path = Path(path)
+    check_safetensors_file(path)
+    with path.open("rb") as handle:
+        header_len = struct.unpack("<Q", handle.read(8))[0]
+        header = json.loads(handle.read(header_len).decode("utf-8"))
+    return [name for name in header if name != "__metadata__"]

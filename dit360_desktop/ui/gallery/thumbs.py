@@ -1,0 +1,186 @@
+"""Loading gallery thumbnails off the UI thread.
+
+Requests go into a queue drained by at most two QRunnable workers on a private QThreadPool. A worker
+regenerates the thumbnail file if it is missing (``Library.ensure_thumbnail``, no database access),
+decodes it into a QImage (thread-safe, unlike QPixmap) at the tile's size with its rounded corners, and
+reports back through a queued signal. The newest requests run first and only a bounded number wait, so
+fast scrolling through 10,000 items never builds a backlog.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QRectF, QRunnable, QSize, Qt, QThread, QThreadPool, Signal
+from PySide6.QtGui import QImage, QImageReader, QPainter, QPainterPath
+
+from dit360_desktop.history.entry import Entry
+from dit360_desktop.panorama.errors import DiT360Error
+
+log = logging.getLogger(__name__)
+
+# Requests beyond this many still waiting are dropped, oldest first (they scrolled out of view).
+MAX_WAITING = 96
+
+
+class _Signals(QObject):
+    loaded = Signal(int, QImage)
+    failed = Signal(int, str)
+
+
+def tile_image(source: QImage, size: QSize, radius: float) -> QImage:
+    """``source`` scaled to cover ``size`` (centred crop for a non-2:1 image) with rounded corners.
+
+    QPainter on a QImage is safe off the UI thread (QPixmap is not).
+    """
+    tile = QImage(size, QImage.Format.Format_ARGB32_Premultiplied)
+    tile.fill(Qt.GlobalColor.transparent)
+    target = QRectF(tile.rect())
+    scale = max(size.width() / max(1, source.width()), size.height() / max(1, source.height()))
+    crop_w, crop_h = size.width() / scale, size.height() / scale
+    crop = QRectF((source.width() - crop_w) / 2, (source.height() - crop_h) / 2, crop_w, crop_h)
+    painter = QPainter(tile)
+    try:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        clip = QPainterPath()
+        clip.addRoundedRect(target, radius, radius)
+        painter.setClipPath(clip)
+        painter.drawImage(target, source, crop)
+    finally:
+        painter.end()
+    return tile
+
+
+def load_tile(path: Path, size: QSize, radius: float) -> QImage:
+    """Decode a thumbnail file straight into a finished tile; a null QImage if it cannot be read."""
+    reader = QImageReader(str(path))
+    # JPEG can decode straight at a smaller scale: ask for about the tile size, never more than the file.
+    source = reader.size()
+    if source.isValid() and (source.width() > size.width() or source.height() > size.height()):
+        reader.setScaledSize(source.scaled(size, Qt.AspectRatioMode.KeepAspectRatioByExpanding))
+    image = reader.read()
+    if image.isNull():
+        log.warning("Cannot decode the thumbnail %s: %s", path, reader.errorString())
+        return image
+    return tile_image(image, size, radius)
+
+
+class _Worker(QRunnable):
+    """Drains the loader's queue, newest request first, then ends; the loader starts another if needed."""
+
+    def __init__(self, loader: ThumbnailLoader) -> None:
+        super().__init__()
+        self._loader = loader
+
+    def run(self) -> None:
+        loader = self._loader
+        while True:
+            job = loader._next_job()
+            if job is None:
+                return
+            entry, size, radius = job
+            try:
+                path = loader._ensure(entry)
+                image = load_tile(path, size, radius)
+            except (DiT360Error, OSError) as e:
+                loader._signals.failed.emit(entry.id, str(e))
+                continue
+            if image.isNull():
+                loader._signals.failed.emit(entry.id, f"{path} could not be decoded")
+            else:
+                # The finished tile (exact size, rounded corners) is made here; the UI thread only blits it.
+                loader._signals.loaded.emit(entry.id, image)
+
+
+class ThumbnailLoader(QObject):
+    """``request(entry)``; answers with ``loaded(id, QImage)`` or ``failed(id, message)``."""
+
+    loaded = Signal(int, QImage)
+    failed = Signal(int, str)
+
+    def __init__(
+        self, ensure: Callable[[Entry], Path], size: QSize, radius: float, parent: QObject | None = None
+    ) -> None:
+        super().__init__(parent)
+        self._ensure = ensure
+        self._size = QSize(size)
+        self._radius = radius
+        self._pool = QThreadPool(self)
+        # At most two threads, and always a core left for the UI thread: JPEG decoding is quick, and the
+        # machine may be running the diffusion model at the same time.
+        self._threads = max(1, min(2, QThread.idealThreadCount() - 1))
+        self._pool.setMaxThreadCount(self._threads)
+        self._pool.setThreadPriority(QThread.Priority.LowPriority)
+        self._signals = _Signals(self)
+        self._signals.loaded.connect(self._on_loaded)
+        self._signals.failed.connect(self._on_failed)
+        # Shared with the workers, under the lock. Queued requests in order (newest last); ids being decoded.
+        self._lock = threading.Lock()
+        self._queue: OrderedDict[int, Entry] = OrderedDict()
+        self._decoding: set[int] = set()
+        self._workers = 0
+
+    def set_size(self, size: QSize, radius: float) -> None:
+        """Tiles requested from now on are made at ``size`` (device pixels)."""
+        with self._lock:
+            self._size = QSize(size)
+            self._radius = radius
+
+    @property
+    def size(self) -> QSize:
+        return QSize(self._size)
+
+    def request(self, entry: Entry) -> None:
+        with self._lock:
+            if entry.id in self._decoding:
+                return
+            self._queue[entry.id] = entry
+            self._queue.move_to_end(entry.id)
+            while len(self._queue) > MAX_WAITING:
+                self._queue.popitem(last=False)
+            # One pool start per worker, not per thumbnail: each start hands the GIL to a new thread.
+            start = self._workers < self._threads
+            if start:
+                self._workers += 1
+        if start:
+            self._pool.start(_Worker(self))
+
+    def is_pending(self, entry_id: int) -> bool:
+        with self._lock:
+            return entry_id in self._queue or entry_id in self._decoding
+
+    def wait_idle(self, timeout_ms: int = 5000) -> bool:
+        return self._pool.waitForDone(timeout_ms)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._queue.clear()
+        self._pool.waitForDone(5000)
+
+    def _next_job(self) -> tuple[Entry, QSize, float] | None:
+        """Called by workers: the newest waiting request (what is on screen now), or None to stop."""
+        with self._lock:
+            if not self._queue:
+                self._workers -= 1
+                return None
+            entry_id, entry = self._queue.popitem(last=True)
+            self._decoding.add(entry_id)
+            return entry, QSize(self._size), self._radius
+
+    def _done(self, entry_id: int) -> None:
+        with self._lock:
+            self._decoding.discard(entry_id)
+
+    def _on_loaded(self, entry_id: int, image: QImage) -> None:
+        self._done(entry_id)
+        self.loaded.emit(entry_id, image)
+
+    def _on_failed(self, entry_id: int, message: str) -> None:
+        self._done(entry_id)
+        log.warning("No thumbnail for entry %d: %s", entry_id, message)
+        self.failed.emit(entry_id, message)

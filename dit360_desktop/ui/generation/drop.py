@@ -1,0 +1,314 @@
+"""Drag and drop: a dropped picture becomes the img2img init image, or gives back its parameters.
+
+All decoding goes through ``panorama.imageio.load_user_image``, which sniffs the real format, refuses
+decompression bombs before decoding and turns every failure into an ``ImageLoadError``; here such a
+failure becomes a plain message, never a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QPixmap
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QDialog,
+    QDialogButtonBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QRadioButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from dit360_desktop.panorama.errors import ImageLoadError
+from dit360_desktop.panorama.request import FIT_MODES, TRAINED_SIZE
+from dit360_desktop.ui.widgets.icons import icon
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+# Pillow and panorama.imageio are imported on the first drop, not at start-up: the window must appear fast.
+
+log = logging.getLogger(__name__)
+
+DROP_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
+# Within this relative distance of 2:1 an image is treated as equirectangular and used as it is.
+_ASPECT_TOLERANCE = 0.01
+_PREVIEW_SIZE = (2048, 1024)
+_FIT_LABELS = {
+    "crop": ("Crop", "Cut the centre to 2:1; nothing is distorted, the edges are lost."),
+    "pad": ("Pad", "Keep the whole picture and extend its edges to fill 2:1."),
+    "stretch": ("Stretch", "Resize to 2:1, distorting the picture."),
+}
+
+
+def numpy_to_qimage(array: np.ndarray) -> QImage:
+    """Wrap an HxWx3 uint8 array; the returned QImage owns a copy, so the array may go away."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    height, width = array.shape[:2]
+    return QImage(array.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
+
+
+def pil_to_qimage(image: Image.Image) -> QImage:
+    return numpy_to_qimage(np.asarray(image.convert("RGB")))
+
+
+def is_two_to_one(width: int, height: int) -> bool:
+    return height > 0 and abs(width / height - 2.0) <= 2.0 * _ASPECT_TOLERANCE
+
+
+@dataclass(frozen=True)
+class InitImage:
+    path: str
+    fit: str
+    # The picture as the engine will see it (fitted to 2:1), for the viewer and the thumbnail.
+    preview: np.ndarray
+    source_size: tuple[int, int]
+
+
+def request_fields_from_metadata(dit360: dict[str, Any] | None, parameters: str | None) -> dict[str, Any]:
+    """The GenerationRequest fields a file records: ours first (complete), else the A1111 text."""
+    if dit360 and isinstance(dit360.get("request"), dict):
+        return dict(dit360["request"])
+    if not parameters:
+        return {}
+    from dit360_desktop.panorama.imageio import parse_a1111_parameters
+
+    parsed = parse_a1111_parameters(parameters)
+    # Forge's "CFG scale" is real classifier-free guidance (our true CFG); "Distilled CFG Scale" is guidance.
+    renames = {"cfg_scale": "true_cfg_scale", "denoising_strength": "strength"}
+    fields: dict[str, Any] = {}
+    for key in (
+        "prompt",
+        "negative_prompt",
+        "steps",
+        "guidance",
+        "seed",
+        "width",
+        "height",
+        "lora_scale",
+        "fit",
+    ):
+        if key in parsed:
+            fields[key] = parsed[key]
+    for source, target in renames.items():
+        if source in parsed:
+            fields[target] = parsed[source]
+    return fields
+
+
+class FitDialog(QDialog):
+    """Choose how a picture that is not 2:1 becomes an equirectangular init image, with a preview."""
+
+    def __init__(self, image: Image.Image, parent: QWidget | None = None, initial: str = "crop") -> None:
+        super().__init__(parent)
+        self.setObjectName("FitDialog")
+        self.setWindowTitle("Fit the picture to 2:1")
+        self._small = image.copy()
+        self._small.thumbnail((1024, 1024))
+        layout = QVBoxLayout(self)
+        text = QLabel(
+            f"This picture is {image.width}×{image.height}. A 360° panorama is twice as wide as it is high; "
+            "choose how to make it fit."
+        )
+        text.setWordWrap(True)
+        layout.addWidget(text)
+        self.preview_label = QLabel()
+        self.preview_label.setObjectName("FitPreview")
+        self.preview_label.setFixedSize(480, 240)
+        self.preview_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview_label.setToolTip("How the init image will look with the chosen fit.")
+        layout.addWidget(self.preview_label)
+        row = QHBoxLayout()
+        self.group = QButtonGroup(self)
+        self.buttons: dict[str, QRadioButton] = {}
+        for mode in FIT_MODES:
+            label, tip = _FIT_LABELS[mode]
+            button = QRadioButton(label)
+            button.setToolTip(tip)
+            self.group.addButton(button)
+            self.buttons[mode] = button
+            row.addWidget(button)
+            button.toggled.connect(lambda checked, m=mode: checked and self._show(m))
+        layout.addLayout(row)
+        box = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        box.button(QDialogButtonBox.StandardButton.Ok).setText("Use picture")
+        box.button(QDialogButtonBox.StandardButton.Ok).setToolTip("Use the picture with this fit.")
+        box.button(QDialogButtonBox.StandardButton.Cancel).setToolTip("Do not use this picture.")
+        box.accepted.connect(self.accept)
+        box.rejected.connect(self.reject)
+        layout.addWidget(box)
+        self.buttons[initial if initial in self.buttons else "crop"].setChecked(True)
+
+    def _show(self, mode: str) -> None:
+        from dit360_desktop.panorama.imageio import fit_image
+
+        fitted = fit_image(self._small, 480, 240, mode)
+        self.preview_label.setPixmap(QPixmap.fromImage(pil_to_qimage(fitted)))
+
+    @property
+    def mode(self) -> str:
+        return next(mode for mode, button in self.buttons.items() if button.isChecked())
+
+
+class InitImageCard(QFrame):
+    """The init image's thumbnail with a remove button, shown above the Generate button."""
+
+    remove_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("InitImageCard")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        self.thumbnail = QLabel()
+        self.thumbnail.setObjectName("InitThumbnail")
+        self.thumbnail.setFixedSize(128, 64)
+        self.thumbnail.setToolTip("The init image: generation starts from this picture (img2img).")
+        layout.addWidget(self.thumbnail)
+        self.caption = QLabel()
+        self.caption.setObjectName("Hint")
+        self.caption.setWordWrap(True)
+        layout.addWidget(self.caption, 1)
+        self.remove_button = QToolButton()
+        self.remove_button.setObjectName("RemoveInitImage")
+        self.remove_button.setIcon(icon("remove"))
+        self.remove_button.setToolTip("Remove the init image and generate from noise again.")
+        self.remove_button.clicked.connect(self.remove_requested)
+        layout.addWidget(self.remove_button)
+        self.setVisible(False)
+
+    def show_image(self, init: InitImage) -> None:
+        from PIL import Image
+
+        thumb = Image.fromarray(init.preview)
+        thumb.thumbnail((128, 64))
+        self.thumbnail.setPixmap(QPixmap.fromImage(pil_to_qimage(thumb)))
+        width, height = init.source_size
+        self.caption.setText(f"{Path(init.path).name}\n{width}×{height} · {init.fit}")
+        self.setVisible(True)
+
+
+class DropController(QObject):
+    """Accepts files dropped on the watched widgets and turns them into an init image or parameters."""
+
+    init_image_chosen = Signal(object)  # InitImage
+    parameters_restored = Signal(dict)  # GenerationRequest fields
+    panorama_opened = Signal(object)  # HxWx3 ndarray: the picture, shown in the viewer only
+    failed = Signal(str, str)  # title, plain message
+
+    RESTORE, INIT, CANCEL = "restore", "init", "cancel"
+
+    def __init__(self, dialog_parent: QWidget) -> None:
+        super().__init__(dialog_parent)
+        self._parent = dialog_parent
+
+    def watch(self, widget: QWidget) -> None:
+        widget.setAcceptDrops(True)
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        kind = event.type()
+        if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove):
+            assert isinstance(event, QDragEnterEvent)
+            if _local_files(event):
+                event.acceptProposedAction()
+                return True
+        elif kind == QEvent.Type.Drop:
+            assert isinstance(event, QDropEvent)
+            files = _local_files(event)
+            if files:
+                event.acceptProposedAction()
+                self.open_path(files[0])
+                return True
+        return super().eventFilter(watched, event)
+
+    # ---- decisions, overridable in tests -------------------------------------------------------
+
+    def choose_fit(self, image: Image.Image) -> str | None:
+        dialog = FitDialog(image, self._parent)
+        return dialog.mode if dialog.exec() == QDialog.DialogCode.Accepted else None
+
+    def ask_restore(self, path: Path, fields: dict[str, Any]) -> str:
+        box = QMessageBox(self._parent)
+        box.setWindowTitle("Parameters found")
+        prompt = str(fields.get("prompt", ""))
+        box.setText(f"{path.name} records the parameters it was made with.")
+        box.setInformativeText(
+            f"Prompt: {prompt[:160]}{'…' if len(prompt) > 160 else ''}\n\n"
+            "Restore them into the panel, or use the picture as the init image?"
+        )
+        restore = box.addButton("Restore parameters", QMessageBox.ButtonRole.AcceptRole)
+        init = box.addButton("Use as init image", QMessageBox.ButtonRole.ActionRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(restore)
+        box.exec()
+        clicked = box.clickedButton()
+        return self.RESTORE if clicked is restore else self.INIT if clicked is init else self.CANCEL
+
+    # ---- the flow ------------------------------------------------------------------------------
+
+    def open_path(self, path: str | Path, *, offer_restore: bool = True) -> InitImage | None:
+        """Load ``path`` as the init image; with ``offer_restore``, offer its recorded parameters first."""
+        from dit360_desktop.panorama.imageio import fit_image, load_user_image
+
+        path = Path(path)
+        try:
+            image = load_user_image(path)
+        except ImageLoadError as e:
+            log.info("Refused dropped file %s: %s", path, e)
+            self.failed.emit("The picture could not be used", str(e))
+            return None
+        fields = self._recorded_fields(path) if offer_restore else {}
+        if fields:
+            choice = self.ask_restore(path, fields)
+            if choice == self.CANCEL:
+                return None
+            if choice == self.RESTORE:
+                self.parameters_restored.emit(fields)
+                self.panorama_opened.emit(np.asarray(image))
+                return None
+        fit = "crop"
+        if not is_two_to_one(image.width, image.height):
+            chosen = self.choose_fit(image)
+            if chosen is None:
+                return None
+            fit = chosen
+        preview = image.copy()
+        preview.thumbnail(_PREVIEW_SIZE)
+        if is_two_to_one(image.width, image.height):
+            fitted = preview
+        else:
+            width = min(_PREVIEW_SIZE[0], TRAINED_SIZE[0])
+            fitted = fit_image(preview, width, width // 2, fit)
+        init = InitImage(str(path), fit, np.ascontiguousarray(np.asarray(fitted.convert("RGB"))), image.size)
+        self.init_image_chosen.emit(init)
+        return init
+
+    def _recorded_fields(self, path: Path) -> dict[str, Any]:
+        from dit360_desktop.panorama.imageio import read_metadata
+
+        try:
+            metadata = read_metadata(path)
+        except ImageLoadError as e:
+            # The pixels loaded; a file without readable metadata (WebP, TIFF, damaged text) is still usable.
+            log.info("No parameters read from %s: %s", path, e)
+            return {}
+        fields = request_fields_from_metadata(metadata.dit360, metadata.parameters)
+        return fields if fields.get("prompt") else {}
+
+
+def _local_files(event: QDropEvent) -> list[Path]:
+    mime = event.mimeData()
+    if not mime.hasUrls():
+        return []
+    return [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]

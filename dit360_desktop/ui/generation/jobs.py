@@ -1,0 +1,133 @@
+"""Plain data that crosses from the generation thread to the UI: no widgets, no torch tensors."""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+from dit360_desktop.panorama.errors import (
+    DiT360Error,
+    ImageLoadError,
+    LoraMismatchError,
+    ModelInvalidError,
+    ModelMissingError,
+    OutOfMemoryError,
+    RequestError,
+)
+from dit360_desktop.panorama.request import PANORAMA_PREFIX, GenerationRequest
+
+
+class ModelState(str, Enum):
+    NOT_LOADED = "not loaded"
+    LOADING = "loading"
+    READY = "ready"
+    MISSING = "missing"
+
+
+class JobStatus(str, Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    CANCELLING = "cancelling"
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """One line of the visible queue."""
+
+    job_id: int
+    request: GenerationRequest
+    status: JobStatus
+
+    @property
+    def label(self) -> str:
+        prompt = " ".join(self.request.prompt.split())
+        # Every prompt starts with the same sentence by default; it tells jobs apart no better than nothing.
+        prompt = prompt.removeprefix(PANORAMA_PREFIX).strip() or prompt
+        seed = "random seed" if self.request.seed is None else f"seed {self.request.seed}"
+        return f"{prompt[:60]}{'…' if len(prompt) > 60 else ''} · {seed}"
+
+
+@dataclass(frozen=True)
+class FinishedJob:
+    job_id: int
+    # The request as run (seed resolved).
+    request: GenerationRequest
+    # HxWx3 uint8, C-contiguous: the UI wraps it in a QImage without another copy.
+    image: np.ndarray
+    metadata: dict[str, Any]
+    # The library entry and its file when the result was saved; save_error says why when it was not.
+    entry: Any = None
+    saved_path: str | None = None
+    save_error: str | None = None
+
+
+class ErrorKind(str, Enum):
+    MODEL_MISSING = "model_missing"
+    MODEL_INVALID = "model_invalid"
+    OUT_OF_MEMORY = "out_of_memory"
+    BAD_REQUEST = "bad_request"
+    IMAGE = "image"
+    ENGINE = "engine"
+    INTERNAL = "internal"
+
+
+@dataclass(frozen=True)
+class ErrorReport:
+    """What the error dialog shows: a plain message up front, the traceback only under "Details"."""
+
+    kind: ErrorKind
+    title: str
+    message: str
+    details: str = ""
+    field: str | None = None
+
+
+_TITLES = {
+    ErrorKind.MODEL_MISSING: "The model is not installed",
+    ErrorKind.MODEL_INVALID: "The model could not be used",
+    ErrorKind.OUT_OF_MEMORY: "Out of memory",
+    ErrorKind.BAD_REQUEST: "A parameter is not valid",
+    ErrorKind.IMAGE: "The image could not be used",
+    ErrorKind.ENGINE: "The panorama could not be generated",
+    ErrorKind.INTERNAL: "Something went wrong",
+}
+
+
+def classify(error: BaseException) -> ErrorKind:
+    if isinstance(error, ModelMissingError):
+        return ErrorKind.MODEL_MISSING
+    if isinstance(error, (ModelInvalidError, LoraMismatchError)):
+        return ErrorKind.MODEL_INVALID
+    if isinstance(error, OutOfMemoryError):
+        return ErrorKind.OUT_OF_MEMORY
+    if isinstance(error, RequestError):
+        return ErrorKind.BAD_REQUEST
+    if isinstance(error, ImageLoadError):
+        return ErrorKind.IMAGE
+    if isinstance(error, DiT360Error):
+        return ErrorKind.ENGINE
+    return ErrorKind.INTERNAL
+
+
+def error_report(error: BaseException) -> ErrorReport:
+    kind = classify(error)
+    details = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    if kind is ErrorKind.INTERNAL:
+        # An unexpected exception's text is written for programmers; keep it in the details only.
+        message = (
+            "An unexpected error stopped this generation. The details below and the log file "
+            "describe it; please include them if you report the problem."
+        )
+    else:
+        message = str(error) or _TITLES[kind]
+    return ErrorReport(
+        kind=kind,
+        title=_TITLES[kind],
+        message=message,
+        details=details,
+        field=getattr(error, "field", None) if kind is ErrorKind.BAD_REQUEST else None,
+    )

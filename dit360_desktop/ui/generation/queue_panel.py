@@ -1,0 +1,131 @@
+"""The visible generation queue: the running job first, then the waiting ones (movable, removable)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from dit360_desktop.ui.generation.jobs import JobInfo, JobStatus
+from dit360_desktop.ui.widgets.icons import icon
+
+_STATUS_TEXT = {
+    JobStatus.RUNNING: "▶ running",
+    JobStatus.CANCELLING: "■ stopping",
+    JobStatus.QUEUED: "waiting",
+}
+
+
+class QueuePanel(QWidget):
+    remove_requested = Signal(int)
+    move_requested = Signal(int, int)  # job id, offset
+    clear_requested = Signal()
+    cancel_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("QueuePanel")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        self.list = QListWidget()
+        self.list.setObjectName("QueueList")
+        self.list.setAlternatingRowColors(True)
+        self.list.setMinimumHeight(48)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setToolTip("Generations in order. The first one runs; the others wait their turn.")
+        self.list.currentRowChanged.connect(self._update_buttons)
+        layout.addWidget(self.list, 1)
+        self.empty_label = QLabel("Nothing queued. Ctrl+Enter generates; Ctrl+Shift+Enter queues variations.")
+        self.empty_label.setObjectName("Hint")
+        self.empty_label.setWordWrap(True)
+        layout.addWidget(self.empty_label)
+
+        row = QHBoxLayout()
+        self.up_button = self._button("up", "Move the selected waiting generation earlier.", row)
+        self.down_button = self._button("down", "Move the selected waiting generation later.", row)
+        self.remove_button = self._button(
+            "remove", "Remove the selected waiting generation, or stop the running one.", row
+        )
+        row.addStretch(1)
+        self.clear_button = self._button(
+            "clear", "Remove every waiting generation (the running one continues).", row
+        )
+        layout.addLayout(row)
+        self.up_button.clicked.connect(lambda: self._move(-1))
+        self.down_button.clicked.connect(lambda: self._move(1))
+        self.remove_button.clicked.connect(self._remove)
+        self.clear_button.clicked.connect(self.clear_requested)
+        self._jobs: list[JobInfo] = []
+        self.set_jobs([])
+
+    @staticmethod
+    def _button(name: str, tip: str, row: QHBoxLayout) -> QToolButton:
+        button = QToolButton()
+        button.setObjectName(f"Queue_{name}")
+        button.setIcon(icon(name))
+        button.setToolTip(tip)
+        row.addWidget(button)
+        return button
+
+    def sizeHint(self) -> QSize:
+        # Compact by default: the history gallery below it deserves the height.
+        return QSize(300, 170)
+
+    def set_jobs(self, jobs: list[JobInfo]) -> None:
+        selected = self.selected_job()
+        self._jobs = list(jobs)
+        self.list.blockSignals(True)
+        self.list.clear()
+        for job in self._jobs:
+            item = QListWidgetItem(f"{_STATUS_TEXT[job.status]} · {job.label}")
+            item.setData(Qt.ItemDataRole.UserRole, job.job_id)
+            item.setToolTip(job.request.prompt)
+            self.list.addItem(item)
+            if selected is not None and job.job_id == selected.job_id:
+                self.list.setCurrentItem(item)
+        self.list.blockSignals(False)
+        self.empty_label.setVisible(not self._jobs)
+        self._update_buttons()
+
+    def jobs(self) -> list[JobInfo]:
+        return list(self._jobs)
+
+    def selected_job(self) -> JobInfo | None:
+        row = self.list.currentRow()
+        return self._jobs[row] if 0 <= row < len(self._jobs) else None
+
+    def select_job(self, job_id: int) -> None:
+        for row, job in enumerate(self._jobs):
+            if job.job_id == job_id:
+                self.list.setCurrentRow(row)
+
+    def _update_buttons(self) -> None:
+        job = self.selected_job()
+        queued = [j for j in self._jobs if j.status is JobStatus.QUEUED]
+        is_queued = job is not None and job.status is JobStatus.QUEUED
+        self.up_button.setEnabled(is_queued and job is not queued[0])
+        self.down_button.setEnabled(is_queued and job is not queued[-1])
+        self.remove_button.setEnabled(job is not None and job.status is not JobStatus.CANCELLING)
+        self.clear_button.setEnabled(bool(queued))
+
+    def _move(self, offset: int) -> None:
+        job = self.selected_job()
+        if job is not None:
+            self.move_requested.emit(job.job_id, offset)
+
+    def _remove(self) -> None:
+        job = self.selected_job()
+        if job is None:
+            return
+        if job.status is JobStatus.QUEUED:
+            self.remove_requested.emit(job.job_id)
+        else:
+            self.cancel_requested.emit()

@@ -1,0 +1,520 @@
+"""The one generation thread: owns the PanoramaEngine, runs a visible queue of requests.
+
+Modelled on Qt's mandelbrot threading example: a QThread whose ``run`` loop waits on a condition, checks
+an abort flag, and reports only plain values through queued signals. It never touches a widget (Anki's
+rule for background ops). torch and diffusers are imported here, inside the thread, after the window is
+on screen, so start-up stays fast.
+
+The queue and the commands are plain Python state behind one ``threading.Condition``; the UI thread
+mutates them through the public methods and the worker emits ``queue_changed`` snapshots.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from PySide6.QtCore import QThread, Signal
+
+from dit360_desktop.panorama.errors import GenerationCancelled, ModelMissingError
+from dit360_desktop.panorama.events import CancelToken, Stage, StageEvent, StepEvent
+from dit360_desktop.panorama.request import GenerationRequest
+from dit360_desktop.ui.generation.jobs import (
+    ErrorKind,
+    FinishedJob,
+    JobInfo,
+    JobStatus,
+    ModelState,
+    error_report,
+)
+
+log = logging.getLogger(__name__)
+
+# Step events arrive on every denoising step; the memory read-out only needs refreshing now and then.
+_MEMORY_REFRESH_S = 1.0
+
+
+class Engine(Protocol):
+    is_loaded: bool
+    device_name: str
+
+    def load(
+        self,
+        on_event: Any = None,
+        cancel: CancelToken | None = None,
+        *,
+        device: str,
+        dtype: str,
+        tier: str = "auto",
+    ) -> None: ...
+    def unload(self) -> None: ...
+    def run(
+        self, request: GenerationRequest, on_event: Any = None, cancel: CancelToken | None = None
+    ) -> Any: ...
+    def memory_in_use(self) -> int: ...
+
+
+class ResultStore(Protocol):
+    def save(self, result: Any) -> Any: ...
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How the engine is built (see ``PanoramaEngine``). A GGUF file, compilation and a merged LoRA are
+    fixed when the weights load, so changing one makes the next job build a fresh engine."""
+
+    gguf_file: Path | None = None
+    compile: bool = False
+    fuse_lora: bool = False
+
+
+EngineFactory = Callable[[Path | None, EngineOptions], Engine]
+StoreFactory = Callable[[], ResultStore | None]
+
+
+def default_engine_factory(model_dir: Path | None, options: EngineOptions) -> Engine:
+    engine_module = importlib.import_module("dit360_desktop.core.engine")
+    from dit360_desktop.models.selection import resolve_base_model
+
+    return engine_module.PanoramaEngine(
+        resolve_base_model(model_dir),
+        gguf_file=options.gguf_file,
+        compile=options.compile,
+        fuse_lora=options.fuse_lora,
+    )
+
+
+class _Job:
+    def __init__(self, job_id: int, request: GenerationRequest) -> None:
+        self.job_id = job_id
+        self.request = request
+        self.token = CancelToken()
+        self.status = JobStatus.QUEUED
+
+    def info(self) -> JobInfo:
+        return JobInfo(self.job_id, self.request, self.status)
+
+
+class GenerationWorker(QThread):
+    queue_changed = Signal(object)  # list[JobInfo], running job first
+    job_started = Signal(int, object)  # job id, GenerationRequest
+    stage_changed = Signal(int, str, str)  # job id, Stage value, message
+    step_progress = Signal(int, int, int, float, float)  # job id, step, total, elapsed s, eta s
+    preview_ready = Signal(int, object)  # job id, HxWx3 uint8 ndarray (a copy the UI may keep)
+    job_finished = Signal(object)  # FinishedJob
+    job_failed = Signal(int, object)  # job id, ErrorReport
+    job_cancelled = Signal(int)
+    model_state_changed = Signal(str)  # ModelState value
+    device_changed = Signal(str)
+    memory_changed = Signal(object)  # bytes in use (int; object so values above 2**31 survive)
+    engine_error = Signal(object)  # ErrorReport for failures outside a job (preload, unload)
+    preload_finished = Signal()  # the engine and the model libraries are imported (or failed to)
+
+    def __init__(
+        self,
+        model_dir: Path | None = None,
+        *,
+        engine_options: EngineOptions | None = None,
+        engine_factory: EngineFactory = default_engine_factory,
+        store_factory: StoreFactory | None = None,
+        unload_on_stop: bool = True,
+        parent: Any = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("GenerationWorker")
+        self._engine_factory = engine_factory
+        self._store_factory = store_factory
+        # False leaves the engine's weights in memory when the thread ends (an engine shared with a
+        # later worker, as the tests do); the app always frees them.
+        self._unload_on_stop = unload_on_stop
+        self._model_dir = model_dir
+        self._options = engine_options or EngineOptions()
+        self._cond = threading.Condition()
+        self._queue: list[_Job] = []
+        self._commands: deque[tuple[str, Any]] = deque()
+        self._current: _Job | None = None
+        self._stopping = False
+        self._next_id = 1
+        # Owned by the worker thread only.
+        self._engine: Engine | None = None
+        self._engine_dir: Path | None = None
+        self._engine_options: EngineOptions | None = None
+        self._store: ResultStore | None = None
+        self._store_ready = False
+        self._last_memory_report = 0.0
+        self._model_state = ModelState.NOT_LOADED
+
+    # ---- called from the UI thread ----------------------------------------------------------------
+
+    def enqueue(self, request: GenerationRequest) -> int:
+        return self.enqueue_many([request])[0]
+
+    def enqueue_many(self, requests: list[GenerationRequest]) -> list[int]:
+        with self._cond:
+            ids = []
+            for request in requests:
+                job = _Job(self._next_id, request)
+                self._next_id += 1
+                self._queue.append(job)
+                ids.append(job.job_id)
+            self._cond.notify_all()
+        self._publish_queue()
+        return ids
+
+    def remove(self, job_id: int) -> bool:
+        """Take a queued (not running) job off the queue."""
+        with self._cond:
+            for index, job in enumerate(self._queue):
+                if job.job_id == job_id:
+                    del self._queue[index]
+                    break
+            else:
+                return False
+        self._publish_queue()
+        return True
+
+    def move(self, job_id: int, offset: int) -> bool:
+        """Move a queued job ``offset`` places (negative: towards the front)."""
+        with self._cond:
+            ids = [job.job_id for job in self._queue]
+            if job_id not in ids:
+                return False
+            index = ids.index(job_id)
+            target = max(0, min(len(self._queue) - 1, index + offset))
+            if target == index:
+                return False
+            self._queue.insert(target, self._queue.pop(index))
+        self._publish_queue()
+        return True
+
+    def clear_queue(self) -> None:
+        with self._cond:
+            self._queue.clear()
+        self._publish_queue()
+
+    def cancel_current(self) -> int | None:
+        """Ask the running job to stop; the engine notices within one step. Returns its id."""
+        with self._cond:
+            job = self._current
+            if job is None or job.token.cancelled:
+                return None
+            job.token.cancel()
+            job.status = JobStatus.CANCELLING
+        self._publish_queue()
+        return job.job_id
+
+    def unload_models(self) -> None:
+        self._command("unload")
+
+    def preload(self) -> None:
+        """Import torch and the engine in this thread and report the device; loads no weights."""
+        self._command("preload")
+
+    def set_model_dir(self, model_dir: Path | None) -> None:
+        self._command("model_dir", model_dir)
+
+    def set_engine_options(self, options: EngineOptions) -> None:
+        """Build the engine with these options from the next job on (unloading the current one)."""
+        self._command("options", options)
+
+    def stop(self) -> None:
+        """Cancel the running job, drop the queue and end the thread; follow with ``wait()``."""
+        with self._cond:
+            self._stopping = True
+            self._queue.clear()
+            if self._current is not None:
+                self._current.token.cancel()
+            self._cond.notify_all()
+
+    def snapshot(self) -> list[JobInfo]:
+        with self._cond:
+            jobs = ([self._current] if self._current else []) + self._queue
+            return [job.info() for job in jobs]
+
+    @property
+    def is_busy(self) -> bool:
+        with self._cond:
+            return self._current is not None or bool(self._queue)
+
+    @property
+    def model_state(self) -> ModelState:
+        return self._model_state
+
+    # ---- the worker thread -------------------------------------------------------------------------
+
+    def _command(self, name: str, value: Any = None) -> None:
+        with self._cond:
+            self._commands.append((name, value))
+            self._cond.notify_all()
+
+    def _publish_queue(self) -> None:
+        self.queue_changed.emit(self.snapshot())
+
+    def run(self) -> None:
+        # Python sees a QThread as a "Dummy-N" thread; name it so the log's threadName column says who it is.
+        threading.current_thread().name = self.objectName()
+        _yield_cpu_to_the_ui()
+        log.info("Generation thread started")
+        try:
+            while True:
+                with self._cond:
+                    while not (self._stopping or self._commands or self._queue):
+                        self._cond.wait()
+                    if self._stopping:
+                        break
+                    if self._commands:
+                        command = self._commands.popleft()
+                        job = None
+                    else:
+                        command = None
+                        job = self._queue.pop(0)
+                        job.status = JobStatus.RUNNING
+                        self._current = job
+                if command is not None:
+                    self._run_command(*command)
+                    continue
+                self._publish_queue()
+                try:
+                    self._run_job(job)
+                finally:
+                    with self._cond:
+                        self._current = None
+                    self._publish_queue()
+        finally:
+            if self._unload_on_stop:
+                self._release_engine()
+            self._close_store()
+            log.info("Generation thread stopped")
+
+    def _run_command(self, name: str, value: Any) -> None:
+        if name == "unload":
+            if self._engine is not None and self._engine.is_loaded:
+                self._engine.unload()
+                log.info("Models unloaded")
+            self._set_model_state(ModelState.NOT_LOADED if self._engine else self._model_state)
+            self._report_memory(force=True)
+        elif name == "model_dir":
+            if value != self._model_dir:
+                self._release_engine()
+                self._model_dir = value
+                self._set_model_state(ModelState.NOT_LOADED)
+        elif name == "options":
+            if value != self._options:
+                self._release_engine()
+                self._options = value
+                self._set_model_state(ModelState.NOT_LOADED)
+                self._report_memory(force=True)
+        elif name == "preload":
+            try:
+                self._ensure_engine()
+                # The model classes' imports (torch._dynamo via diffusers, transformers, PEFT) take a few
+                # seconds and hold the GIL in long stretches; paid now, while the user types, they do
+                # not stall the window during the first generation.
+                started = time.perf_counter()
+                importlib.import_module("dit360_desktop.core.engine").import_model_libraries()
+                log.info("Model libraries imported in %.2f s", time.perf_counter() - started)
+            except Exception as e:
+                report = error_report(e)
+                log.info("Preload: %s", report.message)
+                if report.kind is not ErrorKind.MODEL_MISSING:
+                    self.engine_error.emit(report)
+            finally:
+                self.preload_finished.emit()
+
+    def _ensure_engine(self) -> Engine:
+        if (
+            self._engine is not None
+            and self._engine_dir == self._model_dir
+            and self._engine_options == self._options
+        ):
+            return self._engine
+        self._release_engine()
+        started = time.perf_counter()
+        try:
+            self._engine = self._engine_factory(self._model_dir, self._options)
+        except ModelMissingError:
+            self._set_model_state(ModelState.MISSING)
+            raise
+        finally:
+            log.info("Engine set up in %.2f s", time.perf_counter() - started)
+        self._engine_dir, self._engine_options = self._model_dir, self._options
+        self.device_changed.emit(self._engine.device_name if self._engine.is_loaded else _planned_device())
+        self._set_model_state(ModelState.READY if self._engine.is_loaded else ModelState.NOT_LOADED)
+        self._report_memory(force=True)
+        return self._engine
+
+    def _release_engine(self) -> None:
+        if self._engine is not None:
+            if self._engine.is_loaded:
+                self._engine.unload()
+            self._engine = None
+            self._engine_dir = self._engine_options = None
+
+    def _set_model_state(self, state: ModelState) -> None:
+        self._model_state = state
+        self.model_state_changed.emit(state.value)
+
+    def _report_memory(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if self._engine is None or (not force and now - self._last_memory_report < _MEMORY_REFRESH_S):
+            return
+        self._last_memory_report = now
+        self.memory_changed.emit(int(self._engine.memory_in_use()))
+
+    def _run_job(self, job: _Job) -> None:
+        token = job.token
+        self.job_started.emit(job.job_id, job.request)
+        try:
+            token.raise_if_cancelled()
+            engine = self._ensure_engine()
+            self._load(engine, job)
+            request = _with_default_lora(job.request)
+            result = engine.run(request, on_event=lambda event: self._relay(job, event), cancel=token)
+            token.raise_if_cancelled()
+        except GenerationCancelled:
+            log.info("Job %d cancelled", job.job_id)
+            self.job_cancelled.emit(job.job_id)
+            return
+        except Exception as e:
+            # Every failure reaches the user as a dialog; the traceback goes to the log and the details.
+            log.exception("Job %d failed", job.job_id)
+            self.job_failed.emit(job.job_id, error_report(e))
+            return
+        finally:
+            self._report_memory(force=True)
+        self.job_finished.emit(self._finish(job, result))
+
+    def _load(self, engine: Engine, job: _Job) -> None:
+        """Load (or keep) the weights this request needs; a no-op when they are already in memory."""
+        was_loaded = engine.is_loaded
+        if not was_loaded:
+            self._set_model_state(ModelState.LOADING)
+        try:
+            engine.load(
+                on_event=lambda event: self._relay(job, event),
+                cancel=job.token,
+                device=job.request.device,
+                dtype=job.request.dtype,
+                tier=job.request.tier,
+            )
+        except BaseException as e:
+            if engine.is_loaded:
+                self._set_model_state(ModelState.READY)
+            else:
+                missing = isinstance(e, ModelMissingError)
+                self._set_model_state(ModelState.MISSING if missing else ModelState.NOT_LOADED)
+            raise
+        if job.token.cancelled and not was_loaded:
+            # The user gave up on this job while the weights were loading: the load is stale, free it.
+            engine.unload()
+            self._set_model_state(ModelState.NOT_LOADED)
+            raise GenerationCancelled("Cancelled while the model was loading.")
+        if not was_loaded:
+            self.device_changed.emit(str(engine.device_name))
+        self._set_model_state(ModelState.READY)
+
+    def _relay(self, job: _Job, event: Any) -> None:
+        if job.token.cancelled:
+            return
+        if isinstance(event, StageEvent):
+            if event.stage is Stage.LOADING and self._model_state is not ModelState.LOADING:
+                self._set_model_state(ModelState.LOADING)
+            self.stage_changed.emit(job.job_id, event.stage.value, event.message)
+        elif isinstance(event, StepEvent):
+            self.step_progress.emit(job.job_id, event.step, event.total, event.elapsed_s, event.eta_s)
+            if event.preview is not None:
+                preview = np.array(event.preview, dtype=np.uint8, order="C", copy=True)
+                self.preview_ready.emit(job.job_id, preview)
+            self._report_memory()
+
+    def _finish(self, job: _Job, result: Any) -> FinishedJob:
+        image = np.ascontiguousarray(np.asarray(result.image.convert("RGB"), dtype=np.uint8))
+        entry = saved_path = save_error = None
+        store = self._result_store()
+        if store is not None:
+            try:
+                entry = store.save(result)
+                saved_path = str(entry.path)
+            except Exception as e:
+                log.exception("Could not save job %d to the library", job.job_id)
+                save_error = str(e) or type(e).__name__
+        return FinishedJob(
+            job_id=job.job_id,
+            request=result.request,
+            image=image,
+            metadata=dict(result.metadata),
+            entry=entry,
+            saved_path=saved_path,
+            save_error=save_error,
+        )
+
+    def _result_store(self) -> ResultStore | None:
+        # Created in this thread: SQLite connections belong to the thread that opened them.
+        if not self._store_ready:
+            self._store_ready = True
+            if self._store_factory is not None:
+                try:
+                    self._store = self._store_factory()
+                except Exception:
+                    log.exception("The history library could not be opened; results will not be saved")
+        return self._store
+
+    def _close_store(self) -> None:
+        if self._store is not None:
+            self._store.close()
+        self._store = None
+        self._store_ready = False
+
+
+def _planned_device() -> str:
+    """The device an "auto" request will load onto, before anything is loaded (for the status bar)."""
+    from dit360_desktop.core.devices import resolve_device
+
+    device = resolve_device("auto")
+    if device.type == "cuda":
+        import torch
+
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return device.type
+
+
+def _with_default_lora(request: GenerationRequest) -> GenerationRequest:
+    from dit360_desktop.models.selection import resolve_lora
+
+    return request.replace(lora_path=resolve_lora(request.lora_path))
+
+
+def _yield_cpu_to_the_ui() -> None:
+    """Run generation at a lower CPU priority than the UI thread.
+
+    On a CPU-only machine torch keeps every core busy; at equal priority the UI thread then waits for a
+    time slice and the window stutters. Linux applies nice values per thread, and the threads torch starts
+    later from this one (its intra-op pool) inherit it. Elsewhere QThread's priority maps to the OS's own.
+    """
+    QThread.currentThread().setPriority(QThread.Priority.LowPriority)
+    if sys.platform.startswith("linux"):
+        tid = threading.get_native_id()
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + 5))
+        except OSError as e:
+            log.info("Could not lower the generation thread's priority: %s", e)
+
+
+def tune_thread_switching() -> None:
+    """Let the UI thread win the GIL back quickly while the engine thread runs Python code.
+
+    CPython hands the GIL over every ``switchinterval`` seconds (default 5 ms). A shorter interval bounds how
+    long a pure-Python stretch in the engine can delay a paint or an input event.
+    """
+    sys.setswitchinterval(0.001)

@@ -1,0 +1,187 @@
+"""Dialogs: errors (plain message, traceback only under Details), model missing, help, About."""
+
+from __future__ import annotations
+
+import platform
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from dit360_desktop import __version__, paths
+from dit360_desktop.ui.generation.jobs import ErrorKind, ErrorReport
+from dit360_desktop.ui.widgets.icons import icon
+
+# (keys, what they do); the help dialog lists these and the main window binds the same sequences.
+SHORTCUTS: tuple[tuple[str, str], ...] = (
+    ("Ctrl+Enter", "Generate a panorama from the prompt"),
+    ("Ctrl+Shift+Enter", "Queue variations (several seeds of the same prompt)"),
+    ("Esc", "Cancel the running generation (or leave fullscreen)"),
+    ("Ctrl+O", "Open an image as the init image for img2img"),
+    ("Ctrl+S", "Save a snapshot of the current view"),
+    ("1 / 2 / 3 / 4", "Perspective / little planet / flat / seam inspection"),
+    ("Drag, arrows, WASD", "Look around"),
+    ("Wheel, + / −", "Zoom the field of view"),
+    ("R", "Reset the view"),
+    ("G", "Show or hide the latitude/longitude grid"),
+    ("Space", "Start or stop auto-rotation"),
+    ("F11", "Fullscreen viewer"),
+    ("Ctrl+Shift+U", "Unload models and free memory"),
+    ("F1", "This list"),
+    ("Ctrl+Q", "Quit"),
+)
+
+
+class ErrorDialog(QDialog):
+    """A plain sentence first; the technical details are one click away, never in the way."""
+
+    OPEN_MODEL_MANAGER = 2
+
+    def __init__(
+        self, report: ErrorReport, parent: QWidget | None = None, *, offer_model_manager: bool = False
+    ):
+        super().__init__(parent)
+        self.setObjectName("ErrorDialog")
+        self.setWindowTitle(report.title)
+        self.setMinimumWidth(460)
+        self.report = report
+        layout = QVBoxLayout(self)
+        title = QLabel(f"<b>{report.title}</b>")
+        title.setObjectName("ErrorTitle")
+        layout.addWidget(title)
+        self.message_label = QLabel(report.message)
+        self.message_label.setObjectName("ErrorMessage")
+        self.message_label.setWordWrap(True)
+        self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.message_label)
+
+        self.details_edit = QPlainTextEdit(report.details)
+        self.details_edit.setObjectName("ErrorDetails")
+        self.details_edit.setReadOnly(True)
+        self.details_edit.setMinimumHeight(180)
+        self.details_edit.setVisible(False)
+        self.details_edit.setToolTip("Technical details for a bug report; the log file has the same text.")
+        layout.addWidget(self.details_edit)
+
+        buttons = QDialogButtonBox()
+        self.details_button = QPushButton("Show details")
+        self.details_button.setObjectName("DetailsButton")
+        self.details_button.setCheckable(True)
+        self.details_button.setToolTip("Show the technical details (the traceback) of this error.")
+        self.details_button.toggled.connect(self._toggle_details)
+        self.details_button.setEnabled(bool(report.details))
+        buttons.addButton(self.details_button, QDialogButtonBox.ButtonRole.ResetRole)
+        copy = QPushButton("Copy")
+        copy.setToolTip("Copy the message and the details to the clipboard.")
+        copy.clicked.connect(self._copy)
+        buttons.addButton(copy, QDialogButtonBox.ButtonRole.ResetRole)
+        self.model_manager_button: QPushButton | None = None
+        if offer_model_manager:
+            self.model_manager_button = QPushButton("Open model manager…")
+            self.model_manager_button.setObjectName("OpenModelManager")
+            self.model_manager_button.setIcon(icon("model"))
+            self.model_manager_button.setToolTip(
+                "Download FLUX.1-dev and the DiT360 LoRA, or import a folder."
+            )
+            self.model_manager_button.clicked.connect(lambda: self.done(self.OPEN_MODEL_MANAGER))
+            buttons.addButton(self.model_manager_button, QDialogButtonBox.ButtonRole.ActionRole)
+        close = buttons.addButton(QDialogButtonBox.StandardButton.Close)
+        close.setToolTip("Close this message.")
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+    def _toggle_details(self, shown: bool) -> None:
+        self.details_edit.setVisible(shown)
+        self.details_button.setText("Hide details" if shown else "Show details")
+        self.adjustSize()
+
+    def _copy(self) -> None:
+        QGuiApplication.clipboard().setText(
+            f"{self.report.title}\n{self.report.message}\n\n{self.report.details}"
+        )
+
+
+def model_missing_report(message: str, details: str = "", *, manager_available: bool) -> ErrorReport:
+    if manager_available:
+        hint = "Open the model manager to download or import FLUX.1-dev and the DiT360 LoRA."
+    else:
+        hint = (
+            "Point the app at a diffusers-layout FLUX.1-dev folder: start it with "
+            "`python main.py --model /path/to/FLUX.1-dev`, or choose Models → Choose model folder…"
+        )
+    return ErrorReport(ErrorKind.MODEL_MISSING, "The model is not installed", f"{message}\n\n{hint}", details)
+
+
+class HelpDialog(QDialog):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("HelpDialog")
+        self.setWindowTitle("Keyboard shortcuts")
+        self.setMinimumSize(520, 520)
+        layout = QVBoxLayout(self)
+        intro = QLabel(
+            "Type a prompt, press <b>Ctrl+Enter</b>, and watch the panorama form in the viewer. "
+            "Drop a picture on the window to use it as a starting image."
+        )
+        intro.setWordWrap(True)
+        layout.addWidget(intro)
+        self.table = QTableWidget(len(SHORTCUTS), 2)
+        self.table.setObjectName("ShortcutTable")
+        self.table.setHorizontalHeaderLabels(["Keys", "Action"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
+        self.table.setToolTip("Every keyboard shortcut of the app.")
+        for row, (keys, action) in enumerate(SHORTCUTS):
+            self.table.setItem(row, 0, QTableWidgetItem(keys))
+            self.table.setItem(row, 1, QTableWidgetItem(action))
+        self.table.resizeColumnsToContents()
+        self.table.horizontalHeader().setStretchLastSection(True)
+        layout.addWidget(self.table)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+
+class AboutDialog(QDialog):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("AboutDialog")
+        self.setWindowTitle(f"About {paths.APP_NAME}")
+        layout = QHBoxLayout(self)
+        logo = QLabel()
+        logo.setPixmap(icon("app").pixmap(96, 96))
+        logo.setAlignment(Qt.AlignmentFlag.AlignTop)
+        layout.addWidget(logo)
+        column = QVBoxLayout()
+        from PySide6 import __version__ as pyside_version
+
+        text = QLabel(
+            f"<h2>{paths.APP_NAME}</h2>"
+            f"<p>Version {__version__}</p>"
+            "<p>Seamless 360° equirectangular panoramas from FLUX.1-dev with the DiT360 LoRA, "
+            "generated on your own computer.</p>"
+            "<p>FLUX.1-dev is released by Black Forest Labs under the FLUX.1 [dev] Non-Commercial License; "
+            "DiT360 by the Insta360 Research Team. Check both licences before commercial use.</p>"
+            f"<p style='color:#8a93a3'>Python {platform.python_version()} · PySide6 {pyside_version} · "
+            f"settings in {paths.config_dir()}</p>"
+        )
+        text.setWordWrap(True)
+        text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        text.setMinimumWidth(380)
+        column.addWidget(text)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        column.addWidget(buttons)
+        layout.addLayout(column)
