@@ -240,12 +240,6 @@ def test_missing_model_is_a_typed_error_naming_the_folder(tmp_path):
     assert "dit360 models" not in str(caught.value)
 
 
-def test_default_model_missing_names_the_fix():
-    with pytest.raises(ModelMissingError) as caught:
-        PanoramaEngine().run(small())
-    assert "dit360 models download" in str(caught.value)
-
-
 def test_pad_helpers_roundtrip():
     tokens = torch.randn(2, 6 * 10, 8)
     padded = wrap_pad_tokens(tokens, 6, 10)
@@ -270,28 +264,6 @@ def test_batched_cfg_falls_back_to_two_calls_on_out_of_memory(engine, monkeypatc
         assert engine.batched_cfg is False
     finally:
         engine.batched_cfg = True
-
-
-def test_default_model_is_found_in_the_hugging_face_cache_and_used_in_place(tiny_flux_dir):
-    import os
-    import shutil
-    from pathlib import Path
-
-    hub = Path(os.environ["HF_HUB_CACHE"])
-    snapshot = hub / "models--black-forest-labs--FLUX.1-dev" / "snapshots" / "0123456789abcdef"
-    shutil.copytree(tiny_flux_dir, snapshot)
-    refs = snapshot.parent.parent / "refs"
-    refs.mkdir()
-    (refs / "main").write_text("0123456789abcdef")
-    fresh = PanoramaEngine()
-    result = fresh.run(small())
-    assert result.metadata["models"]["base"]["path"] == str(snapshot.resolve())
-    assert result.metadata["models"]["base"]["name"] == "black-forest-labs/FLUX.1-dev@0123456789ab"
-    # Used in place: nothing was copied into our own models folder.
-    from dit360_desktop.paths import default_models_dir
-
-    models = default_models_dir()
-    assert not models.exists() or not any(models.rglob("*.safetensors"))
 
 
 def test_first_load_skips_the_full_garbage_collection(tiny_flux_dir, monkeypatch):

@@ -9,6 +9,7 @@ from dit360_desktop.core.engine import PanoramaEngine
 from dit360_desktop.models.downloads import DownloadManager
 from dit360_desktop.models.location import configured_models_dir
 from dit360_desktop.models.registry import installed_model_paths
+from dit360_desktop.models.selection import resolve_base_model
 from dit360_desktop.models.transfer import TransferSettings
 from dit360_desktop.panorama.request import GenerationRequest
 
@@ -22,7 +23,8 @@ def test_download_then_generate(hub: HubEmulator, fast_settings: TransferSetting
     assert installed.base == configured_models_dir() / "flux1-dev"
     assert installed.lora == configured_models_dir() / "dit360-lora"
 
-    engine = PanoramaEngine()  # no folder given: resolved through the model manager's registry
+    # No folder given: resolved through the model manager's registry, as the app and the CLI do.
+    engine = PanoramaEngine(resolve_base_model(None))
     request = GenerationRequest(
         prompt="This is a panorama image. A lake under mountains.",
         width=256,
