@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -16,12 +17,12 @@ from dit360_desktop.paths import default_models_dir
 
 
 def test_nothing_installed_is_a_typed_error():
-    with pytest.raises(ModelMissingError, match="FLUX.1-dev is not installed"):
+    with pytest.raises(ModelMissingError, match=r"FLUX\.1-dev is not installed"):
         resolve_base_model(None)
 
 
 def test_a_missing_explicit_folder_is_named(tmp_path):
-    with pytest.raises(ModelMissingError, match=str(tmp_path / "nowhere")):
+    with pytest.raises(ModelMissingError, match=re.escape(str(tmp_path / "nowhere"))):
         resolve_base_model(tmp_path / "nowhere")
 
 
