@@ -34,7 +34,7 @@ from dit360_desktop.core import streaming
 from dit360_desktop.core.devices import resolve_dtype
 from dit360_desktop.core.vae_tiling import TilingConfig
 from dit360_desktop.panorama.errors import OutOfMemoryError, RequestError
-from dit360_desktop.panorama.request import TIERS as TIER_CHOICES
+from dit360_desktop.panorama.request import TIERS as REQUEST_TIERS
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ TIERS: dict[str, TierSpec] = {
         ),
     )
 }
-assert set(TIERS) == set(TIER_CHOICES) - {"auto"}
+assert set(TIERS) == set(REQUEST_TIERS) - {"auto"}
 
 # Free device memory needed to choose each CUDA tier automatically (checked in order). Full FLUX.1-dev
 # in bf16 is 33.7 GB of weights (transformer 23.8, T5-XXL 9.5, CLIP-L 0.25, VAE 0.17) plus activations.
@@ -246,8 +246,8 @@ def plan_tier(
     fuse_lora: bool = False,
 ) -> TierPlan:
     """Resolve a requested tier (or "auto") for ``device``; unsupported parts fall back with a note."""
-    if requested not in TIER_CHOICES:
-        raise RequestError("tier", f"must be one of {', '.join(TIER_CHOICES)} (got {requested!r})")
+    if requested not in REQUEST_TIERS:
+        raise RequestError("tier", f"must be one of {', '.join(REQUEST_TIERS)} (got {requested!r})")
     notes: list[str] = []
     name = requested
     total = free = None

@@ -15,13 +15,41 @@ MAX_SEED = 2**32 - 1
 FIT_MODES = ("crop", "pad", "stretch")
 DTYPES = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-# Memory tiers (dit360_desktop.core.tiers): "auto" picks one from the device and its free memory.
-TIERS = ("auto", "full", "24gb", "24gb-fp8", "12gb", "8gb", "apple", "cpu")
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One value of a choice field, with the words a front end shows for it."""
+
+    value: str
+    label: str
+    help: str
+
+
+# Memory tiers (dit360_desktop.core.tiers): "auto" picks one from the device and its free memory. The
+# figures are from docs/performance-tiers.md (H100, 2048×1024).
+TIER_CHOICES: tuple[Choice, ...] = (
+    Choice("auto", "Automatic", "Chosen from the GPU's free memory when the model loads."),
+    Choice("full", "Full (≈ 38 GB GPU)", "bf16, everything on the GPU. The fastest."),
+    Choice("24gb", "24 GB, full quality", "bf16; a few blocks and T5 stream from RAM. Peak 21.5 GiB."),
+    Choice("24gb-fp8", "24 GB, fp8", "fp8-stored transformer and T5 (≈ 1 % different). Peak 20.5 GiB."),
+    Choice("12gb", "12–16 GB", "fp8 (or a GGUF file) with block offload. Peak 6.4 GiB."),
+    Choice("8gb", "8 GB", "fp8 with leaf offload, or a GGUF file. Peak 6.4 GiB."),
+    Choice("apple", "Apple silicon", "fp16/bf16 on the Mac's GPU (MPS)."),
+    Choice("cpu", "CPU", "fp32 on the processor: slow but exact."),
+)
+TIERS = tuple(choice.value for choice in TIER_CHOICES)
 # The engine's attention kernels (``speed.py``); here so that the CLI can offer them without torch.
 ATTENTION_CHOICES = ("auto", "native", "_native_cudnn", "flash", "_flash_3")
 MIN_SIDE, MAX_SIDE = 64, 8192
 MAX_STEPS = 200
 MAX_PROMPT_CHARS = 4000
+# Masked editing (docs/editing.md): "blend" is ours (seam-aware, kept pixels exact); "reference" is the
+# published DiT360 editing.py method (RF inversion + token replacement), reproduced with its quirks.
+EDIT_METHODS = ("blend", "reference")
+# editing.py's tau: token replacement runs while the timestep (0..1) is above tau/100.
+DEFAULT_TAU = 50.0
+MAX_FEATHER = 256
 
 
 @dataclass(frozen=True)
@@ -44,6 +72,12 @@ class GenerationRequest:
     seamless_decode: bool = True
     rewrap_each_step: bool = False
     tier: str = "auto"
+    # An edit of init_image (a 2:1 panorama): white = regenerate, black = keep, grey = partial.
+    mask_image: str | None = None
+    edit_method: str = "blend"
+    source_prompt: str = ""
+    tau: float = DEFAULT_TAU
+    feather: int = 8
 
     def validate(self) -> list[str]:
         """Raise ``RequestError`` for the first bad field; return warnings for legal but unusual values."""
@@ -55,25 +89,25 @@ class GenerationRequest:
         _check_type(self, "negative_prompt", str)
         if len(self.negative_prompt) > MAX_PROMPT_CHARS:
             raise RequestError("negative_prompt", f"must be at most {MAX_PROMPT_CHARS} characters")
-        _check_range(self, "true_cfg_scale", 1.0, 20.0)
+        _check_parameter(self, "true_cfg_scale")
         for name in ("width", "height"):
-            _check_int(self, name, MIN_SIDE, MAX_SIDE)
+            _check_parameter(self, name)
             if getattr(self, name) % 16:
                 raise RequestError(name, f"must be a multiple of 16 (got {getattr(self, name)})")
-        _check_int(self, "steps", 1, MAX_STEPS)
-        _check_range(self, "guidance", 0.0, 30.0)
+        _check_parameter(self, "steps")
+        _check_parameter(self, "guidance")
         if self.seed is not None:
             _check_int(self, "seed", 0, MAX_SEED)
         if self.init_image is not None:
             _check_type(self, "init_image", str)
             if not self.init_image:
                 raise RequestError("init_image", "must be a file path or None")
-        _check_range(self, "strength", 0.01, 1.0)
+        _check_parameter(self, "strength")
         if self.fit not in FIT_MODES:
             raise RequestError("fit", f"must be one of {', '.join(FIT_MODES)} (got {self.fit!r})")
         if self.lora_path is not None:
             _check_type(self, "lora_path", str)
-        _check_range(self, "lora_scale", -2.0, 4.0)
+        _check_parameter(self, "lora_scale")
         if self.dtype not in DTYPES:
             raise RequestError("dtype", f"must be one of {', '.join(DTYPES)} (got {self.dtype!r})")
         if self.device not in DEVICES:
@@ -82,6 +116,7 @@ class GenerationRequest:
             raise RequestError("tier", f"must be one of {', '.join(TIERS)} (got {self.tier!r})")
         _check_type(self, "seamless_decode", bool)
         _check_type(self, "rewrap_each_step", bool)
+        self._validate_edit()
 
         warnings = []
         if self.width != 2 * self.height:
@@ -91,6 +126,31 @@ class GenerationRequest:
         elif (self.width, self.height) != TRAINED_SIZE:
             warnings.append(f"DiT360 was trained at 2048×1024; {self.width}×{self.height} may look worse.")
         return warnings
+
+    def _validate_edit(self) -> None:
+        if self.mask_image is not None:
+            _check_type(self, "mask_image", str)
+            if not self.mask_image:
+                raise RequestError("mask_image", "must be a file path or None")
+            if self.init_image is None:
+                raise RequestError("init_image", "an edit needs the panorama to edit (mask_image is set)")
+            if self.width != 2 * self.height:
+                raise RequestError(
+                    "width", f"an edit works on a 2:1 panorama; {self.width}×{self.height} is not 2:1"
+                )
+        if self.edit_method not in EDIT_METHODS:
+            raise RequestError(
+                "edit_method", f"must be one of {', '.join(EDIT_METHODS)} (got {self.edit_method!r})"
+            )
+        _check_type(self, "source_prompt", str)
+        if len(self.source_prompt) > MAX_PROMPT_CHARS:
+            raise RequestError("source_prompt", f"must be at most {MAX_PROMPT_CHARS} characters")
+        _check_range(self, "tau", 0.0, 100.0)
+        _check_int(self, "feather", 0, MAX_FEATHER)
+
+    @property
+    def is_edit(self) -> bool:
+        return self.mask_image is not None
 
     @property
     def uses_true_cfg(self) -> bool:
@@ -119,6 +179,72 @@ class GenerationRequest:
         if "prompt" not in data:
             raise RequestError("prompt", "is missing from the stored parameters")
         return cls(**{key: value for key, value in data.items() if key in known})
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """A numeric request field's legal range and how front ends present it (the panel, the CLI's help).
+
+    The default is the dataclass field's own, so it is written once, in ``GenerationRequest``.
+    """
+
+    name: str
+    low: float
+    high: float
+    step: float  # one click of a spin box
+    decimals: int  # 0: an integer field
+    label: str
+    help: str
+    slider_high: float | None = None  # where a slider ends; the spin box still reaches ``high``
+
+    @property
+    def default(self) -> Any:
+        return _FIELD_DEFAULTS[self.name]
+
+    @property
+    def is_int(self) -> bool:
+        return self.decimals == 0
+
+
+_FIELD_DEFAULTS = {f.name: f.default for f in dataclasses.fields(GenerationRequest)}
+
+PARAMETERS: dict[str, ParameterSpec] = {
+    spec.name: spec
+    for spec in (
+        ParameterSpec("width", MIN_SIDE, MAX_SIDE, 16, 0, "Width", "width in pixels, a multiple of 16"),
+        ParameterSpec("height", MIN_SIDE, MAX_SIDE, 16, 0, "Height", "height in pixels, a multiple of 16"),
+        ParameterSpec(
+            "steps", 1, MAX_STEPS, 1, 0, "Steps",
+            "Denoising steps. 28 is the reference; fewer is faster.", slider_high=60,
+        ),
+        ParameterSpec(
+            "guidance", 0.0, 30.0, 0.1, 1, "Guidance",
+            "Distilled guidance given to FLUX. 2.8 is the DiT360 reference value.", slider_high=10.0,
+        ),
+        ParameterSpec(
+            "true_cfg_scale", 1.0, 20.0, 0.1, 1, "True CFG",
+            "True classifier-free guidance. Above 1 the negative prompt is used and each step\n"
+            "runs the model twice (twice as slow). 1 turns it off.", slider_high=8.0,
+        ),
+        ParameterSpec(
+            "lora_scale", -2.0, 4.0, 0.05, 2, "LoRA scale",
+            "Strength of the DiT360 LoRA on FLUX. 1 is the trained strength; 0 is plain FLUX.",
+            slider_high=2.0,
+        ),
+        ParameterSpec(
+            "strength", 0.01, 1.0, 0.01, 2, "Strength",
+            "How much the init image may change: low keeps it, 1 replaces it entirely.",
+        ),
+    )
+}  # fmt: skip
+
+
+def _check_parameter(request: GenerationRequest, name: str) -> None:
+    spec = PARAMETERS[name]
+    if spec.is_int:
+        _check_int(request, name, int(spec.low), int(spec.high))
+    else:
+        _check_range(request, name, spec.low, spec.high)
 
 
 def _check_type(request: GenerationRequest, name: str, kind: type) -> None:
