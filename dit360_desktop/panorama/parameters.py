@@ -41,6 +41,10 @@ _KNOWN: dict[str, tuple[str, Any]] = {
     "lora scale": ("lora_scale", float),
     "lora hashes": ("lora_hashes", str),
     "fit": ("fit", str),
+    "edit method": ("edit_method", str),
+    "tau": ("tau", float),
+    "feather": ("feather", int),
+    "source prompt": ("source_prompt", str),
     "version": ("version", str),
 }
 
@@ -92,6 +96,14 @@ def format_a1111_parameters(metadata: dict[str, Any]) -> str:
     if request.get("init_image"):
         pairs.append(("Denoising strength", request.get("strength")))
         pairs.append(("Fit", request.get("fit")))
+    if request.get("mask_image"):
+        method = request.get("edit_method", "blend")
+        pairs.append(("Edit method", method))
+        if method == "reference":
+            pairs.append(("Tau", request.get("tau")))
+            pairs.append(("Source prompt", request.get("source_prompt") or None))
+        else:
+            pairs.append(("Feather", request.get("feather")))
     if "seamless_decode" in request:
         pairs.append(("Seamless decode", _on_off(request["seamless_decode"])))
     if request.get("rewrap_each_step"):
@@ -127,7 +139,8 @@ def parse_a1111_parameters(text: str) -> dict[str, Any]:
 
     Returns "prompt" and "negative_prompt" (always, possibly empty) plus whichever of these were present:
     steps, sampler, schedule, cfg_scale, guidance, seed, width, height, model, model_hash,
-    denoising_strength, lora_scale, lora_hashes, fit, version; other keys go to "extra" as strings.
+    denoising_strength, lora_scale, lora_hashes, fit, edit_method, tau, feather, source_prompt, version;
+    other keys go to "extra" as strings.
     A value that does not convert (e.g. "Seed: abc") is kept in "extra" rather than guessed.
     """
     lines = text.replace("\r\n", "\n").strip("\n").split("\n")

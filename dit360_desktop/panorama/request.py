@@ -145,8 +145,8 @@ class GenerationRequest:
         _check_type(self, "source_prompt", str)
         if len(self.source_prompt) > MAX_PROMPT_CHARS:
             raise RequestError("source_prompt", f"must be at most {MAX_PROMPT_CHARS} characters")
-        _check_range(self, "tau", 0.0, 100.0)
-        _check_int(self, "feather", 0, MAX_FEATHER)
+        _check_parameter(self, "tau")
+        _check_parameter(self, "feather")
 
     @property
     def is_edit(self) -> bool:
@@ -234,6 +234,16 @@ PARAMETERS: dict[str, ParameterSpec] = {
         ParameterSpec(
             "strength", 0.01, 1.0, 0.01, 2, "Strength",
             "How much the init image may change: low keeps it, 1 replaces it entirely.",
+        ),
+        ParameterSpec(
+            "tau", 0.0, 100.0, 1.0, 1, "Tau",
+            "Reference edit: token replacement runs while the timestep (0-100) is above tau.\n"
+            "Lower keeps more of the original; 50 is the published value.",
+        ),
+        ParameterSpec(
+            "feather", 0, MAX_FEATHER, 1, 0, "Feather",
+            "Blend edit: width in pixels of the soft edge where the result meets the kept pixels.",
+            slider_high=64,
         ),
     )
 }  # fmt: skip
