@@ -1,8 +1,9 @@
 """Typed, persistent user settings: one JSON file in the config folder.
 
-Saving is atomic (temp file, fsync, ``os.replace``) so a crash mid-write never leaves half a file. A file
-that cannot be parsed is moved aside with a timestamp and the defaults are used; the caller shows the
-returned notice so the user knows why their settings were reset. No Qt here: the CLI may read it too.
+Saving is atomic (``panorama.fileio``: temp file, fsync, rename) so a crash mid-write never leaves half a
+file. A file that cannot be parsed is moved aside with a timestamp and the defaults are used; the caller
+shows the returned notice so the user knows why their settings were reset. No Qt here: the CLI may read
+it too.
 """
 
 from __future__ import annotations
@@ -10,14 +11,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dit360_desktop import paths
+from dit360_desktop.panorama.fileio import write_atomic_json
 
 log = logging.getLogger(__name__)
 
@@ -141,17 +141,4 @@ def _set_aside(path: Path) -> Path | None:
 
 def save_settings(settings: Settings, path: Path | None = None) -> None:
     """Write atomically: readers see either the old file or the new one, never a mix."""
-    path = path or settings_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = json.dumps(settings.to_dict(), indent=2, sort_keys=True).encode("utf-8")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomic_json(path or settings_path(), settings.to_dict())

@@ -1,8 +1,9 @@
 """``dit360``: the headless command line, running the same services as the app.
 
 Each sub-command lives in its own module with ``register(subparsers)``; the module's handler returns the
-process exit code. Codes: 0 ok, 2 bad request or input file, 3 missing/invalid model (or auth for
-``models``), 4 verification failed, 5 network, 6 disk full, 130 interrupted.
+process exit code, and reports a failure with ``exit_codes.report(error)``. The codes and their table are
+in ``exit_codes.py`` (docs/cli.md). A failure that no handler turned into a sentence still ends here as
+one line and an exit code, never as a traceback (``-v`` logs it in full).
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ import logging
 import sys
 
 from dit360_desktop import __version__
+from dit360_desktop.cli import exit_codes
+from dit360_desktop.panorama.errors import DiT360Error
+
+log = logging.getLogger("dit360_desktop.cli")
 
 _COMMAND_MODULES = ("generate", "decode", "history", "models")
 
@@ -46,4 +51,14 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.handler(args))
     except KeyboardInterrupt:
         sys.stderr.write("\nInterrupted.\n")
-        return 130
+        return exit_codes.INTERRUPTED
+    except (DiT360Error, OSError) as error:
+        log.debug("Failed", exc_info=True)
+        return exit_codes.report(error)
+    except Exception as error:
+        log.debug("Unexpected failure", exc_info=True)
+        sys.stderr.write(
+            f"error: unexpected failure ({exit_codes.message_for(error)}). Run with -v for the details, "
+            "and please report it.\n"
+        )
+        return exit_codes.FAILED

@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from dit360_desktop.cli.generate import EXIT_OK, add_model_arguments, report_error
+from dit360_desktop.cli.exit_codes import OK
+from dit360_desktop.cli.generate import add_model_arguments, report_error
 from dit360_desktop.panorama.errors import DiT360Error
 
 
@@ -32,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         )
         metadata = {"decoded_from": str(args.latent), "seamless_decode": args.seamless_decode}
         save_png(image, args.output, metadata)
-    except DiT360Error as error:
+    except (DiT360Error, OSError) as error:
         return report_error(error)
     sys.stdout.write(f"{args.output}\n")
-    return EXIT_OK
+    return OK

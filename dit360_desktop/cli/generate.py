@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import errno
 import logging
 import sys
 from pathlib import Path
 
+from dit360_desktop.cli import exit_codes
 from dit360_desktop.cli.progress import ProgressPrinter
 from dit360_desktop.models.selection import resolve_base_model, resolve_lora
 from dit360_desktop.panorama.errors import (
     DiT360Error,
-    GenerationCancelled,
     ImageLoadError,
     ModelInvalidError,
     ModelMissingError,
@@ -22,16 +21,6 @@ from dit360_desktop.panorama.errors import (
 from dit360_desktop.panorama.request import ATTENTION_CHOICES, FIT_MODES, TIERS, GenerationRequest
 
 log = logging.getLogger(__name__)
-
-EXIT_OK, EXIT_BAD_REQUEST, EXIT_MODEL, EXIT_RUNTIME, EXIT_DISK_FULL, EXIT_INTERRUPTED = 0, 2, 3, 1, 6, 130
-
-
-def _is_disk_full(error: BaseException) -> bool:
-    from dit360_desktop.history.errors import LibraryDiskFullError
-
-    if isinstance(error, LibraryDiskFullError):
-        return True
-    return isinstance(error, OSError) and error.errno == errno.ENOSPC
 
 
 def on_off(value: str) -> bool:
@@ -105,18 +94,9 @@ CLI_MODEL_HINT = (
 )
 
 
-def report_error(error: Exception) -> int:
+def report_error(error: BaseException) -> int:
     hint = f" {CLI_MODEL_HINT}" if isinstance(error, ModelMissingError | ModelInvalidError) else ""
-    sys.stderr.write(f"error: {error}{hint}\n")
-    if _is_disk_full(error):
-        return EXIT_DISK_FULL
-    if isinstance(error, (RequestError, ImageLoadError)):
-        return EXIT_BAD_REQUEST
-    if isinstance(error, (ModelMissingError, ModelInvalidError)):
-        return EXIT_MODEL
-    if isinstance(error, GenerationCancelled):
-        return EXIT_INTERRUPTED
-    return EXIT_RUNTIME
+    return exit_codes.report(error, hint=hint)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -167,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         result = engine.run(request, on_event=ProgressPrinter(quiet=args.quiet))
     except KeyboardInterrupt:
         sys.stderr.write("\nInterrupted; nothing was written.\n")
-        return EXIT_INTERRUPTED
+        return exit_codes.INTERRUPTED
     except (RequestError, ImageLoadError, ModelMissingError, ModelInvalidError, OutOfMemoryError) as error:
         return report_error(error)
 
@@ -179,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
         return report_error(error)
     for path in written:
         sys.stdout.write(f"{path}\n")
-    return EXIT_OK
+    return exit_codes.OK
 
 
 def _check_output_paths(args: argparse.Namespace) -> None:

@@ -8,15 +8,10 @@ import re
 import sys
 from pathlib import Path
 
+from dit360_desktop.cli.exit_codes import BAD_INPUT, OK, report
 from dit360_desktop.history.entry import Entry
-from dit360_desktop.history.errors import (
-    EntryNotFoundError,
-    ExportDiskFullError,
-    LibraryDiskFullError,
-)
-from dit360_desktop.panorama.errors import DiT360Error, RequestError
+from dit360_desktop.panorama.errors import DiT360Error
 
-EXIT_OK, EXIT_RUNTIME, EXIT_BAD_INPUT, EXIT_DISK_FULL = 0, 1, 2, 6
 PERSPECTIVE_ONLY = ("yaw", "pitch", "fov", "size")
 
 
@@ -85,15 +80,8 @@ def _run(args: argparse.Namespace, action) -> int:
     try:
         with _open(args) as library:
             return action(library)
-    except (EntryNotFoundError, RequestError) as error:
-        sys.stderr.write(f"error: {error}\n")
-        return EXIT_BAD_INPUT
-    except (LibraryDiskFullError, ExportDiskFullError) as error:
-        sys.stderr.write(f"error: {error}\n")
-        return EXIT_DISK_FULL
-    except DiT360Error as error:
-        sys.stderr.write(f"error: {error}\n")
-        return EXIT_RUNTIME
+    except (DiT360Error, OSError) as error:
+        return report(error)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -107,12 +95,12 @@ def _list(args: argparse.Namespace) -> int:
         if args.json:
             json.dump([e.to_json() for e in entries], sys.stdout, indent=2, ensure_ascii=False)
             sys.stdout.write("\n")
-            return EXIT_OK
+            return OK
         for entry in entries:
             sys.stdout.write(_line(entry) + "\n")
         total = library.count(args.search, favorites_only=args.favorites)
         sys.stderr.write(f"{len(entries)} of {total} entr{'y' if total == 1 else 'ies'}\n")
-        return EXIT_OK
+        return OK
 
     return _run(args, action)
 
@@ -136,7 +124,7 @@ def _show(args: argparse.Namespace) -> int:
             data["metadata"] = entry.metadata
             json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
             sys.stdout.write("\n")
-            return EXIT_OK
+            return OK
         rows = [
             ("id", entry.id),
             ("file", f"{entry.path}{'  (MISSING)' if entry.missing else ''}"),
@@ -154,7 +142,7 @@ def _show(args: argparse.Namespace) -> int:
         width = max(len(name) for name, _ in rows)
         for name, value in rows:
             sys.stdout.write(f"{name:<{width}}  {value}\n")
-        return EXIT_OK
+        return OK
 
     return _run(args, action)
 
@@ -166,10 +154,10 @@ def _export(args: argparse.Namespace) -> int:
     if given and args.format != "perspective":
         flags = ", ".join(f"--{name}" for name in given)
         sys.stderr.write(f"error: {flags} only apply to --format perspective\n")
-        return EXIT_BAD_INPUT
+        return BAD_INPUT
     if args.face_size is not None and args.format not in ("cubemap", "cubemap-cross"):
         sys.stderr.write("error: --face-size only applies to --format cubemap or cubemap-cross\n")
-        return EXIT_BAD_INPUT
+        return BAD_INPUT
     options = ExportOptions(
         format=args.format,
         quality=args.quality,
@@ -186,7 +174,7 @@ def _export(args: argparse.Namespace) -> int:
         options.validate()
         for path in export_entry(library.get(args.id), args.out.expanduser(), options):
             sys.stdout.write(f"{path}\n")
-        return EXIT_OK
+        return OK
 
     return _run(args, action)
 
@@ -197,7 +185,7 @@ def _rescan(args: argparse.Namespace) -> int:
         sys.stdout.write(report.summary() + "\n")
         for path in report.unrecognised:
             sys.stderr.write(f"skipped (no DiT360 parameters): {path}\n")
-        return EXIT_OK
+        return OK
 
     return _run(args, action)
 
@@ -208,6 +196,6 @@ def _delete(args: argparse.Namespace) -> int:
         library.delete(args.id)
         where = "moved to the trash" if not entry.missing else "removed from the index (its file was missing)"
         sys.stdout.write(f"{entry.path}: {where}\n")
-        return EXIT_OK
+        return OK
 
     return _run(args, action)

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from dit360_desktop.cli import exit_codes
+from dit360_desktop.cli.exit_codes import BAD_INPUT, INTERRUPTED, VERIFY, exit_code_for
 from dit360_desktop.models import hub
 from dit360_desktop.models.catalog import load_catalog
 from dit360_desktop.models.downloads import (
@@ -28,10 +30,8 @@ from dit360_desktop.models.downloads import (
 from dit360_desktop.models.errors import (
     AuthRequiredError,
     DiskFullError,
-    DownloadCancelled,
     NetworkError,
     VerificationError,
-    exit_code_for,
 )
 from dit360_desktop.models.fsutil import format_bytes
 from dit360_desktop.models.importer import COPY, IN_PLACE, ImportProgress, import_model
@@ -43,7 +43,6 @@ from dit360_desktop.panorama.errors import DiT360Error
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_USAGE, EXIT_AUTH, EXIT_VERIFY, EXIT_NETWORK, EXIT_DISK, EXIT_INTERRUPTED = 0, 2, 3, 4, 5, 6, 130
 # When several files fail for different reasons, report the one the user must act on first.
 _PRIORITY = (DiskFullError, AuthRequiredError, VerificationError, NetworkError)
 
@@ -108,11 +107,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _fail(error: BaseException, stream: TextIO) -> int:
-    stream.write(f"error: {error}\n")
-    if isinstance(error, DownloadCancelled):
-        return EXIT_INTERRUPTED
-    code = exit_code_for(error)
-    return code if code in (EXIT_USAGE, EXIT_AUTH, EXIT_VERIFY, EXIT_NETWORK, EXIT_DISK) else 1
+    return exit_codes.report(error, stream=stream)
 
 
 def _report_code(report: DownloadReport, stream: TextIO) -> int:
@@ -125,8 +120,8 @@ def _report_code(report: DownloadReport, stream: TextIO) -> int:
     if report.failures:
         return exit_code_for(report.failures[0][1])
     if report.paused or report.cancelled:
-        return EXIT_INTERRUPTED
-    return EXIT_OK
+        return INTERRUPTED
+    return exit_codes.OK
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -153,7 +148,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     out.write("\nTiers:\n")
     for tier in catalog.tiers:
         out.write(f"  {tier.id:10} {tier.status:10} {tier.name}: {', '.join(tier.components)}\n")
-    return EXIT_OK
+    return exit_codes.OK
 
 
 class _DownloadPrinter:
@@ -235,10 +230,10 @@ def cmd_download(args: argparse.Namespace) -> int:
             component = catalog.component(name)
         except KeyError as e:
             err.write(f"error: {e.args[0]}\n")
-            return EXIT_USAGE
+            return BAD_INPUT
         if not component.supported:
             err.write(f"error: {component.name} waits for engine support; it cannot be downloaded yet.\n")
-            return EXIT_USAGE
+            return BAD_INPUT
     printer = _DownloadPrinter(err)
     manager = _manager(args, printer)
     # Files paused in the app are fetched too: asking the CLI to download is asking for everything.
@@ -248,13 +243,13 @@ def cmd_download(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         manager.pause_all()
         err.write("\nInterrupted; run the same command again to resume.\n")
-        return EXIT_INTERRUPTED
+        return INTERRUPTED
     except DiT360Error as e:
         return _fail(e, err)
     finally:
         printer.finish()
     code = _report_code(report, err)
-    if code == EXIT_OK:
+    if code == exit_codes.OK:
         received = format_bytes(report.bytes_received)
         err.write(f"Done: {', '.join(report.completed) or 'nothing to do'} ({received} downloaded).\n")
     return code
@@ -278,15 +273,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
         err.write(f"{check.status}: {check.component_id}/{check.path}: {check.detail}\n")
     if not checks:
         err.write("Nothing is installed in the models folder; run 'dit360 models download'.\n")
-        return EXIT_OK
+        return exit_codes.OK
     if not bad:
         sys.stdout.write(f"All {len(checks)} files verified.\n")
-        return EXIT_OK
+        return exit_codes.OK
     if not args.repair:
         err.write("Run 'dit360 models verify --repair' to download the damaged files again.\n")
-        return EXIT_VERIFY
+        return VERIFY
     fixable, unfixable = split_repairable(bad, args.models_dir)
-    code = EXIT_OK
+    code = exit_codes.OK
     if fixable:
         printer = _DownloadPrinter(err)
         try:
@@ -296,15 +291,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
         finally:
             printer.finish()
         code = _report_code(report, err)
-        if code == EXIT_OK:
+        if code == exit_codes.OK:
             sys.stdout.write(f"Repaired {len(fixable)} file(s).\n")
-    if unfixable and code == EXIT_OK:
+    if unfixable and code == exit_codes.OK:
         err.write(
             f"{len(unfixable)} damaged file(s) are in the Hugging Face cache, which this app does not "
             "rewrite; delete them with 'hf cache delete', or run 'dit360 models download' to get a verified "
             "copy.\n"
         )
-        code = EXIT_VERIFY
+        code = VERIFY
     return code
 
 
@@ -312,7 +307,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     err = sys.stderr
     if not args.path.exists():
         err.write(f"error: {args.path} does not exist.\n")
-        return EXIT_USAGE
+        return BAD_INPUT
     last = [0.0]
 
     def progress(event: ImportProgress) -> None:
@@ -331,7 +326,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         sys.stdout.write(
             f"Imported {entry.component_id} ({entry.source}, {len(entry.files)} files): {entry.path}\n"
         )
-    return EXIT_OK
+    return exit_codes.OK
 
 
 def cmd_where(args: argparse.Namespace) -> int:
@@ -345,4 +340,4 @@ def cmd_where(args: argparse.Namespace) -> int:
     for status in component_statuses(models_dir):
         if status.path is not None:
             out.write(f"{status.component.id + ':':16}{status.path} ({status.state})\n")
-    return EXIT_OK
+    return exit_codes.OK

@@ -3,32 +3,24 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from dit360_desktop.panorama.errors import RequestError
+from dit360_desktop.panorama.fileio import write_atomic
 
 LATENT_KEY = "latent"
 
 
 def save_latent(latent: torch.Tensor, path: Path, metadata: dict | None = None) -> None:
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     header = {"dit360": json.dumps(metadata, default=str)} if metadata else None
-    path = Path(path)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(handle)
-    try:
-        save_file({LATENT_KEY: latent.detach().float().cpu().contiguous()}, temp, metadata=header)
-        with open(temp, "rb+") as stream:
-            os.fsync(stream.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    # Serialised in memory (a 2048x1024 latent is 2 MB) and written by our writer: safetensors' own file
+    # writer turns a full disk into a SafetensorError that no longer says ENOSPC.
+    data = save({LATENT_KEY: latent.detach().float().cpu().contiguous()}, metadata=header)
+    write_atomic(Path(path), data)
 
 
 def load_latent(path: Path) -> torch.Tensor:

@@ -12,9 +12,13 @@ class LibraryError(DiT360Error):
 class LibraryReadOnlyError(LibraryError):
     """The library folder (or its index file) cannot be written."""
 
+    exit_code = 2
+
 
 class LibraryDiskFullError(LibraryError):
     """A save ran out of disk space; nothing was recorded and no partial file was left."""
+
+    exit_code = 6
 
 
 class LibraryVersionError(LibraryError):
@@ -24,6 +28,8 @@ class LibraryVersionError(LibraryError):
 class EntryNotFoundError(LibraryError):
     """No entry has the requested id."""
 
+    exit_code = 2
+
 
 class ExportError(DiT360Error):
     """An export could not be written."""
@@ -31,3 +37,5 @@ class ExportError(DiT360Error):
 
 class ExportDiskFullError(ExportError):
     """An export ran out of disk space; no partial file was left under the target name."""
+
+    exit_code = 6

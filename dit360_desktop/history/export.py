@@ -23,9 +23,9 @@ from PIL import Image
 
 from dit360_desktop.history.entry import Entry
 from dit360_desktop.history.errors import ExportDiskFullError, ExportError
-from dit360_desktop.history.files import is_disk_full
 from dit360_desktop.panorama import imageio, projection
 from dit360_desktop.panorama.errors import ImageLoadError, RequestError
+from dit360_desktop.panorama.fileio import is_disk_full
 
 log = logging.getLogger(__name__)
 

@@ -1,14 +1,12 @@
-"""Crash-safe file writes and the library's on-disk layout.
+"""The library's on-disk layout, and the clean-up of temp files a killed writer left behind.
 
-A file appears under its final name only once it is complete and on disk: it is written to a ``.partial-``
-temp file next to it, fsynced, renamed with ``os.replace`` (atomic on POSIX and Windows), and the folder is
-fsynced so the rename itself survives a power cut. Temp files carry the writer's pid, so a later open can
-tell a dead writer's leftovers from a live instance's save in progress.
+Every file is written with ``panorama.fileio.write_atomic``: a ``.partial-<pid>-…`` temp file next to the
+target, fsynced, renamed, folder fsynced. The pid in the name lets a later open tell a dead writer's
+leftovers from a live instance's save in progress.
 """
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import secrets
@@ -19,60 +17,16 @@ from pathlib import Path
 
 import psutil
 
+from dit360_desktop.panorama.fileio import TEMP_PREFIX
+
 log = logging.getLogger(__name__)
 
-PARTIAL_PREFIX = ".partial-"
+PARTIAL_PREFIX = TEMP_PREFIX
 IMAGES_DIR = "images"
 THUMBNAILS_DIR = "thumbnails"
 THUMBNAIL_SUFFIX = ".jpg"
 # A leftover older than this is removed even if its pid is alive again (pid reuse, another machine).
 STALE_PARTIAL_S = 3600.0
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f"{PARTIAL_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-{path.name}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-
-
-def fsync_dir(folder: Path) -> None:
-    # Windows cannot open a directory for fsync; NTFS journals the rename itself.
-    if os.name == "nt":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def is_disk_full(error: BaseException) -> bool:
-    return isinstance(error, OSError) and error.errno in (
-        errno.ENOSPC,
-        getattr(errno, "EDQUOT", errno.ENOSPC),
-    )
-
-
-def is_read_only(error: BaseException) -> bool:
-    return isinstance(error, PermissionError) or (
-        isinstance(error, OSError) and error.errno in (errno.EROFS, errno.EACCES, errno.EPERM)
-    )
 
 
 def image_relpath(created_at: float, seed: int | None) -> str:

@@ -1,8 +1,9 @@
 """The panorama library: PNG files in a folder, indexed by SQLite.
 
 Durability rules (see docs/history.md):
-- a save writes the PNG atomically (temp, fsync, ``os.replace``, folder fsync) and only then inserts the row,
-  so a row never points at a half-written file; a crash in between leaves an orphan that the next open adopts;
+- a save writes the PNG atomically (``panorama.fileio.write_atomic``: temp, fsync, rename, folder fsync)
+  and only then inserts the row, so a row never points at a half-written file; a crash in between leaves
+  an orphan that the next open adopts;
 - the index runs in WAL mode with ``synchronous=FULL`` and a busy timeout, and every write takes the
   write lock up front (``BEGIN IMMEDIATE``), so two processes writing at once wait for each other;
 - a damaged index is set aside under a timestamped name and rebuilt from the PNGs, keeping whatever
@@ -34,7 +35,7 @@ from dit360_desktop.history.errors import (
 from dit360_desktop.history.schema import migrate
 from dit360_desktop.history.thumbnails import ensure_thumbnail, write_thumbnail
 from dit360_desktop.history.trash import move_to_trash
-from dit360_desktop.panorama import imageio
+from dit360_desktop.panorama import fileio, imageio
 from dit360_desktop.panorama.result import Result
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,7 @@ class Library:
         path = self.root / relpath
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            files.write_atomic(path, data)
+            fileio.write_atomic(path, data)
         except OSError as e:
             raise _translate_os(e, f"The panorama could not be saved to {path}") from e
 
@@ -302,7 +303,7 @@ def _prepare_folder(root: Path) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as e:
-        if files.is_read_only(e):
+        if fileio.is_read_only(e):
             raise LibraryReadOnlyError(
                 f"The library folder {root} is read-only, so panoramas cannot be saved there. "
                 "Choose a writable folder in Settings (or pass --library DIR)."
@@ -414,9 +415,9 @@ def _translate(error: sqlite3.Error, context: str) -> LibraryError:
 
 
 def _translate_os(error: OSError, context: str) -> LibraryError:
-    if files.is_disk_full(error):
+    if fileio.is_disk_full(error):
         return LibraryDiskFullError(f"{context}: the disk is full. Free some space and try again.")
-    if files.is_read_only(error):
+    if fileio.is_read_only(error):
         return LibraryReadOnlyError(
             f"{context}: the location is read-only ({error.strerror}). Choose a writable library folder."
         )

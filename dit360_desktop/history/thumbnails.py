@@ -12,8 +12,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from dit360_desktop.history.files import write_atomic
 from dit360_desktop.panorama.errors import ImageLoadError
+from dit360_desktop.panorama.fileio import write_atomic
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Model-manager errors. Each maps to one CLI exit code and carries a sentence that says what to do."""
+"""Model-manager errors. Each carries its CLI exit code (``cli/exit_codes.py``) and a sentence of advice."""
 
 from __future__ import annotations
 
@@ -57,12 +57,3 @@ class ImportRejectedError(ModelMissingError):
 
     exit_code = 2
 
-
-def exit_code_for(error: BaseException) -> int:
-    """The CLI exit code for an error raised by the model manager (see dit360_desktop.cli)."""
-    code = getattr(error, "exit_code", None)
-    if isinstance(code, int):
-        return code
-    if isinstance(error, ModelInvalidError | ModelMissingError):
-        return 3
-    return 1

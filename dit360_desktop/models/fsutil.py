@@ -7,26 +7,17 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from dit360_desktop.panorama.fileio import write_atomic_json
+
 
 def atomic_write_json(path: Path, data: Any) -> None:
-    """Write JSON through a temporary file and os.replace, so a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write JSON so a crash never leaves half a file (``panorama.fileio.write_atomic_json``)."""
+    write_atomic_json(path, data)
 
 
 def read_json(path: Path) -> Any | None:

@@ -30,10 +30,10 @@ from dit360_desktop.models.errors import (
 )
 from dit360_desktop.models.fsutil import atomic_write_json, file_lock, format_bytes, free_bytes, read_json
 from dit360_desktop.models.httpclient import Aborter, OpenResponse, open_get
+from dit360_desktop.panorama.fileio import check_regular_target, fsync_dir, is_disk_full
 
 log = logging.getLogger(__name__)
 
-_DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 _WRITEBACK_BYTES = 32 << 20
 _HTML_STARTS = (b"<!doctype html", b"<html", b"<?xml", b"<head")
 
@@ -424,7 +424,7 @@ def _stream(
                 try:
                     _write_chunk(handle, data)
                 except OSError as e:
-                    if e.errno in _DISK_FULL_ERRNOS:
+                    if is_disk_full(e):
                         raise DiskFullError(
                             f"The drive is full while writing {job.label}: {format_bytes(on_disk)} of "
                             f"{format_bytes(job.size)} are kept in {job.part}. Free up space (about "
@@ -486,6 +486,7 @@ def _finish(job: FileJob, digest: _Digest) -> tuple[str, float]:
         os.fsync(handle.fileno())
     flush_s = time.monotonic() - flush_start
     job.dest.parent.mkdir(parents=True, exist_ok=True)
+    check_regular_target(job.dest)
     try:
         job.part.replace(job.dest)
     except OSError as e:
@@ -499,5 +500,6 @@ def _finish(job: FileJob, digest: _Digest) -> tuple[str, float]:
             os.fsync(handle.fileno())
         staging.replace(job.dest)
         job.part.unlink()
+    fsync_dir(job.dest.parent)
     job.state_path.unlink(missing_ok=True)
     return digest.sha256.hexdigest(), flush_s

@@ -1,13 +1,22 @@
-"""Typed errors. Each carries a message written for the person at the keyboard."""
+"""Typed errors. Each carries a message written for the person at the keyboard.
+
+``exit_code`` is what the command line exits with for the error (``cli/exit_codes.py`` holds the table).
+"""
 
 from __future__ import annotations
+
+import errno
 
 
 class DiT360Error(Exception):
     """Base class; ``str(error)`` is always a plain, actionable sentence."""
 
+    exit_code = 1
+
 
 class RequestError(DiT360Error, ValueError):
+    exit_code = 2
+
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
@@ -17,9 +26,13 @@ class RequestError(DiT360Error, ValueError):
 class ModelMissingError(DiT360Error):
     """No model was found where one was expected."""
 
+    exit_code = 3
+
 
 class ModelInvalidError(DiT360Error):
     """A model file or folder exists but is broken, unsafe or of the wrong shape."""
+
+    exit_code = 3
 
 
 class UnsafeFileError(ModelInvalidError):
@@ -33,11 +46,40 @@ class LoraMismatchError(ModelInvalidError):
 class ImageLoadError(DiT360Error):
     """A user image could not be read safely."""
 
+    exit_code = 2
+
 
 class GenerationCancelled(DiT360Error):
+    exit_code = 130
+
     def __init__(self, message: str = "Generation cancelled.") -> None:
         super().__init__(message)
 
 
 class OutOfMemoryError(DiT360Error):
     """The device ran out of memory; the message says what to lower."""
+
+
+class UnsupportedBackendError(DiT360Error):
+    """An option asks for what this machine cannot run (an attention kernel); the message says what it can."""
+
+    exit_code = 2
+
+
+class NotARegularFileError(DiT360Error, OSError):
+    """A path to write (or weights to read) exists but is a device, FIFO, socket or folder; it was left alone.
+
+    Also an ``OSError``, so code that sorts file-system failures still sees it as one.
+    """
+
+    exit_code = 2
+
+    def __init__(self, path: object, kind: str, *, action: str = "written over") -> None:
+        message = f"{path} is {kind}, not a regular file, so it was not {action}. Give the path of a file."
+        OSError.__init__(self, errno.EEXIST, message, str(path))
+        self.path = path
+        self.kind = kind
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message

@@ -5,19 +5,17 @@ Writing puts three things in every file, each readable without the others:
 - an A1111-style ``parameters`` text (PNG: text chunk ``parameters``; JPEG: EXIF UserComment, as A1111 does),
 - GPano XMP (PNG: uncompressed iTXt ``XML:com.adobe.xmp``; JPEG: APP1 with the Adobe XMP header), so that
   Google Photos, Facebook and Kuula open the file as a 360° panorama.
-Every save is atomic (temp file + fsync + os.replace). This module is the single import for image files:
-the A1111 text (``parameters.py``), the XMP packet (``xmp.py``) and safe loading of user images
-(``userimage.py``) are re-exported here.
+Every save is atomic (``fileio.write_atomic``: temp file, fsync, rename, folder fsync). This module is
+the single import for image files: the A1111 text (``parameters.py``), the XMP packet (``xmp.py``) and
+safe loading of user images (``userimage.py``) are re-exported here.
 """
 
 from __future__ import annotations
 
-import errno
 import io
 import json
 import logging
 import os
-import secrets
 import struct
 import xml.etree.ElementTree as ET
 import zlib
@@ -29,6 +27,7 @@ import numpy as np
 from PIL import Image, PngImagePlugin
 
 from dit360_desktop.panorama.errors import ImageLoadError, RequestError
+from dit360_desktop.panorama.fileio import write_atomic
 from dit360_desktop.panorama.parameters import format_a1111_parameters, parse_a1111_parameters
 from dit360_desktop.panorama.userimage import (
     DEFAULT_BACKGROUND,
@@ -159,7 +158,7 @@ def save_png(
     image: Image.Image, path: str | os.PathLike[str], metadata: dict[str, Any] | None, *, gpano: bool = True
 ) -> Path:
     """Write a PNG atomically: the final path holds either the old file or the complete new one."""
-    return _atomic_write(Path(path), encode_png(image, metadata, gpano=gpano))
+    return write_atomic(Path(path), encode_png(image, metadata, gpano=gpano))
 
 
 def save_jpeg(
@@ -171,62 +170,7 @@ def save_jpeg(
     gpano: bool = True,
 ) -> Path:
     """Write a JPEG atomically. ``metadata=None`` strips parameters; ``gpano`` alone keeps the 360 marker."""
-    return _atomic_write(Path(path), encode_jpeg(image, metadata, quality=quality, gpano=gpano))
-
-
-def _atomic_write(path: Path, data: bytes) -> Path:
-    """Write ``data`` to a temp file beside ``path``, fsync it, then os.replace it into place.
-
-    Any error (ENOSPC, EIO, a full quota) removes the temp file and re-raises the original ``OSError``,
-    so callers can tell a full disk (``errno.ENOSPC``) from other failures.
-    """
-    folder = path.parent
-    temp = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
-    # O_EXCL: never follow or reuse someone else's file; 0o666 lets the umask decide the final mode.
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    fd = os.open(temp, flags, 0o666)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                if written <= 0:
-                    raise OSError(errno.EIO, "the disk accepted no data", str(temp))
-                view = view[written:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        temp.replace(path)
-    except BaseException:
-        _remove_temp(temp)
-        raise
-    _fsync_folder(folder)
-    return path
-
-
-def _remove_temp(temp: Path) -> None:
-    try:
-        temp.unlink(missing_ok=True)
-    except OSError as e:
-        # The original error matters more than this one; say where the leftover is so it can be removed.
-        log.warning("Could not remove the temporary file %s after a failed save: %s", temp, e)
-
-
-def _fsync_folder(folder: Path) -> None:
-    # The rename is only durable once the directory entry is on disk (POSIX); Windows cannot open folders.
-    if os.name != "posix":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError as e:
-        # Some file systems (SMB, some FUSE mounts) cannot fsync a folder. The file itself is already
-        # fsynced and in place, so only a real I/O error is worth failing the save for.
-        if e.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
-            raise
-        log.debug("This file system cannot fsync the folder %s: %s", folder, e)
-    finally:
-        os.close(fd)
+    return write_atomic(Path(path), encode_jpeg(image, metadata, quality=quality, gpano=gpano))
 
 
 # ---------------------------------------------------------------- reading metadata

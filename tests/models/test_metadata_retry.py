@@ -12,6 +12,7 @@ from hub_emulator import BASE_REPO, LORA_REPO, TOKEN, HubEmulator
 from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, OfflineModeIsEnabled
 
 from dit360_desktop.cli import main
+from dit360_desktop.cli.exit_codes import exit_code_for
 from dit360_desktop.models import hub as hub_module
 from dit360_desktop.models.downloads import DownloadManager
 from dit360_desktop.models.errors import (
@@ -19,7 +20,6 @@ from dit360_desktop.models.errors import (
     DownloadCancelled,
     NetworkError,
     RemoteNotFoundError,
-    exit_code_for,
 )
 from dit360_desktop.models.hub import MetadataRetry, is_transient, retry_after_s
 from dit360_desktop.models.transfer import TransferSettings

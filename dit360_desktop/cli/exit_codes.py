@@ -1,0 +1,80 @@
+"""The command line's exit codes and error sentences, in one place for every sub-command.
+
+Typed errors carry their code (``exit_code`` on the classes in ``panorama/errors.py``, ``models/errors.py``,
+``history/errors.py``); plain ``OSError``s are sorted here by what the person can do about them. A new
+sub-command reports any failure with ``return report(error)``.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from dit360_desktop.panorama.errors import DiT360Error
+from dit360_desktop.panorama.fileio import is_disk_full, is_read_only
+
+OK = 0
+FAILED = 1
+BAD_INPUT = 2
+MODEL = 3
+VERIFY = 4
+NETWORK = 5
+DISK_FULL = 6
+INTERRUPTED = 130
+
+# The documented table (docs/cli.md and the README print it; tests/cli/test_exit_codes.py checks both).
+TABLE: tuple[tuple[int, str], ...] = (
+    (OK, "done"),
+    (FAILED, "any other failure: out of memory, an unusable library index, an unexpected error"),
+    (
+        BAD_INPUT,
+        "bad option, request or input file; an output, latent or library path that cannot be written; "
+        "an attention kernel this machine cannot run; unknown entry id",
+    ),
+    (
+        MODEL,
+        "model missing, damaged or unfitting (a LoRA for another base model, a bad config); "
+        "for `models`: auth or licence",
+    ),
+    (VERIFY, "`models verify`: a file does not match its hash"),
+    (NETWORK, "network: the endpoint could not be reached, or the file is not on it"),
+    (DISK_FULL, "disk full (or quota reached); nothing partial is left under the target name"),
+    (INTERRUPTED, "interrupted (Ctrl-C) or paused"),
+)
+
+
+def exit_code_for(error: BaseException) -> int:
+    """The exit code for ``error``: disk full first, then the error's own code, else by its kind."""
+    if isinstance(error, KeyboardInterrupt):
+        return INTERRUPTED
+    if is_disk_full(error):
+        return DISK_FULL
+    code = getattr(error, "exit_code", None)
+    if isinstance(code, int) and not isinstance(code, bool):
+        return code
+    if isinstance(error, OSError) and (is_read_only(error) or isinstance(error, IsADirectoryError)):
+        return BAD_INPUT
+    return FAILED
+
+
+def message_for(error: BaseException) -> str:
+    """One sentence for the person at the keyboard; our typed errors already are one."""
+    if isinstance(error, DiT360Error):
+        return str(error)
+    if isinstance(error, OSError):
+        where = f"{error.filename}: " if error.filename else ""
+        reason = (error.strerror or str(error)).rstrip(".")
+        if is_disk_full(error):
+            return f"{where}the disk is full ({reason}). Free some space and try again."
+        if is_read_only(error):
+            return f"{where}cannot be written ({reason}). Choose a writable location."
+        if isinstance(error, IsADirectoryError):
+            return f"{where}is a folder ({reason}). Give the path of a file."
+        return f"{where}{reason}."
+    return f"{type(error).__name__}: {error}"
+
+
+def report(error: BaseException, *, hint: str = "", stream: TextIO | None = None) -> int:
+    """Write ``error: <sentence>`` to stderr and return the exit code."""
+    (stream or sys.stderr).write(f"error: {message_for(error)}{hint}\n")
+    return exit_code_for(error)
