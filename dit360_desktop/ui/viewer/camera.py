@@ -302,3 +302,25 @@ def view_rays(
     x, y = screen_plane(width, height, math.tan(half))
     rays = forward + x[..., None] * right + y[..., None] * up
     return rays / np.linalg.norm(rays, axis=-1, keepdims=True), valid
+
+
+def direction_at(view: CameraView, x: float, y: float, width: int, height: int) -> np.ndarray | None:
+    """The unit direction under the continuous screen point (x, y) of a width×height view, as
+    ``view_rays`` gives at pixel centres (x = j + 0.5); None where no part of the sphere is shown."""
+    half = math.radians(view.fov) / 2.0
+    extent = {ViewMode.FLAT: half, ViewMode.LITTLE_PLANET: 2.0 * math.tan(half / 2.0)}.get(
+        view.mode, math.tan(half)
+    )
+    px = (2.0 * x / width - 1.0) * extent
+    py = (1.0 - 2.0 * y / height) * extent * height / width
+    if view.mode is ViewMode.FLAT:
+        lat = math.radians(view.pitch) + py
+        if abs(lat) > math.pi / 2.0:
+            return None
+        return direction_from_lonlat(np.array(math.radians(view.yaw) + px), np.array(lat))
+    right, up, forward = camera_basis(view.yaw, view.pitch)
+    if view.mode is ViewMode.LITTLE_PLANET:
+        s = (px * px + py * py) / 4.0
+        return ((1.0 - s) * forward + px * right + py * up) / (1.0 + s)
+    ray = forward + px * right + py * up
+    return ray / np.linalg.norm(ray)

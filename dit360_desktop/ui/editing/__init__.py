@@ -1,0 +1,1 @@
+"""Panorama editing in the app: the mask brush on the sphere, the edit panel, photo placement."""
