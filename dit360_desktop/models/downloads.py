@@ -26,6 +26,7 @@ from dit360_desktop.models.hub import (
     file_url,
     normalise_endpoint,
     resolve_snapshot,
+    token_and_source,
 )
 from dit360_desktop.models.install import complete_component, record_file
 from dit360_desktop.models.location import resolve_models_dir
@@ -146,7 +147,9 @@ class DownloadManager:
     ) -> None:
         self.models_dir = resolve_models_dir(models_dir)
         self.catalog = catalog or load_catalog()
-        self.token = token
+        # Resolved once, here, so the metadata calls and every file transfer send the same token.
+        self.token, self.token_source = token_and_source(token)
+        log.info("Hub token: %s", self.token_source)
         self.settings = settings or TransferSettings()
         self.max_parallel = max(1, min(4, max_parallel))
         self.on_progress = on_progress or (lambda _p: None)

@@ -12,6 +12,7 @@ import contextlib
 import email.utils
 import importlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -139,9 +140,36 @@ def normalise_endpoint(endpoint: str | None) -> str:
     return value.rstrip("/")
 
 
+TOKEN_GIVEN, TOKEN_ENV, TOKEN_STORED, TOKEN_NONE = (
+    "the token given (--token or the model manager's token field)",
+    "$HF_TOKEN",
+    "the token stored by `hf auth login`",
+    "no token",
+)
+
+
+def token_and_source(token: str | None) -> tuple[str | None, str]:
+    """The one token rule for every hub call, metadata and files alike, in the CLI and the app.
+
+    The token given, else ``$HF_TOKEN``, else the one huggingface_hub stores (``hf auth login``); the
+    second value names where it came from, for logs that must never show the token itself.
+    """
+    if token and token.strip():
+        return token.strip(), TOKEN_GIVEN
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value, TOKEN_ENV
+    # With the environment empty, huggingface_hub's own lookup is its token file (or a notebook secret).
+    stored = huggingface_hub.get_token()
+    if stored:
+        return stored, TOKEN_STORED
+    return None, TOKEN_NONE
+
+
 def resolve_token(token: str | None) -> str | None:
-    """An entered token, else the one huggingface_hub stores (``hf auth login`` or $HF_TOKEN)."""
-    return token or huggingface_hub.get_token()
+    """``token_and_source`` without the source."""
+    return token_and_source(token)[0]
 
 
 def file_url(endpoint: str, repo_id: str, commit: str, path: str) -> str:

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import huggingface_hub
 from PySide6.QtCore import QObject, Signal, Slot
 
+from dit360_desktop.models import hub
 from dit360_desktop.models.downloads import DownloadManager, DownloadReport, FileProgress
 from dit360_desktop.models.fsutil import format_bytes
 from dit360_desktop.models.hashing import Stopped
@@ -96,7 +96,7 @@ class ModelManagerWorker(QObject):
         used, free = disk_usage(models_dir)
         statuses = tuple(component_statuses(models_dir))
         self.snapshot_ready.emit(
-            Snapshot(models_dir, statuses, used, free, huggingface_hub.get_token() is not None)
+            Snapshot(models_dir, statuses, used, free, hub.resolve_token(None) is not None)
         )
 
     @Slot(str)
