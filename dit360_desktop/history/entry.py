@@ -15,7 +15,7 @@ from dit360_desktop.panorama.request import GenerationRequest
 
 ENTRY_COLUMNS = (
     "id, file, thumbnail, prompt, negative_prompt, params, seed, width, height, models, timings, "
-    "created_at, favorite, tags, missing, metadata"
+    "created_at, favorite, tags, missing, metadata, parent_id, mask"
 )
 
 
@@ -41,6 +41,9 @@ class Entry:
     # The complete JSON chunk stored in the PNG, as text; ``metadata`` decodes it when first asked. A
     # gallery page of entries never needs it, and decoding it was a third of the cost of fetching one.
     metadata_json: str = field(default="{}", repr=False, compare=False)
+    # An edit's lineage: the entry it was made from (None once that entry is deleted) and its mask file.
+    parent_id: int | None = None
+    mask_path: Path | None = None
 
     @cached_property
     def metadata(self) -> dict[str, Any]:
@@ -67,6 +70,8 @@ class Entry:
             "favorite": self.favorite,
             "tags": list(self.tags),
             "missing": self.missing,
+            "parent_id": self.parent_id,
+            "mask_path": str(self.mask_path) if self.mask_path else None,
         }
 
 
@@ -88,6 +93,8 @@ def entry_from_row(root: Path, row: sqlite3.Row | tuple) -> Entry:
         tags,
         missing,
         metadata,
+        parent_id,
+        mask,
     ) = row
     return Entry(
         id=int(entry_id),
@@ -107,6 +114,8 @@ def entry_from_row(root: Path, row: sqlite3.Row | tuple) -> Entry:
         tags=tuple(json.loads(tags)),
         missing=bool(missing),
         metadata_json=metadata,
+        parent_id=int(parent_id) if parent_id is not None else None,
+        mask_path=Path(f"{root}{os.sep}{mask}") if mask else None,
     )
 
 

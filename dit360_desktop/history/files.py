@@ -19,6 +19,9 @@ import psutil
 
 from dit360_desktop.panorama.fileio import TEMP_PREFIX
 
+# An edit's mask sits beside its image as <image stem>.mask.png (history/lineage.py).
+MASK_SUFFIX = ".mask.png"
+
 log = logging.getLogger(__name__)
 
 PARTIAL_PREFIX = TEMP_PREFIX
@@ -72,7 +75,9 @@ def list_images(root: Path) -> list[str]:
     return [
         relpath
         for relpath, item in _walk(root, IMAGES_DIR)
-        if not item.name.startswith(PARTIAL_PREFIX) and item.name.lower().endswith(".png")
+        if not item.name.startswith(PARTIAL_PREFIX)
+        and item.name.lower().endswith(".png")
+        and not item.name.lower().endswith(MASK_SUFFIX)  # an edit's mask, kept beside its image
     ]
 
 

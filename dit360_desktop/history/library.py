@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from dit360_desktop import paths
-from dit360_desktop.history import files, scan, search
+from dit360_desktop.history import files, lineage, scan, search
 from dit360_desktop.history.entry import ENTRY_COLUMNS, Entry, RescanReport, entry_from_row
 from dit360_desktop.history.errors import (
     EntryNotFoundError,
@@ -137,14 +137,19 @@ class Library:
         metadata.setdefault("request", result.request.to_dict())
         metadata.setdefault("seed", result.request.seed)
         metadata[scan.CREATED_AT_KEY] = datetime.fromtimestamp(created, tz=timezone.utc).isoformat()
-        data = imageio.encode_png(image, metadata)
-
         relpath = self._unused_relpath(created, result.request.seed)
         path = self.root / relpath
+        mask = self._record_lineage(result, relpath, metadata)
+        data = imageio.encode_png(image, metadata)
+
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            if mask is not None:
+                fileio.write_atomic(mask[0], mask[1])
             fileio.write_atomic(path, data)
         except OSError as e:
+            if mask is not None:
+                mask[0].unlink(missing_ok=True)
             raise _translate_os(e, f"The panorama could not be saved to {path}") from e
 
         values = scan.row_values(relpath, metadata, image.width, image.height, created)
@@ -162,8 +167,36 @@ class Library:
             # No row, so no file either: the save did not happen, and the folder says so.
             path.unlink(missing_ok=True)
             thumbnail.unlink(missing_ok=True)
+            if mask is not None:
+                mask[0].unlink(missing_ok=True)
             raise _translate(e, "The panorama could not be recorded in the library index") from e
         return self.get(entry_id)
+
+    def _record_lineage(self, result: Result, relpath: str, metadata: dict) -> tuple[Path, bytes] | None:
+        """For an edit: note its parent and mask in ``metadata``; return the mask file to write."""
+        found = lineage.lineage_of(result.request, self.root)
+        if found is None:
+            return None
+        record: dict[str, str] = {}
+        if found.parent_file is not None:
+            record["parent"] = found.parent_file
+        mask = None
+        if found.mask_png is not None:
+            record["mask"] = lineage.mask_relpath(relpath)
+            mask = (self.root / record["mask"], found.mask_png)
+            # The request's mask was a temporary file: point the stored request at the kept copy.
+            metadata["request"] = {**metadata["request"], "mask_image": str(mask[0])}
+        metadata[scan.LINEAGE_KEY] = record
+        return mask
+
+    def children(self, entry_id: int) -> list[Entry]:
+        """The edits made from an entry, oldest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {ENTRY_COLUMNS} FROM entries WHERE parent_id = ? ORDER BY created_at, id",
+                (entry_id,),
+            ).fetchall()
+        return [entry_from_row(self.root, row) for row in rows]
 
     def _unused_relpath(self, created: float, seed: int | None) -> str:
         for _ in range(16):
@@ -256,8 +289,12 @@ class Library:
             self._trash(entry.path)
         if entry.thumbnail_path is not None:
             entry.thumbnail_path.unlink(missing_ok=True)
+        if entry.mask_path is not None and entry.mask_path.exists():
+            self._trash(entry.mask_path)
         with self._write() as conn:
             conn.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
+            # Its edits stay, as roots of their own (parent_file still names the image they came from).
+            conn.execute("UPDATE entries SET parent_id = NULL WHERE parent_id = ?", (entry_id,))
 
     def rescan(self) -> RescanReport:
         """Re-read every image in the folder and rebuild the index from them (favourites and tags kept)."""

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 # Written into every PNG's JSON chunk next to the engine's keys, so a rebuilt index keeps the dates.
 CREATED_AT_KEY = "created_at"
+# An edit's lineage in the JSON chunk: {"parent": parent image relpath, "mask": mask relpath} (library.py).
+LINEAGE_KEY = "lineage"
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ def row_values(
         except ValueError:
             log.warning("Ignoring unreadable created_at %r in %s", stamp, relpath)
     negative = request.get("negative_prompt") or ""
+    lineage = metadata.get(LINEAGE_KEY)
+    lineage = lineage if isinstance(lineage, dict) else {}
     return {
         "file": relpath,
         "thumbnail": files.thumbnail_relpath(relpath),
@@ -68,19 +72,33 @@ def row_values(
         "timings": json.dumps(metadata.get("timings", {}), sort_keys=True),
         "created_at": created,
         "metadata": json.dumps(metadata, sort_keys=True),
+        "parent_file": _text_or_none(lineage.get("parent")),
+        "mask": _text_or_none(lineage.get("mask")),
     }
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 UPSERT_SQL = """
 INSERT INTO entries (file, thumbnail, prompt, negative_prompt, params, seed, width, height, models, timings,
-                     created_at, metadata, favorite, tags, missing)
+                     created_at, metadata, favorite, tags, missing, parent_file, mask, parent_id)
 VALUES (:file, :thumbnail, :prompt, :negative_prompt, :params, :seed, :width, :height, :models, :timings,
-        :created_at, :metadata, :favorite, :tags, 0)
+        :created_at, :metadata, :favorite, :tags, 0, :parent_file, :mask,
+        (SELECT id FROM entries WHERE file = :parent_file))
 ON CONFLICT(file) DO UPDATE SET
     thumbnail = excluded.thumbnail, prompt = excluded.prompt, negative_prompt = excluded.negative_prompt,
     params = excluded.params, seed = excluded.seed, width = excluded.width, height = excluded.height,
     models = excluded.models, timings = excluded.timings, created_at = excluded.created_at,
-    metadata = excluded.metadata, missing = 0
+    metadata = excluded.metadata, missing = 0, parent_file = excluded.parent_file, mask = excluded.mask,
+    parent_id = excluded.parent_id
+"""
+
+# A rebuild reads files in name order, so an edit can be indexed before its parent: link them afterwards.
+LINK_PARENTS_SQL = """
+UPDATE entries SET parent_id = (SELECT p.id FROM entries AS p WHERE p.file = entries.parent_file)
+WHERE parent_file IS NOT NULL AND parent_id IS NULL
 """
 
 
@@ -152,6 +170,8 @@ def reconcile(
                     report.adopted += 1
             conn.executemany("UPDATE entries SET missing = 1 WHERE file = ?", [(f,) for f in gone])
             conn.executemany("UPDATE entries SET missing = 0 WHERE file = ?", [(f,) for f in back])
+            if parsed:
+                conn.execute(LINK_PARENTS_SQL)
             if full:
                 conn.execute("INSERT INTO entries_fts(entries_fts) VALUES ('rebuild')")
             conn.execute("COMMIT")

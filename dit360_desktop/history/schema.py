@@ -62,8 +62,17 @@ END;
 INSERT INTO entries_fts(entries_fts) VALUES ('rebuild');
 """
 
+# Version 3: edit lineage. An edit's entry points at the entry it was made from (``parent_id``; the parent's
+# file too, which the PNG records, so a rebuilt index links them again) and at its mask file beside it.
+MIGRATION_V3 = """
+ALTER TABLE entries ADD COLUMN parent_id INTEGER;
+ALTER TABLE entries ADD COLUMN parent_file TEXT;
+ALTER TABLE entries ADD COLUMN mask TEXT;
+CREATE INDEX entries_parent ON entries(parent_id);
+"""
+
 # MIGRATIONS[n] upgrades version n-1 to version n.
-MIGRATIONS: dict[int, str] = {1: SCHEMA_V1, 2: MIGRATION_V2}
+MIGRATIONS: dict[int, str] = {1: SCHEMA_V1, 2: MIGRATION_V2, 3: MIGRATION_V3}
 CURRENT_VERSION = max(MIGRATIONS)
 
 
