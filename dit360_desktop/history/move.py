@@ -38,7 +38,8 @@ def move_library(source: str | Path, target: str | Path) -> int:
     clash = [p.name for p in library_parts(target)]
     if clash:
         raise LibraryError(
-            f"{target} already holds a library ({', '.join(clash)}); choose an empty folder or use it as it is."
+            f"{target} already holds a library ({', '.join(clash)}); "
+            "choose an empty folder or use it as it is."
         )
     try:
         target.mkdir(parents=True, exist_ok=True)
