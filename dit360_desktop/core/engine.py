@@ -49,7 +49,7 @@ from dit360_desktop.core.sampler import (
     make_scheduler,
     translate_oom,
 )
-from dit360_desktop.panorama.errors import DiT360Error, OutOfMemoryError
+from dit360_desktop.panorama.errors import DiT360Error, GenerationCancelled, OutOfMemoryError
 from dit360_desktop.panorama.events import (
     CancelToken,
     DoneEvent,
@@ -238,8 +238,13 @@ class PanoramaEngine:
         )
 
     def _load_with_fallback(self, request: GenerationRequest, emit: EventCallback, cancel: CancelToken):
-        """Load and apply the LoRA; with the automatic tier, running out of memory steps down a tier."""
+        """Load and apply the LoRA; with the automatic tier, running out of memory steps down a tier.
+
+        A load that ends after its run was cancelled (one that could not notice, stuck in a long read)
+        is thrown away rather than kept for a request nobody is waiting for.
+        """
         tier = request.tier
+        was_loaded = self.is_loaded
         while True:
             try:
                 with translate_oom():
@@ -248,6 +253,9 @@ class PanoramaEngine:
                 if tier != request.tier:
                     # Later automatic runs keep the tier that fitted instead of measuring again.
                     self._plan = dataclasses.replace(self._plan, requested=request.tier)
+                if cancel.cancelled and not was_loaded:
+                    self.unload()
+                    raise GenerationCancelled("Cancelled while the model was loading.")
                 return
             except OutOfMemoryError:
                 current = self._plan.name if self._plan is not None else None

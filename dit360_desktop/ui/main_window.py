@@ -1,68 +1,47 @@
-"""The main window: prompt and parameters left, the 360° viewer in the centre, queue and history docked.
+"""The main window: the Generate panel left, the 360° viewer in the centre, queue and history docked.
 
-The window only builds requests and shows what the worker reports. The worker thread owns the engine and
-the library writes; the window never waits on it except when closing (and then without blocking the loop).
+The window wires the features together and holds none of their logic: the form and the generation
+controller (``ui.generation``) build requests and show the worker's reports, ``EngineSetup`` decides which
+engine the worker builds, ``ui.actions``/``ui.menus`` declare the commands, the viewer, the gallery and the
+drop controller keep their own state. A feature reaches another only through signals connected here.
 """
 
 from __future__ import annotations
 
 import base64
-import dataclasses
-import importlib
 import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import (
-    QDockWidget,
-    QFileDialog,
-    QFrame,
-    QHBoxLayout,
-    QLabel,
-    QMainWindow,
-    QMessageBox,
-    QPushButton,
-    QScrollArea,
-    QSpinBox,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox, QWidget
 
 from dit360_desktop import paths
-from dit360_desktop.panorama.errors import RequestError
 from dit360_desktop.panorama.request import GenerationRequest
 from dit360_desktop.settings import Settings, save_settings
-from dit360_desktop.ui.generation.drop import DropController, InitImage, InitImageCard
-from dit360_desktop.ui.generation.jobs import (
-    ErrorKind,
-    ErrorReport,
-    FinishedJob,
-    JobInfo,
-    JobStatus,
-    error_report,
-)
+from dit360_desktop.ui.actions import Actions
+from dit360_desktop.ui.close_guard import CloseGuard
+from dit360_desktop.ui.generation.controller import GenerationController
+from dit360_desktop.ui.generation.drop import DropController, InitImage
+from dit360_desktop.ui.generation.engine_setup import EngineSetup
+from dit360_desktop.ui.generation.form import GenerationForm
+from dit360_desktop.ui.generation.jobs import ErrorKind, ErrorReport, FinishedJob, error_report
 from dit360_desktop.ui.generation.panels import ProgressPanel, StatusReadouts
-from dit360_desktop.ui.generation.params_panel import FIELDS, ParamsPanel
-from dit360_desktop.ui.generation.prompt_panel import PromptPanel
-from dit360_desktop.ui.generation.queue_panel import QueuePanel
-from dit360_desktop.ui.generation.worker import EngineOptions, GenerationWorker
-from dit360_desktop.ui.viewer import create_viewer, fallback_viewer
-from dit360_desktop.ui.viewer.controls import ViewControls
+from dit360_desktop.ui.generation.side_panel import GeneratePanel
+from dit360_desktop.ui.generation.worker import GenerationWorker
+from dit360_desktop.ui.menus import build_menus
+from dit360_desktop.ui.viewer.area import ViewerArea
 from dit360_desktop.ui.viewer.sample_loader import SampleLoader
 from dit360_desktop.ui.widgets.dialogs import AboutDialog, ErrorDialog, HelpDialog, model_missing_report
 from dit360_desktop.ui.widgets.icons import icon
 
 log = logging.getLogger(__name__)
 
-MODEL_MANAGER_MODULE = "dit360_desktop.ui.model_manager.dialog"
-GALLERY_MODULE = "dit360_desktop.ui.gallery.panel"
 # The generation thread starts (and imports torch) this long after the window is first on screen, so the
 # first paint and the first input are not competing with a multi-second import.
 WORKER_START_DELAY_MS = 300
-MAX_VARIATIONS = 32
 
 
 class _ExposeWatcher(QObject):
@@ -98,15 +77,11 @@ class MainWindow(QMainWindow):
         self.settings = settings or Settings()
         self._settings_file = settings_file
         self._settings_notice = settings_notice
-        self._model_dir_override = model_dir_override
         self._library_dir = Path(
             library_dir_override or self.settings.library_dir or paths.default_library_dir()
         ).expanduser()
         self._start_worker = start_worker
-        self._init_image: InitImage | None = None
         self._current_panorama: np.ndarray | None = None
-        self._running_job: int | None = None
-        self._close_confirmed = False
         self._exposed = False
         self.gallery: Any = None
         self.history_dock: QDockWidget | None = None
@@ -119,29 +94,31 @@ class MainWindow(QMainWindow):
         self.setMinimumSize(960, 600)
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
 
-        self.worker = worker or GenerationWorker(
-            self.model_dir(), engine_options=self.engine_options(), store_factory=self._open_worker_library
+        self.app_actions = Actions(self)
+        self.form = GenerationForm()
+        self.worker = worker or GenerationWorker(store_factory=self._open_worker_library)
+        self.engine_setup = EngineSetup(
+            self.settings, self.worker, self.app_actions, self, model_dir_override=model_dir_override
         )
-        if worker is not None:
-            worker.set_engine_options(self.engine_options())
-        self._build_side_panel()
+        self.worker.set_model_dir(self.engine_setup.model_dir())
+        self.worker.set_engine_options(self.engine_setup.engine_options())
+        self._build_side_dock()
         self._build_centre()
-        self._build_docks()
         self.status = StatusReadouts(self.statusBar())
-        self._build_actions()
-        self._build_menus()
-        self._connect_worker()
-
+        self.generation = GenerationController(
+            self.form, self.worker, self.side_panel, self.progress, self.status, self
+        )
+        self.queue_panel = self.generation.queue_panel
+        self._build_queue_dock()
+        self.menus = build_menus(
+            self.menuBar(),
+            self.app_actions,
+            self.view_controls.menu_actions(),
+            self.view_controls.snapshot_action,
+        )
+        self.menus.view.addAction(self.queue_dock.toggleViewAction())
         self.drop = DropController(self)
-        self.drop.watch(self)
-        self.drop.watch(self.viewer)
-        self.drop.init_image_chosen.connect(self.set_init_image)
-        self.drop.parameters_restored.connect(self.apply_parameters)
-        self.drop.panorama_opened.connect(self.show_panorama)
-        self.drop.failed.connect(lambda title, message: self.show_error(
-            ErrorReport(ErrorKind.IMAGE, title, message)
-        ))  # fmt: skip
-
+        self._connect()
         self._restore_settings()
         if not self.settings.window_geometry:
             self.resize(1440, 880)
@@ -149,266 +126,85 @@ class MainWindow(QMainWindow):
 
     # ---- construction ------------------------------------------------------------------------------
 
-    def _build_side_panel(self) -> None:
-        panel = QFrame()
-        panel.setObjectName("SidePanel")
-        outer = QVBoxLayout(panel)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.setSpacing(0)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        content = QWidget()
-        content.setObjectName("SidePanelContent")
-        layout = QVBoxLayout(content)
-        layout.setContentsMargins(14, 8, 14, 8)
-        layout.setSpacing(8)
-        self.prompt_panel = PromptPanel()
-        self.params_panel = ParamsPanel()
-        self.init_card = InitImageCard()
-        self.init_card.remove_requested.connect(self.clear_init_image)
-        layout.addWidget(self.prompt_panel)
-        layout.addWidget(self.init_card)
-        layout.addWidget(self.params_panel)
-        layout.addStretch(1)
-        scroll.setWidget(content)
-        outer.addWidget(scroll, 1)
-
-        buttons = QWidget()
-        buttons.setObjectName("GenerateBar")
-        grid = QVBoxLayout(buttons)
-        grid.setContentsMargins(14, 10, 14, 12)
-        grid.setSpacing(6)
-        self.generate_button = QPushButton("  Generate")
-        self.generate_button.setObjectName("GenerateButton")
-        self.generate_button.setIcon(icon("generate"))
-        self.generate_button.setToolTip(
-            "Generate a panorama from the prompt (Ctrl+Enter). While one runs, this queues another."
-        )
-        self.generate_button.clicked.connect(self.generate)
-        grid.addWidget(self.generate_button)
-        row = QHBoxLayout()
-        self.variations_button = QPushButton(" Variations")
-        self.variations_button.setObjectName("VariationsButton")
-        self.variations_button.setIcon(icon("variations"))
-        self.variations_button.setToolTip(
-            "Queue several panoramas of the same prompt with consecutive seeds (Ctrl+Shift+Enter)."
-        )
-        self.variations_button.clicked.connect(lambda: self.queue_variations())
-        self.variations_spin = QSpinBox()
-        self.variations_spin.setObjectName("VariationsCount")
-        self.variations_spin.setRange(2, MAX_VARIATIONS)
-        self.variations_spin.setValue(max(2, min(MAX_VARIATIONS, self.settings.variations_count)))
-        self.variations_spin.setPrefix("× ")
-        self.variations_spin.setToolTip("How many seeds the Variations button queues.")
-        self.cancel_button = QPushButton(" Cancel")
-        self.cancel_button.setObjectName("CancelButton")
-        self.cancel_button.setIcon(icon("cancel"))
-        self.cancel_button.setToolTip("Stop the running generation within one step (Esc).")
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel)
-        row.addWidget(self.variations_button, 1)
-        row.addWidget(self.variations_spin)
-        row.addWidget(self.cancel_button, 1)
-        grid.addLayout(row)
-        outer.addWidget(buttons)
-        panel.setMinimumWidth(360)
-        panel.setMaximumWidth(460)
-
+    def _build_side_dock(self) -> None:
+        self.side_panel = GeneratePanel(self.form, self.settings.variations_count)
+        # The panels tests and other features reach most often.
+        self.prompt_panel = self.side_panel.prompt_panel
+        self.params_panel = self.side_panel.params_panel
+        self.init_card = self.side_panel.init_card
+        self.generate_button = self.side_panel.generate_button
+        self.cancel_button = self.side_panel.cancel_button
+        self.variations_spin = self.side_panel.variations_spin
         dock = QDockWidget("Generate", self)
         dock.setObjectName("GenerateDock")
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
         dock.setTitleBarWidget(QWidget())
-        dock.setWidget(panel)
+        dock.setWidget(self.side_panel)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
         self.side_dock = dock
 
     def _build_centre(self) -> None:
-        centre = QWidget()
-        centre.setObjectName("Centre")
-        layout = QVBoxLayout(centre)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(0)
-        self.viewer = create_viewer(centre)
-        self.view_controls = ViewControls(self, self.viewer)
-        layout.addWidget(self.view_controls.toolbar)
-        # The GL viewer initialises (PyOpenGL import, shaders, textures) when first shown. It stays hidden
-        # until the window is on screen so that work does not delay the first frame; the note fills the gap.
-        self.viewer.setVisible(False)
-        self.viewer_starting = QLabel("Starting the 360° viewer…")
-        self.viewer_starting.setObjectName("Hint")
-        self.viewer_starting.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        layout.addWidget(self.viewer_starting, 1)
-        layout.addWidget(self.viewer, 1)
+        self.centre = ViewerArea(self)
+        self.view_controls = self.centre.view_controls
         self.progress = ProgressPanel()
-        layout.addWidget(self.progress)
-        self.setCentralWidget(centre)
-        self._centre_layout = layout
+        self.centre.add_below(self.progress)
+        self.setCentralWidget(self.centre)
         # No parent: the loader's thread may outlive a window closed within the first second.
         self.sample_loader = SampleLoader()
         self.sample_loader.ready.connect(self._on_sample_ready)
-        self._viewer_fullscreen = False
-        self._connect_viewer()
 
-    def _connect_viewer(self) -> None:
-        self.viewer.fullscreen_changed.connect(self._on_viewer_fullscreen)
-        self.viewer.gl_failed.connect(self._on_gl_failed)
+    @property
+    def viewer(self) -> Any:
+        return self.centre.viewer
 
-    def _on_viewer_fullscreen(self, fullscreen: bool) -> None:
-        self._viewer_fullscreen = fullscreen
-
-    def _on_gl_failed(self, message: str) -> None:
-        """OpenGL died after start-up (driver reset, lost context): swap in the message widget."""
-        log.error("The 3D viewer stopped: %s", message)
-        old = self.viewer
-        replacement = fallback_viewer(old, message)
-        self._centre_layout.replaceWidget(old, replacement)
-        old.hide()
-        old.deleteLater()
-        self.viewer = replacement
-        self.view_controls.attach(replacement)
-        self.drop.watch(replacement)
-        self._connect_viewer()
-
-    def _on_sample_ready(self, array: np.ndarray) -> None:
-        # A result or a dropped picture may have arrived while the sample was being computed.
-        if self._current_panorama is None and self._init_image is None:
-            self.show_panorama(array)
-
-    def _build_docks(self) -> None:
-        self.queue_panel = QueuePanel()
-        self.queue_panel.remove_requested.connect(self.worker.remove)
-        self.queue_panel.move_requested.connect(self.worker.move)
-        self.queue_panel.clear_requested.connect(self.worker.clear_queue)
-        self.queue_panel.cancel_requested.connect(self.cancel)
+    def _build_queue_dock(self) -> None:
         self.queue_dock = QDockWidget("Queue", self)
         self.queue_dock.setObjectName("QueueDock")
         self.queue_dock.setWidget(self.queue_panel)
         self.queue_dock.setToolTip("Generations waiting to run.")
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.queue_dock)
 
-    def _build_actions(self) -> None:
-        def action(
-            text: str, slot: Any, shortcut: Any = None, tip: str = "", name: str | None = None
-        ) -> QAction:
-            act = QAction(text, self)
-            if name:
-                act.setIcon(icon(name))
-            if shortcut is not None:
-                act.setShortcuts(shortcut if isinstance(shortcut, list) else [QKeySequence(shortcut)])
-            act.setToolTip(tip or text)
-            act.setStatusTip(tip or text)
-            act.triggered.connect(slot)
-            self.addAction(act)
-            return act
-
-        self.generate_action = action(
-            "Generate", self.generate,
-            [QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")], "Generate a panorama", "generate",
-        )  # fmt: skip
-        self.variations_action = action(
-            "Queue variations", lambda: self.queue_variations(),
-            [QKeySequence("Ctrl+Shift+Return"), QKeySequence("Ctrl+Shift+Enter")],
-            "Queue several seeds of the same prompt", "variations",
-        )  # fmt: skip
-        self.cancel_action = action("Cancel", self.cancel, None, "Stop the running generation", "cancel")
+    def _connect(self) -> None:
+        a, g = self.app_actions, self.generation
+        a.generate.triggered.connect(self.generate)
+        a.variations.triggered.connect(lambda: self.queue_variations())
+        a.cancel.triggered.connect(self.cancel)
+        a.open_image.triggered.connect(self.choose_init_image)
+        a.quit.triggered.connect(self.close)
+        a.unload.triggered.connect(self.worker.unload_models)
+        a.help.triggered.connect(lambda: HelpDialog(self).exec())
+        a.about.triggered.connect(lambda: AboutDialog(self).exec())
         # Esc leaves fullscreen first; otherwise it cancels (see _on_escape).
         self._escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self._on_escape)
-        self.open_action = action("Open image…", self.choose_init_image, QKeySequence.StandardKey.Open,
-                                  "Open a picture as the init image", "image")  # fmt: skip
-        self.quit_action = action("Quit", self.close, QKeySequence.StandardKey.Quit, "Quit DiT360 Desktop")
-        self.model_manager_action = action(
-            "Model manager…", self.open_model_manager, None, "Download or import models", "model"
+        g.about_to_enqueue.connect(self._before_enqueue)
+        g.result_ready.connect(self._on_result)
+        g.preview_ready.connect(lambda preview: self.viewer.set_preview(preview))
+        g.run_cancelled.connect(lambda: self._show_init_or_last(self.init_image))
+        g.init_image_changed.connect(self._show_init_or_last)
+        g.error.connect(self.show_error)
+        g.message.connect(self.statusBar().showMessage)
+        g.waiting_changed.connect(
+            lambda n: self.queue_dock.setWindowTitle(f"Queue ({n} waiting)" if n else "Queue")
         )
-        self.model_folder_action = action(
-            "Choose model folder…", self.choose_model_folder, None,
-            "Use a diffusers-layout FLUX.1-dev folder on this computer", "folder",
-        )  # fmt: skip
-        self.gguf_action = action(
-            "Use a GGUF transformer…", self.choose_gguf_file, None,
-            "Load the transformer from a quantised GGUF file (Q8_0, Q5_K, Q4_K…) for small GPUs", "model",
-        )  # fmt: skip
-        self.standard_transformer_action = action(
-            "Use the standard transformer", lambda: self._set_gguf_file(None), None,
-            "Load the transformer from the FLUX.1-dev folder again instead of the GGUF file",
-        )  # fmt: skip
-        self.compile_action = action(
-            "Compile the transformer (torch.compile)", self._toggle_compile, None,
-            "Faster steps on NVIDIA GPUs (0.30 instead of 0.41 s/step on an H100); the first run after\n"
-            "loading compiles for about 15 s. Not used on Apple silicon or with the 24gb tier.",
-        )  # fmt: skip
-        self.fuse_lora_action = action(
-            "Merge the LoRA into the weights", self._toggle_fuse_lora, None,
-            "About 6 % faster steps; changing the LoRA scale then reloads the transformer.",
-        )  # fmt: skip
-        for act, checked in (
-            (self.compile_action, self.settings.compile_transformer),
-            (self.fuse_lora_action, self.settings.fuse_lora),
-        ):
-            act.setCheckable(True)
-            act.setChecked(checked)
-        self.unload_action = action(
-            "Unload models",
-            self.worker.unload_models,
-            "Ctrl+Shift+U",
-            "Free the memory the models hold",
-            "unload",
+        self.engine_setup.message.connect(self.statusBar().showMessage)
+        self.engine_setup.settings_changed.connect(self.save_settings)
+        self.close_guard = CloseGuard(
+            self, self.worker, confirm=lambda: self.confirm_stop(), on_stopping=self._stopping
         )
-        self.help_action = action("Keyboard shortcuts", self.show_help, QKeySequence.StandardKey.HelpContents,
-                                  "List every shortcut", "help")  # fmt: skip
-        self.about_action = action("About DiT360 Desktop", self.show_about, None, "Version and licences")
+        self.drop.watch(self)
+        self.drop.watch(self.viewer)
+        self.centre.viewer_replaced.connect(self.drop.watch)
+        self.drop.init_image_chosen.connect(g.set_init_image)
+        self.drop.parameters_restored.connect(self.apply_parameters)
+        self.drop.panorama_opened.connect(self.show_panorama)
+        self.drop.failed.connect(lambda title, message: self.show_error(
+            ErrorReport(ErrorKind.IMAGE, title, message)
+        ))  # fmt: skip
 
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        file_menu.addAction(self.open_action)
-        file_menu.addAction(self.view_controls.snapshot_action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.quit_action)
-        generate_menu = bar.addMenu("&Generate")
-        for act in (self.generate_action, self.variations_action, self.cancel_action):
-            generate_menu.addAction(act)
-        generate_menu.addSeparator()
-        speed_menu = generate_menu.addMenu("Speed")
-        speed_menu.addAction(self.compile_action)
-        speed_menu.addAction(self.fuse_lora_action)
-        view_menu = bar.addMenu("&View")
-        for act in self.view_controls.menu_actions():
-            if act is None:
-                view_menu.addSeparator()
-            else:
-                view_menu.addAction(act)
-        view_menu.addSeparator()
-        view_menu.addAction(self.queue_dock.toggleViewAction())
-        self.view_menu = view_menu
-        models_menu = bar.addMenu("&Models")
-        for act in (self.model_manager_action, self.model_folder_action):
-            models_menu.addAction(act)
-        models_menu.addSeparator()
-        models_menu.addAction(self.gguf_action)
-        models_menu.addAction(self.standard_transformer_action)
-        models_menu.addSeparator()
-        models_menu.addAction(self.unload_action)
-        self._update_gguf_actions()
-        help_menu = bar.addMenu("&Help")
-        help_menu.addAction(self.help_action)
-        help_menu.addAction(self.about_action)
-
-    def _connect_worker(self) -> None:
-        w = self.worker
-        w.queue_changed.connect(self._on_queue_changed)
-        w.job_started.connect(self._on_job_started)
-        w.stage_changed.connect(self._on_stage)
-        w.step_progress.connect(self._on_step)
-        w.preview_ready.connect(self._on_preview)
-        w.job_finished.connect(self._on_finished)
-        w.job_failed.connect(self._on_failed)
-        w.job_cancelled.connect(self._on_cancelled)
-        w.model_state_changed.connect(self.status.set_model_state)
-        w.device_changed.connect(self.status.set_device)
-        w.memory_changed.connect(self.status.set_memory)
-        w.engine_error.connect(self.show_error)
-        w.finished.connect(self._on_worker_finished)
+    def _on_sample_ready(self, array: np.ndarray) -> None:
+        # A result or a dropped picture may have arrived while the sample was being computed.
+        if self._current_panorama is None and self.init_image is None:
+            self.show_panorama(array)
 
     # ---- start-up ------------------------------------------------------------------------------------
 
@@ -423,14 +219,10 @@ class MainWindow(QMainWindow):
             return
         self._exposed = True
         self.first_exposed.emit()
-        QTimer.singleShot(0, self._show_viewer)
+        QTimer.singleShot(0, self.centre.reveal)
         QTimer.singleShot(0, self._after_first_paint)
         if self._start_worker:
             QTimer.singleShot(WORKER_START_DELAY_MS, self.start_worker)
-
-    def _show_viewer(self) -> None:
-        self.viewer_starting.hide()
-        self.viewer.setVisible(True)
 
     def _after_first_paint(self) -> None:
         if self._current_panorama is None:
@@ -445,26 +237,22 @@ class MainWindow(QMainWindow):
         self._attach_gallery()
 
     def start_worker(self) -> None:
-        if not self.worker.isRunning() and not self._close_confirmed:
+        if not self.worker.isRunning() and not self.close_guard.confirmed:
             self.worker.start()
             self.worker.preload()
 
     def _attach_gallery(self) -> None:
-        try:
-            gallery_module = importlib.import_module(GALLERY_MODULE)
-            from dit360_desktop.history.library import Library
+        # Imported here: the gallery and the library are not needed for the first frame.
+        from dit360_desktop.history.library import Library
+        from dit360_desktop.ui.gallery.panel import GalleryPanel
 
+        try:
             library = Library.open(self._library_dir)
-        except ModuleNotFoundError as e:
-            if e.name != GALLERY_MODULE:
-                raise
-            log.info("The history gallery is not part of this build")
-            return
         except Exception as e:
             log.exception("The history library could not be opened")
             self.show_error(error_report(e))
             return
-        self.gallery = gallery_module.GalleryPanel(library, self)
+        self.gallery = GalleryPanel(library, self)
         dock = QDockWidget("History", self)
         dock.setObjectName("HistoryDock")
         dock.setWidget(self.gallery)
@@ -475,7 +263,7 @@ class MainWindow(QMainWindow):
         else:
             # After the new dock has been laid out once; before that QMainWindow ignores the sizes.
             QTimer.singleShot(0, self._default_dock_sizes)
-        self.view_menu.addAction(dock.toggleViewAction())
+        self.menus.view.addAction(dock.toggleViewAction())
         self.history_dock = dock
         self.gallery.entry_selected.connect(self._on_entry_selected)
         self.gallery.reuse_parameters_requested.connect(self.apply_parameters)
@@ -494,139 +282,40 @@ class MainWindow(QMainWindow):
 
         return Library.open(self._library_dir)
 
-    # ---- paths ---------------------------------------------------------------------------------------
+    # ---- generation (the controller does the work) ------------------------------------------------
 
-    def model_dir(self) -> Path | None:
-        chosen = self._model_dir_override or self.settings.model_dir
-        return Path(chosen).expanduser() if chosen else None
-
-    def _lora_path(self) -> str | None:
-        return self.settings.lora_path
-
-    # ---- requests ------------------------------------------------------------------------------------
-
-    def build_request(self, *, seed: int | None = None) -> GenerationRequest:
-        """The request the panels describe; raises RequestError naming the bad field."""
-        values = self.params_panel.values()
-        init = self._init_image
-        request = GenerationRequest(
-            prompt=self.prompt_panel.full_prompt(),
-            negative_prompt=self.prompt_panel.negative_prompt(),
-            seed=seed if seed is not None else self.params_panel.seed_for_next_run(),
-            init_image=init.path if init else None,
-            fit=init.fit if init else "crop",
-            lora_path=self._lora_path(),
-            **values,
-        )
-        request.validate()
-        return request
+    def build_request(self) -> GenerationRequest:
+        return self.generation.build_request()
 
     def generate(self) -> list[int]:
-        try:
-            request = self.build_request()
-        except RequestError as e:
-            self._request_error(e)
-            return []
-        return self._enqueue([request])
+        return self.generation.generate()
 
     def queue_variations(self, count: int | None = None) -> list[int]:
-        count = count or self.variations_spin.value()
-        try:
-            base = self.build_request()
-        except RequestError as e:
-            self._request_error(e)
-            return []
-        return self._enqueue(variation_requests(base, count))
+        return self.generation.queue_variations(count)
+
+    def cancel(self) -> None:
+        self.generation.cancel()
+
+    def _before_enqueue(self) -> None:
+        self._remember_parameters()
+        if self._start_worker:
+            self.start_worker()
 
     def _variations_from_parameters(self, params: dict) -> None:
         self.apply_parameters(params)
         self.queue_variations()
 
-    def _enqueue(self, requests: list[GenerationRequest]) -> list[int]:
-        self._remember_parameters()
-        if self._start_worker:
-            self.start_worker()
-        ids = self.worker.enqueue_many(requests)
-        if len(ids) > 1:
-            self.statusBar().showMessage(f"Queued {len(ids)} variations", 4000)
-        return ids
-
-    def _request_error(self, error: RequestError) -> None:
-        if error.field == "prompt":
-            self.prompt_panel.prompt_edit.setFocus()
-        self.show_error(error_report(error))
-
-    def cancel(self) -> None:
-        if self.worker.cancel_current() is not None:
-            self.progress.show_idle("Cancelling…")
-            self.cancel_button.setEnabled(False)
-
     def _on_escape(self) -> None:
-        if self._viewer_fullscreen:
+        if self.centre.fullscreen:
             self.viewer.toggle_fullscreen()
             return
         self.cancel()
 
-    # ---- worker signals (UI thread) ------------------------------------------------------------------
-
-    def _on_queue_changed(self, jobs: list[JobInfo]) -> None:
-        self.queue_panel.set_jobs(jobs)
-        waiting = sum(1 for job in jobs if job.status is JobStatus.QUEUED)
-        self.queue_dock.setWindowTitle(f"Queue ({waiting} waiting)" if waiting else "Queue")
-
-    def _on_job_started(self, job_id: int, request: GenerationRequest) -> None:
-        self._running_job = job_id
-        self.cancel_button.setEnabled(True)
-        self.progress.show_stage("preparing", "Starting")
-
-    def _on_stage(self, job_id: int, stage: str, message: str) -> None:
-        if job_id == self._running_job:
-            self.progress.show_stage(stage, message)
-
-    def _on_step(self, job_id: int, step: int, total: int, elapsed: float, eta: float) -> None:
-        if job_id == self._running_job:
-            self.progress.show_step(step, total, elapsed, eta)
-
-    def _on_preview(self, job_id: int, preview: np.ndarray) -> None:
-        if job_id == self._running_job:
-            self.viewer.set_preview(preview)
-
-    def _on_finished(self, finished: FinishedJob) -> None:
-        self._job_over()
+    def _on_result(self, finished: FinishedJob) -> None:
         self.show_panorama(finished.image)
-        seconds = sum(float(v) for v in finished.metadata.get("timings", {}).values())
-        self.progress.show_idle(f"Done in {seconds:.1f} s · seed {finished.request.seed}")
-        if finished.save_error:
-            self.show_error(ErrorReport(
-                ErrorKind.ENGINE, "The panorama was not saved",
-                f"The panorama is shown but could not be saved to the library: {finished.save_error}",
-            ))  # fmt: skip
-        elif finished.saved_path:
-            self.statusBar().showMessage(f"Saved {finished.saved_path}", 6000)
         if finished.entry is not None and self.gallery is not None:
             self.gallery.add_entry(finished.entry)
         self.last_finished = finished
-
-    def _on_failed(self, job_id: int, report: ErrorReport) -> None:
-        self._job_over()
-        self.progress.show_idle("Failed")
-        if report.kind is ErrorKind.MODEL_MISSING:
-            # Every queued job would fail the same way.
-            self.worker.clear_queue()
-        self.show_error(report)
-
-    def _on_cancelled(self, job_id: int) -> None:
-        self._job_over()
-        self.progress.show_idle("Cancelled")
-        # Replace the half-finished preview with what was shown before the run.
-        if self._init_image is not None:
-            self.viewer.set_panorama(self._init_image.preview)
-        elif self._current_panorama is not None:
-            self.viewer.set_panorama(self._current_panorama)
-
-    def _job_over(self) -> None:
-        self._running_job = None
-        self.cancel_button.setEnabled(False)
 
     # ---- showing things ------------------------------------------------------------------------------
 
@@ -635,35 +324,31 @@ class MainWindow(QMainWindow):
         self.viewer.set_panorama(self._current_panorama)
 
     def show_error(self, report: ErrorReport) -> ErrorDialog:
-        offer_manager = False
-        if report.kind is ErrorKind.MODEL_MISSING:
-            offer_manager = model_manager_available()
-            report = model_missing_report(report.message, report.details, manager_available=offer_manager)
+        offer_manager = report.kind is ErrorKind.MODEL_MISSING
+        if offer_manager:
+            report = model_missing_report(report.message, report.details, manager_available=True)
         dialog = ErrorDialog(report, self, offer_model_manager=offer_manager)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.finished.connect(
-            lambda code: self.open_model_manager() if code == ErrorDialog.OPEN_MODEL_MANAGER else None
+            lambda code: (
+                self.engine_setup.open_model_manager() if code == ErrorDialog.OPEN_MODEL_MANAGER else None
+            )
         )
         self.last_error_dialog = dialog
         dialog.open()
         return dialog
 
-    def set_init_image(self, init: InitImage) -> None:
-        self._init_image = init
-        self.init_card.show_image(init)
-        self.params_panel.set_strength_visible(True)
-        self.viewer.set_panorama(init.preview)
-
-    def clear_init_image(self) -> None:
-        self._init_image = None
-        self.init_card.setVisible(False)
-        self.params_panel.set_strength_visible(False)
-        if self._current_panorama is not None:
-            self.viewer.set_panorama(self._current_panorama)
-
     @property
     def init_image(self) -> InitImage | None:
-        return self._init_image
+        return self.generation.init_image
+
+    def _show_init_or_last(self, init: InitImage | None) -> None:
+        """The init image, or the last panorama: after a change of init image, or instead of the
+        half-finished preview of a cancelled run."""
+        if init is not None:
+            self.viewer.set_panorama(init.preview)
+        elif self._current_panorama is not None:
+            self.viewer.set_panorama(self._current_panorama)
 
     def choose_init_image(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -676,13 +361,8 @@ class MainWindow(QMainWindow):
         QTimer.singleShot(0, lambda: self.drop.open_path(path))
 
     def apply_parameters(self, params: dict) -> None:
-        if isinstance(params.get("prompt"), str):
-            self.prompt_panel.set_full_prompt(params["prompt"])
-        if isinstance(params.get("negative_prompt"), str):
-            self.prompt_panel.set_negative_prompt(params["negative_prompt"])
-        self.params_panel.apply(params)
-        if isinstance(params.get("seed"), int):
-            self.params_panel.seed_lock.setChecked(True)
+        """Stored parameters (a dropped PNG, a history entry) into the form."""
+        self.form.recall(params)
         self.statusBar().showMessage("Parameters restored", 4000)
 
     def _on_entry_selected(self, entry: Any) -> None:
@@ -694,80 +374,6 @@ class MainWindow(QMainWindow):
             self.show_error(error_report(e))
             return
         self.show_panorama(np.asarray(image))
-
-    # ---- models --------------------------------------------------------------------------------------
-
-    def open_model_manager(self) -> None:
-        if not model_manager_available():
-            self.show_error(model_missing_report(
-                "The model manager is not part of this build.", manager_available=False
-            ))  # fmt: skip
-            return
-        module = importlib.import_module(MODEL_MANAGER_MODULE)
-        models_dir = Path(self.settings.models_dir).expanduser() if self.settings.models_dir else None
-        dialog = module.ModelManagerDialog(self, models_dir)
-        dialog.exec()
-        # Installing or removing models changes what the engine resolves to; load afresh next time.
-        self.worker.set_model_dir(self.model_dir())
-
-    def choose_model_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(
-            self, "Choose a diffusers-layout FLUX.1-dev folder", self.settings.model_dir or str(Path.home())
-        )
-        if folder:
-            self.settings.model_dir = folder
-            self._model_dir_override = None
-            self.worker.set_model_dir(Path(folder))
-            self.save_settings()
-            self.statusBar().showMessage(f"Model folder: {folder}", 6000)
-
-    # ---- engine options ------------------------------------------------------------------------------
-
-    def engine_options(self) -> EngineOptions:
-        s = self.settings
-        return EngineOptions(
-            gguf_file=Path(s.gguf_file).expanduser() if s.gguf_file else None,
-            compile=s.compile_transformer,
-            fuse_lora=s.fuse_lora,
-        )
-
-    def _apply_engine_options(self, what: str) -> None:
-        self.worker.set_engine_options(self.engine_options())
-        self._update_gguf_actions()
-        self.save_settings()
-        self.statusBar().showMessage(f"{what}. The models load again with the next generation.", 8000)
-
-    def _toggle_compile(self, checked: bool) -> None:
-        self.settings.compile_transformer = checked
-        self._apply_engine_options("Compilation " + ("on" if checked else "off"))
-
-    def _toggle_fuse_lora(self, checked: bool) -> None:
-        self.settings.fuse_lora = checked
-        self._apply_engine_options("LoRA merging " + ("on" if checked else "off"))
-
-    def choose_gguf_file(self) -> None:
-        start = self.settings.gguf_file or self.settings.models_dir or str(Path.home())
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Choose a FLUX.1-dev GGUF transformer", start, "GGUF files (*.gguf);;All files (*)"
-        )
-        if path:
-            self._set_gguf_file(path)
-
-    def _set_gguf_file(self, path: str | None) -> None:
-        self.settings.gguf_file = path
-        self._apply_engine_options(f"Transformer: {Path(path).name}" if path else "Transformer: FLUX.1-dev")
-
-    def _update_gguf_actions(self) -> None:
-        current = self.settings.gguf_file
-        self.standard_transformer_action.setEnabled(current is not None)
-        suffix = f" ({Path(current).name})" if current else ""
-        self.gguf_action.setText("Use a GGUF transformer…" + suffix)
-
-    def show_help(self) -> None:
-        HelpDialog(self).exec()
-
-    def show_about(self) -> None:
-        AboutDialog(self).exec()
 
     def bring_to_front(self, files: list | None = None) -> None:
         if self.isMinimized():
@@ -782,36 +388,16 @@ class MainWindow(QMainWindow):
 
     def _restore_settings(self) -> None:
         s = self.settings
-        self.prompt_panel.prefix_check.setChecked(s.prepend_panorama_prefix)
-        if s.last_parameters:
-            params = {k: v for k, v in s.last_parameters.items() if k != "seed"}
-            if isinstance(params.get("prompt"), str):
-                self.prompt_panel.set_full_prompt(params["prompt"])
-                self.prompt_panel.prefix_check.setChecked(s.prepend_panorama_prefix)
-            if isinstance(params.get("negative_prompt"), str):
-                self.prompt_panel.set_negative_prompt(params["negative_prompt"])
-            self.params_panel.apply(params)
-            seed = s.last_parameters.get("seed")
-            if s.seed_locked and isinstance(seed, int):
-                self.params_panel.set_seed(seed)
-        self.params_panel.seed_lock.setChecked(s.seed_locked)
+        self.form.restore_settings(s)
         self.view_controls.restore(s.viewer_mode, s.show_grid)
         if s.window_geometry:
             self.restoreGeometry(QByteArray(base64.b64decode(s.window_geometry)))
 
     def _remember_parameters(self) -> None:
         s = self.settings
-        s.last_parameters = {
-            "prompt": self.prompt_panel.user_prompt(),
-            "negative_prompt": self.prompt_panel.negative_prompt(),
-            "seed": self.params_panel.seed(),
-            **{k: v for k, v in self.params_panel.values().items() if k in FIELDS},
-        }
-        s.prepend_panorama_prefix = self.prompt_panel.prefix_check.isChecked()
-        s.seed_locked = self.params_panel.seed_lock.isChecked()
+        self.form.save_settings(s)
         s.variations_count = self.variations_spin.value()
-        mode, grid = self.view_controls.current()
-        s.viewer_mode, s.show_grid = mode, grid
+        s.viewer_mode, s.show_grid = self.view_controls.current()
 
     def save_settings(self) -> None:
         self._remember_parameters()
@@ -836,26 +422,21 @@ class MainWindow(QMainWindow):
         return answer == QMessageBox.StandardButton.Yes
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if self.worker.isRunning():
-            if not self._close_confirmed:
-                if self.worker.is_busy and not self.confirm_stop():
-                    event.ignore()
-                    return
-                self._close_confirmed = True
-                self.save_settings()
-                self.progress.show_idle("Stopping…")
-                self.setEnabled(False)
-                self.worker.stop()
-            # Close for real once the thread has ended (_on_worker_finished); the event loop keeps running.
+        if not self.close_guard.allow_close():
             event.ignore()
             return
         self.shutdown()
         event.accept()
 
+    def _stopping(self) -> None:
+        self.save_settings()
+        self.progress.show_idle("Stopping…")
+        self.setEnabled(False)
+
     def shutdown(self) -> None:
         """Stop the generation thread and close the library; for quits that bypass closeEvent."""
-        if not self._close_confirmed:
-            self._close_confirmed = True
+        if not self.close_guard.confirmed:
+            self.close_guard.confirmed = True
             self.save_settings()
         if self.worker.isRunning():
             self.worker.stop()
@@ -864,19 +445,3 @@ class MainWindow(QMainWindow):
             self.gallery.shutdown()
             self.gallery.library.close()
             self.gallery = None
-
-    def _on_worker_finished(self) -> None:
-        if self._close_confirmed:
-            self.close()
-
-
-def variation_requests(base: GenerationRequest, count: int) -> list[GenerationRequest]:
-    """``count`` copies of ``base`` with consecutive seeds, starting at its own (wrapping at 2**32)."""
-    from dit360_desktop.panorama.request import MAX_SEED
-
-    start = base.with_seed().seed
-    return [dataclasses.replace(base, seed=(start + i) % (MAX_SEED + 1)) for i in range(count)]
-
-
-def model_manager_available() -> bool:
-    return importlib.util.find_spec(MODEL_MANAGER_MODULE) is not None

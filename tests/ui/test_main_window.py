@@ -71,7 +71,7 @@ def test_generate_end_to_end_shows_progress_result_and_saves(qtbot, open_window,
     small_panel(window)
     window.params_panel.set_seed(1234, lock=True)
     steps_seen = []
-    worker.step_progress.connect(lambda j, s, t, e, eta: steps_seen.append((s, t)))
+    worker.step_progress.connect(lambda j, event: steps_seen.append((event.step, event.total)))
     previews = []
     worker.preview_ready.connect(lambda j, p: previews.append(p.shape))
 
@@ -171,7 +171,7 @@ def test_escape_cancels_within_a_step(qtbot, open_window, make_worker, shared_en
     worker.job_cancelled.connect(cancelled.append)
     # Recorded in the worker thread as the engine steps, not when the (busy) UI thread gets to them.
     steps = []
-    worker.step_progress.connect(lambda j, s, *a: steps.append(s), Qt.ConnectionType.DirectConnection)
+    worker.step_progress.connect(lambda j, e: steps.append(e.step), Qt.ConnectionType.DirectConnection)
     window.generate()
     qtbot.waitUntil(lambda: len(steps) >= 1 and window.cancel_button.isEnabled(), timeout=60_000)
     qtbot.keyClick(window, Qt.Key.Key_Escape)
@@ -187,7 +187,7 @@ def test_closing_mid_generation_asks_cancels_and_waits(qtbot, open_window, make_
     window = open_window(worker)
     small_panel(window, steps=60)
     steps = []
-    worker.step_progress.connect(lambda j, s, *a: steps.append(s))
+    worker.step_progress.connect(lambda j, event: steps.append(event.step))
     window.generate()
     qtbot.waitUntil(lambda: len(steps) >= 1, timeout=60_000)
 
@@ -276,7 +276,7 @@ def test_unload_models_action_frees_memory(qtbot, open_window, make_worker, tiny
     window.generate()
     qtbot.waitUntil(lambda: window.last_finished is not None, timeout=120_000)
     assert engine.is_loaded
-    window.unload_action.trigger()
+    window.app_actions.unload.trigger()
     qtbot.waitUntil(lambda: "not loaded" in window.status.model_label.text(), timeout=30_000)
     assert not engine.is_loaded
 
@@ -299,26 +299,30 @@ def test_settings_persist_across_windows(qtbot, open_window, make_worker, shared
     again = open_window(make_worker(shared_engine), settings=loaded.settings, start_worker=False)
     assert again.prompt_panel.user_prompt() == "ice cave"
     assert not again.prompt_panel.prefix_check.isChecked()
-    assert again.params_panel.values()["steps"] == 7 and again.params_panel.values()["guidance"] == 3.3
+    assert again.form["steps"] == 7 and again.form["guidance"] == 3.3
     assert again.params_panel.size() == (256, 128)
     assert again.params_panel.seed() == 99 and again.params_panel.seed_lock.isChecked()
-    assert again.params_panel.values()["tier"] == "24gb"
+    assert again.form["tier"] == "24gb"
     assert again.viewer.camera.mode.value == "flat"
 
 
 def test_memory_tier_menu_offers_every_engine_tier(qtbot):
     from dit360_desktop.panorama.request import TIERS
+    from dit360_desktop.ui.generation.form import GenerationForm
     from dit360_desktop.ui.generation.params_panel import ParamsPanel
 
-    panel = ParamsPanel()
+    form = GenerationForm()
+    panel = ParamsPanel(form)
     qtbot.addWidget(panel)
     combo = panel.tier_combo
     assert [combo.itemData(i) for i in range(combo.count())] == list(TIERS)
-    assert panel.values()["tier"] == "auto"
-    panel.apply({"tier": "8gb"})
-    assert panel.values()["tier"] == "8gb"
-    panel.apply({"tier": "16gb"})  # unknown (an old or foreign request): left as it was
-    assert panel.values()["tier"] == "8gb"
+    assert form["tier"] == "auto" and combo.currentData() == "auto"
+    form.recall({"tier": "8gb"})
+    assert combo.currentData() == "8gb"
+    combo.setCurrentIndex(combo.findData("24gb"))
+    assert form["tier"] == "24gb"
+    form.recall({"tier": "16gb"})  # unknown (an old or foreign request): left as it was
+    assert form["tier"] == "24gb" and combo.currentData() == "24gb"
 
 
 def test_corrupt_settings_file_shows_a_notice(qtbot, open_window):
@@ -456,27 +460,27 @@ def test_speed_and_gguf_choices_reach_the_worker_and_persist(
     from dit360_desktop.ui.generation.worker import EngineOptions
 
     window = open_window(make_worker(shared_engine), start_worker=False)
-    assert window.engine_options() == EngineOptions()
-    assert not window.standard_transformer_action.isEnabled()
+    assert window.engine_setup.engine_options() == EngineOptions()
+    assert not window.app_actions.standard_transformer.isEnabled()
     sent = []
     monkeypatch.setattr(window.worker, "set_engine_options", sent.append)
-    window.compile_action.trigger()
+    window.app_actions.compile.trigger()
     assert window.settings.compile_transformer and sent[-1] == EngineOptions(compile=True)
-    window.fuse_lora_action.trigger()
+    window.app_actions.fuse_lora.trigger()
     assert sent[-1] == EngineOptions(compile=True, fuse_lora=True)
     assert "load again" in window.statusBar().currentMessage()
 
     gguf = tmp_path / "flux1-dev-Q4_K_S.gguf"
     gguf.write_bytes(b"GGUF")
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *args, **kwargs: (str(gguf), ""))
-    window.gguf_action.trigger()
-    assert sent[-1].gguf_file == gguf and window.standard_transformer_action.isEnabled()
-    assert "flux1-dev-Q4_K_S.gguf" in window.gguf_action.text()
-    window.standard_transformer_action.trigger()
+    window.app_actions.gguf.trigger()
+    assert sent[-1].gguf_file == gguf and window.app_actions.standard_transformer.isEnabled()
+    assert "flux1-dev-Q4_K_S.gguf" in window.app_actions.gguf.text()
+    window.app_actions.standard_transformer.trigger()
     assert sent[-1] == EngineOptions(compile=True, fuse_lora=True)
-    assert not window.standard_transformer_action.isEnabled()
+    assert not window.app_actions.standard_transformer.isEnabled()
 
     saved = load_settings().settings
     assert saved.compile_transformer and saved.fuse_lora and saved.gguf_file is None
     again = open_window(make_worker(shared_engine), settings=saved, start_worker=False)
-    assert again.compile_action.isChecked() and again.fuse_lora_action.isChecked()
+    assert again.app_actions.compile.isChecked() and again.app_actions.fuse_lora.isChecked()

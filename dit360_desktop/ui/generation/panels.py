@@ -7,14 +7,15 @@ import time
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QStatusBar, QWidget
 
+from dit360_desktop.panorama.events import Stage, StepEvent
 from dit360_desktop.ui.generation.jobs import ModelState
 
 _STAGE_TEXT = {
-    "loading": "Loading the model",
-    "encoding": "Reading the prompt",
-    "preparing": "Preparing",
-    "denoising": "Denoising",
-    "decoding": "Decoding",
+    Stage.LOADING: "Loading the model",
+    Stage.ENCODING: "Reading the prompt",
+    Stage.PREPARING: "Preparing",
+    Stage.DENOISING: "Denoising",
+    Stage.DECODING: "Decoding",
 }
 _MODEL_STATE_STYLE = {
     ModelState.NOT_LOADED: ("#8a93a3", "Model: not loaded"),
@@ -74,18 +75,18 @@ class ProgressPanel(QWidget):
         self._clock.timeout.connect(self._tick)
         self.show_idle()
 
-    def show_stage(self, stage: str, message: str = "") -> None:
+    def show_stage(self, stage: Stage, message: str = "") -> None:
         self.bar.setVisible(True)
-        self.stage_label.setText(_STAGE_TEXT.get(stage, stage.capitalize()))
+        self.stage_label.setText(_STAGE_TEXT[stage])
         if message:
             self.stage_label.setToolTip(message)
-        if stage != "denoising":
+        if stage is not Stage.DENOISING:
             # Deliberately not Qt's animated busy bar (range 0..0): it repaints ~60 times a second for
             # no information, on a UI thread that shares two cores with the engine. A once-a-second
             # clock says enough.
             self.bar.setRange(0, 1)
             self.bar.setValue(0)
-            self.bar.setFormat(message or _STAGE_TEXT.get(stage, stage))
+            self.bar.setFormat(message or _STAGE_TEXT[stage])
             self._stage_started = time.monotonic()
             self.eta_label.setText("")
             self._clock.start()
@@ -95,14 +96,14 @@ class ProgressPanel(QWidget):
     def _tick(self) -> None:
         self.eta_label.setText(f"{format_duration(time.monotonic() - self._stage_started)}")
 
-    def show_step(self, step: int, total: int, elapsed: float, eta: float) -> None:
+    def show_step(self, event: StepEvent) -> None:
         self._clock.stop()
         self.bar.setVisible(True)
-        self.stage_label.setText("Denoising")
-        self.bar.setRange(0, max(total, 1))
-        self.bar.setValue(step)
-        self.bar.setFormat(f"step {step}/{total}")
-        self.eta_label.setText(f"{format_duration(elapsed)} · {format_duration(eta)} left")
+        self.stage_label.setText(_STAGE_TEXT[Stage.DENOISING])
+        self.bar.setRange(0, max(event.total, 1))
+        self.bar.setValue(event.step)
+        self.bar.setFormat(f"step {event.step}/{event.total}")
+        self.eta_label.setText(f"{format_duration(event.elapsed_s)} · {format_duration(event.eta_s)} left")
 
     def show_idle(self, text: str = "Ready") -> None:
         self._clock.stop()

@@ -1,10 +1,9 @@
 """Generation parameters: size, steps, guidance, seed, true CFG, LoRA scale, strength, memory tier,
-seamless decode."""
+seamless decode. Ranges, steps and tooltips come from ``panorama.request.PARAMETERS``."""
 
 from __future__ import annotations
 
 import secrets
-from typing import Any
 
 from PySide6.QtCore import QRegularExpression, Qt, Signal
 from PySide6.QtGui import QRegularExpressionValidator
@@ -22,7 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dit360_desktop.panorama.request import MAX_SEED, TRAINED_SIZE
+from dit360_desktop.panorama.request import MAX_SEED, PARAMETERS, TIER_CHOICES, TRAINED_SIZE, ParameterSpec
+from dit360_desktop.ui.generation.form import GenerationForm
 from dit360_desktop.ui.generation.prompt_panel import section_title
 from dit360_desktop.ui.widgets.icons import icon
 
@@ -34,31 +34,6 @@ SIZE_PRESETS: tuple[tuple[int, int, str], ...] = (
     (3072, 1536, "not trained"),
     (4096, 2048, "not trained · needs a large GPU"),
 )
-
-# The request fields this panel owns.
-FIELDS = (
-    "width",
-    "height",
-    "steps",
-    "guidance",
-    "true_cfg_scale",
-    "lora_scale",
-    "strength",
-    "seamless_decode",
-    "tier",
-)
-
-# Request tier -> (menu text, tooltip); the figures are from docs/performance-tiers.md (H100, 2048×1024).
-TIER_CHOICES: dict[str, tuple[str, str]] = {
-    "auto": ("Automatic", "Chosen from the GPU's free memory when the model loads."),
-    "full": ("Full (≈ 38 GB GPU)", "bf16, everything on the GPU. The fastest."),
-    "24gb": ("24 GB, full quality", "bf16; a few blocks and T5 stream from RAM. Peak 21.5 GiB."),
-    "24gb-fp8": ("24 GB, fp8", "fp8-stored transformer and T5 (≈ 1 % different). Peak 20.5 GiB."),
-    "12gb": ("12–16 GB", "fp8 (or a GGUF file) with block offload. Peak 6.4 GiB."),
-    "8gb": ("8 GB", "fp8 with leaf offload, or a GGUF file. Peak 6.4 GiB."),
-    "apple": ("Apple silicon", "fp16/bf16 on the Mac's GPU (MPS)."),
-    "cpu": ("CPU", "fp32 on the processor: slow but exact."),
-}
 
 
 class SliderSpin(QWidget):
@@ -98,6 +73,15 @@ class SliderSpin(QWidget):
         self.spin.valueChanged.connect(self._spin_changed)
         self.setValue(value)
 
+    @classmethod
+    def for_spec(cls, spec: ParameterSpec) -> SliderSpin:
+        widget = cls(
+            spec.low, spec.high, spec.step, spec.decimals, spec.default,
+            slider_max=spec.slider_high, tooltip=spec.help,
+        )  # fmt: skip
+        widget.setObjectName(f"{spec.name}_input")
+        return widget
+
     def _spin_changed(self, value: float) -> None:
         self.slider.blockSignals(True)
         self.slider.setValue(round(value * self._scale))
@@ -113,10 +97,12 @@ class SliderSpin(QWidget):
 
 
 class ParamsPanel(QWidget):
-    changed = Signal()
+    """Size, steps, guidance, seed, true CFG, LoRA scale, strength, memory tier and seamless decode of
+    the form; every widget reads from and writes to ``form``, none holds state of its own."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, form: GenerationForm, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.form = form
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
@@ -126,6 +112,8 @@ class ParamsPanel(QWidget):
         grid.setVerticalSpacing(7)
         grid.setColumnStretch(1, 1)
         layout.addLayout(grid)
+        self._grid = grid
+        self._labels: dict[str, QLabel] = {}
 
         self.size_combo = QComboBox()
         for width, height, note in SIZE_PRESETS:
@@ -134,19 +122,11 @@ class ParamsPanel(QWidget):
             "Output size. DiT360 was trained at 2048×1024; other sizes work but are marked\n"
             '"not trained" because their seams and detail are less reliable.'
         )
-        self._row(grid, "Size", self.size_combo)
+        self._row("Size", self.size_combo)
 
-        self.steps = SliderSpin(
-            1, 200, 1, 0, 28, slider_max=60, tooltip="Denoising steps. 28 is the reference; fewer is faster."
-        )
+        self.steps = self._number("steps")
         self.steps.spin.setObjectName("StepsSpin")
-        self._row(grid, "Steps", self.steps)
-
-        self.guidance = SliderSpin(
-            0.0, 30.0, 0.1, 1, 2.8, slider_max=10.0,
-            tooltip="Distilled guidance given to FLUX. 2.8 is the DiT360 reference value.",
-        )  # fmt: skip
-        self._row(grid, "Guidance", self.guidance)
+        self.guidance = self._number("guidance")
 
         self.seed_edit = QLineEdit()
         self.seed_edit.setObjectName("SeedEdit")
@@ -161,7 +141,6 @@ class ParamsPanel(QWidget):
         self.seed_lock.setToolTip(
             "Lock the seed: keep it for the next generations instead of drawing a new one."
         )
-        self.seed_lock.toggled.connect(self._lock_toggled)
         self.seed_dice = QToolButton()
         self.seed_dice.setIcon(icon("dice"))
         self.seed_dice.setToolTip("Draw a new random seed now.")
@@ -172,106 +151,75 @@ class ParamsPanel(QWidget):
         seed_layout.addWidget(self.seed_edit, 1)
         seed_layout.addWidget(self.seed_lock)
         seed_layout.addWidget(self.seed_dice)
-        self._row(grid, "Seed", seed_row)
-        self._lock_toggled(False)
-        self.randomise_seed()
+        self._row("Seed", seed_row)
 
-        self.true_cfg = SliderSpin(
-            1.0, 20.0, 0.1, 1, 1.0, slider_max=8.0,
-            tooltip="True classifier-free guidance. Above 1 the negative prompt is used and each step\n"
-            "runs the model twice (twice as slow). 1 turns it off.",
-        )  # fmt: skip
-        self._row(grid, "True CFG", self.true_cfg)
-
-        self.lora_scale = SliderSpin(
-            -2.0, 4.0, 0.05, 2, 1.0, slider_max=2.0,
-            tooltip="Strength of the DiT360 LoRA on FLUX. 1 is the trained strength; 0 is plain FLUX.",
-        )  # fmt: skip
-        self._row(grid, "LoRA scale", self.lora_scale)
-
-        self.strength = SliderSpin(
-            0.01, 1.0, 0.01, 2, 0.8,
-            tooltip="How much the init image may change: low keeps it, 1 replaces it entirely.",
-        )  # fmt: skip
-        self._strength_label = self._row(grid, "Strength", self.strength)
+        self.true_cfg = self._number("true_cfg_scale")
+        self.lora_scale = self._number("lora_scale")
+        self.strength = self._number("strength")
+        self._strength_label = self._labels["strength"]
 
         self.tier_combo = QComboBox()
         self.tier_combo.setObjectName("TierCombo")
-        for tier, (text, tip) in TIER_CHOICES.items():
-            self.tier_combo.addItem(text, tier)
-            self.tier_combo.setItemData(self.tier_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        for choice in TIER_CHOICES:
+            self.tier_combo.addItem(choice.label, choice.value)
+            self.tier_combo.setItemData(self.tier_combo.count() - 1, choice.help, Qt.ItemDataRole.ToolTipRole)
         self.tier_combo.setToolTip(
             "How FLUX.1-dev is stored and placed in memory. Automatic picks from the free GPU memory;\n"
             "choose a lower tier if another program needs the GPU. Every tier gives the same panorama\n"
             "up to the rounding of its weights (fp8 tiers differ by about 1 %)."
         )
-        self._row(grid, "Memory", self.tier_combo)
+        self._row("Memory", self.tier_combo)
 
         self.seamless = QCheckBox("Seamless decode")
-        self.seamless.setChecked(True)
         self.seamless.setToolTip(
             "Decode with horizontal wrap-around so the left and right edges meet without a seam.\n"
             "Turn it off only to compare with the reference DiT360 output."
         )
         grid.addWidget(self.seamless, grid.rowCount(), 0, 1, 2)
-        self.set_strength_visible(False)
+        self._bind()
 
-        for widget in (self.steps, self.guidance, self.true_cfg, self.lora_scale, self.strength):
-            widget.valueChanged.connect(self.changed)
-        self.size_combo.currentIndexChanged.connect(self.changed)
-        self.seamless.toggled.connect(self.changed)
-        self.seed_edit.textChanged.connect(self.changed)
-        self.tier_combo.currentIndexChanged.connect(self.changed)
-
-    @staticmethod
-    def _row(grid: QGridLayout, label: str, widget: QWidget) -> QLabel:
-        row = grid.rowCount()
+    def _row(self, label: str, widget: QWidget) -> QLabel:
+        row = self._grid.rowCount()
         title = QLabel(label)
         title.setToolTip(widget.toolTip())
         title.setBuddy(widget)
-        grid.addWidget(title, row, 0)
-        grid.addWidget(widget, row, 1)
+        self._grid.addWidget(title, row, 0)
+        self._grid.addWidget(widget, row, 1)
         return title
 
-    def _lock_toggled(self, locked: bool) -> None:
-        self.seed_lock.setIcon(icon("lock" if locked else "unlock"))
+    def _number(self, name: str) -> SliderSpin:
+        spec = PARAMETERS[name]
+        widget = SliderSpin.for_spec(spec)
+        self._labels[name] = self._row(spec.label, widget)
 
-    # ---- seed --------------------------------------------------------------------------------------
+        def to_form(value: float) -> None:
+            self.form.set(name, round(value) if spec.is_int else round(value, 3))
 
-    def randomise_seed(self) -> int:
-        seed = secrets.randbelow(MAX_SEED + 1)
-        self.seed_edit.setText(str(seed))
-        return seed
+        widget.valueChanged.connect(to_form)
+        self.form.subscribe(name, lambda value: widget.setValue(float(value)))
+        return widget
 
-    def seed(self) -> int | None:
-        text = self.seed_edit.text()
-        if not text:
-            return None
-        value = int(text)
-        return value if value <= MAX_SEED else None
+    def _bind(self) -> None:
+        form = self.form
+        self.size_combo.currentIndexChanged.connect(self._size_chosen)
+        form.subscribe("width", lambda _: self._show_size())
+        form.subscribe("height", lambda _: self._show_size())
+        self.seamless.toggled.connect(lambda on: form.set("seamless_decode", on))
+        form.subscribe("seamless_decode", self.seamless.setChecked)
+        self.tier_combo.currentIndexChanged.connect(lambda i: form.set("tier", self.tier_combo.itemData(i)))
+        form.subscribe("tier", self._show_tier)
+        self.seed_edit.textChanged.connect(self._seed_typed)
+        form.subscribe("seed", self._show_seed)
+        self.seed_lock.toggled.connect(lambda locked: form.set("seed_locked", locked))
+        form.subscribe("seed_locked", self._show_lock)
+        form.subscribe("init_image", lambda path: self.set_strength_visible(path is not None))
 
-    def seed_for_next_run(self) -> int:
-        """The locked seed, or a freshly drawn one that the field then shows."""
-        seed = self.seed()
-        if self.seed_lock.isChecked() and seed is not None:
-            return seed
-        return self.randomise_seed()
+    def _size_chosen(self, index: int) -> None:
+        width, height = self.size_combo.itemData(index)
+        self.form.update({"width": width, "height": height})
 
-    def set_seed(self, seed: int, *, lock: bool | None = None) -> None:
-        self.seed_edit.setText(str(seed))
-        if lock is not None:
-            self.seed_lock.setChecked(lock)
-
-    # ---- values ------------------------------------------------------------------------------------
-
-    def set_strength_visible(self, visible: bool) -> None:
-        self.strength.setVisible(visible)
-        self._strength_label.setVisible(visible)
-
-    def size(self) -> tuple[int, int]:
-        return tuple(self.size_combo.currentData())
-
-    def set_size(self, width: int, height: int) -> None:
+    def _show_size(self) -> None:
+        width, height = self.form["width"], self.form["height"]
         index = self.size_combo.findData((width, height))
         if index < 0:
             note = "custom · not trained" if (width, height) != TRAINED_SIZE else "trained size"
@@ -279,40 +227,46 @@ class ParamsPanel(QWidget):
             index = self.size_combo.count() - 1
         self.size_combo.setCurrentIndex(index)
 
-    def values(self) -> dict[str, Any]:
-        width, height = self.size()
-        return {
-            "width": width,
-            "height": height,
-            "steps": round(self.steps.value()),
-            "guidance": round(self.guidance.value(), 3),
-            "true_cfg_scale": round(self.true_cfg.value(), 3),
-            "lora_scale": round(self.lora_scale.value(), 3),
-            "strength": round(self.strength.value(), 3),
-            "seamless_decode": self.seamless.isChecked(),
-            "tier": self.tier_combo.currentData(),
-        }
+    def _show_tier(self, tier: str) -> None:
+        index = self.tier_combo.findData(tier)
+        # A tier this version does not offer stays in the form; validate() names it when a run starts.
+        if index >= 0:
+            self.tier_combo.setCurrentIndex(index)
 
-    def apply(self, values: dict[str, Any]) -> None:
-        """Set every known field present in ``values``; unknown keys and bad types are skipped."""
-        width, height = values.get("width"), values.get("height")
-        if isinstance(width, int) and isinstance(height, int):
-            self.set_size(width, height)
-        for key, widget in (
-            ("steps", self.steps),
-            ("guidance", self.guidance),
-            ("true_cfg_scale", self.true_cfg),
-            ("lora_scale", self.lora_scale),
-            ("strength", self.strength),
-        ):
-            value = values.get(key)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                widget.setValue(float(value))
-        if isinstance(values.get("seamless_decode"), bool):
-            self.seamless.setChecked(values["seamless_decode"])
-        tier = self.tier_combo.findData(values.get("tier")) if isinstance(values.get("tier"), str) else -1
-        if tier >= 0:
-            self.tier_combo.setCurrentIndex(tier)
-        seed = values.get("seed")
-        if isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED:
-            self.set_seed(seed)
+    def _seed_typed(self, text: str) -> None:
+        value = int(text) if text else None
+        self.form.set("seed", value if value is not None and value <= MAX_SEED else None)
+
+    def _show_seed(self, seed: int | None) -> None:
+        text = "" if seed is None else str(seed)
+        if self.seed_edit.text() != text:
+            self.seed_edit.setText(text)
+
+    def _show_lock(self, locked: bool) -> None:
+        self.seed_lock.setChecked(locked)
+        self.seed_lock.setIcon(icon("lock" if locked else "unlock"))
+
+    # ---- conveniences over the form ----------------------------------------------------------------
+
+    def randomise_seed(self) -> int:
+        seed = secrets.randbelow(MAX_SEED + 1)
+        self.form.set("seed", seed)
+        return seed
+
+    def seed(self) -> int | None:
+        return self.form["seed"]
+
+    def set_seed(self, seed: int, *, lock: bool | None = None) -> None:
+        self.form.set("seed", seed)
+        if lock is not None:
+            self.form.set("seed_locked", lock)
+
+    def size(self) -> tuple[int, int]:
+        return self.form["width"], self.form["height"]
+
+    def set_size(self, width: int, height: int) -> None:
+        self.form.update({"width": width, "height": height})
+
+    def set_strength_visible(self, visible: bool) -> None:
+        self.strength.setVisible(visible)
+        self._strength_label.setVisible(visible)

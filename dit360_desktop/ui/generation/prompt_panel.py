@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
 from dit360_desktop.panorama.request import PANORAMA_PREFIX
+from dit360_desktop.ui.generation.form import GenerationForm, join_prefix
 
 
 def section_title(text: str) -> QLabel:
@@ -15,10 +15,11 @@ def section_title(text: str) -> QLabel:
 
 
 class PromptPanel(QWidget):
-    changed = Signal()
+    """The prompt as typed, the panorama-sentence option and the negative prompt of ``form``."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, form: GenerationForm, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.form = form
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
@@ -58,31 +59,29 @@ class PromptPanel(QWidget):
         self.negative_edit.setFixedHeight(52)
         layout.addWidget(self.negative_edit)
 
-        self.prompt_edit.textChanged.connect(self.changed)
-        self.negative_edit.textChanged.connect(self.changed)
-        self.prefix_check.toggled.connect(self.changed)
+        self.prompt_edit.textChanged.connect(
+            lambda: form.set("prompt", self.prompt_edit.toPlainText().strip())
+        )
+        form.subscribe("prompt", lambda text: _show_text(self.prompt_edit, text))
+        self.prefix_check.toggled.connect(lambda on: form.set("prepend_prefix", on))
+        form.subscribe("prepend_prefix", self.prefix_check.setChecked)
+        self.negative_edit.textChanged.connect(
+            lambda: form.set("negative_prompt", self.negative_edit.toPlainText().strip())
+        )
+        form.subscribe("negative_prompt", lambda text: _show_text(self.negative_edit, text))
 
     def user_prompt(self) -> str:
-        return self.prompt_edit.toPlainText().strip()
+        return self.form["prompt"]
 
     def full_prompt(self) -> str:
         """The prompt sent to the engine: the panorama sentence first when the option is on."""
-        text = self.user_prompt()
-        if not self.prefix_check.isChecked() or not text or text.startswith(PANORAMA_PREFIX):
-            return text
-        return f"{PANORAMA_PREFIX} {text}"
+        return join_prefix(self.form["prepend_prefix"], self.form["prompt"])
 
     def negative_prompt(self) -> str:
-        return self.negative_edit.toPlainText().strip()
+        return self.form["negative_prompt"]
 
-    def set_full_prompt(self, prompt: str) -> None:
-        """Show a stored prompt, turning the stored prefix back into the checkbox."""
-        text = prompt.strip()
-        has_prefix = text.startswith(PANORAMA_PREFIX)
-        if has_prefix:
-            text = text[len(PANORAMA_PREFIX) :].lstrip()
-        self.prefix_check.setChecked(has_prefix)
-        self.prompt_edit.setPlainText(text)
 
-    def set_negative_prompt(self, text: str) -> None:
-        self.negative_edit.setPlainText(text)
+def _show_text(edit: QPlainTextEdit, text: str) -> None:
+    # The form keeps the stripped text; rewriting the edit for a trailing space would move the cursor.
+    if edit.toPlainText().strip() != text:
+        edit.setPlainText(text)

@@ -11,6 +11,7 @@ mutates them through the public methods and the worker emits ``queue_changed`` s
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 import os
@@ -45,18 +46,13 @@ _MEMORY_REFRESH_S = 1.0
 
 
 class Engine(Protocol):
+    """What the worker needs of ``core.engine.PanoramaEngine``. It never loads weights itself: ``run``
+    loads what a request needs, with the engine's out-of-memory handling and tier step-down, exactly as
+    the CLI's run does."""
+
     is_loaded: bool
     device_name: str
 
-    def load(
-        self,
-        on_event: Any = None,
-        cancel: CancelToken | None = None,
-        *,
-        device: str,
-        dtype: str,
-        tier: str = "auto",
-    ) -> None: ...
     def unload(self) -> None: ...
     def run(
         self, request: GenerationRequest, on_event: Any = None, cancel: CancelToken | None = None
@@ -109,8 +105,8 @@ class _Job:
 class GenerationWorker(QThread):
     queue_changed = Signal(object)  # list[JobInfo], running job first
     job_started = Signal(int, object)  # job id, GenerationRequest
-    stage_changed = Signal(int, str, str)  # job id, Stage value, message
-    step_progress = Signal(int, int, int, float, float)  # job id, step, total, elapsed s, eta s
+    stage_changed = Signal(int, object)  # job id, StageEvent
+    step_progress = Signal(int, object)  # job id, StepEvent (its preview left out: see preview_ready)
     preview_ready = Signal(int, object)  # job id, HxWx3 uint8 ndarray (a copy the UI may keep)
     job_finished = Signal(object)  # FinishedJob
     job_failed = Signal(int, object)  # job id, ErrorReport
@@ -375,12 +371,17 @@ class GenerationWorker(QThread):
     def _run_job(self, job: _Job) -> None:
         token = job.token
         self.job_started.emit(job.job_id, job.request)
+        engine: Engine | None = None
         try:
             token.raise_if_cancelled()
             engine = self._ensure_engine()
-            self._load(engine, job)
-            request = _with_default_lora(job.request)
-            result = engine.run(request, on_event=lambda event: self._relay(job, event), cancel=token)
+            if not engine.is_loaded:
+                # Shown before the engine's own loading stage: the first load can take a while to start.
+                self._set_model_state(ModelState.LOADING)
+            from dit360_desktop.models.selection import resolve_lora  # the one default-LoRA rule
+
+            request = job.request.replace(lora_path=resolve_lora(job.request.lora_path))
+            result = engine.run(request, on_event=lambda event: self._relay(job, engine, event), cancel=token)
             token.raise_if_cancelled()
         except GenerationCancelled:
             log.info("Job %d cancelled", job.job_id)
@@ -389,50 +390,40 @@ class GenerationWorker(QThread):
         except Exception as e:
             # Every failure reaches the user as a dialog; the traceback goes to the log and the details.
             log.exception("Job %d failed", job.job_id)
+            if engine is not None and not engine.is_loaded:
+                self._set_model_state(
+                    ModelState.MISSING if isinstance(e, ModelMissingError) else ModelState.NOT_LOADED
+                )
             self.job_failed.emit(job.job_id, error_report(e))
             return
         finally:
+            if engine is not None:
+                self._show_loaded(engine)
             self._report_memory(force=True)
         self.job_finished.emit(self._finish(job, result))
 
-    def _load(self, engine: Engine, job: _Job) -> None:
-        """Load (or keep) the weights this request needs; a no-op when they are already in memory."""
-        was_loaded = engine.is_loaded
-        if not was_loaded:
-            self._set_model_state(ModelState.LOADING)
-        try:
-            engine.load(
-                on_event=lambda event: self._relay(job, event),
-                cancel=job.token,
-                device=job.request.device,
-                dtype=job.request.dtype,
-                tier=job.request.tier,
-            )
-        except BaseException as e:
-            if engine.is_loaded:
+    def _show_loaded(self, engine: Engine) -> None:
+        """Model state and device once the engine has (or no longer has) its weights in memory."""
+        if engine.is_loaded:
+            if self._model_state is not ModelState.READY:
+                self.device_changed.emit(str(engine.device_name))
                 self._set_model_state(ModelState.READY)
-            else:
-                missing = isinstance(e, ModelMissingError)
-                self._set_model_state(ModelState.MISSING if missing else ModelState.NOT_LOADED)
-            raise
-        if job.token.cancelled and not was_loaded:
-            # The user gave up on this job while the weights were loading: the load is stale, free it.
-            engine.unload()
+        elif self._model_state in (ModelState.LOADING, ModelState.READY):
+            # A load given up because its job was cancelled, or a failed one.
             self._set_model_state(ModelState.NOT_LOADED)
-            raise GenerationCancelled("Cancelled while the model was loading.")
-        if not was_loaded:
-            self.device_changed.emit(str(engine.device_name))
-        self._set_model_state(ModelState.READY)
 
-    def _relay(self, job: _Job, event: Any) -> None:
+    def _relay(self, job: _Job, engine: Engine, event: Any) -> None:
         if job.token.cancelled:
             return
         if isinstance(event, StageEvent):
-            if event.stage is Stage.LOADING and self._model_state is not ModelState.LOADING:
-                self._set_model_state(ModelState.LOADING)
-            self.stage_changed.emit(job.job_id, event.stage.value, event.message)
+            if event.stage is Stage.LOADING:
+                if self._model_state is not ModelState.LOADING:
+                    self._set_model_state(ModelState.LOADING)
+            elif self._model_state is ModelState.LOADING:
+                self._show_loaded(engine)
+            self.stage_changed.emit(job.job_id, event)
         elif isinstance(event, StepEvent):
-            self.step_progress.emit(job.job_id, event.step, event.total, event.elapsed_s, event.eta_s)
+            self.step_progress.emit(job.job_id, dataclasses.replace(event, preview=None))
             if event.preview is not None:
                 preview = np.array(event.preview, dtype=np.uint8, order="C", copy=True)
                 self.preview_ready.emit(job.job_id, preview)
@@ -487,12 +478,6 @@ def _planned_device() -> str:
 
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return device.type
-
-
-def _with_default_lora(request: GenerationRequest) -> GenerationRequest:
-    from dit360_desktop.models.selection import resolve_lora
-
-    return request.replace(lora_path=resolve_lora(request.lora_path))
 
 
 def _yield_cpu_to_the_ui() -> None:

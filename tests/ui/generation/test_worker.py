@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from PIL import Image
 
 from dit360_desktop.panorama.errors import OutOfMemoryError
 from dit360_desktop.panorama.request import GenerationRequest
@@ -26,8 +28,8 @@ class Recorder:
         self.ui_thread = threading.current_thread()
         self.off_thread = []
         worker.job_started.connect(lambda j, r: self._add("started", j))
-        worker.stage_changed.connect(lambda j, s, m: self._add("stage", j, s))
-        worker.step_progress.connect(lambda j, s, t, e, eta: self._add("step", j, s, t))
+        worker.stage_changed.connect(lambda j, event: self._add("stage", j, event.stage))
+        worker.step_progress.connect(lambda j, event: self._add("step", j, event.step, event.total))
         worker.preview_ready.connect(lambda j, p: self._add("preview", j, p))
         worker.job_finished.connect(self._finished)
         worker.job_failed.connect(lambda j, r: (self.failed.__setitem__(j, r), self._add("failed", j)))
@@ -105,9 +107,9 @@ def test_cancel_stops_within_one_step(qtbot, make_worker, shared_engine, req):
     rec = Recorder(worker)
     steps_at_cancel = []
 
-    def cancel_on_second_step(job_id, step, total, elapsed, eta):
-        if step == 2 and not steps_at_cancel:
-            steps_at_cancel.append(step)
+    def cancel_on_second_step(job_id, event):
+        if event.step == 2 and not steps_at_cancel:
+            steps_at_cancel.append(event.step)
             assert worker.cancel_current() == job_id
 
     worker.step_progress.connect(cancel_on_second_step)
@@ -355,27 +357,80 @@ def test_import_model_libraries_imports_what_a_load_uses() -> None:
         assert module in sys.modules, module
 
 
-def test_the_requested_memory_tier_is_loaded_once(qtbot, make_worker, shared_engine, req):
-    loads = []
+def test_the_worker_only_runs_requests_and_the_engine_loads_the_requested_tier(
+    qtbot, make_worker, shared_engine, req
+):
+    runs = []
 
     class Spy:
-        """The shared real engine, recording how the worker asks it to load."""
+        """The shared real engine, recording what the worker asks of it."""
 
         def __getattr__(self, name):
             return getattr(shared_engine, name)
 
-        def load(self, on_event=None, cancel=None, **kwargs):
-            loads.append(kwargs)
-            shared_engine.load(on_event, cancel, **kwargs)
+        def load(self, *args, **kwargs):
+            raise AssertionError("the worker must not load the engine itself; run() does")
+
+        def run(self, request, on_event=None, cancel=None):
+            runs.append(request)
+            return shared_engine.run(request, on_event, cancel)
 
     worker = make_worker(Spy())
     rec = Recorder(worker)
     job = worker.enqueue(req(tier="cpu"))
     worker.start()
     qtbot.waitUntil(lambda: len(rec.finished) == 1, timeout=60_000)
-    assert rec.finished[0].job_id == job
-    assert loads and all(kwargs["tier"] == "cpu" for kwargs in loads)
+    assert rec.finished[0].job_id == job and rec.failed == {}
+    assert [r.tier for r in runs] == ["cpu"]
     assert shared_engine.tier.requested == "cpu" and shared_engine.tier.name == "cpu"
+
+
+def test_out_of_memory_in_the_first_load_steps_down_a_tier_as_the_cli_does(
+    qtbot, make_worker, tiny_flux_dir, req, monkeypatch, tmp_path
+):
+    """The app's first load goes through PanoramaEngine.run, so running out of memory while loading the
+    automatic tier steps down exactly as `dit360 generate` does: same tier, same note, same picture."""
+    from dit360_desktop.cli import main as cli_main
+    from dit360_desktop.core import tiers
+    from dit360_desktop.core.engine import PanoramaEngine
+    from dit360_desktop.panorama.imageio import read_metadata
+
+    monkeypatch.setattr(tiers, "choose_tier", lambda *args: "full")
+    original = tiers.place_component
+    attempts = []
+
+    def full_does_not_fit(name, module, plan):
+        if name == "transformer":
+            attempts.append(plan.name)
+            if plan.name == "full":
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 22.00 GiB")
+        return original(name, module, plan)
+
+    monkeypatch.setattr(tiers, "place_component", full_does_not_fit)
+    engine = PanoramaEngine(tiny_flux_dir)
+    worker = make_worker(engine=engine, unload_on_stop=True)
+    rec = Recorder(worker)
+    worker.enqueue(req(seed=5))
+    worker.start()
+    qtbot.waitUntil(lambda: len(rec.finished) == 1 or bool(rec.failed), timeout=120_000)
+    assert rec.failed == {}
+    app = rec.finished[0]
+    note = "The full tier did not fit in memory; using the 24gb tier."
+    assert attempts == ["full", "24gb"]
+    assert app.metadata["memory_tier"]["tier"] == "24gb" and note in app.metadata["warnings"]
+    assert rec.states[-1] == ModelState.READY.value
+
+    attempts.clear()
+    out = tmp_path / "cli.png"
+    code = cli_main([
+        "generate", "--prompt", app.request.prompt, "--model", str(tiny_flux_dir), "--seed", "5",
+        "--width", "256", "--height", "128", "--steps", "2", "--no-history", "--quiet", "--output", str(out),
+    ])  # fmt: skip
+    assert code == 0
+    assert attempts == ["full", "24gb"]
+    cli = read_metadata(out).dit360
+    assert cli["memory_tier"]["tier"] == "24gb" and note in cli["warnings"]
+    assert np.array_equal(np.asarray(Image.open(out).convert("RGB")), app.image)
 
 
 def test_new_engine_options_build_a_fresh_engine(qtbot, make_worker):
