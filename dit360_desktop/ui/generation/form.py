@@ -26,7 +26,9 @@ FORM_FIELDS: tuple[str, ...] = ("prepend_prefix", "seed_locked")
 # Fields that describe this computer or this session rather than the picture (files, devices, the LoRA
 # the settings point at): stored parameters (a PNG's metadata, a history entry) and the settings file do
 # not set them. A new field is recalled unless it is listed here.
-LOCAL_FIELDS = frozenset({"init_image", "fit", "lora_path", "device", "dtype", "rewrap_each_step"})
+LOCAL_FIELDS = frozenset(
+    {"init_image", "fit", "mask_image", "lora_path", "device", "dtype", "rewrap_each_step"}
+)
 
 Listener = Callable[[Any], None]
 
