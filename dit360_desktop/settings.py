@@ -33,6 +33,8 @@ class Settings:
     lora_path: str | None = None
     # Where finished panoramas are kept (None: paths.default_library_dir()).
     library_dir: str | None = None
+    # A library folder to move into library_dir at the next start, before the library opens (Settings).
+    library_move_from: str | None = None
     # Where the model manager stores downloads (None: paths.default_models_dir()).
     models_dir: str | None = None
     # The generation panel's last values, as GenerationRequest field names (prompt, steps, ...).
@@ -49,6 +51,12 @@ class Settings:
     gguf_file: str | None = None
     compile_transformer: bool = False
     fuse_lora: bool = False
+    # Show the panorama forming in the viewer while it denoises (Settings → Generation).
+    live_preview: bool = True
+    # "dark" or "high-contrast" (ui.settings_dialog.THEMES).
+    theme: str = "dark"
+    # The last folder each file dialog used, by kind ("init-image", "model-folder", ...).
+    last_folders: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

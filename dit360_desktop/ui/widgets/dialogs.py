@@ -1,16 +1,21 @@
-"""Dialogs: errors (plain message, traceback only under Details), model missing, help, About."""
+"""Dialogs: errors (plain message, traceback only under Details), model missing, help, About, and the
+app's own message boxes (our icons, buttons that say what they do) and remembered file-dialog folders."""
 
 from __future__ import annotations
 
 import platform
+from collections.abc import MutableMapping
+from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
+    QFileDialog,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QTableWidget,
@@ -43,23 +48,39 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
 )
 
 
+# Errors about the model, whose fix is in the model manager.
+MODEL_ERROR_KINDS = frozenset({ErrorKind.MODEL_MISSING, ErrorKind.MODEL_INVALID})
+_REPAIR_ADVICE = ("Delete it and download it again, or run 'Verify & repair'.", " or run 'Verify & repair'")
+
+
 class ErrorDialog(QDialog):
     """A plain sentence first; the technical details are one click away, never in the way."""
 
     OPEN_MODEL_MANAGER = 2
 
     def __init__(
-        self, report: ErrorReport, parent: QWidget | None = None, *, offer_model_manager: bool = False
+        self, report: ErrorReport, parent: QWidget | None = None, *, offer_model_manager: bool | None = None
     ):
         super().__init__(parent)
         self.setObjectName("ErrorDialog")
         self.setWindowTitle(report.title)
         self.setMinimumWidth(460)
         self.report = report
+        if offer_model_manager is None:
+            offer_model_manager = report.kind in MODEL_ERROR_KINDS
         layout = QVBoxLayout(self)
+        heading = QHBoxLayout()
+        badge = QLabel()
+        badge.setObjectName("ErrorIcon")
+        badge.setPixmap(
+            icon("error" if report.kind is not ErrorKind.BAD_REQUEST else "warning").pixmap(32, 32)
+        )
+        badge.setAlignment(Qt.AlignmentFlag.AlignTop)
+        heading.addWidget(badge)
         title = QLabel(f"<b>{report.title}</b>")
         title.setObjectName("ErrorTitle")
-        layout.addWidget(title)
+        heading.addWidget(title, 1)
+        layout.addLayout(heading)
         self.message_label = QLabel(report.message)
         self.message_label.setObjectName("ErrorMessage")
         self.message_label.setWordWrap(True)
@@ -112,15 +133,95 @@ class ErrorDialog(QDialog):
         )
 
 
-def model_missing_report(message: str, details: str = "", *, manager_available: bool) -> ErrorReport:
+def model_missing_report(message: str, details: str = "", *, manager_available: bool = True) -> ErrorReport:
+    """The report for a missing model: what is missing, then the one way to fix it in this app."""
     if manager_available:
-        hint = "Open the model manager to download or import FLUX.1-dev and the DiT360 LoRA."
-    else:
         hint = (
-            "Point the app at a diffusers-layout FLUX.1-dev folder: start it with "
-            "`python main.py --model /path/to/FLUX.1-dev`, or choose Models → Choose model folder…"
+            "The model manager downloads FLUX.1-dev and the DiT360 LoRA, or imports copies you already have."
         )
+    else:
+        hint = "Choose a FLUX.1-dev folder with Models → Choose model folder…"
     return ErrorReport(ErrorKind.MODEL_MISSING, "The model is not installed", f"{message}\n\n{hint}", details)
+
+
+def without_repair_advice(report: ErrorReport) -> ErrorReport:
+    """The report without "run Verify & repair", for a folder the model manager does not manage."""
+    message = report.message
+    for advice in _REPAIR_ADVICE:
+        message = message.replace(advice, "" if advice.startswith(" ") else "Replace the file.")
+    return ErrorReport(report.kind, report.title, message.strip(), report.details, report.field)
+
+
+def message_box(
+    parent: QWidget | None,
+    kind: str,
+    title: str,
+    text: str,
+    buttons: tuple[str, ...] = ("Close",),
+    *,
+    informative: str = "",
+) -> QMessageBox:
+    """A message box with the app's icon for ``kind`` (info, warning, error, question) and worded buttons.
+
+    The first button is the default; the last one also answers Esc. Stock buttons (Yes/No/Save) are
+    never used: they carry the style's colour icons and say less than a verb does.
+    """
+    box = QMessageBox(parent)
+    box.setObjectName("MessageBox")
+    box.setWindowTitle(title)
+    box.setText(text)
+    if informative:
+        box.setInformativeText(informative)
+    box.setIconPixmap(icon(kind).pixmap(40, 40))
+    made = []
+    for index, label in enumerate(buttons):
+        role = QMessageBox.ButtonRole.AcceptRole if index == 0 else QMessageBox.ButtonRole.RejectRole
+        made.append(box.addButton(label, role))
+    box.setDefaultButton(made[0])
+    box.setEscapeButton(made[-1])
+    return box
+
+
+def ask(
+    parent: QWidget | None, title: str, text: str, yes: str, no: str = "Cancel", *, kind: str = "question"
+) -> bool:
+    """True when the person chose ``yes``."""
+    box = message_box(parent, kind, title, text, (yes, no))
+    box.exec()
+    return box.clickedButton() is box.buttons()[0]
+
+
+def inform(parent: QWidget | None, title: str, text: str, *, kind: str = "info") -> None:
+    message_box(parent, kind, title, text).exec()
+
+
+def remembered_folder(folders: MutableMapping[str, str], kind: str, fallback: Path | None = None) -> str:
+    """The last folder used for ``kind`` (if it still exists), else ``fallback`` or the home folder."""
+    last = folders.get(kind)
+    if isinstance(last, str) and Path(last).is_dir():
+        return last
+    return str(fallback or Path.home())
+
+
+def choose_file(
+    parent: QWidget | None, title: str, filters: str, folders: MutableMapping[str, str], kind: str
+) -> Path | None:
+    """An open-file dialog that starts where the last one of ``kind`` ended, and remembers it."""
+    path, _ = QFileDialog.getOpenFileName(parent, title, remembered_folder(folders, kind), filters)
+    if not path:
+        return None
+    folders[kind] = str(Path(path).parent)
+    return Path(path)
+
+
+def choose_folder(
+    parent: QWidget | None, title: str, folders: MutableMapping[str, str], kind: str, start: str | None = None
+) -> Path | None:
+    folder = QFileDialog.getExistingDirectory(parent, title, start or remembered_folder(folders, kind))
+    if not folder:
+        return None
+    folders[kind] = str(Path(folder).parent)
+    return Path(folder)
 
 
 class HelpDialog(QDialog):

@@ -1,0 +1,71 @@
+"""Error dialogs for model problems, the app's message boxes and its icons in Qt's own dialogs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import QMessageBox, QStyle
+
+from dit360_desktop.panorama.errors import ModelInvalidError, ModelMissingError
+from dit360_desktop.ui.generation.jobs import ErrorKind, error_report
+from dit360_desktop.ui.widgets.dialogs import (
+    ErrorDialog,
+    message_box,
+    model_missing_report,
+    remembered_folder,
+    without_repair_advice,
+)
+from dit360_desktop.ui.widgets.icons import STANDARD_ICONS, AppStyle, icon
+
+
+def test_every_model_error_offers_the_model_manager(qtbot) -> None:
+    for error in (ModelMissingError("FLUX.1-dev is not installed."), ModelInvalidError("vae/ is missing.")):
+        dialog = ErrorDialog(error_report(error))
+        qtbot.addWidget(dialog)
+        assert dialog.model_manager_button is not None
+        assert dialog.model_manager_button.text() == "Open model manager…"
+    other = ErrorDialog(error_report(ValueError("x")))
+    qtbot.addWidget(other)
+    assert other.model_manager_button is None
+
+
+def test_model_missing_message_has_no_cli_hints() -> None:
+    for available in (True, False):
+        report = model_missing_report("FLUX.1-dev is not installed.", manager_available=available)
+        assert report.kind is ErrorKind.MODEL_MISSING
+        for hint in ("dit360 ", "--model", "main.py", "`"):
+            assert hint not in report.message
+        assert report.message.lower().count("model manager") <= 1
+
+
+def test_repair_advice_only_for_managed_folders() -> None:
+    error = ModelInvalidError(
+        "model.safetensors is damaged or incomplete: its header is not valid JSON. "
+        "Delete it and download it again, or run 'Verify & repair'."
+    )
+    plain = without_repair_advice(error_report(error))
+    assert "Verify" not in plain.message
+    assert plain.message.endswith("its header is not valid JSON. Replace the file.")
+
+
+def test_message_box_uses_app_icons_and_worded_buttons(qtbot) -> None:
+    box = message_box(None, "warning", "Move?", "Move the files?", ("Move the files", "Cancel"))
+    qtbot.addWidget(box)
+    assert {b.text() for b in box.buttons()} == {"Move the files", "Cancel"}
+    assert box.defaultButton().text() == "Move the files" and box.escapeButton().text() == "Cancel"
+    assert box.icon() == QMessageBox.Icon.NoIcon and not box.iconPixmap().isNull()
+    expected = icon("warning").pixmap(40, 40).toImage()
+    assert box.iconPixmap().toImage() == expected
+
+
+def test_app_style_replaces_stock_icons(qapp) -> None:
+    style = AppStyle("Fusion")
+    for standard, name in STANDARD_ICONS.items():
+        assert style.standardIcon(standard).cacheKey() == icon(name).cacheKey()
+    assert style.styleHint(QStyle.StyleHint.SH_DialogButtonBox_ButtonsHaveIcons) == 0
+
+
+def test_remembered_folder(tmp_path: Path) -> None:
+    folders = {"init-image": str(tmp_path)}
+    assert remembered_folder(folders, "init-image") == str(tmp_path)
+    assert remembered_folder({"init-image": str(tmp_path / "gone")}, "init-image") == str(Path.home())
