@@ -18,7 +18,15 @@ from dit360_desktop.panorama.errors import (
     OutOfMemoryError,
     RequestError,
 )
-from dit360_desktop.panorama.request import ATTENTION_CHOICES, FIT_MODES, TIERS, GenerationRequest
+from dit360_desktop.panorama.request import (
+    ATTENTION_CHOICES,
+    DEVICES,
+    DTYPES,
+    FIT_MODES,
+    PARAMETERS,
+    TIERS,
+    GenerationRequest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,20 +44,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("generate", help="generate a panorama", description=__doc__)
     parser.add_argument("--prompt", required=True, help="what the panorama shows")
     parser.add_argument("--negative", default="", help="negative prompt (used with --true-cfg > 1)")
-    parser.add_argument("--true-cfg", type=float, default=1.0, help="true CFG scale; > 1 enables it")
-    parser.add_argument("--width", type=int, default=2048)
-    parser.add_argument("--height", type=int, default=1024)
-    parser.add_argument("--steps", type=int, default=28)
-    parser.add_argument("--guidance", type=float, default=2.8)
+    add_parameter(parser, "--true-cfg", "true_cfg_scale")
+    add_parameter(parser, "--width", "width")
+    add_parameter(parser, "--height", "height")
+    add_parameter(parser, "--steps", "steps")
+    add_parameter(parser, "--guidance", "guidance")
     parser.add_argument("--seed", type=int, default=None, help="0…2^32-1; random when omitted")
     parser.add_argument("--init-image", default=None, help="image for img2img")
-    parser.add_argument(
-        "--strength", type=float, default=0.8, help="img2img strength (1.0 = ignore the image)"
-    )
+    add_parameter(parser, "--strength", "strength")
     parser.add_argument("--fit", choices=FIT_MODES, default="crop", help="how a non-2:1 init image is fitted")
     add_model_arguments(parser)
     parser.add_argument("--lora", default=None, help="LoRA folder or .safetensors file, or 'none'")
-    parser.add_argument("--lora-scale", type=float, default=1.0)
+    add_parameter(parser, "--lora-scale", "lora_scale")
     parser.add_argument(
         "--rewrap", type=on_off, default=False, metavar="on|off", help="re-wrap pads every step"
     )
@@ -63,10 +69,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
+def add_parameter(parser: argparse.ArgumentParser, flag: str, name: str) -> None:
+    """A numeric request field as an option: type, default, range and help from ``PARAMETERS``."""
+    spec = PARAMETERS[name]
+    text = " ".join(spec.help.split()).replace("%", "%%")
+    parser.add_argument(
+        flag,
+        type=int if spec.is_int else float,
+        default=spec.default,
+        help=f"{text} ({spec.low:g}…{spec.high:g}; default {spec.default:g})",
+    )
+
+
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, default=None, help="diffusers FLUX.1-dev folder")
-    parser.add_argument("--dtype", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    parser.add_argument("--dtype", choices=DTYPES, default="auto")
+    parser.add_argument("--device", choices=DEVICES, default="auto")
     parser.add_argument("--seamless-decode", type=on_off, default=True, metavar="on|off")
     parser.add_argument(
         "--tier", choices=TIERS, default="auto", help="memory tier (auto: chosen from the free GPU memory)"
