@@ -23,6 +23,8 @@ import math
 
 import numpy as np
 
+from dit360_desktop.panorama.qa import seam_score
+
 __all__ = [
     "CROSS_LAYOUT",
     "FACE_NAMES",
@@ -324,28 +326,7 @@ def roll_yaw(img: np.ndarray, degrees: float) -> np.ndarray:
 
 
 def discontinuity_score(img: np.ndarray, *, strip_half_width: int | None = None) -> float:
-    """How much harder the 0/360° seam is than the image around it; ~1 means seamless.
-
-    The panorama is rolled by W/2 so the seam sits between the two middle columns. On the strip of
-    2k columns centred there (k = ``strip_half_width``, default max(4, W/128)), the score is
-        mean |I[:, s] − I[:, s−1]|  /  mean |I[:, j+1] − I[:, j]| over the strip's other column pairs,
-    averaged over rows and channels, with a tiny epsilon so a flat image scores 1. A hard seam in a
-    smooth image scores far above 1; noise or texture that continues across the seam scores about 1.
-    """
-    src, _ = _as_float_image(img)
-    width = src.shape[1]
-    if width < 4:
-        raise ValueError(f"the panorama must be at least 4 pixels wide (got {width})")
-    k = strip_half_width if strip_half_width is not None else max(4, width // 128)
-    k = max(2, min(k, width // 2))
-    if np.issubdtype(np.asarray(img).dtype, np.integer):
-        src = src / float(np.iinfo(np.asarray(img).dtype).max)
-    seam = width // 2
-    rolled = np.roll(src, seam, axis=1)
-    strip = rolled[:, seam - k : seam + k].astype(np.float64)
-    steps = np.abs(np.diff(strip, axis=1))
-    across = steps[:, k - 1].mean()
-    inside = np.delete(steps, k - 1, axis=1)
-    inside_mean = inside.mean() if inside.size else 0.0
-    epsilon = 1e-6
-    return float((across + epsilon) / (inside_mean + epsilon))
+    """The seam score of ``panorama/qa.py`` (one definition for the viewer, the CLI and the tests):
+    the mean step across column W−1 → 0 over the mean step between the neighbouring interior columns of
+    the 2k-column strip around the seam (k = ``strip_half_width``, default max(4, W/128)); ~1 is seamless."""
+    return seam_score(img, strip_half_width=strip_half_width)

