@@ -12,6 +12,10 @@
 #ifndef OVERLAYS
 #define OVERLAYS 0
 #endif
+// MASK (0 or 1): tint the edit mask (an R8 equirect, white = regenerate) over the panorama.
+#ifndef MASK
+#define MASK 0
+#endif
 
 uniform samplerCube u_environment;
 uniform vec2 u_viewport;       // pixels
@@ -23,6 +27,10 @@ uniform vec2 u_flat_centre;    // yaw, pitch in radians (flat projection)
 uniform bool u_grid;
 uniform bool u_seam;
 uniform vec3 u_background;
+#if MASK
+uniform sampler2D u_mask;
+uniform vec4 u_mask_tint;      // rgb, strength
+#endif
 
 out vec4 frag_colour;
 
@@ -95,6 +103,13 @@ void main() {
 #endif
 
     vec3 colour = texture(u_environment, direction).rgb;
+#if MASK
+    // Equirect coordinates as in panorama/projection.py. textureLod: the longitude jumps from 1 to 0
+    // at the seam, and implicit derivatives would pick a tiny mip level along that line.
+    vec2 mask_uv = vec2(atan(direction.x, direction.z) / (2.0 * PI) + 0.5,
+                        0.5 - asin(clamp(direction.y / length(direction), -1.0, 1.0)) / PI);
+    colour = mix(colour, u_mask_tint.rgb, u_mask_tint.a * textureLod(u_mask, mask_uv, 0.0).r);
+#endif
 #if OVERLAYS
     float lon_deg = degrees(atan(direction.x, direction.z));
     float lat_deg = degrees(asin(clamp(direction.y, -1.0, 1.0)));

@@ -11,15 +11,24 @@ import numpy as np
 
 from dit360_desktop.panorama.projection import sample_equirect
 from dit360_desktop.ui.viewer.camera import CameraView, view_rays
+from dit360_desktop.ui.viewer.mask_tint import apply_mask_tint
 
 BACKGROUND_RGB = (17, 18, 21)  # render_settings.BACKGROUND in 8-bit
 
 
 def render_view(
-    image: np.ndarray, view: CameraView, width: int, height: int, fov: float | None = None
+    image: np.ndarray,
+    view: CameraView,
+    width: int,
+    height: int,
+    fov: float | None = None,
+    mask: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(height, width, 3) uint8 picture of ``view``; outside the sphere (flat mode) is background."""
+    """(height, width, 3) uint8 picture of ``view``; outside the sphere (flat mode) is background.
+    ``mask`` (an equirect uint8 edit mask, any 2:1 size) is tinted over it as the GL viewer does."""
     rays, valid = view_rays(view, width, height, fov=fov)
     rgb = sample_equirect(image, rays)
+    if mask is not None:
+        rgb = apply_mask_tint(rgb, sample_equirect(mask[..., None], rays)[..., 0])
     rgb[~valid] = BACKGROUND_RGB
     return rgb

@@ -17,6 +17,7 @@ import numpy as np
 from OpenGL import GL
 
 from dit360_desktop.ui.viewer.errors import ViewerError
+from dit360_desktop.ui.viewer.gl_mask import MaskTexture
 from dit360_desktop.ui.viewer.gl_program import ShaderProgram, gl_text, load_shader
 from dit360_desktop.ui.viewer.render_settings import BACKGROUND, DrawSettings, cube_face_size
 from dit360_desktop.ui.viewer.tiling import Tile, plan_tiles, tile_pixels
@@ -74,10 +75,12 @@ class PanoramaRenderer:
         self._preview_source: np.ndarray | None = None
         self._preview_dirty = False
         self._showing_preview = False
+        # The edit mask's overlay (editing mode): ``mask.set(array)``, then ``mask.mark_rows`` per stroke.
+        self.mask = MaskTexture()
         self._reset_handles()
 
     def _reset_handles(self) -> None:
-        self._view_programs: dict[tuple[int, bool], ShaderProgram] = {}
+        self._view_programs: dict[tuple[int, bool, bool], ShaderProgram] = {}
         self._convert_program: ShaderProgram | None = None
         self._vao = 0
         self._fbo = 0
@@ -165,6 +168,7 @@ class PanoramaRenderer:
         if self._low_fbo:
             GL.glDeleteFramebuffers(1, [self._low_fbo])
         GL.glDeleteVertexArrays(1, [self._vao])
+        self.mask.release()
         self._reset_handles()
         self._initialized = False
         self.stats.releases += 1
@@ -256,12 +260,14 @@ class PanoramaRenderer:
         if self._preview_dirty and self._preview_source is not None and self._showing_preview:
             self._upload_preview(self._preview_source)
             self._preview_dirty = False
+        self.mask.sync(self.max_texture_size)
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, framebuffer)
 
-    def _view_program(self, projection: int, *, overlays: bool) -> ShaderProgram:
-        key = (projection, overlays)
+    def _view_program(self, projection: int, *, overlays: bool, mask: bool = False) -> ShaderProgram:
+        key = (projection, overlays, mask)
         if key not in self._view_programs:
             defines = f"#define PROJECTION {projection}\n#define OVERLAYS {int(overlays)}\n"
+            defines += f"#define MASK {int(mask)}\n"
             self._view_programs[key] = ShaderProgram(self._vertex_source, self._view_source, "view", defines)
         return self._view_programs[key]
 
@@ -308,7 +314,9 @@ class PanoramaRenderer:
             self._low_size = (width, height)
         return self._low_fbo
 
-    def _draw(self, settings: DrawSettings, width: int, height: int, framebuffer: int) -> None:
+    def _draw(
+        self, settings: DrawSettings, width: int, height: int, framebuffer: int, mask: bool = True
+    ) -> None:
         self.sync(framebuffer)
         GL.glViewport(0, 0, width, height)
         cube = self._preview_cube if self._showing_preview else self._panorama_cube
@@ -316,7 +324,8 @@ class PanoramaRenderer:
             GL.glClearColor(*BACKGROUND, 1.0)
             GL.glClear(GL.GL_COLOR_BUFFER_BIT)
             return
-        program = self._view_program(settings.projection, overlays=settings.grid or settings.seam)
+        mask = mask and self.mask.active and bool(self.mask.texture)
+        program = self._view_program(settings.projection, overlays=settings.grid or settings.seam, mask=mask)
         GL.glDisable(GL.GL_DEPTH_TEST)
         GL.glDisable(GL.GL_BLEND)
         GL.glDisable(GL.GL_CULL_FACE)
@@ -335,14 +344,21 @@ class PanoramaRenderer:
         program.set("u_grid", settings.grid)
         program.set("u_seam", settings.seam)
         program.set("u_background", BACKGROUND)
+        if mask:
+            self.mask.bind(program)
         GL.glBindVertexArray(self._vao)
         GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
         GL.glBindVertexArray(0)
+        if mask:
+            self.mask.unbind()
         GL.glBindTexture(GL.GL_TEXTURE_CUBE_MAP, 0)
         GL.glUseProgram(0)
 
-    def render_offscreen(self, settings: DrawSettings, width: int, height: int, restore: int) -> np.ndarray:
-        """Draw into a temporary width×height framebuffer and read it back as (H, W, 3) uint8."""
+    def render_offscreen(
+        self, settings: DrawSettings, width: int, height: int, restore: int, *, mask: bool = False
+    ) -> np.ndarray:
+        """Draw into a temporary width×height framebuffer and read it back as (H, W, 3) uint8; ``mask``
+        includes the edit mask's tint (exports leave it out)."""
         self.finish_staged()
         limit = min(self._max_texture, int(GL.glGetIntegerv(GL.GL_MAX_RENDERBUFFER_SIZE)))
         if not (0 < width <= limit and 0 < height <= limit):
@@ -359,7 +375,7 @@ class PanoramaRenderer:
             GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, framebuffer)
             GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, target, 0)
             self._check_framebuffer("snapshot")
-            self._draw(settings, width, height, framebuffer)
+            self._draw(settings, width, height, framebuffer, mask=mask)
             GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
             data = GL.glReadPixels(0, 0, width, height, GL.GL_RGB, GL.GL_UNSIGNED_BYTE)
             pixels = np.frombuffer(data, dtype=np.uint8).reshape(height, width, 3)
