@@ -13,8 +13,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dit360_desktop.models.catalog import load_catalog
 from dit360_desktop.models.fsutil import format_bytes
 from dit360_desktop.models.layouts import diffusers_folder_problems
+from dit360_desktop.models.registry import installed_model_paths, read_registry
 from dit360_desktop.panorama.errors import ModelInvalidError
 from dit360_desktop.panorama.safetensors_check import check_weights_folder
 
@@ -186,3 +188,63 @@ def _read_json(path: Path) -> dict | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+@dataclass(frozen=True)
+class ModelReadiness:
+    """Whether the app can generate panoramas, and which component to set up first when it cannot."""
+
+    base: Path | None
+    lora: Path | None
+    # Catalog id of the first component to set up (the base model, then the LoRA); None when ready.
+    setup_component: str | None
+    # One or two sentences for the first-run banner; empty when ready.
+    message: str = ""
+
+    @property
+    def ready(self) -> bool:
+        return self.setup_component is None
+
+
+def model_readiness(model_dir: Path | None = None, models_dir: Path | None = None) -> ModelReadiness:
+    """What the app would run with: the chosen folder or the installed FLUX.1-dev, and the DiT360 LoRA.
+
+    Structural checks only (no hashing): fast enough to run after the first paint.
+    """
+    catalog = load_catalog()
+    base_id, lora_id = catalog.for_role("base").id, catalog.for_role("lora").id
+    installed = installed_model_paths(models_dir)
+    lora = installed.lora if installed is not None else None
+    if model_dir is not None:
+        problems = diffusers_folder_problems(model_dir) if model_dir.is_dir() else [f"{model_dir} is missing"]
+        if problems:
+            return ModelReadiness(
+                None, lora, base_id,
+                f"The chosen model folder cannot be used ({problems[0]}). Set up FLUX.1-dev to generate.",
+            )  # fmt: skip
+        base: Path | None = model_dir
+    else:
+        base = installed.base if installed is not None else None
+    if base is None:
+        return ModelReadiness(
+            None, lora, base_id,
+            "No model is installed yet, so nothing can be generated. FLUX.1-dev (about 34 GB) and the "
+            "DiT360 LoRA can be downloaded or imported in a few steps.",
+        )  # fmt: skip
+    if lora is None:
+        return ModelReadiness(
+            base, None, lora_id,
+            "The DiT360 LoRA is not installed: FLUX.1-dev alone makes ordinary pictures, not seamless "
+            "360° panoramas.",
+        )  # fmt: skip
+    return ModelReadiness(base, lora, None)
+
+
+def is_managed_folder(path: Path, models_dir: Path | None = None) -> bool:
+    """Whether the model manager registered ``path`` (or a folder holding it): only then can it repair it."""
+    path = Path(path).expanduser().absolute()
+    for entry in read_registry(models_dir).values():
+        root = Path(entry.path).expanduser().absolute()
+        if path == root or path.is_relative_to(root):
+            return True
+    return False

@@ -103,3 +103,23 @@ def test_truncated_header_is_refused_without_repair_advice(tmp_path: Path, full_
         "246144152 but the file holds only 4 data bytes (likely a truncated download)."
     )
     _one_sentence(reason)
+
+
+def test_readiness_names_the_component_to_set_up(
+    tmp_path: Path, tiny_flux_dir: Path, tiny_lora_dir: Path
+) -> None:
+    from dit360_desktop.models.folder_check import is_managed_folder, model_readiness
+    from dit360_desktop.models.importer import IN_PLACE, import_model
+
+    models = tmp_path / "models"
+    nothing = model_readiness(None, models)
+    assert nothing.setup_component == "flux1-dev" and "No model is installed" in nothing.message
+    broken = model_readiness(tmp_path / "gone", models)
+    assert broken.setup_component == "flux1-dev" and "cannot be used" in broken.message
+    base_only = model_readiness(tiny_flux_dir, models)
+    assert base_only.base == tiny_flux_dir and base_only.setup_component == "dit360-lora"
+    import_model(tiny_lora_dir, mode=IN_PLACE, models_dir=models)
+    ready = model_readiness(tiny_flux_dir, models)
+    assert ready.ready and ready.lora == tiny_lora_dir and ready.message == ""
+    assert is_managed_folder(tiny_lora_dir / "adapter_model.safetensors", models)
+    assert not is_managed_folder(tiny_flux_dir, models)
