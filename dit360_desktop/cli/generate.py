@@ -7,15 +7,14 @@ import logging
 import sys
 from pathlib import Path
 
-from dit360_desktop.cli import exit_codes
+from dit360_desktop.cli import exit_codes, preflight
 from dit360_desktop.cli.progress import ProgressPrinter
+from dit360_desktop.cli.saving import print_report, save_result
 from dit360_desktop.models.selection import resolve_base_model, resolve_lora
 from dit360_desktop.panorama.errors import (
     DiT360Error,
-    ImageLoadError,
     ModelInvalidError,
     ModelMissingError,
-    OutOfMemoryError,
     RequestError,
 )
 from dit360_desktop.panorama.request import (
@@ -118,7 +117,10 @@ def report_error(error: BaseException) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    library = None
     try:
+        preflight.check_prompt_text("--prompt", args.prompt)
+        preflight.check_prompt_text("--negative", args.negative)
         request = GenerationRequest(
             prompt=args.prompt,
             negative_prompt=args.negative,
@@ -144,69 +146,72 @@ def run(args: argparse.Namespace) -> int:
             from dit360_desktop.panorama.imageio import load_user_image
 
             load_user_image(request.init_image)
-        _check_output_paths(args)
-    except (RequestError, ImageLoadError) as error:
+        _check_output_paths(args, request)
+        _check_attention(args.attention, request)
+        model_dir = resolve_base_model(args.model)
+        library = _open_library(args)
+    except (DiT360Error, OSError) as error:
         return report_error(error)
 
     from dit360_desktop.core.engine import PanoramaEngine
 
     try:
-        model_dir = resolve_base_model(args.model)
-    except ModelMissingError as error:
-        return report_error(error)
-    engine = PanoramaEngine(
-        model_dir,
-        gguf_file=args.gguf,
-        compile=args.compile,
-        attention_backend=args.attention,
-        fuse_lora=args.fuse_lora,
-    )
-    try:
-        result = engine.run(request, on_event=ProgressPrinter(quiet=args.quiet))
-    except KeyboardInterrupt:
-        sys.stderr.write("\nInterrupted; nothing was written.\n")
-        return exit_codes.INTERRUPTED
-    except (RequestError, ImageLoadError, ModelMissingError, ModelInvalidError, OutOfMemoryError) as error:
-        return report_error(error)
-
-    try:
-        written = write_outputs(result, args)
-    except DiT360Error as error:
-        return report_error(error)
-    except OSError as error:
-        return report_error(error)
-    for path in written:
-        sys.stdout.write(f"{path}\n")
-    return exit_codes.OK
+        engine = PanoramaEngine(
+            model_dir,
+            gguf_file=args.gguf,
+            compile=args.compile,
+            attention_backend=args.attention,
+            fuse_lora=args.fuse_lora,
+        )
+        try:
+            result = engine.run(request, on_event=ProgressPrinter(quiet=args.quiet))
+        except KeyboardInterrupt:
+            sys.stderr.write("\nInterrupted; nothing was written.\n")
+            return exit_codes.INTERRUPTED
+        except (DiT360Error, OSError) as error:
+            return report_error(error)
+        report = save_result(result, output=args.output, latent=args.save_latent, library=library)
+        return print_report(report)
+    finally:
+        if library is not None:
+            library.close()
 
 
-def _check_output_paths(args: argparse.Namespace) -> None:
-    for name in ("output", "save_latent"):
-        path = getattr(args, name)
-        if path is not None and not path.expanduser().resolve().parent.is_dir():
-            raise RequestError(f"--{name.replace('_', '-')}", f"the folder of {path} does not exist")
+def _check_output_paths(args: argparse.Namespace, request: GenerationRequest) -> None:
     if args.save_latent is not None and args.save_latent.suffix != ".safetensors":
         raise RequestError("--save-latent", "must end in .safetensors")
-
-
-def write_outputs(result, args: argparse.Namespace) -> list[Path]:
-    written: list[Path] = []
-    if args.save_latent is not None:
-        from dit360_desktop.core.latents import save_latent
-
-        save_latent(result.latent, args.save_latent, result.metadata)
-        written.append(args.save_latent)
-    if not args.no_history:
-        from dit360_desktop.history.library import Library
-
-        library = Library.open(args.library)
-        try:
-            written.append(library.save(result).path)
-        finally:
-            library.close()
+    png_bytes = preflight.png_size_bound(request.width, request.height)
     if args.output is not None:
-        from dit360_desktop.panorama.imageio import save_png
+        args.output = preflight.check_output_file(args.output, "--output", png_bytes)
+    if args.save_latent is not None:
+        latent_bytes = preflight.latent_size(request.width, request.height)
+        args.save_latent = preflight.check_output_file(args.save_latent, "--save-latent", latent_bytes)
+    if not args.no_history:
+        preflight.check_library_folder(args.library)
 
-        save_png(result.image, args.output, result.metadata)
-        written.append(args.output)
-    return written
+
+def _check_attention(name: str, request: GenerationRequest) -> None:
+    if name == "auto":
+        return
+    from dit360_desktop.core.devices import resolve_device, resolve_dtype
+    from dit360_desktop.core.speed import check_attention_backend
+
+    device = resolve_device(request.device)
+    check_attention_backend(name, device, resolve_dtype(request.dtype, device))
+
+
+def _open_library(args: argparse.Namespace):
+    """The library, opened (and so checked: a folder, writable) before the model loads."""
+    if args.no_history:
+        return None
+    from dit360_desktop.history.library import Library
+
+    library = Library.open(args.library)
+    try:
+        preflight.check_free_space(
+            library.root, "--library", preflight.png_size_bound(args.width, args.height)
+        )
+    except BaseException:
+        library.close()
+        raise
+    return library

@@ -15,9 +15,48 @@ import logging
 import torch
 
 from dit360_desktop.core.streaming import is_streamed
+from dit360_desktop.panorama.errors import UnsupportedBackendError
 from dit360_desktop.panorama.request import ATTENTION_CHOICES
 
 log = logging.getLogger(__name__)
+
+
+def runnable_attention_backends(device: torch.device, dtype: torch.dtype) -> list[str]:
+    """The explicit attention choices this machine can run for ``device`` and ``dtype``."""
+    runnable = ["native"]
+    # cuDNN and the FlashAttention kernels are CUDA-only and take fp16/bf16 only.
+    if device.type != "cuda" or dtype not in (torch.float16, torch.bfloat16):
+        return runnable
+    if torch.backends.cudnn.is_available():
+        runnable.append("_native_cudnn")
+    if importlib.util.find_spec("flash_attn") is not None:
+        runnable.append("flash")
+    major, _ = torch.cuda.get_device_capability(device)
+    if major == 9 and importlib.util.find_spec("flash_attn_interface") is not None:
+        runnable.append("_flash_3")
+    return runnable
+
+
+def check_attention_backend(name: str, device: torch.device, dtype: torch.dtype) -> None:
+    """Raise UnsupportedBackendError, listing what would run, when ``name`` cannot run here."""
+    if name == "auto":
+        return
+    if name not in ATTENTION_CHOICES:
+        raise UnsupportedBackendError(
+            f"--attention {name!r} is not an attention kernel; choose one of {', '.join(ATTENTION_CHOICES)}."
+        )
+    runnable = runnable_attention_backends(device, dtype)
+    if name not in runnable:
+        why = {
+            "_native_cudnn": "needs a CUDA GPU with cuDNN and fp16/bf16",
+            "flash": "needs a CUDA GPU, fp16/bf16 and the flash-attn package",
+            "_flash_3": "needs a Hopper GPU (H100/H200), fp16/bf16 and FlashAttention-3",
+        }.get(name, "is not available")
+        dtype_name = str(dtype).removeprefix("torch.")
+        raise UnsupportedBackendError(
+            f"--attention {name} {why}; this machine runs {device.type} with {dtype_name}. "
+            f"It can run: auto, {', '.join(runnable)}."
+        )
 
 
 def best_attention_backend(device: torch.device, dtype: torch.dtype = torch.bfloat16) -> str:
@@ -45,6 +84,7 @@ def apply_speed_options(
     notes: list[str] = []
     if attention_backend not in ATTENTION_CHOICES:
         raise ValueError(f"attention_backend must be one of {ATTENTION_CHOICES}, not {attention_backend!r}")
+    check_attention_backend(attention_backend, device, dtype)
     backend = best_attention_backend(device, dtype) if attention_backend == "auto" else attention_backend
     if backend != "native":
         transformer.set_attention_backend(backend)

@@ -83,3 +83,9 @@ class NotARegularFileError(DiT360Error, OSError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class InsufficientSpaceError(DiT360Error):
+    """A drive has less free space than a result will need; checked before the work starts."""
+
+    exit_code = 6

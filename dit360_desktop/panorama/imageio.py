@@ -111,7 +111,8 @@ def encode_png(image: Image.Image, metadata: dict[str, Any] | None, *, gpano: bo
     info = PngImagePlugin.PngInfo()
     if metadata is not None:
         # tEXt is Latin-1 only; Pillow switches to iTXt by itself when the prompt needs more.
-        info.add_text(PNG_PARAMETERS_KEY, format_a1111_parameters(metadata))
+        # The PNG spec forbids NUL in text chunks (it ends the keyword); a pasted prompt may hold one.
+        info.add_text(PNG_PARAMETERS_KEY, format_a1111_parameters(metadata).replace("\x00", ""))
         info.add_itxt(PNG_JSON_KEY, _metadata_json(metadata), zip=True)
     if gpano:
         # Adobe's XMP spec part 3: PNG XMP is an uncompressed iTXt chunk with this keyword.
