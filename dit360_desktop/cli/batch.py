@@ -1,0 +1,158 @@
+"""``dit360 batch JOBS.jsonl --cluster ADDRESS``: run a file of requests on a Ray cluster.
+
+One JSON object per line with the request's own field names (as in the saved metadata), plus an
+optional ``job_id``. Results are saved into the library as they arrive; a job already in the library
+(same job id) is skipped, so running the same file again resumes it. See docs/cluster.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from dit360_desktop.cluster import events as ev
+from dit360_desktop.cluster.connect import ray_installed
+from dit360_desktop.cluster.errors import ClusterUnavailableError
+from dit360_desktop.cluster.jobs import JobStatus, format_summary, read_jobs_file
+from dit360_desktop.panorama.errors import DiT360Error
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "batch", help="run a file of requests on a Ray cluster", description=__doc__
+    )
+    parser.add_argument("jobs", type=Path, metavar="JOBS.jsonl", help="one request (JSON object) per line")
+    parser.add_argument(
+        "--cluster",
+        required=True,
+        metavar="ray://HOST:PORT|HOST:PORT|local",
+        help="the Ray cluster; local starts a throwaway Ray runtime on this machine",
+    )
+    parser.add_argument(
+        "--model", default=None, metavar="DIR", help="FLUX.1-dev folder every worker can read (shared path)"
+    )
+    parser.add_argument(
+        "--fetch-models",
+        action="store_true",
+        help="without --model: each worker downloads what its model manager lacks ($HF_TOKEN passed on)",
+    )
+    parser.add_argument("--models-dir", default=None, metavar="DIR", help="the workers' model manager folder")
+    parser.add_argument("--endpoint", default=None, help="hub endpoint or mirror for --fetch-models")
+    parser.add_argument("--library", type=Path, default=None, help="history library folder (on this machine)")
+    parser.add_argument(
+        "--retries", type=int, default=2, help="attempts after a worker is lost mid-job (default 2)"
+    )
+    parser.add_argument("--workers", type=int, default=None, help="number of workers (default: one per GPU)")
+    parser.add_argument("--cpu", action="store_true", help="CPU workers even when the cluster has GPUs")
+    parser.add_argument("--cpus-per-worker", type=float, default=1.0)
+    parser.add_argument("--gpus-per-worker", type=float, default=1.0)
+    parser.add_argument("--quiet", action="store_true", help="only the summary")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not ray_installed():
+        return _report(ClusterUnavailableError())
+    if args.retries < 0 or (args.workers is not None and args.workers < 1):
+        sys.stderr.write("error: --retries must be 0 or more and --workers 1 or more.\n")
+        return 2
+    try:
+        jobs = read_jobs_file(args.jobs)
+    except DiT360Error as error:
+        return _report(error)
+
+    from dit360_desktop.cluster.driver import BatchDriver, ClusterOptions
+    from dit360_desktop.cluster.worker_models import ModelSource
+    from dit360_desktop.history.library import Library
+
+    options = ClusterOptions(
+        address=args.cluster,
+        model=ModelSource(
+            model_dir=args.model, fetch=args.fetch_models, models_dir=args.models_dir, endpoint=args.endpoint
+        ),
+        retries=args.retries,
+        workers=args.workers,
+        use_gpus=False if args.cpu else None,
+        cpus_per_worker=args.cpus_per_worker,
+        gpus_per_worker=args.gpus_per_worker,
+        quiet=not args.verbose,
+    )
+    try:
+        library = Library.open(args.library)
+    except DiT360Error as error:
+        return _report(error)
+    try:
+        driver = BatchDriver(options, library, on_event=BatchProgress(quiet=args.quiet))
+        summary = driver.run(jobs)
+    except DiT360Error as error:
+        return _report(error)
+    finally:
+        library.close()
+    sys.stdout.write(format_summary(summary) + "\n")
+    if driver.cancelled and summary.by_status(JobStatus.CANCELLED):
+        return EXIT_INTERRUPTED
+    if summary.error:
+        return 5 if summary.by_status(JobStatus.UNFINISHED) else 3
+    return EXIT_OK if summary.ok else EXIT_FAILED
+
+
+def _report(error: DiT360Error) -> int:
+    sys.stderr.write(f"error: {error}\n")
+    code = getattr(error, "exit_code", EXIT_FAILED)
+    return code if isinstance(code, int) else EXIT_FAILED
+
+
+class BatchProgress:
+    """One line per event on stderr, prefixed with the job (and worker): several jobs run at once."""
+
+    def __init__(self, stream: TextIO | None = None, *, quiet: bool = False) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.quiet = quiet
+
+    def __call__(self, event: ev.DriverEvent) -> None:
+        if self.quiet:
+            return
+        text = _describe(event)
+        if text:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+
+def _describe(event: ev.DriverEvent) -> str | None:
+    if isinstance(event, ev.WorkerJoined):
+        return f"[{event.worker.label}] ready ({event.worker.device or 'device chosen per job'})"
+    if isinstance(event, ev.WorkerRefused):
+        return f"[{event.worker.label}] refuses jobs: {event.reason}"
+    if isinstance(event, ev.WorkerLost):
+        return f"[{event.worker.label}] lost: {event.reason}"
+    if isinstance(event, ev.JobSkipped):
+        return f"{event.job_id}: skipped, already in the library (entry {event.entry_id})"
+    if isinstance(event, ev.JobStarted):
+        again = f" (attempt {event.attempt})" if event.attempt > 1 else ""
+        return f"{event.job_id}: started on {event.worker.label}{again}"
+    if isinstance(event, ev.JobStage):
+        return f"{event.job_id}: [{event.stage}] {event.message}"
+    if isinstance(event, ev.JobStep):
+        # Every quarter of the steps: enough to see it move, not a line per step for every job.
+        quarter = max(1, event.total // 4)
+        if event.step % quarter and event.step != event.total:
+            return None
+        return f"{event.job_id}: step {event.step}/{event.total} ETA {event.eta_s:.0f} s"
+    if isinstance(event, ev.JobSaved):
+        return f"{event.job_id}: saved {event.entry.path}"
+    if isinstance(event, ev.JobFailed):
+        return f"{event.job_id}: failed: {event.reason}" + (
+            "; retrying on another worker" if event.retrying else ""
+        )
+    if isinstance(event, ev.JobCancelled):
+        return f"{event.job_id}: cancelled"
+    if isinstance(event, ev.ClusterLost):
+        return f"The cluster was lost: {event.reason} ({len(event.unfinished)} job(s) unfinished)"
+    return None

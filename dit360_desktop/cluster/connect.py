@@ -1,0 +1,77 @@
+"""Finding Ray and joining a cluster: ``local``, ``ray://HOST:PORT`` (Ray Client) or ``HOST:PORT``."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import ModuleType
+
+from dit360_desktop.cluster.errors import ClusterConnectionError, ClusterUnavailableError
+
+log = logging.getLogger(__name__)
+
+LOCAL = "local"
+_HOST_PORT = re.compile(r"^(?:ray://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
+
+
+def ray_installed() -> bool:
+    """Without importing Ray (a second or two): whether the cluster extra is installed."""
+    return importlib.util.find_spec("ray") is not None
+
+
+def import_ray() -> ModuleType:
+    try:
+        import ray
+    except ImportError as e:
+        raise ClusterUnavailableError(f" ({e})") from e
+    return ray
+
+
+def check_address(address: str) -> str:
+    """``local``, ``auto`` (this machine is a cluster node), ``ray://HOST:PORT`` or ``HOST:PORT``."""
+    text = address.strip()
+    if text.lower() in (LOCAL, "auto"):
+        return text.lower()
+    match = _HOST_PORT.match(text)
+    if match is None or not 0 < int(match.group(1)) < 65536:
+        raise ClusterConnectionError(
+            f"{address!r} is not a cluster address: give ray://HOST:PORT (Ray Client, port 10001 by "
+            "default), HOST:PORT of the head node (port 6379 by default), or local."
+        )
+    return text
+
+
+@contextmanager
+def connected(address: str, *, local_cpus: int | None = None, quiet: bool = True) -> Iterator[ModuleType]:
+    """Join the cluster (or start a throwaway local one) and leave it afterwards.
+
+    When Ray is already initialised in this process (a test's cluster, a notebook), that connection is
+    used and left open.
+    """
+    ray = import_ray()
+    address = check_address(address)
+    if ray.is_initialized():
+        yield ray
+        return
+    options = {"log_to_driver": not quiet, "configure_logging": False}
+    try:
+        if address == LOCAL:
+            ray.init(num_cpus=local_cpus, include_dashboard=False, **options)
+        else:
+            ray.init(address=address, **options)
+    except ConnectionError as e:
+        raise ClusterConnectionError(f"Could not reach the Ray cluster at {address}: {e}") from e
+    except Exception as e:
+        # Ray raises plain Exceptions (and gRPC errors) for unreachable or mismatched clusters.
+        raise ClusterConnectionError(f"Could not join the Ray cluster at {address}: {e}") from e
+    try:
+        yield ray
+    finally:
+        try:
+            ray.shutdown()
+        except Exception as e:
+            # A lost cluster can fail its own goodbye; nothing is left to release on our side.
+            log.info("Ray shutdown: %s", e)

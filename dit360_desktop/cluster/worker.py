@@ -1,0 +1,219 @@
+"""The Ray actor that runs jobs: one per GPU (or CPU slot), owning one PanoramaEngine for its lifetime.
+
+The engine is created when the actor starts and its weights load with the first job, then stay loaded:
+a model loads once per worker, not once per job. Jobs arrive as plain dicts (``wire.job_message``), and
+results and failures go back as plain dicts too, so nothing depends on pickling our exception classes;
+only the death of the process reaches the driver as a Ray error. The driver sends one job at a time per
+actor, and the actor allows one more concurrent call so that ``cancel`` can reach a running job.
+
+This module imports neither torch nor the engine at import time: the driver imports it to name the actor
+class, and the engine is imported inside the worker process.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from dit360_desktop.cluster.errors import WorkerRefusedError
+from dit360_desktop.cluster.wire import (
+    PreviewThrottle,
+    WorkerInfo,
+    WorkerProgress,
+    encode_preview,
+    encode_result_png,
+)
+from dit360_desktop.cluster.worker_models import ModelSource, prepare_model
+from dit360_desktop.panorama.errors import (
+    DiT360Error,
+    GenerationCancelled,
+    ImageLoadError,
+    ModelInvalidError,
+    ModelMissingError,
+    OutOfMemoryError,
+    RequestError,
+)
+from dit360_desktop.panorama.events import CancelToken, StageEvent, StepEvent
+
+log = logging.getLogger(__name__)
+
+# Failure kinds a worker reports; the driver retries "refused" on another worker and fails the others.
+CANCELLED, REFUSED, BAD_REQUEST, MODEL, OUT_OF_MEMORY, FAILED = (
+    "cancelled",
+    "refused",
+    "bad_request",
+    "model",
+    "out_of_memory",
+    "failed",
+)
+
+
+class ProgressInbox:
+    """A small actor the workers post progress to (fire and forget) and the driver drains."""
+
+    MAX_ITEMS = 10_000
+
+    def __init__(self) -> None:
+        from collections import deque
+
+        self._items: deque[WorkerProgress] = deque(maxlen=self.MAX_ITEMS)
+
+    def put(self, item: WorkerProgress) -> None:
+        self._items.append(item)
+
+    def flush(self) -> None:
+        """Returns once every earlier ``put`` from the caller has run (Ray keeps one caller's order)."""
+
+    def take(self) -> list[WorkerProgress]:
+        items = list(self._items)
+        self._items.clear()
+        return items
+
+
+class PanoramaWorker:
+    def __init__(self, name: str, source: ModelSource, preview_interval_s: float = 1.0) -> None:
+        import ray
+
+        self._problem: str | None = None
+        self._engine: Any = None
+        self._preview_interval_s = preview_interval_s
+        self._lock = threading.Lock()
+        self._tokens: dict[str, CancelToken] = {}
+        self._cancelled: set[str] = set()
+        try:
+            folder = prepare_model(source)
+            from dit360_desktop.core.engine import PanoramaEngine
+
+            self._engine = PanoramaEngine(folder)
+        except WorkerRefusedError as e:
+            self._problem = str(e)
+        except (DiT360Error, OSError) as e:
+            self._problem = f"its model could not be prepared: {e}"
+        if self._problem is not None:
+            log.error("Worker %s refuses jobs: %s", name, self._problem)
+        self._info = WorkerInfo.here(name, ray.util.get_node_ip_address(), _device_label())
+
+    def ready(self) -> tuple[WorkerInfo, str | None]:
+        """Who this worker is, and why it refuses jobs (None when it takes them)."""
+        return self._info, self._problem
+
+    def cancel(self, job_id: str) -> bool:
+        """Stop ``job_id`` within one step (or before it starts, when it has not yet)."""
+        with self._lock:
+            token = self._tokens.get(job_id)
+            if token is None:
+                self._cancelled.add(job_id)
+                return False
+        token.cancel()
+        return True
+
+    def run_job(self, message: dict[str, Any], inbox: Any) -> dict[str, Any]:
+        job_id, attempt = message["job_id"], int(message["attempt"])
+        if self._problem is not None:
+            return _failure(job_id, REFUSED, f"{self._info.label} refuses jobs: {self._problem}")
+        token = CancelToken()
+        with self._lock:
+            if job_id in self._cancelled:
+                self._cancelled.discard(job_id)
+                return _failure(job_id, CANCELLED, "Cancelled before it started.")
+            self._tokens[job_id] = token
+        relay = _ProgressRelay(inbox, job_id, attempt, self._info.label, self._preview_interval_s)
+        started = time.perf_counter()
+        try:
+            with tempfile.TemporaryDirectory(prefix="dit360-job-") as folder:
+                request = _request_with_local_files(message, Path(folder))
+                result = self._engine.run(request, on_event=relay, cancel=token)
+                png = encode_result_png(result.image)
+            relay.flush()
+        except GenerationCancelled as e:
+            return _failure(job_id, CANCELLED, str(e))
+        except Exception as e:
+            log.exception("Job %s failed on %s", job_id, self._info.label)
+            return _failure(job_id, _kind(e), str(e) or type(e).__name__)
+        finally:
+            with self._lock:
+                self._tokens.pop(job_id, None)
+        return {
+            "job_id": job_id,
+            "png": png,
+            "request": result.request.to_dict(),
+            "metadata": result.metadata,
+            "worker": self._info,
+            "seconds": time.perf_counter() - started,
+        }
+
+
+def _request_with_local_files(message: dict[str, Any], folder: Path):
+    from dit360_desktop.models.selection import resolve_lora
+    from dit360_desktop.panorama.request import GenerationRequest
+
+    request = GenerationRequest.from_dict(message["request"])
+    changes: dict[str, Any] = {}
+    for name, data in message.get("files", {}).items():
+        path = folder / f"{name}{Path(str(getattr(request, name) or '')).suffix}"
+        path.write_bytes(data)
+        changes[name] = str(path)
+    # The default LoRA is the one installed on this node, as a local run picks the one installed locally.
+    changes["lora_path"] = resolve_lora(request.lora_path)
+    return request.replace(**changes)
+
+
+class _ProgressRelay:
+    def __init__(self, inbox: Any, job_id: str, attempt: int, worker: str, preview_interval_s: float) -> None:
+        self._inbox = inbox
+        self._job_id, self._attempt, self._worker = job_id, attempt, worker
+        self._previews = PreviewThrottle(preview_interval_s)
+
+    def __call__(self, event: Any) -> None:
+        if isinstance(event, StageEvent):
+            self._post(stage=event.stage.value, message=event.message)
+        elif isinstance(event, StepEvent):
+            preview = None
+            if event.preview is not None and self._previews.allow(time.monotonic()):
+                preview = encode_preview(event.preview)
+            self._post(
+                stage="denoising",
+                step=event.step,
+                total=event.total,
+                elapsed_s=event.elapsed_s,
+                eta_s=event.eta_s,
+                preview_jpeg=preview,
+            )
+
+    def flush(self) -> None:
+        # The driver relays progress before results, so the last steps must be in the inbox before the
+        # result leaves; one round trip per job.
+        import ray
+
+        ray.get(self._inbox.flush.remote())
+
+    def _post(self, **fields: Any) -> None:
+        item = WorkerProgress(job_id=self._job_id, attempt=self._attempt, worker=self._worker, **fields)
+        # Fire and forget: a slow driver must not slow the denoising loop. Ray runs one caller's calls to
+        # an actor in the order they were made, so the steps arrive in order.
+        self._inbox.put.remote(item)
+
+
+def _failure(job_id: str, kind: str, message: str) -> dict[str, Any]:
+    return {"job_id": job_id, "error": {"kind": kind, "message": message}}
+
+
+def _kind(error: BaseException) -> str:
+    if isinstance(error, (RequestError, ImageLoadError)):
+        return BAD_REQUEST
+    if isinstance(error, (ModelMissingError, ModelInvalidError)):
+        return MODEL
+    if isinstance(error, OutOfMemoryError):
+        return OUT_OF_MEMORY
+    return FAILED
+
+
+def _device_label() -> str:
+    import os
+
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return f"cuda:{visible}" if visible else "cpu"
