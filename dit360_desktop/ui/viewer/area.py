@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QVBoxLayout, QWidget
 
 from dit360_desktop.ui.viewer import create_viewer, fallback_viewer
 from dit360_desktop.ui.viewer.controls import ViewControls
+from dit360_desktop.ui.viewer.qa_overlay import attach_quality_overlay
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ class ViewerArea(QWidget):
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._layout.setSpacing(0)
         self.viewer: Any = create_viewer(self)
+        self.quality_overlay = attach_quality_overlay(self.viewer)  # seam score in seam-inspection mode
         self.view_controls = ViewControls(window, self.viewer)
         self._layout.addWidget(self.view_controls.toolbar)
         self.viewer.setVisible(False)
