@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -65,7 +66,7 @@ def test_overlay_scores_in_seam_mode_and_warns(viewer, qtbot) -> None:
     red = (pixels[:, 0] > 200) & (pixels[:, 1] < 60) & (pixels[:, 2] < 60)
     assert red.sum() > 100
     if os.environ.get("DIT360_SCREENSHOT_DIR"):
-        viewer.grabFramebuffer().save(os.path.join(os.environ["DIT360_SCREENSHOT_DIR"], "viewer-seam-qa.png"))
+        viewer.grabFramebuffer().save(str(Path(os.environ["DIT360_SCREENSHOT_DIR"]) / "viewer-seam-qa.png"))
 
 
 def test_overlay_follows_a_new_panorama(viewer, qtbot) -> None:
