@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 from PySide6.QtCore import Qt
 
@@ -60,6 +61,19 @@ SHORTCUTS: tuple[Shortcut, ...] = (
 )
 
 
+class PointerTool(Protocol):
+    """A tool that takes over the pointer from looking around (the edit brush, photo placement).
+
+    Coordinates are the viewer's logical pixels; ``press`` returns whether the tool takes the drag.
+    """
+
+    def press(self, x: float, y: float) -> bool: ...
+    def move(self, x: float, y: float) -> None: ...
+    def release(self) -> None: ...
+    def hover(self, x: float, y: float) -> None: ...
+    def wheel(self, angle_delta_y: float) -> bool: ...
+
+
 class ViewerInput:
     """Translates pointer and key events into camera changes, including coasting after a flick."""
 
@@ -70,6 +84,10 @@ class ViewerInput:
         self._drag_from: tuple[float, float] | None = None
         self._held: set[int] = set()
         self._width = 1
+        self._height = 1
+        # While set, primary drags and the wheel go to the tool; ``look`` presses still turn the view.
+        self.tool: PointerTool | None = None
+        self._tool_dragging = False
 
     @property
     def dragging(self) -> bool:
@@ -80,18 +98,33 @@ class ViewerInput:
         """True while something needs frames without new events (coasting, held keys)."""
         return self.inertia.active or bool(self._held)
 
+    @property
+    def viewport(self) -> tuple[int, int]:
+        return self._width, self._height
+
     def set_viewport(self, width: int, height: int) -> None:
         self._width = max(1, width)
+        self._height = max(1, height)
         self.camera.set_viewport(width, height)
 
-    def press(self, x: float, y: float, time_s: float) -> None:
+    def press(self, x: float, y: float, time_s: float, *, look: bool = False) -> None:
+        """``look``: the user asked to turn the view even while a tool is active (right button, Alt)."""
+        if self.tool is not None and not look and self.tool.press(x, y):
+            self.inertia.stop()
+            self._tool_dragging = True
+            return
         self.inertia.stop()
         self._tracker.reset()
         self._drag_from = (x, y)
         self._tracker.add(time_s, 0.0, 0.0)
 
     def move(self, x: float, y: float, time_s: float) -> None:
+        if self._tool_dragging and self.tool is not None:
+            self.tool.move(x, y)
+            return
         if self._drag_from is None:
+            if self.tool is not None:
+                self.tool.hover(x, y)
             return
         dx, dy = x - self._drag_from[0], y - self._drag_from[1]
         self._drag_from = (x, y)
@@ -102,13 +135,27 @@ class ViewerInput:
         self._tracker.add(time_s, dyaw, dpitch)
 
     def release(self, time_s: float) -> None:
+        if self._tool_dragging:
+            self._tool_dragging = False
+            if self.tool is not None:
+                self.tool.release()
+            return
         if self._drag_from is None:
             return
         self._drag_from = None
         self.inertia.start(*self._tracker.velocity(time_s))
         self._tracker.reset()
 
+    def set_tool(self, tool: PointerTool | None) -> None:
+        """Hand primary drags to ``tool`` (None: back to looking around), ending a drag in progress."""
+        if self._tool_dragging and self.tool is not None:
+            self.tool.release()
+        self._tool_dragging = False
+        self.tool = tool
+
     def wheel(self, angle_delta_y: float, pixel_delta_y: float = 0.0) -> None:
+        if self.tool is not None and angle_delta_y and self.tool.wheel(angle_delta_y):
+            return
         if pixel_delta_y:
             self.camera.zoom(math.exp(-PIXEL_ZOOM_RATE * pixel_delta_y))
         elif angle_delta_y:
