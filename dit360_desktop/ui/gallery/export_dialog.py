@@ -1,11 +1,11 @@
-"""The export dialog and the background job that writes the files."""
+"""The export dialog: format, size and where the files go (the panel runs the export itself)."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QRunnable, QStandardPaths, Signal
+from PySide6.QtCore import QStandardPaths
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -23,8 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from dit360_desktop.history.entry import Entry
-from dit360_desktop.history.export import MAX_FACE_SIZE, ExportOptions, default_file_name, export_entry
-from dit360_desktop.panorama.errors import DiT360Error
+from dit360_desktop.history.export import MAX_FACE_SIZE, ExportOptions, default_file_name
 
 log = logging.getLogger(__name__)
 
@@ -35,28 +34,6 @@ FORMAT_LABELS = {
     "cubemap-cross": "Cubemap: horizontal cross (Unity)",
     "perspective": "Perspective view",
 }
-
-
-class ExportSignals(QObject):
-    finished = Signal(list)
-    failed = Signal(str)
-
-
-class ExportJob(QRunnable):
-    """Runs ``export_entry`` on a pool thread; the projections of a 2048×1024 panorama take a moment."""
-
-    def __init__(self, entry: Entry, out: Path, options: ExportOptions) -> None:
-        super().__init__()
-        self.signals = ExportSignals()
-        self._entry, self._out, self._options = entry, out, options
-
-    def run(self) -> None:
-        try:
-            written = export_entry(self._entry, self._out, self._options)
-        except DiT360Error as e:
-            self.signals.failed.emit(str(e))
-            return
-        self.signals.finished.emit([str(p) for p in written])
 
 
 def default_export_folder() -> Path:

@@ -1,8 +1,8 @@
 """The history gallery: every saved panorama, searchable, reusable and exportable.
 
 ``GalleryPanel(library)`` is a plain QWidget (the main window docks it). It talks to the library only
-through its public methods; slow work (thumbnails, exports, rescans) runs on thread pools and reports
-back through queued signals.
+through its public methods; slow work (thumbnails, exports, rescans) runs as ``BackgroundOp``s, whose
+callbacks come back on the UI thread.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from pathlib import Path
 from PySide6.QtCore import (
     QItemSelectionModel,
     QModelIndex,
-    QObject,
-    QRunnable,
     QSize,
     Qt,
     QThreadPool,
@@ -39,15 +37,16 @@ from PySide6.QtWidgets import (
 )
 
 from dit360_desktop.history.entry import Entry, RescanReport
-from dit360_desktop.history.export import ExportOptions
+from dit360_desktop.history.export import ExportOptions, export_entry
 from dit360_desktop.history.library import Library
 from dit360_desktop.panorama.errors import DiT360Error
 from dit360_desktop.ui.gallery import actions
 from dit360_desktop.ui.gallery.delegate import PADDING, RADIUS, TileDelegate
 from dit360_desktop.ui.gallery.details import DetailsPane
-from dit360_desktop.ui.gallery.export_dialog import FORMAT_LABELS, ExportDialog, ExportJob
+from dit360_desktop.ui.gallery.export_dialog import FORMAT_LABELS, ExportDialog
 from dit360_desktop.ui.gallery.icons import gallery_icon
 from dit360_desktop.ui.gallery.model import GalleryModel
+from dit360_desktop.ui.widgets.background import BackgroundOp
 from dit360_desktop.ui.widgets.icons import icon
 
 log = logging.getLogger(__name__)
@@ -118,26 +117,6 @@ class GalleryView(QListView):
         super().resizeEvent(event)
 
 
-class _Signals(QObject):
-    rescanned = Signal(object)
-    failed = Signal(str)
-
-
-class _RescanJob(QRunnable):
-    def __init__(self, library: Library) -> None:
-        super().__init__()
-        self.signals = _Signals()
-        self._library = library
-
-    def run(self) -> None:
-        try:
-            report = self._library.rescan()
-        except DiT360Error as e:
-            self.signals.failed.emit(str(e))
-            return
-        self.signals.rescanned.emit(report)
-
-
 class GalleryPanel(QWidget):
     entry_selected = Signal(object)
     reuse_parameters_requested = Signal(object)
@@ -154,7 +133,6 @@ class GalleryPanel(QWidget):
         self.library = library
         self._jobs = QThreadPool(self)
         self._jobs.setMaxThreadCount(1)
-        self._running: set[QRunnable] = set()
         # Replaceable so tests (and a future "don't ask again" setting) can answer for the user.
         self.confirm: Callable[[str, str], bool] = self._ask
         self.report_error: Callable[[str, str], None] = self._warn
@@ -284,19 +262,18 @@ class GalleryPanel(QWidget):
         if chosen is not None:
             self.start_export(entry, *chosen)
 
-    def start_export(self, entry: Entry, out: Path, options: ExportOptions) -> ExportJob:
-        job = ExportJob(entry, out, options)
-        job.signals.finished.connect(lambda paths, j=job: self._export_done(j, paths))
-        job.signals.failed.connect(lambda message, j=job: self._job_failed(j, "Export failed", message))
-        self._start(job)
+    def start_export(self, entry: Entry, out: Path, options: ExportOptions) -> BackgroundOp:
+        # The projections of a 2048×1024 panorama take a moment: off the UI thread.
+        op = BackgroundOp(
+            self, lambda _ctx: [str(p) for p in export_entry(entry, out, options)], self._exported
+        )
+        op.failure(lambda e: self.report_error("Export failed", str(e))).run_in_background(self._jobs)
         self.status_message.emit(f"Exporting to {out}…")
-        return job
+        return op
 
     def rescan(self) -> None:
-        job = _RescanJob(self.library)
-        job.signals.rescanned.connect(lambda report, j=job: self._rescanned(j, report))
-        job.signals.failed.connect(lambda message, j=job: self._job_failed(j, "Rescan failed", message))
-        self._start(job)
+        op = BackgroundOp(self, lambda _ctx: self.library.rescan(), self._rescanned)
+        op.failure(lambda e: self.report_error("Rescan failed", str(e))).run_in_background(self._jobs)
         self.status_message.emit("Rescanning the library…")
 
     def shutdown(self) -> None:
@@ -547,24 +524,14 @@ class GalleryPanel(QWidget):
             self.notice.setText("\n".join(notices))
             self.notice.show()
 
-    def _start(self, job: QRunnable) -> None:
-        self._running.add(job)
-        self._jobs.start(job)
-
-    def _export_done(self, job: QRunnable, paths: list[str]) -> None:
-        self._running.discard(job)
+    def _exported(self, paths: list[str]) -> None:
         first = paths[0] if paths else ""
         more = f" and {len(paths) - 1} more" if len(paths) > 1 else ""
         self.status_message.emit(f"Exported {first}{more}")
 
-    def _rescanned(self, job: QRunnable, report: RescanReport) -> None:
-        self._running.discard(job)
+    def _rescanned(self, report: RescanReport) -> None:
         self.refresh()
         self.status_message.emit(f"Rescan done: {report.summary()}")
-
-    def _job_failed(self, job: QRunnable, title: str, message: str) -> None:
-        self._running.discard(job)
-        self.report_error(title, message)
 
     def _ask(self, title: str, text: str) -> bool:
         answer = QMessageBox.question(self, title, text)

@@ -1,10 +1,10 @@
 """Loading gallery thumbnails off the UI thread.
 
-Requests go into a queue drained by at most two QRunnable workers on a private QThreadPool. A worker
+Requests go into a queue drained by at most two ``BackgroundOp``s on a private QThreadPool. A drain
 regenerates the thumbnail file if it is missing (``Library.ensure_thumbnail``, no database access),
 decodes it into a QImage (thread-safe, unlike QPixmap) at the tile's size with its rounded corners, and
-reports back through a queued signal. The newest requests run first and only a bounded number wait, so
-fast scrolling through 10,000 items never builds a backlog.
+reports each tile as progress, which arrives on the UI thread. The newest requests run first and only
+a bounded number wait, so fast scrolling through 10,000 items never builds a backlog.
 """
 
 from __future__ import annotations
@@ -15,21 +15,17 @@ from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QRectF, QRunnable, QSize, Qt, QThread, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRectF, QSize, Qt, QThread, QThreadPool, Signal
 from PySide6.QtGui import QImage, QImageReader, QPainter, QPainterPath
 
 from dit360_desktop.history.entry import Entry
 from dit360_desktop.panorama.errors import DiT360Error
+from dit360_desktop.ui.widgets.background import BackgroundOp, OpContext
 
 log = logging.getLogger(__name__)
 
 # Requests beyond this many still waiting are dropped, oldest first (they scrolled out of view).
 MAX_WAITING = 96
-
-
-class _Signals(QObject):
-    loaded = Signal(int, QImage)
-    failed = Signal(int, str)
 
 
 def tile_image(source: QImage, size: QSize, radius: float) -> QImage:
@@ -70,33 +66,6 @@ def load_tile(path: Path, size: QSize, radius: float) -> QImage:
     return tile_image(image, size, radius)
 
 
-class _Worker(QRunnable):
-    """Drains the loader's queue, newest request first, then ends; the loader starts another if needed."""
-
-    def __init__(self, loader: ThumbnailLoader) -> None:
-        super().__init__()
-        self._loader = loader
-
-    def run(self) -> None:
-        loader = self._loader
-        while True:
-            job = loader._next_job()
-            if job is None:
-                return
-            entry, size, radius = job
-            try:
-                path = loader._ensure(entry)
-                image = load_tile(path, size, radius)
-            except (DiT360Error, OSError) as e:
-                loader._signals.failed.emit(entry.id, str(e))
-                continue
-            if image.isNull():
-                loader._signals.failed.emit(entry.id, f"{path} could not be decoded")
-            else:
-                # The finished tile (exact size, rounded corners) is made here; the UI thread only blits it.
-                loader._signals.loaded.emit(entry.id, image)
-
-
 class ThumbnailLoader(QObject):
     """``request(entry)``; answers with ``loaded(id, QImage)`` or ``failed(id, message)``."""
 
@@ -116,9 +85,6 @@ class ThumbnailLoader(QObject):
         self._threads = max(1, min(2, QThread.idealThreadCount() - 1))
         self._pool.setMaxThreadCount(self._threads)
         self._pool.setThreadPriority(QThread.Priority.LowPriority)
-        self._signals = _Signals(self)
-        self._signals.loaded.connect(self._on_loaded)
-        self._signals.failed.connect(self._on_failed)
         # Shared with the workers, under the lock. Queued requests in order (newest last); ids being decoded.
         self._lock = threading.Lock()
         self._queue: OrderedDict[int, Entry] = OrderedDict()
@@ -148,7 +114,7 @@ class ThumbnailLoader(QObject):
             if start:
                 self._workers += 1
         if start:
-            self._pool.start(_Worker(self))
+            BackgroundOp(self, self._drain).with_progress(self._on_tile).run_in_background(self._pool)
 
     def is_pending(self, entry_id: int) -> bool:
         with self._lock:
@@ -161,6 +127,32 @@ class ThumbnailLoader(QObject):
         with self._lock:
             self._queue.clear()
         self._pool.waitForDone(5000)
+
+    def _drain(self, ctx: OpContext) -> None:
+        """On a pool thread: make tiles, newest request first, until the queue is empty."""
+        while True:
+            job = self._next_job()
+            if job is None:
+                return
+            entry, size, radius = job
+            try:
+                path = self._ensure(entry)
+                image = load_tile(path, size, radius)
+            except (DiT360Error, OSError) as e:
+                ctx.report((entry.id, None, str(e)))
+                continue
+            if image.isNull():
+                ctx.report((entry.id, None, f"{path} could not be decoded"))
+            else:
+                # The finished tile (exact size, rounded corners) is made here; the UI thread only blits it.
+                ctx.report((entry.id, image, ""))
+
+    def _on_tile(self, report: tuple[int, QImage | None, str]) -> None:
+        entry_id, image, message = report
+        if image is None:
+            self._on_failed(entry_id, message)
+        else:
+            self._on_loaded(entry_id, image)
 
     def _next_job(self) -> tuple[Entry, QSize, float] | None:
         """Called by workers: the newest waiting request (what is on screen now), or None to stop."""

@@ -1,7 +1,7 @@
 """The first-run sample panorama, computed off the UI thread and cached.
 
 ``sample_panorama`` is procedural numpy work that takes around a second at 1024×512 on a small CPU; run on
-the UI thread it would freeze the freshly shown window. It runs once in a background thread (numpy releases
+the UI thread it would freeze the freshly shown window. It runs once as a ``BackgroundOp`` (numpy releases
 the GIL in its array loops) and the result is cached as a .npy keyed by the generator's source, so later
 starts load it in milliseconds.
 """
@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import threading
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from dit360_desktop import paths
+from dit360_desktop.ui.widgets.background import BackgroundOp
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class SampleLoader(QObject):
     def __init__(self, parent: QObject | None = None, size: tuple[int, int] = SAMPLE_SIZE) -> None:
         super().__init__(parent)
         self.size = size
-        self._thread: threading.Thread | None = None
+        self._op: BackgroundOp | None = None
 
     def start(self) -> None:
         width, height = self.size
@@ -65,12 +65,9 @@ class SampleLoader(QObject):
         if cached is not None:
             self.ready.emit(cached)
             return
-        self._thread = threading.Thread(
-            target=self._compute, args=(path,), name="SamplePanorama", daemon=True
-        )
-        self._thread.start()
+        self._op = BackgroundOp(self, lambda _ctx: self._compute(path), self.ready.emit).run_in_background()
 
-    def _compute(self, path: Path) -> None:
+    def _compute(self, path: Path) -> np.ndarray:
         from dit360_desktop.ui.viewer.sample_panorama import sample_panorama
 
         array = sample_panorama(*self.size)
@@ -78,9 +75,8 @@ class SampleLoader(QObject):
             _store(path, array)
         except OSError as e:
             log.warning("Could not cache the sample panorama in %s: %s", path, e)
-        # Emitted from this thread; Qt queues it to the receivers in the UI thread.
-        self.ready.emit(array)
+        return array
 
     def wait(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
+        if self._op is not None:
+            self._op.wait(timeout)
