@@ -80,7 +80,18 @@ def summarise(files: list[FileProgress]) -> tuple[str, int, float, float | None,
     return "cancelled", percent, 0.0, None, total
 
 
+# The first-run guide: what is needed and the three ways to get it, in the order most people take.
+GUIDE = (
+    "<b>To generate panoramas this app needs two models:</b> FLUX.1-dev (about 34 GB) and the DiT360 "
+    "panorama LoRA (about 0.4 GB). <b>Download</b> fetches them from Hugging Face; FLUX.1-dev is gated, so "
+    "the steps under <i>Hugging Face access</i> come first. <b>Import</b> uses copies you already have "
+    "(a diffusers folder, a Hugging Face cache or a ComfyUI LoRA file)."
+)
+
+
 class ModelManagerDialog(QDialog):
+    # Emitted when a download, import or repair has finished (or stopped): what is installed may differ.
+    installed_changed = Signal()
     _request_refresh = Signal()
     _request_download = Signal(list, str, str)
     _request_verify = Signal(list, str, str)
@@ -94,10 +105,12 @@ class ModelManagerDialog(QDialog):
         models_dir: Path | None = None,
         *,
         transfer_settings: TransferSettings | None = None,
+        focus_component: str | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Model manager")
-        self.resize(980, 560)
+        self.resize(980, 600)
+        self._focus = focus_component
         self._snapshot: Snapshot | None = None
         self._live: dict[str, dict[str, FileProgress]] = {}
         self._busy = ""
@@ -124,6 +137,12 @@ class ModelManagerDialog(QDialog):
     # --- layout ----------------------------------------------------------------------------------------
     def _build(self) -> None:
         layout = QVBoxLayout(self)
+        self.guide_label = QLabel(GUIDE)
+        self.guide_label.setObjectName("ModelGuide")
+        self.guide_label.setWordWrap(True)
+        self.guide_label.setTextFormat(Qt.TextFormat.RichText)
+        self.guide_label.setVisible(self._focus is not None)
+        layout.addWidget(self.guide_label)
 
         where = QHBoxLayout()
         self.location_label = QLabel("Models location: …")
@@ -217,12 +236,7 @@ class ModelManagerDialog(QDialog):
         )
         gated = [s.component for s in snapshot.statuses if s.component.gated and s.component.supported]
         self.licence_label.setText(
-            " ".join(
-                f"<b>{c.name}</b> is gated: log in at huggingface.co, accept the {c.licence} at "
-                f'<a href="{c.licence_url}">{c.licence_url}</a>, then paste a read token from '
-                f'<a href="{TOKEN_SETTINGS_URL}">your token settings</a> (or run <code>hf auth login</code>).'
-                for c in gated
-            )
+            "<br>".join(licence_steps(c.name, c.licence, c.licence_url) for c in gated)
         )
         if self.table.rowCount() != len(snapshot.statuses):
             self.table.setRowCount(len(snapshot.statuses))
@@ -233,6 +247,11 @@ class ModelManagerDialog(QDialog):
         for row, status in enumerate(snapshot.statuses):
             self._render_row(row, status)
         self._render_disk()
+        if self._focus is not None:
+            # Opened from the first-run banner or an error: start on the component that is missing.
+            self.select_component(self._focus)
+            self.token_edit.setFocus()
+            self._focus = None
         self._update_buttons()
 
     def _set(self, row: int, column: int, text: str) -> None:
@@ -307,7 +326,10 @@ class ModelManagerDialog(QDialog):
         self._render_disk()
 
     def _on_busy(self, what: str) -> None:
+        finished = self._busy if not what else ""
         self._busy = what
+        if finished in ("Downloading", "Importing", "Repairing"):
+            self.installed_changed.emit()
         if not what:
             # Idle: the rows show what is on disk again, not the last progress events.
             self._live.clear()
@@ -363,6 +385,7 @@ class ModelManagerDialog(QDialog):
         for row in range(self.table.rowCount()):
             if self.table.item(row, COL_NAME).data(Qt.ItemDataRole.UserRole) == component_id:
                 self.table.selectRow(row)
+                self.table.scrollToItem(self.table.item(row, COL_NAME))
 
     def _endpoint(self) -> str:
         return self.endpoint_edit.text().strip()
@@ -456,3 +479,13 @@ class ModelManagerDialog(QDialog):
             self.worker.stop()
             self._thread.quit()
             self._thread.wait()
+
+
+def licence_steps(name: str, licence: str, url: str) -> str:
+    """The numbered steps before a gated model can be downloaded (rich text with links)."""
+    return (
+        f"<b>{name}</b> is gated. 1. Log in at huggingface.co (a free account) and accept the {licence} "
+        f'on <a href="{url}">its page</a>. 2. Create a <i>read</i> token in <a href="{TOKEN_SETTINGS_URL}">'
+        "your token settings</a> and paste it into Token (a token saved by the Hugging Face tools on this "
+        "computer is found by itself). 3. Press Download."
+    )

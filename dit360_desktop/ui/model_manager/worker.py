@@ -17,9 +17,10 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from dit360_desktop.models import hub
 from dit360_desktop.models.downloads import DownloadManager, DownloadReport, FileProgress
+from dit360_desktop.models.folder_check import FLUX1_DEV, FolderExpectations, check_model_folder
 from dit360_desktop.models.fsutil import format_bytes
 from dit360_desktop.models.hashing import Stopped
-from dit360_desktop.models.importer import ImportProgress, import_model
+from dit360_desktop.models.importer import ImportProgress, find_importable, import_model
 from dit360_desktop.models.location import resolve_models_dir, set_models_dir
 from dit360_desktop.models.status import ComponentStatus, component_statuses, disk_usage
 from dit360_desktop.models.transfer import TransferSettings
@@ -54,6 +55,8 @@ class ModelManagerWorker(QObject):
         self._lock = threading.Lock()
         self._manager: DownloadManager | None = None
         self._stop = threading.Event()
+        # What an imported base model must be; tests importing the tiny model relax it to its shape.
+        self.base_expectations: FolderExpectations = FLUX1_DEV
 
     # --- called from the UI thread; thread-safe ------------------------------------------------------
     def pause(self, component_id: str) -> None:
@@ -169,6 +172,11 @@ class ModelManagerWorker(QObject):
     def import_from(self, path: str, mode: str) -> None:
         self._stop.clear()
         self.busy_changed.emit("Importing")
+        refusal = self._base_model_refusal(Path(path))
+        if refusal is not None:
+            self.message.emit(f"Nothing was imported: {refusal}", True)
+            self._done()
+            return
         try:
             entries = import_model(
                 Path(path), mode=mode, models_dir=self._dir(), on_progress=self._import_progress,
@@ -184,6 +192,23 @@ class ModelManagerWorker(QObject):
         self._done()
 
     # --- helpers ---------------------------------------------------------------------------------------
+    def _base_model_refusal(self, path: Path) -> str | None:
+        """Why a base model found under ``path`` is not the real thing (too small, wrong model), or None.
+
+        The importer checks the diffusers shape, which a 600 KB test model also has; this adds the
+        FLUX.1-dev config and size check so such a folder never shows up as "ready".
+        """
+        try:
+            candidates = find_importable(path)
+        except (OSError, DiT360Error):
+            return None  # import_model reports the same problem with its own message
+        for candidate in candidates:
+            if candidate.root.is_dir() and (candidate.root / "model_index.json").is_file():
+                verdict = check_model_folder(candidate.root, self.base_expectations)
+                if not verdict.ok:
+                    return verdict.reason
+        return None
+
     def _run(
         self, label: str, action: Callable[[DownloadManager], DownloadReport], endpoint: str, token: str
     ) -> None:
