@@ -345,6 +345,10 @@ class PanoramaEngine:
 
         with clock("loading"):
             self._load_with_fallback(request, emit, cancel)
+        if request.is_edit:
+            from dit360_desktop.core.editing.runner import run_edit
+
+            return run_edit(self, request, emit, cancel, clock, warnings)
         components = self._components
         device = self._device
 

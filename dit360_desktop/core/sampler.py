@@ -80,7 +80,9 @@ class Denoiser:
         first_index: int,
         check_cancel: Callable[[], None],
         on_step: StepCallback | None = None,
+        after_step: Callable[[int, torch.Tensor], torch.Tensor] | None = None,
     ) -> torch.Tensor:
+        """``after_step(i, tokens)`` may replace the state after step i (masked editing pins kept tokens)."""
         tokens = inputs.tokens
         guidance = None
         if self.transformer.config.guidance_embeds:
@@ -99,6 +101,8 @@ class Denoiser:
             # 4. Optional re-sync of the pad columns (off in the reference).
             if inputs.rewrap_each_step:
                 tokens = rewrap_pad_tokens(tokens, inputs.rows, inputs.cols)
+            if after_step is not None:
+                tokens = after_step(i, tokens)
             if on_step is not None:
                 on_step(
                     i + 1, total, time.perf_counter() - started, _predicted_clean(previous, velocity, sigma)

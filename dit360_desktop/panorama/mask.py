@@ -27,6 +27,7 @@ __all__ = [
     "fit_mask",
     "load_mask",
     "mask_to_png",
+    "max_filter",
 ]
 
 # 1 %: a 2048×1024 panorama and a 2040×1024 mask are the same picture; 4:3 and 2:1 are not.
@@ -128,6 +129,20 @@ def dilate(support: np.ndarray, radius: int) -> np.ndarray:
         return support.astype(bool, copy=True)
     # Integer counts: a pixel is in the dilation exactly when its window holds a masked pixel.
     return box_sum(support.astype(np.int64), radius) > 0
+
+
+def max_filter(values: np.ndarray, radius: int) -> np.ndarray:
+    """Grey dilation: each pixel becomes the largest value in its (2r+1)² square, on the sphere."""
+    if radius <= 0:
+        return values.copy()
+    padded = _sphere_pad(values, radius)
+    height, width = values.shape
+    size = 2 * radius + 1
+    out = padded[:height, :width].copy()
+    for dy in range(size):
+        for dx in range(size):
+            np.maximum(out, padded[dy : dy + height, dx : dx + width], out=out)
+    return out
 
 
 def feather_alpha(mask: np.ndarray, feather: int) -> np.ndarray:
