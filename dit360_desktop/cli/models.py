@@ -8,12 +8,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import math
 import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
+from urllib.parse import urlsplit
 
 from dit360_desktop.cli import exit_codes
 from dit360_desktop.cli.exit_codes import BAD_INPUT, INTERRUPTED, VERIFY, exit_code_for
@@ -47,6 +49,33 @@ log = logging.getLogger(__name__)
 _PRIORITY = (DiskFullError, AuthRequiredError, VerificationError, NetworkError)
 
 
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def http_url(text: str) -> str:
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise argparse.ArgumentTypeError(f"must be an http:// or https:// URL, got {text!r}")
+    return text.strip()
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "models", help="list, download, verify and import models", description=__doc__
@@ -59,16 +88,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         )
         if network:
             p.add_argument(
-                "--endpoint", default=None, help="hub endpoint or mirror URL (default: $HF_ENDPOINT)"
+                "--endpoint",
+                type=http_url,
+                default=None,
+                help="hub endpoint or mirror URL, http(s):// (default: $HF_ENDPOINT)",
             )
             p.add_argument(
                 "--token", default=None, help="Hugging Face token (default: the stored token or $HF_TOKEN)"
             )
             p.add_argument("--parallel", type=int, default=3, choices=range(1, 5), metavar="1-4")
-            p.add_argument("--stall-timeout", type=float, default=30.0, help="seconds without data = stalled")
+            p.add_argument(
+                "--stall-timeout", type=positive_seconds, default=30.0, help="seconds without data = stalled"
+            )
             p.add_argument(
                 "--retries",
-                type=int,
+                type=non_negative_int,
                 default=5,
                 help="retries after a transient failure, for each file and each metadata call (default 5)",
             )

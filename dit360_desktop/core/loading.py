@@ -8,6 +8,7 @@ is read, pickle formats are refused, and missing or unexpected keys are errors t
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 from collections.abc import Callable
@@ -60,18 +61,14 @@ def validate_model_folder(folder: Path, *, without_weights: tuple[str, ...] = ()
     if not folder.is_dir():
         raise ModelMissingError(f"The model folder {folder} does not exist.")
     if not (folder / "model_index.json").is_file():
-        raise ModelInvalidError(
-            f"{folder} is not a diffusers model folder (model_index.json is missing)."
-        )
+        raise ModelInvalidError(f"{folder} is not a diffusers model folder (model_index.json is missing).")
     missing = [name for name in COMPONENTS if not (folder / name).is_dir()]
     if missing:
         raise ModelInvalidError(f"The model folder {folder} lacks {', '.join(missing)}.")
     for name in WEIGHT_COMPONENTS:
         sub = folder / name
         if not (sub / "config.json").is_file():
-            raise ModelInvalidError(
-                f"{sub} has no config.json; the download is incomplete."
-            )
+            raise ModelInvalidError(f"{sub} has no config.json; the download is incomplete.")
         if name in without_weights:
             continue
         pickles = [p for p in sub.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES]
@@ -168,11 +165,12 @@ def check_tokenizer(tokenizer, folder: Path) -> None:
 
 
 def _load_strict(cls, path: Path, dtype: torch.dtype):
+    check_config_types(cls, path / "config.json")
     try:
         model, info = cls.from_pretrained(
             path, torch_dtype=dtype, use_safetensors=True, local_files_only=True, output_loading_info=True
         )
-    except (OSError, ValueError, RuntimeError, json.JSONDecodeError) as e:
+    except (OSError, ValueError, RuntimeError, TypeError, KeyError, json.JSONDecodeError) as e:
         raise ModelInvalidError(f"{path.name} in {path.parent} could not be loaded: {e}") from e
     problems = []
     for kind in ("missing_keys", "unexpected_keys", "mismatched_keys"):
@@ -184,6 +182,63 @@ def _load_strict(cls, path: Path, dtype: torch.dtype):
     if problems:
         raise ModelInvalidError(f"The weights in {path} do not match its config ({'; '.join(problems)}).")
     return model
+
+
+def check_config_types(cls, config_path: Path) -> None:
+    """Refuse a config.json whose values have the wrong JSON type, naming the key.
+
+    The expected type is the one of the constructor's default (the diffusers model's, or the
+    transformers config class's). Without this, ``"num_layers": "many"`` surfaces as a TypeError deep in
+    the model's constructor.
+    """
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return  # the folder check reports it
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelInvalidError(f"{config_path} cannot be read as JSON ({e}).") from e
+    if not isinstance(config, dict):
+        raise ModelInvalidError(f"{config_path} is not a JSON object.")
+    target = getattr(cls, "config_class", None) or cls
+    try:
+        parameters = inspect.signature(target.__init__).parameters
+    except (TypeError, ValueError):
+        return
+    problems = []
+    for key, value in config.items():
+        parameter = parameters.get(key)
+        if value is None or parameter is None or parameter.default in (inspect.Parameter.empty, None):
+            continue
+        wanted = _JSON_KINDS.get(type(parameter.default))
+        if wanted is not None and not _is_kind(value, wanted[0]):
+            problems.append(f'"{key}" is {json.dumps(value)} but must be {wanted[1]}')
+    if problems:
+        raise ModelInvalidError(
+            f"{config_path} has values of the wrong type: {'; '.join(problems[:5])}. "
+            "The file was edited or damaged; download or import the model again."
+        )
+
+
+_JSON_KINDS = {
+    bool: ("bool", "true or false"),
+    int: ("int", "a whole number"),
+    float: ("float", "a number"),
+    str: ("str", "a text string"),
+    tuple: ("list", "a list"),
+    list: ("list", "a list"),
+}
+
+
+def _is_kind(value: object, kind: str) -> bool:
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "float":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "str":
+        return isinstance(value, str)
+    return isinstance(value, list | tuple)
 
 
 # --- LoRA -------------------------------------------------------------------------------------------------
@@ -224,9 +279,16 @@ def load_lora(transformer, path: str | Path, adapter_name: str) -> LoraInfo:
     file = lora_weight_file(path)
     check_weight_file(file)
     raw = load_file(str(file))
+    _refuse_other_base_models(raw, file)
     # diffusers converts the other common layouts (kohya, BFL) to PEFT keys; it is what the reference
     # pipeline's ``load_lora_weights`` runs, so the adapter config it derives matches the reference.
-    state_dict, network_alphas = FluxPipeline.lora_state_dict(raw, return_alphas=True)
+    try:
+        state_dict, network_alphas = FluxPipeline.lora_state_dict(raw, return_alphas=True)
+    except (KeyError, ValueError, TypeError, IndexError, AttributeError, RuntimeError) as e:
+        raise LoraMismatchError(
+            f"The LoRA {file.name} is not in a FLUX LoRA layout diffusers can read "
+            f"({type(e).__name__}: {e}). Is it a LoRA for FLUX.1-dev?"
+        ) from e
     rank = _check_lora_keys(transformer, state_dict, file)
     alpha_note = _peft_alpha(path)
     if alpha_note is not None and alpha_note != rank:
@@ -243,6 +305,28 @@ def load_lora(transformer, path: str | Path, adapter_name: str) -> LoraInfo:
     return LoraInfo(
         path=path, file=file, adapter_name=adapter_name, sha256=sha256_file(file), rank=rank, modules=modules
     )
+
+
+# Key stems of LoRAs for UNet models (Stable Diffusion 1.x/2.x, SDXL), kohya and diffusers layouts alike.
+_UNET_LORA_MARKS = (
+    "lora_unet_down_blocks",
+    "lora_unet_up_blocks",
+    "lora_unet_mid_block",
+    "lora_unet_input_blocks",
+    "lora_unet_output_blocks",
+    "unet.down_blocks",
+    "unet.up_blocks",
+    "unet.mid_block",
+)
+
+
+def _refuse_other_base_models(raw: dict[str, torch.Tensor], file: Path) -> None:
+    unet = sorted(k for k in raw if any(mark in k for mark in _UNET_LORA_MARKS))
+    if unet:
+        raise LoraMismatchError(
+            f"The LoRA {file.name} was made for a UNet model (Stable Diffusion 1.x/2.x or SDXL; keys such as "
+            f"{unet[0]}), not for FLUX.1-dev. Use a FLUX LoRA such as DiT360."
+        )
 
 
 def refresh_group_offload(transformer) -> None:

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from dit360_desktop.core.padding import unpack_latents
+from dit360_desktop.panorama.errors import ModelInvalidError
 
 
 class LatentPreviewer:
@@ -42,6 +43,12 @@ class LatentPreviewer:
         decoded = vae.decode(noise.to(device=device, dtype=vae.dtype), return_dict=False)[0].float().cpu()
         decoded_rgb = F.avg_pool2d((decoded * 0.5 + 0.5).clamp(0, 1), factor)
 
+        if not (torch.isfinite(encoded).all() and torch.isfinite(decoded).all()):
+            # lstsq would fail on the NaNs with a linear-algebra error; the real problem is the weights.
+            raise ModelInvalidError(
+                "The VAE gives NaN or infinite values for a plain test image: its weights (vae/ in the model "
+                "folder) are damaged or not a FLUX VAE. Verify or download the model again."
+            )
         latents = torch.cat([encoded, noise])
         targets = torch.cat([encoded_rgb, decoded_rgb])
         design = latents.permute(0, 2, 3, 1).reshape(-1, channels)

@@ -12,7 +12,8 @@ import math
 import struct
 from pathlib import Path
 
-from dit360_desktop.panorama.errors import ModelInvalidError, UnsafeFileError
+from dit360_desktop.panorama.errors import ModelInvalidError, NotARegularFileError, UnsafeFileError
+from dit360_desktop.panorama.fileio import check_regular_source
 
 PICKLE_SUFFIXES = frozenset({".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle"})
 ZIP_MAGIC = b"PK\x03\x04"
@@ -50,6 +51,13 @@ def check_safetensors_file(path: str | Path) -> None:
             f"{path.name} is a pickle-based checkpoint ({path.suffix}), which can run code when loaded. "
             "Use the .safetensors version of this model instead."
         )
+    try:
+        check_regular_source(path)
+    except NotARegularFileError as e:
+        # Opening a FIFO blocks until someone writes to it, and a device never ends: refuse, never read.
+        raise ModelInvalidError(
+            f"{path} is {e.kind}, not a regular file, so it was not read. Point to the real weights file."
+        ) from e
     try:
         size = path.stat().st_size
         with path.open("rb") as handle:
