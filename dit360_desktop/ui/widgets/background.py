@@ -49,7 +49,7 @@ class OpContext:
     def report(self, value: Any) -> None:
         """Hand ``value`` to the progress callback on the UI thread (queued; returns at once)."""
         if not self._cancelled.is_set():
-            self._relay.progress.emit(value)
+            _deliver(self._relay.progress, value)
 
 
 class _Relay(QObject):
@@ -139,11 +139,11 @@ class BackgroundOp(Generic[T]):
                 raise OpCancelled()
             result = self._op(OpContext(self._relay, self._cancel))
         except OpCancelled:
-            self._relay.failed.emit(None)
+            _deliver(self._relay.failed, None)
         except Exception as e:
-            self._relay.failed.emit(e)
+            _deliver(self._relay.failed, e)
         else:
-            self._relay.succeeded.emit(result)
+            _deliver(self._relay.succeeded, result)
         finally:
             self._finished.set()
 
@@ -169,3 +169,11 @@ class BackgroundOp(Generic[T]):
             log.error("Background operation failed", exc_info=error)
         else:
             self._failure(error)
+
+
+def _deliver(signal: Any, value: Any) -> None:
+    try:
+        signal.emit(value)
+    except RuntimeError:
+        # The application is shutting down and has deleted the relay: nobody is left to tell.
+        log.debug("Background operation finished after its relay was deleted")
