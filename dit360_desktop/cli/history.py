@@ -39,13 +39,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export = commands.add_parser("export", parents=[common], help="export for 360° viewers and game engines")
     export.add_argument("id", type=int)
     export.add_argument(
-        "--format", required=True, choices=("jpeg-gpano", "png", "cubemap", "cubemap-cross", "perspective")
+        "--format",
+        required=True,
+        choices=("jpeg-gpano", "png", "cubemap", "cubemap-cross", "perspective", "exr", "hdr"),
     )
     export.add_argument("--out", type=Path, required=True, help="output file (a folder for cubemap)")
     export.add_argument("--quality", type=int, default=92, help="JPEG quality 1-100 (default 92)")
     export.add_argument("--strip-metadata", action="store_true", help="leave out the prompt and parameters")
     export.add_argument("--face-size", type=int, default=None, help="cube face edge in pixels (default W/4)")
-    export.add_argument("--face-format", choices=("png", "jpeg"), default="png", help="cube face file type")
+    export.add_argument(
+        "--face-format", choices=("png", "jpeg", "exr"), default="png", help="cube face file type"
+    )
+    export.add_argument(
+        "--highlights",
+        type=float,
+        default=0.0,
+        metavar="STOPS",
+        help="exr/hdr: expand the brightest regions by up to STOPS (0-8, default 0: exact sRGB→linear)",
+    )
     export.add_argument("--yaw", type=float, default=None, help="perspective: degrees, + turns right")
     export.add_argument("--pitch", type=float, default=None, help="perspective: degrees, + looks up")
     export.add_argument("--fov", type=float, default=None, help="perspective: horizontal FOV in degrees")
@@ -168,6 +179,7 @@ def _export(args: argparse.Namespace) -> int:
         pitch=args.pitch if args.pitch is not None else 0.0,
         fov=args.fov if args.fov is not None else 90.0,
         size=args.size if args.size is not None else (1920, 1080),
+        highlight_stops=args.highlights,
     )
 
     def action(library) -> int:

@@ -6,6 +6,8 @@
   (``panorama/projection.py`` documents it); bilinear, seamless between faces.
 - ``cubemap-cross``: the six faces in one 4×3 horizontal cross, the layout Unity's importer detects.
 - ``perspective``: one pinhole view (yaw, pitch, horizontal FOV, size), the maths of the viewer's snapshot.
+- ``exr`` / ``hdr``: the equirect in linear light for 3D tools (half-float OpenEXR, Radiance RGBE); cube
+  faces and the cross are written as EXR with ``face_format="exr"`` (``export_linear.py``).
 
 "Strip metadata" drops the prompt and every generation parameter; the GPano marker stays on equirect
 exports because it says only "this is a 360° image" and the viewers need it.
@@ -23,14 +25,15 @@ from PIL import Image
 
 from dit360_desktop.history.entry import Entry
 from dit360_desktop.history.errors import ExportDiskFullError, ExportError
-from dit360_desktop.panorama import imageio, projection
+from dit360_desktop.history.export_linear import export_linear, is_linear_export
+from dit360_desktop.panorama import hdr, imageio, projection
 from dit360_desktop.panorama.errors import ImageLoadError, RequestError
 from dit360_desktop.panorama.fileio import is_disk_full
 
 log = logging.getLogger(__name__)
 
-EXPORT_FORMATS = ("jpeg-gpano", "png", "cubemap", "cubemap-cross", "perspective")
-FACE_FORMATS = ("png", "jpeg")
+EXPORT_FORMATS = ("jpeg-gpano", "png", "cubemap", "cubemap-cross", "perspective", "exr", "hdr")
+FACE_FORMATS = ("png", "jpeg", "exr")
 MAX_FACE_SIZE = 8192
 MAX_VIEW_SIDE = 16384
 
@@ -47,6 +50,8 @@ class ExportOptions:
     pitch: float = 0.0
     fov: float = 90.0
     size: tuple[int, int] = (1920, 1080)
+    # exr, hdr and EXR faces: inverse tone mapping of the brightest regions, in stops (panorama/hdr.py).
+    highlight_stops: float = 0.0
 
     def validate(self) -> None:
         if self.format not in EXPORT_FORMATS:
@@ -60,7 +65,12 @@ class ExportOptions:
         if self.face_size is not None and not 16 <= self.face_size <= MAX_FACE_SIZE:
             raise RequestError("face_size", f"must be between 16 and {MAX_FACE_SIZE} (got {self.face_size})")
         if self.face_format not in FACE_FORMATS:
-            raise RequestError("face_format", f"must be png or jpeg (got {self.face_format!r})")
+            raise RequestError("face_format", f"must be png, jpeg or exr (got {self.face_format!r})")
+        if not 0.0 <= self.highlight_stops <= hdr.MAX_HIGHLIGHT_STOPS:
+            raise RequestError(
+                "highlight_stops",
+                f"must be between 0 and {hdr.MAX_HIGHLIGHT_STOPS:g} (got {self.highlight_stops})",
+            )
         if not 1.0 <= self.fov <= 170.0:
             raise RequestError("fov", f"must be between 1 and 170 degrees (got {self.fov})")
         if not -90.0 <= self.pitch <= 90.0:
@@ -99,6 +109,8 @@ def export_image(
         if options.format == "png":
             return [imageio.save_png(image, out, meta, gpano=True)]
         pixels = np.asarray(image)
+        if is_linear_export(options):
+            return export_linear(pixels, out, options)
         if options.format == "perspective":
             width, height = options.size
             view = projection.equirect_to_perspective(
@@ -144,6 +156,8 @@ def default_file_name(entry: Entry, options: ExportOptions) -> str:
         return f"{stem}.png"
     if options.format == "cubemap":
         return f"{stem}-cubemap"
+    if options.format in ("exr", "hdr"):
+        return f"{stem}.{options.format}"
     if options.format == "cubemap-cross":
-        return f"{stem}-cross.png"
+        return f"{stem}-cross.exr" if options.face_format == "exr" else f"{stem}-cross.png"
     return f"{stem}-view-{options.yaw:+.0f}-{options.pitch:+.0f}.jpg"

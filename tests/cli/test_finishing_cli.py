@@ -59,3 +59,56 @@ def test_qa_too_small(tmp_path, capsys, size) -> None:
     Image.new("RGB", size).save(path)
     assert main(["qa", str(path)]) == 2
     assert "too small" in capsys.readouterr().err
+
+
+def _library_with_entry(tmp_path):
+    from dit360_desktop.history.library import Library
+    from dit360_desktop.panorama.request import GenerationRequest
+    from dit360_desktop.panorama.result import Result
+
+    request = GenerationRequest(prompt="This is a panorama image. A lit hall", seed=5, width=128, height=64)
+    result = Result(
+        image=Image.fromarray(smooth_panorama()), request=request, metadata={"request": request.to_dict()}
+    )
+    folder = tmp_path / "library"
+    with Library.open(folder) as library:
+        entry = library.save(result)
+    return folder, entry.id
+
+
+def test_history_export_exr_and_hdr(tmp_path, capsys) -> None:
+    OpenEXR = pytest.importorskip("OpenEXR")
+    from dit360_desktop.panorama.hdr import srgb_to_linear
+
+    folder, entry_id = _library_with_entry(tmp_path)
+    out = tmp_path / "pano.exr"
+    code = main(
+        ["history", "export", str(entry_id), "--library", str(folder), "--format", "exr", "--out", str(out)]
+    )
+    assert code == 0, capsys.readouterr().err
+    with OpenEXR.File(str(out)) as exr:
+        values = exr.channels()["RGB"].pixels
+    assert np.array_equal(values, srgb_to_linear(smooth_panorama()).astype(np.float32).astype(np.float16))
+    hdr_out = tmp_path / "pano.hdr"
+    args = [
+        "history",
+        "export",
+        str(entry_id),
+        "--library",
+        str(folder),
+        "--format",
+        "hdr",
+        "--out",
+        str(hdr_out),
+    ]
+    assert main([*args, "--highlights", "3"]) == 0
+    assert hdr_out.read_bytes().startswith(b"#?RADIANCE")
+    assert main([*args, "--highlights", "12"]) == 2
+    assert "highlight_stops" in capsys.readouterr().err
+    faces = tmp_path / "faces"
+    base = ["history", "export", str(entry_id), "--library", str(folder), "--format", "cubemap"]
+    code = main([*base, "--face-format", "exr", "--face-size", "16", "--out", str(faces)])
+    assert code == 0
+    assert sorted(p.name for p in faces.iterdir()) == sorted(
+        f"{n}.exr" for n in ("px", "nx", "py", "ny", "pz", "nz")
+    )

@@ -1,0 +1,54 @@
+"""The linear-light exports of ``export.py``: ``exr`` and ``hdr`` equirects, and cube faces or a cross as
+EXR (``face_format="exr"``). The colour maths and the writers are in ``panorama/hdr.py``.
+
+The panorama is converted to linear light first and projected afterwards, so the cube faces' bilinear
+filtering mixes light, not sRGB code values. Nothing is written until every face is computed, and faces
+written before a failure are removed again.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from dit360_desktop.panorama import hdr, projection
+
+if TYPE_CHECKING:
+    from dit360_desktop.history.export import ExportOptions
+
+log = logging.getLogger(__name__)
+
+LINEAR_FORMATS = ("exr", "hdr")
+CUBE_FORMATS = ("cubemap", "cubemap-cross")
+
+
+def is_linear_export(options: ExportOptions) -> bool:
+    return options.format in LINEAR_FORMATS or (
+        options.format in CUBE_FORMATS and options.face_format == "exr"
+    )
+
+
+def export_linear(pixels: np.ndarray, out: Path, options: ExportOptions) -> list[Path]:
+    """Write ``pixels`` (8-bit sRGB equirect) as the linear export ``options`` asks for."""
+    linear = hdr.to_linear(pixels, options.highlight_stops).astype(np.float32)
+    if options.format == "exr":
+        return [hdr.save_exr(linear, out)]
+    if options.format == "hdr":
+        return [hdr.save_hdr(linear, out)]
+    face_size = options.face_size or max(16, pixels.shape[1] // 4)
+    faces = projection.equirect_to_cubemap(linear, face_size)
+    if options.format == "cubemap-cross":
+        return [hdr.save_exr(projection.cubemap_cross(faces), out)]
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    try:
+        for name in projection.FACE_NAMES:
+            written.append(hdr.save_exr(faces[name], out / f"{name}.exr"))
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    return written
