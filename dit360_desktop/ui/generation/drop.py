@@ -8,13 +8,14 @@ failure becomes a plain message, never a crash.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QPixmap
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QDragMoveEvent, QDropEvent, QImage, QPixmap, QWindow
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDialog,
@@ -31,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from dit360_desktop.panorama.errors import ImageLoadError
 from dit360_desktop.panorama.request import FIT_MODES, TRAINED_SIZE
+from dit360_desktop.ui.widgets.drop_zone import DropHighlight
 from dit360_desktop.ui.widgets.icons import icon
 
 if TYPE_CHECKING:
@@ -64,6 +66,19 @@ def pil_to_qimage(image: Image.Image) -> QImage:
 
 def is_two_to_one(width: int, height: int) -> bool:
     return height > 0 and abs(width / height - 2.0) <= 2.0 * _ASPECT_TOLERANCE
+
+
+@dataclass(frozen=True)
+class DropAction:
+    """Another use for a dropped picture, offered next to "Use as init image" (e.g. "Place in 360°").
+
+    ``handler(path, image)`` gets the file and its decoded picture (RGB, EXIF-rotated).
+    """
+
+    key: str
+    label: str
+    tooltip: str
+    handler: Callable[[Path, Image.Image], None]
 
 
 @dataclass(frozen=True)
@@ -199,7 +214,12 @@ class InitImageCard(QFrame):
 
 
 class DropController(QObject):
-    """Accepts files dropped on the watched widgets and turns them into an init image or parameters."""
+    """Accepts files dropped on the watched widgets and turns them into an init image or parameters.
+
+    Every watched widget offers the same choices. While a file is over one, the drop zone is
+    highlighted: an overlay on the widget's window, and the widget's own ``set_drop_highlight`` where
+    it has one (the 3D viewer, which a widget overlay cannot cover).
+    """
 
     init_image_chosen = Signal(object)  # InitImage
     parameters_restored = Signal(dict)  # GenerationRequest fields
@@ -207,30 +227,104 @@ class DropController(QObject):
     failed = Signal(str, str)  # title, plain message
 
     RESTORE, INIT, CANCEL = "restore", "init", "cancel"
+    # Moving from one watched widget to another is a leave then an enter; wait this long before
+    # hiding the highlight so it does not flicker.
+    LEAVE_GRACE_MS = 80
 
     def __init__(self, dialog_parent: QWidget) -> None:
         super().__init__(dialog_parent)
         self._parent = dialog_parent
+        self._actions: list[DropAction] = []
+        self._watched: list[QWidget] = []
+        self._overlays: dict[QWidget, DropHighlight] = {}
+        self._highlighted = False
+        self._drag_files: list[Path] = []  # what the drag in progress carries
+        self._handles: list[QWindow] = []
+        self._unhighlight = QTimer(self)
+        self._unhighlight.setSingleShot(True)
+        self._unhighlight.setInterval(self.LEAVE_GRACE_MS)
+        self._unhighlight.timeout.connect(lambda: self._set_highlight(False))
+
+    @property
+    def highlighted(self) -> bool:
+        """True while a file is dragged over a watched widget."""
+        return self._highlighted
+
+    def add_action(self, action: DropAction) -> None:
+        """Offer another use for dropped pictures (the choice is asked on every drop)."""
+        self._actions = [a for a in self._actions if a.key != action.key] + [action]
 
     def watch(self, widget: QWidget) -> None:
+        """Accept dropped files on ``widget``; on a window, over every part of it (text fields too)."""
         widget.setAcceptDrops(True)
         widget.installEventFilter(self)
+        self._watched.append(widget)
+        widget.destroyed.connect(lambda _=None, w=widget: self._forget(w))
+        if widget.isWindow():
+            self._watch_window_handle(widget)
+
+    def _watch_window_handle(self, widget: QWidget) -> None:
+        # Drags reach the native window before Qt picks the widget under the pointer. Taking files
+        # there means a text field (the prompt) or a list that accepts drops of its own does not
+        # swallow a picture meant for the whole window; other drags (text) still go to the widgets.
+        handle = widget.windowHandle()
+        if handle is not None and handle not in self._handles:
+            self._handles.append(handle)
+            handle.installEventFilter(self)
+            handle.destroyed.connect(lambda _=None, h=handle: self._forget(h))
+
+    def _forget(self, widget: QObject) -> None:
+        self._watched = [w for w in self._watched if w is not widget]
+        self._handles = [h for h in self._handles if h is not widget]
+        self._overlays.pop(widget, None)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         kind = event.type()
+        if kind == QEvent.Type.Show and isinstance(watched, QWidget) and watched.isWindow():
+            self._watch_window_handle(watched)  # the native window exists once shown
+            return False
+        if kind == QEvent.Type.DragEnter and isinstance(event, QDragMoveEvent):
+            self._drag_files = _local_files(event)
         if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove):
-            assert isinstance(event, QDragEnterEvent)
-            if _local_files(event):
+            # A move is a QDragMoveEvent; only the first of them is the QDragEnterEvent subclass.
+            if isinstance(event, QDragMoveEvent) and self._drag_files:
                 event.acceptProposedAction()
+                self._unhighlight.stop()
+                self._set_highlight(True)
                 return True
-        elif kind == QEvent.Type.Drop:
-            assert isinstance(event, QDropEvent)
-            files = _local_files(event)
+        elif kind == QEvent.Type.DragLeave:
+            self._unhighlight.start()
+        elif kind == QEvent.Type.Drop and isinstance(event, QDropEvent):
+            self._unhighlight.stop()
+            self._set_highlight(False)
+            # The files read at the drag-enter, not again from the drop: on X11 that is one more
+            # round trip to the dragging application, and a Qt application dragging under Xvfb
+            # never answered it (the drop then stalled 5 s and came with no files).
+            files, self._drag_files = self._drag_files or _local_files(event), []
             if files:
                 event.acceptProposedAction()
-                self.open_path(files[0])
+                # Not inside the drop: the source application waits for the drop to finish, and a
+                # dialog (fit, parameters) would hold it and the pointer until it is answered.
+                QTimer.singleShot(0, self, lambda path=files[0]: self.open_path(path))
                 return True
         return super().eventFilter(watched, event)
+
+    def _set_highlight(self, on: bool) -> None:
+        if on == self._highlighted:
+            return
+        self._highlighted = on
+        for widget in self._watched:
+            if hasattr(widget, "set_drop_highlight"):
+                widget.set_drop_highlight(on)
+            window = widget.window()
+            overlay = self._overlays.get(window)
+            if overlay is None and on:
+                overlay = self._overlays[window] = DropHighlight(window)
+                window.destroyed.connect(lambda _=None, w=window: self._forget(w))
+            if overlay is not None and on:
+                overlay.show_over_window()
+            elif overlay is not None:
+                overlay.hide()
 
     # ---- decisions, overridable in tests -------------------------------------------------------
 
@@ -238,22 +332,43 @@ class DropController(QObject):
         dialog = FitDialog(image, self._parent)
         return dialog.mode if dialog.exec() == QDialog.DialogCode.Accepted else None
 
-    def ask_restore(self, path: Path, fields: dict[str, Any]) -> str:
+    def ask_use(self, path: Path, fields: dict[str, Any], choices: list[tuple[str, str, str]]) -> str:
+        """Ask what to do with the picture; ``choices`` are (key, label, tooltip). Returns a key or CANCEL."""
         box = QMessageBox(self._parent)
-        box.setWindowTitle("Parameters found")
-        prompt = str(fields.get("prompt", ""))
-        box.setText(f"{path.name} records the parameters it was made with.")
-        box.setInformativeText(
-            f"Prompt: {prompt[:160]}{'…' if len(prompt) > 160 else ''}\n\n"
-            "Restore them into the panel, or use the picture as the init image?"
-        )
-        restore = box.addButton("Restore parameters", QMessageBox.ButtonRole.AcceptRole)
-        init = box.addButton("Use as init image", QMessageBox.ButtonRole.ActionRole)
+        box.setObjectName("DropChoice")
+        box.setWindowTitle("Use the picture")
+        if fields:
+            prompt = str(fields.get("prompt", ""))
+            box.setText(f"{path.name} records the parameters it was made with.")
+            box.setInformativeText(
+                f"Prompt: {prompt[:160]}{'…' if len(prompt) > 160 else ''}\n\n"
+                "Restore them into the panel, or use the picture?"
+            )
+        else:
+            box.setText(f"What should {path.name} be used for?")
+        buttons = {}
+        for key, label, tooltip in choices:
+            role = QMessageBox.ButtonRole.AcceptRole if not buttons else QMessageBox.ButtonRole.ActionRole
+            button = box.addButton(label, role)
+            button.setToolTip(tooltip)
+            buttons[key] = button
         box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(restore)
+        box.setDefaultButton(next(iter(buttons.values())))
         box.exec()
         clicked = box.clickedButton()
-        return self.RESTORE if clicked is restore else self.INIT if clicked is init else self.CANCEL
+        return next((key for key, button in buttons.items() if button is clicked), self.CANCEL)
+
+    def _choices(self, fields: dict[str, Any]) -> list[tuple[str, str, str]]:
+        choices = []
+        if fields:
+            choices.append(
+                (self.RESTORE, "Restore parameters", "Put the prompt and settings it records into the panel.")
+            )
+        choices.append(
+            (self.INIT, "Use as init image", "Start the next generation from this picture (img2img).")
+        )
+        choices.extend((action.key, action.label, action.tooltip) for action in self._actions)
+        return choices
 
     # ---- the flow ------------------------------------------------------------------------------
 
@@ -269,14 +384,18 @@ class DropController(QObject):
             self.failed.emit("The picture could not be used", str(e))
             return None
         fields = self._recorded_fields(path) if offer_restore else {}
-        if fields:
-            choice = self.ask_restore(path, fields)
-            if choice == self.CANCEL:
-                return None
-            if choice == self.RESTORE:
-                self.parameters_restored.emit(fields)
-                self.panorama_opened.emit(np.asarray(image))
-                return None
+        choices = self._choices(fields) if offer_restore else [(self.INIT, "", "")]
+        choice = self.ask_use(path, fields, choices) if len(choices) > 1 else self.INIT
+        if choice == self.CANCEL:
+            return None
+        if choice == self.RESTORE:
+            self.parameters_restored.emit(fields)
+            self.panorama_opened.emit(np.asarray(image))
+            return None
+        action = next((a for a in self._actions if a.key == choice), None)
+        if action is not None:
+            action.handler(path, image)
+            return None
         fit = "crop"
         if not is_two_to_one(image.width, image.height):
             chosen = self.choose_fit(image)

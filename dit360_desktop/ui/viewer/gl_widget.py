@@ -19,17 +19,27 @@ import weakref
 
 import numpy as np
 import shiboken6
-from PySide6.QtCore import QCoreApplication, QElapsedTimer, QEvent, Qt, QTimer, Signal
-from PySide6.QtGui import QCursor, QImage, QNativeGestureEvent, QOffscreenSurface, QOpenGLContext, QWindow
-from PySide6.QtOpenGL import QOpenGLWindow
+from PySide6.QtCore import QCoreApplication, QElapsedTimer, QEvent, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QCursor,
+    QImage,
+    QNativeGestureEvent,
+    QOffscreenSurface,
+    QOpenGLContext,
+    QPainter,
+    QWindow,
+)
+from PySide6.QtOpenGL import QOpenGLPaintDevice, QOpenGLWindow
 from PySide6.QtWidgets import QGestureEvent, QPinchGesture, QToolTip, QVBoxLayout, QWidget
 
 from dit360_desktop.ui.viewer.camera import CameraView, PanoramaCamera, ViewMode, check_snapshot_fov
+from dit360_desktop.ui.viewer.edit_hooks import EditingHooks
 from dit360_desktop.ui.viewer.errors import OpenGLUnavailableError, ViewerError
 from dit360_desktop.ui.viewer.gl_support import required_gl_version, viewer_surface_format, window_owner
 from dit360_desktop.ui.viewer.image_input import as_rgb_array, rgb_to_qimage
 from dit360_desktop.ui.viewer.input import ViewerInput
 from dit360_desktop.ui.viewer.motion import AUTO_ROTATE_SPEED
+from dit360_desktop.ui.viewer.overlays import DropZone, GridLabels, OverlayFrame, ViewerOverlay, ViewReadout
 from dit360_desktop.ui.viewer.render_settings import BACKGROUND, draw_settings
 
 log = logging.getLogger(__name__)
@@ -65,7 +75,8 @@ SETTLE_MS = 150
 
 
 # What the GL window passes on to its PanoramaViewer. Drag events arrive here only on platforms that
-# deliver drops to child windows; elsewhere they reach the widget tree directly.
+# deliver drops to child windows; on X11 they reach the widget tree directly, because the container
+# is told not to accept drops (see PanoramaViewer.__init__).
 _FORWARDED_EVENTS = frozenset(
     {
         QEvent.Type.MouseButtonPress,
@@ -102,6 +113,7 @@ class _ViewerSurface(QOpenGLWindow):
         # Weak: the viewer owns this window through its container; a strong reference would be a cycle
         # between two Python wrappers that Qt also owns.
         self._viewer = weakref.ref(viewer)
+        self._forwarding = False
 
     def initializeGL(self) -> None:
         if (viewer := self._viewer()) is not None:
@@ -119,12 +131,22 @@ class _ViewerSurface(QOpenGLWindow):
         if event.type() in _FORWARDED_EVENTS and (viewer := self._viewer()) is not None:
             if event.type() == QEvent.Type.MouseButtonPress:
                 viewer.setFocus(Qt.FocusReason.MouseFocusReason)
-            QCoreApplication.sendEvent(viewer, event)
+            if self._forwarding:
+                # Qt sends drag moves and drops to the widget that accepted the drag-enter; were that
+                # the container, it would hand the event back here and round it would go until
+                # Python's recursion limit (issue 13: a RecursionError on every real drag).
+                event.ignore()
+                return False
+            self._forwarding = True
+            try:
+                QCoreApplication.sendEvent(viewer, event)
+            finally:
+                self._forwarding = False
             return True
         return super().event(event)
 
 
-class PanoramaViewer(QWidget):
+class PanoramaViewer(EditingHooks, QWidget):
     """360° viewer. Input changes ``camera``; the widget re-renders whenever the camera changes."""
 
     gl_failed = Signal(str)
@@ -143,6 +165,10 @@ class PanoramaViewer(QWidget):
         self._surface = _ViewerSurface(self, self._owner)
         self._container = QWidget.createWindowContainer(self._surface, self)
         self._container.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        # A window container accepts drops and passes them to its window, which passes them to this
+        # widget; Qt then makes the container the drag's target and sends it every later move, which
+        # comes back here. Declining drops lets them reach this widget (and its filters) directly.
+        self._container.setAcceptDrops(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._container)
@@ -180,6 +206,11 @@ class PanoramaViewer(QWidget):
         self._upload_timer.setSingleShot(True)
         self._upload_timer.setInterval(2)  # polls a fence while the driver works; 0 would spin
         self._upload_timer.timeout.connect(self._advance_upload)
+        self._readout = ViewReadout()
+        self._grid_labels = GridLabels()
+        self._drop_zone = DropZone()
+        # Painted in this order, over the panorama; tools add theirs with add_overlay.
+        self._overlays: list[ViewerOverlay] = [self._grid_labels, self._readout, self._drop_zone]
 
     # Public API shared with ViewerUnavailable -----------------------------------------------------
 
@@ -261,9 +292,47 @@ class PanoramaViewer(QWidget):
         else:
             self._upload_timer.start()
 
+    @property
+    def readout_visible(self) -> bool:
+        return self._readout.enabled
+
+    def set_readout_visible(self, visible: bool) -> None:
+        """Show or hide the yaw/pitch/FOV readout in the corner of the view."""
+        self._readout.enabled = bool(visible)
+        self.request_frame()
+
+    @property
+    def drop_highlighted(self) -> bool:
+        return self._drop_zone.enabled
+
+    def set_drop_highlight(self, on: bool) -> None:
+        """Show the drop zone over the view (a file is being dragged over the window)."""
+        if bool(on) != self._drop_zone.enabled:
+            self._drop_zone.enabled = bool(on)
+            self.request_frame()
+
+    def add_overlay(self, overlay: ViewerOverlay) -> None:
+        """Paint ``overlay`` over the view on every frame where ``overlay.visible()``; call
+        request_frame when what it paints changes."""
+        self._overlays.insert(len(self._overlays) - 1, overlay)  # under the drop zone
+        self.request_frame()
+
+    def remove_overlay(self, overlay: ViewerOverlay) -> None:
+        self._overlays.remove(overlay)
+        self.request_frame()
+
+    def pixel_scale(self) -> float | None:
+        """Screen pixels per panorama pixel at the centre of the view (1.0 is 1:1), None without one."""
+        if self._panorama is None:
+            return None
+        ratio = self._surface.devicePixelRatio()
+        width = max(1, round(self._surface.width() * ratio))
+        return (360.0 / self._panorama.shape[1]) / self.camera.degrees_per_pixel(width)
+
     def set_grid_visible(self, visible: bool) -> None:
         if bool(visible) != self._grid:
             self._grid = bool(visible)
+            self._grid_labels.enabled = self._grid
             self.grid_visible_changed.emit(self._grid)
             self.request_frame()
 
@@ -298,7 +367,7 @@ class PanoramaViewer(QWidget):
         self._surface.makeCurrent()
         try:
             pixels = self._renderer.render_offscreen(
-                settings, width, height, self._surface.defaultFramebufferObject()
+                settings, width, height, self._surface.defaultFramebufferObject(), mask=overlays
             )
         finally:
             self._surface.doneCurrent()
@@ -378,6 +447,7 @@ class PanoramaViewer(QWidget):
             renderer.set_panorama(self._panorama)
         if self._preview is not None:
             renderer.set_preview(self._preview)
+        renderer.mask.set(self._edit_mask)
         # The context goes away when the widget dies, or when it moves to another window and Qt
         # replaces it; free the GL objects just before. The slot must not need this widget (it may
         # be half destroyed by then), so it makes the context current on its own offscreen surface.
@@ -405,12 +475,31 @@ class PanoramaViewer(QWidget):
         settings = draw_settings(self.camera.view, grid=self._grid)
         try:
             self._renderer.draw(settings, width, height, surface.defaultFramebufferObject(), scale=scale)
+            self._paint_overlays(width, height, ratio)
         except (ViewerError, PyOpenGLError) as e:
             self._fail(f"The viewer stopped drawing: {e}")
         except Exception as e:
             # As in initializeGL: Qt would swallow it and leave the view frozen without a word.
             log.exception("viewer frame failed")
             self._fail(f"The viewer stopped drawing ({type(e).__name__}: {e}).")
+
+    def _paint_overlays(self, width: int, height: int, ratio: float) -> None:
+        visible = [overlay for overlay in self._overlays if overlay.visible()]
+        if not visible:
+            return
+        device = QOpenGLPaintDevice(QSize(width, height))
+        device.setDevicePixelRatio(ratio)
+        frame = OverlayFrame(self.camera.view, width / ratio, height / ratio, self.pixel_scale())
+        painter = QPainter(device)
+        try:
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+            painter.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
+            for overlay in visible:
+                painter.save()
+                overlay.paint(painter, frame)
+                painter.restore()
+        finally:
+            painter.end()
 
     def _fail(self, message: str) -> None:
         if self._failure:
@@ -436,9 +525,11 @@ class PanoramaViewer(QWidget):
     def mousePressEvent(self, event) -> None:
         self._hover.stop()
         QToolTip.hideText()
-        if event.button() == Qt.MouseButton.LeftButton:
-            self._set_cursor(Qt.CursorShape.ClosedHandCursor)
-            self.input.press(event.position().x(), event.position().y(), self._now())
+        look = self._look_press(event)
+        if look is not None:
+            if look or self.input.tool is None:
+                self._set_cursor(Qt.CursorShape.ClosedHandCursor)
+            self.input.press(event.position().x(), event.position().y(), self._now(), look=look)
             self._update_timer()
             event.accept()
             return
@@ -451,15 +542,17 @@ class PanoramaViewer(QWidget):
         self.input.move(event.position().x(), event.position().y(), self._now())
 
     def mouseReleaseEvent(self, event) -> None:
-        if event.button() == Qt.MouseButton.LeftButton:
-            self._set_cursor(Qt.CursorShape.OpenHandCursor)
+        if self._look_press(event) is not None:
+            self._set_cursor(self._idle_cursor())
             self.input.release(self._now())
             self._update_timer()
             return
         super().mouseReleaseEvent(event)
 
     def mouseDoubleClickEvent(self, event) -> None:
-        if event.button() == Qt.MouseButton.LeftButton:
+        if self.input.tool is not None:
+            self.mousePressEvent(event)  # a quick second dab with a tool, not fullscreen
+        elif event.button() == Qt.MouseButton.LeftButton:
             self.toggle_fullscreen()
 
     def wheelEvent(self, event) -> None:

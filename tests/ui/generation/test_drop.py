@@ -28,7 +28,14 @@ class Harness:
         self.fit_asked: list[tuple[int, int]] = []
         self.restore_asked: list[dict] = []
         self.drop.choose_fit = lambda image: (self.fit_asked.append(image.size), fit)[1]
-        self.drop.ask_restore = lambda path, fields: (self.restore_asked.append(fields), restore)[1]
+        self.choices: list[list[str]] = []
+
+        def ask_use(path, fields, choices):
+            self.restore_asked.append(fields)
+            self.choices.append([key for key, _label, _tip in choices])
+            return restore
+
+        self.drop.ask_use = ask_use
         self.inits: list[InitImage] = []
         self.failures: list[tuple[str, str]] = []
         self.restored: list[dict] = []
@@ -289,6 +296,8 @@ def _send_drop(widget: QWidget | QWindow, path: Path) -> None:
     assert enter.isAccepted()
     QApplication.sendEvent(widget, drop)
     assert drop.isAccepted()
+    # The file is opened once the drop has returned (a dialog must not hold the dragging application).
+    QApplication.processEvents()
 
 
 def test_dropping_a_file_on_the_widget_loads_it(qtbot, tmp_path):
@@ -300,7 +309,8 @@ def test_dropping_a_file_on_the_widget_loads_it(qtbot, tmp_path):
     assert enter.isAccepted()
     QApplication.sendEvent(harness.widget, drop)
     assert drop.isAccepted()
-    assert len(harness.inits) == 1 and harness.inits[0].path == str(path)
+    qtbot.waitUntil(lambda: len(harness.inits) == 1)
+    assert harness.inits[0].path == str(path)
 
 
 def test_dropping_text_is_not_accepted(qtbot):

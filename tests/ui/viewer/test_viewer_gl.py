@@ -49,6 +49,7 @@ def viewer(qtbot, qapp) -> PanoramaViewer:
     widget = create_viewer()
     assert isinstance(widget, PanoramaViewer)
     qtbot.addWidget(widget)
+    widget.set_readout_visible(False)  # frames compared with snapshots carry no overlay
     widget.resize(320, 180)
     widget.show()
     qtbot.waitExposed(widget)
