@@ -45,6 +45,7 @@ def details_html(entry: Entry) -> str:
     rows: list[tuple[str, str]] = [
         ("Size", f"{entry.width} × {entry.height}"),
         ("Created", entry.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")),
+        *lineage_rows(entry),
     ]
     params = dict(entry.params)
     for key, label in FIELD_LABELS:
@@ -75,6 +76,24 @@ def details_html(entry: Entry) -> str:
         " td.k{color:#8a93a3;white-space:nowrap} td.v{color:#d9dee7}</style>"
         f"<table cellspacing='0'>{body}</table>"
     )
+
+
+def lineage_rows(entry: Entry) -> list[tuple[str, str]]:
+    """An edit's parent and mask (history/lineage.py), for the details table."""
+    lineage = entry.metadata.get("lineage")
+    if not isinstance(lineage, dict) or entry.params.get("mask_image") is None:
+        return []
+    parent = lineage.get("parent")
+    if entry.parent_id is not None:
+        edited_from = f"entry #{entry.parent_id}" + (f" ({parent.rsplit('/', 1)[-1]})" if parent else "")
+    elif parent:
+        edited_from = f"{parent.rsplit('/', 1)[-1]} (no longer in the library)"
+    else:
+        edited_from = "a picture from outside the library"
+    rows = [("Edit of", edited_from), ("Edit method", str(entry.params.get("edit_method", "")))]
+    if entry.mask_path is not None:
+        rows.append(("Mask", str(entry.mask_path) + ("" if entry.mask_path.exists() else "  (missing)")))
+    return rows
 
 
 def _value(value: Any) -> str:

@@ -1,0 +1,129 @@
+"""Editing in the main window: the edit and placement panels, their menu entries, the drop choices, the
+gallery's "Edit" action and re-use of an edit (its mask comes back too).
+
+``EditingFeature(window)`` does all the wiring, so the main window only creates it and hands it the
+gallery once that exists.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QFileDialog
+
+from dit360_desktop.panorama.request import GenerationRequest
+from dit360_desktop.ui.editing.controller import EditController
+from dit360_desktop.ui.editing.panel import EditPanel
+from dit360_desktop.ui.editing.placement import PlacementController, PlacementPanel
+from dit360_desktop.ui.generation.drop import DropAction
+from dit360_desktop.ui.generation.jobs import ErrorKind, ErrorReport
+
+log = logging.getLogger(__name__)
+
+_IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff)"
+
+
+class EditingFeature(QObject):
+    def __init__(self, window: Any) -> None:
+        super().__init__(window)
+        self.window = window
+        # Masks and placed canvases wait here until their job runs; the library keeps its own copies.
+        self.temp_dir = Path(tempfile.mkdtemp(prefix="dit360-edits-"))
+        self.edit_panel = EditPanel(window.form)
+        self.placement_panel = PlacementPanel()
+        window.side_panel.add_section(self.edit_panel)
+        window.side_panel.add_section(self.placement_panel)
+        viewer = lambda: window.viewer  # noqa: E731 - the viewer may be replaced (OpenGL fallback)
+        self.edit = EditController(window.form, self.edit_panel, viewer, self._enqueue, self.temp_dir, window)
+        self.placement = PlacementController(
+            window.form, self.placement_panel, viewer, self._enqueue, self.temp_dir, window
+        )
+        for controller in (self.edit, self.placement):
+            controller.error.connect(self._error)
+            controller.message.connect(window.statusBar().showMessage)
+        # One tool at a time on the viewer.
+        self.edit.mode_changed.connect(lambda on: on and self.placement.stop())
+        self.placement.mode_changed.connect(lambda on: on and self.edit.stop())
+        window.generation.result_ready.connect(self.edit.on_result)
+
+        self.act_edit = QAction("Edit panorama (paint a mask)…", window)
+        self.act_edit.setShortcut(QKeySequence("Ctrl+E"))
+        self.act_edit.setToolTip("Paint over part of a panorama and regenerate it (inpaint).")
+        self.act_edit.triggered.connect(self.edit_current)
+        self.act_place = QAction("Place a photo in 360°…", window)
+        self.act_place.setToolTip("Put a photo on the sphere and outpaint the rest of the panorama.")
+        self.act_place.triggered.connect(self.choose_photo_to_place)
+        window.menus.generate.addSeparator()
+        window.menus.generate.addAction(self.act_edit)
+        window.menus.generate.addAction(self.act_place)
+        window.drop.add_action(DropAction(
+            "place", "Place in 360°", "Put the photo on the sphere and outpaint the rest of the panorama.",
+            lambda path, _image: self.placement.start(path),
+        ))  # fmt: skip
+        window.drop.add_action(DropAction(
+            "edit", "Edit (paint a mask)", "Open the panorama in edit mode to regenerate part of it.",
+            lambda path, _image: self.edit.start(path),
+        ))  # fmt: skip
+
+    def _enqueue(self, request: GenerationRequest) -> int:
+        self.window.generation.about_to_enqueue.emit()  # settings saved, worker started
+        return self.window.worker.enqueue(request)
+
+    def _error(self, title: str, text: str) -> None:
+        self.window.show_error(ErrorReport(ErrorKind.IMAGE, title, text))
+
+    # Entry points ------------------------------------------------------------------------------------
+
+    def edit_current(self) -> None:
+        """Edit the panorama last generated (its library file), or one chosen from disk."""
+        finished = self.window.last_finished
+        if finished is not None and finished.saved_path:
+            self.edit.start(finished.saved_path)
+            return
+        name, _ = QFileDialog.getOpenFileName(self.window, "Edit panorama", "", _IMAGE_FILTER)
+        if name:
+            self.edit.start(name)
+
+    def choose_photo_to_place(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(self.window, "Place a photo in 360°", "", _IMAGE_FILTER)
+        if name:
+            self.placement.start(name)
+
+    def attach_gallery(self, gallery: Any) -> None:
+        action = QAction("Edit (paint a mask)", gallery)
+        action.setObjectName("act_edit_entry")
+        action.setToolTip("Open this panorama in edit mode; the result is saved as a new entry linked to it.")
+        action.triggered.connect(lambda: self.edit_entry(gallery.current_entry()))
+        gallery.add_entry_action(action)
+        gallery.reuse_parameters_requested.connect(self.reuse)
+
+    def edit_entry(self, entry: Any) -> bool:
+        if entry is None:
+            return False
+        if entry.missing or not entry.path.exists():
+            self._error("The panorama is missing", f"{entry.path} is no longer there.")
+            return False
+        return self.edit.start(entry.path)
+
+    def reuse(self, params: dict) -> None:
+        """Re-use of an edit: besides the form (the window recalls it), reopen its source with its mask."""
+        source, mask = params.get("init_image"), params.get("mask_image")
+        if not (isinstance(source, str) and isinstance(mask, str)):
+            return
+        if Path(source).is_file() and Path(mask).is_file():
+            self.edit.start(source, mask_path=mask)
+        else:
+            self.window.statusBar().showMessage(
+                "Parameters restored; the edit's source or mask file is gone, so edit mode did not open.", 8000
+            )
+
+    def shutdown(self) -> None:
+        self.edit.shutdown()
+        self.placement.stop()
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
