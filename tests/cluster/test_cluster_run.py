@@ -1,0 +1,267 @@
+"""A real two-node Ray cluster on loopback (head + one more node, one CPU worker each), the tiny model.
+
+One cluster serves the whole module. The main batch has six jobs; the worker running the long one is
+SIGKILLed by pid mid-job. Every job must land in the library exactly once, with the pixels of a local run
+of the same request, and a second run of the same file must skip all six.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ray = pytest.importorskip("ray", reason="the cluster extra (ray) is not installed")
+
+from ray.cluster_utils import Cluster  # noqa: E402
+
+from dit360_desktop.cli import main as cli_main  # noqa: E402
+from dit360_desktop.cluster import events as ev  # noqa: E402
+from dit360_desktop.cluster.driver import BatchDriver, ClusterOptions  # noqa: E402
+from dit360_desktop.cluster.jobs import JobStatus, read_jobs_file  # noqa: E402
+from dit360_desktop.cluster.worker_models import ModelSource  # noqa: E402
+from dit360_desktop.history.job_keys import JOB_ID_KEY  # noqa: E402
+from dit360_desktop.history.library import Library  # noqa: E402
+
+# The job whose worker is killed runs long enough (a few seconds) to be caught mid-denoising.
+VICTIM_STEPS = 150
+
+
+def _request(prompt: str, seed: int, lora: Path, steps: int = 2) -> dict:
+    return {
+        "prompt": prompt,
+        "width": 128,
+        "height": 64,
+        "steps": steps,
+        "seed": seed,
+        "lora_path": str(lora),
+        "device": "cpu",
+        "dtype": "fp32",
+        "tier": "cpu",
+    }
+
+
+@pytest.fixture(scope="module")
+def cluster_address(tmp_path_factory: pytest.TempPathFactory):
+    # The worker processes inherit this environment: keep their settings and models folders private.
+    home = tmp_path_factory.mktemp("cluster-home")
+    saved = {k: os.environ.get(k) for k in ("DIT360_HOME", "RAY_AUTH_MODE")}
+    os.environ["DIT360_HOME"] = str(home)
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    try:
+        yield cluster.address
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        cluster.shutdown()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(scope="module")
+def jobs_file(tmp_path_factory: pytest.TempPathFactory, tiny_lora_dir: Path) -> Path:
+    lines = [_request(f"a panorama number {i}", 100 + i, tiny_lora_dir) for i in range(5)]
+    lines.insert(2, _request("the long one", 7, tiny_lora_dir, steps=VICTIM_STEPS))
+    path = tmp_path_factory.mktemp("batch") / "jobs.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def first_run(cluster_address: str, jobs_file: Path, tiny_flux_dir: Path, tmp_path_factory):
+    library_dir = tmp_path_factory.mktemp("library")
+    jobs = read_jobs_file(jobs_file)
+    victim = jobs[2].job_id
+    events: list = []
+    pids: dict[str, int] = {}
+    killed: list[int] = []
+    saved_counts: list[int] = []
+
+    def on_event(event) -> None:
+        events.append(event)
+        if isinstance(event, ev.JobStarted):
+            pids[event.job_id] = event.worker.pid
+        elif isinstance(event, ev.JobStep) and event.job_id == victim and not killed:
+            killed.append(pids[victim])
+            os.kill(pids[victim], signal.SIGKILL)
+        elif isinstance(event, ev.JobSaved):
+            saved_counts.append(_rows(library_dir))
+
+    options = ClusterOptions(
+        address=cluster_address,
+        model=ModelSource(model_dir=str(tiny_flux_dir)),
+        retries=2,
+        workers=2,
+        # The killed worker is not replaced: one worker finishes the batch, on a 2-core test machine.
+        replacements=0,
+        preview_interval_s=0.2,
+    )
+    started = time.perf_counter()
+    with Library.open(library_dir) as library:
+        summary = BatchDriver(options, library, on_event=on_event).run(jobs)
+    return {
+        "summary": summary,
+        "events": events,
+        "jobs": jobs,
+        "victim": victim,
+        "killed": killed,
+        "library": library_dir,
+        "saved_counts": saved_counts,
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def _rows(library_dir: Path) -> int:
+    """Entries in the index as another process sees them (a read-only connection)."""
+    conn = sqlite3.connect(f"file:{library_dir / 'library.sqlite3'}?mode=ro", uri=True)
+    try:
+        return conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_all_six_land_exactly_once(first_run) -> None:
+    summary = first_run["summary"]
+    assert [o.status for o in summary.outcomes] == [JobStatus.DONE] * 6, summary
+    with Library.open(first_run["library"]) as library:
+        entries = library.search()
+    ids = sorted(e.metadata[JOB_ID_KEY] for e in entries)
+    assert ids == sorted(job.job_id for job in first_run["jobs"])
+    # Saved as each result arrived: another reader saw 1, 2, … 6 rows while the batch was running.
+    assert first_run["saved_counts"] == [1, 2, 3, 4, 5, 6]
+
+
+def test_killed_worker_job_is_retried_on_the_other_worker(first_run) -> None:
+    assert len(first_run["killed"]) == 1
+    victim = first_run["victim"]
+    outcome = next(o for o in first_run["summary"].outcomes if o.job_id == victim)
+    assert outcome.attempts == 2
+    started = [e for e in first_run["events"] if isinstance(e, ev.JobStarted) and e.job_id == victim]
+    assert [e.attempt for e in started] == [1, 2]
+    assert started[0].worker.pid == first_run["killed"][0]
+    assert started[1].worker.pid != first_run["killed"][0]
+    lost = [e for e in first_run["events"] if isinstance(e, ev.WorkerLost)]
+    assert [e.worker.pid for e in lost] == first_run["killed"]
+    failed = [e for e in first_run["events"] if isinstance(e, ev.JobFailed)]
+    assert len(failed) == 1 and failed[0].retrying and "lost" in failed[0].reason
+
+
+def test_progress_streams_back_per_job(first_run) -> None:
+    steps = [e for e in first_run["events"] if isinstance(e, ev.JobStep)]
+    stages = {e.stage for e in first_run["events"] if isinstance(e, ev.JobStage)}
+    assert {"encoding", "preparing", "denoising", "decoding"} <= stages
+    for job in first_run["jobs"]:
+        if job.job_id != first_run["victim"]:
+            assert [e.step for e in steps if e.job_id == job.job_id] == [1, 2]
+    previews = [e.preview for e in steps if e.preview is not None]
+    # The engine's previews are at latent size (H/8 × W/8); they travel as JPEG and arrive as RGB arrays.
+    assert previews and all(p.dtype == np.uint8 and p.shape == (8, 16, 3) for p in previews)
+
+
+def test_cluster_pixels_equal_local_runs(first_run, tiny_flux_dir: Path) -> None:
+    import torch
+
+    from dit360_desktop.core.engine import PanoramaEngine
+
+    with Library.open(first_run["library"]) as library:
+        by_job = {e.metadata[JOB_ID_KEY]: e for e in library.search()}
+    engine = PanoramaEngine(tiny_flux_dir)
+    # The workers run with one thread (Ray's num_cpus=1); so does the reference.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for job in first_run["jobs"]:
+            entry = by_job[job.job_id]
+            local = engine.run(job.request.replace(seed=entry.seed))
+            with Image.open(entry.path) as saved:
+                assert np.array_equal(np.asarray(saved.convert("RGB")), np.asarray(local.image)), job.job_id
+            assert entry.params["lora_path"] == job.request.lora_path
+    finally:
+        torch.set_num_threads(threads)
+        engine.unload()
+
+
+def test_resume_run_skips_all_six(first_run, jobs_file: Path, cluster_address: str, tiny_flux_dir, capsys):
+    code = cli_main(
+        [
+            "batch",
+            str(jobs_file),
+            "--cluster",
+            cluster_address,
+            "--model",
+            str(tiny_flux_dir),
+            "--library",
+            str(first_run["library"]),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "6 job(s): 0 done, 0 failed, 6 skipped" in out
+    assert _rows(first_run["library"]) == 6
+
+
+def test_interrupt_cancels_queued_and_stops_running_jobs(
+    cluster_address, tiny_flux_dir, tiny_lora_dir, tmp_path
+):
+    lines = [_request(f"long {i}", i, tiny_lora_dir, steps=VICTIM_STEPS) for i in range(4)]
+    path = tmp_path / "long.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    seen: list = []
+
+    def on_event(event) -> None:
+        seen.append(event)
+        if isinstance(event, ev.JobStep) and not any(isinstance(e, ev.JobCancelled) for e in seen):
+            raise KeyboardInterrupt  # what Ctrl-C raises in the driver's thread
+
+    options = ClusterOptions(
+        address=cluster_address, model=ModelSource(model_dir=str(tiny_flux_dir)), workers=2, replacements=0
+    )
+    with Library.open(tmp_path / "lib") as library:
+        summary = BatchDriver(options, library, on_event=on_event).run(read_jobs_file(path))
+        assert library.count() == 0
+    assert [o.status for o in summary.outcomes] == [JobStatus.CANCELLED] * 4
+    last_step = max(e.step for e in seen if isinstance(e, ev.JobStep))
+    assert last_step < VICTIM_STEPS
+    # The two queued jobs never started; the running ones stopped at their next step check.
+    started = {e.job_id for e in seen if isinstance(e, ev.JobStarted)}
+    assert len(started) <= 2
+
+
+def test_workers_with_damaged_model_refuse_jobs(cluster_address, tiny_flux_dir, tmp_path):
+    import shutil
+
+    damaged = tmp_path / "FLUX.1-dev"
+    shutil.copytree(tiny_flux_dir, damaged)
+    weights = next((damaged / "transformer").glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:100])
+    jobs = read_jobs_file(_one_job_file(tmp_path))
+    options = ClusterOptions(address=cluster_address, model=ModelSource(model_dir=str(damaged)), workers=2)
+    seen: list = []
+    with Library.open(tmp_path / "lib") as library:
+        summary = BatchDriver(options, library, on_event=seen.append).run(jobs)
+    refused = [e for e in seen if isinstance(e, ev.WorkerRefused)]
+    assert len(refused) == 2
+    assert all("failed verification" in e.reason and "transformer" in e.reason for e in refused)
+    assert summary.outcomes[0].status is JobStatus.FAILED
+    assert "refused" in summary.error
+
+
+def _one_job_file(folder: Path) -> Path:
+    path = folder / "one.jsonl"
+    path.write_text(
+        json.dumps({"prompt": "x", "width": 128, "height": 64, "steps": 1}) + "\n", encoding="utf-8"
+    )
+    return path
