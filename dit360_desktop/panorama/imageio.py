@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image, PngImagePlugin
 
 from dit360_desktop.panorama.errors import ImageLoadError, RequestError
+from dit360_desktop.panorama.exif import jpeg_exif
 from dit360_desktop.panorama.fileio import write_atomic
 from dit360_desktop.panorama.parameters import format_a1111_parameters, parse_a1111_parameters
 from dit360_desktop.panorama.userimage import (
@@ -130,13 +131,12 @@ def encode_jpeg(
         raise RequestError("quality", f"must be an integer between 1 and 100 (got {quality!r})")
     image = _rgb_for_saving(image)
     xmp: str | None = None
-    exif = Image.Exif()
+    exif: bytes | None = None
     if metadata is not None:
         text = _metadata_json(metadata)
         xmp = gpano_xmp(image.width, image.height, metadata_json=text) if gpano else metadata_xmp(text)
-        # A1111 stores JPEG parameters as an EXIF UserComment with the "UNICODE" character code (UTF-16BE).
-        comment = b"UNICODE\x00" + format_a1111_parameters(metadata).encode("utf-16-be")
-        exif.get_ifd(_EXIF_IFD)[_USER_COMMENT] = comment
+        # A1111 stores JPEG parameters as an EXIF UserComment (type UNDEFINED, charset prefix).
+        exif = jpeg_exif(image.width, image.height, format_a1111_parameters(metadata))
     elif gpano:
         xmp = gpano_xmp(image.width, image.height)
     if xmp is not None and len(xmp.encode("utf-8")) > _MAX_APP1_PAYLOAD:
@@ -148,8 +148,8 @@ def encode_jpeg(
     kwargs["subsampling"] = 0 if quality >= 90 else 2
     if xmp is not None:
         kwargs["xmp"] = xmp.encode("utf-8")
-    if metadata is not None:
-        kwargs["exif"] = exif.tobytes()
+    if exif is not None:
+        kwargs["exif"] = exif
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", **kwargs)
     return buffer.getvalue()
