@@ -99,7 +99,10 @@ def apply_theme(app: QApplication) -> None:
     """Fusion with a dark palette (so every widget the stylesheet does not name is dark too) + style.qss."""
     from PySide6.QtGui import QColor, QPalette
 
-    app.setStyle("Fusion")
+    from dit360_desktop.ui.widgets.icons import AppStyle
+
+    # Fusion, with the app's icons in Qt's own dialogs (message boxes, the file dialog).
+    app.setStyle(AppStyle("Fusion"))
     palette = QPalette()
     roles = QPalette.ColorRole
     for role, colour in (

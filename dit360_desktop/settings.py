@@ -55,6 +55,9 @@ class Settings:
     live_preview: bool = True
     # "dark" or "high-contrast" (ui.settings_dialog.THEMES).
     theme: str = "dark"
+    # The init image and its fit when the app was closed, opened again at the next start.
+    init_image: str | None = None
+    init_fit: str = "crop"
     # The last folder each file dialog used, by kind ("init-image", "model-folder", ...).
     last_folders: dict[str, Any] = field(default_factory=dict)
 

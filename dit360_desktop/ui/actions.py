@@ -62,6 +62,13 @@ _SPECS: dict[str, ActionSpec] = {
         "About 6 % faster steps; changing the LoRA scale then reloads the transformer.",
         checkable=True,
     ),
+    "settings": ActionSpec("Settings…", "Folders, memory, speed, preview and theme", ("Ctrl+,",), "settings"),
+    "toggle_side_panel": ActionSpec(
+        "Generate panel", "Show or hide the prompt and parameters (F9)", ("F9",), "panel-left", True
+    ),
+    "toggle_history": ActionSpec(
+        "History and queue", "Show or hide the gallery and the queue (F10)", ("F10",), "panel-bottom", True
+    ),
     "unload": ActionSpec("Unload models", "Free the memory the models hold", ("Ctrl+Shift+U",), "unload"),
     "help": ActionSpec(
         "Keyboard shortcuts", "List every shortcut", (QKeySequence.StandardKey.HelpContents,), "help"
@@ -104,6 +111,9 @@ class Actions:
     standard_transformer: QAction
     compile: QAction
     fuse_lora: QAction
+    settings: QAction
+    toggle_side_panel: QAction
+    toggle_history: QAction
     unload: QAction
     help: QAction
     about: QAction

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QWidget
 
+from dit360_desktop.ui.generation.jobs import ModelState
 from dit360_desktop.ui.widgets.icons import icon
 
 log = logging.getLogger(__name__)
@@ -82,3 +84,35 @@ class ModelBanner(QFrame):
     def _dismiss(self) -> None:
         self._dismissed = True
         self.hide()
+
+
+class FirstRun(QObject):
+    """Keeps the banner, the status bar's model state and the progress line true to what is installed.
+
+    ``engine_setup`` is the window's EngineSetup (model folder, model manager); ``status`` and ``progress``
+    are the status-bar read-outs and the line under the viewer.
+    """
+
+    def __init__(self, banner: ModelBanner, engine_setup: Any, status: Any, progress: Any) -> None:
+        super().__init__(banner)
+        self.banner = banner
+        self.engine_setup = engine_setup
+        self.status = status
+        self.progress = progress
+        self.readiness: object | None = None
+        banner.setup_requested.connect(engine_setup.open_model_manager)
+        engine_setup.models_changed.connect(self._models_changed)
+
+    def check(self) -> object | None:
+        self.readiness = self.banner.check(self.engine_setup.model_dir(), self.engine_setup.models_dir())
+        return self.readiness
+
+    def _models_changed(self) -> None:
+        was_ready = getattr(self.readiness, "ready", False)
+        readiness = self.check()
+        if readiness is None:
+            return
+        if getattr(readiness, "base", None) is not None and not was_ready:
+            # Installed but not loaded: no stale "not installed" or "Failed" from a run before the import.
+            self.status.set_model_state(ModelState.NOT_LOADED)
+            self.progress.show_idle("Models installed: ready to generate")

@@ -16,13 +16,14 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox, QWidget
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QWidget
 
 from dit360_desktop import paths
 from dit360_desktop.panorama.request import GenerationRequest
 from dit360_desktop.settings import Settings, save_settings
 from dit360_desktop.ui.actions import Actions
 from dit360_desktop.ui.close_guard import CloseGuard
+from dit360_desktop.ui.first_run import FirstRun, ModelBanner
 from dit360_desktop.ui.generation.controller import GenerationController
 from dit360_desktop.ui.generation.drop import DropController, InitImage
 from dit360_desktop.ui.generation.engine_setup import EngineSetup
@@ -34,8 +35,18 @@ from dit360_desktop.ui.generation.worker import GenerationWorker
 from dit360_desktop.ui.menus import build_menus
 from dit360_desktop.ui.viewer.area import ViewerArea
 from dit360_desktop.ui.viewer.sample_loader import SampleLoader
-from dit360_desktop.ui.widgets.dialogs import AboutDialog, ErrorDialog, HelpDialog, model_missing_report
+from dit360_desktop.ui.widgets.dialogs import (
+    AboutDialog,
+    ErrorDialog,
+    HelpDialog,
+    ask,
+    choose_file,
+    message_box,
+    model_missing_report,
+    without_repair_advice,
+)
 from dit360_desktop.ui.widgets.icons import icon
+from dit360_desktop.ui.window_layout import bind_panel_toggle, build_bottom_docks, orientation_for
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +121,9 @@ class MainWindow(QMainWindow):
         )
         self.queue_panel = self.generation.queue_panel
         self._build_queue_dock()
+        self.model_banner = ModelBanner()
+        self.centre.layout().insertWidget(1, self.model_banner)
+        self.first_run = FirstRun(self.model_banner, self.engine_setup, self.status, self.progress)
         self.menus = build_menus(
             self.menuBar(),
             self.app_actions,
@@ -117,6 +131,7 @@ class MainWindow(QMainWindow):
             self.view_controls.snapshot_action,
         )
         self.menus.view.addAction(self.queue_dock.toggleViewAction())
+        self.menus.view.addAction(self.history_dock.toggleViewAction())
         self.drop = DropController(self)
         self._connect()
         self._restore_settings()
@@ -158,11 +173,7 @@ class MainWindow(QMainWindow):
         return self.centre.viewer
 
     def _build_queue_dock(self) -> None:
-        self.queue_dock = QDockWidget("Queue", self)
-        self.queue_dock.setObjectName("QueueDock")
-        self.queue_dock.setWidget(self.queue_panel)
-        self.queue_dock.setToolTip("Generations waiting to run.")
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.queue_dock)
+        self.queue_dock, self.history_dock = build_bottom_docks(self, self.queue_panel)
 
     def _connect(self) -> None:
         a, g = self.app_actions, self.generation
@@ -174,11 +185,15 @@ class MainWindow(QMainWindow):
         a.unload.triggered.connect(self.worker.unload_models)
         a.help.triggered.connect(lambda: HelpDialog(self).exec())
         a.about.triggered.connect(lambda: AboutDialog(self).exec())
+        a.settings.triggered.connect(self.open_settings)
+        bind_panel_toggle(a.toggle_side_panel, [self.side_dock])
+        bind_panel_toggle(a.toggle_history, [self.queue_dock, self.history_dock])
+        self.engine_setup.refused.connect(self.show_error)
         # Esc leaves fullscreen first; otherwise it cancels (see _on_escape).
         self._escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self._on_escape)
         g.about_to_enqueue.connect(self._before_enqueue)
         g.result_ready.connect(self._on_result)
-        g.preview_ready.connect(lambda preview: self.viewer.set_preview(preview))
+        g.preview_ready.connect(self._on_preview)
         g.run_cancelled.connect(lambda: self._show_init_or_last(self.init_image))
         g.init_image_changed.connect(self._show_init_or_last)
         g.error.connect(self.show_error)
@@ -228,12 +243,12 @@ class MainWindow(QMainWindow):
         if self._current_panorama is None:
             self.sample_loader.start()
         if self._settings_notice:
-            self.notice_box = QMessageBox(
-                QMessageBox.Icon.Information, "Settings reset", self._settings_notice, parent=self
-            )
+            self.notice_box = message_box(self, "info", "Settings reset", self._settings_notice)
             self.notice_box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
             self.notice_box.open()
             self._settings_notice = None
+        self.first_run.check()
+        self._restore_init_image()
         self._attach_gallery()
 
     def start_worker(self) -> None:
@@ -247,24 +262,19 @@ class MainWindow(QMainWindow):
         from dit360_desktop.ui.gallery.panel import GalleryPanel
 
         try:
+            self._move_library_if_asked()
             library = Library.open(self._library_dir)
         except Exception as e:
             log.exception("The history library could not be opened")
             self.show_error(error_report(e))
             return
         self.gallery = GalleryPanel(library, self)
-        dock = QDockWidget("History", self)
-        dock.setObjectName("HistoryDock")
+        dock = self.history_dock
+        old = dock.widget()
         dock.setWidget(self.gallery)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-        self.splitDockWidget(self.queue_dock, dock, Qt.Orientation.Vertical)
-        if self.settings.window_state:
-            self.restoreState(QByteArray(base64.b64decode(self.settings.window_state)))
-        else:
-            # After the new dock has been laid out once; before that QMainWindow ignores the sizes.
-            QTimer.singleShot(0, self._default_dock_sizes)
-        self.menus.view.addAction(dock.toggleViewAction())
-        self.history_dock = dock
+        old.deleteLater()
+        self.gallery.set_orientation(orientation_for(self.dockWidgetArea(dock)))
+        dock.dockLocationChanged.connect(lambda area: self.gallery.set_orientation(orientation_for(area)))
         self.gallery.entry_selected.connect(self._on_entry_selected)
         self.gallery.reuse_parameters_requested.connect(self.apply_parameters)
         self.gallery.reuse_as_init_requested.connect(
@@ -273,9 +283,17 @@ class MainWindow(QMainWindow):
         self.gallery.variations_requested.connect(self._variations_from_parameters)
         self.gallery.status_message.connect(lambda text: self.statusBar().showMessage(text, 6000))
 
-    def _default_dock_sizes(self) -> None:
-        self.resizeDocks([self.queue_dock, self.history_dock], [150, 700], Qt.Orientation.Vertical)
-        self.resizeDocks([self.queue_dock], [300], Qt.Orientation.Horizontal)
+    def _move_library_if_asked(self) -> None:
+        """A library move chosen in Settings runs here, at start-up, before any connection is open."""
+        source = self.settings.library_move_from
+        if not source:
+            return
+        from dit360_desktop.history.move import move_library
+
+        self.settings.library_move_from = None
+        self.save_settings()
+        moved = move_library(Path(source), self._library_dir)
+        self.statusBar().showMessage(f"Library moved to {self._library_dir} ({moved} parts)", 8000)
 
     def _open_worker_library(self) -> Any:
         from dit360_desktop.history.library import Library
@@ -324,10 +342,12 @@ class MainWindow(QMainWindow):
         self.viewer.set_panorama(self._current_panorama)
 
     def show_error(self, report: ErrorReport) -> ErrorDialog:
-        offer_manager = report.kind is ErrorKind.MODEL_MISSING
-        if offer_manager:
+        if report.kind is ErrorKind.MODEL_MISSING:
             report = model_missing_report(report.message, report.details, manager_available=True)
-        dialog = ErrorDialog(report, self, offer_model_manager=offer_manager)
+        elif report.kind is ErrorKind.MODEL_INVALID and not self._model_is_managed():
+            report = without_repair_advice(report)
+        # Every model error (missing or invalid) offers the model manager; ErrorDialog decides by kind.
+        dialog = ErrorDialog(report, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.finished.connect(
             lambda code: (
@@ -350,12 +370,60 @@ class MainWindow(QMainWindow):
         elif self._current_panorama is not None:
             self.viewer.set_panorama(self._current_panorama)
 
+    def _model_is_managed(self) -> bool:
+        """Whether "Verify & repair" can fix the model in use (the manager installed it)."""
+        folder = self.engine_setup.model_dir()
+        if folder is None:
+            return True
+        from dit360_desktop.models.folder_check import is_managed_folder
+
+        return is_managed_folder(folder, self.engine_setup.models_dir())
+
+    def _on_preview(self, preview: np.ndarray) -> None:
+        if self.settings.live_preview:
+            self.viewer.set_preview(preview)
+
     def choose_init_image(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Open an init image", str(Path.home()), "Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff)"
-        )
-        if path:
+        path = choose_file(
+            self, "Open an init image", "Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff)",
+            self.settings.last_folders, "init-image",
+        )  # fmt: skip
+        if path is not None:
             self.drop.open_path(path)
+
+    def _restore_init_image(self) -> None:
+        """The init image of the last session, fitted as it was, if the file is still there."""
+        path, fit = self.settings.init_image, self.settings.init_fit
+        if not path or not Path(path).is_file() or self.init_image is not None:
+            return
+        ask_fit = self.drop.choose_fit
+        self.drop.choose_fit = lambda image: fit
+        try:
+            self.drop.open_path(path, offer_restore=False)
+        finally:
+            self.drop.choose_fit = ask_fit
+
+    def open_settings(self) -> None:
+        from dit360_desktop.ui.settings_dialog import SettingsDialog, apply_theme_choice
+
+        count = self.gallery.library.count() if self.gallery is not None else 0
+        dialog = SettingsDialog(
+            self.settings, self, library_dir=self._library_dir, tier=self.form["tier"], library_count=count
+        )
+        if dialog.exec() != SettingsDialog.DialogCode.Accepted:
+            return
+        changes = dialog.apply_to(self.settings)
+        if changes.tier is not None:
+            self.form.set("tier", changes.tier)
+        if changes.theme is not None:
+            apply_theme_choice(changes.theme)
+        if changes.engine:
+            self.engine_setup.reapply("Speed options changed")
+        self.save_settings()
+        if changes.library_dir is not None:
+            when = "moves there" if changes.move_library else "opens there"
+            self.statusBar().showMessage(f"The library {when} when DiT360 Desktop next starts.", 10000)
+        self.first_run.check()
 
     def open_init_image_later(self, path: Path) -> None:
         QTimer.singleShot(0, lambda: self.drop.open_path(path))
@@ -392,12 +460,26 @@ class MainWindow(QMainWindow):
         self.view_controls.restore(s.viewer_mode, s.show_grid)
         if s.window_geometry:
             self.restoreGeometry(QByteArray(base64.b64decode(s.window_geometry)))
+        # Every dock exists already, so the saved layout applies before the first frame (no jump).
+        if s.window_state:
+            self.restoreState(QByteArray(base64.b64decode(s.window_state)))
+        for action, docks in (
+            (self.app_actions.toggle_side_panel, [self.side_dock]),
+            (self.app_actions.toggle_history, [self.queue_dock, self.history_dock]),
+        ):
+            action.setChecked(any(not d.isHidden() for d in docks))
+        if s.theme != "dark":
+            from dit360_desktop.ui.settings_dialog import apply_theme_choice
+
+            apply_theme_choice(s.theme)
 
     def _remember_parameters(self) -> None:
         s = self.settings
         self.form.save_settings(s)
         s.variations_count = self.variations_spin.value()
         s.viewer_mode, s.show_grid = self.view_controls.current()
+        init = self.init_image
+        s.init_image, s.init_fit = (init.path, init.fit) if init is not None else (None, "crop")
 
     def save_settings(self) -> None:
         self._remember_parameters()
@@ -412,14 +494,14 @@ class MainWindow(QMainWindow):
 
     def confirm_stop(self) -> bool:
         """Ask whether to stop the running generation and quit; tests replace this."""
-        answer = QMessageBox.question(
+        return ask(
             self,
             "Stop generating?",
             "A panorama is being generated. Stop it and quit? Waiting generations are dropped too.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
+            "Stop and quit",
+            "Keep generating",
+            kind="warning",
         )
-        return answer == QMessageBox.StandardButton.Yes
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self.close_guard.allow_close():

@@ -34,11 +34,11 @@ def build_menus(
     view_menu = bar.addMenu("&View")
     models_menu = bar.addMenu("&Models")
     help_menu = bar.addMenu("&Help")
-    _fill(file_menu, [actions.open_image, snapshot, None, actions.quit])
+    _fill(file_menu, [actions.open_image, snapshot, None, actions.settings, None, actions.quit])
     _fill(generate_menu, [actions.generate, actions.variations, actions.cancel, None])
     speed_menu = generate_menu.addMenu("Speed")
     _fill(speed_menu, [actions.compile, actions.fuse_lora])
-    _fill(view_menu, [*view_actions, None])
+    _fill(view_menu, [*view_actions, None, actions.toggle_side_panel, actions.toggle_history, None])
     _fill(
         models_menu,
         [

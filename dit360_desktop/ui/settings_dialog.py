@@ -253,6 +253,23 @@ class SettingsDialog(QDialog):
         return changes
 
 
+def apply_theme_choice(theme: str) -> None:
+    """Restyle the running app: the dark stylesheet, plus the high-contrast additions when chosen."""
+    from PySide6.QtWidgets import QApplication
+
+    from dit360_desktop.app import load_stylesheet
+
+    app = QApplication.instance()
+    if not isinstance(app, QApplication):
+        return
+    extra = (
+        paths.resource("style-high-contrast.qss").read_text(encoding="utf-8")
+        if theme == "high-contrast"
+        else ""
+    )
+    app.setStyleSheet(load_stylesheet() + "\n" + extra)
+
+
 def _help(text: str) -> QLabel:
     label = QLabel(text)
     label.setObjectName("Hint")

@@ -276,6 +276,13 @@ class GalleryPanel(QWidget):
         op.failure(lambda e: self.report_error("Rescan failed", str(e))).run_in_background(self._jobs)
         self.status_message.emit("Rescanning the library…")
 
+    def set_orientation(self, orientation: Qt.Orientation) -> None:
+        """Tiles above the details (a side column) or beside them (a strip under the viewer)."""
+        self.splitter.setOrientation(orientation)
+        if orientation == Qt.Orientation.Horizontal:
+            self.splitter.setSizes([3 * max(self.width(), 400) // 4, max(self.width(), 400) // 4])
+        self.view.fit_tiles(self.delegate)
+
     def shutdown(self) -> None:
         """Stop background work before the window (and the library) goes away."""
         self._search_timer.stop()

@@ -19,6 +19,9 @@ from dit360_desktop.ui.generation.worker import EngineOptions, GenerationWorker
 class EngineSetup(QObject):
     message = Signal(str, int)  # status-bar text, milliseconds
     settings_changed = Signal()  # something worth saving changed
+    # What is installed may have changed (a download or import ended, another folder was chosen).
+    models_changed = Signal()
+    refused = Signal(object)  # ErrorReport: a chosen model folder that is not usable
 
     def __init__(
         self,
@@ -57,26 +60,48 @@ class EngineSetup(QObject):
             fuse_lora=s.fuse_lora,
         )
 
-    def open_model_manager(self) -> None:
+    def models_dir(self) -> Path | None:
+        return Path(self.settings.models_dir).expanduser() if self.settings.models_dir else None
+
+    def open_model_manager(self, focus_component: str | None = None) -> None:
         from dit360_desktop.ui.model_manager.dialog import ModelManagerDialog
 
-        models_dir = Path(self.settings.models_dir).expanduser() if self.settings.models_dir else None
-        ModelManagerDialog(self._parent, models_dir).exec()
+        dialog = ModelManagerDialog(self._parent, self.models_dir(), focus_component=focus_component or None)
+        # The status bar and the first-run banner follow the moment a download or import ends.
+        dialog.installed_changed.connect(self._installed_changed)
+        dialog.exec()
+        self._installed_changed()
+
+    def _installed_changed(self) -> None:
         # Installing or removing models changes what the engine resolves to; load afresh next time.
         self.worker.set_model_dir(self.model_dir())
+        self.models_changed.emit()
 
     def choose_model_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(
-            self._parent,
-            "Choose a diffusers-layout FLUX.1-dev folder",
-            self.settings.model_dir or str(Path.home()),
-        )
-        if folder:
-            self.settings.model_dir = folder
-            self._model_dir_override = None
-            self.worker.set_model_dir(Path(folder))
-            self.settings_changed.emit()
-            self.message.emit(f"Model folder: {folder}", 6000)
+        from dit360_desktop.models.folder_check import check_model_folder
+        from dit360_desktop.ui.generation.jobs import ErrorKind, ErrorReport
+        from dit360_desktop.ui.widgets.dialogs import choose_folder
+
+        chosen = choose_folder(
+            self._parent, "Choose a FLUX.1-dev folder", self.settings.last_folders, "model-folder",
+            start=self.settings.model_dir,
+        )  # fmt: skip
+        if chosen is None:
+            return
+        # Checked now (shape, config, headers, sizes), not at the next Generate.
+        verdict = check_model_folder(chosen)
+        if not verdict.ok:
+            self.refused.emit(
+                ErrorReport(ErrorKind.MODEL_INVALID, "This folder cannot be used", verdict.reason)
+            )
+            return
+        folder = str(chosen)
+        self.settings.model_dir = folder
+        self._model_dir_override = None
+        self.worker.set_model_dir(Path(folder))
+        self.settings_changed.emit()
+        self.models_changed.emit()
+        self.message.emit(f"Model folder: {folder}", 6000)
 
     def choose_gguf_file(self) -> None:
         start = self.settings.gguf_file or self.settings.models_dir or str(Path.home())
@@ -97,6 +122,12 @@ class EngineSetup(QObject):
     def _toggle_fuse_lora(self, checked: bool) -> None:
         self.settings.fuse_lora = checked
         self._apply("LoRA merging " + ("on" if checked else "off"))
+
+    def reapply(self, what: str) -> None:
+        """The speed options in the settings changed elsewhere (the Settings dialog): use them."""
+        self.actions.compile.setChecked(self.settings.compile_transformer)
+        self.actions.fuse_lora.setChecked(self.settings.fuse_lora)
+        self._apply(what)
 
     def _apply(self, what: str) -> None:
         self.worker.set_engine_options(self.engine_options())

@@ -301,7 +301,8 @@ class GenerationWorker(QThread):
             self._set_model_state(ModelState.NOT_LOADED if self._engine else self._model_state)
             self._report_memory(force=True)
         elif name == "model_dir":
-            if value != self._model_dir:
+            # The same folder (or None) again after a "missing": the models may have just been installed.
+            if value != self._model_dir or self._model_state is ModelState.MISSING:
                 self._release_engine()
                 self._model_dir = value
                 self._set_model_state(ModelState.NOT_LOADED)

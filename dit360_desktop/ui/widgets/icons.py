@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from functools import cache
 
-from PySide6.QtGui import QIcon
+from PySide6.QtCore import QPoint, QRect, QSize, Qt
+from PySide6.QtGui import QIcon, QIconEngine, QPainter, QPixmap
 from PySide6.QtWidgets import QProxyStyle, QStyle, QStyleOption, QWidget
 
 from dit360_desktop import paths
@@ -38,12 +39,56 @@ STANDARD_ICONS: dict[QStyle.StandardPixmap, str] = {
 }
 
 
+# Disabled icons are drawn faint: Qt's generated grey of a light-grey line icon looked still enabled.
+DISABLED_OPACITY = 0.3
+
+
 @cache
 def icon(name: str) -> QIcon:
     path = paths.resource("icons", f"{name}.svg")
     if not path.is_file():
         raise FileNotFoundError(f"The icon {path} is missing from the installation.")
-    return QIcon(str(path))
+    return QIcon(FaintWhenDisabled(str(path)))
+
+
+class FaintWhenDisabled(QIconEngine):
+    """The SVG as it is, and at DISABLED_OPACITY in the Disabled mode (rendered on demand, per size)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self._path = path
+        self._svg = QIcon(path)
+
+    def paint(self, painter: QPainter, rect: QRect, mode: QIcon.Mode, state: QIcon.State) -> None:
+        if mode == QIcon.Mode.Disabled:
+            painter.save()
+            painter.setOpacity(painter.opacity() * DISABLED_OPACITY)
+            self._svg.paint(painter, rect, Qt.AlignmentFlag.AlignCenter, QIcon.Mode.Normal, state)
+            painter.restore()
+        else:
+            self._svg.paint(painter, rect, Qt.AlignmentFlag.AlignCenter, mode, state)
+
+    def pixmap(self, size: QSize, mode: QIcon.Mode, state: QIcon.State) -> QPixmap:
+        pixmap = QPixmap(size)
+        pixmap.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(pixmap)
+        self.paint(painter, QRect(QPoint(0, 0), size), mode, state)
+        painter.end()
+        return pixmap
+
+    def scaledPixmap(self, size: QSize, mode: QIcon.Mode, state: QIcon.State, scale: float) -> QPixmap:
+        pixmap = self.pixmap(size * scale, mode, state)
+        pixmap.setDevicePixelRatio(scale)
+        return pixmap
+
+    def actualSize(self, size: QSize, mode: QIcon.Mode, state: QIcon.State) -> QSize:
+        return self._svg.actualSize(size, mode, state)
+
+    def clone(self) -> QIconEngine:
+        return FaintWhenDisabled(self._path)
+
+    def key(self) -> str:
+        return "FaintWhenDisabled"
 
 
 class AppStyle(QProxyStyle):
@@ -64,4 +109,7 @@ class AppStyle(QProxyStyle):
         # Icons on OK/Cancel/Yes/No buttons are the mixed visual language the app avoids.
         if hint == QStyle.StyleHint.SH_DialogButtonBox_ButtonsHaveIcons:
             return 0
+        # Labels level with the middle of their field, not with its top edge.
+        if hint == QStyle.StyleHint.SH_FormLayoutLabelAlignment:
+            return int((Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter).value)
         return super().styleHint(hint, option, widget, returnData)

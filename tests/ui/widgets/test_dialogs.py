@@ -69,3 +69,17 @@ def test_remembered_folder(tmp_path: Path) -> None:
     folders = {"init-image": str(tmp_path)}
     assert remembered_folder(folders, "init-image") == str(tmp_path)
     assert remembered_folder({"init-image": str(tmp_path / "gone")}, "init-image") == str(Path.home())
+
+
+def test_disabled_icons_are_faint(qapp) -> None:
+    from PySide6.QtGui import QIcon
+
+    def ink(image) -> int:
+        return sum(image.pixelColor(x, y).alpha() for x in range(24) for y in range(24))
+
+    reuse = icon("reuse")
+    normal = ink(reuse.pixmap(24, 24).toImage())
+    disabled = ink(reuse.pixmap(24, 24, QIcon.Mode.Disabled).toImage())
+    assert normal > 1000 and 0.2 * normal < disabled < 0.4 * normal
+    # Re-use and reset are told apart.
+    assert reuse.pixmap(24, 24).toImage() != icon("reset").pixmap(24, 24).toImage()
