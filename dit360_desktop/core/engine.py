@@ -348,7 +348,7 @@ class PanoramaEngine:
         if request.is_edit:
             from dit360_desktop.core.editing.runner import run_edit
 
-            return run_edit(self, request, emit, cancel, clock, warnings)
+            return run_edit(self, request, emit, cancel, timings, warnings)
         components = self._components
         device = self._device
 

@@ -9,7 +9,10 @@ seed reproduces it. The global RNG is never seeded.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -65,10 +68,20 @@ class EditInputs:
 
 
 def run_edit(
-    engine: PanoramaEngine, request: GenerationRequest, emit: EventCallback, cancel, clock, warnings
-):
-    """Run an edit on the loaded engine; returns the ``Result`` (``engine._run`` has loaded the model)."""
+    engine: PanoramaEngine,
+    request: GenerationRequest,
+    emit: EventCallback,
+    cancel: CancelToken | None,
+    timings: dict[str, float],
+    warnings: list[str],
+) -> Result:
+    """Run an edit on the loaded engine; returns the ``Result`` (``engine._run`` has loaded the model).
+
+    ``timings`` collects seconds per stage, like a generation's."""
     from dit360_desktop.core.engine import LatentGeometry
+
+    def clock(name: str):
+        return _timed(timings, name)
 
     cancel = cancel or CancelToken()
     inputs = EditInputs(request)
@@ -114,9 +127,7 @@ def run_edit(
     cancel.raise_if_cancelled()
     for note in notes:
         log.warning(note)
-    metadata = engine._metadata(
-        request, clock.timings, [*warnings, *engine._plan.notes, *engine._notes, *notes]
-    )
+    metadata = engine._metadata(request, timings, [*warnings, *engine._plan.notes, *engine._notes, *notes])
     metadata["edit"] = {"method": request.edit_method, **extra}
     return Result(
         image=Image.fromarray(generated),
@@ -124,6 +135,15 @@ def run_edit(
         metadata=metadata,
         latent=latent.detach().float().cpu(),
     )
+
+
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
 
 
 def _seeded_noise(request: GenerationRequest, geometry, channels: int, device, dtype) -> torch.Tensor:
