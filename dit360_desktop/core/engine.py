@@ -7,17 +7,18 @@ boundary and every denoising step checks the cancel token; nothing is written by
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gc
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 from PIL import Image
 
-import dit360_desktop
 from dit360_desktop.core import tiers
 from dit360_desktop.core.codecs import (
     TextEncoder,
@@ -26,6 +27,7 @@ from dit360_desktop.core.codecs import (
     to_uint8_image,
 )
 from dit360_desktop.core.devices import memory_in_use, resolve_device, resolve_dtype
+from dit360_desktop.core.geometry import LatentGeometry
 from dit360_desktop.core.loading import (
     Components,
     LoraInfo,
@@ -41,6 +43,7 @@ from dit360_desktop.core.padding import (
     wrap_pad_tokens,
 )
 from dit360_desktop.core.preview import LatentPreviewer
+from dit360_desktop.core.run_metadata import run_metadata
 from dit360_desktop.core.sampler import (
     DenoiseInputs,
     Denoiser,
@@ -340,7 +343,7 @@ class PanoramaEngine:
             log.warning(message)
         request = request.with_seed()
         timings: dict[str, float] = {}
-        clock = _Clock(timings)
+        clock = functools.partial(_timed, timings)  # clock("stage") adds the stage's seconds to timings
         self._notes = []
 
         with clock("loading"):
@@ -515,78 +518,25 @@ class PanoramaEngine:
     def _metadata(
         self, request: GenerationRequest, timings: dict[str, float], warnings: list[str]
     ) -> dict[str, Any]:
-        import diffusers
-        import transformers
-
-        folder = self._components.folder
-        models: dict[str, Any] = {"base": {"name": _model_name(folder), "path": str(folder)}}
-        if self._lora is not None:
-            models["lora"] = {
-                "name": self._lora.path.name,
-                "path": str(self._lora.path),
-                "sha256": self._lora.sha256,
-                "rank": self._lora.rank,
-                "scale": request.lora_scale,
-            }
-        return {
-            "request": request.to_dict(),
-            "seed": request.seed,
-            "models": models,
-            "timings": {k: round(v, 4) for k, v in timings.items()},
-            "device": self.device_name,
-            "dtype": self.dtype_name,
-            "memory_tier": self._plan.describe(),
-            "versions": {
-                "app": dit360_desktop.__version__,
-                "torch": torch.__version__,
-                "diffusers": diffusers.__version__,
-                "transformers": transformers.__version__,
-            },
-            "warnings": warnings,
-        }
+        return run_metadata(
+            request,
+            folder=self._components.folder,
+            lora=self._lora,
+            device=self.device_name,
+            dtype=self.dtype_name,
+            memory_tier=self._plan.describe(),
+            timings=timings,
+            warnings=warnings,
+        )
 
 
-class LatentGeometry:
-    """Latent and token-grid sizes, derived from the VAE config as the reference pipeline does."""
-
-    def __init__(self, height: int, width: int) -> None:
-        self.height = height  # latent rows h
-        self.width = width  # latent cols w
-        self.rows = height // 2
-        self.cols = width // 2
-        self.padded_seq_len = self.rows * (self.cols + 2)
-
-    @classmethod
-    def for_request(cls, vae, request: GenerationRequest) -> LatentGeometry:
-        factor = 2 ** (len(vae.config.block_out_channels) - 1)
-        return cls(2 * (request.height // (factor * 2)), 2 * (request.width // (factor * 2)))
-
-
-class _Clock:
-    def __init__(self, timings: dict[str, float]) -> None:
-        self.timings = timings
-
-    def __call__(self, name: str):
-        clock = self
-
-        class _Timer:
-            def __enter__(self):
-                self.start = time.perf_counter()
-
-            def __exit__(self, *exc):
-                clock.timings[name] = clock.timings.get(name, 0.0) + time.perf_counter() - self.start
-                return False
-
-        return _Timer()
-
-
-def _model_name(folder: Path) -> str:
-    # An HF cache snapshot lives at models--org--name/snapshots/<rev>: report it as org/name@rev.
-    parts = folder.parts
-    for i, part in enumerate(parts):
-        if part.startswith("models--") and i + 2 < len(parts) and parts[i + 1] == "snapshots":
-            return f"{part[len('models--') :].replace('--', '/')}@{parts[i + 2][:12]}"
-    return folder.name
+@contextmanager
+def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
 
 
 def import_model_libraries() -> None:
