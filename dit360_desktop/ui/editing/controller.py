@@ -291,6 +291,10 @@ class EditController(QObject):
     def on_result(self, finished: Any) -> None:
         """An edit of the panorama being edited came back: edit its result from now on, mask kept."""
         if finished.job_id not in self._queued:
+            if self.active:
+                # Another panorama is now on screen; a mask painted for the old one would mislead.
+                self.stop()
+                self.message.emit("Edit mode closed: a new panorama arrived.", 6000)
             return
         self._queued.discard(finished.job_id)
         if not self.active or not finished.saved_path:

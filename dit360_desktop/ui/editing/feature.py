@@ -120,7 +120,8 @@ class EditingFeature(QObject):
             self.edit.start(source, mask_path=mask)
         else:
             self.window.statusBar().showMessage(
-                "Parameters restored; the edit's source or mask file is gone, so edit mode did not open.", 8000
+                "Parameters restored; the edit's source or mask file is gone, so edit mode did not open.",
+                8000,
             )
 
     def shutdown(self) -> None:

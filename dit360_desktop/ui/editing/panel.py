@@ -148,6 +148,9 @@ class EditPanel(QFrame):
         grid.setHorizontalSpacing(8)
         self.method_combo = QComboBox()
         self.method_combo.setObjectName("edit_method_input")
+        self.method_combo.setToolTip(
+            "Blend keeps every unpainted pixel and handles the seam; Reference is the published method."
+        )
         for method in EDIT_METHODS:
             label, help_text = METHOD_LABELS[method]
             self.method_combo.addItem(label, method)

@@ -119,6 +119,12 @@ class PlacementPanel(QFrame):
             "fov": (MIN_FOV, MAX_FOV),
         }
         labels = {"yaw": "Yaw °", "pitch": "Pitch °", "roll": "Roll °", "fov": "Field of view °"}
+        tips = {
+            "yaw": "Where the photo's centre looks, left (-) or right (+) of the panorama's centre.",
+            "pitch": "How far up (+) or down (-) the photo's centre looks.",
+            "roll": "Turns the photo about its centre, counter-clockwise as you look at it.",
+            "fov": "The photo's horizontal field of view (from EXIF when known); the wheel changes it too.",
+        }
         for row, (name, (low, high)) in enumerate(limits.items()):
             spin = QDoubleSpinBox()
             spin.setObjectName(f"placement_{name}_input")
@@ -126,6 +132,7 @@ class PlacementPanel(QFrame):
             spin.setDecimals(1)
             spin.setKeyboardTracking(False)
             spin.setWrapping(name in ("yaw", "roll"))
+            spin.setToolTip(tips[name])
             spin.valueChanged.connect(lambda _value: self.placement_edited.emit(self.placement()))
             grid.addWidget(QLabel(labels[name]), row, 0)
             grid.addWidget(spin, row, 1)
@@ -143,6 +150,7 @@ class PlacementPanel(QFrame):
         )
         self.outpaint_button.clicked.connect(self.outpaint_requested)
         self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop placing the photo; nothing is queued.")
         self.cancel_button.clicked.connect(self.cancel_requested)
         buttons.addWidget(self.outpaint_button, 1)
         buttons.addWidget(self.cancel_button)

@@ -70,6 +70,7 @@ PANEL_STYLE = """
 #GalleryMore::menu-indicator { image: none; width: 0px; }
 """
 SEARCH_DELAY_MS = 250
+PREFERRED_HEIGHT = 240
 ORDERS = (("Newest first", "newest"), ("Oldest first", "oldest"))
 
 
@@ -137,6 +138,8 @@ class GalleryPanel(QWidget):
         self.confirm: Callable[[str, str], bool] = self._ask
         self.report_error: Callable[[str, str], None] = self._warn
         self.choose_export: Callable[[Entry, str], tuple[Path, ExportOptions] | None] = self._export_dialog
+        # Other features' actions on the current entry, in its context menu (editing's "Edit").
+        self._entry_actions: list[QAction] = []
 
         self.view = GalleryView(self)
         self.delegate = TileDelegate(THUMB_WIDTH, self.view)
@@ -276,12 +279,21 @@ class GalleryPanel(QWidget):
         op.failure(lambda e: self.report_error("Rescan failed", str(e))).run_in_background(self._jobs)
         self.status_message.emit("Rescanning the library…")
 
+    def sizeHint(self) -> QSize:
+        # One row of tiles under the search line: docked in the strip under the viewer, the gallery
+        # takes no more height than the placeholder it replaces (the window does not jump).
+        return QSize(super().sizeHint().width(), PREFERRED_HEIGHT)
+
     def set_orientation(self, orientation: Qt.Orientation) -> None:
         """Tiles above the details (a side column) or beside them (a strip under the viewer)."""
         self.splitter.setOrientation(orientation)
         if orientation == Qt.Orientation.Horizontal:
             self.splitter.setSizes([3 * max(self.width(), 400) // 4, max(self.width(), 400) // 4])
         self.view.fit_tiles(self.delegate)
+
+    def add_entry_action(self, action: QAction) -> None:
+        """Offer ``action`` in the context menu; it acts on ``current_entry()``."""
+        self._entry_actions.append(action)
 
     def shutdown(self) -> None:
         """Stop background work before the window (and the library) goes away."""
@@ -491,7 +503,13 @@ class GalleryPanel(QWidget):
                 index, QItemSelectionModel.SelectionFlag.ClearAndSelect
             )
         menu = QMenu(self)
-        for action in (self.act_reuse, self.act_init, self.act_variations, self.act_copy):
+        for action in (
+            self.act_reuse,
+            self.act_init,
+            self.act_variations,
+            self.act_copy,
+            *self._entry_actions,
+        ):
             menu.addAction(action)
         menu.addSeparator()
         menu.addAction(self.act_favorite)

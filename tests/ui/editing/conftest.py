@@ -17,6 +17,12 @@ def analytic_panorama(width: int = 256, height: int = 128) -> np.ndarray:
 
 
 @pytest.fixture
+def analytic() -> np.ndarray:
+    """A 256×128 panorama whose colour is a smooth, seamless function of direction."""
+    return analytic_panorama()
+
+
+@pytest.fixture
 def panorama_file(tmp_path: Path) -> Path:
     path = tmp_path / "pano.png"
     Image.fromarray(analytic_panorama()).save(path)
