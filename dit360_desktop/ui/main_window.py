@@ -23,7 +23,6 @@ from dit360_desktop.panorama.request import GenerationRequest
 from dit360_desktop.settings import Settings, save_settings
 from dit360_desktop.ui.actions import Actions
 from dit360_desktop.ui.close_guard import CloseGuard
-from dit360_desktop.ui.cluster.feature import ClusterFeature
 from dit360_desktop.ui.editing.feature import EditingFeature
 from dit360_desktop.ui.first_run import FirstRun, ModelBanner
 from dit360_desktop.ui.generation.controller import GenerationController
@@ -48,12 +47,7 @@ from dit360_desktop.ui.widgets.dialogs import (
     without_repair_advice,
 )
 from dit360_desktop.ui.widgets.icons import icon
-from dit360_desktop.ui.window_layout import (
-    bind_panel_toggle,
-    build_bottom_docks,
-    default_strip_height,
-    orientation_for,
-)
+from dit360_desktop.ui.window_layout import bind_panel_toggle, build_bottom_docks, orientation_for
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +135,6 @@ class MainWindow(QMainWindow):
         self.menus.view.addAction(self.history_dock.toggleViewAction())
         self.drop = DropController(self)
         self._connect()
-        self.cluster = ClusterFeature(self, lambda: self._library_dir)
         self.editing = EditingFeature(self)
         self._restore_settings()
         if not self.settings.window_geometry:
@@ -237,9 +230,6 @@ class MainWindow(QMainWindow):
         handle = self.windowHandle()
         if handle is not None and not self._exposed:
             handle.installEventFilter(self._expose_watcher)
-            if not self.settings.window_state:
-                # The layout exists now and nothing is painted yet: the strip's first height, no jump.
-                default_strip_height(self, self.queue_dock, self.history_dock)
 
     def _on_first_exposed(self) -> None:
         if self._exposed:
@@ -286,8 +276,6 @@ class MainWindow(QMainWindow):
         dock.setWidget(self.gallery)
         old.deleteLater()
         self.gallery.set_orientation(orientation_for(self.dockWidgetArea(dock)))
-        if not self.settings.window_state:
-            default_strip_height(self, self.queue_dock, dock)
         dock.dockLocationChanged.connect(lambda area: self.gallery.set_orientation(orientation_for(area)))
         self.gallery.entry_selected.connect(self._on_entry_selected)
         self.gallery.reuse_parameters_requested.connect(self.apply_parameters)
