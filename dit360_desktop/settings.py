@@ -60,6 +60,8 @@ class Settings:
     init_fit: str = "crop"
     # The last folder each file dialog used, by kind ("init-image", "model-folder", ...).
     last_folders: dict[str, Any] = field(default_factory=dict)
+    # The Ray cluster the queue was last sent to (Generate → Send queue to cluster…; docs/cluster.md).
+    cluster_address: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

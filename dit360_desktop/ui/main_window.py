@@ -23,6 +23,7 @@ from dit360_desktop.panorama.request import GenerationRequest
 from dit360_desktop.settings import Settings, save_settings
 from dit360_desktop.ui.actions import Actions
 from dit360_desktop.ui.close_guard import CloseGuard
+from dit360_desktop.ui.cluster.feature import ClusterFeature
 from dit360_desktop.ui.editing.feature import EditingFeature
 from dit360_desktop.ui.first_run import FirstRun, ModelBanner
 from dit360_desktop.ui.generation.controller import GenerationController
@@ -135,6 +136,7 @@ class MainWindow(QMainWindow):
         self.menus.view.addAction(self.history_dock.toggleViewAction())
         self.drop = DropController(self)
         self._connect()
+        self.cluster = ClusterFeature(self, lambda: self._library_dir)
         self.editing = EditingFeature(self)
         self._restore_settings()
         if not self.settings.window_geometry:
