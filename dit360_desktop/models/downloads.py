@@ -7,6 +7,7 @@ the component folder. Tokens are never written to disk here.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import queue
 import shutil
@@ -19,6 +20,7 @@ from pathlib import Path
 from dit360_desktop.models.catalog import Catalog, Component, load_catalog
 from dit360_desktop.models.errors import DiskFullError, DownloadCancelled
 from dit360_desktop.models.fsutil import format_bytes, free_bytes
+from dit360_desktop.models.hashing import hash_file
 from dit360_desktop.models.hub import (
     MetadataRetry,
     RemoteFile,
@@ -112,6 +114,24 @@ def _file_in_place(entry: RegistryEntry | None, install_dir: Path, remote: Remot
         return False
     target = install_dir / remote.path
     return target.is_file() and target.stat().st_size == remote.size
+
+
+def _digest_if_matching(path: Path, remote: RemoteFile) -> str | None:
+    """The file's sha256 when its bytes are the hub's (LFS sha256, or git blob id), else None."""
+    if remote.sha256 is None and remote.git_sha1 is None:
+        return None  # nothing to compare with: fetch it
+    try:
+        if path.is_symlink() or not path.is_file() or path.stat().st_size != remote.size:
+            return None
+        sha256 = hash_file(path)
+        if remote.sha256 is not None:
+            return sha256 if sha256 == remote.sha256 else None
+        blob = hashlib.sha1(f"blob {remote.size}\0".encode())
+        blob.update(path.read_bytes())
+        return sha256 if blob.hexdigest() == remote.git_sha1 else None
+    except OSError as e:
+        log.warning("Could not check %s against the hub (%s); it will be fetched again", path, e)
+        return None
 
 
 class _Speed:
@@ -230,7 +250,12 @@ class DownloadManager:
             # it was registered as a single LoRA file.
             install_dir = entry.path if entry is not None and entry.path.is_dir() else None
             install_dir = install_dir or install_dir_for(self.models_dir, component_id)
-            pending = tuple(f for f in snapshot.files if not _file_in_place(entry, install_dir, f))
+            pending = tuple(
+                f
+                for f in snapshot.files
+                if not _file_in_place(entry, install_dir, f)
+                and not self._adopt_verified(component, snapshot, install_dir, entry, f)
+            )
             remaining = 0
             for remote in pending:
                 part = partial_path(self.models_dir, component_id, remote.path)
@@ -238,6 +263,28 @@ class DownloadManager:
                 remaining += max(remote.size - have, 0)
             plans.append(ComponentPlan(component, snapshot, install_dir, pending, remaining))
         return plans
+
+    def _adopt_verified(
+        self,
+        component: Component,
+        snapshot: RemoteSnapshot,
+        install_dir: Path,
+        entry: RegistryEntry | None,
+        remote: RemoteFile,
+    ) -> bool:
+        """A file already at its place but not known to the registry (a rebuilt or lost registry): hash
+        it and keep it when it matches the hub, instead of fetching it again."""
+        record = entry.files.get(remote.path) if entry is not None and entry.path == install_dir else None
+        if record is not None and record.sha256 is not None:
+            return False  # known and hashed: _file_in_place already judged it
+        sha256 = _digest_if_matching(install_dir / remote.path, remote)
+        if sha256 is None:
+            return False
+        log.info(
+            "%s/%s is already in place and matches the hub; not fetched again", component.id, remote.path
+        )
+        record_file(self.models_dir, component, snapshot, install_dir, remote, sha256)
+        return True
 
     def check_disk(self, plans: Iterable[ComponentPlan]) -> None:
         """Refuse to start when the remaining bytes plus the margin do not fit; the message has numbers."""

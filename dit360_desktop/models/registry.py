@@ -6,6 +6,7 @@ imported first, then a copy already in the user's Hugging Face cache, used in pl
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dit360_desktop.models.catalog import Component, load_catalog
-from dit360_desktop.models.fsutil import atomic_write_json, file_lock, read_json
+from dit360_desktop.models.fsutil import atomic_write_json, file_lock
 from dit360_desktop.models.layouts import diffusers_folder_problems, find_in_hf_cache, lora_path_in
 from dit360_desktop.models.location import hf_hub_cache_dir, resolve_models_dir
 
@@ -71,20 +72,48 @@ class RegistryEntry:
         }
 
     @classmethod
-    def from_json(cls, component_id: str, data: dict[str, Any]) -> RegistryEntry:
+    def from_json(cls, component_id: str, data: Any) -> RegistryEntry:
+        """Parse one entry; ValueError naming the field when a value has the wrong type."""
+        if not isinstance(data, dict):
+            raise ValueError(f"the entry is {type(data).__name__}, not an object")
+        files = data.get("files", {})
+        if not isinstance(files, dict):
+            raise ValueError(f'"files" is {type(files).__name__}, not an object')
+        records = {}
+        for name, item in files.items():
+            if not isinstance(item, dict):
+                raise ValueError(f'files["{name}"] is not an object')
+            records[name] = FileRecord(
+                _typed(item, "size", int, f'files["{name}"].size'),
+                _typed(item, "sha256", str | None, f'files["{name}"].sha256'),
+                _typed(item, "git_sha1", str | None, f'files["{name}"].git_sha1'),
+            )
+        problems = data.get("problems", [])
+        if not isinstance(problems, list) or not all(isinstance(p, str) for p in problems):
+            raise ValueError('"problems" is not a list of file names')
         return cls(
             component_id=component_id,
-            path=Path(data["path"]),
-            source=data["source"],
-            complete=bool(data["complete"]),
-            repo_id=data.get("repo_id"),
-            commit=data.get("commit"),
-            files={
-                k: FileRecord(int(v["size"]), v.get("sha256"), v.get("git_sha1"))
-                for k, v in data.get("files", {}).items()
-            },
-            problems=tuple(data.get("problems", ())),
+            path=Path(_typed(data, "path", str, "path")),
+            source=_typed(data, "source", str, "source"),
+            complete=_typed(data, "complete", bool, "complete"),
+            repo_id=_typed(data, "repo_id", str | None, "repo_id"),
+            commit=_typed(data, "commit", str | None, "commit"),
+            files=records,
+            problems=tuple(problems),
         )
+
+
+def _typed(data: dict[str, Any], key: str, kind: Any, label: str) -> Any:
+    """``data[key]`` if it has the type ``kind``; a field whose ``kind`` allows None may be absent."""
+    if key not in data and isinstance(None, kind):
+        return None
+    if key not in data:
+        raise ValueError(f'"{label}" is missing')
+    value = data[key]
+    # bool is an int to Python, never to the registry.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValueError(f'"{label}" is {json.dumps(value)}, which has the wrong type')
+    return value
 
 
 def registry_path(models_dir: Path | None = None) -> Path:
@@ -92,17 +121,81 @@ def registry_path(models_dir: Path | None = None) -> Path:
 
 
 def read_registry(models_dir: Path | None = None) -> dict[str, RegistryEntry]:
-    path = registry_path(models_dir)
-    data = read_json(path)
-    if data is None:
+    """The registered components; a damaged file is set aside and rebuilt from the folders first."""
+    models_dir = resolve_models_dir(models_dir)
+    components = _read_components(models_dir / REGISTRY_FILE)
+    if components is None:
+        with file_lock(models_dir / _LOCK_FILE):
+            components = _components_or_rebuild(models_dir)
+    entries, _damaged = _parse(components)
+    return entries
+
+
+def damaged_entries(models_dir: Path | None = None) -> dict[str, str]:
+    """Registry entries that cannot be used, with the reason: what to tell instead of "not installed"."""
+    components = _read_components(registry_path(models_dir))
+    return _parse(components or {})[1]
+
+
+def _read_components(path: Path) -> dict[str, Any] | None:
+    """The ``components`` object; {} when there is no file; None when the file is damaged."""
+    if not path.exists():
         return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("components", {}), dict):
+        return None
+    return data.get("components", {})
+
+
+def _parse(components: dict[str, Any]) -> tuple[dict[str, RegistryEntry], dict[str, str]]:
     entries: dict[str, RegistryEntry] = {}
-    for component_id, item in (data.get("components") or {}).items() if isinstance(data, dict) else ():
+    damaged: dict[str, str] = {}
+    for component_id, item in components.items():
         try:
             entries[component_id] = RegistryEntry.from_json(component_id, item)
         except (KeyError, TypeError, ValueError) as e:
-            log.warning("Ignoring a damaged registry entry %s in %s: %s", component_id, path, e)
-    return entries
+            reason = f"missing field {e}" if isinstance(e, KeyError) else str(e)
+            log.warning("The registry entry %s is damaged (%s); it is not used", component_id, reason)
+            damaged[component_id] = reason
+    return entries, damaged
+
+
+def _components_or_rebuild(models_dir: Path) -> dict[str, Any]:
+    """Under the lock: the components, after setting a damaged file aside and rebuilding it."""
+    path = models_dir / REGISTRY_FILE
+    components = _read_components(path)
+    if components is not None:
+        return components  # another process repaired it while we waited for the lock
+    from dit360_desktop.models.rebuild import rebuild_entries
+
+    aside = _set_aside(path)
+    rebuilt = rebuild_entries(models_dir)
+    components = {entry.component_id: entry.to_json() for entry in rebuilt}
+    atomic_write_json(path, {"format": _FORMAT, "components": components})
+    found = ", ".join(f"{e.component_id} ({'complete' if e.complete else 'incomplete'})" for e in rebuilt)
+    log.warning(
+        "The model registry %s was damaged. It was kept as %s and rebuilt from the files on disk: %s. "
+        "Run 'dit360 models download' to fetch anything missing (files in place are checked against the "
+        "hub, not fetched again), and import in-place folders again.",
+        path,
+        aside.name,
+        found or "nothing was found",
+    )
+    return components
+
+
+def _set_aside(path: Path) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    path.replace(aside)
+    return aside
 
 
 def modify_entry(
@@ -114,8 +207,8 @@ def modify_entry(
     models_dir = resolve_models_dir(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
     with file_lock(models_dir / _LOCK_FILE):
-        data = read_json(models_dir / REGISTRY_FILE)
-        components = data.get("components", {}) if isinstance(data, dict) else {}
+        # A damaged file is set aside and rebuilt first, never overwritten.
+        components = _components_or_rebuild(models_dir)
         item = components.get(component_id)
         try:
             current = RegistryEntry.from_json(component_id, item) if isinstance(item, dict) else None
@@ -166,3 +259,27 @@ def installed_model_paths(models_dir: Path | None = None) -> InstalledPaths | No
     if found["base"] is None and found["lora"] is None:
         return None
     return InstalledPaths(base=found["base"], lora=found["lora"])
+
+
+def unusable_reason(role: str, models_dir: Path | None = None) -> str | None:
+    """Why the registered component for ``role`` cannot be used, or None when none is registered.
+
+    What a "not installed" message should say instead when the registry does name one.
+    """
+    component = load_catalog().for_role(role)
+    path = registry_path(models_dir)
+    damaged = damaged_entries(models_dir).get(component.id)
+    if damaged is not None:
+        return f"its entry in {path} is damaged ({damaged})"
+    entry = read_registry(models_dir).get(component.id)
+    if entry is None:
+        return None
+    if entry.problems:
+        return f"verify found damaged files in {entry.path}: {', '.join(entry.problems[:5])}"
+    if not entry.complete:
+        return f"its download into {entry.path} is not complete"
+    if component.layout == "diffusers":
+        problems = diffusers_folder_problems(entry.path)
+        if problems:
+            return f"the folder {entry.path} is not loadable: {'; '.join(problems[:5])}"
+    return None

@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from dit360_desktop.models.registry import installed_model_paths
-from dit360_desktop.panorama.errors import ModelMissingError
+from dit360_desktop.models.registry import installed_model_paths, unusable_reason
+from dit360_desktop.panorama.errors import ModelInvalidError, ModelMissingError
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,9 @@ def resolve_base_model(explicit: str | Path | None) -> Path:
         return folder
     installed = installed_model_paths()
     if installed is None or installed.base is None:
+        reason = unusable_reason("base")
+        if reason is not None:
+            raise ModelInvalidError(f"FLUX.1-dev is registered but cannot be used: {reason}.")
         raise ModelMissingError("FLUX.1-dev is not installed.")
     return installed.base
 
