@@ -56,4 +56,3 @@ class ImportRejectedError(ModelMissingError):
     """A folder offered for import holds none of the layouts we accept."""
 
     exit_code = 2
-
