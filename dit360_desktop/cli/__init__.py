@@ -19,7 +19,7 @@ from dit360_desktop.panorama.errors import DiT360Error
 
 log = logging.getLogger("dit360_desktop.cli")
 
-_COMMAND_MODULES = ("generate", "decode", "history", "models", "qa", "batch")
+_COMMAND_MODULES = ("generate", "edit", "place", "decode", "history", "models", "qa", "batch")
 
 
 def build_parser() -> argparse.ArgumentParser:

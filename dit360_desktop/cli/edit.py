@@ -1,0 +1,185 @@
+"""``dit360 edit``: regenerate the masked part of a 2:1 panorama (white = regenerate, black = keep).
+
+Two methods (docs/editing.md): ``blend`` (default) keeps unmasked pixels exactly and handles the 0/360°
+seam; ``reference`` is the published DiT360 editing.py method, reproduced with its defaults (50 steps,
+guidance 3.5, tau 50) unless you pass others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dit360_desktop.cli import exit_codes, preflight
+from dit360_desktop.cli.generate import (
+    _check_attention,
+    _check_output_paths,
+    _open_library,
+    add_model_arguments,
+    add_parameter,
+    on_off,
+    report_error,
+)
+from dit360_desktop.cli.progress import ProgressPrinter
+from dit360_desktop.cli.saving import print_report, save_result
+from dit360_desktop.models.selection import resolve_base_model, resolve_lora
+from dit360_desktop.panorama.errors import DiT360Error, RequestError
+from dit360_desktop.panorama.mask import ASPECT_TOLERANCE
+from dit360_desktop.panorama.request import EDIT_METHODS, FIT_MODES, GenerationRequest
+
+# The published editing.py runs 50 steps and, since it never passes its guidance, the pipeline's 3.5.
+METHOD_DEFAULTS = {"blend": {"steps": 28, "guidance": 2.8}, "reference": {"steps": 50, "guidance": 3.5}}
+MAX_DEFAULT_WIDTH = 2048
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("edit", help="inpaint or outpaint part of a panorama", description=__doc__)
+    parser.add_argument("--image", required=True, help="the 2:1 panorama to edit")
+    parser.add_argument(
+        "--mask", required=True, help="mask PNG: white = regenerate, black = keep, grey = partial"
+    )
+    parser.add_argument("--fit", choices=FIT_MODES, default=None, help="fit a panorama that is not 2:1")
+    add_edit_arguments(parser)
+    parser.set_defaults(handler=run)
+
+
+def add_edit_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options ``edit`` and ``place`` share: the prompt, the method and every generation option."""
+    parser.add_argument("--prompt", required=True, help="what the regenerated part shows")
+    parser.add_argument("--source-prompt", default="", help="reference method: what the panorama shows now")
+    parser.add_argument(
+        "--method", choices=EDIT_METHODS, default="blend", help="blend (default) or reference"
+    )
+    add_parameter(parser, "--tau", "tau")
+    add_parameter(parser, "--strength", "strength")
+    add_parameter(parser, "--feather", "feather")
+    parser.add_argument("--negative", default="", help="negative prompt (blend, with --true-cfg > 1)")
+    add_parameter(parser, "--true-cfg", "true_cfg_scale")
+    parser.add_argument(
+        "--width", type=int, default=None, help="output width (default: the panorama's, ≤ 2048)"
+    )
+    parser.add_argument("--height", type=int, default=None, help="output height (default: width / 2)")
+    parser.add_argument("--steps", type=int, default=None, help="default 28 (blend) or 50 (reference)")
+    parser.add_argument("--guidance", type=float, default=None, help="default 2.8 (blend) or 3.5 (reference)")
+    parser.add_argument("--seed", type=int, default=None, help="0…2^32-1; random when omitted")
+    add_model_arguments(parser)
+    parser.add_argument("--lora", default=None, help="LoRA folder or .safetensors file, or 'none'")
+    add_parameter(parser, "--lora-scale", "lora_scale")
+    parser.add_argument(
+        "--rewrap", type=on_off, default=False, metavar="on|off", help="re-wrap pads every step"
+    )
+    parser.add_argument("--save-latent", type=Path, default=None, metavar="FILE.safetensors")
+    parser.add_argument(
+        "--output", type=Path, default=None, metavar="FILE.png", help="also write a copy here"
+    )
+    parser.add_argument("--library", type=Path, default=None, help="history library folder")
+    parser.add_argument("--no-history", action="store_true", help="do not record the result in the library")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def default_size(image_size: tuple[int, int], args: argparse.Namespace) -> tuple[int, int]:
+    """The panorama's size (at most 2048 wide, a multiple of 32), unless --width/--height say otherwise."""
+    if args.width is not None:
+        return args.width, args.height if args.height is not None else args.width // 2
+    if args.height is not None:
+        return 2 * args.height, args.height
+    width = min(image_size[0], MAX_DEFAULT_WIDTH) // 32 * 32
+    return max(width, 64), max(width, 64) // 2
+
+
+def check_two_to_one(path: str, size: tuple[int, int], fit: str | None) -> None:
+    width, height = size
+    if fit is None and abs(width / height / 2.0 - 1.0) > ASPECT_TOLERANCE:
+        raise RequestError(
+            "--image",
+            f"{Path(path).name} is {width}×{height}, not a 2:1 panorama. Pass --fit crop, --fit pad or "
+            "--fit stretch to fit it, or use `dit360 place` to put a perspective photo on the sphere.",
+        )
+
+
+def build_request(
+    args: argparse.Namespace, image: str, mask: str, size: tuple[int, int], fit: str
+) -> GenerationRequest:
+    defaults = METHOD_DEFAULTS[args.method]
+    width, height = default_size(size, args)
+    return GenerationRequest(
+        prompt=args.prompt,
+        negative_prompt=args.negative,
+        true_cfg_scale=args.true_cfg,
+        width=width,
+        height=height,
+        steps=args.steps if args.steps is not None else defaults["steps"],
+        guidance=args.guidance if args.guidance is not None else defaults["guidance"],
+        seed=args.seed,
+        init_image=image,
+        strength=args.strength,
+        fit=fit,
+        lora_path=resolve_lora(args.lora),
+        lora_scale=args.lora_scale,
+        dtype=args.dtype,
+        device=args.device,
+        seamless_decode=args.seamless_decode,
+        rewrap_each_step=args.rewrap,
+        tier=args.tier,
+        mask_image=mask,
+        edit_method=args.method,
+        source_prompt=args.source_prompt,
+        tau=args.tau,
+        feather=args.feather,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from dit360_desktop.panorama.mask import load_mask
+    from dit360_desktop.panorama.userimage import load_user_image
+
+    try:
+        preflight.check_prompt_text("--prompt", args.prompt)
+        preflight.check_prompt_text("--source-prompt", args.source_prompt)
+        image_path = str(Path(args.image).expanduser())
+        mask_path = str(Path(args.mask).expanduser())
+        size = load_user_image(image_path).size
+        check_two_to_one(image_path, size, args.fit)
+        load_mask(mask_path, size)
+        request = build_request(args, image_path, mask_path, size, args.fit or "crop")
+        request.validate()
+    except (DiT360Error, OSError) as error:
+        return report_error(error)
+    return run_request(request, args)
+
+
+def run_request(request: GenerationRequest, args: argparse.Namespace) -> int:
+    """Check the outputs, run a validated edit request and save it, exactly as ``generate`` does."""
+    library = None
+    try:
+        _check_output_paths(args, request)
+        _check_attention(args.attention, request)
+        model_dir = resolve_base_model(args.model)
+        args.width, args.height = request.width, request.height
+        library = _open_library(args)
+    except (DiT360Error, OSError) as error:
+        return report_error(error)
+
+    from dit360_desktop.core.engine import PanoramaEngine
+
+    try:
+        engine = PanoramaEngine(
+            model_dir,
+            gguf_file=args.gguf,
+            compile=args.compile,
+            attention_backend=args.attention,
+            fuse_lora=args.fuse_lora,
+        )
+        try:
+            result = engine.run(request, on_event=ProgressPrinter(quiet=args.quiet))
+        except KeyboardInterrupt:
+            sys.stderr.write("\nInterrupted; nothing was written.\n")
+            return exit_codes.INTERRUPTED
+        except (DiT360Error, OSError) as error:
+            return report_error(error)
+        report = save_result(result, output=args.output, latent=args.save_latent, library=library)
+        return print_report(report)
+    finally:
+        if library is not None:
+            library.close()
