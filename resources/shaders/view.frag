@@ -3,8 +3,8 @@
 // dit360_desktop/ui/viewer/camera.py (view_rays); the tests compare both.
 //
 // The renderer compiles one variant per projection and overlay setting by defining PROJECTION
-// (0 perspective, 1 stereographic little planet, 2 flat equirect) and OVERLAYS (0 or 1) after
-// the #version line: software rasterisers such as Mesa's llvmpipe pay for every branch and every
+// (0 perspective, 1 stereographic little planet, 2 flat equirect from the cubemap, 3 flat equirect
+// straight from the panorama's own pixels) and OVERLAYS (0 or 1) after the #version line: software rasterisers such as Mesa's llvmpipe pay for every branch and every
 // unused overlay instruction on each pixel, even when a uniform switches it off.
 #ifndef PROJECTION
 #define PROJECTION 0
@@ -27,6 +27,13 @@ uniform vec2 u_flat_centre;    // yaw, pitch in radians (flat projection)
 uniform bool u_grid;
 uniform bool u_seam;
 uniform vec3 u_background;
+#if PROJECTION == 3
+// The flat view samples the equirect itself: the cubemap's resampling blurs the top and bottom rows
+// (its poles) and shows its face edges, and at 1:1 each screen pixel must be one panorama pixel.
+uniform sampler2D u_equirect;  // repeats in longitude, mipmapped
+uniform bool u_exact;          // 1:1: copy texels, no filtering at all
+uniform ivec2 u_texel_origin;  // 1:1: the texel shown by the top-left screen pixel
+#endif
 #if MASK
 uniform sampler2D u_mask;
 uniform vec4 u_mask_tint;      // rgb, strength
@@ -88,10 +95,11 @@ vec3 overlays(vec3 colour, float lon_deg, float lat_deg) {
 void main() {
     vec2 ndc = 2.0 * gl_FragCoord.xy / u_viewport - 1.0;
     vec2 plane = vec2(ndc.x, ndc.y * u_viewport.y / u_viewport.x) * u_half_extent;
-#if PROJECTION == 2
+#if PROJECTION >= 2
     float lon = u_flat_centre.x + plane.x;
     float lat = u_flat_centre.y + plane.y;
-    bool inside = abs(lat) <= 0.5 * PI;
+    // Wider than 360° (fitting a wide window) shows the panorama once, with background beside it.
+    bool inside = abs(lat) <= 0.5 * PI && abs(plane.x) <= PI;
     lat = clamp(lat, -0.5 * PI, 0.5 * PI);
     vec3 direction = vec3(cos(lat) * sin(lon), sin(lat), cos(lat) * cos(lon));
 #elif PROJECTION == 1
@@ -102,7 +110,21 @@ void main() {
     vec3 direction = normalize(u_forward + plane.x * u_right + plane.y * u_up);
 #endif
 
+#if PROJECTION == 3
+    vec3 colour;
+    if (u_exact) {
+        ivec2 size = textureSize(u_equirect, 0);
+        int row = u_texel_origin.y + int(u_viewport.y - gl_FragCoord.y);
+        int column = u_texel_origin.x + int(gl_FragCoord.x);
+        column -= size.x * int(floor(float(column) / float(size.x)));
+        inside = row >= 0 && row < size.y;
+        colour = texelFetch(u_equirect, ivec2(column, clamp(row, 0, size.y - 1)), 0).rgb;
+    } else {
+        colour = texture(u_equirect, vec2(lon / (2.0 * PI) + 0.5, 0.5 - lat / PI)).rgb;
+    }
+#else
     vec3 colour = texture(u_environment, direction).rgb;
+#endif
 #if MASK
     // Equirect coordinates as in panorama/projection.py. textureLod: the longitude jumps from 1 to 0
     // at the seam, and implicit derivatives would pick a tiny mip level along that line.
@@ -115,7 +137,7 @@ void main() {
     float lat_deg = degrees(asin(clamp(direction.y, -1.0, 1.0)));
     colour = overlays(colour, lon_deg, lat_deg);
 #endif
-#if PROJECTION == 2
+#if PROJECTION >= 2
     colour = inside ? colour : u_background;
 #endif
     frag_colour = vec4(colour, 1.0);

@@ -82,6 +82,22 @@ def wrap_yaw(yaw: float) -> float:
     return 180.0 if wrapped == -180.0 else wrapped
 
 
+def flat_fit_fov(aspect: float) -> float:
+    """The flat view's longitude span that shows the whole panorama: all 360° across, all 180° up."""
+    return max(360.0, 180.0 * aspect)
+
+
+def fov_for_pixel_scale(mode: ViewMode, width: int, image_width: int) -> float:
+    """The fov at which one screen pixel at the centre spans one panorama pixel (360°/image_width),
+    inverting ``PanoramaCamera.degrees_per_pixel`` for ``mode``."""
+    ratio = math.pi * max(width, 1) / max(image_width, 1)
+    if mode is ViewMode.FLAT:
+        return 360.0 * width / image_width
+    if mode is ViewMode.LITTLE_PLANET:
+        return math.degrees(4.0 * math.atan(ratio / 2.0))
+    return math.degrees(2.0 * math.atan(ratio))
+
+
 def flat_pitch_limit(fov: float, aspect: float) -> float:
     """Largest |pitch| in flat mode that keeps the view inside the ±90° latitude band."""
     half_height = 0.5 * fov / aspect
@@ -181,11 +197,24 @@ class PanoramaCamera:
         self._update(fov=self._fov * factor)
 
     def set_viewport(self, width: int, height: int) -> None:
-        """The flat mode's pitch range depends on the window shape."""
+        """The flat mode's pitch range depends on the window shape; a fitted flat view stays fitted."""
         if width <= 0 or height <= 0:
             return
+        fitted = self._mode is ViewMode.FLAT and self._fov == flat_fit_fov(self._aspect)
         self._aspect = width / height
-        self._update()
+        self._update(fov=flat_fit_fov(self._aspect) if fitted else None)
+
+    def fit(self) -> None:
+        """The flat view of the whole panorama as it is: yaw 0 in the middle, nothing cut off."""
+        self.set_mode(ViewMode.FLAT)
+        self._update(yaw=0.0, pitch=0.0, fov=flat_fit_fov(self._aspect))
+
+    def fov_range(self) -> tuple[float, float]:
+        """The zoom range of the current mode (the flat one widens to fit a wide window)."""
+        spec = self.spec
+        if self._mode is ViewMode.FLAT:
+            return spec.fov_min, flat_fit_fov(self._aspect)
+        return spec.fov_min, spec.fov_max
 
     def set_mode(self, mode: ViewMode | str) -> None:
         mode = ViewMode(mode)
@@ -193,7 +222,8 @@ class PanoramaCamera:
             return
         self._remembered[self._mode] = (self._pitch, self._fov)
         spec = MODE_SPECS[mode]
-        pitch, fov = self._remembered.get(mode, (spec.pitch_default, spec.fov_default))
+        default_fov = flat_fit_fov(self._aspect) if mode is ViewMode.FLAT else spec.fov_default
+        pitch, fov = self._remembered.get(mode, (spec.pitch_default, default_fov))
         self._mode = mode
         self._update(pitch=pitch, fov=fov, force=True)
 
@@ -206,7 +236,8 @@ class PanoramaCamera:
     def reset(self) -> None:
         spec = self.spec
         self._remembered.pop(self._mode, None)
-        self._update(yaw=spec.yaw_default, pitch=spec.pitch_default, fov=spec.fov_default)
+        fov = flat_fit_fov(self._aspect) if self._mode is ViewMode.FLAT else spec.fov_default
+        self._update(yaw=spec.yaw_default, pitch=spec.pitch_default, fov=fov)
 
     def degrees_per_pixel(self, width: int) -> float:
         """Angle that one screen pixel spans at the centre, so a drag moves the picture with the cursor."""
@@ -231,8 +262,8 @@ class PanoramaCamera:
         fov: float | None = None,
         force: bool = False,
     ) -> None:
-        spec = self.spec
-        new_fov = _clamp(self._fov if fov is None else float(fov), spec.fov_min, spec.fov_max)
+        low, high = self.fov_range()
+        new_fov = _clamp(self._fov if fov is None else float(fov), low, high)
         new_yaw = wrap_yaw(self._yaw if yaw is None else float(yaw))
         limit = 90.0
         if self._mode is ViewMode.FLAT:
@@ -287,7 +318,8 @@ def view_rays(
         x, y = screen_plane(width, height, half)
         lon = math.radians(view.yaw) + x
         lat = math.radians(view.pitch) + y
-        valid = np.abs(lat) <= math.pi / 2.0
+        # Wider than 360° (a fitted wide window): the panorama once, background beside it.
+        valid = (np.abs(lat) <= math.pi / 2.0) & (np.abs(x) <= math.pi)
         return direction_from_lonlat(lon, np.clip(lat, -math.pi / 2, math.pi / 2)), valid
     right, up, forward = camera_basis(view.yaw, view.pitch)
     if view.mode is ViewMode.LITTLE_PLANET:
@@ -315,7 +347,7 @@ def direction_at(view: CameraView, x: float, y: float, width: int, height: int) 
     py = (1.0 - 2.0 * y / height) * extent * height / width
     if view.mode is ViewMode.FLAT:
         lat = math.radians(view.pitch) + py
-        if abs(lat) > math.pi / 2.0:
+        if abs(lat) > math.pi / 2.0 or abs(px) > math.pi:
             return None
         return direction_from_lonlat(np.array(math.radians(view.yaw) + px), np.array(lat))
     right, up, forward = camera_basis(view.yaw, view.pitch)

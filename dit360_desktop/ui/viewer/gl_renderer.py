@@ -8,23 +8,30 @@ is sampled with GL_TEXTURE_CUBE_MAP_SEAMLESS, so there is no pole pinching and n
 from __future__ import annotations
 
 import logging
-import math
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from OpenGL import GL
 
 from dit360_desktop.ui.viewer.errors import ViewerError
+from dit360_desktop.ui.viewer.gl_cubemap import NO_LIMIT, CubemapConversion, Upload
+from dit360_desktop.ui.viewer.gl_flat import FlatTexture
 from dit360_desktop.ui.viewer.gl_mask import MaskTexture
 from dit360_desktop.ui.viewer.gl_program import ShaderProgram, gl_text, load_shader
-from dit360_desktop.ui.viewer.render_settings import BACKGROUND, DrawSettings, cube_face_size
-from dit360_desktop.ui.viewer.tiling import Tile, plan_tiles, tile_pixels
+from dit360_desktop.ui.viewer.render_settings import (
+    BACKGROUND,
+    FLAT_SOURCE_PROJECTION,
+    PROJECTIONS,
+    DrawSettings,
+    ViewMode,
+    cube_face_size,
+    flat_texel_origin,
+)
+from dit360_desktop.ui.viewer.tiling import Tile
 
 log = logging.getLogger(__name__)
 
-_NO_LIMIT = 1.0e9
 # Staged uploads convert into a second cubemap while the first is still shown; above this face size
 # (panoramas wider than ~12900 px) the extra memory is not worth it and the upload runs in one go.
 STAGED_FACE_LIMIT = 4096
@@ -45,21 +52,7 @@ class RendererStats:
     staged_steps: int = 0
 
 
-@dataclass
-class _Upload:
-    """One panorama's conversion into ``cube``, as steps small enough to run between frames."""
-
-    source: np.ndarray
-    cube: int
-    face: int
-    steps: Iterator[None] = field(default_factory=lambda: iter(()))
-    texture: int = 0  # the source tile texture that lives between steps
-    fence: object = None  # a GL sync object while waiting for queued work
-    tiles: int = 0
-    seconds: float = 0.0
-
-
-class PanoramaRenderer:
+class PanoramaRenderer(CubemapConversion):
     """Owns every GL object of one viewer; created in initializeGL, released before the context dies."""
 
     # Tests lower this to exercise the tiled upload path on GPUs with a large GL_MAX_TEXTURE_SIZE.
@@ -77,6 +70,7 @@ class PanoramaRenderer:
         self._showing_preview = False
         # The edit mask's overlay (editing mode): ``mask.set(array)``, then ``mask.mark_rows`` per stroke.
         self.mask = MaskTexture()
+        self.flat = FlatTexture()  # the flat view's source, uploaded when first drawn
         self._reset_handles()
 
     def _reset_handles(self) -> None:
@@ -95,7 +89,7 @@ class PanoramaRenderer:
         self._low_size: tuple[int, int] = (0, 0)
         self._max_texture = 0
         self._max_cube = 0
-        self._staged: _Upload | None = None
+        self._staged: Upload | None = None
         self._garbage: list[int] = []  # textures to delete once the context is current
         self._garbage_syncs: list[object] = []
         self._blit_fbo = 0
@@ -169,6 +163,7 @@ class PanoramaRenderer:
             GL.glDeleteFramebuffers(1, [self._low_fbo])
         GL.glDeleteVertexArrays(1, [self._vao])
         self.mask.release()
+        self.flat.release()
         self._reset_handles()
         self._initialized = False
         self.stats.releases += 1
@@ -176,6 +171,7 @@ class PanoramaRenderer:
     def set_panorama(self, image: np.ndarray) -> None:
         self._drop_staged()
         self._panorama_source = image
+        self.flat.set(image)
         self._panorama_dirty = True
         self._showing_preview = False
         self._preview_dirty = False
@@ -201,7 +197,7 @@ class PanoramaRenderer:
             return False
         self._drop_staged()
         self._collect_garbage()
-        upload = _Upload(image, 0, face)  # the cubemap is made by the first step
+        upload = Upload(image, 0, face)  # the cubemap is made by the first step
         upload.steps = self._conversion_steps(upload)
         self._staged = upload
         return True
@@ -224,6 +220,7 @@ class PanoramaRenderer:
             GL.glDeleteTextures([self._panorama_cube])
         self._panorama_cube, self._panorama_face = upload.cube, upload.face
         self._panorama_source = upload.source
+        self.flat.set(upload.source)
         self._panorama_dirty = False
         self._showing_preview = False
         self._preview_dirty = False
@@ -325,7 +322,12 @@ class PanoramaRenderer:
             GL.glClear(GL.GL_COLOR_BUFFER_BIT)
             return
         mask = mask and self.mask.active and bool(self.mask.texture)
-        program = self._view_program(settings.projection, overlays=settings.grid or settings.seam, mask=mask)
+        projection, flat_texture, exact = settings.projection, 0, None
+        if projection == PROJECTIONS[ViewMode.FLAT]:
+            flat_texture, size = self._flat_source()
+            if flat_texture:
+                projection, exact = FLAT_SOURCE_PROJECTION, flat_texel_origin(settings, width, height, size)
+        program = self._view_program(projection, overlays=settings.grid or settings.seam, mask=mask)
         GL.glDisable(GL.GL_DEPTH_TEST)
         GL.glDisable(GL.GL_BLEND)
         GL.glDisable(GL.GL_CULL_FACE)
@@ -346,13 +348,25 @@ class PanoramaRenderer:
         program.set("u_background", BACKGROUND)
         if mask:
             self.mask.bind(program)
+        if flat_texture:
+            self.flat.bind(program, flat_texture, exact)
         GL.glBindVertexArray(self._vao)
         GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
         GL.glBindVertexArray(0)
         if mask:
             self.mask.unbind()
+        if flat_texture:
+            self.flat.unbind()
         GL.glBindTexture(GL.GL_TEXTURE_CUBE_MAP, 0)
         GL.glUseProgram(0)
+
+    def _flat_source(self) -> tuple[int, tuple[int, int]]:
+        """The 2D texture the flat view samples and its size; 0 where it must use the cubemap."""
+        if self._showing_preview:
+            return self._preview_texture, self._preview_size
+        if self.flat.ready(self.max_texture_size):
+            return self.flat.texture, self.flat.size
+        return 0, (0, 0)
 
     def render_offscreen(
         self, settings: DrawSettings, width: int, height: int, restore: int, *, mask: bool = False
@@ -407,49 +421,6 @@ class PanoramaRenderer:
                 f"The graphics driver refused the {what} framebuffer (status {int(status):#x})."
             )
 
-    def _new_cubemap(self, face: int) -> int:
-        cube = int(GL.glGenTextures(1))
-        GL.glBindTexture(GL.GL_TEXTURE_CUBE_MAP, cube)
-        # Every mip level is allocated now: glGenerateMipmap on a texture without them allocates them
-        # itself, which made it ~3x slower on llvmpipe (35 against 12 ms for 652 px faces).
-        level, size = 0, face
-        while size >= 1:
-            for i in range(6):
-                GL.glTexImage2D(
-                    GL.GL_TEXTURE_CUBE_MAP_POSITIVE_X + i, level, GL.GL_RGBA8, size, size, 0,
-                    GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, None,
-                )  # fmt: skip
-            level, size = level + 1, size // 2
-        for wrap in (GL.GL_TEXTURE_WRAP_S, GL.GL_TEXTURE_WRAP_T, GL.GL_TEXTURE_WRAP_R):
-            GL.glTexParameteri(GL.GL_TEXTURE_CUBE_MAP, wrap, GL.GL_CLAMP_TO_EDGE)
-        GL.glTexParameteri(GL.GL_TEXTURE_CUBE_MAP, GL.GL_TEXTURE_MIN_FILTER, GL.GL_LINEAR_MIPMAP_LINEAR)
-        GL.glTexParameteri(GL.GL_TEXTURE_CUBE_MAP, GL.GL_TEXTURE_MAG_FILTER, GL.GL_LINEAR)
-        # No anisotropic filtering: looking out from the sphere's centre the footprint is nearly round,
-        # and Mesa's llvmpipe samples wrong texels at face edges with anisotropy on a cubemap.
-        return cube
-
-    def _source_texture(self, pixels: np.ndarray, *, wraps: bool, mipmaps: bool) -> int:
-        height, width = pixels.shape[:2]
-        texture = int(GL.glGenTextures(1))
-        GL.glBindTexture(GL.GL_TEXTURE_2D, texture)
-        GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 1)
-        GL.glTexImage2D(
-            GL.GL_TEXTURE_2D, 0, GL.GL_RGB8, width, height, 0, GL.GL_RGB, GL.GL_UNSIGNED_BYTE, pixels
-        )
-        self._configure_source(wraps=wraps, mipmaps=mipmaps)
-        return texture
-
-    def _configure_source(self, *, wraps: bool, mipmaps: bool) -> None:
-        wrap_s = GL.GL_REPEAT if wraps else GL.GL_CLAMP_TO_EDGE
-        GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_WRAP_S, wrap_s)
-        GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_WRAP_T, GL.GL_CLAMP_TO_EDGE)
-        GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MAG_FILTER, GL.GL_LINEAR)
-        if mipmaps:
-            GL.glGenerateMipmap(GL.GL_TEXTURE_2D)
-            GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MIN_FILTER, GL.GL_LINEAR_MIPMAP_LINEAR)
-        else:
-            GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MIN_FILTER, GL.GL_LINEAR)
-
     def _upload_panorama(self, image: np.ndarray) -> None:
         face = cube_face_size(image.shape[1], min(self._max_cube, self.max_texture_size))
         if face != self._panorama_face and self._panorama_cube:
@@ -458,81 +429,14 @@ class PanoramaRenderer:
         if not self._panorama_cube:
             self._panorama_cube = self._new_cubemap(face)
             self._panorama_face = face
-        upload = _Upload(image, self._panorama_cube, face)
+        upload = Upload(image, self._panorama_cube, face)
         started = time.perf_counter()
         for _step in self._conversion_steps(upload):
             pass
         upload.seconds = time.perf_counter() - started
         self._record_upload(upload)
 
-    def _conversion_steps(self, upload: _Upload) -> Iterator[None]:
-        """Convert ``upload.source`` into ``upload.cube``, yielding between the pieces of work. Every
-        step binds what it uses, since frames may be drawn in between."""
-        image = upload.source
-        height, width = image.shape[:2]
-        if not upload.cube:
-            upload.cube = self._new_cubemap(upload.face)
-            yield
-        tiles = plan_tiles(width, height, self.max_texture_size)
-        upload.tiles = len(tiles)
-        last_column = max(t.x1 for t in tiles)
-        last_row = max(t.y1 for t in tiles)
-        # Faces of width/π texels sample the panorama at least 1:1 (the conversion shader filters the
-        # poles itself), so source mipmaps only matter when the face size had to be capped.
-        mipmaps = upload.face < math.ceil(width / math.pi)
-        for tile in tiles:
-            # One tile texture at a time keeps GPU memory near one tile plus the cubemap.
-            upload.texture = self._source_texture(tile_pixels(image, tile), wraps=tile.wraps, mipmaps=mipmaps)
-            yield
-            rect = _owned_rect(tile, last_column, last_row)
-            for face in range(6):
-                self._convert(upload.texture, tile, rect, (width, height), upload.cube, upload.face, face)
-                yield
-            # Drivers queue draws and run them when something reads the result: without waiting here,
-            # llvmpipe ran all six faces inside the next step (84 ms of the UI thread).
-            yield from self._until_done(upload)
-            GL.glDeleteTextures([upload.texture])
-            upload.texture = 0
-        yield from self._mipmap_steps(upload)
-        yield from self._until_done(upload)  # the first frame with the new cubemap must not wait either
-
-    def _until_done(self, upload: _Upload) -> Iterator[None]:
-        """Yield until the GL work queued so far has finished, polling a fence without blocking."""
-        upload.fence = GL.glFenceSync(GL.GL_SYNC_GPU_COMMANDS_COMPLETE, 0)
-        GL.glFlush()
-        while GL.glClientWaitSync(upload.fence, 0, 0) == GL.GL_TIMEOUT_EXPIRED:
-            yield
-        GL.glDeleteSync(upload.fence)
-        upload.fence = None
-
-    def _mipmap_steps(self, upload: _Upload) -> Iterator[None]:
-        """Fill the cubemap's mip chain by halving blits, the first level on its own and the rest
-        together (they are a third of its size). glGenerateMipmap does the same work in one call,
-        which on llvmpipe under a busy CPU took 60-110 ms of the UI thread."""
-        cube, face = upload.cube, upload.face
-        if not self._blit_fbo:
-            self._blit_fbo = int(GL.glGenFramebuffers(1))
-        colour = GL.GL_COLOR_ATTACHMENT0
-        level, size = 1, face // 2
-        while size >= 1:
-            for i in range(6):
-                target = GL.GL_TEXTURE_CUBE_MAP_POSITIVE_X + i
-                GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self._fbo)
-                GL.glFramebufferTexture2D(GL.GL_READ_FRAMEBUFFER, colour, target, cube, level - 1)
-                GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, self._blit_fbo)
-                GL.glFramebufferTexture2D(GL.GL_DRAW_FRAMEBUFFER, colour, target, cube, level)
-                source = max(1, face >> (level - 1))
-                GL.glBlitFramebuffer(
-                    0, 0, source, source, 0, 0, size, size, GL.GL_COLOR_BUFFER_BIT, GL.GL_LINEAR
-                )  # fmt: skip
-            GL.glFramebufferTexture2D(GL.GL_READ_FRAMEBUFFER, colour, GL.GL_TEXTURE_2D, 0, 0)
-            GL.glFramebufferTexture2D(GL.GL_DRAW_FRAMEBUFFER, colour, GL.GL_TEXTURE_2D, 0, 0)
-            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
-            if level == 1:
-                yield from self._until_done(upload)
-            level, size = level + 1, size // 2
-
-    def _record_upload(self, upload: _Upload) -> None:
+    def _record_upload(self, upload: Upload) -> None:
         self.stats.panorama_uploads += 1
         self.stats.tiles_uploaded += upload.tiles
         self.stats.face_size = upload.face
@@ -562,7 +466,7 @@ class PanoramaRenderer:
                 GL.GL_TEXTURE_2D, 0, 0, 0, width, height, GL.GL_RGB, GL.GL_UNSIGNED_BYTE, image
             )
         whole = Tile(0, 0, width, height, 0, wraps=True)
-        rect = (-_NO_LIMIT, -_NO_LIMIT, _NO_LIMIT, _NO_LIMIT)
+        rect = (-NO_LIMIT, -NO_LIMIT, NO_LIMIT, NO_LIMIT)
         texture, cube, size = self._preview_texture, self._preview_cube, (width, height)
         for face in range(6):
             self._convert(texture, whole, rect, size, cube, self._preview_face, face)
@@ -570,50 +474,3 @@ class PanoramaRenderer:
         GL.glGenerateMipmap(GL.GL_TEXTURE_CUBE_MAP)
         GL.glBindTexture(GL.GL_TEXTURE_CUBE_MAP, 0)
         self.stats.preview_uploads += 1
-
-    def _convert(
-        self,
-        texture: int,
-        tile: Tile,
-        rect: tuple[float, float, float, float],
-        image_size: tuple[int, int],
-        cube: int,
-        face_size: int,
-        face: int,
-    ) -> None:
-        """Draw one equirect tile into one face of ``cube`` (level 0)."""
-        program = self._convert_program
-        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._fbo)
-        GL.glViewport(0, 0, face_size, face_size)
-        GL.glDisable(GL.GL_BLEND)
-        GL.glDisable(GL.GL_DEPTH_TEST)
-        GL.glDisable(GL.GL_SCISSOR_TEST)
-        GL.glUseProgram(program.id)
-        GL.glActiveTexture(GL.GL_TEXTURE0)
-        GL.glBindTexture(GL.GL_TEXTURE_2D, texture)
-        program.set("u_tile", 0)
-        program.set("u_face_size", float(face_size))
-        program.set("u_image_size", (float(image_size[0]), float(image_size[1])))
-        program.set("u_tile_rect", tuple(float(v) for v in rect))
-        program.set("u_tile_origin", tuple(float(v) for v in tile.origin))
-        program.set("u_tile_size", tuple(float(v) for v in tile.texture_size))
-        GL.glBindVertexArray(self._vao)
-        GL.glFramebufferTexture2D(
-            GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_CUBE_MAP_POSITIVE_X + face, cube, 0
-        )
-        self._check_framebuffer("cubemap")
-        program.set("u_face", face)
-        GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
-        GL.glBindVertexArray(0)
-        GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, 0, 0)
-        GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
-        GL.glUseProgram(0)
-
-
-def _owned_rect(tile: Tile, last_column: int, last_row: int) -> tuple[float, float, float, float]:
-    """The pixel range a tile paints; outer edges are open so lon = ±180° and the poles are covered."""
-    x0 = -_NO_LIMIT if tile.x0 == 0 else float(tile.x0)
-    y0 = -_NO_LIMIT if tile.y0 == 0 else float(tile.y0)
-    x1 = _NO_LIMIT if tile.x1 == last_column else float(tile.x1)
-    y1 = _NO_LIMIT if tile.y1 == last_row else float(tile.y1)
-    return x0, y0, x1, y1

@@ -32,7 +32,13 @@ from PySide6.QtGui import (
 from PySide6.QtOpenGL import QOpenGLPaintDevice, QOpenGLWindow
 from PySide6.QtWidgets import QGestureEvent, QPinchGesture, QToolTip, QVBoxLayout, QWidget
 
-from dit360_desktop.ui.viewer.camera import CameraView, PanoramaCamera, ViewMode, check_snapshot_fov
+from dit360_desktop.ui.viewer.camera import (
+    CameraView,
+    PanoramaCamera,
+    ViewMode,
+    check_snapshot_fov,
+    fov_for_pixel_scale,
+)
 from dit360_desktop.ui.viewer.edit_hooks import EditingHooks
 from dit360_desktop.ui.viewer.errors import OpenGLUnavailableError, ViewerError
 from dit360_desktop.ui.viewer.gl_support import required_gl_version, viewer_surface_format, window_owner
@@ -121,7 +127,7 @@ class _ViewerSurface(QOpenGLWindow):
 
     def resizeGL(self, width: int, height: int) -> None:
         if (viewer := self._viewer()) is not None:
-            viewer.input.set_viewport(width, height)
+            viewer._viewport_resized(width, height)
 
     def paintGL(self) -> None:
         if (viewer := self._viewer()) is not None:
@@ -206,6 +212,7 @@ class PanoramaViewer(EditingHooks, QWidget):
         self._upload_timer.setSingleShot(True)
         self._upload_timer.setInterval(2)  # polls a fence while the driver works; 0 would spin
         self._upload_timer.timeout.connect(self._advance_upload)
+        self._viewport_width_px = 1  # at the last resizeGL, to tell whether the view was 1:1 before
         self._readout = ViewReadout()
         self._grid_labels = GridLabels()
         self._drop_zone = DropZone()
@@ -321,13 +328,38 @@ class PanoramaViewer(EditingHooks, QWidget):
         self._overlays.remove(overlay)
         self.request_frame()
 
-    def pixel_scale(self) -> float | None:
+    def _width_px(self) -> int:
+        return max(1, round(self._surface.width() * self._surface.devicePixelRatio()))
+
+    def pixel_scale(self, width_px: int | None = None) -> float | None:
         """Screen pixels per panorama pixel at the centre of the view (1.0 is 1:1), None without one."""
         if self._panorama is None:
             return None
-        ratio = self._surface.devicePixelRatio()
-        width = max(1, round(self._surface.width() * ratio))
+        width = width_px or self._width_px()
         return (360.0 / self._panorama.shape[1]) / self.camera.degrees_per_pixel(width)
+
+    def at_actual_pixels(self, width_px: int | None = None) -> bool:
+        scale = self.pixel_scale(width_px)
+        return scale is not None and abs(scale - 1.0) < 1e-6
+
+    def show_actual_pixels(self) -> None:
+        """Zoom so one screen pixel shows one panorama pixel at the centre (in the flat view, everywhere:
+        it then copies the panorama's pixels unfiltered)."""
+        if self._panorama is None:
+            return
+        self.camera.fov = fov_for_pixel_scale(self.camera.mode, self._width_px(), self._panorama.shape[1])
+
+    def _viewport_resized(self, width: int, height: int) -> None:
+        actual = self.at_actual_pixels(self._viewport_width_px)
+        self.input.set_viewport(width, height)
+        self._viewport_width_px = self._width_px()
+        if actual:
+            self.show_actual_pixels()  # 1:1 stays 1:1 when the window changes size
+
+    def fit_panorama(self) -> None:
+        """The flat view of the whole panorama, as large as the view allows."""
+        self.input.inertia.stop()
+        self.camera.fit()
 
     def set_grid_visible(self, visible: bool) -> None:
         if bool(visible) != self._grid:
