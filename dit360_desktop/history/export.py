@@ -26,9 +26,8 @@ from PIL import Image
 from dit360_desktop.history.entry import Entry
 from dit360_desktop.history.errors import ExportDiskFullError, ExportError
 from dit360_desktop.history.export_linear import export_linear, is_linear_export
-from dit360_desktop.panorama import hdr, imageio, projection
+from dit360_desktop.panorama import fileio, hdr, imageio, projection
 from dit360_desktop.panorama.errors import ImageLoadError, RequestError
-from dit360_desktop.panorama.fileio import is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -121,13 +120,15 @@ def export_image(
         faces = projection.equirect_to_cubemap(pixels, face_size)
         if options.format == "cubemap-cross":
             return [_save_view(projection.cubemap_cross(faces), out, meta, options)]
-        out.mkdir(parents=True, exist_ok=True)
         suffix = ".png" if options.face_format == "png" else ".jpg"
-        return [
-            _save_view(faces[name], out / f"{name}{suffix}", meta, options) for name in projection.FACE_NAMES
-        ]
+        # All or nothing: a full disk after two of six faces must not leave those two behind.
+        writers = {
+            f"{name}{suffix}": lambda path, face=faces[name]: _save_view(face, path, meta, options)
+            for name in projection.FACE_NAMES
+        }
+        return fileio.write_folder_atomic(out, writers)
     except OSError as e:
-        if is_disk_full(e):
+        if fileio.is_disk_full(e):
             raise ExportDiskFullError(
                 f"The export to {out} failed: the disk is full. Free some space and retry."
             ) from e

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -164,3 +165,34 @@ def fsync_dir(folder: Path) -> None:
         log.debug("This file system cannot fsync the folder %s: %s", folder, e)
     finally:
         os.close(fd)
+
+
+def write_folder_atomic(
+    folder: str | os.PathLike[str], writers: dict[str, Callable[[Path], object]]
+) -> list[Path]:
+    """All or nothing for a set of files: each ``writers[name](path)`` writes into a temp folder next to
+    ``folder``, which is renamed into place at the end. A failure leaves nothing behind.
+
+    An existing empty ``folder`` is replaced; into one that holds other files, each new file is renamed
+    over its namesake (every rename atomic, the set no longer). Returns the final paths.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise NotARegularFileError(folder, "a file", action="used as a folder")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = temp_path_for(folder)
+    staging.mkdir()
+    try:
+        for name, write in writers.items():
+            write(staging / name)
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+        if not folder.exists():
+            staging.rename(folder)
+        else:
+            for name in writers:
+                (staging / name).replace(folder / name)
+        fsync_dir(folder.parent)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return [folder / name for name in writers]
