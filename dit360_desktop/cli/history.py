@@ -78,18 +78,25 @@ def _size(text: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-def _open(args: argparse.Namespace):
+def _open(args: argparse.Namespace, *, reading: bool = False):
+    from dit360_desktop.history.errors import LibraryReadOnlyError
     from dit360_desktop.history.library import Library
 
-    library = Library.open(args.library)
+    try:
+        library = Library.open(args.library)
+    except LibraryReadOnlyError:
+        if not reading:
+            raise
+        # Listing, showing and exporting change nothing in the library: a read-only one will do.
+        library = Library.open(args.library, read_only=True)
     for notice in library.notices:
         sys.stderr.write(f"note: {notice}\n")
     return library
 
 
-def _run(args: argparse.Namespace, action) -> int:
+def _run(args: argparse.Namespace, action, *, reading: bool = False) -> int:
     try:
-        with _open(args) as library:
+        with _open(args, reading=reading) as library:
             return action(library)
     except (DiT360Error, OSError) as error:
         return report(error)
@@ -113,7 +120,7 @@ def _list(args: argparse.Namespace) -> int:
         sys.stderr.write(f"{len(entries)} of {total} entr{'y' if total == 1 else 'ies'}\n")
         return OK
 
-    return _run(args, action)
+    return _run(args, action, reading=True)
 
 
 def _line(entry: Entry) -> str:
@@ -155,7 +162,7 @@ def _show(args: argparse.Namespace) -> int:
             sys.stdout.write(f"{name:<{width}}  {value}\n")
         return OK
 
-    return _run(args, action)
+    return _run(args, action, reading=True)
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -188,7 +195,7 @@ def _export(args: argparse.Namespace) -> int:
             sys.stdout.write(f"{path}\n")
         return OK
 
-    return _run(args, action)
+    return _run(args, action, reading=True)
 
 
 def _rescan(args: argparse.Namespace) -> int:

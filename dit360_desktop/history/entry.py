@@ -128,6 +128,7 @@ class RescanReport:
     restored: int = 0
     removed_partials: int = 0
     removed_thumbnails: int = 0
+    made_thumbnails: int = 0
     unrecognised: list[Path] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -147,4 +148,6 @@ class RescanReport:
             parts.append(f"{self.removed_partials} unfinished temp file(s) removed")
         if self.removed_thumbnails:
             parts.append(f"{self.removed_thumbnails} stale thumbnail(s) removed")
+        if self.made_thumbnails:
+            parts.append(f"{self.made_thumbnails} missing thumbnail(s) made")
         return "; ".join(parts) + "."

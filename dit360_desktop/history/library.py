@@ -33,7 +33,7 @@ from dit360_desktop.history.errors import (
     LibraryReadOnlyError,
 )
 from dit360_desktop.history.schema import migrate
-from dit360_desktop.history.thumbnails import ensure_thumbnail, write_thumbnail
+from dit360_desktop.history.thumbnails import ensure_thumbnail, make_missing_thumbnails, write_thumbnail
 from dit360_desktop.history.trash import move_to_trash
 from dit360_desktop.panorama import fileio, imageio
 from dit360_desktop.panorama.result import Result
@@ -64,10 +64,19 @@ class Library:
 
     @classmethod
     def open(
-        cls, folder: Path | str | None = None, *, trash: Callable[[Path], None] = move_to_trash
+        cls,
+        folder: Path | str | None = None,
+        *,
+        trash: Callable[[Path], None] = move_to_trash,
+        read_only: bool = False,
     ) -> Library:
+        """Open (creating) a library. ``read_only`` opens an existing one on a read-only drive or share:
+        reading, searching and exporting work, nothing in the folder is changed (no adoption of new files).
+        """
         root = Path(folder).expanduser() if folder is not None else paths.default_library_dir()
         root = root.absolute()
+        if read_only:
+            return cls._open_read_only(root, trash)
         _prepare_folder(root)
         db_path = root / DB_NAME
         rebuilt_from: Path | None = None
@@ -111,6 +120,30 @@ class Library:
                 )
         for notice in library.notices:
             log.warning("%s", notice)
+        return library
+
+    @classmethod
+    def _open_read_only(cls, root: Path, trash: Callable[[Path], None]) -> Library:
+        db_path = root / DB_NAME
+        if not db_path.is_file():
+            raise LibraryError(f"There is no library index at {db_path}, and the folder cannot be written.")
+        # mode=ro still wants to create the WAL's -shm file; immutable=1 is for a folder that forbids even
+        # that (a read-only mount), where no other process can be writing either.
+        errors: list[sqlite3.Error] = []
+        for query in ("mode=ro", "immutable=1"):
+            uri = f"{db_path.as_uri()}?{query}"
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            try:
+                conn.execute("PRAGMA query_only = 1")
+                conn.execute("SELECT COUNT(*) FROM entries").fetchone()
+                break
+            except sqlite3.Error as e:
+                errors.append(e)
+                conn.close()
+        else:
+            raise _translate(errors[-1], f"The library index {db_path} cannot be read") from errors[-1]
+        library = cls(root, conn, trash)
+        library.notices.append(f"The library folder {root} is read-only; it is shown as it is.")
         return library
 
     def close(self) -> None:
@@ -297,11 +330,14 @@ class Library:
             conn.execute("UPDATE entries SET parent_id = NULL WHERE parent_id = ?", (entry_id,))
 
     def rescan(self) -> RescanReport:
-        """Re-read every image in the folder and rebuild the index from them (favourites and tags kept)."""
+        """Re-read every image in the folder and rebuild the index from them (favourites and tags kept);
+        make every missing thumbnail again."""
         try:
-            return scan.reconcile(self._database, self.root, full=True)
+            report = scan.reconcile(self._database, self.root, full=True)
         except sqlite3.Error as e:
             raise _translate(e, "The library could not be rescanned") from e
+        report.made_thumbnails = make_missing_thumbnails(self.root, files.list_images(self.root))
+        return report
 
     def ensure_thumbnail(self, entry: Entry) -> Path:
         """The entry's thumbnail, regenerated from the image if it was deleted. Safe from worker threads."""

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from dit360_desktop.history.files import thumbnail_relpath
 from dit360_desktop.panorama.errors import ImageLoadError
 from dit360_desktop.panorama.fileio import write_atomic
 
@@ -60,3 +61,23 @@ def ensure_thumbnail(image_path: Path, thumbnail_path: Path) -> Path:
         ) from e
     log.info("Regenerating missing thumbnail %s", thumbnail_path)
     return write_thumbnail(image, thumbnail_path)
+
+
+def make_missing_thumbnails(root: Path, relpaths: list[str]) -> int:
+    """Regenerate the thumbnail of every image in ``relpaths`` (relative to ``root``) that has none.
+
+    Returns how many were made; an image that cannot be read is logged and skipped (rescan reports it
+    among the unrecognised files already).
+    """
+    made = 0
+    for relpath in relpaths:
+        thumbnail = root / thumbnail_relpath(relpath)
+        if thumbnail.is_file() and thumbnail.stat().st_size > 0:
+            continue
+        try:
+            ensure_thumbnail(root / relpath, thumbnail)
+        except (ImageLoadError, OSError) as e:
+            log.warning("Could not make the thumbnail of %s: %s", relpath, e)
+            continue
+        made += 1
+    return made
