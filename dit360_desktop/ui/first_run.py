@@ -49,7 +49,7 @@ class ModelBanner(QFrame):
         layout.addWidget(self.setup_button)
         self.dismiss_button = QToolButton()
         self.dismiss_button.setObjectName("DismissBanner")
-        self.dismiss_button.setIcon(icon("cancel"))
+        self.dismiss_button.setIcon(icon("remove"))
         self.dismiss_button.setAutoRaise(True)
         self.dismiss_button.setToolTip("Hide this message until the next start.")
         self.dismiss_button.clicked.connect(self._dismiss)

@@ -1,38 +1,53 @@
 """Where the panels sit: the panorama gets the room, the rest folds away.
 
-The Generate panel is on the left and runs the full height; the queue and the history gallery share a
-strip under the viewer, so the viewer is landscape (about 2:1 in a 1440×880 window) instead of a portrait
-column between two side panels. Both sides fold away (F9, F10) and QMainWindow's saved state remembers
-it. Every dock exists from the first frame (the gallery's slot holds a placeholder until the library has
-opened), so nothing jumps when the history arrives.
+The Generate panel is on the left and the queue a narrow column on the right, both the full height; the
+history gallery is a strip under the viewer, so the viewer is landscape (about 1.7:1 in a 1440×880
+window, 2:1 with the queue folded) instead of a portrait column between two wide side panels. Both
+sides fold away (F9, F10) and QMainWindow's saved state remembers it. Every dock exists from the first
+frame (the gallery's slot holds a note until the library has opened), so nothing jumps when the history
+arrives.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QWidget
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QStackedLayout, QWidget
 
 Area = Qt.DockWidgetArea
 # The strip's height at first start: one row of gallery tiles plus its search line.
 HISTORY_HEIGHT = 250
-QUEUE_WIDTH = 330
+QUEUE_WIDTH = 230
 
 
-class _Placeholder(QLabel):
-    """Holds the history dock's size until the gallery replaces it."""
+class DockSlot(QWidget):
+    """A dock's permanent content: a note until ``set_content`` puts the real panel in its place.
 
-    def __init__(self) -> None:
-        super().__init__("Opening the library…")
-        self.setObjectName("Hint")
-        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    The dock keeps the size it had on the first frame as long as the panel's minimum fits in it (the
+    window orients the gallery for the strip before placing it for that reason).
+    """
+
+    def __init__(self, note: str) -> None:
+        super().__init__()
+        self._stack = QStackedLayout(self)
+        self._stack.setContentsMargins(0, 0, 0, 0)
+        label = QLabel(note)
+        label.setObjectName("Hint")
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._stack.addWidget(label)
+        self.content: QWidget | None = None
+
+    def set_content(self, widget: QWidget) -> None:
+        self._stack.addWidget(widget)
+        self._stack.setCurrentWidget(widget)
+        self.content = widget
 
     def sizeHint(self) -> QSize:
         return QSize(700, HISTORY_HEIGHT)
 
 
 def build_bottom_docks(window: QMainWindow, queue_panel: QWidget) -> tuple[QDockWidget, QDockWidget]:
-    """The queue and the history dock (with a placeholder), side by side under the viewer."""
+    """The queue column on the right and the history strip (a placeholder for now) under the viewer."""
     # The left panel keeps its full height; the bottom strip spans the viewer only.
     window.setCorner(Qt.Corner.BottomLeftCorner, Area.LeftDockWidgetArea)
     window.setCorner(Qt.Corner.TopLeftCorner, Area.LeftDockWidgetArea)
@@ -43,12 +58,16 @@ def build_bottom_docks(window: QMainWindow, queue_panel: QWidget) -> tuple[QDock
     queue.setToolTip("Generations waiting to run.")
     history = QDockWidget("History", window)
     history.setObjectName("HistoryDock")
-    history.setWidget(_Placeholder())
-    window.addDockWidget(Area.BottomDockWidgetArea, queue)
-    window.splitDockWidget(queue, history, Qt.Orientation.Horizontal)
+    history.setWidget(DockSlot("Opening the library…"))
+    window.addDockWidget(Area.RightDockWidgetArea, queue)
+    window.addDockWidget(Area.BottomDockWidgetArea, history)
+    return queue, history
+
+
+def default_strip_height(window: QMainWindow, queue: QDockWidget, history: QDockWidget) -> None:
+    """The first-start sizes; QMainWindow ignores them until its layout has run once (shown)."""
     window.resizeDocks([queue], [QUEUE_WIDTH], Qt.Orientation.Horizontal)
     window.resizeDocks([history], [HISTORY_HEIGHT], Qt.Orientation.Vertical)
-    return queue, history
 
 
 def bind_panel_toggle(action: QAction, docks: list[QDockWidget]) -> None:

@@ -38,6 +38,7 @@ FIELD_LABELS = (
     ("rewrap_each_step", "Re-wrap each step"),
 )
 HIDDEN_FIELDS = {"prompt", "width", "height"}
+IMG2IMG_FIELDS = ("init_image", "strength", "fit")
 
 
 def details_html(entry: Entry) -> str:
@@ -48,6 +49,10 @@ def details_html(entry: Entry) -> str:
         *lineage_rows(entry),
     ]
     params = dict(entry.params)
+    if not params.get("init_image"):
+        # Text to image: strength and fit were never used, and "Init image —" says nothing.
+        for key in IMG2IMG_FIELDS:
+            params.pop(key, None)
     for key, label in FIELD_LABELS:
         if key in params:
             rows.append((label, _value(params.pop(key))))

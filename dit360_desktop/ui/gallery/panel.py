@@ -52,7 +52,7 @@ from dit360_desktop.ui.widgets.icons import icon
 log = logging.getLogger(__name__)
 
 THUMB_WIDTH = 224
-MIN_THUMB_WIDTH, MAX_THUMB_WIDTH = 200, 320
+MIN_THUMB_WIDTH, MAX_THUMB_WIDTH = 150, 320
 # Scoped to this panel's own objects so it sits on top of the app theme (resources/style.qss) without
 # restyling anything else; standalone (tests, screenshots) it also gives the panel its dark background.
 # The view must have square corners: a border-radius makes Qt clip every tile draw to a rounded path,
@@ -61,6 +61,7 @@ PANEL_STYLE = """
 #GalleryPanel { background: #1c2028; }
 #GalleryView { background: #171a20; border: 1px solid #2a303b; border-radius: 0px; }
 #GalleryDetails { background: #1c2028; }
+#GalleryDetails QToolButton { padding: 3px; }
 #GalleryPrompt { color: #e8ecf2; font-size: 10.5pt; }
 #GalleryTable { background: #171a20; border: 1px solid #2a303b; border-radius: 6px; padding: 4px; }
 #GalleryCount { color: #8a93a3; }
@@ -70,8 +71,11 @@ PANEL_STYLE = """
 #GalleryMore::menu-indicator { image: none; width: 0px; }
 """
 SEARCH_DELAY_MS = 250
-PREFERRED_HEIGHT = 240
 ORDERS = (("Newest first", "newest"), ("Oldest first", "oldest"))
+
+
+def panoramas(count: int) -> str:
+    return f"{count:,} panorama" + ("" if count == 1 else "s")
 
 
 class GalleryView(QListView):
@@ -279,16 +283,11 @@ class GalleryPanel(QWidget):
         op.failure(lambda e: self.report_error("Rescan failed", str(e))).run_in_background(self._jobs)
         self.status_message.emit("Rescanning the library…")
 
-    def sizeHint(self) -> QSize:
-        # One row of tiles under the search line: docked in the strip under the viewer, the gallery
-        # takes no more height than the placeholder it replaces (the window does not jump).
-        return QSize(super().sizeHint().width(), PREFERRED_HEIGHT)
-
     def set_orientation(self, orientation: Qt.Orientation) -> None:
         """Tiles above the details (a side column) or beside them (a strip under the viewer)."""
         self.splitter.setOrientation(orientation)
-        if orientation == Qt.Orientation.Horizontal:
-            self.splitter.setSizes([3 * max(self.width(), 400) // 4, max(self.width(), 400) // 4])
+        # Side by side the tiles take the width and the details their minimum; stacked, 3:2 as before.
+        self.splitter.setSizes([10_000, 1] if orientation == Qt.Orientation.Horizontal else [3, 2])
         self.view.fit_tiles(self.delegate)
 
     def add_entry_action(self, action: QAction) -> None:
@@ -318,7 +317,7 @@ class GalleryPanel(QWidget):
 
     def _build_actions(self) -> None:
         self.act_reuse = self._action(
-            "reuse", "Re-use parameters", icon("reset"), self.reuse_parameters, "Ctrl+R"
+            "reuse", "Re-use parameters", icon("reuse"), self.reuse_parameters, "Ctrl+R"
         )
         self.act_init = self._action("init", "Use as init image (img2img)", icon("image"), self.reuse_as_init)
         self.act_variations = self._action(
@@ -374,8 +373,8 @@ class GalleryPanel(QWidget):
         more.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         library_menu = QMenu(more)
         library_menu.addAction(self.act_rescan)
-        open_folder = library_menu.addAction(icon("folder"), "Open library folder")
-        open_folder.triggered.connect(lambda: actions.reveal_in_file_manager(self.library.db_path))
+        self.act_open_folder = library_menu.addAction(icon("folder"), "Open library folder")
+        self.act_open_folder.triggered.connect(lambda: actions.reveal_in_file_manager(self.library.db_path))
         more.setMenu(library_menu)
 
         header = QHBoxLayout()
@@ -455,7 +454,7 @@ class GalleryPanel(QWidget):
     def _count_changed(self, count: int) -> None:
         total = self.library.count()
         filtered = self.search.text().strip() or self.favorites_only.isChecked()
-        self.count.setText(f"{count:,} of {total:,} panoramas" if filtered else f"{total:,} panoramas")
+        self.count.setText(f"{count:,} of {panoramas(total)}" if filtered else panoramas(total))
         if count:
             self.empty.hide()
             return
@@ -496,13 +495,19 @@ class GalleryPanel(QWidget):
 
     def _context_menu(self, position) -> None:
         index = self.view.indexAt(position)
-        if not index.isValid():
-            return
-        if not self.view.selectionModel().isSelected(index):
+        if index.isValid() and not self.view.selectionModel().isSelected(index):
             self.view.selectionModel().setCurrentIndex(
                 index, QItemSelectionModel.SelectionFlag.ClearAndSelect
             )
+        self.context_menu(on_entry=index.isValid()).exec(self.view.viewport().mapToGlobal(position))
+
+    def context_menu(self, *, on_entry: bool) -> QMenu:
+        """The right-click menu: every action by name; on empty space, the library's own actions."""
         menu = QMenu(self)
+        if not on_entry:
+            menu.addAction(self.act_rescan)
+            menu.addAction(self.act_open_folder)
+            return menu
         for action in (
             self.act_reuse,
             self.act_init,
@@ -519,7 +524,7 @@ class GalleryPanel(QWidget):
         menu.addAction(self.act_reveal)
         menu.addSeparator()
         menu.addAction(self.act_delete)
-        menu.exec(self.view.viewport().mapToGlobal(position))
+        return menu
 
     def _apply(self, change, entry_id: int, value) -> None:
         try:

@@ -220,7 +220,10 @@ class ParamsPanel(QWidget):
 
     def _show_size(self) -> None:
         width, height = self.form["width"], self.form["height"]
-        index = self.size_combo.findData((width, height))
+        # Compared in Python: QComboBox.findData does not match a tuple stored as item data, which
+        # added the same size again after every re-use.
+        sizes = [tuple(self.size_combo.itemData(i)) for i in range(self.size_combo.count())]
+        index = sizes.index((width, height)) if (width, height) in sizes else -1
         if index < 0:
             note = "custom · not trained" if (width, height) != TRAINED_SIZE else "trained size"
             self.size_combo.addItem(f"{width} × {height}  ({note})", (width, height))

@@ -1,8 +1,11 @@
-"""The visible generation queue: the running job first, then the waiting ones (movable, removable)."""
+"""The visible generation queue: the running job first, then the waiting ones (movable, removable), then
+the last few finished ones with a thumbnail, so variations can be told apart at a glance."""
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -13,7 +16,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dit360_desktop.ui.generation.jobs import JobInfo, JobStatus
+from dit360_desktop.panorama.request import PANORAMA_PREFIX, GenerationRequest
+from dit360_desktop.ui.generation.jobs import FinishedJob, JobInfo, JobStatus
 from dit360_desktop.ui.widgets.icons import icon
 
 _STATUS_TEXT = {
@@ -21,6 +25,30 @@ _STATUS_TEXT = {
     JobStatus.CANCELLING: "■ stopping",
     JobStatus.QUEUED: "waiting",
 }
+# Finished rows kept under the waiting ones; older ones are in the history gallery.
+MAX_DONE_ROWS = 8
+THUMB_SIZE = QSize(64, 32)
+
+
+def describe(request: GenerationRequest, status: str) -> str:
+    """Two lines: the prompt (without the fixed panorama sentence), then status, seed and size, which
+    tell variations apart in a narrow column."""
+    prompt = " ".join(request.prompt.split())
+    prompt = prompt.removeprefix(PANORAMA_PREFIX).strip() or prompt
+    seed = "random seed" if request.seed is None else f"seed {request.seed}"
+    first = f"{prompt[:48]}{'…' if len(prompt) > 48 else ''}"
+    return f"{first}\n{status} · {seed} · {request.width}×{request.height}"
+
+
+def thumbnail(image: np.ndarray) -> QIcon:
+    """A 64×32 icon of an HxWx3 uint8 panorama (smooth-scaled once, when the job finishes)."""
+    rgb = np.ascontiguousarray(image[..., :3], dtype=np.uint8)
+    height, width = rgb.shape[:2]
+    qimage = QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888)
+    scaled = qimage.scaled(
+        THUMB_SIZE, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation
+    )
+    return QIcon(QPixmap.fromImage(scaled))
 
 
 class QueuePanel(QWidget):
@@ -40,7 +68,10 @@ class QueuePanel(QWidget):
         self.list.setMinimumHeight(48)
         self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.list.setToolTip("Generations in order. The first one runs; the others wait their turn.")
+        self.list.setIconSize(THUMB_SIZE)
+        self.list.setToolTip(
+            "Generations in order. The first one runs; the others wait their turn. Finished ones follow."
+        )
         self.list.currentRowChanged.connect(self._update_buttons)
         layout.addWidget(self.list, 1)
         self.empty_label = QLabel("Nothing queued. Ctrl+Enter generates; Ctrl+Shift+Enter queues variations.")
@@ -64,6 +95,8 @@ class QueuePanel(QWidget):
         self.remove_button.clicked.connect(self._remove)
         self.clear_button.clicked.connect(self.clear_requested)
         self._jobs: list[JobInfo] = []
+        # (job id, text, tooltip, icon) of finished jobs, newest first.
+        self._done: list[tuple[int, str, str, QIcon]] = []
         self.set_jobs([])
 
     @staticmethod
@@ -76,8 +109,8 @@ class QueuePanel(QWidget):
         return button
 
     def sizeHint(self) -> QSize:
-        # Compact by default: the history gallery below it deserves the height.
-        return QSize(300, 170)
+        # A narrow column beside the viewer.
+        return QSize(230, 400)
 
     def set_jobs(self, jobs: list[JobInfo]) -> None:
         selected = self.selected_job()
@@ -85,15 +118,32 @@ class QueuePanel(QWidget):
         self.list.blockSignals(True)
         self.list.clear()
         for job in self._jobs:
-            item = QListWidgetItem(f"{_STATUS_TEXT[job.status]} · {job.label}")
+            item = QListWidgetItem(describe(job.request, _STATUS_TEXT[job.status]))
             item.setData(Qt.ItemDataRole.UserRole, job.job_id)
             item.setToolTip(job.request.prompt)
             self.list.addItem(item)
             if selected is not None and job.job_id == selected.job_id:
                 self.list.setCurrentItem(item)
+        for job_id, text, tip, done_icon in self._done:
+            item = QListWidgetItem(done_icon, text)
+            item.setData(Qt.ItemDataRole.UserRole, job_id)
+            item.setToolTip(tip)
+            item.setForeground(self.palette().placeholderText())
+            self.list.addItem(item)
         self.list.blockSignals(False)
-        self.empty_label.setVisible(not self._jobs)
+        self.empty_label.setVisible(not self._jobs and not self._done)
         self._update_buttons()
+
+    def add_finished(self, finished: FinishedJob) -> None:
+        """Keep a finished job as a row with its thumbnail, seed and size (newest first)."""
+        seconds = sum(float(v) for v in finished.metadata.get("timings", {}).values())
+        text = describe(finished.request, f"done in {seconds:.1f} s")
+        self._done.insert(0, (finished.job_id, text, finished.request.prompt, thumbnail(finished.image)))
+        del self._done[MAX_DONE_ROWS:]
+        self.set_jobs(self._jobs)
+
+    def done_rows(self) -> list[str]:
+        return [text for _, text, _, _ in self._done]
 
     def jobs(self) -> list[JobInfo]:
         return list(self._jobs)
