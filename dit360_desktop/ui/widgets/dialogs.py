@@ -43,6 +43,8 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Space", "Start or stop auto-rotation"),
     ("F11", "Fullscreen viewer"),
     ("Ctrl+Shift+U", "Unload models and free memory"),
+    ("Ctrl+,", "Settings"),
+    ("F9 / F10", "Show or hide the Generate panel / the history and queue"),
     ("F1", "This list"),
     ("Ctrl+Q", "Quit"),
 )
