@@ -15,7 +15,7 @@ from pathlib import Path
 from dit360_desktop import paths
 from dit360_desktop.panorama.errors import DiT360Error
 
-ROLES = frozenset({"base", "lora", "transformer", "text_encoder_2"})
+ROLES = frozenset({"base", "lora", "transformer", "text_encoder_2", "upscaler"})
 LAYOUTS = frozenset({"diffusers", "lora", "single-file"})
 
 
@@ -37,6 +37,8 @@ class Component:
     approx_size_bytes: int
     tiers: tuple[str, ...]
     status: str
+    # Optional components (the upscaler) download only when asked for, never with the default set.
+    optional: bool = False
 
     @property
     def supported(self) -> bool:
@@ -80,7 +82,7 @@ class Catalog:
 
     @property
     def default_components(self) -> tuple[Component, ...]:
-        return tuple(c for c in self.components if c.supported)
+        return tuple(c for c in self.components if c.supported and not c.optional)
 
 
 class CatalogError(DiT360Error):
@@ -146,6 +148,7 @@ def _component(item: dict) -> Component:
         approx_size_bytes=int(item["approx_size_bytes"]),
         tiers=tuple(item.get("tiers", ())),
         status=item["status"],
+        optional=bool(item.get("optional", False)),
     )
     if component.role not in ROLES or component.layout not in LAYOUTS:
         raise ValueError(
