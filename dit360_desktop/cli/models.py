@@ -144,9 +144,15 @@ def _fail(error: BaseException, stream: TextIO) -> int:
     return exit_codes.report(error, stream=stream)
 
 
-def _report_code(report: DownloadReport, stream: TextIO) -> int:
+def _report_code(report: DownloadReport, stream: TextIO, shown: set[str] | None = None) -> int:
+    """Report each failure once (``shown``: messages the progress printer already wrote) and pick the
+    exit code of the one to act on first."""
     for label, error in report.failures:
-        stream.write(f"failed: {label}: {error}\n")
+        text = str(error)
+        if shown is not None and text in shown:
+            continue
+        # Most messages already start with the file's label; do not say it twice.
+        stream.write(f"failed: {text}\n" if label in text else f"failed: {label}: {text}\n")
     for kind in _PRIORITY:
         for _label, error in report.failures:
             if isinstance(error, kind):
@@ -192,6 +198,10 @@ class _DownloadPrinter:
         self.stream = stream
         self.interactive = stream.isatty()
         self.files: dict[tuple[str, str], FileProgress] = {}
+        # A file goes done -> verifying -> done when its component is checked, and a component failure
+        # arrives once per file: each final line is written once.
+        self.shown: set[str] = set()
+        self._done: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
         self._last = 0.0
 
@@ -201,11 +211,14 @@ class _DownloadPrinter:
             previous = self.files.get(key)
             self.files[key] = event
             changed = previous is None or previous.state != event.state
-            if changed and (event.state == FAILED or (event.state == DONE and event.total_bytes > 1_000_000)):
-                self._line(
-                    f"{event.state}: {event.component_id}/{event.path} {event.message}".rstrip(),
-                    final=True,
-                )
+            if changed and event.state == FAILED and event.message not in self.shown:
+                self.shown.add(event.message)
+                where = f"{event.component_id}/{event.path}"
+                text = event.message if event.path in event.message else f"{where}: {event.message}"
+                self._line(f"failed: {text}", final=True)
+            elif changed and event.state == DONE and event.total_bytes > 1_000_000 and key not in self._done:
+                self._done.add(key)
+                self._line(f"done: {event.component_id}/{event.path}", final=True)
             now = time.monotonic()
             if now - self._last >= (0.2 if self.interactive else 5.0):
                 self._last = now
@@ -282,7 +295,7 @@ def cmd_download(args: argparse.Namespace) -> int:
         return _fail(e, err)
     finally:
         printer.finish()
-    code = _report_code(report, err)
+    code = _report_code(report, err, printer.shown)
     if code == exit_codes.OK:
         received = format_bytes(report.bytes_received)
         err.write(f"Done: {', '.join(report.completed) or 'nothing to do'} ({received} downloaded).\n")
@@ -324,7 +337,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             return _fail(e, err)
         finally:
             printer.finish()
-        code = _report_code(report, err)
+        code = _report_code(report, err, printer.shown)
         if code == exit_codes.OK:
             sys.stdout.write(f"Repaired {len(fixable)} file(s).\n")
     if unfixable and code == exit_codes.OK:
