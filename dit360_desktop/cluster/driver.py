@@ -18,21 +18,15 @@ from typing import Any
 from dit360_desktop.cluster import events as ev
 from dit360_desktop.cluster.connect import LOCAL, connected
 from dit360_desktop.cluster.errors import ClusterLostError, NoUsableWorkerError
-from dit360_desktop.cluster.jobs import (
-    BatchJob,
-    BatchSummary,
-    JobOutcome,
-    JobStatus,
-    with_original_paths,
-)
+from dit360_desktop.cluster.jobs import BatchJob, BatchSummary, JobOutcome, JobStatus
 from dit360_desktop.cluster.pool import Slot, SlotState, WorkerPool, plan_workers
-from dit360_desktop.cluster.wire import WorkerProgress, decode_preview, decode_result_png, job_message
+from dit360_desktop.cluster.saving import ResultSaver, SaveDone
+from dit360_desktop.cluster.wire import WorkerProgress, decode_preview, job_message
 from dit360_desktop.cluster.worker import CANCELLED, FAILED, OUT_OF_MEMORY, REFUSED, ProgressInbox
 from dit360_desktop.cluster.worker_models import ModelSource
 from dit360_desktop.history.errors import LibraryDiskFullError, LibraryReadOnlyError
-from dit360_desktop.history.job_keys import save_job_result, saved_job_ids
+from dit360_desktop.history.job_keys import saved_job_ids
 from dit360_desktop.panorama.request import GenerationRequest
-from dit360_desktop.panorama.result import Result
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +52,8 @@ class ClusterOptions:
     # After a cancel, how long running jobs get to notice before their workers are killed.
     cancel_grace_s: float = 30.0
     preview_interval_s: float = 1.0
+    # Threads saving results on the driver (None: up to 4, one less than its cores).
+    save_threads: int | None = None
     local_cpus: int | None = None
     quiet: bool = True
     # Hub token for workers that download (``ModelSource.fetch``); None: the driver's stored/$HF_TOKEN one.
@@ -85,7 +81,10 @@ class BatchDriver:
         self._cancel = threading.Event()
         self._outcomes: dict[str, JobOutcome] = {}
         self._running: dict[str, _Pending] = {}
+        # Results handed to the savers, by job id.
+        self._saving: dict[str, _Pending] = {}
         self._saved: dict[str, int] = {}
+        self._saver: ResultSaver | None = None
         self._error = ""
 
     def cancel(self) -> None:
@@ -106,14 +105,19 @@ class BatchDriver:
             else:
                 todo.append(_Pending(job, job.request))
         if todo and not self._cancel.is_set():
+            self._saver = ResultSaver(self._library, self._saved, self.options.save_threads)
             try:
                 with connected(
                     self.options.address, local_cpus=self.options.local_cpus, quiet=self.options.quiet
                 ) as ray:
                     self._run_on_cluster(ray, todo)
             except (ClusterLostError, NoUsableWorkerError) as e:
-                self._error = str(e)
+                self._error = self._error or str(e)
+                self._collect_saves(self._saver.close())
                 self._give_back(todo, str(e), lost=isinstance(e, ClusterLostError))
+            finally:
+                # Results that arrived are saved even when the run ends by a second Ctrl-C.
+                self._collect_saves(self._saver.close())
         for pending in todo:
             if pending.job.job_id not in self._outcomes:
                 self._finish(pending.job, JobStatus.CANCELLED, reason="cancelled before it ran")
@@ -129,7 +133,7 @@ class BatchDriver:
         queue = deque(todo)
         cancel_deadline: float | None = None
         try:
-            while queue or pool.busy():
+            while queue or pool.busy() or self._saver.pending:
                 try:
                     if self._cancel.is_set() and cancel_deadline is None:
                         cancel_deadline = time.monotonic() + self.options.cancel_grace_s
@@ -141,6 +145,7 @@ class BatchDriver:
                     if cancel_deadline is None:
                         self._dispatch(queue, pool, inbox)
                     inbox = self._wait_and_handle(ray, pool, queue, inbox)
+                    self._collect_saves(self._saver.collect())
                     if queue and not pool.idle() and not pool.busy():
                         self._check_workers_left(pool)
                 except KeyboardInterrupt:
@@ -220,7 +225,8 @@ class BatchDriver:
             self._emit(ev.JobStarted(pending.job.job_id, slot.info, pending.attempts))
 
     def _wait_and_handle(self, ray: Any, pool: WorkerPool, queue: deque[_Pending], inbox: Any) -> Any:
-        refs = pool.pending_refs()
+        # While the savers are behind, results stay in the workers' object stores (and those workers idle).
+        refs = pool.pending_refs(include_runs=self._saver.backlog < 2 * self._saver.threads)
         if not refs:
             time.sleep(POLL_S)
             return self._drain(ray, inbox)
@@ -268,7 +274,8 @@ class BatchDriver:
         slot.state, slot.job_id, slot.run_ref = SlotState.IDLE, None, None
         error = reply.get("error")
         if error is None:
-            self._save(pending, reply)
+            self._saver.submit(pending.job, pending.attempts, reply)
+            self._saving[pending.job.job_id] = pending
         elif error["kind"] == CANCELLED:
             self._finish(pending.job, JobStatus.CANCELLED, reason=error["message"], pending=pending)
             self._emit(ev.JobCancelled(pending.job.job_id))
@@ -307,32 +314,21 @@ class BatchDriver:
         else:
             self._finish(pending.job, JobStatus.FAILED, reason=message, pending=pending)
 
-    def _save(self, pending: _Pending, reply: dict[str, Any]) -> None:
-        job, worker = pending.job, reply["worker"]
-        request_dict = with_original_paths(reply["request"], job.request)
-        metadata = {**reply["metadata"], "request": request_dict}
-        result = Result(
-            image=decode_result_png(reply["png"]),
-            request=GenerationRequest.from_dict(request_dict),
-            metadata=metadata,
-        )
-        cluster = {"worker": worker.to_dict(), "attempt": pending.attempts}
-        try:
-            entry, _written = save_job_result(self._library, result, job.job_id, self._saved, cluster=cluster)
-        except (LibraryDiskFullError, LibraryReadOnlyError) as e:
-            # Every further result would fail the same way: stop sending work, keep what is saved.
-            self._error = str(e)
-            self._finish(job, JobStatus.FAILED, reason=f"not saved: {e}", pending=pending)
-            self._emit(ev.JobFailed(job.job_id, f"not saved: {e}", False))
-            self._cancel.set()
-            return
-        except Exception as e:
-            log.exception("Job %s could not be saved", job.job_id)
-            self._finish(job, JobStatus.FAILED, reason=f"not saved: {e}", pending=pending)
-            self._emit(ev.JobFailed(job.job_id, f"not saved: {e}", False))
-            return
-        self._finish(job, JobStatus.DONE, path=str(entry.path), pending=pending)
-        self._emit(ev.JobSaved(job.job_id, entry, worker))
+    def _collect_saves(self, done: list[SaveDone]) -> None:
+        for item in done:
+            job = item.job
+            pending = self._saving.pop(job.job_id, None)
+            if item.error is None:
+                self._finish(job, JobStatus.DONE, path=str(item.entry.path), pending=pending)
+                self._emit(ev.JobSaved(job.job_id, item.entry, item.worker))
+                continue
+            reason = f"not saved: {item.error}"
+            self._finish(job, JobStatus.FAILED, reason=reason, pending=pending)
+            self._emit(ev.JobFailed(job.job_id, reason, False))
+            if isinstance(item.error, (LibraryDiskFullError, LibraryReadOnlyError)):
+                # Every further result would fail the same way: stop sending work, keep what is saved.
+                self._error = str(item.error)
+                self._cancel.set()
 
     def _cancel_all(self, queue: deque[_Pending], pool: WorkerPool) -> None:
         while queue:

@@ -139,12 +139,12 @@ class WorkerPool:
     def starting(self) -> list[Slot]:
         return [s for s in self.slots if s.state is SlotState.STARTING]
 
-    def pending_refs(self) -> dict[Any, tuple[Slot, str]]:
+    def pending_refs(self, *, include_runs: bool = True) -> dict[Any, tuple[Slot, str]]:
         refs: dict[Any, tuple[Slot, str]] = {}
         for slot in self.slots:
             if slot.state is SlotState.STARTING:
                 refs[slot.ready_ref] = (slot, "ready")
-            elif slot.state is SlotState.BUSY:
+            elif slot.state is SlotState.BUSY and include_runs:
                 refs[slot.run_ref] = (slot, "run")
         return refs
 

@@ -217,3 +217,53 @@ def test_a_bad_jobs_file_exits_2_with_the_line(tmp_path: Path, capsys) -> None:
     (tmp_path / "jobs.jsonl").write_text('{"prompt": "a"}\n{"prompt": "b", "seed": -1}\n')
     assert cli_main(["batch", str(tmp_path / "jobs.jsonl"), "--cluster", "local"]) == 2
     assert "line 2: seed" in capsys.readouterr().err
+
+
+def _reply(job, seed: int) -> dict:
+    from dit360_desktop.cluster.wire import WorkerInfo
+
+    request = job.request.replace(seed=seed)
+    pixels = np.full((request.height, request.width, 3), seed, dtype=np.uint8)
+    return {
+        "png": encode_result_png(Image.fromarray(pixels)),
+        "request": request.to_dict(),
+        "metadata": {"seed": seed, "timings": {"denoising": 1.0}},
+        "worker": WorkerInfo("worker-1", "node-a", "10.0.0.1", 77),
+    }
+
+
+def test_results_are_saved_by_several_threads_each_exactly_once(tmp_path: Path) -> None:
+    from dit360_desktop.cluster.saving import ResultSaver
+
+    jobs = parse_jobs(_lines(*({"prompt": f"p{i}", "width": 128, "height": 64} for i in range(6))))
+    with Library.open(tmp_path / "lib") as library:
+        saver = ResultSaver(library, saved_job_ids(library), threads=3)
+        for seed, job in enumerate(jobs, start=1):
+            saver.submit(job, 1, _reply(job, seed))
+        saver.submit(jobs[0], 2, _reply(jobs[0], 1))  # the same job delivered twice
+        done = saver.close()
+        assert [d.error for d in done] == [None] * 7
+        assert library.count() == 6
+        entry = done[0].entry
+        assert entry.id == done[-1].entry.id
+        assert entry.metadata["cluster"] == {
+            "worker": {"name": "worker-1", "host": "node-a", "node_ip": "10.0.0.1", "pid": 77},
+            "attempt": 1,
+        }
+        with Image.open(entry.path) as saved:
+            assert np.asarray(saved)[0, 0].tolist() == [1, 1, 1]
+
+
+def test_a_result_that_cannot_be_read_fails_that_job_only(tmp_path: Path) -> None:
+    from dit360_desktop.cluster.saving import ResultSaver
+
+    jobs = parse_jobs(
+        _lines({"prompt": "a", "width": 128, "height": 64}, {"prompt": "b", "width": 128, "height": 64})
+    )
+    with Library.open(tmp_path / "lib") as library:
+        saver = ResultSaver(library, {}, threads=2)
+        saver.submit(jobs[0], 1, {**_reply(jobs[0], 3), "png": b"not a png"})
+        saver.submit(jobs[1], 1, _reply(jobs[1], 4))
+        first, second = saver.close()
+        assert first.error is not None and first.entry is None
+        assert second.error is None and library.count() == 1
