@@ -3,7 +3,10 @@
 - ``main-window.jpg``: first start, no model installed: the procedural sample panorama in perspective;
 - ``generating.jpg``: a generation running with its live preview (img2img from the sample, so the preview
   is recognisable even with the random-weight test model this script uses);
-- ``mode-little-planet.jpg``, ``mode-flat.jpg``, ``mode-seam.jpg``: the other viewer modes.
+- ``mode-little-planet.jpg``, ``mode-flat.jpg``, ``mode-seam.jpg``: the other viewer modes;
+- ``edit-perspective.jpg``, ``edit-flat.jpg``: edit mode, a mask painted across the seam and the sky
+  (red), the brush outline under the pointer, in perspective and flat views;
+- ``place-photo.jpg``: a photo placed on the sphere, the rest tinted for outpainting.
 
     xvfb-run -a -s "-screen 0 1600x1000x24" python docs/make_screenshots.py [--cache /tmp/tiny-flux]
 """
@@ -27,6 +30,7 @@ def main() -> int:
     )
     parser.add_argument("--cache", type=Path, help="keep the tiny test model here between runs")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--skip-generating", action="store_true", help="no generating.jpg (the slow one)")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="dit360-shots-"))
     os.environ["DIT360_HOME"] = str(home)
@@ -91,9 +95,12 @@ def main() -> int:
     shoot(window, "mode-seam.jpg")
     window.view_controls.set_mode(ViewMode.PERSPECTIVE)
     sample = window.viewer.panorama.copy()
+    editing_screenshots(window, sample, home, shoot, pump)
     window.close()
     pump(lambda: not window.worker.isRunning(), timeout=60)
     window.deleteLater()
+    if args.skip_generating:
+        return 0
 
     # 2. Generating: img2img from the sample with the tiny test model, captured mid-way.
     init = home / "sample.png"
@@ -122,6 +129,58 @@ def main() -> int:
     window.deleteLater()
     pump(seconds=0.2)
     return 0
+
+
+def editing_screenshots(window, sample, home: Path, shoot, pump) -> None:
+    """Edit mode (perspective and flat) and photo placement on the sample panorama."""
+    from PIL import Image
+
+    from dit360_desktop.panorama.placement import Placement
+    from dit360_desktop.panorama.projection import equirect_to_perspective
+    from dit360_desktop.ui.editing.brush import Brush, lonlat_to_direction
+    from dit360_desktop.ui.viewer import ViewMode
+
+    pano = home / "edit-source.png"
+    Image.fromarray(sample).save(pano)
+    editing = window.editing
+    window.prompt_panel.prompt_edit.setPlainText(
+        "a wooden cabin on the far shore, warm lights in the windows"
+    )
+    editing.edit.start(pano)
+    model = editing.edit.model
+    # A stroke along the far shore across the 0/360° seam, and a soft patch of sky.
+    model.begin_stroke(lonlat_to_direction(150.0, 2.0), Brush(7.0, 0.8))
+    for lon in (165.0, 180.0, -165.0, -150.0):
+        model.continue_stroke(lonlat_to_direction(lon, 3.0))
+    model.end_stroke()
+    model.begin_stroke(lonlat_to_direction(-160.0, 35.0), Brush(14.0, 0.2))
+    model.continue_stroke(lonlat_to_direction(170.0, 40.0))
+    model.end_stroke()
+    viewer = window.viewer
+    viewer.edit_mask_rows_changed(0, model.height)
+    editing.edit._show_state()
+    viewer.camera.look_at(178.0, 8.0)
+    width, height = viewer.input.viewport
+    editing.edit.tool.hover(width * 0.62, height * 0.42)
+    shoot(window, "edit-perspective.jpg")
+    window.view_controls.set_mode(ViewMode.FLAT)
+    viewer.camera.look_at(180.0, 0.0)
+    editing.edit.tool.hover(width * 0.3, height * 0.5)
+    shoot(window, "edit-flat.jpg")
+    window.view_controls.set_mode(ViewMode.PERSPECTIVE)
+    editing.edit.stop()
+
+    # A "photo": a 4:3 view cut from the sample, placed to the left of where it was taken.
+    photo = home / "photo.jpg"
+    Image.fromarray(equirect_to_perspective(sample, 40.0, 5.0, 70.0, 800, 600)).save(photo, quality=92)
+    window.prompt_panel.prompt_edit.setPlainText("a quiet alpine lake at sunset, pine forest, soft clouds")
+    viewer.camera.look_at(10.0, 5.0)
+    viewer.camera.fov = 110.0
+    editing.placement.start(photo)
+    editing.placement.tool.set_placement(Placement(yaw=0.0, pitch=8.0, roll=4.0, fov=70.0))
+    pump(lambda: editing.placement.previews_shown >= 3 and editing.placement._preview_op is None, timeout=120)
+    shoot(window, "place-photo.jpg")
+    editing.placement.stop()
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import QFileDialog, QWidget
+from PySide6.QtWidgets import QFileDialog, QScrollArea, QWidget
 
 from dit360_desktop.panorama.errors import ImageLoadError, RequestError
 from dit360_desktop.panorama.request import GenerationRequest
@@ -37,6 +37,19 @@ _BRUSH_STEP = 1.25  # [ and ] scale the brush by this
 
 class EditError(Exception):
     """Why edit mode could not start or an edit could not be queued; the message is for the user."""
+
+
+def reveal_in_scroll_area(widget: QWidget) -> None:
+    """Scroll the side panel (after its next layout pass) so that ``widget`` is in sight."""
+
+    def scroll() -> None:
+        parent = widget.parentWidget()
+        while parent is not None and not isinstance(parent, QScrollArea):
+            parent = parent.parentWidget()
+        if parent is not None and widget.isVisible():
+            parent.ensureWidgetVisible(widget, 0, 0)
+
+    QTimer.singleShot(0, widget, scroll)
 
 
 def load_panorama(path: Path) -> np.ndarray:
@@ -150,6 +163,7 @@ class EditController(QObject):
             shortcut.setEnabled(True)
         self.panel.set_source(f"{path.name} · {width}×{height}")
         self.panel.setVisible(True)
+        reveal_in_scroll_area(self.panel)
         if mask_path is not None:
             self.import_mask(Path(mask_path))
         self._show_state()

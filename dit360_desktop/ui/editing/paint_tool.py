@@ -11,8 +11,8 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-from PySide6.QtCore import QObject, QPointF, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
+from PySide6.QtCore import QObject, QPointF, Signal
+from PySide6.QtGui import QColor, QPainter, QPen
 
 from dit360_desktop.ui.editing.brush import Brush, RowBand
 from dit360_desktop.ui.editing.mask_model import MaskModel
@@ -112,26 +112,22 @@ class MaskPaintTool(QObject):
             return
         lon, lat = cap_outline(self._cursor, math.radians(self.brush.radius_deg))
         xs, ys, shown = project(frame.view, lon, lat, frame.width, frame.height)
-        path = QPainterPath()
-        pen_down = False
+        # Separate polylines where the circle leaves the view (or wraps in the flat view). Opaque pens
+        # and polylines only: the viewer's GL surface has no stencil buffer, which Qt's GL paint engine
+        # needs for translucent strokes and path fills (it would fill the bounding box instead).
+        pieces: list[list[QPointF]] = [[]]
         for i in range(len(xs)):
             jump = i > 0 and frame.view.mode is ViewMode.FLAT and abs(xs[i] - xs[i - 1]) > frame.width / 2
-            if not shown[i] or jump:
-                pen_down = False
-                if not shown[i]:
-                    continue
-            point = QPointF(float(xs[i]), float(ys[i]))
-            if pen_down:
-                path.lineTo(point)
-            else:
-                path.moveTo(point)
-                pen_down = True
-        colour = QColor(255, 255, 255, 220) if not self.brush.erase else QColor(120, 200, 255, 230)
-        painter.setBrush(Qt.BrushStyle.NoBrush)
-        painter.setPen(QPen(QColor(0, 0, 0, 150), 3.0))
-        painter.drawPath(path)
-        painter.setPen(QPen(colour, 1.5))
-        painter.drawPath(path)
+            if (not shown[i] or jump) and pieces[-1]:
+                pieces.append([])
+            if shown[i]:
+                pieces[-1].append(QPointF(float(xs[i]), float(ys[i])))
+        colour = QColor(255, 255, 255) if not self.brush.erase else QColor(120, 200, 255)
+        for pen in (QPen(QColor(20, 20, 24), 3.0), QPen(colour, 1.4)):
+            painter.setPen(pen)
+            for piece in pieces:
+                if len(piece) > 1:
+                    painter.drawPolyline(piece)
 
 
 def cap_outline(

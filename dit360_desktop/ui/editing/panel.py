@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -121,27 +122,30 @@ class EditPanel(QFrame):
         grid.addWidget(self.hardness_input, 2, 1)
         return grid
 
-    def _mask_buttons(self) -> QHBoxLayout:
-        row = QHBoxLayout()
-        row.setSpacing(4)
+    def _mask_buttons(self) -> QGridLayout:
+        # Two rows of three: one row of six would widen the whole side panel past its dock.
+        grid = QGridLayout()
+        grid.setSpacing(4)
         self.undo_button = self._tool_button("Undo", "Undo the last stroke (Ctrl+Z)")
         self.redo_button = self._tool_button("Redo", "Redo (Ctrl+Shift+Z)")
         self.invert_button = self._tool_button("Invert", "Regenerate everything except what is painted")
         self.clear_button = self._tool_button("Clear", "Remove the whole mask")
         self.import_button = self._tool_button("Import…", "Load a mask PNG (white = regenerate)")
         self.export_button = self._tool_button("Export…", "Save the mask as a PNG (white = regenerate)")
-        for button, signal in (
-            (self.undo_button, self.undo_requested),
-            (self.redo_button, self.redo_requested),
-            (self.invert_button, self.invert_requested),
-            (self.clear_button, self.clear_requested),
-            (self.import_button, self.import_requested),
-            (self.export_button, self.export_requested),
+        for i, (button, signal) in enumerate(
+            (
+                (self.undo_button, self.undo_requested),
+                (self.redo_button, self.redo_requested),
+                (self.invert_button, self.invert_requested),
+                (self.clear_button, self.clear_requested),
+                (self.import_button, self.import_requested),
+                (self.export_button, self.export_requested),
+            )
         ):
             button.clicked.connect(signal)
-            row.addWidget(button)
-        row.addStretch(1)
-        return row
+            button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            grid.addWidget(button, i // 3, i % 3)
+        return grid
 
     def _method_rows(self) -> QGridLayout:
         grid = QGridLayout()

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 from dit360_desktop.panorama.errors import ImageLoadError, RequestError
 from dit360_desktop.panorama.placement import MAX_FOV, MIN_FOV, Placement, estimate_fov, place_photo
 from dit360_desktop.panorama.request import GenerationRequest
+from dit360_desktop.ui.editing.controller import reveal_in_scroll_area
 from dit360_desktop.ui.generation.form import GenerationForm
 from dit360_desktop.ui.generation.prompt_panel import section_title
 from dit360_desktop.ui.viewer.camera import wrap_yaw
@@ -40,7 +41,8 @@ from dit360_desktop.ui.widgets.background import BackgroundOp
 log = logging.getLogger(__name__)
 
 PREVIEW_WIDTH = 1024  # the canvas shown while the frame moves
-PREVIEW_PHOTO_WIDTH = 1024  # the photo is shrunk once to this for previews
+SHARP_PREVIEW_WIDTH = 2048  # and once it stops
+PREVIEW_PHOTO_WIDTH = 1600  # the photo is shrunk once to this for previews
 WHEEL_FOV_PER_NOTCH = 0.92
 OUTPAINT_FEATHER = 16
 
@@ -255,6 +257,7 @@ class PlacementController(QObject):
         self.panel.fov_note.setText(f"Field of view: {why}.")
         self.panel.show_placement(placement)
         self.panel.setVisible(True)
+        reveal_in_scroll_area(self.panel)
         self._placement_changed(placement)
         self.mode_changed.emit(True)
         return True
@@ -277,27 +280,31 @@ class PlacementController(QObject):
         if self._preview_op is not None:
             self._pending = placement  # the running preview's result is followed by this one
             return
-        self._start_preview(placement)
+        self._start_preview(placement, PREVIEW_WIDTH)
 
-    def _start_preview(self, placement: Placement) -> None:
+    def _start_preview(self, placement: Placement, width: int) -> None:
         photo = self._preview_photo
         self._preview_op = BackgroundOp(
-            self, lambda _ctx: canvas_for(photo, placement, PREVIEW_WIDTH, 4), self._show_preview
+            self,
+            lambda _ctx: (canvas_for(photo, placement, width, 4), placement, width),
+            self._show_preview,
         )
         self._preview_op.failure(self._preview_failed).run_in_background()
 
-    def _show_preview(self, result: tuple[np.ndarray, np.ndarray]) -> None:
+    def _show_preview(self, result: tuple[tuple[np.ndarray, np.ndarray], Placement, int]) -> None:
         self._preview_op = None
         if self.tool is None:
             return
-        canvas, mask = result
+        (canvas, mask), placement, width = result
         viewer = self._viewer()
         viewer.set_preview(canvas)
         viewer.set_edit_mask(mask)
         self.previews_shown += 1
         pending, self._pending = self._pending, None
         if pending is not None:
-            self._start_preview(pending)
+            self._start_preview(pending, PREVIEW_WIDTH)
+        elif width < SHARP_PREVIEW_WIDTH:
+            self._start_preview(placement, SHARP_PREVIEW_WIDTH)  # the frame stopped: show it sharp
 
     def _preview_failed(self, error: Exception) -> None:
         self._preview_op = None
