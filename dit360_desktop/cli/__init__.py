@@ -15,11 +15,15 @@ import sys
 
 from dit360_desktop import __version__
 from dit360_desktop.cli import exit_codes
+from dit360_desktop.models.hub_switches import network_switches
 from dit360_desktop.panorama.errors import DiT360Error
 
 log = logging.getLogger("dit360_desktop.cli")
 
-_COMMAND_MODULES = ("generate", "edit", "place", "decode", "history", "models", "qa", "batch")
+# Commands that only read local files: huggingface_hub is told so (see models/hub_switches.py).
+_OFFLINE_COMMANDS = frozenset({"generate", "edit", "place", "decode", "history"})
+
+_COMMAND_MODULES = ("generate", "edit", "place", "decode", "history", "models", "qa", "upscale", "batch")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,7 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        return int(args.handler(args))
+        with network_switches(
+            endpoint=getattr(args, "endpoint", None), offline=args.command in _OFFLINE_COMMANDS
+        ):
+            return int(args.handler(args))
     except KeyboardInterrupt:
         sys.stderr.write("\nInterrupted.\n")
         return exit_codes.INTERRUPTED

@@ -112,3 +112,52 @@ def test_history_export_exr_and_hdr(tmp_path, capsys) -> None:
     assert sorted(p.name for p in faces.iterdir()) == sorted(
         f"{n}.exr" for n in ("px", "nx", "py", "ny", "pz", "nz")
     )
+
+
+@pytest.fixture(scope="module")
+def tiny_sr(tmp_path_factory):
+    pytest.importorskip("spandrel")
+    from dit360_desktop.testing.tiny_sr import build_tiny_sr
+
+    return build_tiny_sr(tmp_path_factory.mktemp("sr") / "tiny-x4.safetensors")
+
+
+def test_upscale_x2_with_gpano_of_the_new_size(tmp_path, tiny_sr, capsys) -> None:
+    from dit360_desktop.panorama import imageio, qa
+
+    source = tmp_path / "pano.png"
+    imageio.save_png(Image.fromarray(smooth_panorama(32)), source, {"seed": 7})
+    out = tmp_path / "pano-x2.png"
+    args = ["upscale", str(source), "--scale", "2", "--sr-model", str(tiny_sr), "--tile", "24", "--quiet"]
+    assert main([*args, "--device", "cpu", "--output", str(out)]) == 0, capsys.readouterr().err
+    image = np.asarray(Image.open(out))
+    assert image.shape == (64, 128, 3)
+    meta = imageio.read_metadata(out)
+    assert meta.gpano["FullPanoWidthPixels"] in (128, "128")
+    assert meta.gpano["FullPanoHeightPixels"] in (64, "64")
+    assert meta.dit360["seed"] == 7
+    assert meta.dit360["upscale"]["scale"] == 2 and meta.dit360["upscale"]["source_size"] == [64, 32]
+    assert qa.seam_score(image) < 1.5
+
+
+def test_upscale_without_a_model_says_what_to_do(tmp_path, capsys) -> None:
+    source = tmp_path / "pano.png"
+    Image.fromarray(smooth_panorama(32)).save(source)
+    assert main(["upscale", str(source), "--scale", "4", "--output", str(tmp_path / "o.png")]) == 3
+    err = capsys.readouterr().err
+    assert (
+        "No super-resolution model is installed" in err and "models download realesrgan-general-x4v3" in err
+    )
+
+
+def test_upscale_refuses_pickles_and_bad_options(tmp_path, capsys) -> None:
+    source = tmp_path / "pano.png"
+    Image.fromarray(smooth_panorama(32)).save(source)
+    pickle = tmp_path / "RealESRGAN_x4plus.pth"
+    pickle.write_bytes(b"\x80\x04K\x01.")
+    out = str(tmp_path / "o.png")
+    assert main(["upscale", str(source), "--scale", "4", "--sr-model", str(pickle), "--output", out]) == 3
+    assert "not a .safetensors file" in capsys.readouterr().err
+    assert main(["upscale", str(source), "--scale", "4", "--tile", "-1", "--output", out]) == 2
+    assert main(["upscale", str(source), "--scale", "4", "--detail", "0.2", "--output", out]) == 2
+    assert not (tmp_path / "o.png").exists()

@@ -1,0 +1,154 @@
+"""``dit360 upscale``: a panorama ×2 or ×4 (4096×2048, 8192×4096 from 2048×1024) with no seam.
+
+A spandrel super-resolution model (safetensors only; default: the catalog's, once downloaded with
+``dit360 models download realesrgan-general-x4v3``) runs in tiles padded around the seam and across the
+poles. The result keeps the source's parameters, adds what the upscale did, and gets GPano XMP with the
+new full-pano size. docs/finishing.md has the details and the measured time and memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dit360_desktop.cli.exit_codes import OK, report
+from dit360_desktop.panorama.errors import DiT360Error, ModelMissingError, RequestError
+
+UPSCALER_HINT = (
+    "Run `dit360 models download realesrgan-general-x4v3`, or pass --sr-model FILE.safetensors "
+    "(any super-resolution model spandrel supports)."
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "upscale", help="upscale a panorama ×2 or ×4 with no seam", description=__doc__
+    )
+    parser.add_argument("image", type=Path, metavar="IMAGE")
+    parser.add_argument("--scale", type=int, choices=(2, 4), required=True)
+    parser.add_argument(
+        "--sr-model", type=Path, default=None, metavar="FILE.safetensors", help="super-resolution model"
+    )
+    parser.add_argument(
+        "--tile",
+        type=int,
+        default=None,
+        metavar="PX",
+        help="tile side in input pixels (0: untiled; default 512 on a GPU, 256 on the CPU)",
+    )
+    parser.add_argument(
+        "--margin", type=int, default=None, metavar="PX", help="context around each tile (32)"
+    )
+    parser.add_argument(
+        "--detail",
+        type=float,
+        default=0.0,
+        metavar="STRENGTH",
+        help="DiT360 img2img detail pass over the upscaled panorama (not available yet; must be 0)",
+    )
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    parser.add_argument("--output", type=Path, required=True, metavar="FILE.png")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.set_defaults(handler=run)
+
+
+def installed_sr_model() -> Path:
+    """The catalog's upscaler file from the model manager's registry, else from the HF cache."""
+    from dit360_desktop.models.catalog import load_catalog
+    from dit360_desktop.models.layouts import hf_cache_snapshots
+    from dit360_desktop.models.location import hf_hub_cache_dir
+    from dit360_desktop.models.registry import component_path, read_registry
+
+    component = load_catalog().for_role("upscaler")
+    entry = read_registry().get(component.id)
+    places = []
+    path = component_path(entry, component) if entry is not None else None
+    if path is not None:
+        places.append(path)
+    for repo_id in component.repo_ids:
+        places.extend(hf_cache_snapshots(hf_hub_cache_dir(), repo_id))
+    for place in places:
+        files = [place] if place.is_file() else sorted(place.glob("*.safetensors"))
+        files = [f for f in files if f.suffix == ".safetensors"]
+        if files:
+            return files[0]
+    raise ModelMissingError(f"No super-resolution model is installed ({component.name}).")
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+    from PIL import Image
+
+    from dit360_desktop.panorama import imageio
+    from dit360_desktop.panorama.userimage import load_user_image
+
+    try:
+        if args.detail != 0.0:
+            raise RequestError(
+                "detail", "the DiT360 detail pass is not available in this version; leave --detail at 0"
+            )
+        if args.tile is not None and args.tile < 0:
+            raise RequestError(
+                "tile", f"must be 0 (untiled) or a positive number of pixels (got {args.tile})"
+            )
+        if args.margin is not None and args.margin < 0:
+            raise RequestError("margin", f"must be 0 or more (got {args.margin})")
+        source = args.image.expanduser()
+        pixels = np.asarray(load_user_image(source))
+        height, width = pixels.shape[:2]
+        model_path = args.sr_model.expanduser() if args.sr_model is not None else installed_sr_model()
+        from dit360_desktop.core.upscale.model import load_sr_model
+        from dit360_desktop.core.upscale.pipeline import upscale_pixels
+        from dit360_desktop.core.upscale.tiling import DEFAULT_MARGIN, DEFAULT_TILE_CPU, DEFAULT_TILE_GPU
+
+        sr = load_sr_model(model_path, device=args.device)
+        tile = (
+            args.tile
+            if args.tile is not None
+            else (DEFAULT_TILE_GPU if sr.device.type != "cpu" else DEFAULT_TILE_CPU)
+        )
+        margin = args.margin if args.margin is not None else DEFAULT_MARGIN
+        progress = None if args.quiet else _progress
+        out, summary = upscale_pixels(pixels, sr, args.scale, tile=tile, margin=margin, on_progress=progress)
+        metadata = _source_metadata(source)
+        metadata["upscale"] = {
+            "source": str(source),
+            "source_size": [width, height],
+            "scale": args.scale,
+            "model": sr.path.name,
+            "architecture": sr.architecture,
+            "tile": tile,
+            "margin": margin,
+            "seconds": round(summary.seconds, 2),
+            "notes": summary.notes,
+        }
+        imageio.save_png(Image.fromarray(out), args.output.expanduser(), metadata, gpano=True)
+    except ModelMissingError as error:
+        return report(error, hint=f" {UPSCALER_HINT}")
+    except (DiT360Error, OSError) as error:
+        return report(error)
+    except ValueError as error:
+        return report(RequestError("image", str(error)))
+    if not args.quiet:
+        sys.stderr.write("\n")
+    for note in summary.notes:
+        sys.stderr.write(f"note: {note}\n")
+    sys.stdout.write(f"{args.output}\n")
+    return OK
+
+
+def _source_metadata(source: Path) -> dict:
+    """The source's own DiT360 parameters, when it has any (a photo or a WebP has none)."""
+    from dit360_desktop.panorama import imageio
+    from dit360_desktop.panorama.errors import ImageLoadError
+
+    try:
+        return dict(imageio.read_metadata(source).dit360 or {})
+    except (ImageLoadError, OSError, ValueError):
+        return {}
+
+
+def _progress(done: int, total: int) -> None:
+    sys.stderr.write(f"\r[upscaling] tile {done}/{total}")
+    sys.stderr.flush()
