@@ -99,7 +99,8 @@ def run_edit(
         if request.edit_method == "reference":
             plain = request.replace(negative_prompt="", true_cfg_scale=1.0)
             source = engine._encode(plain.replace(prompt=request.source_prompt), device)[0]
-            empty = engine._encode(plain.replace(prompt=""), device)[0]
+            if INVERSION_GAMMA != 1.0:
+                empty = engine._encode(plain.replace(prompt=""), device)[0]
             if request.uses_true_cfg:
                 notes.append("The reference edit method has no negative prompt; true CFG was not used.")
 
