@@ -77,7 +77,8 @@ class TokenReplacementProcessor:
 def token_replacement(transformer, keep: torch.Tensor, clock: ReplacementClock) -> Iterator[None]:
     """Install the replacement on every attention layer for the duration of the block."""
     originals = dict(transformer.attn_processors)
-    keep = keep.reshape(-1).bool().to(next(transformer.parameters()).device)
+    # ``keep`` is on the device the hidden states are on (with offloading, not where the weights rest).
+    keep = keep.reshape(-1).bool()
     transformer.set_attn_processor(
         {name: TokenReplacementProcessor(processor, keep, clock) for name, processor in originals.items()}
     )
@@ -140,7 +141,7 @@ def run_reference(
     keep = inputs.keep.to(device=latents.device, dtype=latents.dtype)
     clock = ReplacementClock(tau=inputs.tau)
     started = time.perf_counter()
-    with token_replacement(transformer, inputs.keep, clock):
+    with token_replacement(transformer, keep, clock):
         for i, t in enumerate(timesteps):
             check_cancel()
             timestep = t.expand(2).to(latents.dtype)
