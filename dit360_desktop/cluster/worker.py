@@ -80,15 +80,17 @@ class PanoramaWorker:
 
         self._problem: str | None = None
         self._engine: Any = None
+        self._default_lora: Path | None = None
         self._preview_interval_s = preview_interval_s
         self._lock = threading.Lock()
         self._tokens: dict[str, CancelToken] = {}
         self._cancelled: set[str] = set()
         try:
-            folder = prepare_model(source)
+            prepared = prepare_model(source)
             from dit360_desktop.core.engine import PanoramaEngine
 
-            self._engine = PanoramaEngine(folder)
+            self._engine = PanoramaEngine(prepared.base)
+            self._default_lora = prepared.default_lora
         except WorkerRefusedError as e:
             self._problem = str(e)
         except (DiT360Error, OSError) as e:
@@ -125,7 +127,7 @@ class PanoramaWorker:
         started = time.perf_counter()
         try:
             with tempfile.TemporaryDirectory(prefix="dit360-job-") as folder:
-                request = _request_with_local_files(message, Path(folder))
+                request = _request_with_local_files(message, Path(folder), self._default_lora)
                 result = self._engine.run(request, on_event=relay, cancel=token)
                 png = encode_result_png(result.image)
             relay.flush()
@@ -147,8 +149,8 @@ class PanoramaWorker:
         }
 
 
-def _request_with_local_files(message: dict[str, Any], folder: Path):
-    from dit360_desktop.models.selection import resolve_lora
+def _request_with_local_files(message: dict[str, Any], folder: Path, default_lora: Path | None):
+    from dit360_desktop.models.selection import NO_LORA
     from dit360_desktop.panorama.request import GenerationRequest
 
     request = GenerationRequest.from_dict(message["request"])
@@ -157,8 +159,14 @@ def _request_with_local_files(message: dict[str, Any], folder: Path):
         path = folder / f"{name}{Path(str(getattr(request, name) or '')).suffix}"
         path.write_bytes(data)
         changes[name] = str(path)
-    # The default LoRA is the one installed on this node, as a local run picks the one installed locally.
-    changes["lora_path"] = resolve_lora(request.lora_path)
+    # No LoRA given: the one installed with this worker's model, as a local run uses the one installed
+    # locally; "none" runs the base model alone.
+    if request.lora_path is None:
+        changes["lora_path"] = str(default_lora) if default_lora is not None else None
+        if default_lora is None:
+            log.warning("No DiT360 LoRA is installed on this worker; generating with the base model only.")
+    elif request.lora_path.lower() == NO_LORA:
+        changes["lora_path"] = None
     return request.replace(**changes)
 
 

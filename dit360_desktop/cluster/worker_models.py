@@ -22,6 +22,14 @@ ENDPOINT_ENV = "HF_ENDPOINT"
 
 
 @dataclass(frozen=True)
+class PreparedModel:
+    base: Path
+    # The LoRA a request without ``lora_path`` runs with on this worker: the one installed next to a
+    # managed base model; for a shared folder, whatever this node's model manager has (None: base only).
+    default_lora: Path | None
+
+
+@dataclass(frozen=True)
 class ModelSource:
     """``model_dir`` set: that folder, read by every worker (NFS, a baked-in image, a PVC). Else each worker
     uses its own model manager: the models already installed in ``models_dir`` (default: that node's
@@ -50,23 +58,26 @@ class ModelSource:
         return {"env_vars": env} if env else None
 
 
-def prepare_model(source: ModelSource) -> Path:
-    """The base model folder this worker will load; WorkerRefusedError when it is missing or damaged."""
+def prepare_model(source: ModelSource) -> PreparedModel:
+    """The model this worker will load; WorkerRefusedError when it is missing or damaged."""
     from dit360_desktop.models.folder_check import ANY_FLUX_SHAPE, check_model_folder
 
     if source.model_dir is not None:
         folder = Path(source.model_dir).expanduser()
         if not folder.exists():
             raise WorkerRefusedError(f"the shared model folder {folder} does not exist on this node.")
+        from dit360_desktop.models.selection import default_lora_path
+
+        prepared = PreparedModel(folder, default_lora_path())
     else:
-        folder = _managed_model(source)
-    verdict = check_model_folder(folder, ANY_FLUX_SHAPE)
+        prepared = _managed_model(source)
+    verdict = check_model_folder(prepared.base, ANY_FLUX_SHAPE)
     if not verdict.ok:
-        raise WorkerRefusedError(f"the model in {folder} failed verification: {verdict.reason}")
-    return folder
+        raise WorkerRefusedError(f"the model in {prepared.base} failed verification: {verdict.reason}")
+    return prepared
 
 
-def _managed_model(source: ModelSource) -> Path:
+def _managed_model(source: ModelSource) -> PreparedModel:
     from dit360_desktop.models.catalog import load_catalog
     from dit360_desktop.models.registry import installed_model_paths
     from dit360_desktop.models.verify import OK, verify_installed
@@ -91,7 +102,7 @@ def _managed_model(source: ModelSource) -> Path:
             "FLUX.1-dev is not installed on this node. Install it there (`dit360 models download`), "
             "give a shared folder (--model DIR), or let the workers download it (--fetch-models)."
         )
-    return installed.base
+    return PreparedModel(installed.base, installed.lora)
 
 
 def _download(models_dir: Path | None, endpoint: str | None, component_ids: list[str]) -> None:

@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import sqlite3
+import sys
 import time
 from pathlib import Path
 
@@ -52,12 +53,16 @@ def _request(prompt: str, seed: int, lora: Path, steps: int = 2) -> dict:
 def cluster_address(tmp_path_factory: pytest.TempPathFactory):
     # The worker processes inherit this environment: keep their settings and models folders private.
     home = tmp_path_factory.mktemp("cluster-home")
-    saved = {k: os.environ.get(k) for k in ("DIT360_HOME", "RAY_AUTH_MODE")}
+    saved = {k: os.environ.get(k) for k in ("DIT360_HOME", "RAY_AUTH_MODE", "HF_HUB_OFFLINE")}
     os.environ["DIT360_HOME"] = str(home)
     os.environ["RAY_AUTH_MODE"] = "disabled"
+    # Workers that download may reach a hub (the emulator below); the others never ask one.
+    os.environ.pop("HF_HUB_OFFLINE", None)
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
     cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
+    if saved["HF_HUB_OFFLINE"] is not None:
+        os.environ["HF_HUB_OFFLINE"] = saved["HF_HUB_OFFLINE"]
     try:
         yield cluster.address
     finally:
@@ -265,3 +270,59 @@ def _one_job_file(folder: Path) -> Path:
         json.dumps({"prompt": "x", "width": 128, "height": 64, "steps": 1}) + "\n", encoding="utf-8"
     )
     return path
+
+
+@pytest.fixture
+def hub(tiny_flux_dir: Path, tiny_lora_dir: Path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
+    from hub_emulator import BASE_REPO, LORA_REPO, TOKEN, HubEmulator, repo_from_folder
+
+    emulator = HubEmulator(tokens=(TOKEN,))
+    emulator.add_repo(repo_from_folder(BASE_REPO, tiny_flux_dir, gated=True))
+    emulator.add_repo(repo_from_folder(LORA_REPO, tiny_lora_dir))
+    emulator.start()
+    yield emulator, TOKEN
+    emulator.stop()
+
+
+def test_workers_download_through_the_model_manager_with_the_token_from_the_runtime_env(
+    cluster_address, hub, tmp_path, caplog
+):
+    emulator, token = hub
+    job = {
+        "prompt": "fetched",
+        "width": 128,
+        "height": 64,
+        "steps": 2,
+        "seed": 3,
+        "device": "cpu",
+        "dtype": "fp32",
+    }
+    (tmp_path / "jobs.jsonl").write_text(json.dumps(job) + "\n", encoding="utf-8")
+    jobs = read_jobs_file(tmp_path / "jobs.jsonl")
+
+    def run(token_given: str, models: Path):
+        source = ModelSource(fetch=True, models_dir=str(models), endpoint=emulator.url)
+        options = ClusterOptions(address=cluster_address, model=source, workers=1, token=token_given)
+        seen: list = []
+        with Library.open(tmp_path / "lib") as library:
+            return BatchDriver(options, library, on_event=seen.append).run(jobs), seen
+
+    # A wrong token: the gated base model is refused, and the worker says so instead of taking jobs.
+    summary, seen = run("hf_wrong_token", tmp_path / "models-a")
+    refused = [e for e in seen if isinstance(e, ev.WorkerRefused)]
+    assert len(refused) == 1 and "could not be downloaded" in refused[0].reason
+    assert summary.outcomes[0].status is JobStatus.FAILED
+
+    summary, seen = run(token, tmp_path / "models-b")
+    assert summary.outcomes[0].status is JobStatus.DONE, summary
+    with Library.open(tmp_path / "lib") as library:
+        (entry,) = library.search()
+    # The LoRA installed with the fetched model is the worker's default, as locally.
+    assert entry.params["lora_path"] and str(tmp_path / "models-b") in entry.params["lora_path"]
+    auth = [
+        v for _m, _p, headers in emulator.requests for k, v in headers.items() if k.lower() == "authorization"
+    ]
+    assert f"Bearer {token}" in auth
+    texts = [str(e) for e in seen] + [r.getMessage() for r in caplog.records] + [summary.outcomes[0].reason]
+    assert not any(token in text or "hf_wrong_token" in text for text in texts)
