@@ -53,7 +53,8 @@ class EditingFeature(QObject):
         window.generation.result_ready.connect(self.edit.on_result)
 
         self.act_edit = QAction("Edit panorama (paint a mask)…", window)
-        self.act_edit.setShortcut(QKeySequence("Ctrl+E"))
+        # Not Ctrl+E: the gallery exports with it while it has the focus.
+        self.act_edit.setShortcut(QKeySequence("Ctrl+Shift+E"))
         self.act_edit.setToolTip("Paint over part of a panorama and regenerate it (inpaint).")
         self.act_edit.triggered.connect(self.edit_current)
         self.act_place = QAction("Place a photo in 360°…", window)
@@ -102,6 +103,14 @@ class EditingFeature(QObject):
         action.triggered.connect(lambda: self.edit_entry(gallery.current_entry()))
         gallery.add_entry_action(action)
         gallery.reuse_parameters_requested.connect(self.reuse)
+        gallery.entry_selected.connect(self._other_panorama_shown)
+
+    def _other_panorama_shown(self, entry: Any) -> None:
+        """The window shows a selected entry: a mask or a photo placed for another picture would mislead."""
+        if self.edit.active and entry is not None and entry.path != self.edit.source:
+            self.edit.stop()
+            self.window.statusBar().showMessage("Edit mode closed: another panorama is shown.", 6000)
+        self.placement.stop()
 
     def edit_entry(self, entry: Any) -> bool:
         if entry is None:

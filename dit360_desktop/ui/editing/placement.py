@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFrame,
@@ -44,6 +45,7 @@ PREVIEW_WIDTH = 1024  # the canvas shown while the frame moves
 SHARP_PREVIEW_WIDTH = 2048  # and once it stops
 PREVIEW_PHOTO_WIDTH = 1600  # the photo is shrunk once to this for previews
 WHEEL_FOV_PER_NOTCH = 0.92
+WHEEL_ROLL_PER_NOTCH = 3.0  # degrees, with Shift held
 OUTPAINT_FEATHER = 16
 
 
@@ -61,7 +63,9 @@ class PlacementTool(QObject):
     def set_placement(self, placement: Placement) -> None:
         fov = min(MAX_FOV, max(MIN_FOV, placement.fov))
         pitch = min(90.0, max(-90.0, placement.pitch))
-        placement = replace(placement, yaw=wrap_yaw(placement.yaw), pitch=pitch, fov=fov)
+        placement = replace(
+            placement, yaw=wrap_yaw(placement.yaw), pitch=pitch, roll=wrap_yaw(placement.roll), fov=fov
+        )
         if placement != self.placement:
             self.placement = placement
             self.placement_changed.emit(placement)
@@ -88,7 +92,11 @@ class PlacementTool(QObject):
 
     def wheel(self, angle_delta_y: float) -> bool:
         p = self.placement
-        self.set_placement(replace(p, fov=p.fov * WHEEL_FOV_PER_NOTCH ** (angle_delta_y / 120.0)))
+        notches = angle_delta_y / 120.0
+        if QGuiApplication.keyboardModifiers() & Qt.KeyboardModifier.ShiftModifier:
+            self.set_placement(replace(p, roll=wrap_yaw(p.roll + WHEEL_ROLL_PER_NOTCH * notches)))
+        else:
+            self.set_placement(replace(p, fov=p.fov * WHEEL_FOV_PER_NOTCH**notches))
         return True
 
 
@@ -108,7 +116,9 @@ class PlacementPanel(QFrame):
         self.source_label = QLabel()
         self.source_label.setWordWrap(True)
         layout.addWidget(self.source_label)
-        hint = QLabel("Drag the photo to move it, scroll to scale it; right-drag looks around.")
+        hint = QLabel(
+            "Drag the photo to move it, scroll to scale it, Shift+scroll to roll it; right-drag looks around."
+        )
         hint.setObjectName("Hint")
         hint.setWordWrap(True)
         layout.addWidget(hint)
