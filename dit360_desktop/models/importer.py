@@ -25,6 +25,7 @@ from dit360_desktop.models.registry import (
     RegistryEntry,
     update_registry,
 )
+from dit360_desktop.models.shape_check import shape_problems
 from dit360_desktop.panorama.errors import ModelInvalidError
 from dit360_desktop.panorama.safetensors_check import (
     check_safetensors_file,
@@ -144,6 +145,13 @@ def _validate(candidate: ImportCandidate, component: Component) -> None:
         if problems:
             raise ModelInvalidError(
                 f"{root} is not a complete {component.name} folder: {'; '.join(problems[:5])}."
+            )
+        # Headers can be sound and still not fit the config (a swapped or re-exported file): only
+        # generate would notice, minutes later.
+        problems = shape_problems(root)
+        if problems:
+            raise ModelInvalidError(
+                f"{root} holds weights that do not fit its configs: {'; '.join(problems[:5])}."
             )
     elif lora_path_in(root) is None:
         raise ModelInvalidError(f"{root} holds no LoRA weights in a layout we can load.")

@@ -150,9 +150,16 @@ def check_weights_folder(folder: str | Path) -> list[Path]:
 
 def safetensors_tensor_names(path: str | Path) -> list[str]:
     """The tensor names in a checked safetensors file (raises as check_safetensors_file does)."""
+    return list(safetensors_tensor_shapes(path))
+
+
+def safetensors_tensor_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
+    """Each tensor's shape in a checked safetensors file, from the header alone."""
     path = Path(path)
     check_safetensors_file(path)
     with path.open("rb") as handle:
         header_len = struct.unpack("<Q", handle.read(8))[0]
         header = json.loads(handle.read(header_len).decode("utf-8"))
-    return [name for name in header if name != "__metadata__"]
+    return {
+        name: tuple(int(d) for d in info["shape"]) for name, info in header.items() if name != "__metadata__"
+    }
