@@ -22,7 +22,7 @@ NETWORK = 5
 DISK_FULL = 6
 INTERRUPTED = 130
 
-# The documented table (docs/cli.md and the README print it; tests/cli/test_exit_codes.py checks both).
+# The documented table: docs/cli.md prints it (tests/cli/test_exit_codes.py checks), the README copies it.
 TABLE: tuple[tuple[int, str], ...] = (
     (OK, "done"),
     (FAILED, "any other failure: out of memory, an unusable library index, an unexpected error"),
