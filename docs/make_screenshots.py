@@ -6,7 +6,15 @@
 - ``mode-little-planet.jpg``, ``mode-flat.jpg``, ``mode-seam.jpg``: the other viewer modes;
 - ``edit-perspective.jpg``, ``edit-flat.jpg``: edit mode, a mask painted across the seam and the sky
   (red), the brush outline under the pointer, in perspective and flat views;
-- ``place-photo.jpg``: a photo placed on the sphere, the rest tinted for outpainting.
+- ``place-photo.jpg``: a photo placed on the sphere, the rest tinted for outpainting;
+- ``first-run.jpg``: a fresh profile at 1440×880, no model: the banner over the landscape viewer;
+- ``model-manager-first-run.jpg``: the model manager as "Set up models…" opens it (on FLUX.1-dev, with
+  the download/import guide and the licence and token steps);
+- ``model-folder-refused.jpg``: Models → Choose model folder… on a 600 KB test model: refused in one
+  sentence, with "Open model manager…";
+- ``gallery-grid.jpg``: the history strip under the viewer with a few panoramas, one selected, and the
+  queue column with finished jobs (thumbnail, seed, size);
+- ``settings.jpg``: the Settings dialog (Ctrl+,).
 
     xvfb-run -a -s "-screen 0 1600x1000x24" python docs/make_screenshots.py [--cache /tmp/tiny-flux]
 """
@@ -99,6 +107,7 @@ def main() -> int:
     window.close()
     pump(lambda: not window.worker.isRunning(), timeout=60)
     window.deleteLater()
+    first_hour_screenshots(MainWindow, sample, model, args.out, shoot, pump)
     if args.skip_generating:
         return 0
 
@@ -181,6 +190,83 @@ def editing_screenshots(window, sample, home: Path, shoot, pump) -> None:
     pump(lambda: editing.placement.previews_shown >= 3 and editing.placement._preview_op is None, timeout=120)
     shoot(window, "place-photo.jpg")
     editing.placement.stop()
+
+
+def first_hour_screenshots(window_class, sample, tiny_model: Path, out: Path, shoot, pump) -> None:
+    """First run without models, the model manager from the banner, a refused folder, the gallery strip
+    and the queue with finished jobs, and Settings; at 1440×880, the size the review used."""
+    import numpy as np
+    from PIL import Image
+
+    from dit360_desktop.panorama.request import GenerationRequest
+    from dit360_desktop.panorama.result import Result
+    from dit360_desktop.settings import Settings
+    from dit360_desktop.ui.generation.jobs import FinishedJob
+    from dit360_desktop.ui.model_manager import dialog as manager
+    from dit360_desktop.ui.settings_dialog import SettingsDialog
+    from dit360_desktop.ui.widgets import dialogs
+
+    def save_widget(widget, name: str) -> None:
+        pump(seconds=0.5)
+        path = out / name
+        if not widget.grab().toImage().save(str(path), "JPG", 88):
+            raise OSError(f"could not write {path}")
+        print(f"{path} ({path.stat().st_size // 1024} KB)")
+
+    window = window_class(Settings(), start_worker=False)
+    window.confirm_stop = lambda: True
+    window.resize(1440, 880)
+    window.show()
+    pump(lambda: window.viewer.panorama is not None and window.gallery is not None, timeout=120)
+    window.viewer.camera.look_at(-20.0, 4.0)
+    shoot(window, "first-run.jpg")
+
+    opened = []
+    manager.ModelManagerDialog.exec = lambda self: opened.append(self) or self.show() or 0
+    window.model_banner.setup_button.click()
+    dialog = opened[0]
+    pump(lambda: dialog.selected_component() == "flux1-dev", timeout=30)
+    save_widget(dialog, "model-manager-first-run.jpg")
+    dialog.close()
+
+    dialogs.choose_folder = lambda *a, **k: tiny_model
+    window.app_actions.model_folder.trigger()
+    save_widget(window.last_error_dialog, "model-folder-refused.jpg")
+    window.last_error_dialog.close()
+
+    prompts = (
+        "a quiet alpine lake at sunset",
+        "the same lake in deep winter",
+        "the lake at night under the milky way",
+        "autumn colours around the lake",
+        "the lake in thick morning fog",
+    )
+    tints = ((1.0, 1.0, 1.0), (0.8, 0.9, 1.25), (0.35, 0.4, 0.7), (1.2, 0.9, 0.6), (0.95, 0.95, 0.95))
+    for index, (prompt, tint) in enumerate(zip(prompts, tints, strict=True)):
+        image = np.clip(sample.astype(np.float32) * np.array(tint, np.float32), 0, 255).astype(np.uint8)
+        request = GenerationRequest(
+            f"This is a panorama image. {prompt}", seed=1000 + index, width=2048, height=1024
+        )
+        metadata = {
+            "request": request.to_dict(),
+            "seed": request.seed,
+            "timings": {"denoising": 41.5 + index},
+        }
+        entry = window.gallery.library.save(
+            Result(image=Image.fromarray(image), request=request, metadata=metadata, latent=None)
+        )
+        window.gallery.add_entry(entry)
+        window.queue_panel.add_finished(FinishedJob(index, request, image, metadata))
+    window.gallery.select_entry(entry.id)
+    shoot(window, "gallery-grid.jpg")
+
+    settings = SettingsDialog(window.settings, window, library_dir=window.library_dir, library_count=5)
+    settings.show()
+    save_widget(settings, "settings.jpg")
+    settings.close()
+    window.close()
+    pump(seconds=0.2)
+    window.deleteLater()
 
 
 if __name__ == "__main__":

@@ -143,13 +143,11 @@ class SettingsDialog(QDialog):
         self.compile_check = QCheckBox("Prepare the model for faster steps on NVIDIA cards")
         self.compile_check.setObjectName("CompileCheck")
         self.compile_check.setChecked(self._original.compile_transformer)
-        form.addRow("Speed:", self.compile_check)
-        form.addRow("", _help(COMPILE_HELP))
+        form.addRow("Speed:", _with_help(self.compile_check, COMPILE_HELP))
         self.merge_check = QCheckBox("Build the panorama style into the model")
         self.merge_check.setObjectName("MergeCheck")
         self.merge_check.setChecked(self._original.fuse_lora)
-        form.addRow("", self.merge_check)
-        form.addRow("", _help(MERGE_HELP))
+        form.addRow("", _with_help(self.merge_check, MERGE_HELP))
         self.preview_check = QCheckBox("Live preview while generating")
         self.preview_check.setObjectName("PreviewCheck")
         self.preview_check.setChecked(self._original.live_preview)
@@ -175,7 +173,7 @@ class SettingsDialog(QDialog):
         for module, what, package in OPTIONAL_FEATURES:
             present = installed_features()[module]
             mark = QLabel()
-            mark.setPixmap(icon("check" if present else "cancel").pixmap(16, 16))
+            mark.setPixmap(icon("check" if present else "remove").pixmap(16, 16))
             text = QLabel(what + ("" if present else f"  (not installed: pip install {package})"))
             text.setObjectName(f"Feature_{module}")
             text.setEnabled(present)
@@ -270,8 +268,16 @@ def apply_theme_choice(theme: str) -> None:
     app.setStyleSheet(load_stylesheet() + "\n" + extra)
 
 
-def _help(text: str) -> QLabel:
+def _with_help(option: QWidget, text: str) -> QWidget:
+    """An option with its explanation right under it, indented to the option's text."""
+    box = QWidget()
+    column = QVBoxLayout(box)
+    column.setContentsMargins(0, 0, 0, 4)
+    column.setSpacing(2)
+    column.addWidget(option)
     label = QLabel(text)
     label.setObjectName("Hint")
     label.setWordWrap(True)
-    return label
+    label.setContentsMargins(24, 0, 0, 0)
+    column.addWidget(label)
+    return box

@@ -31,13 +31,13 @@ THUMB_SIZE = QSize(64, 32)
 
 
 def describe(request: GenerationRequest, status: str) -> str:
-    """Two lines: the prompt (without the fixed panorama sentence), then status, seed and size, which
-    tell variations apart in a narrow column."""
+    """Two lines: the prompt (without the fixed panorama sentence), then seed, size and status; the
+    seed first, since it is what tells variations apart in a narrow column."""
     prompt = " ".join(request.prompt.split())
     prompt = prompt.removeprefix(PANORAMA_PREFIX).strip() or prompt
     seed = "random seed" if request.seed is None else f"seed {request.seed}"
     first = f"{prompt[:48]}{'…' if len(prompt) > 48 else ''}"
-    return f"{first}\n{status} · {seed} · {request.width}×{request.height}"
+    return f"{first}\n{seed} · {request.width}×{request.height} · {status}"
 
 
 def thumbnail(image: np.ndarray) -> QIcon:

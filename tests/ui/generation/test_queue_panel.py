@@ -19,8 +19,8 @@ def test_rows_tell_variations_apart(qtbot) -> None:
     panel.set_jobs([JobInfo(1, _request(7), JobStatus.RUNNING), JobInfo(2, _request(8), JobStatus.QUEUED)])
     texts = [panel.list.item(i).text() for i in range(panel.list.count())]
     assert texts == [
-        "A harbour at dawn\n▶ running · seed 7 · 1024×512",
-        "A harbour at dawn\nwaiting · seed 8 · 1024×512",
+        "A harbour at dawn\nseed 7 · 1024×512 · ▶ running",
+        "A harbour at dawn\nseed 8 · 1024×512 · waiting",
     ]
 
 
@@ -33,9 +33,9 @@ def test_finished_jobs_keep_a_thumbnail(qtbot) -> None:
         panel.add_finished(FinishedJob(job_id, _request(100 + job_id), image, {"timings": {"denoise": 1.25}}))
     panel.set_jobs([JobInfo(50, _request(None), JobStatus.QUEUED)])
     assert panel.list.count() == 1 + MAX_DONE_ROWS
-    assert panel.list.item(0).text() == "A harbour at dawn\nwaiting · random seed · 1024×512"
+    assert panel.list.item(0).text() == "A harbour at dawn\nrandom seed · 1024×512 · waiting"
     newest = panel.list.item(1)
-    assert newest.text() == f"A harbour at dawn\ndone in 1.2 s · seed {100 + MAX_DONE_ROWS + 1} · 1024×512"
+    assert newest.text() == f"A harbour at dawn\nseed {100 + MAX_DONE_ROWS + 1} · 1024×512 · done in 1.2 s"
     pixels = newest.icon().pixmap(THUMB_SIZE).toImage()
     assert pixels.pixelColor(4, 16).red() > 200 and pixels.pixelColor(60, 16).red() < 40
     # Finished rows are not queue entries: nothing to move or remove.
