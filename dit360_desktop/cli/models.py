@@ -38,6 +38,7 @@ from dit360_desktop.models.errors import (
 from dit360_desktop.models.fsutil import format_bytes
 from dit360_desktop.models.importer import COPY, IN_PLACE, ImportProgress, import_model
 from dit360_desktop.models.location import configured_models_dir, hf_hub_cache_dir, resolve_models_dir
+from dit360_desktop.models.registry import damaged_entries
 from dit360_desktop.models.status import component_statuses, disk_usage
 from dit360_desktop.models.transfer import TransferSettings
 from dit360_desktop.models.verify import OK, VerifyProgress, repair, split_repairable, verify_installed
@@ -185,6 +186,8 @@ def cmd_list(args: argparse.Namespace) -> int:
             out.write(f"{'':32} {format_bytes(status.partial_bytes)} downloaded so far\n")
         for problem in status.problems:
             out.write(f"{'':32} damaged: {problem} (run 'dit360 models verify --repair')\n")
+    for component_id, reason in damaged_entries(models_dir).items():
+        out.write(f"{component_id:32} damaged registry entry: {reason} (import or download it again)\n")
     out.write("\nTiers:\n")
     for tier in catalog.tiers:
         out.write(f"  {tier.id:10} {tier.status:10} {tier.name}: {', '.join(tier.components)}\n")

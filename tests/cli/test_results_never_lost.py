@@ -195,3 +195,20 @@ def test_ctrl_c_during_the_save_finishes_it(tiny_flux_dir, tmp_path, capsys, mon
     assert code == 130 and "saved first" in err
     assert out.is_file() and len(list(library.rglob("images/**/*.png"))) == 1
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_read_only_library_exits_2_before_loading(tiny_flux_dir, tmp_path, capsys, no_model_load):
+    import subprocess
+
+    library = tmp_path / "lib"
+    library.mkdir()
+    try:
+        subprocess.run(["mount", "--bind", str(library), str(library)], check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("a read-only bind mount needs root (and mount) on Linux")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(library)], check=True, capture_output=True)
+        code, _, err = _run(capsys, args_for(tiny_flux_dir, "--library", str(library)))
+    finally:
+        subprocess.run(["umount", str(library)], check=False, capture_output=True)
+    assert code == 2 and str(library) in err and "read-only" in err

@@ -123,3 +123,13 @@ def test_transformer_linked_to_a_pickle_is_named(tmp_path: Path, tiny_flux_dir: 
     with pytest.raises(ModelInvalidError, match="pickle") as caught:
         resolve_base_model(None)
     assert str(folder) in str(caught.value)
+
+
+def test_models_list_names_a_damaged_entry(tmp_path: Path, capsys) -> None:
+    models = tmp_path / "m"
+    models.mkdir()
+    entry = {"path": "/x", "source": "download", "complete": True, "files": {"a": {"size": "big"}}}
+    (models / REGISTRY_FILE).write_text(json.dumps({"format": 1, "components": {"flux1-dev": entry}}))
+    assert main(["models", "list", "--models-dir", str(models)]) == 0
+    out = capsys.readouterr().out
+    assert "damaged registry entry" in out and 'files["a"].size' in out
