@@ -62,7 +62,22 @@ def test_app_style_replaces_stock_icons(qapp) -> None:
     style = AppStyle("Fusion")
     for standard, name in STANDARD_ICONS.items():
         assert style.standardIcon(standard).cacheKey() == icon(name).cacheKey()
-    assert style.styleHint(QStyle.StyleHint.SH_DialogButtonBox_ButtonsHaveIcons) == 0
+    assert style.standardIcon(QStyle.StandardPixmap.SP_TitleBarMenuButton).cacheKey() != icon("info").cacheKey()
+
+
+def test_dialog_buttons_have_no_stock_icons(qapp) -> None:
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    from dit360_desktop.app import load_stylesheet
+
+    previous = qapp.styleSheet()
+    qapp.setStyle(AppStyle("Fusion"))
+    qapp.setStyleSheet(load_stylesheet())
+    try:
+        box = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        assert box.buttons() and all(button.icon().isNull() for button in box.buttons())
+    finally:
+        qapp.setStyleSheet(previous)
 
 
 def test_remembered_folder(tmp_path: Path) -> None:
