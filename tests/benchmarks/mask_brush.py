@@ -11,6 +11,10 @@ inside the cap.
 The app paints on a background thread (``StrokePainter``): the UI thread only queues the move. The last
 columns give what the UI thread spends per move that way (it must fit the 50 ms stall budget) and how
 long after the move the mask shows it.
+
+Last, the stall check: a Qt event loop ticks a 5 ms timer while the painter thread paints a worst-case
+stroke (30° brush over the pole and across the seam, 8192×4096) and a small one; reported is the
+longest gap between ticks (the UI thread's worst stall), against the same loop with nothing painting.
 """
 
 from __future__ import annotations
@@ -43,9 +47,9 @@ CASES = (
 
 
 def full_frame(mask: np.ndarray, grid: EquirectGrid, a: np.ndarray, b: np.ndarray, brush: Brush) -> None:
-    closeness = arc_closeness(grid.directions(slice(0, grid.height), slice(0, grid.width)), a, b)
+    closeness = arc_closeness(grid.projector(slice(0, grid.height), slice(0, grid.width)), a, b)
     alpha = brush_alpha(closeness, math.radians(brush.radius_deg), brush.hardness)
-    np.maximum(mask, np.rint(255.0 * alpha).astype(np.uint8).reshape(mask.shape), out=mask)
+    np.maximum(mask, np.rint(255.0 * alpha).astype(np.uint8), out=mask)
 
 
 def threaded(width: int, height: int, brush: Brush, a, b, repeat: int) -> tuple[float, float]:
@@ -99,6 +103,62 @@ def measure(width: int, repeat: int) -> None:
     print(f"stroke start (undo snapshot + first dab): {(time.perf_counter() - started) * 1000:.1f} ms")
 
 
+def worst_gap_ms(work) -> float:
+    """Longest interval between 5 ms timer ticks on a Qt event loop while ``work()`` runs elsewhere."""
+    import sys as _sys
+
+    from PySide6.QtCore import QCoreApplication, QElapsedTimer, QTimer
+
+    app = QCoreApplication.instance() or QCoreApplication([])
+    _sys.setswitchinterval(0.001)  # as the app sets it (generation.worker.tune_thread_switching)
+    clock = QElapsedTimer()
+    clock.start()
+    gaps: list[int] = []
+    last = [clock.elapsed()]
+
+    def tick() -> None:
+        now = clock.elapsed()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(tick)
+    timer.start()
+    done = work()
+    while not done():
+        app.processEvents()
+    for _ in range(10):
+        app.processEvents()
+    timer.stop()
+    return float(max(gaps)) if gaps else 0.0
+
+
+def stall_check(width: int) -> None:
+    def idle():
+        started = time.perf_counter()
+        return lambda: time.perf_counter() - started > 1.0
+
+    def painting():
+        painter = StrokePainter(MaskModel(width, width // 2))
+        for radius, points in (
+            (30.0, [(170.0, 70.0), (-150.0, 85.0), (-100.0, 60.0)]),
+            (3.0, [(0, 0), (40, 5)]),
+        ):
+            painter.begin(lonlat_to_direction(*points[0]), Brush(radius, 0.6))
+            for lon, lat in points[1:]:
+                painter.move(lonlat_to_direction(lon, lat))
+            painter.end()
+        return lambda: painter.pending == 0 and painter._queue.unfinished_tasks == 0
+
+    baseline = worst_gap_ms(idle)
+    busy = worst_gap_ms(painting)
+    verdict = "within" if busy <= STALL_BUDGET_MS else "OVER"
+    print(f"\nUI stall while painting {width}×{width // 2}: worst {busy:.0f} ms between 5 ms ticks", end="")
+    ratio = busy / max(baseline, 1.0)
+    print(f" (idle loop: {baseline:.0f} ms; ×{ratio:.1f}); {verdict} the {STALL_BUDGET_MS:.0f} ms budget")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[2048, 8192])
@@ -106,6 +166,7 @@ def main() -> None:
     args = parser.parse_args()
     for width in args.sizes:
         measure(width, args.repeat)
+    stall_check(max(args.sizes))
 
 
 if __name__ == "__main__":
