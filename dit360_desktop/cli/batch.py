@@ -53,6 +53,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--cpu", action="store_true", help="CPU workers even when the cluster has GPUs")
     parser.add_argument("--cpus-per-worker", type=float, default=1.0)
     parser.add_argument("--gpus-per-worker", type=float, default=1.0)
+    parser.add_argument(
+        "--save-threads",
+        type=int,
+        default=None,
+        help="threads saving results here (default: cores - 1, max 8)",
+    )
     parser.add_argument("--quiet", action="store_true", help="only the summary")
     parser.set_defaults(handler=run)
 
@@ -60,8 +66,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if not ray_installed():
         return _report(ClusterUnavailableError())
-    if args.retries < 0 or (args.workers is not None and args.workers < 1):
-        sys.stderr.write("error: --retries must be 0 or more and --workers 1 or more.\n")
+    if args.retries < 0 or any(n is not None and n < 1 for n in (args.workers, args.save_threads)):
+        sys.stderr.write("error: --retries must be 0 or more, --workers and --save-threads 1 or more.\n")
         return 2
     try:
         jobs = read_jobs_file(args.jobs)
@@ -83,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         cpus_per_worker=args.cpus_per_worker,
         gpus_per_worker=args.gpus_per_worker,
         quiet=not args.verbose,
+        save_threads=args.save_threads,
     )
     try:
         library = Library.open(args.library)

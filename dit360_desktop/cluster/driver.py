@@ -52,7 +52,7 @@ class ClusterOptions:
     # After a cancel, how long running jobs get to notice before their workers are killed.
     cancel_grace_s: float = 30.0
     preview_interval_s: float = 1.0
-    # Threads saving results on the driver (None: up to 4, one less than its cores).
+    # Threads saving results on the driver (None: one less than its cores, at most 8).
     save_threads: int | None = None
     local_cpus: int | None = None
     quiet: bool = True

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 def default_save_threads() -> int:
-    return max(1, min(4, (os.cpu_count() or 2) - 1))
+    return max(1, min(8, (os.cpu_count() or 2) - 1))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pickle
+import resource
 import sys
 import tempfile
 import time
@@ -56,21 +58,22 @@ def sizes(pictures: dict[str, Image.Image]) -> dict[str, int]:
     return out
 
 
-def saves_per_second(image: Image.Image, results: int, threads: int) -> float:
+def saves_per_second(image: Image.Image, results: int, threads: int) -> tuple[float, float]:
+    """(results per wall second, CPU seconds per result) for ``threads`` saving threads."""
     text = "".join(json.dumps({"prompt": f"p{i}", "seed": i}) + "\n" for i in range(results))
     jobs = parse_jobs(text)
     png = encode_result_png(image)
     worker = WorkerInfo("worker-1", "node", "10.0.0.1", 1)
     with tempfile.TemporaryDirectory() as folder, Library.open(folder) as library:
         saver = ResultSaver(library, {}, threads=threads)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         for job in jobs:
             reply = {"png": png, "request": job.request.to_dict(), "metadata": {}, "worker": worker}
             saver.submit(job, 1, reply)
         done = saver.close()
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     assert all(d.error is None for d in done)
-    return results / elapsed
+    return results / elapsed, cpu / results
 
 
 def main() -> None:
@@ -79,10 +82,18 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2, 4])
     args = parser.parse_args()
     pictures = images()
-    report: dict = {"sizes_bytes": sizes(pictures), "saves_per_second": {}}
+    report: dict = {"sizes_bytes": sizes(pictures), "saves_per_second": {}, "cpu_s_per_save": {}}
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     for threads in args.threads:
-        rate = saves_per_second(pictures["natural"], args.results, threads)
+        rate, cpu = saves_per_second(pictures["natural"], args.results, threads)
         report["saves_per_second"][str(threads)] = round(rate, 2)
+        report["cpu_s_per_save"][str(threads)] = round(cpu, 3)
+    # Linux reports kilobytes: the peak growth while saving (decoded images, PNG buffers, the backlog).
+    report["peak_rss_growth_mb"] = round(
+        (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
+    )
+    report["cpu_count"] = os.cpu_count()
+    report["load_average"] = [round(x, 1) for x in os.getloadavg()]
     baseline = report["saves_per_second"][str(args.threads[0])]
     report["ratio_to_baseline"] = {k: round(v / baseline, 2) for k, v in report["saves_per_second"].items()}
     print(json.dumps(report, indent=2))

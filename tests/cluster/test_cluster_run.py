@@ -50,7 +50,7 @@ def _request(prompt: str, seed: int, lora: Path, steps: int = 2) -> dict:
 
 
 @pytest.fixture(scope="module")
-def cluster_address(tmp_path_factory: pytest.TempPathFactory):
+def cluster_addresses(tmp_path_factory: pytest.TempPathFactory):
     # The worker processes inherit this environment: keep their settings and models folders private.
     home = tmp_path_factory.mktemp("cluster-home")
     saved = {k: os.environ.get(k) for k in ("DIT360_HOME", "RAY_AUTH_MODE", "HF_HUB_OFFLINE")}
@@ -58,13 +58,18 @@ def cluster_address(tmp_path_factory: pytest.TempPathFactory):
     os.environ["RAY_AUTH_MODE"] = "disabled"
     # Workers that download may reach a hub (the emulator below); the others never ask one.
     os.environ.pop("HF_HUB_OFFLINE", None)
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    client_port = _free_port()
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 1, "include_dashboard": False, "ray_client_server_port": client_port},
+    )
     cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
     if saved["HF_HUB_OFFLINE"] is not None:
         os.environ["HF_HUB_OFFLINE"] = saved["HF_HUB_OFFLINE"]
     try:
-        yield cluster.address
+        # The GCS address (HOST:PORT) and the Ray Client address (ray://HOST:PORT) of the same cluster.
+        yield cluster.address, f"ray://127.0.0.1:{client_port}"
     finally:
         if ray.is_initialized():
             ray.shutdown()
@@ -74,6 +79,19 @@ def cluster_address(tmp_path_factory: pytest.TempPathFactory):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@pytest.fixture(scope="module")
+def cluster_address(cluster_addresses) -> str:
+    return cluster_addresses[0]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -219,8 +237,10 @@ def test_resume_run_skips_all_six(first_run, jobs_file: Path, cluster_address: s
 
 
 def test_interrupt_cancels_queued_and_stops_running_jobs(
-    cluster_address, tiny_flux_dir, tiny_lora_dir, tmp_path
+    cluster_addresses, tiny_flux_dir, tiny_lora_dir, tmp_path
 ):
+    # Through the Ray Client (ray://), as a workstation outside the cluster connects.
+    cluster_address = cluster_addresses[1]
     lines = [_request(f"long {i}", i, tiny_lora_dir, steps=VICTIM_STEPS) for i in range(4)]
     path = tmp_path / "long.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
