@@ -23,7 +23,18 @@ log = logging.getLogger("dit360_desktop.cli")
 # Commands that only read local files: huggingface_hub is told so (see models/hub_switches.py).
 _OFFLINE_COMMANDS = frozenset({"generate", "edit", "place", "decode", "history"})
 
-_COMMAND_MODULES = ("generate", "edit", "place", "decode", "history", "models", "qa", "upscale", "batch")
+_COMMAND_MODULES = (
+    "generate",
+    "edit",
+    "place",
+    "decode",
+    "history",
+    "models",
+    "qa",
+    "upscale",
+    "repair",
+    "batch",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -61,15 +61,17 @@ def test_qa_too_small(tmp_path, capsys, size) -> None:
     assert "too small" in capsys.readouterr().err
 
 
-def _library_with_entry(tmp_path):
+def _library_with_entry(tmp_path, pixels=None):
     from dit360_desktop.history.library import Library
     from dit360_desktop.panorama.request import GenerationRequest
     from dit360_desktop.panorama.result import Result
 
-    request = GenerationRequest(prompt="This is a panorama image. A lit hall", seed=5, width=128, height=64)
-    result = Result(
-        image=Image.fromarray(smooth_panorama()), request=request, metadata={"request": request.to_dict()}
+    pixels = smooth_panorama() if pixels is None else pixels
+    height, width = pixels.shape[:2]
+    request = GenerationRequest(
+        prompt="This is a panorama image. A lit hall", seed=5, width=width, height=height
     )
+    result = Result(image=Image.fromarray(pixels), request=request, metadata={"request": request.to_dict()})
     folder = tmp_path / "library"
     with Library.open(folder) as library:
         entry = library.save(result)
@@ -161,3 +163,36 @@ def test_upscale_refuses_pickles_and_bad_options(tmp_path, capsys) -> None:
     assert main(["upscale", str(source), "--scale", "4", "--tile", "-1", "--output", out]) == 2
     assert main(["upscale", str(source), "--scale", "4", "--detail", "0.2", "--output", out]) == 2
     assert not (tmp_path / "o.png").exists()
+
+
+def test_repair_seam_records_an_edit_of_the_library_entry(tmp_path, tiny_flux_dir, capsys) -> None:
+    from dit360_desktop.history.library import Library
+    from dit360_desktop.panorama import qa
+
+    folder, entry_id = _library_with_entry(tmp_path, seamed_panorama(64))
+    with Library.open(folder) as library:
+        source = library.get(entry_id).path
+    before = qa.seam_score(np.asarray(Image.open(source)))
+    out = tmp_path / "repaired.png"
+    args = ["repair", str(source), "--seam", "--model", str(tiny_flux_dir), "--lora", "none", "--steps", "2"]
+    args += ["--seed", "1", "--device", "cpu", "--library", str(folder), "--output", str(out), "--quiet"]
+    assert main(args) == 0, capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "seam score" in err
+    repaired = np.asarray(Image.open(out))
+    assert repaired.shape == (64, 128, 3)
+    assert qa.seam_score(repaired) < before
+    with Library.open(folder) as library:
+        children = library.children(entry_id)
+        assert len(children) == 1 and children[0].parent_id == entry_id
+        assert children[0].metadata["repair"]["applied"] == ["seam"]
+
+
+def test_repair_needs_a_choice_and_a_fitting_image(tmp_path, capsys) -> None:
+    path = tmp_path / "pano.png"
+    Image.fromarray(smooth_panorama(32)).save(path)
+    assert main(["repair", str(path), "--no-history"]) == 2
+    assert "--seam, --poles or both" in capsys.readouterr().err
+    odd = tmp_path / "odd.png"
+    Image.new("RGB", (120, 60)).save(odd)
+    assert main(["repair", str(odd), "--seam", "--no-history"]) == 2

@@ -1,0 +1,135 @@
+"""``dit360 repair IMAGE --seam --poles``: regenerate the 0/360° seam band and/or the pole caps with masked
+edits (``core/repair.py``; docs/finishing.md). The result is recorded in the library as an edit of IMAGE
+(linked to its entry when IMAGE is a library image), and ``--output`` writes a copy."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from dit360_desktop.cli import exit_codes, preflight
+from dit360_desktop.cli.generate import add_model_arguments, report_error
+from dit360_desktop.cli.progress import ProgressPrinter
+from dit360_desktop.cli.saving import print_report, save_result
+from dit360_desktop.panorama.errors import DiT360Error, RequestError
+from dit360_desktop.panorama.request import PANORAMA_PREFIX, GenerationRequest
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "repair", help="fix a panorama's seam and/or poles with masked edits", description=__doc__
+    )
+    parser.add_argument("image", type=Path, metavar="IMAGE", help="a 2:1 panorama (sides multiples of 16)")
+    parser.add_argument("--seam", action="store_true", help="regenerate a band around the 0/360° seam")
+    parser.add_argument("--poles", action="store_true", help="regenerate the caps above ±75° in pole views")
+    parser.add_argument("--prompt", default=None, help="what the panorama shows (default: its own prompt)")
+    parser.add_argument("--strength", type=float, default=0.75, help="how much the regions change (0.05-1)")
+    parser.add_argument("--band", type=int, default=None, metavar="PX", help="seam band width (default W/8)")
+    parser.add_argument("--feather", type=int, default=8, metavar="PX", help="soft edge of the seam band")
+    parser.add_argument("--steps", type=int, default=None, help="default: the panorama's own, else 28")
+    parser.add_argument("--guidance", type=float, default=None, help="default: the panorama's own, else 2.8")
+    parser.add_argument("--seed", type=int, default=None, help="0…2^32-1; random when omitted")
+    parser.add_argument("--lora", default=None, help="LoRA folder or .safetensors file, or 'none'")
+    parser.add_argument("--lora-scale", type=float, default=1.0)
+    add_model_arguments(parser)
+    parser.add_argument(
+        "--output", type=Path, default=None, metavar="FILE.png", help="also write a copy here"
+    )
+    parser.add_argument("--library", type=Path, default=None, help="history library folder")
+    parser.add_argument("--no-history", action="store_true", help="do not record the result in the library")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.set_defaults(handler=run)
+
+
+def _template(args: argparse.Namespace, source: Path) -> GenerationRequest:
+    """The edit settings: the panorama's own prompt and sampling settings where it has them."""
+    from dit360_desktop.models.selection import resolve_lora
+    from dit360_desktop.panorama import imageio
+
+    stored: dict = {}
+    try:
+        stored = (imageio.read_metadata(source).dit360 or {}).get("request") or {}
+    except (DiT360Error, OSError, ValueError):
+        stored = {}
+    prompt = args.prompt if args.prompt is not None else stored.get("prompt") or PANORAMA_PREFIX
+    preflight.check_prompt_text("--prompt", prompt)
+    return GenerationRequest(
+        prompt=prompt,
+        steps=args.steps if args.steps is not None else int(stored.get("steps", 28)),
+        guidance=args.guidance if args.guidance is not None else float(stored.get("guidance", 2.8)),
+        seed=args.seed,
+        lora_path=resolve_lora(args.lora),
+        lora_scale=args.lora_scale,
+        dtype=args.dtype,
+        device=args.device,
+        seamless_decode=args.seamless_decode,
+        tier=args.tier,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from dit360_desktop.core.repair import RepairOptions
+    from dit360_desktop.models.selection import resolve_base_model
+    from dit360_desktop.panorama.userimage import load_user_image
+
+    library = None
+    try:
+        if not (args.seam or args.poles):
+            raise RequestError("repair", "choose --seam, --poles or both")
+        source = args.image.expanduser()
+        width, height = load_user_image(source).size
+        options = RepairOptions(
+            seam=args.seam, poles=args.poles, band=args.band, feather=args.feather, strength=args.strength
+        )
+        options.validate(width)
+        template = _template(args, source)
+        if args.output is not None:
+            args.output = preflight.check_output_file(
+                args.output, "--output", preflight.png_size_bound(width, height)
+            )
+        model_dir = resolve_base_model(args.model)
+        if not args.no_history:
+            from dit360_desktop.history.library import Library
+
+            library = Library.open(args.library)
+    except (DiT360Error, OSError) as error:
+        if library is not None:
+            library.close()
+        return report_error(error)
+
+    from dit360_desktop.core.engine import PanoramaEngine
+    from dit360_desktop.core.repair import repair_panorama
+
+    try:
+        engine = PanoramaEngine(
+            model_dir,
+            gguf_file=args.gguf,
+            compile=args.compile,
+            attention_backend=args.attention,
+            fuse_lora=args.fuse_lora,
+        )
+        with tempfile.TemporaryDirectory(prefix="dit360-repair-") as work:
+            try:
+                result, summary = repair_panorama(
+                    engine, source, template, options, Path(work), on_event=ProgressPrinter(quiet=args.quiet)
+                )
+            except KeyboardInterrupt:
+                sys.stderr.write("\nInterrupted; nothing was written.\n")
+                return exit_codes.INTERRUPTED
+            except (DiT360Error, OSError) as error:
+                return report_error(error)
+            # The library copies the repair's mask from the work folder, so save before it goes.
+            saved = save_result(result, output=args.output, latent=None, library=library)
+        sys.stderr.write(
+            f"seam score {summary.seam_before:.3f} → {summary.seam_after:.3f}; pole smear "
+            f"{summary.poles_before[0]:.2f}/{summary.poles_before[1]:.2f} → "
+            f"{summary.poles_after[0]:.2f}/{summary.poles_after[1]:.2f}\n"
+        )
+        for note in summary.notes:
+            sys.stderr.write(f"note: {note}\n")
+        return print_report(saved)
+    finally:
+        if library is not None:
+            library.close()
