@@ -8,23 +8,23 @@ drop controller keep their own state. A feature reaches another only through sig
 
 from __future__ import annotations
 
-import base64
 import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QWidget
 
 from dit360_desktop import paths
 from dit360_desktop.panorama.request import GenerationRequest
-from dit360_desktop.settings import Settings, save_settings
+from dit360_desktop.settings import Settings
 from dit360_desktop.ui.actions import Actions
 from dit360_desktop.ui.close_guard import CloseGuard
 from dit360_desktop.ui.cluster.feature import ClusterFeature
 from dit360_desktop.ui.editing.feature import EditingFeature
+from dit360_desktop.ui.error_presenter import ErrorPresenter
 from dit360_desktop.ui.first_run import FirstRun, ModelBanner
 from dit360_desktop.ui.generation.controller import GenerationController
 from dit360_desktop.ui.generation.drop import DropController, InitImage
@@ -35,6 +35,13 @@ from dit360_desktop.ui.generation.panels import ProgressPanel, StatusReadouts
 from dit360_desktop.ui.generation.side_panel import GeneratePanel
 from dit360_desktop.ui.generation.worker import GenerationWorker
 from dit360_desktop.ui.menus import build_menus
+from dit360_desktop.ui.session import (
+    move_library_if_asked,
+    open_settings_dialog,
+    remember_session,
+    restore_session,
+    save_session,
+)
 from dit360_desktop.ui.viewer.area import ViewerArea
 from dit360_desktop.ui.viewer.sample_loader import SampleLoader
 from dit360_desktop.ui.widgets.dialogs import (
@@ -44,9 +51,8 @@ from dit360_desktop.ui.widgets.dialogs import (
     ask,
     choose_file,
     message_box,
-    model_missing_report,
-    without_repair_advice,
 )
+from dit360_desktop.ui.widgets.expose import ExposeWatcher
 from dit360_desktop.ui.widgets.icons import icon
 from dit360_desktop.ui.window_layout import bind_panel_toggle, build_bottom_docks, orientation_for
 
@@ -55,20 +61,6 @@ log = logging.getLogger(__name__)
 # The generation thread starts (and imports torch) this long after the window is first on screen, so the
 # first paint and the first input are not competing with a multi-second import.
 WORKER_START_DELAY_MS = 300
-
-
-class _ExposeWatcher(QObject):
-    """Fires once when the window is really on screen (its QWindow got an Expose event)."""
-
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self._window = window
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.Expose and watched.isExposed():
-            watched.removeEventFilter(self)
-            self._window._on_first_exposed()
-        return False
 
 
 class MainWindow(QMainWindow):
@@ -90,7 +82,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or Settings()
         self._settings_file = settings_file
         self._settings_notice = settings_notice
-        self._library_dir = Path(
+        self.library_dir = Path(
             library_dir_override or self.settings.library_dir or paths.default_library_dir()
         ).expanduser()
         self._start_worker = start_worker
@@ -98,7 +90,6 @@ class MainWindow(QMainWindow):
         self._exposed = False
         self.gallery: Any = None
         self.history_dock: QDockWidget | None = None
-        self.last_error_dialog: ErrorDialog | None = None
         self.last_finished: FinishedJob | None = None
         self.notice_box: QMessageBox | None = None
 
@@ -113,6 +104,7 @@ class MainWindow(QMainWindow):
         self.engine_setup = EngineSetup(
             self.settings, self.worker, self.app_actions, self, model_dir_override=model_dir_override
         )
+        self.errors = ErrorPresenter(self, self.engine_setup)
         self.worker.set_model_dir(self.engine_setup.model_dir())
         self.worker.set_engine_options(self.engine_setup.engine_options())
         self._build_side_dock()
@@ -136,12 +128,12 @@ class MainWindow(QMainWindow):
         self.menus.view.addAction(self.history_dock.toggleViewAction())
         self.drop = DropController(self)
         self._connect()
-        self.cluster = ClusterFeature(self, lambda: self._library_dir)
+        self.cluster = ClusterFeature(self, lambda: self.library_dir)
         self.editing = EditingFeature(self)
         self._restore_settings()
         if not self.settings.window_geometry:
             self.resize(1440, 880)
-        self._expose_watcher = _ExposeWatcher(self)
+        self._expose_watcher = ExposeWatcher(self, self._on_first_exposed)
 
     # ---- construction ------------------------------------------------------------------------------
 
@@ -252,7 +244,7 @@ class MainWindow(QMainWindow):
             self.notice_box.open()
             self._settings_notice = None
         self.first_run.check()
-        self._restore_init_image()
+        self.generation.restore_init_image(self.drop, self.settings.init_image, self.settings.init_fit)
         self._attach_gallery()
 
     def start_worker(self) -> None:
@@ -266,8 +258,8 @@ class MainWindow(QMainWindow):
         from dit360_desktop.ui.gallery.panel import GalleryPanel
 
         try:
-            self._move_library_if_asked()
-            library = Library.open(self._library_dir)
+            move_library_if_asked(self)
+            library = Library.open(self.library_dir)
         except Exception as e:
             log.exception("The history library could not be opened")
             self.show_error(error_report(e))
@@ -288,22 +280,10 @@ class MainWindow(QMainWindow):
         self.gallery.status_message.connect(lambda text: self.statusBar().showMessage(text, 6000))
         self.editing.attach_gallery(self.gallery)
 
-    def _move_library_if_asked(self) -> None:
-        """A library move chosen in Settings runs here, at start-up, before any connection is open."""
-        source = self.settings.library_move_from
-        if not source:
-            return
-        from dit360_desktop.history.move import move_library
-
-        self.settings.library_move_from = None
-        self.save_settings()
-        moved = move_library(Path(source), self._library_dir)
-        self.statusBar().showMessage(f"Library moved to {self._library_dir} ({moved} parts)", 8000)
-
     def _open_worker_library(self) -> Any:
         from dit360_desktop.history.library import Library
 
-        return Library.open(self._library_dir)
+        return Library.open(self.library_dir)
 
     # ---- generation (the controller does the work) ------------------------------------------------
 
@@ -347,21 +327,11 @@ class MainWindow(QMainWindow):
         self.viewer.set_panorama(self._current_panorama)
 
     def show_error(self, report: ErrorReport) -> ErrorDialog:
-        if report.kind is ErrorKind.MODEL_MISSING:
-            report = model_missing_report(report.message, report.details, manager_available=True)
-        elif report.kind is ErrorKind.MODEL_INVALID and not self._model_is_managed():
-            report = without_repair_advice(report)
-        # Every model error (missing or invalid) offers the model manager; ErrorDialog decides by kind.
-        dialog = ErrorDialog(report, self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.finished.connect(
-            lambda code: (
-                self.engine_setup.open_model_manager() if code == ErrorDialog.OPEN_MODEL_MANAGER else None
-            )
-        )
-        self.last_error_dialog = dialog
-        dialog.open()
-        return dialog
+        return self.errors.show(report)
+
+    @property
+    def last_error_dialog(self) -> ErrorDialog | None:
+        return self.errors.last_dialog
 
     @property
     def init_image(self) -> InitImage | None:
@@ -375,15 +345,6 @@ class MainWindow(QMainWindow):
         elif self._current_panorama is not None:
             self.viewer.set_panorama(self._current_panorama)
 
-    def _model_is_managed(self) -> bool:
-        """Whether "Verify & repair" can fix the model in use (the manager installed it)."""
-        folder = self.engine_setup.model_dir()
-        if folder is None:
-            return True
-        from dit360_desktop.models.folder_check import is_managed_folder
-
-        return is_managed_folder(folder, self.engine_setup.models_dir())
-
     def _on_preview(self, preview: np.ndarray) -> None:
         if self.settings.live_preview:
             self.viewer.set_preview(preview)
@@ -396,39 +357,8 @@ class MainWindow(QMainWindow):
         if path is not None:
             self.drop.open_path(path)
 
-    def _restore_init_image(self) -> None:
-        """The init image of the last session, fitted as it was, if the file is still there."""
-        path, fit = self.settings.init_image, self.settings.init_fit
-        if not path or not Path(path).is_file() or self.init_image is not None:
-            return
-        ask_fit = self.drop.choose_fit
-        self.drop.choose_fit = lambda image: fit
-        try:
-            self.drop.open_path(path, offer_restore=False)
-        finally:
-            self.drop.choose_fit = ask_fit
-
     def open_settings(self) -> None:
-        from dit360_desktop.ui.settings_dialog import SettingsDialog, apply_theme_choice
-
-        count = self.gallery.library.count() if self.gallery is not None else 0
-        dialog = SettingsDialog(
-            self.settings, self, library_dir=self._library_dir, tier=self.form["tier"], library_count=count
-        )
-        if dialog.exec() != SettingsDialog.DialogCode.Accepted:
-            return
-        changes = dialog.apply_to(self.settings)
-        if changes.tier is not None:
-            self.form.set("tier", changes.tier)
-        if changes.theme is not None:
-            apply_theme_choice(changes.theme)
-        if changes.engine:
-            self.engine_setup.reapply("Speed options changed")
-        self.save_settings()
-        if changes.library_dir is not None:
-            when = "moves there" if changes.move_library else "opens there"
-            self.statusBar().showMessage(f"The library {when} when DiT360 Desktop next starts.", 10000)
-        self.first_run.check()
+        open_settings_dialog(self)
 
     def open_init_image_later(self, path: Path) -> None:
         QTimer.singleShot(0, lambda: self.drop.open_path(path))
@@ -460,40 +390,13 @@ class MainWindow(QMainWindow):
     # ---- settings ------------------------------------------------------------------------------------
 
     def _restore_settings(self) -> None:
-        s = self.settings
-        self.form.restore_settings(s)
-        self.view_controls.restore(s.viewer_mode, s.show_grid)
-        if s.window_geometry:
-            self.restoreGeometry(QByteArray(base64.b64decode(s.window_geometry)))
-        # Every dock exists already, so the saved layout applies before the first frame (no jump).
-        if s.window_state:
-            self.restoreState(QByteArray(base64.b64decode(s.window_state)))
-        for action, docks in (
-            (self.app_actions.toggle_side_panel, [self.side_dock]),
-            (self.app_actions.toggle_history, [self.queue_dock, self.history_dock]),
-        ):
-            action.setChecked(any(not d.isHidden() for d in docks))
-        if s.theme != "dark":
-            from dit360_desktop.ui.settings_dialog import apply_theme_choice
-
-            apply_theme_choice(s.theme)
+        restore_session(self)
 
     def _remember_parameters(self) -> None:
-        s = self.settings
-        self.form.save_settings(s)
-        s.variations_count = self.variations_spin.value()
-        s.viewer_mode, s.show_grid = self.view_controls.current()
-        init = self.init_image
-        s.init_image, s.init_fit = (init.path, init.fit) if init is not None else (None, "crop")
+        remember_session(self)
 
     def save_settings(self) -> None:
-        self._remember_parameters()
-        self.settings.window_geometry = base64.b64encode(bytes(self.saveGeometry().data())).decode("ascii")
-        self.settings.window_state = base64.b64encode(bytes(self.saveState().data())).decode("ascii")
-        try:
-            save_settings(self.settings, self._settings_file)
-        except OSError as e:
-            log.error("Could not save the settings: %s", e)
+        save_session(self, self._settings_file)
 
     # ---- closing -------------------------------------------------------------------------------------
 

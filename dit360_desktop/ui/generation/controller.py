@@ -8,6 +8,7 @@ preview (the viewer, the gallery, a dialog) reaches it through this object's sig
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -15,7 +16,7 @@ from PySide6.QtCore import QObject, Signal
 from dit360_desktop.panorama.errors import RequestError
 from dit360_desktop.panorama.events import Stage, StageEvent, StepEvent
 from dit360_desktop.panorama.request import MAX_SEED, GenerationRequest
-from dit360_desktop.ui.generation.drop import InitImage
+from dit360_desktop.ui.generation.drop import DropController, InitImage
 from dit360_desktop.ui.generation.form import GenerationForm
 from dit360_desktop.ui.generation.jobs import (
     ErrorKind,
@@ -139,6 +140,17 @@ class GenerationController(QObject):
         self.form.update({"init_image": None, "fit": "crop"})
         self.panel.init_card.setVisible(False)
         self.init_image_changed.emit(None)
+
+    def restore_init_image(self, drop: DropController, path: str | None, fit: str) -> None:
+        """The init image of the last session, fitted as it was, if the file is still there."""
+        if not path or not Path(path).is_file() or self.init_image is not None:
+            return
+        ask_fit = drop.choose_fit
+        drop.choose_fit = lambda image: fit
+        try:
+            drop.open_path(path, offer_restore=False)
+        finally:
+            drop.choose_fit = ask_fit
 
     # ---- worker reports (UI thread) ----------------------------------------------------------------
 
