@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hub_emulator import BASE_REPO, TOKEN, HubEmulator
 
+from dit360_desktop.models.catalog import load_catalog
 from dit360_desktop.models.downloads import partial_path
 from dit360_desktop.models.registry import installed_model_paths
 from dit360_desktop.models.transfer import TransferSettings
@@ -26,6 +27,8 @@ from dit360_desktop.ui.model_manager.dialog import (
 
 SCREENSHOT = Path(os.environ.get("DIT360_SCREENSHOT_DIR", "/tmp")) / "model_manager_dialog.png"
 VAE = "vae/diffusion_pytorch_model.safetensors"
+# One row per catalog component (the catalog grows: the upscaler was added after this test).
+COMPONENTS = len(load_catalog().components)
 
 
 def _row(dialog: ModelManagerDialog, component_id: str) -> int:
@@ -50,7 +53,7 @@ def dialog(qtbot, tmp_path: Path, hub: HubEmulator, fast_settings: TransferSetti
     qtbot.addWidget(widget)
     widget.endpoint_edit.setText(hub.url)
     widget.show()
-    qtbot.waitUntil(lambda: widget.table.rowCount() == 5, timeout=10_000)
+    qtbot.waitUntil(lambda: widget.table.rowCount() == COMPONENTS, timeout=10_000)
     yield widget
     widget.shutdown()
 
@@ -141,7 +144,7 @@ def test_close_mid_download_keeps_part_for_next_time(
     first = ModelManagerDialog(None, tmp_path / "models", transfer_settings=fast_settings)
     qtbot.addWidget(first)
     first.endpoint_edit.setText(hub.url)
-    qtbot.waitUntil(lambda: first.table.rowCount() == 5, timeout=10_000)
+    qtbot.waitUntil(lambda: first.table.rowCount() == COMPONENTS, timeout=10_000)
     first.select_component("dit360-lora")
     first.download_button.click()
     part = partial_path(tmp_path / "models", "dit360-lora", "adapter_model.safetensors")
@@ -152,7 +155,7 @@ def test_close_mid_download_keeps_part_for_next_time(
     second = ModelManagerDialog(None, tmp_path / "models", transfer_settings=fast_settings)
     qtbot.addWidget(second)
     second.endpoint_edit.setText(hub.url)
-    qtbot.waitUntil(lambda: second.table.rowCount() == 5, timeout=10_000)
+    qtbot.waitUntil(lambda: second.table.rowCount() == COMPONENTS, timeout=10_000)
     assert _cell(second, "dit360-lora", COL_STATE) == "paused"
     second.select_component("dit360-lora")
     assert second.resume_button.isEnabled()
