@@ -54,7 +54,12 @@ from dit360_desktop.ui.widgets.dialogs import (
 )
 from dit360_desktop.ui.widgets.expose import ExposeWatcher
 from dit360_desktop.ui.widgets.icons import icon
-from dit360_desktop.ui.window_layout import bind_panel_toggle, build_bottom_docks, orientation_for
+from dit360_desktop.ui.window_layout import (
+    bind_panel_toggle,
+    build_bottom_docks,
+    default_strip_height,
+    orientation_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +229,9 @@ class MainWindow(QMainWindow):
         handle = self.windowHandle()
         if handle is not None and not self._exposed:
             handle.installEventFilter(self._expose_watcher)
+            if not self.settings.window_state:
+                # The layout exists now and nothing is painted yet: the strip's first height, no jump.
+                default_strip_height(self, self.queue_dock, self.history_dock)
 
     def _on_first_exposed(self) -> None:
         if self._exposed:
@@ -266,10 +274,9 @@ class MainWindow(QMainWindow):
             return
         self.gallery = GalleryPanel(library, self)
         dock = self.history_dock
-        old = dock.widget()
-        dock.setWidget(self.gallery)
-        old.deleteLater()
+        # Oriented before it is placed: stacked vertically its minimum height would stretch the strip.
         self.gallery.set_orientation(orientation_for(self.dockWidgetArea(dock)))
+        dock.widget().set_content(self.gallery)
         dock.dockLocationChanged.connect(lambda area: self.gallery.set_orientation(orientation_for(area)))
         self.gallery.entry_selected.connect(self._on_entry_selected)
         self.gallery.reuse_parameters_requested.connect(self.apply_parameters)
@@ -316,6 +323,7 @@ class MainWindow(QMainWindow):
 
     def _on_result(self, finished: FinishedJob) -> None:
         self.show_panorama(finished.image)
+        self.queue_panel.add_finished(finished)
         if finished.entry is not None and self.gallery is not None:
             self.gallery.add_entry(finished.entry)
         self.last_finished = finished
