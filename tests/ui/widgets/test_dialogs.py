@@ -62,7 +62,9 @@ def test_app_style_replaces_stock_icons(qapp) -> None:
     style = AppStyle("Fusion")
     for standard, name in STANDARD_ICONS.items():
         assert style.standardIcon(standard).cacheKey() == icon(name).cacheKey()
-    assert style.standardIcon(QStyle.StandardPixmap.SP_TitleBarMenuButton).cacheKey() != icon("info").cacheKey()
+    assert (
+        style.standardIcon(QStyle.StandardPixmap.SP_TitleBarMenuButton).cacheKey() != icon("info").cacheKey()
+    )
 
 
 def test_dialog_buttons_have_no_stock_icons(qapp) -> None:
