@@ -60,6 +60,10 @@ def _nan_vae(model: Path, _tmp: Path) -> None:
     save_file(tensors, str(path))
 
 
+def _latent_file(_model: Path, tmp: Path) -> None:
+    save_file({"latent": torch.zeros(1, 16, 8, 16)}, str(tmp / "l.safetensors"))
+
+
 def _output_is_a_folder(_model: Path, tmp: Path) -> None:
     (tmp / "out.png").mkdir()
 
@@ -90,6 +94,8 @@ CASES = [
          generate=False),
     Case("unknown history entry", ("history", "show", "999", "--library", "{tmp}/lib"), 2, ("999",),
          generate=False),
+    Case("decode onto a folder", ("decode", "{tmp}/l.safetensors", "--model", "{model}", "--output", "{tmp}"),
+         2, ("--output", "folder"), _latent_file, generate=False),
     Case("decode a missing latent", ("decode", "{tmp}/none.safetensors", "--output", "{tmp}/d.png"), 2,
          ("none.safetensors",), generate=False),
 ]  # fmt: skip
