@@ -13,11 +13,13 @@ from pathlib import Path
 
 from dit360_desktop.cli import exit_codes, preflight
 from dit360_desktop.cli.generate import (
-    _check_attention,
     _check_output_paths,
     _open_library,
+    add_extra_lora_argument,
     add_model_arguments,
     add_parameter,
+    check_engine_options,
+    engine_options,
     on_off,
     report_error,
 )
@@ -66,6 +68,7 @@ def add_edit_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
     parser.add_argument("--lora", default=None, help="LoRA folder or .safetensors file, or 'none'")
     add_parameter(parser, "--lora-scale", "lora_scale")
+    add_extra_lora_argument(parser)
     parser.add_argument(
         "--rewrap", type=on_off, default=False, metavar="on|off", help="re-wrap pads every step"
     )
@@ -127,6 +130,7 @@ def build_request(
         source_prompt=args.source_prompt,
         tau=args.tau,
         feather=args.feather,
+        extra_loras=tuple(args.extra_lora),
     )
 
 
@@ -154,7 +158,7 @@ def run_request(request: GenerationRequest, args: argparse.Namespace) -> int:
     library = None
     try:
         _check_output_paths(args, request)
-        _check_attention(args.attention, request)
+        check_engine_options(args, request)
         model_dir = resolve_base_model(args.model)
         args.width, args.height = request.width, request.height
         library = _open_library(args)
@@ -164,13 +168,7 @@ def run_request(request: GenerationRequest, args: argparse.Namespace) -> int:
     from dit360_desktop.core.engine import PanoramaEngine
 
     try:
-        engine = PanoramaEngine(
-            model_dir,
-            gguf_file=args.gguf,
-            compile=args.compile,
-            attention_backend=args.attention,
-            fuse_lora=args.fuse_lora,
-        )
+        engine = PanoramaEngine(model_dir, **engine_options(args))
         try:
             result = engine.run(request, on_event=ProgressPrinter(quiet=args.quiet))
         except KeyboardInterrupt:

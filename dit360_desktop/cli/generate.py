@@ -23,11 +23,15 @@ from dit360_desktop.panorama.request import (
     DTYPES,
     FIT_MODES,
     PARAMETERS,
+    STEP_CACHE_CHOICES,
     TIERS,
     GenerationRequest,
 )
 
 log = logging.getLogger(__name__)
+
+# What `--cache` alone chooses: picked by measurement (docs/performance-tiers.md, "Step caching").
+DEFAULT_STEP_CACHE = "fbc"
 
 
 def on_off(value: str) -> bool:
@@ -55,6 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_model_arguments(parser)
     parser.add_argument("--lora", default=None, help="LoRA folder or .safetensors file, or 'none'")
     add_parameter(parser, "--lora-scale", "lora_scale")
+    add_extra_lora_argument(parser)
     parser.add_argument(
         "--rewrap", type=on_off, default=False, metavar="on|off", help="re-wrap pads every step"
     )
@@ -80,6 +85,29 @@ def add_parameter(parser: argparse.ArgumentParser, flag: str, name: str) -> None
     )
 
 
+def extra_lora(value: str) -> tuple[str, float]:
+    """``FILE[:SCALE]``; a colon that is not followed by a number belongs to the path (``C:\\x``)."""
+    path, colon, tail = value.rpartition(":")
+    if colon and path:
+        try:
+            return str(Path(path).expanduser()), float(tail)
+        except ValueError:
+            pass
+    return str(Path(value).expanduser()), 1.0
+
+
+def add_extra_lora_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--extra-lora",
+        type=extra_lora,
+        action="append",
+        default=[],
+        metavar="FILE[:SCALE]",
+        help="another FLUX LoRA on top of DiT360 (style, or an 8-step turbo LoRA), at SCALE (default 1); "
+        "repeatable",
+    )
+
+
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, default=None, help="diffusers FLUX.1-dev folder")
     parser.add_argument("--dtype", choices=DTYPES, default="auto")
@@ -101,6 +129,45 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="attention kernel (auto: FlashAttention-3/2 when installed, else PyTorch SDPA)",
     )
+    parser.add_argument(
+        "--fp8-compute",
+        action="store_true",
+        help="fp8 matmuls in the transformer (torchao; Hopper GPUs or newer; full/24gb/24gb-fp8 tiers)",
+    )
+    parser.add_argument(
+        "--cache",
+        nargs="?",
+        choices=STEP_CACHE_CHOICES,
+        const=DEFAULT_STEP_CACHE,
+        default="off",
+        help=f"fast draft: skip part of the transformer's work on steps that change little (not exact; "
+        f"--cache alone: {DEFAULT_STEP_CACHE})",
+    )
+
+
+def engine_options(args: argparse.Namespace) -> dict:
+    """The ``PanoramaEngine`` keyword arguments of ``add_model_arguments``' options."""
+    return {
+        "gguf_file": args.gguf,
+        "compile": args.compile,
+        "attention_backend": args.attention,
+        "fuse_lora": args.fuse_lora,
+        "fp8_compute": args.fp8_compute,
+        "step_cache": args.cache,
+    }
+
+
+def check_engine_options(args: argparse.Namespace, request: GenerationRequest) -> None:
+    """Refuse, before the model loads, what this machine cannot run and LoRA files that are missing."""
+    _check_attention(args.attention, request)
+    for path, _ in request.extra_loras:
+        if not Path(path).exists():
+            raise ModelMissingError(f"The LoRA file {path} (--extra-lora) does not exist.")
+    if args.fp8_compute:
+        from dit360_desktop.core.devices import resolve_device
+        from dit360_desktop.core.fp8_compute import check_fp8_compute
+
+        check_fp8_compute(resolve_device(request.device))
 
 
 # The engine's messages name the problem; what to do about it is a front end's business (the app offers
@@ -140,6 +207,7 @@ def run(args: argparse.Namespace) -> int:
             seamless_decode=args.seamless_decode,
             rewrap_each_step=args.rewrap,
             tier=args.tier,
+            extra_loras=tuple(args.extra_lora),
         )
         request.validate()
         if request.init_image is not None:
@@ -147,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
 
             load_user_image(request.init_image)
         _check_output_paths(args, request)
-        _check_attention(args.attention, request)
+        check_engine_options(args, request)
         model_dir = resolve_base_model(args.model)
         library = _open_library(args)
     except (DiT360Error, OSError) as error:
@@ -156,13 +224,7 @@ def run(args: argparse.Namespace) -> int:
     from dit360_desktop.core.engine import PanoramaEngine
 
     try:
-        engine = PanoramaEngine(
-            model_dir,
-            gguf_file=args.gguf,
-            compile=args.compile,
-            attention_backend=args.attention,
-            fuse_lora=args.fuse_lora,
-        )
+        engine = PanoramaEngine(model_dir, **engine_options(args))
         try:
             result = engine.run(request, on_event=ProgressPrinter(quiet=args.quiet))
         except KeyboardInterrupt:

@@ -28,13 +28,8 @@ from dit360_desktop.core.codecs import (
 )
 from dit360_desktop.core.devices import memory_in_use, resolve_device, resolve_dtype
 from dit360_desktop.core.geometry import LatentGeometry
-from dit360_desktop.core.loading import (
-    Components,
-    LoraInfo,
-    load_components,
-    load_lora,
-    load_transformer,
-)
+from dit360_desktop.core.loading import Components, LoraInfo, load_components, load_transformer
+from dit360_desktop.core.lora_stack import BASE_ADAPTER, AppliedLora, LoraStack, lora_slots
 from dit360_desktop.core.padding import (
     latent_image_ids,
     pack_latents,
@@ -52,6 +47,7 @@ from dit360_desktop.core.sampler import (
     make_scheduler,
     translate_oom,
 )
+from dit360_desktop.core.step_cache import configure_step_cache
 from dit360_desktop.panorama.errors import DiT360Error, GenerationCancelled, OutOfMemoryError
 from dit360_desktop.panorama.events import (
     CancelToken,
@@ -67,13 +63,17 @@ from dit360_desktop.panorama.result import Result
 
 log = logging.getLogger(__name__)
 
-LORA_ADAPTER = "dit360"
+LORA_ADAPTER = BASE_ADAPTER
+# Set while a fused stack is half-built, so that the next request starts again from fresh weights.
+_HALF_FUSED = ("half-fused",)
 
 
 class PanoramaEngine:
     """``gguf_file`` replaces the transformer weights with a GGUF file in every tier; ``compile`` and
-    ``attention_backend`` are the speed options of ``speed.py``; ``fuse_lora`` merges the LoRA into the
-    16-bit weights in every tier (faster steps; a new LoRA or scale reloads the transformer)."""
+    ``attention_backend`` are the speed options of ``speed.py``; ``fuse_lora`` merges the LoRAs into the
+    16-bit weights in every tier (faster steps; a new LoRA or scale reloads the transformer);
+    ``fp8_compute`` runs the transformer's matmuls in fp8 on Hopper and newer (``fp8_compute.py``);
+    ``step_cache`` is the "fast draft" of ``step_cache.py`` (not exact)."""
 
     def __init__(
         self,
@@ -85,6 +85,8 @@ class PanoramaEngine:
         compile: bool = False,
         attention_backend: str = "auto",
         fuse_lora: bool = False,
+        fp8_compute: bool = False,
+        step_cache: str = "off",
     ):
         self.model_dir = Path(model_dir).expanduser()
         self.batched_cfg = batched_cfg
@@ -93,6 +95,8 @@ class PanoramaEngine:
         self.compile = compile
         self.attention_backend = attention_backend
         self.fuse_lora = fuse_lora
+        self.fp8_compute = fp8_compute
+        self.step_cache = step_cache
         self._plan: tiers.TierPlan | None = None
         self._fused: tuple | None = None
         self._notes: list[str] = []
@@ -101,8 +105,9 @@ class PanoramaEngine:
         self._load_key: tuple | None = None
         self._text: TextEncoder | None = None
         self._previewer: LatentPreviewer | None = None
-        self._lora: LoraInfo | None = None
-        self._lora_scale: float | None = None
+        self._lora: LoraInfo | None = None  # the DiT360 LoRA as loaded
+        self._loras = LoraStack()
+        self._applied: list[AppliedLora] = []
         self._device = torch.device("cpu")
         self._dtype = torch.float32
 
@@ -142,7 +147,8 @@ class PanoramaEngine:
         self._text = None
         self._previewer = None
         self._lora = None
-        self._lora_scale = None
+        self._loras.forget()
+        self._applied = []
         self._plan = None
         self._fused = None
         if held:
@@ -165,6 +171,10 @@ class PanoramaEngine:
         cancel = cancel or CancelToken()
         target = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, target)
+        if self.fp8_compute:
+            from dit360_desktop.core.fp8_compute import check_fp8_compute
+
+            check_fp8_compute(target)
         folder = self.model_dir.resolve()
         plan = self._plan_for(tier, target, dtype)
         key = (str(folder), *plan.key)
@@ -224,7 +234,14 @@ class PanoramaEngine:
         ):
             # Free memory is measured once: later, our own loaded weights would make it look smaller.
             return current
-        plan = tiers.plan_tier(tier, target, dtype=dtype, gguf_file=self.gguf_file, fuse_lora=self.fuse_lora)
+        plan = tiers.plan_tier(
+            tier,
+            target,
+            dtype=dtype,
+            gguf_file=self.gguf_file,
+            fuse_lora=self.fuse_lora,
+            fp8_compute=self.fp8_compute,
+        )
         return plan.with_text_on_cpu(self._text_on_cpu) if self._text_on_cpu else plan
 
     def _speed_up(self, transformer) -> None:
@@ -237,6 +254,7 @@ class PanoramaEngine:
                 dtype=self._dtype,
                 compile=self.compile,
                 attention_backend=self.attention_backend,
+                graph_breaks=self.step_cache != "off",
             )
         )
 
@@ -252,7 +270,7 @@ class PanoramaEngine:
             try:
                 with translate_oom():
                     self.load(emit, cancel, device=request.device, dtype=request.dtype, tier=tier)
-                    self._apply_lora(request.lora_path, request.lora_scale)
+                    self._apply_loras(request)
                 if tier != request.tier:
                     # Later automatic runs keep the tier that fitted instead of measuring again.
                     self._plan = dataclasses.replace(self._plan, requested=request.tier)
@@ -271,39 +289,29 @@ class PanoramaEngine:
                 self._notes.append(note)
                 tier = lower
 
-    def _apply_lora(self, path: str | None, scale: float) -> None:
+    def _apply_loras(self, request: GenerationRequest) -> None:
+        slots = lora_slots(request.lora_path, request.lora_scale, request.extra_loras)
         if self._plan.fuses_lora:
-            self._apply_fused_lora(path, scale)
-            return
-        transformer = self._components.transformer
-        wanted = Path(path).expanduser().resolve() if path else None
-        current = self._lora.path.resolve() if self._lora else None
-        if wanted != current:
-            if self._lora is not None:
-                transformer.delete_adapters(LORA_ADAPTER)
-                self._lora = None
-            if wanted is not None:
-                self._lora = load_lora(transformer, wanted, LORA_ADAPTER)
-                self._lora_scale = None
-                if self._text is not None:
-                    self._text.clear_cache()
-        if self._lora is not None and scale != self._lora_scale:
-            transformer.set_adapters([LORA_ADAPTER], weights=[scale])
-            self._lora_scale = scale
+            self._apply_fused_loras(slots)
+        else:
+            if self._loras.apply(self._components.transformer, slots) and self._text is not None:
+                self._text.clear_cache()
+            self._applied = self._loras.applied
+        self._lora = next((applied.info for applied in self._applied if applied.base), None)
 
-    def _apply_fused_lora(self, path: str | None, scale: float) -> None:
-        # fp8 storage: the LoRA is merged into 16-bit weights before they are cast, so another LoRA or
+    def _apply_fused_loras(self, slots) -> None:
+        # fp8 storage: the LoRAs are merged into 16-bit weights before they are cast, so another LoRA or
         # scale needs the transformer's original weights again.
-        wanted = (Path(path).expanduser().resolve(), scale) if path else (None, None)
+        wanted = tuple((slot.identity, slot.scale) for slot in slots)
         if self._fused == wanted:
             return
         if self._fused is not None:
             self._components.transformer = None
             _free_memory(self._device)
             self._components.transformer = load_transformer(self._components.folder, self._dtype)
+        self._fused = _HALF_FUSED
         transformer = self._components.transformer
-        self._lora = tiers.fuse_lora(transformer, wanted[0], scale, LORA_ADAPTER) if path else None
-        self._lora_scale = scale if path else None
+        self._applied = tiers.fuse_loras(transformer, slots)
         self._components.transformer = tiers.place_transformer(transformer, self._plan)
         self._speed_up(self._components.transformer)
         self._fused = wanted
@@ -351,6 +359,8 @@ class PanoramaEngine:
         if request.is_edit:
             from dit360_desktop.core.editing.runner import run_edit
 
+            # The edit methods make their own transformer calls, outside the cache's contexts.
+            configure_step_cache(self._components.transformer, "off", request.steps, self._dtype)
             return run_edit(self, request, emit, cancel, timings, warnings)
         components = self._components
         device = self._device
@@ -370,6 +380,8 @@ class PanoramaEngine:
 
         cancel.raise_if_cancelled()
         emit(StageEvent(Stage.DENOISING, f"Denoising {len(timesteps)} steps"))
+        note = configure_step_cache(components.transformer, self.step_cache, len(timesteps), self._dtype)
+        self._notes.extend([note] if note else [])
         with clock("denoising"):
             denoiser = Denoiser(components.transformer, batched_cfg=self.batched_cfg)
             inputs = DenoiseInputs(
@@ -522,6 +534,7 @@ class PanoramaEngine:
             request,
             folder=self._components.folder,
             lora=self._lora,
+            extra_loras=[applied for applied in self._applied if not applied.base],
             device=self.device_name,
             dtype=self.dtype_name,
             memory_tier=self._plan.describe(),

@@ -11,6 +11,7 @@ import hashlib
 import inspect
 import json
 import logging
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -297,9 +298,12 @@ def load_lora(transformer, path: str | Path, adapter_name: str) -> LoraInfo:
             alpha_note,
             rank,
         )
-    FluxPipeline.load_lora_into_transformer(
-        state_dict, network_alphas=network_alphas, transformer=transformer, adapter_name=adapter_name
-    )
+    with warnings.catch_warnings():
+        # PEFT warns on every adapter after the first; stacked LoRAs are meant to be several adapters.
+        warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
+        FluxPipeline.load_lora_into_transformer(
+            state_dict, network_alphas=network_alphas, transformer=transformer, adapter_name=adapter_name
+        )
     refresh_group_offload(transformer)
     modules = len({k.rsplit(".lora_", 1)[0] for k in state_dict})
     return LoraInfo(

@@ -3,6 +3,7 @@ library versions and warnings. It goes into the PNG's JSON chunk and the history
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import torch
 
 import dit360_desktop
 from dit360_desktop.core.loading import LoraInfo
+from dit360_desktop.core.lora_stack import AppliedLora
 from dit360_desktop.panorama.request import GenerationRequest
 
 
@@ -18,6 +20,7 @@ def run_metadata(
     *,
     folder: Path,
     lora: LoraInfo | None,
+    extra_loras: Sequence[AppliedLora] = (),
     device: str,
     dtype: str,
     memory_tier: dict[str, Any],
@@ -36,6 +39,17 @@ def run_metadata(
             "rank": lora.rank,
             "scale": request.lora_scale,
         }
+    if extra_loras:
+        models["extra_loras"] = [
+            {
+                "name": applied.info.path.name,
+                "path": str(applied.info.path),
+                "sha256": applied.info.sha256,
+                "rank": applied.info.rank,
+                "scale": applied.scale,
+            }
+            for applied in extra_loras
+        ]
     return {
         "request": request.to_dict(),
         "seed": request.seed,

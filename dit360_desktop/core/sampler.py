@@ -5,6 +5,7 @@ Numbered like diffusers' ``pipeline_flux.py``; the padding and schedule follow D
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -122,13 +123,13 @@ class Denoiser:
                 cond, uncond = both.chunk(2)
                 return uncond + inputs.true_cfg_scale * (cond - uncond)
         cond = self._call(tokens, t, guidance, inputs.cond, inputs.img_ids)
-        uncond = self._call(tokens, t, guidance, inputs.uncond, inputs.img_ids)
+        uncond = self._call(tokens, t, guidance, inputs.uncond, inputs.img_ids, context="uncond")
         return uncond + inputs.true_cfg_scale * (cond - uncond)
 
-    def _call(self, tokens, t, guidance, embeds: PromptEmbeds, img_ids) -> torch.Tensor:
+    def _call(self, tokens, t, guidance, embeds: PromptEmbeds, img_ids, context: str = "cond"):
         batch = tokens.shape[0]
         timestep = t.expand(batch).to(tokens.dtype)
-        with translate_oom():
+        with translate_oom(), _cache_context(self.transformer, context):
             return self.transformer(
                 hidden_states=tokens,
                 timestep=timestep / 1000,
@@ -148,7 +149,14 @@ class Denoiser:
             pooled=torch.cat([inputs.cond.pooled, inputs.uncond.pooled]),
             text_ids=inputs.cond.text_ids,
         )
-        return self._call(torch.cat([tokens, tokens]), t, guidance, both, inputs.img_ids)
+        return self._call(torch.cat([tokens, tokens]), t, guidance, both, inputs.img_ids, context="batched")
+
+
+def _cache_context(transformer, name: str):
+    # diffusers' step-cache hooks (``step_cache.py``) keep state per named call and refuse calls outside one.
+    if getattr(transformer, "is_cache_enabled", False):
+        return transformer.cache_context(name)
+    return contextlib.nullcontext()
 
 
 def _predicted_clean(tokens: torch.Tensor, velocity: torch.Tensor, sigma: float) -> torch.Tensor:

@@ -79,8 +79,12 @@ def apply_speed_options(
     dtype: torch.dtype = torch.bfloat16,
     compile: bool = False,
     attention_backend: str = "auto",
+    graph_breaks: bool = False,
 ) -> list[str]:
-    """Set the attention backend and optionally compile; returns notes for the user."""
+    """Set the attention backend and optionally compile; returns notes for the user.
+
+    ``graph_breaks``: hooks will be added later that dynamo cannot trace whole (the step cache's).
+    """
     notes: list[str] = []
     if attention_backend not in ATTENTION_CHOICES:
         raise ValueError(f"attention_backend must be one of {ATTENTION_CHOICES}, not {attention_backend!r}")
@@ -98,7 +102,9 @@ def apply_speed_options(
             notes.append("torch.compile is not used with streamed blocks (24gb tier); it runs eagerly.")
         else:
             # Offload and casting hooks move weights between calls: let dynamo break the graph there.
-            hooked = any(hasattr(module, "_diffusers_hook") for module in transformer.modules())
+            hooked = graph_breaks or any(
+                hasattr(module, "_diffusers_hook") for module in transformer.modules()
+            )
             transformer.compile_repeated_blocks(fullgraph=not hooked, dynamic=False)
             log.info("Compiling the repeated transformer blocks (fullgraph=%s)", not hooked)
     return notes

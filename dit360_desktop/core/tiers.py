@@ -184,7 +184,7 @@ class TierPlan:
     requested: str
     device: torch.device
     dtype: torch.dtype  # compute dtype
-    transformer: str  # "native", "fp8" or "gguf"
+    transformer: str  # "native", "fp8" (storage), "fp8-compute" (torchao, ``fp8_compute``) or "gguf"
     gguf_file: Path | None
     offload: str | None
     streams: bool
@@ -208,9 +208,10 @@ class TierPlan:
         # layers of a streamed block on the CPU, outside the blocks' streamed weights.
         # On request it saves the LoRA's separate matmuls in every step (~6 % on an H100); a change of
         # LoRA or scale then reloads the transformer. Quantised GGUF weights cannot absorb it.
+        # fp8 compute: torchao's quantised weights cannot take PEFT layers either.
         if self.transformer == "gguf":
             return False
-        return self.fuse_lora or self.transformer == "fp8" or self.offload == "stream"
+        return self.fuse_lora or self.transformer in ("fp8", "fp8-compute") or self.offload == "stream"
 
     @property
     def tiling(self) -> TilingConfig | None:
@@ -244,6 +245,7 @@ def plan_tier(
     gguf_file: str | Path | None = None,
     memory: tuple[int | None, int | None] | None = None,
     fuse_lora: bool = False,
+    fp8_compute: bool = False,
 ) -> TierPlan:
     """Resolve a requested tier (or "auto") for ``device``; unsupported parts fall back with a note."""
     if requested not in REQUEST_TIERS:
@@ -277,6 +279,8 @@ def plan_tier(
             "(choose a GGUF file to use less memory)."
         )
         transformer = "native"
+    if fp8_compute:
+        transformer, offload = _with_fp8_compute(name, transformer, offload, notes)
     t5 = spec.t5
     if t5 == "fp8" and not supports_fp8_storage(device.type):
         notes.append(f"fp8 storage is not supported on {device.type}; T5 stays in 16-bit.")
@@ -312,6 +316,21 @@ def plan_tier(
     )
 
 
+def _with_fp8_compute(tier: str, transformer: str, offload: str | None, notes: list[str]):
+    """(transformer, offload) with fp8 compute where the tier allows it; a note where it does not."""
+    if transformer == "gguf":
+        notes.append("fp8 compute does not apply to a GGUF transformer; its own quantisation is used.")
+        return transformer, offload
+    if offload in ("block_level", "leaf_level"):
+        notes.append(
+            f"fp8 compute is not used in the {tier} tier (its weights are offloaded block by block); "
+            "it runs in the full, 24gb and 24gb-fp8 tiers."
+        )
+        return transformer, offload
+    # fp8 weights (11.9 GB) fit the 24 GB tiers whole: nothing is streamed.
+    return "fp8-compute", None if offload == "stream" else offload
+
+
 # --- placement ----------------------------------------------------------------------------------------
 
 
@@ -330,6 +349,10 @@ def place_component(name: str, module: torch.nn.Module, plan: TierPlan) -> torch
 
 
 def place_transformer(transformer, plan: TierPlan):
+    if plan.transformer == "fp8-compute":
+        from dit360_desktop.core.fp8_compute import quantise_transformer
+
+        return quantise_transformer(transformer, plan.device)
     if plan.transformer == "fp8":
         transformer.enable_layerwise_casting(storage_dtype=FP8, compute_dtype=plan.dtype)
     if plan.offload is None:
@@ -370,14 +393,26 @@ def cast_t5_to_fp8(t5: torch.nn.Module, compute_dtype: torch.dtype) -> None:
 
 
 def fuse_lora(transformer, path: str | Path, scale: float, adapter_name: str):
-    """Load a LoRA, merge it at ``scale`` into the (not yet cast) weights, and drop the PEFT layers."""
-    from dit360_desktop.core.loading import load_lora
+    """Load one LoRA, merge it at ``scale`` into the (not yet cast) weights, and drop the PEFT layers."""
+    from dit360_desktop.core.lora_stack import LoraSlot
 
-    info = load_lora(transformer, path, adapter_name)
-    transformer.set_adapters([adapter_name], weights=[scale])
-    transformer.fuse_lora(lora_scale=1.0, adapter_names=[adapter_name])
-    transformer.unload_lora()
-    return info
+    slot = LoraSlot(adapter_name, Path(path).expanduser(), scale, True)
+    return fuse_loras(transformer, [slot])[0].info
+
+
+def fuse_loras(transformer, slots) -> list:
+    """Load every LoRA of ``slots`` (``lora_stack.LoraSlot``), merge them all at their scales into the
+    (not yet cast) weights in one pass, and drop the PEFT layers; returns their ``AppliedLora``s."""
+    from dit360_desktop.core.loading import load_lora
+    from dit360_desktop.core.lora_stack import AppliedLora
+
+    applied = [AppliedLora(load_lora(transformer, s.path, s.adapter), s.scale, s.base) for s in slots]
+    if slots:
+        names = [slot.adapter for slot in slots]
+        transformer.set_adapters(names, weights=[slot.scale for slot in slots])
+        transformer.fuse_lora(lora_scale=1.0, adapter_names=names)
+        transformer.unload_lora()
+    return applied
 
 
 @contextlib.contextmanager

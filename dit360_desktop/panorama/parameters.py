@@ -6,7 +6,9 @@ Layout (as written by AUTOMATIC1111's web UI and Forge):
     Negative prompt: <negative prompt, possibly several lines>
     Steps: 28, Sampler: Euler, CFG scale: 1.0, Distilled CFG Scale: 2.8, Seed: 42, Size: 2048x1024, Model: ...
 
-The last line is a comma-separated ``Key: value`` list. Values containing a comma, colon, quote or newline
+Extra LoRAs are written into the prompt line as ``<lora:name:scale>`` (A1111's extra-network syntax, which
+Civitai reads); the parser takes them out of the prompt again. The last line is a comma-separated
+``Key: value`` list. Values containing a comma, colon, quote or newline
 are written as JSON strings. For FLUX, Forge writes the distilled guidance as "Distilled CFG Scale" and keeps
 "CFG scale" for real classifier-free guidance; we do the same (true_cfg_scale → CFG scale).
 """
@@ -22,6 +24,7 @@ __all__ = ["format_a1111_parameters", "parse_a1111_parameters"]
 NEGATIVE_PREFIX = "Negative prompt:"
 # One "Key: value" pair. A key starts with a letter; a value is a JSON string or runs to the next comma.
 _PAIR = re.compile(r'\s*([A-Za-z][\w \-/().]*?)\s*:\s*("(?:\\.|[^"\\])*"|[^,]*)\s*(?:,|$)')
+_LORA_TAG = re.compile(r"\s*<lora:([^<>]+):([-+0-9.eE]+)>")
 _SIZE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
 # A line is the parameter line only if it holds at least this many pairs (A1111 uses the same rule).
 _MIN_PAIRS = 3
@@ -64,7 +67,9 @@ def format_a1111_parameters(metadata: dict[str, Any]) -> str:
     """Build the A1111 text from our metadata dict ("request", "seed", "models", "versions")."""
     request: dict[str, Any] = metadata.get("request") or {}
     prompt = str(request.get("prompt", ""))
-    lines = [prompt]
+    extras = _extra_loras(metadata)
+    tags = "".join(f" <lora:{name}:{scale:g}>" for name, scale, _ in extras)
+    lines = [prompt + tags]
     negative = str(request.get("negative_prompt") or "")
     if negative.strip():
         lines.append(f"{NEGATIVE_PREFIX} {negative}")
@@ -87,10 +92,14 @@ def format_a1111_parameters(metadata: dict[str, Any]) -> str:
             pairs.append(("Model hash", str(base["sha256"])[:10]))
         pairs.append(("Model", base.get("name")))
     lora = models.get("lora")
+    hashes = [(name, sha) for name, _, sha in extras if sha]
     if isinstance(lora, dict):
         name = lora.get("name") or "lora"
         if lora.get("sha256"):
-            pairs.append(("Lora hashes", f"{name}: {str(lora['sha256'])[:12]}"))
+            hashes.insert(0, (name, lora["sha256"]))
+    if hashes:
+        pairs.append(("Lora hashes", ", ".join(f"{name}: {str(sha)[:12]}" for name, sha in hashes)))
+    if isinstance(lora, dict):
         pairs.append(("LoRA", name))
         pairs.append(("LoRA scale", lora.get("scale", request.get("lora_scale"))))
     if request.get("init_image"):
@@ -113,6 +122,26 @@ def format_a1111_parameters(metadata: dict[str, Any]) -> str:
         pairs.append(("Version", f"dit360-desktop {versions['app']}"))
     lines.append(", ".join(f"{key}: {_quote(value)}" for key, value in pairs if value is not None))
     return "\n".join(lines)
+
+
+def _extra_loras(metadata: dict[str, Any]) -> list[tuple[str, float, str | None]]:
+    """(A1111 name, scale, sha256) of each extra LoRA: the loaded files' record, else the request's paths."""
+    models = metadata.get("models") or {}
+    loaded = models.get("extra_loras") if isinstance(models, dict) else None
+    if isinstance(loaded, list) and loaded:
+        items = [(str(x.get("name") or "lora"), x.get("scale"), x.get("sha256")) for x in loaded]
+    else:
+        request = metadata.get("request") or {}
+        items = []
+        for item in request.get("extra_loras") or ():
+            path, scale = (item.get("path"), item.get("scale")) if isinstance(item, dict) else item
+            items.append((re.split(r"[\\/]", str(path).rstrip("/\\"))[-1], scale, None))
+    # A1111 names a LoRA by its file name without the extension.
+    return [
+        (name.removesuffix(".safetensors"), float(scale), sha)
+        for name, scale, sha in items
+        if isinstance(scale, int | float)
+    ]
 
 
 def _convert(convert: Any, value: str) -> Any:
@@ -140,6 +169,7 @@ def parse_a1111_parameters(text: str) -> dict[str, Any]:
     Returns "prompt" and "negative_prompt" (always, possibly empty) plus whichever of these were present:
     steps, sampler, schedule, cfg_scale, guidance, seed, width, height, model, model_hash,
     denoising_strength, lora_scale, lora_hashes, fit, edit_method, tau, feather, source_prompt, version;
+    "loras": [(name, scale), ...] from ``<lora:name:scale>`` tags, which are taken out of the prompt;
     other keys go to "extra" as strings.
     A value that does not convert (e.g. "Seed: abc") is kept in "extra" rather than guessed.
     """
@@ -155,10 +185,18 @@ def parse_a1111_parameters(text: str) -> dict[str, Any]:
             in_negative = True
             line = line[len(NEGATIVE_PREFIX) :].lstrip()
         (negative_lines if in_negative else prompt_lines).append(line)
+    prompt = "\n".join(prompt_lines).strip()
+    loras = [
+        (name, float(scale))
+        for name, scale in _LORA_TAG.findall(prompt)
+        if _convert(float, scale) is not None
+    ]
     result: dict[str, Any] = {
-        "prompt": "\n".join(prompt_lines).strip(),
+        "prompt": _LORA_TAG.sub("", prompt).strip() if loras else prompt,
         "negative_prompt": "\n".join(negative_lines).strip(),
     }
+    if loras:
+        result["loras"] = loras
     extra: dict[str, str] = {}
     for key, raw in pairs:
         value = raw

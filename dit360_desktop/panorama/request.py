@@ -41,6 +41,9 @@ TIER_CHOICES: tuple[Choice, ...] = (
 TIERS = tuple(choice.value for choice in TIER_CHOICES)
 # The engine's attention kernels (``speed.py``); here so that the CLI can offer them without torch.
 ATTENTION_CHOICES = ("auto", "native", "_native_cudnn", "flash", "_flash_3")
+# The engine's "fast draft" step caches (``core/step_cache.py``): diffusers' First-Block Cache, TaylorSeer and
+# MagCache. Not exact; off by default.
+STEP_CACHE_CHOICES = ("off", "fbc", "taylorseer", "magcache")
 MIN_SIDE, MAX_SIDE = 64, 8192
 MAX_STEPS = 200
 MAX_PROMPT_CHARS = 4000
@@ -50,6 +53,8 @@ EDIT_METHODS = ("blend", "reference")
 # editing.py's tau: token replacement runs while the timestep (0..1) is above tau/100.
 DEFAULT_TAU = 50.0
 MAX_FEATHER = 256
+# FLUX LoRAs stacked on top of DiT360 (style, or a step-distilled "turbo" LoRA), each with its scale.
+MAX_EXTRA_LORAS = 16
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,13 @@ class GenerationRequest:
     source_prompt: str = ""
     tau: float = DEFAULT_TAU
     feather: int = 8
+    # Extra FLUX LoRAs on top of the DiT360 one: (file or PEFT folder, scale) pairs, applied in order.
+    extra_loras: tuple[tuple[str, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        # Stored requests (JSON) hold the pairs as lists or {"path", "scale"} objects; anything else is
+        # left as it came for validate() to name.
+        object.__setattr__(self, "extra_loras", normalise_extra_loras(self.extra_loras))
 
     def validate(self) -> list[str]:
         """Raise ``RequestError`` for the first bad field; return warnings for legal but unusual values."""
@@ -116,6 +128,7 @@ class GenerationRequest:
             raise RequestError("tier", f"must be one of {', '.join(TIERS)} (got {self.tier!r})")
         _check_type(self, "seamless_decode", bool)
         _check_type(self, "rewrap_each_step", bool)
+        self._validate_extra_loras()
         self._validate_edit()
 
         warnings = []
@@ -148,6 +161,31 @@ class GenerationRequest:
         _check_parameter(self, "tau")
         _check_parameter(self, "feather")
 
+    def _validate_extra_loras(self) -> None:
+        loras = self.extra_loras
+        if not isinstance(loras, tuple):
+            raise RequestError("extra_loras", f"must be a list of (path, scale) pairs (got {loras!r})")
+        if len(loras) > MAX_EXTRA_LORAS:
+            raise RequestError("extra_loras", f"must hold at most {MAX_EXTRA_LORAS} LoRAs (got {len(loras)})")
+        spec = PARAMETERS["lora_scale"]
+        seen = set()
+        for index, pair in enumerate(loras):
+            if not (isinstance(pair, tuple) and len(pair) == 2):
+                raise RequestError("extra_loras", f"item {index} must be a (path, scale) pair (got {pair!r})")
+            path, scale = pair
+            if not isinstance(path, str) or not path.strip():
+                raise RequestError("extra_loras", f"item {index}: the path must be a non-empty string")
+            if isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale != scale:
+                raise RequestError("extra_loras", f"item {index}: the scale must be a number (got {scale!r})")
+            if not spec.low <= scale <= spec.high:
+                raise RequestError(
+                    "extra_loras",
+                    f"item {index}: the scale must be between {spec.low} and {spec.high} (got {scale})",
+                )
+            if path in seen:
+                raise RequestError("extra_loras", f"item {index}: {path} is listed twice")
+            seen.add(path)
+
     @property
     def is_edit(self) -> bool:
         return self.mask_image is not None
@@ -170,7 +208,9 @@ class GenerationRequest:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        data["extra_loras"] = [{"path": path, "scale": scale} for path, scale in self.extra_loras]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GenerationRequest:
@@ -247,6 +287,24 @@ PARAMETERS: dict[str, ParameterSpec] = {
         ),
     )
 }  # fmt: skip
+
+
+def normalise_extra_loras(value: Any) -> Any:
+    """``extra_loras`` as a tuple of (path, scale) tuples, from lists, pairs or {"path", "scale"} objects.
+
+    A value of another shape is returned unchanged, so that ``validate()`` names the field.
+    """
+    if not isinstance(value, list | tuple):
+        return value
+    pairs = []
+    for item in value:
+        if isinstance(item, dict) and set(item) <= {"path", "scale"} and "path" in item:
+            pairs.append((item["path"], item.get("scale", 1.0)))
+        elif isinstance(item, list | tuple) and len(item) == 2:
+            pairs.append(tuple(item))
+        else:
+            return value if isinstance(value, tuple) else tuple(value)
+    return tuple(pairs)
 
 
 def _check_parameter(request: GenerationRequest, name: str) -> None:

@@ -197,7 +197,8 @@ def _acceptable(fields: Mapping[str, Any]) -> dict[str, Any]:
             continue
         value = float(value) if annotation == "float" else value
         if _valid(name, value):
-            values[name] = value
+            # The request's own normalisation: JSON lists of pairs become the field's tuples again.
+            values[name] = getattr(dataclasses.replace(_PROBE, **{name: value}), name)
     return values
 
 

@@ -43,6 +43,8 @@ def _other_value(f: dataclasses.Field, current: Any) -> Any:
         return not current
     if kind.startswith("str"):
         return f"{f.name} value"
+    if kind.startswith("tuple[tuple[str, float]"):
+        return (("/loras/style.safetensors", 0.5), ("/loras/turbo.safetensors", 1.0))
     raise AssertionError(f"test_form does not know how to vary {f.name}: {f.type}")
 
 
