@@ -1,0 +1,75 @@
+"""`--extra-lora FILE[:SCALE]` on the command line, and what it refuses (exit 3, naming the file)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from dit360_desktop.cli import main
+from dit360_desktop.cli.generate import extra_lora
+from dit360_desktop.testing.tiny_flux import build_tiny_lora
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("style.safetensors", ("style.safetensors", 1.0)),
+        ("style.safetensors:0.5", ("style.safetensors", 0.5)),
+        ("style.safetensors:-1", ("style.safetensors", -1.0)),
+        ("C:\\loras\\style.safetensors", ("C:\\loras\\style.safetensors", 1.0)),
+        ("C:\\loras\\style.safetensors:0.25", ("C:\\loras\\style.safetensors", 0.25)),
+    ],
+)
+def test_extra_lora_argument_splits_the_scale_off(value, expected):
+    assert extra_lora(value) == expected
+
+
+def args(tiny_flux_dir, tmp_path, *extra):
+    return [
+        "generate", "--prompt", "a snowy forest", "--model", str(tiny_flux_dir), "--width", "128",
+        "--height", "64", "--steps", "1", "--seed", "3", "--device", "cpu", "--lora", "none", "--quiet",
+        "--no-history", "--output", str(tmp_path / "out.png"), *extra,
+    ]  # fmt: skip
+
+
+def test_generate_stacks_extra_loras_and_records_them(tiny_flux_dir, tmp_path):
+    from dit360_desktop.panorama.imageio import read_metadata
+
+    style = build_tiny_lora(tmp_path / "style.safetensors", tiny_flux_dir / "transformer", peft_folder=False)
+    turbo = build_tiny_lora(tmp_path / "turbo", tiny_flux_dir / "transformer", seed=4)
+    code = main(args(tiny_flux_dir, tmp_path, "--extra-lora", f"{style}:0.5", "--extra-lora", str(turbo)))
+    assert code == 0
+    meta = read_metadata(tmp_path / "out.png")
+    assert meta.dit360["request"]["extra_loras"] == [
+        {"path": str(style), "scale": 0.5},
+        {"path": str(turbo), "scale": 1.0},
+    ]
+    assert "<lora:style:0.5> <lora:turbo:1>" in meta.parameters
+
+
+def test_a_lora_for_another_base_model_exits_3_naming_it(tiny_flux_dir, tmp_path, capsys):
+    sdxl = tmp_path / "sdxl_ink.safetensors"
+    save_file(
+        {
+            "lora_unet_output_blocks_1_1_proj_in.lora_down.weight": torch.zeros(4, 32),
+            "lora_unet_output_blocks_1_1_proj_in.lora_up.weight": torch.zeros(32, 4),
+        },
+        str(sdxl),
+    )
+    assert main(args(tiny_flux_dir, tmp_path, "--extra-lora", f"{sdxl}:0.8")) == 3
+    error = capsys.readouterr().err
+    assert "sdxl_ink.safetensors" in error and "UNet" in error and "Traceback" not in error
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_a_missing_extra_lora_exits_3_before_the_model_loads(tiny_flux_dir, tmp_path, capsys):
+    missing = tmp_path / "nowhere.safetensors"
+    assert main(args(tiny_flux_dir, tmp_path, "--extra-lora", str(missing))) == 3
+    assert "nowhere.safetensors" in capsys.readouterr().err
+
+
+def test_fp8_compute_is_refused_on_the_cpu_with_exit_2(tiny_flux_dir, tmp_path, capsys):
+    assert main(args(tiny_flux_dir, tmp_path, "--fp8-compute")) == 2
+    error = capsys.readouterr().err
+    assert "--fp8-compute needs an NVIDIA Hopper GPU" in error and "cpu" in error
