@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         metavar="PX",
-        help="tile side in input pixels (0: untiled; default 512 on a GPU, 256 on the CPU)",
+        help="tile side in input pixels (0: untiled; default 1024 on a GPU, 512 on the CPU)",
     )
     parser.add_argument(
         "--margin", type=int, default=None, metavar="PX", help="context around each tile (32)"

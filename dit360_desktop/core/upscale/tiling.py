@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 DEFAULT_MARGIN = 32
-DEFAULT_TILE_CPU = 256
-DEFAULT_TILE_GPU = 512
+DEFAULT_TILE_CPU = 512
+DEFAULT_TILE_GPU = 1024
 
 
 @dataclass(frozen=True)
