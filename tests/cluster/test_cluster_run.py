@@ -189,6 +189,11 @@ def test_progress_streams_back_per_job(first_run) -> None:
     for job in first_run["jobs"]:
         if job.job_id != first_run["victim"]:
             assert [e.step for e in steps if e.job_id == job.job_id] == [1, 2]
+    # The model loads once per worker (two started), not once per job (seven runs with the retry).
+    loads = [
+        e for e in first_run["events"] if isinstance(e, ev.JobStage) and e.message.startswith("Loading FLUX")
+    ]
+    assert 1 <= len(loads) <= 2
     previews = [e.preview for e in steps if e.preview is not None]
     # The engine's previews are at latent size (H/8 × W/8); they travel as JPEG and arrive as RGB arrays.
     assert previews and all(p.dtype == np.uint8 and p.shape == (8, 16, 3) for p in previews)
@@ -340,6 +345,17 @@ def test_workers_download_through_the_model_manager_with_the_token_from_the_runt
         (entry,) = library.search()
     # The LoRA installed with the fetched model is the worker's default, as locally.
     assert entry.params["lora_path"] and str(tmp_path / "models-b") in entry.params["lora_path"]
+    # Files that no longer match the registry: the worker refuses jobs, naming the file.
+    weights = next((tmp_path / "models-b").rglob("transformer/*.safetensors"))
+    weights.write_bytes(b"\0" * weights.stat().st_size)
+    broken = ModelSource(models_dir=str(tmp_path / "models-b"))
+    seen = []
+    with Library.open(tmp_path / "other-lib") as library:
+        options = ClusterOptions(address=cluster_address, model=broken, workers=1)
+        BatchDriver(options, library, on_event=seen.append).run(read_jobs_file(tmp_path / "jobs.jsonl"))
+    refused = [e for e in seen if isinstance(e, ev.WorkerRefused)]
+    assert len(refused) == 1, seen
+    assert "failed verification" in refused[0].reason and "transformer" in refused[0].reason
     auth = [
         v for _m, _p, headers in emulator.requests for k, v in headers.items() if k.lower() == "authorization"
     ]
