@@ -19,6 +19,7 @@ from dit360_desktop.panorama.errors import (
 )
 from dit360_desktop.panorama.request import (
     ATTENTION_CHOICES,
+    DEFAULT_STEP_CACHE,
     DEVICES,
     DTYPES,
     FIT_MODES,
@@ -29,9 +30,6 @@ from dit360_desktop.panorama.request import (
 )
 
 log = logging.getLogger(__name__)
-
-# What `--cache` alone chooses: picked by measurement (docs/performance-tiers.md, "Step caching").
-DEFAULT_STEP_CACHE = "fbc"
 
 
 def on_off(value: str) -> bool:
@@ -153,7 +151,6 @@ def engine_options(args: argparse.Namespace) -> dict:
         "attention_backend": args.attention,
         "fuse_lora": args.fuse_lora,
         "fp8_compute": args.fp8_compute,
-        "step_cache": args.cache,
     }
 
 
@@ -208,6 +205,7 @@ def run(args: argparse.Namespace) -> int:
             rewrap_each_step=args.rewrap,
             tier=args.tier,
             extra_loras=tuple(args.extra_lora),
+            step_cache=args.cache,
         )
         request.validate()
         if request.init_image is not None:

@@ -72,8 +72,7 @@ class PanoramaEngine:
     """``gguf_file`` replaces the transformer weights with a GGUF file in every tier; ``compile`` and
     ``attention_backend`` are the speed options of ``speed.py``; ``fuse_lora`` merges the LoRAs into the
     16-bit weights in every tier (faster steps; a new LoRA or scale reloads the transformer);
-    ``fp8_compute`` runs the transformer's matmuls in fp8 on Hopper and newer (``fp8_compute.py``);
-    ``step_cache`` is the "fast draft" of ``step_cache.py`` (not exact)."""
+    ``fp8_compute`` runs the transformer's matmuls in fp8 on Hopper and newer (``fp8_compute.py``)."""
 
     def __init__(
         self,
@@ -86,7 +85,6 @@ class PanoramaEngine:
         attention_backend: str = "auto",
         fuse_lora: bool = False,
         fp8_compute: bool = False,
-        step_cache: str = "off",
     ):
         self.model_dir = Path(model_dir).expanduser()
         self.batched_cfg = batched_cfg
@@ -96,7 +94,6 @@ class PanoramaEngine:
         self.attention_backend = attention_backend
         self.fuse_lora = fuse_lora
         self.fp8_compute = fp8_compute
-        self.step_cache = step_cache
         self._plan: tiers.TierPlan | None = None
         self._fused: tuple | None = None
         self._notes: list[str] = []
@@ -254,7 +251,9 @@ class PanoramaEngine:
                 dtype=self._dtype,
                 compile=self.compile,
                 attention_backend=self.attention_backend,
-                graph_breaks=self.step_cache != "off",
+                # A request may turn the step cache on, whose hooks break the graph; without them
+                # dynamo builds the same single graph either way.
+                graph_breaks=True,
             )
         )
 
@@ -361,6 +360,8 @@ class PanoramaEngine:
 
             # The edit methods make their own transformer calls, outside the cache's contexts.
             configure_step_cache(self._components.transformer, "off", request.steps, self._dtype)
+            if request.step_cache != "off":
+                self._notes.append("The step cache (fast draft) is not used for edits; the edit is exact.")
             return run_edit(self, request, emit, cancel, timings, warnings)
         components = self._components
         device = self._device
@@ -380,7 +381,7 @@ class PanoramaEngine:
 
         cancel.raise_if_cancelled()
         emit(StageEvent(Stage.DENOISING, f"Denoising {len(timesteps)} steps"))
-        note = configure_step_cache(components.transformer, self.step_cache, len(timesteps), self._dtype)
+        note = configure_step_cache(components.transformer, request.step_cache, len(timesteps), self._dtype)
         self._notes.extend([note] if note else [])
         with clock("denoising"):
             denoiser = Denoiser(components.transformer, batched_cfg=self.batched_cfg)

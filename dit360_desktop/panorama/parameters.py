@@ -48,6 +48,7 @@ _KNOWN: dict[str, tuple[str, Any]] = {
     "tau": ("tau", float),
     "feather": ("feather", int),
     "source prompt": ("source_prompt", str),
+    "step cache": ("step_cache", str),
     "version": ("version", str),
 }
 
@@ -117,6 +118,8 @@ def format_a1111_parameters(metadata: dict[str, Any]) -> str:
         pairs.append(("Seamless decode", _on_off(request["seamless_decode"])))
     if request.get("rewrap_each_step"):
         pairs.append(("Re-wrap each step", "on"))
+    if request.get("step_cache") not in (None, "off"):
+        pairs.append(("Step cache", request["step_cache"]))
     versions = metadata.get("versions") or {}
     if isinstance(versions, dict) and versions.get("app"):
         pairs.append(("Version", f"dit360-desktop {versions['app']}"))
@@ -168,7 +171,8 @@ def parse_a1111_parameters(text: str) -> dict[str, Any]:
 
     Returns "prompt" and "negative_prompt" (always, possibly empty) plus whichever of these were present:
     steps, sampler, schedule, cfg_scale, guidance, seed, width, height, model, model_hash,
-    denoising_strength, lora_scale, lora_hashes, fit, edit_method, tau, feather, source_prompt, version;
+    denoising_strength, lora_scale, lora_hashes, fit, edit_method, tau, feather, source_prompt, step_cache,
+    version;
     "loras": [(name, scale), ...] from ``<lora:name:scale>`` tags, which are taken out of the prompt;
     other keys go to "extra" as strings.
     A value that does not convert (e.g. "Seed: abc") is kept in "extra" rather than guessed.

@@ -44,6 +44,8 @@ ATTENTION_CHOICES = ("auto", "native", "_native_cudnn", "flash", "_flash_3")
 # The engine's "fast draft" step caches (``core/step_cache.py``): diffusers' First-Block Cache, TaylorSeer and
 # MagCache. Not exact; off by default.
 STEP_CACHE_CHOICES = ("off", "fbc", "taylorseer", "magcache")
+# What `--cache` alone and the app's "Fast draft" choose: picked by measurement (docs/performance-tiers.md).
+DEFAULT_STEP_CACHE = "fbc"
 MIN_SIDE, MAX_SIDE = 64, 8192
 MAX_STEPS = 200
 MAX_PROMPT_CHARS = 4000
@@ -85,6 +87,8 @@ class GenerationRequest:
     feather: int = 8
     # Extra FLUX LoRAs on top of the DiT360 one: (file or PEFT folder, scale) pairs, applied in order.
     extra_loras: tuple[tuple[str, float], ...] = ()
+    # "Fast draft": a diffusers step cache (STEP_CACHE_CHOICES); anything but "off" is not exact.
+    step_cache: str = "off"
 
     def __post_init__(self) -> None:
         # Stored requests (JSON) hold the pairs as lists or {"path", "scale"} objects; anything else is
@@ -129,6 +133,10 @@ class GenerationRequest:
         _check_type(self, "seamless_decode", bool)
         _check_type(self, "rewrap_each_step", bool)
         self._validate_extra_loras()
+        if self.step_cache not in STEP_CACHE_CHOICES:
+            raise RequestError(
+                "step_cache", f"must be one of {', '.join(STEP_CACHE_CHOICES)} (got {self.step_cache!r})"
+            )
         self._validate_edit()
 
         warnings = []

@@ -1,5 +1,6 @@
 """Generation parameters: size, steps, guidance, seed, true CFG, LoRA scale, strength, memory tier,
-seamless decode. Ranges, steps and tooltips come from ``panorama.request.PARAMETERS``."""
+seamless decode, fast draft, extra LoRAs. Ranges, steps and tooltips come from
+``panorama.request.PARAMETERS``."""
 
 from __future__ import annotations
 
@@ -21,8 +22,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dit360_desktop.panorama.request import MAX_SEED, PARAMETERS, TIER_CHOICES, TRAINED_SIZE, ParameterSpec
+from dit360_desktop.panorama.request import (
+    DEFAULT_STEP_CACHE,
+    MAX_SEED,
+    PARAMETERS,
+    TIER_CHOICES,
+    TRAINED_SIZE,
+    ParameterSpec,
+)
 from dit360_desktop.ui.generation.form import GenerationForm
+from dit360_desktop.ui.generation.lora_list import LoraListWidget
 from dit360_desktop.ui.generation.prompt_panel import section_title
 from dit360_desktop.ui.widgets.icons import icon
 
@@ -176,6 +185,15 @@ class ParamsPanel(QWidget):
             "Turn it off only to compare with the reference DiT360 output."
         )
         grid.addWidget(self.seamless, grid.rowCount(), 0, 1, 2)
+        self.fast_draft = QCheckBox("Fast draft (step cache)")
+        self.fast_draft.setObjectName("FastDraft")
+        self.fast_draft.setToolTip(
+            "Skip part of the model's work on steps where it changes little (diffusers' step cache):\n"
+            "faster, but the panorama is no longer exact. Saved with the result."
+        )
+        grid.addWidget(self.fast_draft, grid.rowCount(), 0, 1, 2)
+        self.lora_list = LoraListWidget(form)
+        layout.addWidget(self.lora_list)
         self._bind()
 
     def _row(self, label: str, widget: QWidget) -> QLabel:
@@ -206,6 +224,8 @@ class ParamsPanel(QWidget):
         form.subscribe("height", lambda _: self._show_size())
         self.seamless.toggled.connect(lambda on: form.set("seamless_decode", on))
         form.subscribe("seamless_decode", self.seamless.setChecked)
+        self.fast_draft.toggled.connect(self._fast_draft_toggled)
+        form.subscribe("step_cache", lambda method: self.fast_draft.setChecked(method != "off"))
         self.tier_combo.currentIndexChanged.connect(lambda i: form.set("tier", self.tier_combo.itemData(i)))
         form.subscribe("tier", self._show_tier)
         self.seed_edit.textChanged.connect(self._seed_typed)
@@ -213,6 +233,11 @@ class ParamsPanel(QWidget):
         self.seed_lock.toggled.connect(lambda locked: form.set("seed_locked", locked))
         form.subscribe("seed_locked", self._show_lock)
         form.subscribe("init_image", lambda path: self.set_strength_visible(path is not None))
+
+    def _fast_draft_toggled(self, on: bool) -> None:
+        # A re-used request may name another cache method: keep it while the box stays ticked.
+        if on != (self.form["step_cache"] != "off"):
+            self.form.set("step_cache", DEFAULT_STEP_CACHE if on else "off")
 
     def _size_chosen(self, index: int) -> None:
         width, height = self.size_combo.itemData(index)
