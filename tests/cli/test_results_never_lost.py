@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -212,3 +213,43 @@ def test_read_only_library_exits_2_before_loading(tiny_flux_dir, tmp_path, capsy
     finally:
         subprocess.run(["umount", str(library)], check=False, capture_output=True)
     assert code == 2 and str(library) in err and "read-only" in err
+
+
+def test_a_really_full_library_drive_sends_the_picture_to_the_recovery_folder(
+    tiny_flux_dir, tmp_path, capsys, monkeypatch, isolated_home
+):
+    """A real ENOSPC: the library is on a 4 MB tmpfs that fills up while the panorama is generated."""
+    import subprocess
+
+    from dit360_desktop.core import engine
+    from dit360_desktop.history.recovery import recovery_dir
+
+    drive = tmp_path / "small-drive"
+    drive.mkdir()
+    try:
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(drive)], check=True, capture_output=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("mounting a tmpfs needs root (and mount) on Linux")
+    original = engine.PanoramaEngine.run
+
+    def run_then_fill_the_drive(self, *args, **kwargs):
+        result = original(self, *args, **kwargs)
+        # Another program takes the last free space while the model runs.
+        with (drive / "filler").open("wb", buffering=0) as filler, contextlib.suppress(OSError):
+            while True:
+                filler.write(b"\0" * 65536)
+        return result
+
+    monkeypatch.setattr(engine.PanoramaEngine, "run", run_then_fill_the_drive)
+    try:
+        code, _, err = _run(capsys, args_for(tiny_flux_dir, "--library", str(drive / "lib")))
+        in_library = list((drive / "lib").rglob("images/**/*.png"))
+    finally:
+        subprocess.run(["umount", str(drive)], check=False, capture_output=True)
+    assert code == 6 and "full" in err
+    assert in_library == []
+    saved = list(recovery_dir().glob("*.png"))
+    assert len(saved) == 1 and str(saved[0]) in err
+    assert Image.open(saved[0]).size == (128, 64)
