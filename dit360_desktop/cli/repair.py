@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from dit360_desktop.cli import exit_codes, preflight
-from dit360_desktop.cli.generate import add_model_arguments, report_error
+from dit360_desktop.cli.generate import add_model_arguments, engine_options, report_error
 from dit360_desktop.cli.progress import ProgressPrinter
 from dit360_desktop.cli.saving import print_report, save_result
 from dit360_desktop.panorama.errors import DiT360Error, RequestError
@@ -43,8 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def _template(args: argparse.Namespace, source: Path) -> GenerationRequest:
-    """The edit settings: the panorama's own prompt and sampling settings where it has them."""
+def edit_template(args: argparse.Namespace, source: Path) -> GenerationRequest:
+    """The edit settings: the panorama's own prompt and sampling settings where it has them (also the
+    detail stage of ``dit360 upscale``)."""
     from dit360_desktop.models.selection import resolve_lora
     from dit360_desktop.panorama import imageio
 
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
             seam=args.seam, poles=args.poles, band=args.band, feather=args.feather, strength=args.strength
         )
         options.validate(width)
-        template = _template(args, source)
+        template = edit_template(args, source)
         if args.output is not None:
             args.output = preflight.check_output_file(
                 args.output, "--output", preflight.png_size_bound(width, height)
@@ -103,13 +104,7 @@ def run(args: argparse.Namespace) -> int:
     from dit360_desktop.core.repair import repair_panorama
 
     try:
-        engine = PanoramaEngine(
-            model_dir,
-            gguf_file=args.gguf,
-            compile=args.compile,
-            attention_backend=args.attention,
-            fuse_lora=args.fuse_lora,
-        )
+        engine = PanoramaEngine(model_dir, **engine_options(args))
         with tempfile.TemporaryDirectory(prefix="dit360-repair-") as work:
             try:
                 result, summary = repair_panorama(

@@ -13,7 +13,11 @@ import sys
 from pathlib import Path
 
 from dit360_desktop.cli.exit_codes import OK, report
+from dit360_desktop.cli.generate import add_model_arguments, engine_options
 from dit360_desktop.panorama.errors import DiT360Error, ModelMissingError, RequestError
+
+# core.upscale.detail.MAX_DETAIL_STRENGTH, without importing torch to parse the options.
+MAX_DETAIL_STRENGTH = 0.6
 
 UPSCALER_HINT = (
     "Run `dit360 models download realesrgan-general-x4v3`, or pass --sr-model FILE.safetensors "
@@ -45,9 +49,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         default=0.0,
         metavar="STRENGTH",
-        help="DiT360 img2img detail pass over the upscaled panorama (not available yet; must be 0)",
+        help="DiT360 img2img over overlapping windows of the result (0: off; up to 0.6; 0.2-0.3 adds detail)",
     )
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    detail = parser.add_argument_group("detail stage (with --detail)")
+    detail.add_argument("--detail-window", type=int, default=2048, metavar="PX", help="window width (2048)")
+    detail.add_argument("--prompt", default=None, help="what the panorama shows (default: its own prompt)")
+    detail.add_argument("--steps", type=int, default=None, help="default: the panorama's own, else 28")
+    detail.add_argument("--guidance", type=float, default=None, help="default: the panorama's own, else 2.8")
+    detail.add_argument("--seed", type=int, default=None, help="0…2^32-1; random when omitted")
+    detail.add_argument("--lora", default=None, help="LoRA folder or .safetensors file, or 'none'")
+    detail.add_argument("--lora-scale", type=float, default=1.0)
+    add_model_arguments(detail)
     parser.add_argument("--output", type=Path, required=True, metavar="FILE.png")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.set_defaults(handler=run)
@@ -84,9 +96,9 @@ def run(args: argparse.Namespace) -> int:
     from dit360_desktop.panorama.userimage import load_user_image
 
     try:
-        if args.detail != 0.0:
+        if not 0.0 <= args.detail <= MAX_DETAIL_STRENGTH:
             raise RequestError(
-                "detail", "the DiT360 detail pass is not available in this version; leave --detail at 0"
+                "detail", f"must be between 0 (off) and {MAX_DETAIL_STRENGTH} (got {args.detail})"
             )
         if args.tile is not None and args.tile < 0:
             raise RequestError(
@@ -102,6 +114,13 @@ def run(args: argparse.Namespace) -> int:
         from dit360_desktop.core.upscale.pipeline import upscale_pixels
         from dit360_desktop.core.upscale.tiling import DEFAULT_MARGIN, DEFAULT_TILE_CPU, DEFAULT_TILE_GPU
 
+        template = model_dir = None
+        if args.detail > 0:
+            from dit360_desktop.cli.repair import edit_template
+            from dit360_desktop.models.selection import resolve_base_model
+
+            template = edit_template(args, source)
+            model_dir = resolve_base_model(args.model)
         sr = load_sr_model(model_path, device=args.device)
         tile = (
             args.tile
@@ -111,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
         margin = args.margin if args.margin is not None else DEFAULT_MARGIN
         progress = None if args.quiet else _progress
         out, summary = upscale_pixels(pixels, sr, args.scale, tile=tile, margin=margin, on_progress=progress)
+        if template is not None:
+            out = _add_detail(args, out, template, model_dir, sr)
         metadata = _source_metadata(source)
         metadata["upscale"] = {
             "source": str(source),
@@ -123,6 +144,12 @@ def run(args: argparse.Namespace) -> int:
             "seconds": round(summary.seconds, 2),
             "notes": summary.notes,
         }
+        if template is not None:
+            metadata["upscale"]["detail"] = {
+                "strength": args.detail,
+                "window": args.detail_window,
+                "request": template.to_dict(),
+            }
         imageio.save_png(Image.fromarray(out), args.output.expanduser(), metadata, gpano=True)
     except ModelMissingError as error:
         return report(error, hint=f" {UPSCALER_HINT}")
@@ -136,6 +163,30 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"note: {note}\n")
     sys.stdout.write(f"{args.output}\n")
     return OK
+
+
+def _add_detail(args: argparse.Namespace, pixels, template, model_dir: Path, sr):
+    """The detail stage; the SR network is freed first so the diffusion model has the memory."""
+    import tempfile
+
+    from dit360_desktop.cli.progress import ProgressPrinter
+    from dit360_desktop.core.engine import PanoramaEngine
+    from dit360_desktop.core.upscale.detail import add_detail
+
+    sr.module.to("cpu")
+    engine = PanoramaEngine(model_dir, **engine_options(args))
+    if not args.quiet:
+        sys.stderr.write("\n")
+    with tempfile.TemporaryDirectory(prefix="dit360-detail-") as work:
+        return add_detail(
+            engine,
+            pixels,
+            template,
+            args.detail,
+            Path(work),
+            window=args.detail_window,
+            on_event=ProgressPrinter(quiet=args.quiet),
+        )
 
 
 def _source_metadata(source: Path) -> dict:

@@ -283,3 +283,99 @@ def test_unknown_architecture_is_refused(tmp_path: Path) -> None:
     save_file({"encoder.weight": torch.zeros(4, 4)}, str(path))
     with pytest.raises(ModelInvalidError, match="spandrel knows"):
         load_sr_model(path)
+
+
+# The detail stage
+
+
+class RecordingEngine:
+    """Stands in for PanoramaEngine.run: returns ``transform(init image)`` and records the requests."""
+
+    def __init__(self, transform) -> None:
+        self.transform = transform
+        self.requests = []
+
+    def run(self, request, on_event=None, cancel=None):
+        from PIL import Image
+
+        from dit360_desktop.panorama.result import Result
+
+        self.requests.append(request)
+        pixels = np.asarray(Image.open(request.init_image).convert("RGB"))
+        return Result(image=Image.fromarray(self.transform(pixels)), request=request, metadata={})
+
+
+def detail_template():
+    from dit360_desktop.panorama.request import GenerationRequest
+
+    return GenerationRequest(prompt="This is a panorama image. Hills.", steps=2, seed=4, device="cpu")
+
+
+def test_detail_windows_cover_the_sphere_and_wrap() -> None:
+    from dit360_desktop.core.upscale.detail import plan_windows
+
+    windows = plan_windows(512, 1024, window=512)
+    assert all(w.width == 2 * w.height == 512 for w in windows)
+    covered = np.zeros((512, 1024), int)
+    for w in windows:
+        covered[w.y : w.y + w.height, np.arange(w.x, w.x + w.width) % 1024] += 1
+    assert covered.min() >= 1
+    assert any(w.x + w.width > 1024 for w in windows)  # one column of windows crosses the seam
+    assert (covered >= 2).mean() > 0.3  # they overlap
+
+
+def test_detail_is_the_average_of_its_windows(tmp_path) -> None:
+    from dit360_desktop.core.upscale.detail import add_detail
+
+    image = panorama(128)
+    identity = RecordingEngine(lambda p: p)
+    assert np.array_equal(add_detail(identity, image, detail_template(), 0.3, tmp_path, window=128), image)
+    wrapped = [r for r in identity.requests if r.width == 128]
+    assert len(wrapped) == len(identity.requests) > 4
+    assert all(r.strength == 0.3 and r.height == 64 for r in identity.requests)
+    # Each window returns one constant: every pixel is a weighted average of the constants covering it.
+    count = iter(range(1000))
+    constant = RecordingEngine(lambda p: np.full_like(p, 40 + 20 * next(count)))
+    out = add_detail(constant, image, detail_template(), 0.3, tmp_path, window=128)
+    values = 40 + 20 * np.arange(len(constant.requests))
+    assert out.min() >= values.min() and out.max() <= values.max()
+    assert len(np.unique(out)) > len(values)  # blended where windows overlap
+
+
+def test_detail_window_crosses_the_seam_with_wrapped_pixels(tmp_path) -> None:
+    from dit360_desktop.core.upscale.detail import add_detail, plan_windows
+
+    image = panorama(128)
+    crops = []
+
+    def keep(pixels):
+        crops.append(pixels.copy())
+        return pixels
+
+    add_detail(RecordingEngine(keep), image, detail_template(), 0.2, tmp_path, window=128)
+    for win, crop in zip(plan_windows(128, 256, 128), crops, strict=True):
+        expected = image[win.y : win.y + win.height][:, np.arange(win.x, win.x + win.width) % 256]
+        assert np.array_equal(crop, expected)
+
+
+def test_detail_on_the_tiny_model(tiny_flux_dir, tmp_path) -> None:
+    from dit360_desktop.core.engine import PanoramaEngine
+    from dit360_desktop.core.upscale.detail import add_detail
+    from dit360_desktop.panorama.errors import GenerationCancelled
+    from dit360_desktop.panorama.events import CancelToken, StageEvent
+
+    image = panorama(128)
+    events = []
+    engine = PanoramaEngine(tiny_flux_dir)
+    out = add_detail(engine, image, detail_template(), 0.3, tmp_path, window=192, on_event=events.append)
+    assert out.shape == image.shape and not np.array_equal(out, image)
+    stages = [
+        e.message for e in events if isinstance(e, StageEvent) and e.message.startswith("Detail window")
+    ]
+    assert stages == [f"Detail window {i} of 4" for i in range(1, 5)]
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(GenerationCancelled):
+        add_detail(engine, image, detail_template(), 0.3, tmp_path, window=256, cancel=token)
+    with pytest.raises(Exception, match="detail"):
+        add_detail(engine, image, detail_template(), 0.9, tmp_path, window=256)
