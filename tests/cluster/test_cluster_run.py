@@ -362,3 +362,30 @@ def test_workers_download_through_the_model_manager_with_the_token_from_the_runt
     assert f"Bearer {token}" in auth
     texts = [str(e) for e in seen] + [r.getMessage() for r in caplog.records] + [summary.outcomes[0].reason]
     assert not any(token in text or "hf_wrong_token" in text for text in texts)
+
+
+def test_the_app_bridge_runs_the_driver_in_a_child_process(qtbot, cluster_address, tiny_flux_dir, tmp_path):
+    """The app's path: ClusterBridge starts the driver process, which saves into the app's library."""
+    from dit360_desktop.ui.cluster.bridge import ClusterBridge
+
+    job = {"prompt": "from the app", "width": 128, "height": 64, "steps": 2, "seed": 11, "lora_path": "none"}
+    (tmp_path / "jobs.jsonl").write_text(json.dumps(job) + "\n", encoding="utf-8")
+    jobs = read_jobs_file(tmp_path / "jobs.jsonl")
+    options = ClusterOptions(
+        address=cluster_address, model=ModelSource(model_dir=str(tiny_flux_dir)), workers=1
+    )
+    bridge = ClusterBridge(jobs, options, tmp_path / "lib")
+    started, saved, steps = [], [], []
+    bridge.job_started.connect(lambda job_id, worker: started.append((job_id, worker)))
+    bridge.job_step.connect(lambda job_id, step, total: steps.append(step))
+    bridge.job_saved.connect(lambda job_id, entry: saved.append((job_id, entry)))
+    with qtbot.waitSignal(bridge.batch_finished, timeout=120_000) as finished:
+        bridge.start()
+    assert bridge.wait(30_000)
+    assert finished.args[0].counts()["done"] == 1
+    assert started[0][0] == jobs[0].job_id and "@" in started[0][1]
+    assert steps == [1, 2]
+    ((job_id, entry),) = saved
+    assert job_id == jobs[0].job_id and entry.path.is_file()
+    with Library.open(tmp_path / "lib") as library:
+        assert library.get(entry.id).metadata[JOB_ID_KEY] == job_id

@@ -1,9 +1,12 @@
 """The app's link to a cluster: a QThread that runs the batch driver and emits plain values.
 
-Ray and the driver are imported inside the thread, after the user chose "Send queue to cluster…", never
-at start-up. The thread opens its own Library on the app's library folder (SQLite connections belong to
-the thread that opened them, as with the generation worker), saves each result as it lands, and hands
-the saved entry to the UI, which shows it in the gallery. It never touches a widget.
+The driver runs in a child process (``cluster/child.py``): joining a cluster holds the GIL for most of a
+second, which the window would feel. This thread starts that process when the user chose "Send queue to
+cluster…" (never at start-up), relays its messages as signals, and passes on a stop. The child opens its
+own Library on the app's library folder, saves each result as it lands, and sends the saved entry, which
+the UI shows in the gallery. The thread never touches a widget.
+
+A ``driver_factory`` runs the driver in this thread instead, for tests with a driver that needs no Ray.
 """
 
 from __future__ import annotations
@@ -25,10 +28,9 @@ log = logging.getLogger(__name__)
 DriverFactory = Callable[[Any, Any, Callable[[Any], None]], Any]
 
 
-def default_driver_factory(options: Any, library: Any, on_event: Callable[[Any], None]) -> Any:
-    from dit360_desktop.cluster.driver import BatchDriver
-
-    return BatchDriver(options, library, on_event=on_event)
+# How long the child may take to stop after the run ended (it has sent its summary by then).
+_CHILD_EXIT_S = 30.0
+_POLL_S = 0.1
 
 
 class ClusterBridge(QThread):
@@ -50,7 +52,7 @@ class ClusterBridge(QThread):
         options: Any,
         library_dir: Path,
         *,
-        driver_factory: DriverFactory = default_driver_factory,
+        driver_factory: DriverFactory | None = None,
         parent: Any = None,
     ) -> None:
         super().__init__(parent)
@@ -61,18 +63,69 @@ class ClusterBridge(QThread):
         self._driver_factory = driver_factory
         self._lock = threading.Lock()
         self._driver: Any = None
-        self._stop_requested = False
+        self._stop = threading.Event()
 
     def stop(self) -> None:
         """Cancel the queued cluster jobs and stop the running ones (within a step); follow with wait()."""
         with self._lock:
-            self._stop_requested = True
+            self._stop.set()
             driver = self._driver
         if driver is not None:
             driver.cancel()
 
     def run(self) -> None:
         threading.current_thread().name = self.objectName()
+        if self._driver_factory is None:
+            self._run_child()
+        else:
+            self._run_here()
+
+    def _run_child(self) -> None:
+        import multiprocessing
+
+        from dit360_desktop.cluster.child import CANCEL, run_driver
+
+        context = multiprocessing.get_context("spawn")
+        conn, child_conn = context.Pipe()
+        process = context.Process(
+            target=run_driver,
+            args=(child_conn, self.jobs, self.options, str(self._library_dir)),
+            name="dit360-cluster-driver",
+            daemon=True,
+        )
+        process.start()
+        child_conn.close()
+        cancel_sent = False
+        try:
+            while True:
+                if self._stop.is_set() and not cancel_sent:
+                    conn.send(CANCEL)
+                    cancel_sent = True
+                if conn.poll(_POLL_S):
+                    try:
+                        kind, payload = conn.recv()
+                    except EOFError:
+                        kind, payload = "failed", None
+                    if kind == "event":
+                        self._relay(payload)
+                        continue
+                    if kind == "finished":
+                        self.batch_finished.emit(payload)
+                        return
+                    self.batch_failed.emit(payload or _ended(process))
+                    return
+                if not process.is_alive():
+                    self.batch_failed.emit(_ended(process))
+                    return
+        finally:
+            conn.close()
+            process.join(_CHILD_EXIT_S)
+            if process.is_alive():
+                log.warning("The cluster driver process did not exit; terminating it")
+                process.terminate()
+                process.join(5.0)
+
+    def _run_here(self) -> None:
         from dit360_desktop.history.library import Library
         from dit360_desktop.panorama.errors import DiT360Error
 
@@ -85,7 +138,7 @@ class ClusterBridge(QThread):
             driver = self._driver_factory(self.options, library, self._relay)
             with self._lock:
                 self._driver = driver
-                stop = self._stop_requested
+                stop = self._stop.is_set()
             if stop:
                 driver.cancel()
             summary = driver.run(self.jobs)
@@ -119,3 +172,8 @@ class ClusterBridge(QThread):
             self.job_cancelled.emit(event.job_id)
         elif isinstance(event, ev.ClusterLost):
             self.cluster_lost.emit(event.reason, tuple(event.unfinished))
+
+
+def _ended(process: Any) -> str:
+    process.join(1.0)
+    return f"The cluster driver process ended unexpectedly (exit code {process.exitcode})."

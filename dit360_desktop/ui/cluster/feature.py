@@ -110,7 +110,7 @@ class ClusterFeature(QObject):
     def _start(self, jobs: list, choice: ClusterChoice) -> None:
         from dit360_desktop.cluster.driver import ClusterOptions
         from dit360_desktop.cluster.worker_models import ModelSource
-        from dit360_desktop.ui.cluster.bridge import ClusterBridge, default_driver_factory
+        from dit360_desktop.ui.cluster.bridge import ClusterBridge
 
         options = ClusterOptions(
             address=choice.address,
@@ -123,7 +123,7 @@ class ClusterFeature(QObject):
             jobs,
             options,
             self._library_dir(),
-            driver_factory=self._driver_factory or default_driver_factory,
+            driver_factory=self._driver_factory,
             parent=self,
         )
         bridge.worker_joined.connect(self._worker_joined)
