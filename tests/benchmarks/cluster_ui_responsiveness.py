@@ -13,6 +13,7 @@ over 50 ms.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import tempfile
@@ -92,7 +93,9 @@ def main() -> int:
     print(summarise("idle (baseline)", idle, 3.0))
     print(summarise("send queue to cluster (local)", run, seconds))
     ticks = probe.ticks[start:]
-    late = [(round(b - started, 2), round((b - a) * 1000)) for a, b in zip(ticks, ticks[1:]) if b - a > 0.05]
+    late = [
+        (round(b - started, 2), round((b - a) * 1000)) for a, b in itertools.pairwise(ticks) if b - a > 0.05
+    ]
     print("gaps over 50 ms (s after Send, ms):", late)
     print("jobs:", states)
     window.cluster.shutdown()
