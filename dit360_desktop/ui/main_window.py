@@ -286,6 +286,9 @@ class MainWindow(QMainWindow):
         self.gallery.variations_requested.connect(self._variations_from_parameters)
         self.gallery.status_message.connect(lambda text: self.statusBar().showMessage(text, 6000))
         self.editing.attach_gallery(self.gallery)
+        from dit360_desktop.ui.gallery.repair_action import attach_repair
+
+        attach_repair(self.gallery, self.worker, self)  # entry → Repair seam/poles… (docs/finishing.md)
 
     def _open_worker_library(self) -> Any:
         from dit360_desktop.history.library import Library

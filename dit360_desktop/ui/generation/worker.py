@@ -15,7 +15,9 @@ import dataclasses
 import importlib
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from collections import deque
@@ -92,14 +94,26 @@ def default_engine_factory(model_dir: Path | None, options: EngineOptions) -> En
 
 
 class _Job:
-    def __init__(self, job_id: int, request: GenerationRequest) -> None:
+    def __init__(self, job_id: int, request: GenerationRequest, repair: RepairJob | None = None) -> None:
         self.job_id = job_id
         self.request = request
         self.token = CancelToken()
         self.status = JobStatus.QUEUED
+        # A repair (core/repair.py) of a library image instead of one engine run; ``request`` holds its
+        # prompt and settings.
+        self.repair = repair
+        self.work_dir: str | None = None
 
     def info(self) -> JobInfo:
         return JobInfo(self.job_id, self.request, self.status)
+
+
+@dataclasses.dataclass(frozen=True)
+class RepairJob:
+    source: Path
+    seam: bool
+    poles: bool
+    strength: float = 0.75
 
 
 class GenerationWorker(QThread):
@@ -167,6 +181,16 @@ class GenerationWorker(QThread):
             self._cond.notify_all()
         self._publish_queue()
         return ids
+
+    def enqueue_repair(self, repair: RepairJob, request: GenerationRequest) -> int:
+        """Queue Fix seam and/or Fix poles of ``repair.source``; the result is saved as an edit of it."""
+        with self._cond:
+            job = _Job(self._next_id, request, repair)
+            self._next_id += 1
+            self._queue.append(job)
+            self._cond.notify_all()
+        self._publish_queue()
+        return job.job_id
 
     def remove(self, job_id: int) -> bool:
         """Take a queued (not running) job off the queue."""
@@ -382,7 +406,12 @@ class GenerationWorker(QThread):
             from dit360_desktop.models.selection import resolve_lora  # the one default-LoRA rule
 
             request = job.request.replace(lora_path=resolve_lora(job.request.lora_path))
-            result = engine.run(request, on_event=lambda event: self._relay(job, engine, event), cancel=token)
+            if job.repair is not None:
+                result = self._run_repair(job, engine, request)
+            else:
+                result = engine.run(
+                    request, on_event=lambda event: self._relay(job, engine, event), cancel=token
+                )
             token.raise_if_cancelled()
         except GenerationCancelled:
             log.info("Job %d cancelled", job.job_id)
@@ -401,7 +430,30 @@ class GenerationWorker(QThread):
             if engine is not None:
                 self._show_loaded(engine)
             self._report_memory(force=True)
-        self.job_finished.emit(self._finish(job, result))
+        try:
+            self.job_finished.emit(self._finish(job, result))
+        finally:
+            if job.work_dir is not None:
+                shutil.rmtree(job.work_dir, ignore_errors=True)
+
+    def _run_repair(self, job: _Job, engine: Engine, request: GenerationRequest) -> Any:
+        from dit360_desktop.core.repair import RepairOptions, repair_panorama
+
+        # Kept until the result is saved: the library copies the repair's mask from here.
+        job.work_dir = tempfile.mkdtemp(prefix="dit360-repair-")
+        spec = job.repair
+        options = RepairOptions(seam=spec.seam, poles=spec.poles, strength=spec.strength)
+        result, report = repair_panorama(
+            engine,
+            spec.source,
+            request,
+            options,
+            Path(job.work_dir),
+            on_event=lambda event: self._relay(job, engine, event),
+            cancel=job.token,
+        )
+        log.info("Job %d repaired %s: %s", job.job_id, spec.source, report.to_json())
+        return result
 
     def _show_loaded(self, engine: Engine) -> None:
         """Model state and device once the engine has (or no longer has) its weights in memory."""
