@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TextIO
 
 from dit360_desktop.cluster import events as ev
-from dit360_desktop.cluster.connect import ray_installed
-from dit360_desktop.cluster.errors import ClusterUnavailableError
+from dit360_desktop.cluster.connect import check_address, ray_installed
+from dit360_desktop.cluster.errors import ClusterConnectionError, ClusterUnavailableError
 from dit360_desktop.cluster.jobs import JobStatus, format_summary, read_jobs_file
 from dit360_desktop.panorama.errors import DiT360Error
 
@@ -68,6 +68,11 @@ def run(args: argparse.Namespace) -> int:
         return _report(ClusterUnavailableError())
     if args.retries < 0 or any(n is not None and n < 1 for n in (args.workers, args.save_threads)):
         sys.stderr.write("error: --retries must be 0 or more, --workers and --save-threads 1 or more.\n")
+        return 2
+    try:
+        check_address(args.cluster)
+    except ClusterConnectionError as error:
+        sys.stderr.write(f"error: {error}\n")
         return 2
     try:
         jobs = read_jobs_file(args.jobs)

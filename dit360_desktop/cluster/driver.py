@@ -286,6 +286,8 @@ class BatchDriver:
             pool.retire(slot, SlotState.REFUSED)
             self._emit(ev.WorkerRefused(slot.info, error["message"]))
         else:
+            # A retry goes to another worker where there is one: this one may be the problem.
+            pending.avoid.add(slot.name)
             self._failed(pending, error["message"], queue, retryable=error["kind"] in _RETRYABLE_KINDS)
 
     def _lose_worker(self, pool: WorkerPool, slot: Slot, queue: deque[_Pending], reason: str) -> None:

@@ -267,3 +267,9 @@ def test_a_result_that_cannot_be_read_fails_that_job_only(tmp_path: Path) -> Non
         first, second = saver.close()
         assert first.error is not None and first.entry is None
         assert second.error is None and library.count() == 1
+
+
+def test_a_malformed_cluster_address_exits_2(tmp_path: Path, capsys) -> None:
+    (tmp_path / "jobs.jsonl").write_text(_lines({"prompt": "a"}))
+    assert cli_main(["batch", str(tmp_path / "jobs.jsonl"), "--cluster", "http://head:80"]) == 2
+    assert "is not a cluster address" in capsys.readouterr().err
