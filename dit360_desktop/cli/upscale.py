@@ -65,29 +65,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def installed_sr_model() -> Path:
-    """The catalog's upscaler file from the model manager's registry, else from the HF cache."""
-    from dit360_desktop.models.catalog import load_catalog
-    from dit360_desktop.models.layouts import hf_cache_snapshots
-    from dit360_desktop.models.location import hf_hub_cache_dir
-    from dit360_desktop.models.registry import component_path, read_registry
-
-    component = load_catalog().for_role("upscaler")
-    entry = read_registry().get(component.id)
-    places = []
-    path = component_path(entry, component) if entry is not None else None
-    if path is not None:
-        places.append(path)
-    for repo_id in component.repo_ids:
-        places.extend(hf_cache_snapshots(hf_hub_cache_dir(), repo_id))
-    for place in places:
-        files = [place] if place.is_file() else sorted(place.glob("*.safetensors"))
-        files = [f for f in files if f.suffix == ".safetensors"]
-        if files:
-            return files[0]
-    raise ModelMissingError(f"No super-resolution model is installed ({component.name}).")
-
-
 def run(args: argparse.Namespace) -> int:
     import numpy as np
     from PIL import Image
@@ -109,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
         source = args.image.expanduser()
         pixels = np.asarray(load_user_image(source))
         height, width = pixels.shape[:2]
+        from dit360_desktop.models.upscaler import installed_sr_model
+
         model_path = args.sr_model.expanduser() if args.sr_model is not None else installed_sr_model()
         from dit360_desktop.core.upscale.model import load_sr_model
         from dit360_desktop.core.upscale.pipeline import upscale_pixels

@@ -289,6 +289,9 @@ class MainWindow(QMainWindow):
         from dit360_desktop.ui.gallery.repair_action import attach_repair
 
         attach_repair(self.gallery, self.worker, self)  # entry → Repair seam/poles… (docs/finishing.md)
+        from dit360_desktop.ui.gallery.upscale_action import attach_upscale
+
+        attach_upscale(self.gallery, self.worker, self)  # entry → Upscale… (docs/finishing.md)
 
     def _open_worker_library(self) -> Any:
         from dit360_desktop.history.library import Library

@@ -94,14 +94,21 @@ def default_engine_factory(model_dir: Path | None, options: EngineOptions) -> En
 
 
 class _Job:
-    def __init__(self, job_id: int, request: GenerationRequest, repair: RepairJob | None = None) -> None:
+    def __init__(
+        self,
+        job_id: int,
+        request: GenerationRequest,
+        repair: RepairJob | None = None,
+        upscale: UpscaleJob | None = None,
+    ) -> None:
         self.job_id = job_id
         self.request = request
         self.token = CancelToken()
         self.status = JobStatus.QUEUED
-        # A repair (core/repair.py) of a library image instead of one engine run; ``request`` holds its
-        # prompt and settings.
+        # A repair (core/repair.py) or an upscale (core/upscale/job.py) of a library image instead of one
+        # engine run; ``request`` holds its prompt and settings.
         self.repair = repair
+        self.upscale = upscale
         self.work_dir: str | None = None
 
     def info(self) -> JobInfo:
@@ -114,6 +121,14 @@ class RepairJob:
     seam: bool
     poles: bool
     strength: float = 0.75
+
+
+@dataclasses.dataclass(frozen=True)
+class UpscaleJob:
+    source: Path
+    scale: int
+    sr_model: Path
+    tile: int | None = None
 
 
 class GenerationWorker(QThread):
@@ -184,8 +199,15 @@ class GenerationWorker(QThread):
 
     def enqueue_repair(self, repair: RepairJob, request: GenerationRequest) -> int:
         """Queue Fix seam and/or Fix poles of ``repair.source``; the result is saved as an edit of it."""
+        return self._enqueue_job(request, repair=repair)
+
+    def enqueue_upscale(self, upscale: UpscaleJob, request: GenerationRequest) -> int:
+        """Queue a seam-aware upscale of ``upscale.source``; the result is saved as a new entry."""
+        return self._enqueue_job(request, upscale=upscale)
+
+    def _enqueue_job(self, request: GenerationRequest, **task: Any) -> int:
         with self._cond:
-            job = _Job(self._next_id, request, repair)
+            job = _Job(self._next_id, request, **task)
             self._next_id += 1
             self._queue.append(job)
             self._cond.notify_all()
@@ -408,6 +430,19 @@ class GenerationWorker(QThread):
             request = job.request.replace(lora_path=resolve_lora(job.request.lora_path))
             if job.repair is not None:
                 result = self._run_repair(job, engine, request)
+            elif job.upscale is not None:
+                from dit360_desktop.core.upscale.job import upscale_to_result
+
+                spec = job.upscale
+                result = upscale_to_result(
+                    spec.source,
+                    request,
+                    spec.sr_model,
+                    spec.scale,
+                    tile=spec.tile,
+                    on_event=lambda event: self._relay(job, engine, event),
+                    cancel=token,
+                )
             else:
                 result = engine.run(
                     request, on_event=lambda event: self._relay(job, engine, event), cancel=token
