@@ -40,9 +40,10 @@ class UpscaleEstimate:
             return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{max(1.0, seconds):.0f} s"
 
         width, height = self.output_size
+        low, high = clock(self.seconds_low), clock(self.seconds_high)
+        span = high if low == high else f"{low}–{high}"
         return (
-            f"{width}×{height}, {self.tiles} tiles; "
-            f"about {clock(self.seconds_low)}–{clock(self.seconds_high)}; "
+            f"{width}×{height}, {self.tiles} tiles; about {span}; "
             f"memory about {self.device_bytes / 2**20:.0f} MB for a tile and {self.ram_bytes / 2**20:.0f} MB "
             "for the picture"
         )
