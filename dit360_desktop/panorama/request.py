@@ -45,7 +45,7 @@ ATTENTION_CHOICES = ("auto", "native", "_native_cudnn", "flash", "_flash_3")
 # MagCache. Not exact; off by default.
 STEP_CACHE_CHOICES = ("off", "fbc", "taylorseer", "magcache")
 # What `--cache` alone and the app's "Fast draft" choose: picked by measurement (docs/performance-tiers.md).
-DEFAULT_STEP_CACHE = "fbc"
+DEFAULT_STEP_CACHE = "magcache"
 MIN_SIDE, MAX_SIDE = 64, 8192
 MAX_STEPS = 200
 MAX_PROMPT_CHARS = 4000
