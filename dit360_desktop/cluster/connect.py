@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import re
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
@@ -14,6 +15,9 @@ from dit360_desktop.cluster.errors import ClusterConnectionError, ClusterUnavail
 log = logging.getLogger(__name__)
 
 LOCAL = "local"
+# Ray itself keeps retrying an address where nothing answers for minutes; a plain TCP connect first
+# turns a typo or a stopped head node into a message within seconds.
+PROBE_TIMEOUT_S = 5.0
 _HOST_PORT = re.compile(r"^(?:ray://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
 
 
@@ -53,6 +57,8 @@ def connected(address: str, *, local_cpus: int | None = None, quiet: bool = True
     """
     ray = import_ray()
     address = check_address(address)
+    if address not in (LOCAL, "auto"):
+        probe(address)
     if ray.is_initialized():
         yield ray
         return
@@ -75,3 +81,17 @@ def connected(address: str, *, local_cpus: int | None = None, quiet: bool = True
         except Exception as e:
             # A lost cluster can fail its own goodbye; nothing is left to release on our side.
             log.info("Ray shutdown: %s", e)
+
+
+def probe(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+    """ClusterConnectionError unless something accepts a TCP connection at the address's host and port."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    host = host.strip("[]")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            return
+    except OSError as e:
+        raise ClusterConnectionError(
+            f"Nothing answers at {address} ({e.strerror or e}). Is the head node running, and is its "
+            f"{'Ray Client port' if address.startswith('ray://') else 'port'} reachable from here?"
+        ) from e

@@ -273,3 +273,18 @@ def test_a_malformed_cluster_address_exits_2(tmp_path: Path, capsys) -> None:
     (tmp_path / "jobs.jsonl").write_text(_lines({"prompt": "a"}))
     assert cli_main(["batch", str(tmp_path / "jobs.jsonl"), "--cluster", "http://head:80"]) == 2
     assert "is not a cluster address" in capsys.readouterr().err
+
+
+def test_an_address_where_nothing_answers_exits_5_with_a_message(tmp_path: Path, capsys) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    (tmp_path / "jobs.jsonl").write_text(_lines({"prompt": "a"}))
+    for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+        code = cli_main(
+            ["batch", str(tmp_path / "jobs.jsonl"), "--cluster", address, "--library", str(tmp_path)]
+        )
+        assert code == 5
+        assert f"Nothing answers at {address}" in capsys.readouterr().err
