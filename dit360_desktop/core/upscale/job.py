@@ -4,12 +4,15 @@ block, at the new size (the app's History → Upscale…; ``dit360 upscale`` doe
 
 from __future__ import annotations
 
+import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
+from dit360_desktop.core.upscale.detail import DEFAULT_WINDOW, add_detail
 from dit360_desktop.core.upscale.model import load_sr_model
 from dit360_desktop.core.upscale.pipeline import upscale_pixels
 from dit360_desktop.core.upscale.tiling import DEFAULT_MARGIN, DEFAULT_TILE_CPU, DEFAULT_TILE_GPU
@@ -20,6 +23,9 @@ from dit360_desktop.panorama.request import GenerationRequest
 from dit360_desktop.panorama.result import Result
 from dit360_desktop.panorama.userimage import load_user_image
 
+if TYPE_CHECKING:
+    from dit360_desktop.core.engine import PanoramaEngine
+
 
 def upscale_to_result(
     source: Path,
@@ -29,9 +35,12 @@ def upscale_to_result(
     *,
     tile: int | None = None,
     margin: int = DEFAULT_MARGIN,
+    detail: float = 0.0,
+    engine: PanoramaEngine | None = None,
     on_event: EventCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> Result:
+    """``detail`` > 0 runs the detail stage (``detail.py``) with ``engine`` after the SR passes."""
     emit = on_event or (lambda _event: None)
     cancel = cancel or CancelToken()
     emit(StageEvent(Stage.PREPARING, f"Loading the upscaler {Path(sr_model).name}"))
@@ -55,6 +64,13 @@ def upscale_to_result(
         on_progress=progress,
         check_cancel=cancel.raise_if_cancelled,
     )
+    if detail > 0:
+        if engine is None:
+            raise ValueError("the detail stage needs the engine")
+        # The SR network's memory goes back before the diffusion model loads.
+        sr.module.to("cpu")
+        with tempfile.TemporaryDirectory(prefix="dit360-detail-") as work:
+            out = add_detail(engine, out, request, detail, Path(work), on_event=on_event, cancel=cancel)
     try:
         metadata = dict(imageio.read_metadata(source).dit360 or {})
     except (ImageLoadError, OSError, ValueError):
@@ -75,4 +91,6 @@ def upscale_to_result(
         "seconds": round(summary.seconds, 2),
         "notes": summary.notes,
     }
+    if detail > 0:
+        metadata["upscale"]["detail"] = {"strength": detail, "window": DEFAULT_WINDOW}
     return Result(image=Image.fromarray(out), request=result_request, metadata=metadata)

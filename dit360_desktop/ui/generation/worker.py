@@ -129,6 +129,7 @@ class UpscaleJob:
     scale: int
     sr_model: Path
     tile: int | None = None
+    detail: float = 0.0  # > 0: the DiT360 detail stage at this strength (core/upscale/detail.py)
 
 
 class GenerationWorker(QThread):
@@ -440,6 +441,8 @@ class GenerationWorker(QThread):
                     spec.sr_model,
                     spec.scale,
                     tile=spec.tile,
+                    detail=spec.detail,
+                    engine=engine,
                     on_event=lambda event: self._relay(job, engine, event),
                     cancel=token,
                 )

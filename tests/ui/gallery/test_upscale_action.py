@@ -62,6 +62,7 @@ def test_dialog_estimates_and_queues(qtbot, entry_in_library, model_file, monkey
 
     def accept(dialog) -> int:
         dialog.scale.setCurrentIndex(1)
+        dialog.detail.setValue(0.25)
         seen["estimate"] = dialog.estimate.text()
         return QDialog.DialogCode.Accepted
 
@@ -76,7 +77,8 @@ def test_dialog_estimates_and_queues(qtbot, entry_in_library, model_file, monkey
     upscale_action.attach_upscale(gallery, Worker(), window).trigger()
     assert "512×256" in seen["estimate"] and "On a GPU" in seen["estimate"]
     ((job, request),) = jobs
-    assert job == UpscaleJob(source=entry.path, scale=4, sr_model=model_file, tile=None)
+    assert job == UpscaleJob(source=entry.path, scale=4, sr_model=model_file, tile=None, detail=0.25)
+    assert "detail stage" in seen["estimate"]
     assert request.prompt == "This is a panorama image. Dunes."
 
 
@@ -122,3 +124,37 @@ def test_worker_runs_the_upscale_and_saves_it(
     assert meta.dit360["upscale"]["scale"] == 4 and meta.dit360["request"]["width"] == 512
     source = np.asarray(Image.open(entry.path))
     assert np.array_equal(done.image, source.repeat(4, axis=0).repeat(4, axis=1))  # nearest ×2 twice
+
+
+def test_worker_upscale_with_the_detail_stage(
+    qtbot, make_worker, shared_engine, entry_in_library, monkeypatch
+):
+    from dit360_desktop.core.upscale import job as upscale_job
+    from dit360_desktop.core.upscale.model import SuperResolution
+    from dit360_desktop.history.library import Library
+    from dit360_desktop.panorama import imageio
+
+    nearest = SuperResolution(
+        module=torch.nn.Upsample(scale_factor=2, mode="nearest"),
+        scale=2,
+        architecture="nearest ×2",
+        path=Path("nearest.safetensors"),
+        device=torch.device("cpu"),
+        dtype=torch.float32,
+    )
+    monkeypatch.setattr(upscale_job, "load_sr_model", lambda path, device="auto": nearest)
+    folder, entry = entry_in_library
+    worker = make_worker(shared_engine, store_factory=lambda: Library.open(folder))
+    finished, stages = [], []
+    worker.job_finished.connect(finished.append)
+    worker.stage_changed.connect(lambda job_id, event: stages.append(event.message))
+    request = GenerationRequest(prompt="This is a panorama image. Dunes.", steps=2, seed=3, device="cpu")
+    worker.enqueue_upscale(UpscaleJob(entry.path, 2, Path("any.safetensors"), tile=0, detail=0.3), request)
+    worker.start()
+    qtbot.waitUntil(lambda: len(finished) == 1, timeout=120_000)
+    done = finished[0]
+    assert done.save_error is None and done.image.shape == (128, 256, 3)
+    assert "Detail window 1 of 1" in stages
+    source = np.asarray(Image.open(entry.path))
+    assert not np.array_equal(done.image, source.repeat(2, axis=0).repeat(2, axis=1))  # the detail pass ran
+    assert imageio.read_metadata(done.entry.path).dit360["upscale"]["detail"]["strength"] == 0.3
