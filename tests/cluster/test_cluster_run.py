@@ -96,9 +96,17 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def jobs_file(tmp_path_factory: pytest.TempPathFactory, tiny_lora_dir: Path) -> Path:
+    folder = tmp_path_factory.mktemp("batch")
     lines = [_request(f"a panorama number {i}", 100 + i, tiny_lora_dir) for i in range(5)]
     lines.insert(2, _request("the long one", 7, tiny_lora_dir, steps=VICTIM_STEPS))
-    path = tmp_path_factory.mktemp("batch") / "jobs.jsonl"
+    # An edit: its panorama and mask live on the driver's disk only, and travel with the job as bytes.
+    rng = np.random.default_rng(5)
+    Image.fromarray(rng.integers(0, 256, (64, 128, 3), dtype=np.uint8)).save(folder / "pano.png")
+    mask = np.zeros((64, 128), dtype=np.uint8)
+    mask[:, 40:90] = 255
+    Image.fromarray(mask).save(folder / "mask.png")
+    lines[4] = {**lines[4], "prompt": "an edit", "init_image": "pano.png", "mask_image": "mask.png"}
+    path = folder / "jobs.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
     return path
 
@@ -206,6 +214,7 @@ def test_cluster_pixels_equal_local_runs(first_run, tiny_flux_dir: Path) -> None
 
     with Library.open(first_run["library"]) as library:
         by_job = {e.metadata[JOB_ID_KEY]: e for e in library.search()}
+    assert [job.request.is_edit for job in first_run["jobs"]].count(True) == 1
     engine = PanoramaEngine(tiny_flux_dir)
     # The workers run with one thread (Ray's num_cpus=1); so does the reference.
     threads = torch.get_num_threads()
@@ -217,6 +226,13 @@ def test_cluster_pixels_equal_local_runs(first_run, tiny_flux_dir: Path) -> None
             with Image.open(entry.path) as saved:
                 assert np.array_equal(np.asarray(saved.convert("RGB")), np.asarray(local.image)), job.job_id
             assert entry.params["lora_path"] == job.request.lora_path
+            if job.request.mask_image is not None:
+                # The library keeps its own copy of an edit's mask, as it does for a local edit.
+                with (
+                    Image.open(entry.params["mask_image"]) as kept,
+                    Image.open(job.request.mask_image) as sent,
+                ):
+                    assert np.array_equal(np.asarray(kept.convert("L")), np.asarray(sent.convert("L")))
     finally:
         torch.set_num_threads(threads)
         engine.unload()
