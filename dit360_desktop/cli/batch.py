@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from dit360_desktop.cli import exit_codes
 from dit360_desktop.cluster import events as ev
 from dit360_desktop.cluster.connect import check_address, ray_installed
 from dit360_desktop.cluster.errors import ClusterConnectionError, ClusterUnavailableError
@@ -20,8 +21,6 @@ from dit360_desktop.cluster.jobs import JobStatus, format_summary, read_jobs_fil
 from dit360_desktop.panorama.errors import DiT360Error
 
 log = logging.getLogger(__name__)
-
-EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -65,19 +64,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if not ray_installed():
-        return _report(ClusterUnavailableError())
+        return exit_codes.report(ClusterUnavailableError())
     if args.retries < 0 or any(n is not None and n < 1 for n in (args.workers, args.save_threads)):
         sys.stderr.write("error: --retries must be 0 or more, --workers and --save-threads 1 or more.\n")
-        return 2
+        return exit_codes.BAD_INPUT
     try:
         check_address(args.cluster)
     except ClusterConnectionError as error:
-        sys.stderr.write(f"error: {error}\n")
-        return 2
+        exit_codes.report(error)
+        return exit_codes.BAD_INPUT
     try:
         jobs = read_jobs_file(args.jobs)
     except DiT360Error as error:
-        return _report(error)
+        return exit_codes.report(error)
 
     from dit360_desktop.cluster.driver import BatchDriver, ClusterOptions
     from dit360_desktop.cluster.worker_models import ModelSource
@@ -99,26 +98,21 @@ def run(args: argparse.Namespace) -> int:
     try:
         library = Library.open(args.library)
     except DiT360Error as error:
-        return _report(error)
+        return exit_codes.report(error)
     try:
         driver = BatchDriver(options, library, on_event=BatchProgress(quiet=args.quiet))
         summary = driver.run(jobs)
     except DiT360Error as error:
-        return _report(error)
+        return exit_codes.report(error)
     finally:
         library.close()
     sys.stdout.write(format_summary(summary) + "\n")
     if driver.cancelled and summary.by_status(JobStatus.CANCELLED):
-        return EXIT_INTERRUPTED
+        return exit_codes.INTERRUPTED
     if summary.error:
-        return 5 if summary.by_status(JobStatus.UNFINISHED) else 3
-    return EXIT_OK if summary.ok else EXIT_FAILED
-
-
-def _report(error: DiT360Error) -> int:
-    sys.stderr.write(f"error: {error}\n")
-    code = getattr(error, "exit_code", EXIT_FAILED)
-    return code if isinstance(code, int) else EXIT_FAILED
+        # The cluster went away (network), or no worker could take jobs (their model).
+        return exit_codes.NETWORK if summary.by_status(JobStatus.UNFINISHED) else exit_codes.MODEL
+    return exit_codes.OK if summary.ok else exit_codes.FAILED
 
 
 class BatchProgress:

@@ -288,3 +288,30 @@ def test_an_address_where_nothing_answers_exits_5_with_a_message(tmp_path: Path,
         )
         assert code == 5
         assert f"Nothing answers at {address}" in capsys.readouterr().err
+
+
+def test_progress_lines_name_the_job_and_the_worker() -> None:
+    import io
+
+    from dit360_desktop.cli.batch import BatchProgress
+    from dit360_desktop.cluster import events as ev
+    from dit360_desktop.cluster.wire import WorkerInfo
+
+    worker = WorkerInfo("worker-2", "gpu-node-7", "10.0.0.7", 99)
+    stream = io.StringIO()
+    progress = BatchProgress(stream)
+    for event in (
+        ev.WorkerJoined(worker),
+        ev.JobStarted("j-0", worker, 2),
+        *(ev.JobStep("j-0", step, 8, 1.0, 3.0, worker.label) for step in range(1, 9)),
+        ev.JobFailed("j-1", "worker-1@gpu-node-3 was lost during the job (killed)", True),
+        ev.JobSkipped("j-2", 14),
+    ):
+        progress(event)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "[worker-2@gpu-node-7] ready (device chosen per job)"
+    assert lines[1] == "j-0: started on worker-2@gpu-node-7 (attempt 2)"
+    # Every quarter of the steps, not every step.
+    assert [line.split(" ETA")[0] for line in lines[2:6]] == [f"j-0: step {n}/8" for n in (2, 4, 6, 8)]
+    assert lines[6].endswith("; retrying on another worker")
+    assert lines[7] == "j-2: skipped, already in the library (entry 14)"
