@@ -31,6 +31,7 @@ from dit360_desktop.panorama.request import GenerationRequest
 log = logging.getLogger(__name__)
 
 POLL_S = 0.1
+FETCH_START_TIMEOUT_S = 12 * 3600.0
 # Failures another worker may not repeat: a process or device problem, not the request's.
 _RETRYABLE_KINDS = (OUT_OF_MEMORY, FAILED)
 
@@ -47,7 +48,8 @@ class ClusterOptions:
     cpus_per_worker: float = 1.0
     # Workers started in place of lost ones, at most (None: as many as were planned).
     replacements: int | None = None
-    # How long to wait for a first usable worker (a download on the workers counts).
+    # How long to wait for a usable worker while none is working; workers that download FLUX.1-dev
+    # (``ModelSource.fetch``, 33 GB) get at least ``FETCH_START_TIMEOUT_S``.
     start_timeout_s: float = 1800.0
     # After a cancel, how long running jobs get to notice before their workers are killed.
     cancel_grace_s: float = 30.0
@@ -365,10 +367,13 @@ class BatchDriver:
     def _check_workers_left(self, pool: WorkerPool) -> None:
         starting = pool.starting()
         if starting:
-            if time.monotonic() > max(s.started_at for s in starting) + self.options.start_timeout_s:
+            timeout = self.options.start_timeout_s
+            if self.options.model.fetch:
+                timeout = max(timeout, FETCH_START_TIMEOUT_S)
+            if time.monotonic() > max(s.started_at for s in starting) + timeout:
                 raise NoUsableWorkerError(
-                    f"No worker became ready within {self.options.start_timeout_s:.0f} s; does the cluster "
-                    "have free GPUs (or CPUs) for them?"
+                    f"No worker became ready within {timeout:.0f} s; does the cluster have free GPUs "
+                    "(or CPUs) for them?"
                 )
             return
         refused = [s for s in pool.slots if s.state is SlotState.REFUSED]
