@@ -405,3 +405,19 @@ def test_the_app_bridge_runs_the_driver_in_a_child_process(qtbot, cluster_addres
     assert job_id == jobs[0].job_id and entry.path.is_file()
     with Library.open(tmp_path / "lib") as library:
         assert library.get(entry.id).metadata[JOB_ID_KEY] == job_id
+
+
+def test_workers_the_cluster_cannot_place_end_the_run_with_a_reason(cluster_address, tiny_flux_dir, tmp_path):
+    # Two CPUs in the cluster, but one per node: a worker asking for two is never placed.
+    jobs = read_jobs_file(_one_job_file(tmp_path))
+    options = ClusterOptions(
+        address=cluster_address,
+        model=ModelSource(model_dir=str(tiny_flux_dir)),
+        workers=1,
+        cpus_per_worker=2,
+        start_timeout_s=3,
+    )
+    with Library.open(tmp_path / "lib") as library:
+        summary = BatchDriver(options, library).run(jobs)
+    assert summary.outcomes[0].status is JobStatus.FAILED
+    assert "No worker became ready within 3 s" in summary.error
