@@ -93,7 +93,8 @@ class PlacementTool(QObject):
     def wheel(self, angle_delta_y: float) -> bool:
         p = self.placement
         notches = angle_delta_y / 120.0
-        if QGuiApplication.keyboardModifiers() & Qt.KeyboardModifier.ShiftModifier:
+        # Asked of the window system: the last event's modifiers may be stale (a shortcut's Shift).
+        if QGuiApplication.queryKeyboardModifiers() & Qt.KeyboardModifier.ShiftModifier:
             self.set_placement(replace(p, roll=wrap_yaw(p.roll + WHEEL_ROLL_PER_NOTCH * notches)))
         else:
             self.set_placement(replace(p, fov=p.fov * WHEEL_FOV_PER_NOTCH**notches))
