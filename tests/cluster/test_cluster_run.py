@@ -395,12 +395,15 @@ def test_the_app_bridge_runs_the_driver_in_a_child_process(qtbot, cluster_addres
     bridge.job_started.connect(lambda job_id, worker: started.append((job_id, worker)))
     bridge.job_step.connect(lambda job_id, step, total: steps.append(step))
     bridge.job_saved.connect(lambda job_id, entry: saved.append((job_id, entry)))
+    previews = []
+    bridge.job_preview.connect(lambda job_id, pixels: previews.append(pixels.shape))
     with qtbot.waitSignal(bridge.batch_finished, timeout=120_000) as finished:
         bridge.start()
     assert bridge.wait(30_000)
     assert finished.args[0].counts()["done"] == 1
     assert started[0][0] == jobs[0].job_id and "@" in started[0][1]
     assert steps == [1, 2]
+    assert previews and previews[0] == (8, 16, 3)
     ((job_id, entry),) = saved
     assert job_id == jobs[0].job_id and entry.path.is_file()
     with Library.open(tmp_path / "lib") as library:

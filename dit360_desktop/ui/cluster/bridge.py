@@ -39,6 +39,7 @@ class ClusterBridge(QThread):
     worker_lost = Signal(str, str)  # worker label, reason
     job_started = Signal(str, str)  # job id, worker label
     job_step = Signal(str, int, int)  # job id, step, total
+    job_preview = Signal(str, object)  # job id, HxWx3 uint8 ndarray (reduced, at most one a second)
     job_saved = Signal(str, object)  # job id, history Entry
     job_failed = Signal(str, str, bool)  # job id, reason, retrying
     job_cancelled = Signal(str)
@@ -164,6 +165,8 @@ class ClusterBridge(QThread):
             self.job_started.emit(event.job_id, event.worker.label)
         elif isinstance(event, ev.JobStep):
             self.job_step.emit(event.job_id, event.step, event.total)
+            if event.preview is not None:
+                self.job_preview.emit(event.job_id, event.preview)
         elif isinstance(event, ev.JobSaved):
             self.job_saved.emit(event.job_id, event.entry)
         elif isinstance(event, ev.JobFailed):

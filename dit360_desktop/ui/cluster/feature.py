@@ -135,6 +135,7 @@ class ClusterFeature(QObject):
         bridge.job_step.connect(
             lambda job_id, step, total: self.panel.update_job(job_id, step=step, total=total)
         )
+        bridge.job_preview.connect(self.panel.set_preview)
         bridge.job_saved.connect(self._job_saved)
         bridge.job_failed.connect(self._job_failed)
         bridge.job_cancelled.connect(lambda job_id: self._end_job(job_id, "cancelled"))

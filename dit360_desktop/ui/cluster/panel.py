@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -16,6 +18,9 @@ from PySide6.QtWidgets import (
 )
 
 from dit360_desktop.panorama.request import PANORAMA_PREFIX, GenerationRequest
+
+# The running job's latest preview, as the row's icon (2:1, like the panorama).
+PREVIEW_SIZE = QSize(48, 24)
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,7 @@ class ClusterPanel(QWidget):
         self.list.setAlternatingRowColors(True)
         self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setIconSize(PREVIEW_SIZE)
         layout.addWidget(self.list, 1)
         row = QHBoxLayout()
         self.workers_label = QLabel("")
@@ -101,6 +107,18 @@ class ClusterPanel(QWidget):
             return
         self._rows[job_id] = row = replace(row, **changes)
         self._items[job_id].setText(row.text)
+
+    def set_preview(self, job_id: str, pixels: np.ndarray) -> None:
+        item = self._items.get(job_id)
+        if item is None:
+            return
+        pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+        height, width = pixels.shape[:2]
+        image = QImage(pixels.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
+        pixmap = QPixmap.fromImage(image).scaled(
+            PREVIEW_SIZE, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation
+        )
+        item.setIcon(QIcon(pixmap))
 
     def row(self, job_id: str) -> ClusterRow | None:
         return self._rows.get(job_id)

@@ -48,7 +48,9 @@ class ScriptedDriver:
         first, rest = jobs[0], jobs[1:]
         self.on_event(ev.WorkerJoined(WORKER))
         self.on_event(ev.JobStarted(first.job_id, WORKER, 1))
-        self.on_event(ev.JobStep(first.job_id, 1, 2, 0.1, 0.1, WORKER.label))
+        preview = np.zeros((8, 16, 3), dtype=np.uint8)
+        preview[..., 0] = 255
+        self.on_event(ev.JobStep(first.job_id, 1, 2, 0.1, 0.1, WORKER.label, preview))
         request = first.request.with_seed()
         image = Image.fromarray(np.full((request.height, request.width, 3), 90, dtype=np.uint8))
         result = Result(image=image, request=request, metadata={"request": request.to_dict()})
@@ -111,6 +113,10 @@ def test_sent_jobs_run_remotely_land_in_the_gallery_and_come_back_when_the_clust
     row = window.cluster.panel.row(first)
     assert (row.state, row.worker) == ("done", "worker-1@gpu-node-3")
     assert "done on worker-1@gpu-node-3" in window.cluster.panel.list.item(0).text()
+    # The preview arrived as the row's icon: red, as sent.
+    icon = window.cluster.panel.list.item(0).icon().pixmap(48, 24).toImage()
+    assert icon.pixelColor(24, 12).red() > 200 and icon.pixelColor(24, 12).green() < 50
+    assert window.cluster.panel.list.item(1).icon().isNull()
     # The unfinished two are local again, waiting, with their own seeds.
     back = window.worker.snapshot()
     assert [job.status for job in back] == [LocalStatus.QUEUED] * 2
