@@ -1,25 +1,30 @@
-"""Memory tiers at 2048×1024 on full-size FLUX.1-dev with random weights, against the published approach.
+"""Memory tiers and speed options at 2048×1024 on full-size FLUX.1-dev with random weights.
 
-    python tests/benchmarks/gpu_tiers.py --json gpu_tiers.json          # CUDA GPU, full size (~5 min, H100)
+    python tests/benchmarks/gpu_tiers.py --json gpu_tiers.json          # CUDA GPU, full size (~7 min, H100)
     python tests/benchmarks/gpu_tiers.py --cpu-small                     # CPU, reduced configs, 256×128
     python tests/benchmarks/gpu_tiers.py --cpu-small --tiny --steps 1    # the CI smoke run
 
-The transformer (11.9 B parameters), T5-XXL (4.9 B), CLIP-L and the VAE are built from the configs in
-``resources/model_configs/flux1-dev`` on the meta device, materialised with ``to_empty`` directly on the
-GPU in the run's dtype and filled with small random values, so nothing is downloaded and nothing is
-allocated in fp32 on the CPU first. A random rank-64 LoRA in DiT360's layout is applied in every variant.
-Each variant runs through the real engine (tier planning, placement, fp8 casting, LoRA fusing, group
-offload, text-encoder offload, tiled VAE); only ``load_components`` (and, for GGUF, the file reader) is
-replaced by the random-weight builder. Reported per variant: s/step (median of the steps after the
-first), peak GPU memory during the run, text-encode, decode and end-to-end time (after loading), and the
-ratios to the published approach (fp16, all resident, untiled decode) measured in the same run and to
-the 0.214 s/step physical floor of an H100.
+Every variant runs through the real engine (tier planning, placement, fp8 casting or fp8 compute, LoRA
+fusing, group offload, text-encoder offload, tiled VAE, step caches); only ``load_components`` (and, for
+GGUF, the file reader) is replaced by the random-weight builder of ``random_flux.py``. A random rank-64
+LoRA in DiT360's layout is applied in every variant, plus random "extra" LoRAs where a variant stacks them.
+
+Per variant: s/step (median of the steps after the first), then, where the variant has ``e2e_steps``,
+the end-to-end time of a request of that many steps to a PNG on disk with the model loaded (prompt not
+cached), again with each of its step caches (rows "<variant>+<cache>", whose s/step is the cached run's
+denoising time per step), with the deviation from an exact reference run of the same seed (relative L2
+of the final latent, PSNR of the decoded image; random weights, so these measure the arithmetic, not
+picture quality). Peak allocated and peak reserved memory cover everything after loading;
+with a cap (``--cap-gib`` or the variant's own), the allocator may hold no more than the cap from the
+start of encoding on, so a run that passes fits a card of that size after loading. Ratios are against the
+published approach (fp16, all resident, untiled decode) measured in the same run, and the 0.214 s/step
+floor of an H100.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
+import dataclasses
 import json
 import platform
 import statistics
@@ -31,64 +36,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from unittest import mock
 
+import numpy as np
 import torch
 
+# A script, not a package: its sibling module is imported from its own folder.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from random_flux import (
+    Sizes,
+    fake_load_components,
+    free,
+    load_configs,
+    random_gguf_transformer,
+    write_model_folder,
+)
+
 # 2048×1024 with DiT360 padding: 64×130 = 8320 image tokens + 512 text tokens per step ≈ 168.7 TFLOP;
-# an H100 SXM gives ~790 dense bf16 TFLOP/s, so no implementation can beat 0.214 s per step.
+# an H100 SXM gives ~790 dense bf16 TFLOP/s, so no bf16 implementation can beat 0.214 s per step.
 FLOOR_S_PER_STEP = 0.214
 PROMPT = "This is a panorama image. A harbour town at dawn, fishing boats, mist over the water."
-CONFIG_FILES = {
-    "transformer": "transformer/config.json",
-    "vae": "vae/config.json",
-    "text_encoder": "text_encoder/config.json",
-    "text_encoder_2": "text_encoder_2/config.json",
-    "scheduler": "scheduler/scheduler_config.json",
-}
-# Reduced sizes for CPU runs: the same layer types and code paths, fewer and narrower layers.
-REDUCED = {
-    "small": {
-        "transformer": dict(
-            num_layers=2,
-            num_single_layers=4,
-            num_attention_heads=4,
-            attention_head_dim=64,
-            joint_attention_dim=256,
-            pooled_projection_dim=256,
-            axes_dims_rope=[16, 24, 24],
-        ),
-        "text_encoder_2": dict(
-            d_model=256, d_ff=512, d_kv=64, num_heads=4, num_layers=2, num_decoder_layers=2
-        ),
-        "text_encoder": dict(
-            hidden_size=256,
-            intermediate_size=512,
-            num_attention_heads=4,
-            num_hidden_layers=2,
-            projection_dim=256,
-        ),
-        "vae": dict(block_out_channels=[32, 64, 64, 64], norm_num_groups=32, layers_per_block=1),
-    },
-    "tiny": {
-        "transformer": dict(
-            num_layers=1,
-            num_single_layers=1,
-            num_attention_heads=2,
-            attention_head_dim=16,
-            joint_attention_dim=32,
-            pooled_projection_dim=32,
-            axes_dims_rope=[4, 4, 8],
-        ),
-        "text_encoder_2": dict(d_model=32, d_ff=64, d_kv=8, num_heads=4, num_layers=1, num_decoder_layers=1),
-        "text_encoder": dict(
-            hidden_size=32,
-            intermediate_size=64,
-            num_attention_heads=2,
-            num_hidden_layers=1,
-            projection_dim=32,
-        ),
-        "vae": dict(block_out_channels=[8, 16, 16, 16], norm_num_groups=8, layers_per_block=1),
-    },
-}
+E2E_PROMPT = "This is a panorama image. A mountain lake at sunrise, pines on the shore."
+GIB = 2**30
 
 
 @dataclass(frozen=True)
@@ -100,206 +67,131 @@ class Variant:
     compile: bool = False
     attention: str = "auto"
     fuse_lora: bool = False
+    fp8_compute: bool = False
+    extra_loras: int = 0  # random FLUX LoRAs stacked on the DiT360 one
+    e2e_steps: int | None = None  # time a request of this many steps to a PNG, model loaded
+    caches: tuple[str, ...] = ()  # then the same e2e run with each step cache: rows "<name>+<cache>"
+    reference: str | None = None  # the e2e deviation is measured against this variant's e2e result
+    baseline: str = "published"  # s/step ratio against this variant
+    cap_gib: float | None = None  # the card size this tier must fit (CUDA)
+    expandable_segments: bool = False  # the caching allocator's expandable_segments for this variant
     label: str = ""
 
 
+FASTEST = dict(compile=True, attention="_native_cudnn", fuse_lora=True)
 VARIANTS = {
     v.name: v
     for v in (
-        Variant("published", "full", dtype="fp16", label="published: fp16, all resident, untiled decode"),
-        Variant("full", "full", label="full: bf16, all resident"),
+        Variant("published", "full", dtype="fp16", e2e_steps=28, label="published: fp16, resident, untiled"),
+        Variant("full", "full", e2e_steps=28, label="full: bf16, all resident"),
         Variant("full-compiled", "full", compile=True, label="full + torch.compile of the blocks"),
         Variant("full-fused", "full", fuse_lora=True, label="full, LoRA merged into the weights"),
         Variant("full-cudnn", "full", attention="_native_cudnn", label="full, cuDNN attention"),
         Variant(
             "full-fastest",
             "full",
-            compile=True,
-            attention="_native_cudnn",
-            fuse_lora=True,
-            label="full + compile + cuDNN attention + merged LoRA",
+            **FASTEST,
+            e2e_steps=28,
+            caches=("magcache", "fbc", "taylorseer"),
+            label="full + compile + cuDNN attention + merged LoRA (best exact); drafts with step caches",
         ),
-        Variant("24gb", "24gb", label="bf16, 16 single blocks and T5's blocks streamed, tiled VAE"),
+        Variant(
+            "full-fastest-fp8",
+            "full",
+            **FASTEST,
+            fp8_compute=True,
+            e2e_steps=28,
+            caches=("magcache",),
+            reference="full-fastest",
+            baseline="full-fastest",
+            label="full-fastest with fp8 compute (torchao rowwise float8)",
+        ),
+        Variant(
+            "full-fp8",
+            "full",
+            fp8_compute=True,
+            e2e_steps=28,
+            reference="full",
+            baseline="full",
+            label="full, eager, fp8 compute",
+        ),
+        Variant(
+            "turbo-8step",
+            "full",
+            **FASTEST,
+            extra_loras=1,
+            e2e_steps=8,
+            label="full-fastest + one extra (turbo) LoRA merged, 8 steps",
+        ),
+        Variant(
+            "full-extra-lora",
+            "full",
+            extra_loras=1,
+            baseline="full",
+            label="full + one extra LoRA, unfused (PEFT adapter)",
+        ),
+        Variant(
+            "full-fused-extra-lora",
+            "full",
+            fuse_lora=True,
+            extra_loras=1,
+            baseline="full-fused",
+            label="full + one extra LoRA, merged",
+        ),
+        Variant("24gb", "24gb", label="bf16, some single blocks and T5's blocks streamed, tiled VAE"),
         Variant("24gb-fp8", "24gb-fp8", label="fp8 storage, text encoders offloaded, tiled VAE"),
-        Variant("12gb", "12gb", label="fp8 + block offload (streams), T5 fp8, tiled VAE in RAM"),
-        Variant("8gb", "8gb", label="fp8 + leaf offload (streams), T5 fp8, tiled VAE in RAM"),
+        Variant("12gb", "12gb", label="fp8 + block offload (streams), T5 fp8, tiled VAE"),
+        Variant("8gb", "8gb", label="fp8 + leaf offload (streams), T5 fp8, tiled VAE"),
         Variant("12gb-gguf-q8_0", "12gb", gguf="Q8_0", label="GGUF Q8_0 + block offload"),
         Variant("8gb-gguf-q4_k", "8gb", gguf="Q4_K", label="GGUF Q4_K + block offload"),
+        Variant("24gb-cap23", "24gb", cap_gib=23.0, label="24gb under a 23 GiB cap"),
+        Variant("24gb-fp8-cap23", "24gb-fp8", cap_gib=23.0, label="24gb-fp8 under a 23 GiB cap"),
+        Variant(
+            "24gb-fp8compute-cap23",
+            "24gb",
+            fp8_compute=True,
+            compile=True,
+            cap_gib=23.0,
+            label="24gb with fp8 compute (resident, nothing streamed) + compile under a 23 GiB cap",
+        ),
+        Variant("12gb-cap11", "12gb", cap_gib=11.0, label="12gb under an 11 GiB cap"),
+        Variant("8gb-cap7.5", "8gb", cap_gib=7.5, label="8gb under a 7.5 GiB cap"),
+        Variant(
+            "24gb-cap23-expandable",
+            "24gb",
+            cap_gib=23.0,
+            expandable_segments=True,
+            label="24gb under 23 GiB, expandable_segments",
+        ),
+        Variant(
+            "12gb-cap11-expandable",
+            "12gb",
+            cap_gib=11.0,
+            expandable_segments=True,
+            label="12gb under 11 GiB, expandable_segments",
+        ),
     )
 }
-# Cheapest first, leaf-level offload (the slowest) last, so a time limit drops the least.
+# The issue-17 run, most important first, so that a time limit drops the least: the baseline and the
+# exact reference, the best exact and draft figures, fp8, turbo, the proofs of fit, the LoRA costs.
 DEFAULT_VARIANTS = (
     "published",
     "full",
-    "24gb",
-    "24gb-fp8",
-    "12gb",
-    "12gb-gguf-q8_0",
-    "8gb-gguf-q4_k",
-    "full-compiled",
-    "8gb",
+    "full-fastest",
+    "full-fastest-fp8",
+    "turbo-8step",
+    "24gb-cap23",
+    "24gb-fp8-cap23",
+    "12gb-cap11",
+    "8gb-cap7.5",
+    "full-extra-lora",
+    "full-fused",
+    "full-fused-extra-lora",
+    "24gb-fp8compute-cap23",
+    "full-fp8",
+    "24gb-cap23-expandable",
+    "12gb-cap11-expandable",
 )
-
-
-@dataclass
-class Sizes:
-    configs: dict[str, dict]
-    width: int
-    height: int
-    lora_rank: int
-
-
-def load_configs(size: str) -> dict[str, dict]:
-    from dit360_desktop.paths import resource
-
-    configs = {
-        name: json.loads(resource("model_configs", "flux1-dev", *path.split("/")).read_text())
-        for name, path in CONFIG_FILES.items()
-    }
-    for name, changes in REDUCED.get(size, {}).items():
-        configs[name] = {**configs[name], **changes}
-    return configs
-
-
-# --- random full-size components ----------------------------------------------------------------------
-
-
-def fill_random_(module: torch.nn.Module, seed: int) -> None:
-    """Small random weights; norm scales 1 and biases 0 keep activations finite even in fp16."""
-    device = next(module.parameters()).device
-    generator = torch.Generator(device=device).manual_seed(seed)
-    with torch.no_grad():
-        for name, param in module.named_parameters():
-            if param.ndim == 1:
-                param.fill_(1.0 if name.endswith(("weight", "scale")) else 0.0)
-            else:
-                param.normal_(0.0, 0.02, generator=generator)
-
-
-def materialise(factory, dtype: torch.dtype, device: torch.device, seed: int) -> torch.nn.Module:
-    """Build on the meta device, cast there, and allocate only once: on ``device`` in ``dtype``."""
-    with torch.device("meta"):
-        module = factory()
-    module = module.to(dtype=dtype).to_empty(device=device)
-    # to_empty leaves buffers uninitialised; these models must have none.
-    assert not list(module.buffers()), f"{type(module).__name__} has buffers to initialise"
-    fill_random_(module, seed)
-    return module.eval()
-
-
-def builders(configs: dict[str, dict], device: torch.device):
-    from diffusers import AutoencoderKL, FluxTransformer2DModel
-    from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
-
-    def transformer(dtype):
-        return materialise(
-            lambda: FluxTransformer2DModel.from_config(configs["transformer"]), dtype, device, 1
-        )
-
-    def t5(dtype):
-        return materialise(lambda: T5EncoderModel(T5Config(**configs["text_encoder_2"])), dtype, device, 2)
-
-    def clip(dtype):
-        # 0.12 B parameters with a position-id buffer: built normally (small), then moved.
-        model = CLIPTextModel(CLIPTextConfig(**configs["text_encoder"]))
-        return model.to(device=device, dtype=dtype).eval()
-
-    def vae(dtype):
-        return AutoencoderKL.from_config(configs["vae"]).to(device=device, dtype=dtype).eval()
-
-    return {"text_encoder": clip, "text_encoder_2": t5, "transformer": transformer, "vae": vae}
-
-
-def random_gguf_transformer(configs, folder: Path, quant: str, dtype: torch.dtype, device: torch.device):
-    """A GGUF-quantised transformer from random but valid quant blocks, loaded by diffusers' GGUF path."""
-    import gguf
-    from diffusers import FluxTransformer2DModel, GGUFQuantizationConfig
-    from diffusers.quantizers.gguf.utils import GGUFParameter
-
-    qtype = gguf.GGMLQuantizationType[quant]
-    block, type_size = gguf.GGML_QUANT_SIZES[qtype]
-    with torch.device("meta"):
-        empty = FluxTransformer2DModel.from_config(configs["transformer"])
-    generator = torch.Generator(device=device).manual_seed(3)
-    scale = torch.tensor([0.002], dtype=torch.float16).view(torch.uint8).to(device)
-    state = {}
-    for name, tensor in empty.state_dict().items():
-        if tensor.ndim == 2 and tensor.shape[1] % block == 0 and name.endswith(".weight"):
-            rows, blocks = tensor.shape[0], tensor.shape[1] // block
-            data = torch.randint(
-                0, 256, (rows * blocks, type_size), dtype=torch.uint8, device=device, generator=generator
-            )
-            data[:, 0:2] = scale  # the fp16 super-block scale d (and, for K-quants, dmin next to it)
-            if quant.endswith("_K"):
-                data[:, 2:4] = scale
-            state[name] = GGUFParameter(data.reshape(rows, blocks * type_size), quant_type=qtype)
-        else:
-            value = torch.empty(tensor.shape, dtype=dtype, device=device)
-            state[name] = value.fill_(1.0) if tensor.ndim == 1 and "norm" in name else value.normal_(0, 0.02)
-    return FluxTransformer2DModel.from_single_file(
-        state,
-        config=str(folder),
-        subfolder="transformer",
-        local_files_only=True,
-        dtype=dtype,
-        quantization_config=GGUFQuantizationConfig(compute_dtype=dtype),
-        device=device,
-    ).eval()
-
-
-def write_model_folder(
-    root: Path, configs: dict[str, dict], lora_rank: int, tokenizers: Path | None = None
-) -> tuple[Path, Path]:
-    """Configs, scheduler and tokenizers (trained locally) in the diffusers layout; plus a random LoRA.
-
-    The tokenizers come from a tiny-FLUX folder (``tokenizers``, or one built here): their ids fit the
-    real vocabularies, and they pad to the real 77 and 512 tokens, which is what the cost depends on.
-    """
-    import shutil
-
-    from dit360_desktop.testing.tiny_flux import build_tiny_flux, build_tiny_lora
-
-    tokenizers = tokenizers or build_tiny_flux(root / "tokenizer-source")
-    folder = root / "FLUX.1-dev-random"
-    for name in ("tokenizer", "tokenizer_2"):
-        shutil.copytree(tokenizers / name, folder / name)
-    shutil.copy(tokenizers / "model_index.json", folder / "model_index.json")
-    for name, path in CONFIG_FILES.items():
-        (folder / path).parent.mkdir(parents=True, exist_ok=True)
-        (folder / path).write_text(json.dumps(configs[name], indent=2))
-    lora = build_tiny_lora(root / "DiT360-random-lora", folder / "transformer", rank=lora_rank)
-    return folder, lora
-
-
-def fake_load_components(configs, build_device: torch.device):
-    """Stands in for ``loading.load_components``: same contract, random weights instead of files."""
-    from transformers import CLIPTokenizer, T5TokenizerFast
-
-    from dit360_desktop.core.loading import Components
-
-    def load_components(
-        folder, *, device, dtype, on_progress=None, check_cancel=None, place=None, load_transformer_from=None
-    ):
-        build = builders(configs, build_device)
-        loaded = {}
-        for name in ("text_encoder", "text_encoder_2", "transformer", "vae"):
-            if on_progress is not None:
-                on_progress(name)
-            if name == "transformer" and load_transformer_from is not None:
-                module = load_transformer_from()
-            else:
-                module = build[name](dtype)
-            loaded[name] = place(name, module) if place is not None else module.to(device)
-            _free(build_device)
-        return Components(
-            folder=folder,
-            tokenizer=CLIPTokenizer.from_pretrained(folder / "tokenizer"),
-            tokenizer_2=T5TokenizerFast.from_pretrained(folder / "tokenizer_2"),
-            scheduler_config=configs["scheduler"],
-            **loaded,
-        )
-
-    return load_components
 
 
 # --- measuring ----------------------------------------------------------------------------------------
@@ -325,13 +217,14 @@ class Clock:
             self.marks[event.stage.value] = self.now()
             if event.stage is Stage.ENCODING and self.device.type == "cuda":
                 # Everything before this point is loading (random weights here, not a disk read).
-                self.resident_gib = torch.cuda.memory_allocated(self.device) / 2**30
+                self.resident_gib = torch.cuda.memory_allocated(self.device) / GIB
+                # The loader's leftovers are not the tier's: peaks count from here, cache emptied.
+                torch.cuda.empty_cache()
                 if self.cap_gib is not None:
                     # A smaller card: the caching allocator must live within the cap (it frees its cache
                     # before failing), so fragmentation and cached side-stream blocks count too.
-                    torch.cuda.empty_cache()
                     total = torch.cuda.get_device_properties(self.device).total_memory
-                    torch.cuda.set_per_process_memory_fraction(self.cap_gib * 2**30 / total, self.device)
+                    torch.cuda.set_per_process_memory_fraction(self.cap_gib * GIB / total, self.device)
                 torch.cuda.reset_peak_memory_stats(self.device)
         elif isinstance(event, StepEvent):
             self.steps.append(self.now())
@@ -339,65 +232,117 @@ class Clock:
             self.marks["done"] = self.now()
 
 
-def run_variant(
-    variant: Variant,
-    sizes: Sizes,
-    folder: Path,
-    lora: Path,
-    device: torch.device,
-    steps: int,
-    cap_gib: float | None = None,
-):
+@dataclass
+class Setup:
+    sizes: Sizes
+    folder: Path
+    lora: Path
+    extra_loras: list[Path]
+    device: torch.device
+    steps: int
+    out: Path  # where the e2e PNGs are written
+    cap_gib: float | None = None  # --cap-gib: overrides the variants' own caps
+    e2e_steps: int | None = None  # overrides the variants' e2e step counts (tiny CPU checks)
+    e2e_results: dict[str, tuple[torch.Tensor, np.ndarray]] = field(default_factory=dict)
+
+
+def relative_l2(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.float() - b.float()).norm() / b.float().norm())
+
+
+def psnr_db(a: np.ndarray, b: np.ndarray) -> float | None:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return None if mse == 0 else 10 * float(np.log10(255.0**2 / mse))  # None: identical
+
+
+def is_exact(variant: Variant, cache: str) -> bool:
+    """Same arithmetic as the reference up to 16-bit rounding: 16-bit weights, no cache, no extra LoRA."""
+    return (
+        cache == "off"
+        and not variant.fp8_compute
+        and variant.gguf is None
+        and variant.tier in ("full", "24gb")
+        and variant.extra_loras == 0
+    )
+
+
+def run_variant(variant: Variant, setup: Setup) -> list[dict]:
+    """The variant's s/step row, then one row per e2e run (exact, then each step cache)."""
     import dit360_desktop.core.engine as engine_module
     import dit360_desktop.core.gguf_flux as gguf_flux
     from dit360_desktop.core.engine import PanoramaEngine
     from dit360_desktop.panorama.request import GenerationRequest
 
-    configs = sizes.configs
+    device, configs = setup.device, setup.sizes.configs
 
     def fake_gguf(path, config_dir, *, compute_dtype, device="cpu"):
-        return random_gguf_transformer(configs, folder, variant.gguf, compute_dtype, build_device)
+        return random_gguf_transformer(configs, setup.folder, variant.gguf, compute_dtype, setup.device)
 
-    build_device = device
-    gguf_file = folder / f"random-{variant.gguf}.gguf" if variant.gguf else None
     engine = PanoramaEngine(
-        folder,
+        setup.folder,
         previews=False,
-        gguf_file=gguf_file,
+        gguf_file=setup.folder / f"random-{variant.gguf}.gguf" if variant.gguf else None,
         compile=variant.compile,
         attention_backend=variant.attention,
         fuse_lora=variant.fuse_lora,
+        fp8_compute=variant.fp8_compute,
     )
     request = GenerationRequest(
         prompt=PROMPT,
-        width=sizes.width,
-        height=sizes.height,
-        steps=steps + 1,
+        width=setup.sizes.width,
+        height=setup.sizes.height,
+        steps=setup.steps + 1,
         seed=0,
         device=device.type,
         dtype=variant.dtype if device.type == "cuda" or variant.dtype != "fp16" else "fp32",
         tier=variant.tier,
-        lora_path=str(lora),
+        lora_path=str(setup.lora),
+        extra_loras=tuple((str(path), 1.0) for path in setup.extra_loras[: variant.extra_loras]),
     )
-    clock = Clock(device, cap_gib=cap_gib if device.type == "cuda" else None)
+    cap = setup.cap_gib if setup.cap_gib is not None else variant.cap_gib
+    clock = Clock(device, cap_gib=cap if device.type == "cuda" else None)
+    rows: list[dict] = []
+    if device.type == "cuda":
+        torch.cuda.memory._set_allocator_settings(f"expandable_segments:{variant.expandable_segments}")
     start = clock.now()
     try:
         with (
-            mock.patch.object(engine_module, "load_components", fake_load_components(configs, build_device)),
+            mock.patch.object(engine_module, "load_components", fake_load_components(configs, device)),
             mock.patch.object(gguf_flux, "load_gguf_transformer", fake_gguf),
         ):
             result = engine.run(request, on_event=clock)
+            rows.append(_step_row(variant, result, clock, start, cap))
+            steps = setup.e2e_steps or variant.e2e_steps
+            if steps is not None:
+                rows[0].update(_e2e_run(variant, engine, request, steps, "off", setup))
+                for cache in variant.caches:
+                    rows.append(
+                        {**_e2e_run(variant, engine, request, steps, cache, setup), "cap_gib": clock.cap_gib}
+                    )
     finally:
         if clock.cap_gib is not None:
             torch.cuda.set_per_process_memory_fraction(1.0, device)
+        if device.type == "cuda":
+            for row in rows:  # peaks over everything after loading, e2e runs included
+                row["peak_allocated_gib"] = torch.cuda.max_memory_allocated(device) / GIB
+                row["peak_reserved_gib"] = torch.cuda.max_memory_reserved(device) / GIB
+            torch.cuda.memory._set_allocator_settings("expandable_segments:False")
+        del engine
+        free(device)
+    return rows
+
+
+def _step_row(variant: Variant, result, clock: Clock, start: float, cap: float | None) -> dict:
     marks = clock.marks
     step_times = [b - a for a, b in zip([marks["denoising"], *clock.steps], clock.steps, strict=False)]
     measured = step_times[1:] or step_times
-    row = {
+    return {
         "variant": variant.name,
         "label": variant.label,
         "tier": result.metadata["memory_tier"],
         "dtype": result.metadata["dtype"],
+        "exact": is_exact(variant, "off"),
+        "baseline": variant.baseline,
         "s_per_step": statistics.median(measured),
         "first_step_s": step_times[0],
         "load_s": marks["encoding"] - start,
@@ -405,23 +350,61 @@ def run_variant(
         "decode_s": marks["done"] - marks["decoding"],
         "end_to_end_s": marks["done"] - marks["encoding"],
         "resident_after_load_gib": clock.resident_gib,
-        "peak_gpu_gib": None,
-        "peak_gpu_reserved_gib": None,
+        "peak_allocated_gib": None,
+        "peak_reserved_gib": None,
         "cap_gib": clock.cap_gib,
+        "expandable_segments": variant.expandable_segments,
         "warnings": result.metadata["warnings"],
     }
-    if device.type == "cuda":
-        row["peak_gpu_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
-        row["peak_gpu_reserved_gib"] = torch.cuda.max_memory_reserved(device) / 2**30
-    del engine, result
-    _free(device)
+
+
+def _e2e_run(variant: Variant, engine, request, steps: int, cache: str, setup: Setup) -> dict:
+    """Request → PNG on disk with the model loaded; the prompt is encoded again (its cache cleared).
+
+    Exact ("off"): fields for the variant's own row. With a cache: a row of its own.
+    """
+    from dit360_desktop.panorama.imageio import save_png
+
+    e2e = request.replace(prompt=E2E_PROMPT, steps=steps, step_cache=cache)
+    name = variant.name if cache == "off" else f"{variant.name}+{cache}"
+    png = setup.out / f"{name}.png"
+    times = []
+    # A cache's first run may recompile the hooked blocks: with one, the second of two runs counts.
+    for _ in range(1 if cache == "off" else 2):
+        engine.text_encoder.clear_cache()
+        started = time.perf_counter()
+        result = engine.run(e2e)
+        save_png(result.image, png, result.metadata)
+        times.append(time.perf_counter() - started)
+    latent, image = result.latent, np.asarray(result.image)
+    if cache == "off":
+        setup.e2e_results[variant.name] = (latent, image)
+    reference_name = variant.name if cache != "off" else variant.reference
+    reference = setup.e2e_results.get(reference_name) if reference_name else None
+    row = {
+        "e2e_steps": steps,
+        "e2e_s": times[-1],
+        "e2e_runs_s": times,
+        "step_cache": cache,
+        "exact": is_exact(variant, cache),
+        "timings": result.metadata["timings"],
+        "deviation_from": reference_name if reference is not None else None,
+    }
+    if reference is not None and reference[0].shape == latent.shape:
+        row["rel_l2_latent"] = relative_l2(latent, reference[0])
+        row["psnr_db"] = psnr_db(image, reference[1])
+    if cache != "off":
+        row.update(
+            variant=name,
+            label=f"{variant.label}; {cache} step cache",
+            s_per_step=result.metadata["timings"]["denoising"] / steps,
+            baseline=variant.name,
+            tier=result.metadata["memory_tier"],
+            cap_gib=None,
+            peak_allocated_gib=None,
+            peak_reserved_gib=None,
+        )
     return row
-
-
-def _free(device: torch.device) -> None:
-    gc.collect()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -432,6 +415,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--tiny", action="store_true", help="with --cpu-small: the smallest configs (CI)")
     parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS), help=f"from {', '.join(VARIANTS)}")
     parser.add_argument("--steps", type=int, default=3, help="measured steps (one more runs as warm-up)")
+    parser.add_argument(
+        "--e2e-steps", type=int, default=None, help="override every variant's end-to-end step count"
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument(
         "--time-limit", type=float, default=None, help="seconds; variants not started by then are skipped"
@@ -440,7 +426,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--cap-gib",
         type=float,
         default=None,
-        help="CUDA: from the start of encoding, cap the allocator at this many GiB (a smaller card)",
+        help="CUDA: cap the allocator at this many GiB from the start of encoding (overrides the variants')",
     )
     parser.add_argument("--tokenizers", type=Path, default=None, help="a tiny-FLUX folder to take them from")
     args = parser.parse_args(argv)
@@ -468,77 +454,138 @@ def main(argv: list[str] | None = None) -> dict:
         "device": torch.cuda.get_device_name(device)
         if device.type == "cuda"
         else platform.processor() or "cpu",
+        "capability": list(torch.cuda.get_device_capability(device)) if device.type == "cuda" else None,
         "size": size,
         "width": sizes.width,
         "height": sizes.height,
         "measured_steps": args.steps,
         "floor_s_per_step": FLOOR_S_PER_STEP,
-        "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__},
+        "random_weights": True,
+        "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__, "torchao": _torchao()},
         "rows": [],
     }
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="gpu-tiers-") as tmp:
+        from dit360_desktop.testing.tiny_flux import build_tiny_lora
+
         folder, lora = write_model_folder(Path(tmp), sizes.configs, sizes.lora_rank, args.tokenizers)
-        for name in names:
-            sys.stdout.write(f"[{time.monotonic() - started:.0f} s] {name}\n")
-            if args.time_limit is not None and time.monotonic() - started > args.time_limit:
-                row = {"variant": name, "error": "skipped: time limit reached"}
+        extra = build_tiny_lora(
+            Path(tmp) / "extra-lora", folder / "transformer", rank=sizes.lora_rank, seed=2
+        )
+        (Path(tmp) / "png").mkdir()
+        setup = Setup(sizes, folder, lora, [extra], device, args.steps, Path(tmp) / "png", args.cap_gib)
+        setup.e2e_steps = args.e2e_steps
+        for index, name in enumerate(names, start=1):
+            elapsed = time.monotonic() - started
+            sys.stdout.write(f"[{elapsed:.0f} s] {index}/{len(names)} {name}: {VARIANTS[name].label}\n")
+            sys.stdout.flush()
+            if args.time_limit is not None and elapsed > args.time_limit:
+                rows = [{"variant": name, "error": "skipped: time limit reached"}]
             else:
                 try:
-                    row = run_variant(VARIANTS[name], sizes, folder, lora, device, args.steps, args.cap_gib)
-                except Exception as error:  # one failing tier must not hide the others' figures
-                    row = {"variant": name, "error": f"{type(error).__name__}: {error}"}
+                    rows = run_variant(_for_device(VARIANTS[name], device), setup)
+                except Exception as error:  # one failing variant must not hide the others' figures
+                    rows = [{"variant": name, "error": f"{type(error).__name__}: {error}"[:2000]}]
                     traceback.print_exc()
-                    _free(device)
-            report["rows"].append(row)
+                    free(device)
+            report["rows"].extend(rows)
             _add_ratios(report)
-            _print_row(row)
+            for row in rows:
+                _print_row(row)
             if args.json is not None:  # after every variant, so a killed run keeps what it measured
                 args.json.write_text(json.dumps(report, indent=2, default=str))
+    report["total_s"] = time.monotonic() - started
+    if args.json is not None:
+        args.json.write_text(json.dumps(report, indent=2, default=str))
     _print_table(report)
     return report
 
 
+def _for_device(variant: Variant, device: torch.device) -> Variant:
+    """On the CPU (a check of the script, not a measurement): no cuDNN attention, no compile."""
+    if device.type == "cuda" or (variant.attention == "auto" and not variant.compile):
+        return variant
+    note = " [CPU check: default attention, eager]"
+    return dataclasses.replace(variant, attention="auto", compile=False, label=variant.label + note)
+
+
+def _torchao() -> str | None:
+    try:
+        import torchao
+    except ImportError:
+        return None
+    return torchao.__version__
+
+
 def _add_ratios(report: dict) -> None:
     rows = report["rows"]
-    baseline = next((r for r in rows if r["variant"] == "published" and "error" not in r), None)
+    by_name = {r["variant"]: r for r in rows if "error" not in r and "s_per_step" in r}
+    published = by_name.get("published")
+    e2e_published = next((r for r in rows if r.get("variant") == "published" and "e2e_s" in r), None)
     for row in rows:
         if "error" in row:
             continue
-        row["ratio_to_floor"] = row["s_per_step"] / FLOOR_S_PER_STEP
-        if baseline is not None:
-            row["ratio_to_published"] = row["s_per_step"] / baseline["s_per_step"]
+        if "s_per_step" in row:
+            row["ratio_to_floor"] = row["s_per_step"] / FLOOR_S_PER_STEP
+            if published is not None:
+                row["ratio_to_published"] = row["s_per_step"] / published["s_per_step"]
+            baseline = by_name.get(row["baseline"])
+            if baseline is not None:
+                row["ratio_to_baseline"] = row["s_per_step"] / baseline["s_per_step"]
+        if "e2e_s" in row and e2e_published is not None and row["e2e_steps"] == e2e_published["e2e_steps"]:
+            row["e2e_speedup_vs_published"] = e2e_published["e2e_s"] / row["e2e_s"]
 
 
 def _print_row(row: dict) -> None:
     if "error" in row:
-        sys.stdout.write(f"{row['variant']}: FAILED {row['error']}\n")
-    else:
-        peak = row["peak_gpu_gib"]
-        sys.stdout.write(
-            f"{row['variant']}: {row['s_per_step']:.3f} s/step, peak "
-            f"{'n/a' if peak is None else f'{peak:.1f} GiB'}, e2e {row['end_to_end_s']:.1f} s, "
-            f"load {row['load_s']:.1f} s\n"
+        sys.stdout.write(f"{row['variant']}: FAILED {row['error'][:300]}\n")
+        sys.stdout.flush()
+        return
+    peak, reserved = row["peak_allocated_gib"], row["peak_reserved_gib"]
+    memory = "n/a" if peak is None else f"{peak:.1f} allocated / {reserved:.1f} reserved GiB"
+    cap = "" if row["cap_gib"] is None else f" (cap {row['cap_gib']} GiB)"
+    load = f", load {row['load_s']:.1f} s" if "load_s" in row else ""
+    e2e = f", e2e {row['e2e_s']:.2f} s ({row['e2e_steps']} steps)" if "e2e_s" in row else ""
+    deviation = ""
+    if "rel_l2_latent" in row:
+        psnr = row["psnr_db"]
+        deviation = f", vs {row['deviation_from']}: rel L2 {row['rel_l2_latent']:.4f}, PSNR " + (
+            "identical" if psnr is None else f"{psnr:.1f} dB"
         )
+    sys.stdout.write(
+        f"{row['variant']}: {row['s_per_step']:.3f} s/step, peak {memory}{cap}{load}{e2e}{deviation}\n"
+    )
     sys.stdout.flush()
 
 
 def _print_table(report: dict) -> None:
     out = sys.stdout
     out.write(f"\n{report['device']} — {report['size']} FLUX.1-dev, {report['width']}×{report['height']}\n")
-    out.write("| variant | s/step | ×published | ×floor | peak GiB | encode s | decode s | e2e s |\n")
-    out.write("|---|---|---|---|---|---|---|---|\n")
+    out.write("| variant | s/step | ×published | ×floor | peak alloc / reserved GiB | cap | e2e s | exact |")
+    out.write(" rel L2 | PSNR dB |\n|---|---|---|---|---|---|---|---|---|---|\n")
     for row in report["rows"]:
         if "error" in row:
-            out.write(f"| {row['variant']} | {row['error'][:60]} | | | | | | |\n")
+            out.write(f"| {row['variant']} | {row['error'][:60]} | | | | | | | | |\n")
             continue
-        peak = "n/a" if row["peak_gpu_gib"] is None else f"{row['peak_gpu_gib']:.1f}"
-        ratio = row.get("ratio_to_published")
-        out.write(
-            f"| {row['variant']} | {row['s_per_step']:.3f} | {'' if ratio is None else f'{ratio:.2f}'} | "
-            f"{row['ratio_to_floor']:.2f} | {peak} | {row['encode_s']:.2f} | {row['decode_s']:.2f} | "
-            f"{row['end_to_end_s']:.1f} |\n"
-        )
+        peak = row.get("peak_allocated_gib")
+        memory = "n/a" if peak is None else f"{peak:.1f} / {row['peak_reserved_gib']:.1f}"
+        cells = [
+            row["variant"],
+            _fmt(row.get("s_per_step"), 3),
+            _fmt(row.get("ratio_to_published")),
+            _fmt(row.get("ratio_to_floor")),
+            memory,
+            "" if row.get("cap_gib") is None else f"{row['cap_gib']:g}",
+            _fmt(row.get("e2e_s")),
+            str(row.get("exact", "")),
+            _fmt(row.get("rel_l2_latent"), 4),
+            _fmt(row.get("psnr_db"), 1),
+        ]
+        out.write("| " + " | ".join(cells) + " |\n")
+
+
+def _fmt(value, digits: int = 2) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
 
 
 if __name__ == "__main__":
