@@ -279,3 +279,50 @@ def test_restoring_a_result_restores_its_loras(engine, tiny_lora_dir, style_lora
     assert torch.equal(
         engine.run(form.to_request().replace(lora_path=str(tiny_lora_dir))).latent, result.latent
     )
+
+
+def test_streaming_tier_fuses_the_stack_like_the_resident_tier(
+    tiny_flux_dir, engine, tiny_lora_dir, style_lora
+):
+    request = small(lora_path=str(tiny_lora_dir), extra_loras=((str(style_lora), 0.9),))
+    streamed = PanoramaEngine(tiny_flux_dir, previews=False).run(request.replace(tier="24gb"))
+    torch.testing.assert_close(streamed.latent, engine.run(request).latent, rtol=1e-4, atol=1e-5)
+
+
+def test_extra_loras_stack_unfused_on_a_gguf_transformer(tiny_flux_dir, tiny_lora_dir, style_lora, tmp_path):
+    pytest.importorskip("gguf")
+    import importlib.util
+    import shutil
+
+    from diffusers.quantizers.gguf.utils import GGUFLinear
+
+    # The GGUF writer and BFL key mapping of the GGUF tests, reused rather than copied.
+    spec = importlib.util.spec_from_file_location(
+        "gguf_test_helpers", Path(__file__).with_name("test_gguf.py")
+    )
+    helpers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helpers)
+    load_reference, to_bfl, write_gguf = helpers.load_reference, helpers.to_bfl, helpers.write_gguf
+
+    config = json.loads((tiny_flux_dir / "transformer" / "config.json").read_text())
+    gguf_file = write_gguf(
+        tmp_path / "flux1-dev-Q8_0.gguf", to_bfl(load_reference(tiny_flux_dir).state_dict(), config)
+    )
+    folder = tmp_path / "FLUX.1-dev"
+    shutil.copytree(tiny_flux_dir, folder)
+    for weights in (folder / "transformer").glob("*.safetensors"):
+        weights.unlink()
+    request = small(lora_path=str(tiny_lora_dir), extra_loras=((str(style_lora), 1.0),), tier="12gb")
+    gguf_engine = PanoramaEngine(folder, previews=False, gguf_file=gguf_file)
+    stacked = gguf_engine.run(request)
+    layer = gguf_engine._components.transformer.transformer_blocks[0].attn.to_q
+    assert isinstance(layer.base_layer, GGUFLinear)
+    assert len(layer.lora_A) == 2 and "dit360" in layer.lora_A, "two adapters over the quantised weight"
+    base_only = gguf_engine.run(request.replace(extra_loras=()))
+    exact = PanoramaEngine(tiny_flux_dir, previews=False).run(request.replace(tier="cpu"))
+    assert relative_error(stacked.latent, exact.latent) < 0.02, "Q8_0 rounding only"
+    assert relative_error(base_only.latent, stacked.latent) > 1e-3
+
+
+def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).norm() / b.norm())
