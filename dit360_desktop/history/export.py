@@ -145,6 +145,8 @@ def _save_view(
     image = Image.fromarray(np.ascontiguousarray(pixels), "RGB")
     if path.suffix.lower() in (".jpg", ".jpeg"):
         return imageio.save_jpeg(image, path, metadata, quality=options.quality, gpano=False)
+    if path.suffix.lower() == ".webp":
+        return imageio.save_webp(image, path, metadata, quality=options.quality)
     return imageio.save_png(image, path, metadata, gpano=False)
 
 

@@ -57,6 +57,7 @@ __all__ = [
     "read_metadata",
     "save_jpeg",
     "save_png",
+    "save_webp",
 ]
 
 XMP_PNG_KEY = "XML:com.adobe.xmp"
@@ -153,6 +154,26 @@ def encode_jpeg(
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", **kwargs)
     return buffer.getvalue()
+
+
+def encode_webp(image: Image.Image, metadata: dict[str, Any] | None, *, quality: int = 92) -> bytes:
+    """Encode a (non-360) view as WebP; the parameters go in XMP and EXIF as for a JPEG."""
+    if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
+        raise RequestError("quality", f"must be an integer between 1 and 100 (got {quality!r})")
+    image = _rgb_for_saving(image)
+    kwargs: dict[str, Any] = {"quality": quality, "method": 4}
+    if metadata is not None:
+        kwargs["xmp"] = metadata_xmp(_metadata_json(metadata)).encode("utf-8")
+        kwargs["exif"] = jpeg_exif(image.width, image.height, format_a1111_parameters(metadata))
+    buffer = io.BytesIO()
+    image.save(buffer, format="WEBP", **kwargs)
+    return buffer.getvalue()
+
+
+def save_webp(
+    image: Image.Image, path: str | os.PathLike[str], metadata: dict[str, Any] | None, *, quality: int = 92
+) -> Path:
+    return write_atomic(Path(path), encode_webp(image, metadata, quality=quality))
 
 
 def save_png(

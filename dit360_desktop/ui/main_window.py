@@ -263,6 +263,7 @@ class MainWindow(QMainWindow):
     def _attach_gallery(self) -> None:
         # Imported here: the gallery and the library are not needed for the first frame.
         from dit360_desktop.history.library import Library
+        from dit360_desktop.ui.gallery.export_dialog import export_chooser
         from dit360_desktop.ui.gallery.panel import GalleryPanel
 
         try:
@@ -273,6 +274,10 @@ class MainWindow(QMainWindow):
             self.show_error(error_report(e))
             return
         self.gallery = GalleryPanel(library, self)
+        # Exports start from what the viewer shows and remember their folders (ui/gallery/export_dialog).
+        self.gallery.choose_export = export_chooser(
+            self, lambda: self.viewer.camera.view, self.settings.last_folders
+        )
         dock = self.history_dock
         # Oriented before it is placed: stacked vertically its minimum height would stretch the strip.
         self.gallery.set_orientation(orientation_for(self.dockWidgetArea(dock)))

@@ -72,3 +72,16 @@ def test_exiftool_validates_the_file(tmp_path):
     lines = {key.strip(): value.strip() for key, value in lines.items()}
     assert lines["Validate"] == "OK", result.stdout
     assert lines["UserComment"].startswith("a castle, été")
+
+
+def test_webp_views_carry_the_same_exif(tmp_path):
+    from dit360_desktop.history.export import ExportOptions, export_image
+
+    path = tmp_path / "view.webp"
+    options = ExportOptions(format="perspective", quality=90, size=(96, 64), fov=80.0)
+    (written,) = export_image(_picture(), {"request": {"prompt": "a quiet bay"}, "seed": 5}, path, options)
+    with Image.open(written) as image:
+        assert image.format == "WEBP" and image.size == (96, 64)
+        assert b"a quiet bay" in image.info["xmp"]
+    value = piexif.load(str(written))["Exif"][piexif.ExifIFD.UserComment]
+    assert isinstance(value, bytes) and piexif.helper.UserComment.load(value).startswith("a quiet bay\n")

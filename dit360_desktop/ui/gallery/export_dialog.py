@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QStandardPaths
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -24,6 +25,10 @@ from PySide6.QtWidgets import (
 
 from dit360_desktop.history.entry import Entry
 from dit360_desktop.history.export import MAX_FACE_SIZE, ExportOptions, default_file_name
+from dit360_desktop.panorama.projection import equirect_to_perspective
+from dit360_desktop.ui.viewer.camera import CameraView, ViewMode
+from dit360_desktop.ui.viewer.view_export import ViewExportForm, format_for_suffix
+from dit360_desktop.ui.widgets.dialogs import remembered_folder
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +46,27 @@ def default_export_folder() -> Path:
     return Path(pictures) if pictures else Path.home()
 
 
+# The 360° files keep the GPano marker when the parameters are stripped; derived pictures have none.
+_PANORAMA_FORMATS = ("jpeg-gpano", "png")
+
+
 class ExportDialog(QDialog):
+    """Export one library entry. A perspective view starts from what the viewer shows (``view``), with a
+    live preview; only the fields the chosen format uses are shown; the folder is remembered per format
+    in ``folders`` (the settings' last_folders)."""
+
     def __init__(
         self, entry: Entry, parent: QWidget | None = None, *, initial_format: str = "jpeg-gpano",
-        folder: Path | None = None,
+        folder: Path | None = None, view: CameraView | None = None,
+        folders: MutableMapping[str, str] | None = None,
     ) -> None:  # fmt: skip
         super().__init__(parent)
+        self.setObjectName("ExportDialog")
         self.setWindowTitle("Export panorama")
         self._entry = entry
-        self._folder = folder or default_export_folder()
+        self._folder = folder
+        self._folders = folders if folders is not None else {}
+        self._preview_source: np.ndarray | None = None
         layout = QVBoxLayout(self)
         form = QFormLayout()
         layout.addLayout(form)
@@ -62,49 +79,43 @@ class ExportDialog(QDialog):
         self.quality = QSpinBox()
         self.quality.setRange(1, 100)
         self.quality.setValue(92)
-        self.quality.setToolTip("JPEG quality (also used for JPEG cube faces and views)")
+        self.quality.setToolTip("Higher keeps more detail in a larger file.")
         form.addRow("JPEG quality", self.quality)
-        self.strip = QCheckBox("Strip prompt and parameters (keeps the 360° marker)")
+        self.strip = QCheckBox()
+        self.strip.setToolTip("Leave the prompt and settings out of the file.")
         form.addRow("", self.strip)
 
         self.face_size = QSpinBox()
         self.face_size.setRange(16, MAX_FACE_SIZE)
         self.face_size.setValue(max(16, entry.width // 4))
         self.face_size.setSuffix(" px")
+        self.face_size.setToolTip(
+            "Edge of each cube face; a quarter of the panorama's width keeps its detail."
+        )
         form.addRow("Face size", self.face_size)
         self.face_format = QComboBox()
         self.face_format.addItem("PNG", "png")
         self.face_format.addItem("JPEG", "jpeg")
         form.addRow("Face files", self.face_format)
 
-        self.yaw = _angle(-180, 180, 0, "Yaw: positive turns right")
-        self.pitch = _angle(-90, 90, 0, "Pitch: positive looks up")
-        self.fov = _angle(1, 170, 90, "Horizontal field of view")
-        form.addRow("Yaw", self.yaw)
-        form.addRow("Pitch", self.pitch)
-        form.addRow("Field of view", self.fov)
-        size_widget = QWidget()
-        size_row = QHBoxLayout(size_widget)
-        size_row.setContentsMargins(0, 0, 0, 0)
-        self.view_width, self.view_height = QSpinBox(), QSpinBox()
-        for spin, value in ((self.view_width, 1920), (self.view_height, 1080)):
-            spin.setRange(16, 16384)
-            spin.setValue(value)
-            size_row.addWidget(spin)
-        form.addRow("View size", size_widget)
+        self.view_form = ViewExportForm(
+            view or CameraView(0.0, 0.0, 90.0, ViewMode.PERSPECTIVE), self._render_preview, self
+        )
+        form.addRow(self.view_form)
+        # The names the perspective fields had before the form (and the tests) use.
+        self.yaw, self.pitch, self.fov = self.view_form.yaw, self.view_form.pitch, self.view_form.fov
+        self.view_width, self.view_height = self.view_form.width_spin, self.view_form.height_spin
 
         path_row = QHBoxLayout()
         self.path = QLineEdit()
         browse = QPushButton("Browse…")
+        browse.setToolTip("Choose where the export goes.")
         browse.clicked.connect(self._browse)
         path_row.addWidget(self.path, 1)
         path_row.addWidget(browse)
         form.addRow("Save to", path_row)
 
-        self._rows = {
-            "quality": self.quality, "face": self.face_size, "face_format": self.face_format, "yaw": self.yaw,
-            "pitch": self.pitch, "fov": self.fov, "view_size": size_widget,
-        }  # fmt: skip
+        self._rows = {"face": self.face_size, "face_format": self.face_format, "view": self.view_form}
         self._form = form
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
@@ -115,6 +126,8 @@ class ExportDialog(QDialog):
         layout.addWidget(buttons)
 
         self.format.currentIndexChanged.connect(self._format_changed)
+        self.face_format.currentIndexChanged.connect(self._fields_changed)
+        self.view_form.changed.connect(self._view_changed)
         self.format.setCurrentIndex(list(FORMAT_LABELS).index(initial_format))
         self._format_changed()
 
@@ -122,9 +135,10 @@ class ExportDialog(QDialog):
         return str(self.format.currentData())
 
     def options(self) -> ExportOptions:
+        perspective = self.selected_format() == "perspective"
         return ExportOptions(
             format=self.selected_format(),
-            quality=self.quality.value(),
+            quality=self.view_form.quality.value() if perspective else self.quality.value(),
             strip_metadata=self.strip.isChecked(),
             face_size=self.face_size.value(),
             face_format=str(self.face_format.currentData()),
@@ -137,39 +151,99 @@ class ExportDialog(QDialog):
     def output_path(self) -> Path:
         return Path(self.path.text()).expanduser()
 
+    def folder_kind(self) -> str:
+        return f"export-{self.selected_format()}"
+
+    def accept(self) -> None:
+        if self.selected_format() == "perspective":
+            fmt = format_for_suffix(self.output_path().suffix)
+            if fmt is not None:
+                self.view_form.set_format(fmt)
+            else:
+                self.path.setText(f"{self.output_path()}{self.view_form.suffix()}")
+        # A cube map's path is the folder the faces go in; either way the parent is where they went.
+        self._folders[self.folder_kind()] = str(self.output_path().parent)
+        super().accept()
+
+    def _start_folder(self) -> Path:
+        return Path(
+            remembered_folder(self._folders, self.folder_kind(), self._folder or default_export_folder())
+        )
+
     def _format_changed(self) -> None:
+        self._fields_changed()
         fmt = self.selected_format()
-        cube = fmt in ("cubemap", "cubemap-cross")
+        options = ExportOptions(format=fmt, yaw=self.yaw.value(), pitch=self.pitch.value())
+        name = default_file_name(self._entry, options)
+        if fmt == "perspective":
+            name = str(Path(name).with_suffix(self.view_form.suffix()))
+        self.path.setText(str(self._start_folder() / name))
+        if fmt == "perspective":
+            self.view_form.update_preview()
+
+    def _fields_changed(self) -> None:
+        fmt = self.selected_format()
+        jpeg_faces = fmt == "cubemap" and self.face_format.currentData() == "jpeg"
         visible = {
-            "quality": fmt in ("jpeg-gpano", "perspective", "cubemap"),
-            "face": cube,
+            "face": fmt in ("cubemap", "cubemap-cross"),
             "face_format": fmt == "cubemap",
-            "yaw": fmt == "perspective",
-            "pitch": fmt == "perspective",
-            "fov": fmt == "perspective",
-            "view_size": fmt == "perspective",
+            "view": fmt == "perspective",
         }
         for key, widget in self._rows.items():
             self._form.setRowVisible(widget, visible[key])
-        options = ExportOptions(format=fmt, yaw=self.yaw.value(), pitch=self.pitch.value())
-        self.path.setText(str(self._folder / default_file_name(self._entry, options)))
+        # The perspective form has its own quality, shown for JPEG and WebP only.
+        self._form.setRowVisible(self.quality, fmt == "jpeg-gpano" or jpeg_faces)
+        self.strip.setText(
+            "Strip prompt and parameters (keeps the 360° marker)"
+            if fmt in _PANORAMA_FORMATS
+            else "Strip prompt and parameters"
+        )
+        self.adjustSize()
+
+    def _view_changed(self) -> None:
+        if self.selected_format() == "perspective":
+            path = self.output_path()
+            if path.suffix.lower() != self.view_form.suffix():
+                self.path.setText(str(path.with_suffix(self.view_form.suffix())))
+
+    def _render_preview(self, view: CameraView, width: int, height: int) -> np.ndarray:
+        if self._preview_source is None:
+            from PIL import Image
+
+            # A reduced copy: the preview is a few hundred pixels wide, and projecting from 1024 px
+            # takes a few milliseconds where the full file would take a second.
+            with Image.open(self._entry.path) as opened:
+                small = opened.convert("RGB")
+                small.thumbnail((1024, 512))
+            self._preview_source = np.asarray(small)
+        return equirect_to_perspective(self._preview_source, view.yaw, view.pitch, view.fov, width, height)
 
     def _browse(self) -> None:
         if self.selected_format() == "cubemap":
-            chosen = QFileDialog.getExistingDirectory(self, "Folder for the six faces", str(self._folder))
+            chosen = QFileDialog.getExistingDirectory(
+                self, "Folder for the six faces", str(self._start_folder())
+            )
             if chosen:
                 self.path.setText(str(Path(chosen) / default_file_name(self._entry, self.options())))
             return
         chosen, _ = QFileDialog.getSaveFileName(self, "Export panorama", self.path.text())
         if chosen:
             self.path.setText(chosen)
+            if self.selected_format() == "perspective" and (fmt := format_for_suffix(Path(chosen).suffix)):
+                self.view_form.set_format(fmt)
 
 
-def _angle(low: float, high: float, value: float, tip: str) -> QDoubleSpinBox:
-    spin = QDoubleSpinBox()
-    spin.setRange(low, high)
-    spin.setDecimals(1)
-    spin.setSuffix("°")
-    spin.setValue(value)
-    spin.setToolTip(tip)
-    return spin
+def export_chooser(
+    parent: QWidget,
+    current_view: Callable[[], CameraView | None],
+    folders: MutableMapping[str, str],
+) -> Callable[[Entry, str], tuple[Path, ExportOptions] | None]:
+    """A ``GalleryPanel.choose_export`` whose dialog starts from the viewer's view and remembers folders."""
+
+    def choose(entry: Entry, fmt: str) -> tuple[Path, ExportOptions] | None:
+        dialog = ExportDialog(entry, parent, initial_format=fmt, view=current_view(), folders=folders)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return None
+        return dialog.output_path(), dialog.options()
+
+    return choose

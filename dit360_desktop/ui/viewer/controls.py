@@ -7,24 +7,33 @@ give the same controls to the mouse and the menus, and follow the camera model s
 from __future__ import annotations
 
 import logging
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtCore import QEvent, QObject, QStandardPaths, Qt
 from PySide6.QtGui import QAction, QActionGroup, QImage, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFileDialog,
-    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
     QMainWindow,
-    QSpinBox,
+    QPushButton,
     QToolBar,
+    QVBoxLayout,
     QWidget,
 )
 
-from dit360_desktop.ui.viewer.camera import MODE_SPECS, CameraView, ViewMode
+from dit360_desktop.ui.viewer.camera import CameraView, ViewMode
+from dit360_desktop.ui.viewer.image_input import qimage_to_rgb
+from dit360_desktop.ui.viewer.view_export import ViewExportForm, format_for_suffix, save_view_picture
+from dit360_desktop.ui.widgets.dialogs import remembered_folder
 from dit360_desktop.ui.widgets.icons import icon
+
+SNAPSHOT_FOLDER = "snapshot"
 
 log = logging.getLogger(__name__)
 
@@ -43,35 +52,62 @@ _MODE_TIPS = {
 
 
 class SnapshotDialog(QDialog):
-    """Size and field of view for exporting the current perspective view."""
+    """Save a picture of the view: starts from what the viewer shows, with presets and a live preview."""
 
-    def __init__(self, fov: float, parent: QWidget | None = None) -> None:
+    def __init__(self, viewer: Any, folder: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.setObjectName("SnapshotDialog")
         self.setWindowTitle("Save a snapshot of the view")
-        form = QFormLayout(self)
-        self.width_spin = QSpinBox()
-        self.width_spin.setRange(64, 8192)
-        self.width_spin.setValue(1920)
-        self.width_spin.setToolTip("Width of the saved picture in pixels.")
-        self.height_spin = QSpinBox()
-        self.height_spin.setRange(64, 8192)
-        self.height_spin.setValue(1080)
-        self.height_spin.setToolTip("Height of the saved picture in pixels.")
-        self.fov_spin = QSpinBox()
-        spec = MODE_SPECS[ViewMode.PERSPECTIVE]
-        self.fov_spin.setRange(round(spec.fov_min), round(spec.fov_max))
-        self.fov_spin.setValue(round(fov))
-        self.fov_spin.setSuffix("°")
-        self.fov_spin.setToolTip("Horizontal field of view of the snapshot.")
-        form.addRow("Width", self.width_spin)
-        form.addRow("Height", self.height_spin)
-        form.addRow("Field of view", self.fov_spin)
+        layout = QVBoxLayout(self)
+        self.form = ViewExportForm(
+            viewer.camera.view, lambda view, w, h: viewer.snapshot(w, h, view=view), self
+        )
+        layout.addWidget(self.form)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Save to"))
+        self.path = QLineEdit()
+        self.path.setToolTip("The file to write; its type follows the File type above.")
+        row.addWidget(self.path, 1)
+        browse = QPushButton("Browse…")
+        browse.setToolTip("Choose the folder and file name.")
+        browse.clicked.connect(self._browse)
+        row.addWidget(browse)
+        layout.addLayout(row)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
         )
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
+        layout.addWidget(buttons)
+        view = viewer.camera.view
+        self.path.setText(str(Path(folder) / f"view-yaw{round(view.yaw):+d}-pitch{round(view.pitch):+d}.png"))
+        self.form.changed.connect(self._match_suffix)
+        self._match_suffix()
+        self.form.update_preview()
+
+    def output_path(self) -> Path:
+        return Path(self.path.text()).expanduser()
+
+    def accept(self) -> None:
+        # A typed name decides the type when it has a picture suffix; otherwise the type adds one.
+        fmt = format_for_suffix(self.output_path().suffix)
+        if fmt is not None:
+            self.form.set_format(fmt)
+        else:
+            self.path.setText(f"{self.output_path()}{self.form.suffix()}")
+        super().accept()
+
+    def _match_suffix(self) -> None:
+        path = self.output_path()
+        if path.suffix.lower() != self.form.suffix():
+            self.path.setText(str(path.with_suffix(self.form.suffix())))
+
+    def _browse(self) -> None:
+        chosen, _ = QFileDialog.getSaveFileName(self, "Save the snapshot", self.path.text())
+        if chosen:
+            self.path.setText(chosen)
+            if (fmt := format_for_suffix(Path(chosen).suffix)) is not None:
+                self.form.set_format(fmt)
 
 
 class ViewControls:
@@ -111,6 +147,21 @@ class ViewControls:
             "reset", "Reset view", "R", "Back to the starting view of this mode."
         )
         self.reset_action.triggered.connect(lambda: self.viewer.camera.reset())
+        self.actual_pixels_action = self._action(
+            "actual-size", "Actual pixels (1:1)", "Ctrl+1",
+            "One screen pixel shows one pixel of the panorama; the flat view then copies them exactly.",
+        )  # fmt: skip
+        self.actual_pixels_action.triggered.connect(self._actual_pixels)
+        self.fit_action = self._action(
+            "fit",
+            "Fit the whole panorama",
+            "Ctrl+0",
+            "The flat picture, all of it, as large as the view allows.",
+        )
+        self.fit_action.triggered.connect(self._fit)
+        for act in (self.actual_pixels_action, self.fit_action):
+            act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            window.addAction(act)
         self.toolbar.addSeparator()
         self.snapshot_action = self._action(
             "snapshot", "Save view snapshot…", "Ctrl+S", "Export the current perspective view as a picture."
@@ -125,6 +176,7 @@ class ViewControls:
         window.addAction(self.snapshot_action)
         window.addAction(self.fullscreen_action)
         self._unsubscribe: Any = None
+        self._folders: dict[str, str] = {}  # used when the window keeps no settings
         self._key_watcher = _ToggleSync(self)
         self.attach(viewer)
 
@@ -172,9 +224,21 @@ class ViewControls:
             self.grid_action,
             self.rotate_action,
             self.reset_action,
+            self.actual_pixels_action,
+            self.fit_action,
             None,
             self.fullscreen_action,
         ]
+
+    def _actual_pixels(self) -> None:
+        if hasattr(self.viewer, "show_actual_pixels"):
+            self.viewer.show_actual_pixels()
+
+    def _fit(self) -> None:
+        if hasattr(self.viewer, "fit_panorama"):
+            self.viewer.fit_panorama()
+        else:
+            self.viewer.camera.fit()
 
     def set_mode(self, mode: ViewMode) -> None:
         if mode is ViewMode.SEAM:
@@ -199,24 +263,34 @@ class ViewControls:
     def current(self) -> tuple[str, bool]:
         return self.viewer.camera.mode.value, self.grid_action.isChecked()
 
+    def folders(self) -> MutableMapping[str, str]:
+        """Where each kind of file was saved last (the app's settings when the window has them)."""
+        settings = getattr(self.window, "settings", None)
+        folders = getattr(settings, "last_folders", None)
+        return folders if isinstance(folders, MutableMapping) else self._folders
+
     def save_snapshot(self) -> Path | None:
-        dialog = SnapshotDialog(self.viewer.camera.fov, self.window)
+        folder = remembered_folder(self.folders(), SNAPSHOT_FOLDER, default_pictures_folder())
+        dialog = SnapshotDialog(self.viewer, folder, self.window)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return None
-        path, _ = QFileDialog.getSaveFileName(
-            self.window, "Save the snapshot", str(Path.home() / "snapshot.png"), "PNG (*.png);;JPEG (*.jpg)"
+        form = dialog.form
+        path = self.write_snapshot(
+            dialog.output_path(),
+            form.view(),
+            form.picture_size(),
+            form.selected_format(),
+            form.quality.value(),
         )
-        if not path:
-            return None
-        return self.write_snapshot(
-            Path(path), dialog.width_spin.value(), dialog.height_spin.value(), dialog.fov_spin.value()
-        )
+        self.folders()[SNAPSHOT_FOLDER] = str(path.parent)
+        return path
 
-    def write_snapshot(self, path: Path, width: int, height: int, fov: float) -> Path:
-        image = self.viewer.snapshot(width, height, fov)
-        qimage = image if isinstance(image, QImage) else _array_to_qimage(image)
-        if not qimage.save(str(path)):
-            raise OSError(f"Could not write {path}; check the folder exists and is writable.")
+    def write_snapshot(
+        self, path: Path, view: CameraView, size: tuple[int, int], file_format: str = "png", quality: int = 92
+    ) -> Path:
+        image = self.viewer.snapshot(*size, view=view)
+        pixels = qimage_to_rgb(image) if isinstance(image, QImage) else image
+        save_view_picture(pixels, path, file_format, quality)
         self.window.statusBar().showMessage(f"Saved {path}", 6000)
         return path
 
@@ -232,7 +306,6 @@ class _ToggleSync(QObject):
         return False
 
 
-def _array_to_qimage(array: Any) -> QImage:
-    from dit360_desktop.ui.generation.drop import numpy_to_qimage
-
-    return numpy_to_qimage(array)
+def default_pictures_folder() -> Path:
+    pictures = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation)
+    return Path(pictures) if pictures else Path.home()

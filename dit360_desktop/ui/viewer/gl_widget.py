@@ -382,10 +382,16 @@ class PanoramaViewer(EditingHooks, QWidget):
         self.camera.set_mode(mode)
 
     def snapshot(
-        self, width: int, height: int, fov: float | None = None, *, overlays: bool = False
+        self,
+        width: int,
+        height: int,
+        fov: float | None = None,
+        *,
+        overlays: bool = False,
+        view: CameraView | None = None,
     ) -> QImage:
-        """Render the current view at width×height (optionally another fov) into a new QImage."""
-        view = self.camera.view
+        """Render the current view (or ``view``) at width×height, optionally another fov, into a QImage."""
+        view = view or self.camera.view
         check_snapshot_fov(view.mode, fov)
         if self._failure:
             raise OpenGLUnavailableError(self._failure)

@@ -110,9 +110,15 @@ class ViewerUnavailable(QFrame):
         self.camera.set_mode(mode)
 
     def snapshot(
-        self, width: int, height: int, fov: float | None = None, *, overlays: bool = False
+        self,
+        width: int,
+        height: int,
+        fov: float | None = None,
+        *,
+        overlays: bool = False,
+        view: CameraView | None = None,
     ) -> QImage:
-        view = self.camera.view
+        view = view or self.camera.view
         check_snapshot_fov(view.mode, fov)
         if self._panorama is None:
             raise ViewerError("There is no panorama to export yet.")

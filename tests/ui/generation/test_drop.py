@@ -330,6 +330,8 @@ def test_window_shows_the_init_image_with_strength_and_removes_it(qtbot, tmp_pat
 
     window = MainWindow(Settings(), start_worker=False)
     qtbot.addWidget(window)
+    # Other features add choices (editing's "Place in 360°"), so the window asks; answer "init image".
+    window.drop.ask_use = lambda path, fields, choices: DropController.INIT
     window.show()
     qtbot.waitUntil(window.isVisible)
     path = tmp_path / "pano.png"
@@ -365,3 +367,44 @@ def test_window_shows_the_init_image_with_strength_and_removes_it(qtbot, tmp_pat
     assert dialog is not None and "broken.png" in dialog.message_label.text()
     dialog.close()
     window.close()
+
+
+def test_other_uses_are_offered_on_every_drop(qtbot, tmp_path):
+    from dit360_desktop.ui.generation.drop import DropAction
+
+    path = tmp_path / "pano.png"
+    _gradient(256, 128).save(path)
+    placed = []
+    harness = Harness(qtbot, restore="place")
+    harness.drop.add_action(
+        DropAction("place", "Place in 360°", "tip", lambda p, image: placed.append((p, image.size)))
+    )
+    assert harness.drop.open_path(path) is None
+    assert harness.choices == [["init", "place"]]  # no parameters recorded: no "restore"
+    assert placed == [(path, (256, 128))] and harness.inits == []
+    # A file with parameters offers all three, restore first.
+    ours = tmp_path / "ours.png"
+    save_png(_gradient(256, 128), ours, {"request": {"prompt": "a castle"}, "seed": 1})
+    harness.drop.open_path(ours)
+    assert harness.choices[-1] == ["restore", "init", "place"]
+
+
+def test_drag_highlights_the_window_until_it_leaves(qtbot, tmp_path):
+    from PySide6.QtGui import QDragLeaveEvent
+
+    from dit360_desktop.ui.widgets.drop_zone import DropHighlight
+
+    harness = Harness(qtbot)
+    harness.widget.resize(300, 200)
+    harness.widget.show()
+    qtbot.waitExposed(harness.widget)
+    enter, _drop, _mime = _drop_events([tmp_path / "x.png"])
+    QApplication.sendEvent(harness.widget, enter)
+    overlay = harness.widget.findChild(DropHighlight)
+    assert harness.drop.highlighted and overlay is not None and overlay.isVisible()
+    assert overlay.geometry() == harness.widget.rect()
+    assert overlay.testAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+    QApplication.sendEvent(harness.widget, QDragLeaveEvent())
+    assert harness.drop.highlighted  # a short grace: moving onto another watched widget is leave + enter
+    qtbot.waitUntil(lambda: not harness.drop.highlighted, timeout=2000)
+    assert not overlay.isVisible()

@@ -91,6 +91,9 @@ def test_a_file_dragged_from_another_application_drops_everywhere(qtbot, tmp_pat
     qtbot.waitExposed(window)
     viewer = window.viewer
     assert isinstance(viewer, PanoramaViewer), "this test needs the OpenGL viewer"
+    # Every drop asks what the picture is for once other features add uses; answer "init image".
+    asked: list[list[str]] = []
+    window.drop.ask_use = lambda path, fields, choices: (asked.append([c[0] for c in choices]), "init")[1]
     qtbot.waitUntil(lambda: viewer.renderer is not None and viewer.renderer.initialized, timeout=20_000)
     qtbot.waitUntil(lambda: window.gallery is not None and window.gallery.isVisible(), timeout=20_000)
 
@@ -111,6 +114,7 @@ def test_a_file_dragged_from_another_application_drops_everywhere(qtbot, tmp_pat
         _drag(qtbot, point, check_highlight)
         qtbot.waitUntil(lambda: window.init_image is not None, timeout=10_000)
         assert window.init_image.path == str(drag_source), name
+        assert not asked or "init" in asked[-1], name
         assert seen == {"window": True, "viewer": True}, name
         qtbot.waitUntil(lambda: not window.drop.highlighted, timeout=5000)
         assert not viewer.drop_highlighted
