@@ -7,8 +7,8 @@ Layout (as written by AUTOMATIC1111's web UI and Forge):
     Steps: 28, Sampler: Euler, CFG scale: 1.0, Distilled CFG Scale: 2.8, Seed: 42, Size: 2048x1024, Model: ...
 
 Extra LoRAs are written into the prompt line as ``<lora:name:scale>`` (A1111's extra-network syntax, which
-Civitai reads); the parser takes them out of the prompt again. The last line is a comma-separated
-``Key: value`` list. Values containing a comma, colon, quote or newline
+Civitai reads); the parser reports them as "loras" and, as A1111 does, leaves them in the prompt. The
+last line is a comma-separated ``Key: value`` list. Values containing a comma, colon, quote or newline
 are written as JSON strings. For FLUX, Forge writes the distilled guidance as "Distilled CFG Scale" and keeps
 "CFG scale" for real classifier-free guidance; we do the same (true_cfg_scale → CFG scale).
 """
@@ -173,7 +173,7 @@ def parse_a1111_parameters(text: str) -> dict[str, Any]:
     steps, sampler, schedule, cfg_scale, guidance, seed, width, height, model, model_hash,
     denoising_strength, lora_scale, lora_hashes, fit, edit_method, tau, feather, source_prompt, step_cache,
     version;
-    "loras": [(name, scale), ...] from ``<lora:name:scale>`` tags, which are taken out of the prompt;
+    "loras": [(name, scale), ...] from the prompt's ``<lora:name:scale>`` tags (kept in the prompt);
     other keys go to "extra" as strings.
     A value that does not convert (e.g. "Seed: abc") is kept in "extra" rather than guessed.
     """
@@ -190,15 +190,15 @@ def parse_a1111_parameters(text: str) -> dict[str, Any]:
             line = line[len(NEGATIVE_PREFIX) :].lstrip()
         (negative_lines if in_negative else prompt_lines).append(line)
     prompt = "\n".join(prompt_lines).strip()
+    result: dict[str, Any] = {
+        "prompt": prompt,
+        "negative_prompt": "\n".join(negative_lines).strip(),
+    }
     loras = [
         (name, float(scale))
         for name, scale in _LORA_TAG.findall(prompt)
         if _convert(float, scale) is not None
     ]
-    result: dict[str, Any] = {
-        "prompt": _LORA_TAG.sub("", prompt).strip() if loras else prompt,
-        "negative_prompt": "\n".join(negative_lines).strip(),
-    }
     if loras:
         result["loras"] = loras
     extra: dict[str, str] = {}

@@ -29,7 +29,7 @@ def test_rows_carry_e2e_time_deviation_memory_and_cap_fields(bench, tmp_path, ti
     assert json.loads(out.read_text())["rows"] == json.loads(json.dumps(report["rows"], default=str))
     rows = {row["variant"]: row for row in report["rows"]}
     assert set(rows) == {
-        "published", "full-fastest", "full-fastest+magcache", "full-fastest+fbc", "full-fastest+taylorseer",
+        "published", "full-fastest", "full-fastest+magcache", "full-fastest+taylorseer",
         "full-fp8", "full-fused-extra-lora", "24gb-cap23",
     }  # fmt: skip
     assert rows["full-fp8"]["error"].startswith("UnsupportedBackendError: --fp8-compute needs")

@@ -61,7 +61,7 @@ def test_a1111_text_names_each_extra_lora_as_a_tag_and_lists_its_hash():
     assert text.splitlines()[0] == "a lake <lora:turbo:0.125> <lora:ink:-0.5>"
     assert 'Lora hashes: "DiT360: aaaaaaaaaaaa, turbo: bbbbbbbbbbbb, ink: cccccccccccc"' in text
     parsed = parse_a1111_parameters(text)
-    assert parsed["prompt"] == "a lake"
+    assert parsed["prompt"] == "a lake <lora:turbo:0.125> <lora:ink:-0.5>", "kept, as A1111 keeps them"
     assert parsed["loras"] == [("turbo", 0.125), ("ink", -0.5)]
 
 
