@@ -15,6 +15,11 @@
 - ``gallery-grid.jpg``: the history strip under the viewer with a few panoramas, one selected, and the
   queue column with finished jobs (thumbnail, seed, size);
 - ``settings.jpg``: the Settings dialog (Ctrl+,).
+- ``drop-highlight.jpg``: a file dragged over the window: the drop zone over the panels and the viewer;
+- ``viewer-readout.jpg``: the landscape viewer with its yaw/pitch/FOV readout and the labelled grid;
+- ``flat-fit.jpg``, ``flat-actual-pixels.jpg``: the flat view fitted, and at 1:1 (pixel-true);
+- ``snapshot-dialog.jpg``, ``export-preview.jpg``: the snapshot and the perspective export, started from
+  the view, with presets and a live preview.
 
     xvfb-run -a -s "-screen 0 1600x1000x24" python docs/make_screenshots.py [--cache /tmp/tiny-flux]
 """
@@ -104,6 +109,7 @@ def main() -> int:
     window.view_controls.set_mode(ViewMode.PERSPECTIVE)
     sample = window.viewer.panorama.copy()
     editing_screenshots(window, sample, home, shoot, pump)
+    viewer_screenshots(window, home, args.out, shoot, pump)
     window.close()
     pump(lambda: not window.worker.isRunning(), timeout=60)
     window.deleteLater()
@@ -190,6 +196,74 @@ def editing_screenshots(window, sample, home: Path, shoot, pump) -> None:
     pump(lambda: editing.placement.previews_shown >= 3 and editing.placement._preview_op is None, timeout=120)
     shoot(window, "place-photo.jpg")
     editing.placement.stop()
+
+
+def viewer_screenshots(window, home: Path, out: Path, shoot, pump) -> None:
+    """The drop zone, the readout and labelled grid, the flat view fitted and at 1:1, snapshot and export."""
+    from PIL import Image
+    from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent
+    from PySide6.QtWidgets import QApplication
+
+    from dit360_desktop.panorama.request import GenerationRequest
+    from dit360_desktop.panorama.result import Result
+    from dit360_desktop.ui.gallery.export_dialog import ExportDialog
+    from dit360_desktop.ui.viewer import ViewMode
+    from dit360_desktop.ui.viewer.controls import SnapshotDialog
+
+    def save_widget(widget, name: str) -> None:
+        pump(seconds=0.5)
+        path = out / name
+        if not widget.grab().toImage().save(str(path), "JPG", 88):
+            raise OSError(f"could not write {path}")
+        print(f"{path} ({path.stat().st_size // 1024} KB)")
+
+    viewer = window.viewer
+    window.view_controls.set_mode(ViewMode.PERSPECTIVE)
+    viewer.camera.look_at(-20.0, 4.0)
+    viewer.camera.fov = 90.0
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(home / "photo.jpg"))])
+    enter = QDragEnterEvent(QPoint(400, 300), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)  # fmt: skip
+    QApplication.sendEvent(window, enter)
+    shoot(window, "drop-highlight.jpg")
+    QApplication.sendEvent(window, QDragLeaveEvent())
+    pump(lambda: not window.drop.highlighted, timeout=10)
+
+    viewer.camera.look_at(-35.0, 12.0)
+    viewer.camera.fov = 100.0
+    window.view_controls.grid_action.setChecked(True)
+    shoot(window, "viewer-readout.jpg")
+    window.view_controls.grid_action.setChecked(False)
+
+    window.view_controls.fit_action.trigger()
+    shoot(window, "flat-fit.jpg")
+    window.view_controls.actual_pixels_action.trigger()
+    viewer.camera.look_at(170.0, 8.0)
+    shoot(window, "flat-actual-pixels.jpg")
+    window.view_controls.set_mode(ViewMode.PERSPECTIVE)
+    viewer.camera.look_at(-20.0, 4.0)
+    viewer.camera.fov = 80.0
+
+    snapshot = SnapshotDialog(viewer, str(home), window)
+    snapshot.form.set_format("jpeg")
+    snapshot.show()
+    snapshot.form.update_preview()
+    save_widget(snapshot, "snapshot-dialog.jpg")
+    snapshot.close()
+
+    request = GenerationRequest("This is a panorama image. a quiet alpine lake at sunset", seed=7)
+    entry = window.gallery.library.save(
+        Result(image=Image.fromarray(viewer.panorama), request=request,
+               metadata={"request": request.to_dict(), "seed": 7}, latent=None)
+    )  # fmt: skip
+    export = ExportDialog(entry, window, initial_format="perspective", folder=home, view=viewer.camera.view)
+    export.view_form.preset.setCurrentIndex(3)  # phone wallpaper
+    export.show()
+    export.view_form.update_preview()
+    save_widget(export, "export-preview.jpg")
+    export.close()
 
 
 def first_hour_screenshots(window_class, sample, tiny_model: Path, out: Path, shoot, pump) -> None:

@@ -74,6 +74,7 @@ def _release_renderer(renderer, address: int, surface: QOffscreenSurface) -> Non
 
 
 FRAME_INTERVAL_MS = 16
+_GL_UNPACK_ALIGNMENT, _GL_PACK_ALIGNMENT = 0x0CF5, 0x0D05
 # On CPU rasterisers the view renders at half size while it moves (a quarter of the pixels, so
 # several times the frame rate) and sharpens this long after it stops.
 INTERACTIVE_SCALE = 0.5
@@ -525,6 +526,11 @@ class PanoramaViewer(EditingHooks, QWidget):
         visible = [overlay for overlay in self._overlays if overlay.visible()]
         if not visible:
             return
+        # Qt's paint engine uploads glyphs assuming the default pixel-store state; the renderer's uploads
+        # leave GL_UNPACK_ALIGNMENT at 1, which garbled the text of labels drawn after them.
+        functions = self._surface.context().functions()
+        functions.glPixelStorei(_GL_UNPACK_ALIGNMENT, 4)
+        functions.glPixelStorei(_GL_PACK_ALIGNMENT, 4)
         device = QOpenGLPaintDevice(QSize(width, height))
         device.setDevicePixelRatio(ratio)
         frame = OverlayFrame(self.camera.view, width / ratio, height / ratio, self.pixel_scale())
