@@ -326,3 +326,18 @@ def test_extra_loras_stack_unfused_on_a_gguf_transformer(tiny_flux_dir, tiny_lor
 
 def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).norm() / b.norm())
+
+
+def test_a_refused_extra_lora_while_fusing_leaves_the_next_run_fresh_weights(
+    tiny_flux_dir, tiny_lora_dir, tmp_path
+):
+    unet = tmp_path / "sd15_style.safetensors"
+    save_file({"lora_unet_up_blocks_0_attentions_0_proj_in.lora_down.weight": torch.zeros(4, 32)}, str(unet))
+    fused = PanoramaEngine(tiny_flux_dir, previews=False, fuse_lora=True)
+    request = small(lora_path=str(tiny_lora_dir))
+    with pytest.raises(LoraMismatchError, match="sd15_style"):
+        fused.run(request.replace(extra_loras=((str(unet), 1.0),)))
+    # The DiT360 adapter was loaded before the refusal: the next run must not merge it twice.
+    after = fused.run(request)
+    fresh = PanoramaEngine(tiny_flux_dir, previews=False, fuse_lora=True).run(request)
+    assert torch.equal(after.latent, fresh.latent)
