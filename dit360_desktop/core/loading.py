@@ -347,6 +347,13 @@ def refresh_group_offload(transformer) -> None:
 
 
 def _check_lora_keys(transformer, state_dict: dict[str, torch.Tensor], file: Path) -> int:
+    text_encoder = [key for key in state_dict if key.startswith("text_encoder")]
+    if text_encoder:
+        # kohya LoRAs may also train CLIP (lora_te1_…); the engine applies transformer LoRAs only.
+        raise LoraMismatchError(
+            f"The LoRA {file.name} also changes the text encoder ({len(text_encoder)} tensors such as "
+            f"{text_encoder[0]}); only LoRAs of the FLUX transformer can be used."
+        )
     modules = dict(transformer.named_modules())
     unexpected, wrong_shape = [], []
     ranks = set()

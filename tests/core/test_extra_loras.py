@@ -341,3 +341,15 @@ def test_a_refused_extra_lora_while_fusing_leaves_the_next_run_fresh_weights(
     after = fused.run(request)
     fresh = PanoramaEngine(tiny_flux_dir, previews=False, fuse_lora=True).run(request)
     assert torch.equal(after.latent, fresh.latent)
+
+
+def test_a_kohya_lora_that_also_trains_clip_is_refused_naming_the_text_encoder(engine, kohya_lora, tmp_path):
+    tensors = load_file(str(kohya_lora))
+    tensors["lora_te1_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight"] = torch.zeros(4, 32)
+    tensors["lora_te1_text_model_encoder_layers_0_self_attn_q_proj.lora_up.weight"] = torch.zeros(32, 4)
+    with_clip = tmp_path / "with_clip.safetensors"
+    save_file(tensors, str(with_clip))
+    with pytest.raises(
+        LoraMismatchError, match=r"with_clip\.safetensors also changes the text encoder \(2 tensors"
+    ):
+        engine.run(small(extra_loras=((str(with_clip), 1.0),)))
