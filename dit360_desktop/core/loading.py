@@ -281,6 +281,7 @@ def load_lora(transformer, path: str | Path, adapter_name: str) -> LoraInfo:
     check_weight_file(file)
     raw = load_file(str(file))
     _refuse_other_base_models(raw, file)
+    raw = _bfl_peft_as_kohya(raw)
     # diffusers converts the other common layouts (kohya, BFL) to PEFT keys; it is what the reference
     # pipeline's ``load_lora_weights`` runs, so the adapter config it derives matches the reference.
     try:
@@ -331,6 +332,19 @@ def _refuse_other_base_models(raw: dict[str, torch.Tensor], file: Path) -> None:
             f"The LoRA {file.name} was made for a UNet model (Stable Diffusion 1.x/2.x or SDXL; keys such as "
             f"{unet[0]}), not for FLUX.1-dev. Use a FLUX LoRA such as DiT360."
         )
+
+
+def _bfl_peft_as_kohya(raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """BFL module names with PEFT's ``lora_A``/``lora_B`` as kohya's ``lora_down``/``lora_up``.
+
+    diffusers converts BFL-named FLUX.1 LoRAs only in kohya's naming (and Control LoRAs, which carry
+    ``query_norm.scale``); the tensors are the same, and without ``.alpha`` keys both conventions scale
+    by 1, so renaming lets diffusers' own converter split the fused qkv/linear1 layers.
+    """
+    bfl_peft = any(k.startswith("diffusion_model.") and ".lora_A." in k for k in raw)
+    if not bfl_peft or any("query_norm.scale" in k for k in raw):
+        return raw
+    return {k.replace(".lora_A.", ".lora_down.").replace(".lora_B.", ".lora_up."): v for k, v in raw.items()}
 
 
 def refresh_group_offload(transformer) -> None:

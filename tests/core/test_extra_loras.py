@@ -124,11 +124,23 @@ def test_two_fused_loras_add_their_deltas_at_their_scales(tiny_flux_dir, tiny_lo
     assert not any("lora" in name for name, _ in transformer.named_modules()), "no PEFT layer is left"
 
 
-@pytest.mark.parametrize("layout", ["kohya", "comfy_bfl"])
+@pytest.fixture(scope="module")
+def bfl_peft_lora(comfy_bfl_lora, tmp_path_factory) -> Path:
+    """BFL module names with PEFT's lora_A/lora_B names (alpha kept as ``.alpha`` keys)."""
+    renamed = {
+        k.replace(".lora_down.", ".lora_A.").replace(".lora_up.", ".lora_B."): v
+        for k, v in load_file(str(comfy_bfl_lora)).items()
+    }
+    path = tmp_path_factory.mktemp("bfl-peft") / "bfl_peft_style.safetensors"
+    save_file(renamed, str(path))
+    return path
+
+
+@pytest.mark.parametrize("layout", ["kohya", "comfy_bfl", "bfl_peft"])
 def test_kohya_and_bfl_layouts_add_the_delta_their_format_defines(
-    tiny_flux_dir, config, kohya_lora, comfy_bfl_lora, layout
+    tiny_flux_dir, config, kohya_lora, comfy_bfl_lora, bfl_peft_lora, layout
 ):
-    file = kohya_lora if layout == "kohya" else comfy_bfl_lora
+    file = {"kohya": kohya_lora, "comfy_bfl": comfy_bfl_lora, "bfl_peft": bfl_peft_lora}[layout]
     inner = config["num_attention_heads"] * config["attention_head_dim"]
     transformer = fresh_transformer(tiny_flux_dir)
     deltas = kohya_deltas(kohya_lora, inner)
