@@ -83,3 +83,13 @@ def test_reuse_of_an_edit_reopens_its_source_with_its_mask(qtbot, window, tmp_pa
     controller.stop()
     assert window.editing.edit_entry(edit) and controller.source == edit.path
     assert controller.model.is_empty
+
+    # A dropped PNG of an edit restores its edit parameters too.
+    window.form.update({"edit_method": "blend", "tau": 50.0, "source_prompt": ""})
+    window.drop.ask_use = lambda path, fields, choices: window.drop.RESTORE
+    window.drop.open_path(edit.path)
+    assert (window.form["edit_method"], window.form["tau"], window.form["source_prompt"]) == (
+        "reference",
+        35.0,
+        "a lake",
+    )
