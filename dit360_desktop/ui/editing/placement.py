@@ -34,9 +34,10 @@ from dit360_desktop.panorama.errors import ImageLoadError, RequestError
 from dit360_desktop.panorama.placement import MAX_FOV, MIN_FOV, Placement, estimate_fov, place_photo
 from dit360_desktop.panorama.request import GenerationRequest
 from dit360_desktop.ui.editing.controller import reveal_in_scroll_area
+from dit360_desktop.ui.editing.photo_frame import HANDLE_PX, fov_reaching, paint_frame, screen_corners
 from dit360_desktop.ui.generation.form import GenerationForm
 from dit360_desktop.ui.generation.prompt_panel import section_title
-from dit360_desktop.ui.viewer.camera import wrap_yaw
+from dit360_desktop.ui.viewer.camera import CameraView, direction_at, wrap_yaw
 from dit360_desktop.ui.widgets.background import BackgroundOp
 
 log = logging.getLogger(__name__)
@@ -50,15 +51,28 @@ OUTPAINT_FEATHER = 16
 
 
 class PlacementTool(QObject):
-    """A ``PointerTool``: dragging moves the photo with the pointer, the wheel scales it (its FOV)."""
+    """A ``PointerTool`` and viewer overlay: the photo's frame with corner handles. Dragging inside moves
+    the photo with the pointer, dragging a corner or the wheel scales it (its FOV), Shift+wheel rolls it."""
 
     placement_changed = Signal(object)  # Placement
 
-    def __init__(self, placement: Placement, degrees_per_pixel: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        placement: Placement,
+        degrees_per_pixel: Callable[[], float],
+        *,
+        aspect: float = 0.75,
+        view: Callable[[], CameraView] | None = None,
+        viewport: Callable[[], tuple[int, int]] | None = None,
+    ) -> None:
         super().__init__()
         self.placement = placement
+        self.aspect = aspect  # the photo's height / width
         self._degrees_per_pixel = degrees_per_pixel
+        self._view = view
+        self._viewport = viewport
         self._last: tuple[float, float] | None = None
+        self._scaling = False
 
     def set_placement(self, placement: Placement) -> None:
         fov = min(MAX_FOV, max(MIN_FOV, placement.fov))
@@ -72,10 +86,25 @@ class PlacementTool(QObject):
 
     def press(self, x: float, y: float) -> bool:
         self._last = (x, y)
+        self._scaling = self._corner_at(x, y)
         return True
+
+    def _corner_at(self, x: float, y: float) -> bool:
+        if self._view is None or self._viewport is None:
+            return False
+        width, height = self._viewport()
+        corners = screen_corners(self._view(), self.placement, self.aspect, width, height)
+        return any(abs(cx - x) <= HANDLE_PX and abs(cy - y) <= HANDLE_PX for _, cx, cy in corners)
 
     def move(self, x: float, y: float) -> None:
         if self._last is None:
+            return
+        if self._scaling:
+            width, height = self._viewport()
+            direction = direction_at(self._view(), x, y, width, height)
+            if direction is not None:
+                fov = fov_reaching(self.placement, self.aspect, direction)
+                self.set_placement(replace(self.placement, fov=fov))
             return
         dx, dy = x - self._last[0], y - self._last[1]
         self._last = (x, y)
@@ -86,6 +115,13 @@ class PlacementTool(QObject):
 
     def release(self) -> None:
         self._last = None
+        self._scaling = False
+
+    def visible(self) -> bool:
+        return True
+
+    def paint(self, painter: Any, frame: Any) -> None:
+        paint_frame(painter, frame, self.placement, self.aspect)
 
     def hover(self, x: float, y: float) -> None:
         pass
@@ -260,10 +296,15 @@ class PlacementController(QObject):
         # Where the user is looking, upright: the natural spot for a photo taken from here.
         placement = Placement(yaw=view.yaw, pitch=max(-60.0, min(60.0, view.pitch)), roll=0.0, fov=fov)
         self.tool = PlacementTool(
-            placement, lambda: viewer.camera.degrees_per_pixel(viewer.input.viewport[0])
+            placement,
+            lambda: viewer.camera.degrees_per_pixel(viewer.input.viewport[0]),
+            aspect=image.height / image.width,
+            view=lambda: viewer.camera.view,
+            viewport=lambda: viewer.input.viewport,
         )
         self.tool.placement_changed.connect(self._placement_changed)
         viewer.set_pointer_tool(self.tool)
+        viewer.add_overlay(self.tool)
         self.panel.source_label.setText(f"{path.name} · {image.width}×{image.height}")
         self.panel.fov_note.setText(f"Field of view: {why}.")
         self.panel.show_placement(placement)
@@ -276,18 +317,20 @@ class PlacementController(QObject):
     def stop(self) -> None:
         if self.tool is None:
             return
-        self.tool = None
+        tool, self.tool = self.tool, None
         if self._preview_op is not None:
             self._preview_op.cancel()
             self._preview_op = None
         viewer = self._viewer()
         viewer.set_pointer_tool(None)
+        viewer.remove_overlay(tool)
         viewer.set_edit_mask(None)
         self.panel.setVisible(False)
         self.mode_changed.emit(False)
 
     def _placement_changed(self, placement: Placement) -> None:
         self.panel.show_placement(placement)
+        self._viewer().request_frame()  # the frame moves at once; the canvas follows from the thread
         if self._preview_op is not None:
             self._pending = placement  # the running preview's result is followed by this one
             return

@@ -105,3 +105,66 @@ def test_unreadable_photo_is_refused_plainly(qtbot, gl_viewer, tmp_path):
     assert not controller.start(broken)
     assert errors and "broken.jpg" in errors[-1]
     assert not controller.active and viewer.input.tool is None
+
+
+@pytest.mark.parametrize(
+    "placement",
+    [
+        Placement(0.0, 0.0, 0.0, 60.0),
+        Placement(150.0, 35.0, 20.0, 80.0),
+        Placement(-170.0, -60.0, -45.0, 40.0),
+    ],
+)
+def test_frame_outline_is_the_border_of_the_placed_footprint(placement):
+    """The drawn frame lies on the border of what place_photo fills, for any yaw, pitch and roll."""
+    from dit360_desktop.panorama.placement import photo_rays_to_canvas
+    from dit360_desktop.panorama.projection import direction_to_equirect_uv
+    from dit360_desktop.ui.editing.photo_frame import corner_directions, frame_directions
+
+    photo_w, photo_h, width = 120, 90, 2048
+    col, row, front = photo_rays_to_canvas(placement, photo_w, photo_h, width, width // 2)
+    outline = frame_directions(placement, photo_h / photo_w)
+    u, v = direction_to_equirect_uv(outline)
+    xs = np.minimum((u * width).astype(int), width - 1)
+    ys = np.minimum((v * width // 2).astype(int), width // 2 - 1)
+    assert front[ys, xs].all()
+    # Photo pixel coordinates run from -0.5 to w - 0.5 across the photo: the outline sits on that edge.
+    distance_to_edge = np.minimum.reduce(
+        [
+            np.abs(col[ys, xs] + 0.5),
+            np.abs(col[ys, xs] - photo_w + 0.5),
+            np.abs(row[ys, xs] + 0.5),
+            np.abs(row[ys, xs] - photo_h + 0.5),
+        ]
+    )
+    assert (
+        distance_to_edge.max() < 1.0
+    )  # within one photo pixel (a canvas pixel is 0.18°, a photo pixel 0.5°+)
+    top_left = corner_directions(placement, photo_h / photo_w)[0]
+    u, v = direction_to_equirect_uv(top_left)
+    x, y = min(int(u * width), width - 1), min(int(v * width // 2), width // 2 - 1)
+    assert abs(col[y, x] + 0.5) < 1.0 and abs(row[y, x] + 0.5) < 1.0  # top left is the photo's (0, 0) corner
+
+
+def test_dragging_a_corner_scales_the_photo_to_the_pointer():
+    from dit360_desktop.ui.editing.photo_frame import screen_corners
+    from dit360_desktop.ui.viewer.camera import CameraView, ViewMode
+
+    view = CameraView(0.0, 0.0, 90.0, ViewMode.PERSPECTIVE)
+    tool = PlacementTool(
+        Placement(0.0, 0.0, 0.0, 40.0),
+        lambda: 0.2,
+        aspect=0.75,
+        view=lambda: view,
+        viewport=lambda: (400, 300),
+    )
+    _, x, y = screen_corners(view, tool.placement, 0.75, 400, 300)[1]  # top right
+    assert tool.press(x + 2, y - 2)
+    tool.move(x + 60, y - 45)
+    tool.release()
+    assert tool.placement.fov > 40.0 and tool.placement.yaw == 0.0  # scaled, not moved
+    _, x2, y2 = screen_corners(view, tool.placement, 0.75, 400, 300)[1]
+    assert abs(x2 - (x + 60)) < 3 and abs(y2 - (y - 45)) < 3  # the corner follows the pointer
+    assert tool.press(200, 150)  # inside: moves
+    tool.move(220, 150)
+    assert tool.placement.yaw == pytest.approx(4.0)
