@@ -310,8 +310,11 @@ def run_variant(variant: Variant, setup: Setup) -> list[dict]:
     cap = setup.cap_gib if setup.cap_gib is not None else variant.cap_gib
     clock = Clock(device, cap_gib=cap if device.type == "cuda" else None)
     rows: list[dict] = []
-    if device.type == "cuda":
-        torch.cuda.memory._set_allocator_settings(f"expandable_segments:{variant.expandable_segments}")
+    if device.type == "cuda":  # this variant's own peaks, even if it fails while loading
+        torch.cuda.reset_peak_memory_stats(device)
+    expandable = device.type == "cuda" and variant.expandable_segments
+    if expandable:  # takes effect for the segments allocated from now on
+        torch.cuda.memory._set_allocator_settings("expandable_segments:True")
     start = clock.now()
     try:
         with (
@@ -321,12 +324,22 @@ def run_variant(variant: Variant, setup: Setup) -> list[dict]:
             result = engine.run(request, on_event=clock)
             rows.append(_step_row(variant, result, clock, start, cap))
             steps = setup.e2e_steps or variant.e2e_steps
-            if steps is not None:
-                rows[0].update(_e2e_run(variant, engine, request, steps, "off", setup))
-                for cache in variant.caches:
-                    rows.append(
-                        {**_e2e_run(variant, engine, request, steps, cache, setup), "cap_gib": clock.cap_gib}
-                    )
+            for cache in ("off", *variant.caches) if steps is not None else ():
+                # A failing e2e run keeps the rows measured so far (and its own error).
+                try:
+                    measured = _e2e_run(variant, engine, request, steps, cache, setup)
+                except Exception as error:
+                    traceback.print_exc()
+                    measured = {
+                        "variant": f"{variant.name}+{cache}",
+                        "error": f"{type(error).__name__}: {error}",
+                    }
+                    if cache == "off":
+                        measured = {"e2e_error": measured["error"]}
+                if cache == "off":
+                    rows[0].update(measured)
+                else:
+                    rows.append({**measured, "cap_gib": clock.cap_gib})
     finally:
         if clock.cap_gib is not None:
             torch.cuda.set_per_process_memory_fraction(1.0, device)
@@ -334,6 +347,7 @@ def run_variant(variant: Variant, setup: Setup) -> list[dict]:
             for row in rows:  # peaks over everything after loading, e2e runs included
                 row["peak_allocated_gib"] = torch.cuda.max_memory_allocated(device) / GIB
                 row["peak_reserved_gib"] = torch.cuda.max_memory_reserved(device) / GIB
+        if expandable:
             torch.cuda.memory._set_allocator_settings("expandable_segments:False")
         del engine
         free(device)
@@ -495,6 +509,12 @@ def main(argv: list[str] | None = None) -> dict:
                 except Exception as error:  # one failing variant must not hide the others' figures
                     rows = [{"variant": name, "error": f"{type(error).__name__}: {error}"[:2000]}]
                     traceback.print_exc()
+                    if device.type == "cuda":  # how far a capped tier got before it failed
+                        rows[0]["peak_allocated_gib"] = torch.cuda.max_memory_allocated(device) / GIB
+                        rows[0]["peak_reserved_gib"] = torch.cuda.max_memory_reserved(device) / GIB
+                        rows[0]["cap_gib"] = (
+                            args.cap_gib if args.cap_gib is not None else VARIANTS[name].cap_gib
+                        )
                     free(device)
             report["rows"].extend(rows)
             add_ratios(report)
