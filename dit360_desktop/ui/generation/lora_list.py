@@ -8,6 +8,7 @@ the model and forwards edits to it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -237,14 +238,15 @@ class LoraListWidget(QWidget):
 
     def _fill_menu(self) -> None:
         self.menu.clear()
-        self.menu.addAction(icon("file"), "Add a LoRA file…", self.choose_file)
+        # No-argument callables: QAction.triggered carries a "checked" flag that must not become a path.
+        self.menu.addAction(icon("file"), "Add a LoRA file…", lambda: self.choose_file())
         folder = self._folder()
         listed = {entry.path for entry in self.model.entries}
         files = [path for path in lora_files_in(folder) if str(path) not in listed]
         if files:
             self.menu.addSection("In the models folder")
             for path in files:
-                self.menu.addAction(path.name, lambda p=path: self.model.add(p))
+                self.menu.addAction(path.name, functools.partial(self.model.add, path))
         self.menu.addAction(icon("folder"), "Browse the models folder…", lambda: self.choose_file(folder))
 
     def choose_file(self, start: Path | None = None) -> None:

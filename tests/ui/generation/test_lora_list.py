@@ -96,3 +96,26 @@ def test_params_panel_has_the_lora_list_and_the_fast_draft_box(qtbot) -> None:
     assert panel.fast_draft.isChecked() and form["step_cache"] == "taylorseer"
     panel.fast_draft.setChecked(False)
     assert form["step_cache"] == "off"
+
+
+def test_add_a_file_opens_the_dialog_and_adds_the_choice(qtbot, tmp_path: Path, monkeypatch) -> None:
+    from PySide6.QtWidgets import QFileDialog
+
+    chosen = tmp_path / "turbo.safetensors"
+    starts: list[str] = []
+
+    def fake_dialog(parent, title, start, filters):
+        starts.append(start)
+        return str(chosen), filters
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", fake_dialog)
+    (tmp_path / "loras").mkdir()
+    form = GenerationForm()
+    widget = LoraListWidget(form, folder=lambda: tmp_path)
+    qtbot.addWidget(widget)
+    widget._fill_menu()
+    actions = {action.text(): action for action in widget.menu.actions()}
+    actions["Add a LoRA file…"].trigger()
+    actions["Browse the models folder…"].trigger()
+    assert starts[1] == str(tmp_path / "loras"), "browsing starts in <models>/loras"
+    assert form["extra_loras"] == ((str(chosen), 1.0),), "the same file is listed once"
