@@ -33,6 +33,7 @@ from dit360_desktop.ui.generation.form import GenerationForm
 from dit360_desktop.ui.generation.jobs import ErrorKind, ErrorReport, FinishedJob, error_report
 from dit360_desktop.ui.generation.panels import ProgressPanel, StatusReadouts
 from dit360_desktop.ui.generation.side_panel import GeneratePanel
+from dit360_desktop.ui.generation.unsaved_notice import show_unsaved_notice
 from dit360_desktop.ui.generation.worker import GenerationWorker
 from dit360_desktop.ui.menus import build_menus
 from dit360_desktop.ui.session import (
@@ -194,6 +195,7 @@ class MainWindow(QMainWindow):
         self._escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self._on_escape)
         g.about_to_enqueue.connect(self._before_enqueue)
         g.result_ready.connect(self._on_result)
+        g.save_failed.connect(lambda f: show_unsaved_notice(self, f, self.settings.last_folders))
         g.preview_ready.connect(self._on_preview)
         g.run_cancelled.connect(lambda: self._show_init_or_last(self.init_image))
         g.init_image_changed.connect(self._show_init_or_last)

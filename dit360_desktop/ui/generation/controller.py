@@ -35,6 +35,7 @@ from dit360_desktop.ui.generation.worker import GenerationWorker
 class GenerationController(QObject):
     about_to_enqueue = Signal()  # before requests go on the queue (the window saves and starts the worker)
     result_ready = Signal(object)  # FinishedJob
+    save_failed = Signal(object)  # FinishedJob the library did not take (shown; recovery_path says where)
     preview_ready = Signal(object)  # HxWx3 uint8 of the running job
     run_cancelled = Signal()
     init_image_changed = Signal(object)  # InitImage or None
@@ -181,10 +182,7 @@ class GenerationController(QObject):
         self.progress.show_idle(f"Done in {seconds:.1f} s · seed {finished.request.seed}")
         self.result_ready.emit(finished)
         if finished.save_error:
-            self.error.emit(ErrorReport(
-                ErrorKind.ENGINE, "The panorama was not saved",
-                f"The panorama is shown but could not be saved to the library: {finished.save_error}",
-            ))  # fmt: skip
+            self.save_failed.emit(finished)
         elif finished.saved_path:
             self.message.emit(f"Saved {finished.saved_path}", 6000)
 

@@ -63,6 +63,8 @@ class FinishedJob:
     entry: Any = None
     saved_path: str | None = None
     save_error: str | None = None
+    # Where the recovery copy went when the library could not take the result (None if that failed too).
+    recovery_path: str | None = None
 
 
 class ErrorKind(str, Enum):

@@ -40,6 +40,7 @@ from dit360_desktop.ui.generation.jobs import (
     ModelState,
     error_report,
 )
+from dit360_desktop.ui.generation.result_saving import ResultSaver, StoreFactory
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +63,6 @@ class Engine(Protocol):
     def memory_in_use(self) -> int: ...
 
 
-class ResultStore(Protocol):
-    def save(self, result: Any) -> Any: ...
-    def close(self) -> None: ...
-
-
 @dataclass(frozen=True)
 class EngineOptions:
     """How the engine is built (see ``PanoramaEngine``). A GGUF file, compilation and a merged LoRA are
@@ -78,7 +74,6 @@ class EngineOptions:
 
 
 EngineFactory = Callable[[Path | None, EngineOptions], Engine]
-StoreFactory = Callable[[], ResultStore | None]
 
 
 def default_engine_factory(model_dir: Path | None, options: EngineOptions) -> Engine:
@@ -160,7 +155,7 @@ class GenerationWorker(QThread):
         super().__init__(parent)
         self.setObjectName("GenerationWorker")
         self._engine_factory = engine_factory
-        self._store_factory = store_factory
+        self._saver = ResultSaver(store_factory)
         # False leaves the engine's weights in memory when the thread ends (an engine shared with a
         # later worker, as the tests do); the app always frees them.
         self._unload_on_stop = unload_on_stop
@@ -176,8 +171,6 @@ class GenerationWorker(QThread):
         self._engine: Engine | None = None
         self._engine_dir: Path | None = None
         self._engine_options: EngineOptions | None = None
-        self._store: ResultStore | None = None
-        self._store_ready = False
         self._last_memory_report = 0.0
         self._model_state = ModelState.NOT_LOADED
 
@@ -337,7 +330,7 @@ class GenerationWorker(QThread):
         finally:
             if self._unload_on_stop:
                 self._release_engine()
-            self._close_store()
+            self._saver.close()
             log.info("Generation thread stopped")
 
     def _run_command(self, name: str, value: Any) -> None:
@@ -522,41 +515,17 @@ class GenerationWorker(QThread):
 
     def _finish(self, job: _Job, result: Any) -> FinishedJob:
         image = np.ascontiguousarray(np.asarray(result.image.convert("RGB"), dtype=np.uint8))
-        entry = saved_path = save_error = None
-        store = self._result_store()
-        if store is not None:
-            try:
-                entry = store.save(result)
-                saved_path = str(entry.path)
-            except Exception as e:
-                log.exception("Could not save job %d to the library", job.job_id)
-                save_error = str(e) or type(e).__name__
+        saved = self._saver.save(job.job_id, result)
         return FinishedJob(
             job_id=job.job_id,
             request=result.request,
             image=image,
             metadata=dict(result.metadata),
-            entry=entry,
-            saved_path=saved_path,
-            save_error=save_error,
+            entry=saved.entry,
+            saved_path=saved.saved_path,
+            save_error=saved.save_error,
+            recovery_path=saved.recovery_path,
         )
-
-    def _result_store(self) -> ResultStore | None:
-        # Created in this thread: SQLite connections belong to the thread that opened them.
-        if not self._store_ready:
-            self._store_ready = True
-            if self._store_factory is not None:
-                try:
-                    self._store = self._store_factory()
-                except Exception:
-                    log.exception("The history library could not be opened; results will not be saved")
-        return self._store
-
-    def _close_store(self) -> None:
-        if self._store is not None:
-            self._store.close()
-        self._store = None
-        self._store_ready = False
 
 
 def _planned_device() -> str:

@@ -1,0 +1,137 @@
+"""The notice for a result the library could not save: the picture stays in the viewer, "Save as…" keeps it.
+
+Non-modal on purpose: the person can look at the panorama, change the library folder in Settings or go on
+generating while it is open. It says where the recovery copy went (``ui/generation/result_saving.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import MutableMapping
+from pathlib import Path
+
+from PIL import Image
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QDialog, QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from dit360_desktop.panorama import imageio
+from dit360_desktop.ui.generation.jobs import FinishedJob
+from dit360_desktop.ui.widgets.dialogs import remembered_folder
+from dit360_desktop.ui.widgets.icons import icon
+
+log = logging.getLogger(__name__)
+
+FOLDER_KIND = "save-as"
+
+
+class UnsavedResultNotice(QDialog):
+    saved = Signal(object)  # Path of the PNG written by "Save as…"
+
+    def __init__(
+        self, finished: FinishedJob, folders: MutableMapping[str, str], parent: QWidget | None
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("UnsavedResultNotice")
+        self.setWindowTitle("The panorama was not saved")
+        self.setModal(False)
+        self.setWindowModality(Qt.WindowModality.NonModal)
+        self.finished_job = finished
+        self._folders = folders
+        layout = QVBoxLayout(self)
+        top = QHBoxLayout()
+        badge = QLabel()
+        badge.setPixmap(icon("warning").pixmap(40, 40))
+        badge.setAlignment(Qt.AlignmentFlag.AlignTop)
+        top.addWidget(badge)
+        self.message = QLabel(notice_text(finished))
+        self.message.setWordWrap(True)
+        self.message.setMinimumWidth(420)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        top.addWidget(self.message, 1)
+        layout.addLayout(top)
+        self.outcome = QLabel()
+        self.outcome.setWordWrap(True)
+        self.outcome.setVisible(False)
+        layout.addWidget(self.outcome)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        self.save_as_button = QPushButton("Save as…")
+        self.save_as_button.setToolTip("Write the panorama as a PNG with its parameters and 360° marker")
+        self.save_as_button.clicked.connect(self.save_as)
+        buttons.addWidget(self.save_as_button)
+        self.show_folder_button = QPushButton("Show recovery folder")
+        self.show_folder_button.setVisible(finished.recovery_path is not None)
+        self.show_folder_button.clicked.connect(self._show_recovery_folder)
+        buttons.addWidget(self.show_folder_button)
+        close = QPushButton("Close")
+        close.clicked.connect(self.close)
+        buttons.addWidget(close)
+        layout.addLayout(buttons)
+        self.save_as_button.setDefault(True)
+
+    def save_as(self) -> Path | None:
+        start = Path(remembered_folder(self._folders, FOLDER_KIND)) / self._suggested_name()
+        chosen, _ = QFileDialog.getSaveFileName(self, "Save the panorama as", str(start), "PNG image (*.png)")
+        if not chosen:
+            return None
+        path = Path(chosen)
+        if path.suffix.lower() != ".png":
+            path = path.with_name(path.name + ".png")
+        return self.write_png(path)
+
+    def write_png(self, path: Path) -> Path | None:
+        """Write the panorama with its full metadata; a failure is shown here, the notice stays open."""
+        try:
+            imageio.save_png(Image.fromarray(self.finished_job.image), path, full_metadata(self.finished_job))
+        except (OSError, ValueError) as e:
+            log.warning("Save as %s failed: %s", path, e)
+            self._show_outcome(
+                f"Could not write {path}: {e.strerror if isinstance(e, OSError) else e}", ok=False
+            )
+            return None
+        self._folders[FOLDER_KIND] = str(path.parent)
+        self._show_outcome(f"Saved to {path}", ok=True)
+        self.saved.emit(path)
+        return path
+
+    def _show_outcome(self, text: str, *, ok: bool) -> None:
+        self.outcome.setText(text)
+        self.outcome.setProperty("state", "ok" if ok else "error")
+        self.outcome.setStyleSheet("" if ok else "color: #e06c6c;")
+        self.outcome.setVisible(True)
+
+    def _suggested_name(self) -> str:
+        if self.finished_job.recovery_path:
+            return Path(self.finished_job.recovery_path).name
+        return f"panorama-s{self.finished_job.request.seed}.png"
+
+    def _show_recovery_folder(self) -> None:
+        if self.finished_job.recovery_path:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(self.finished_job.recovery_path).parent)))
+
+
+def notice_text(finished: FinishedJob) -> str:
+    reason = (finished.save_error or "unknown error").rstrip(".")
+    text = f"The panorama is shown, but the library could not save it: {reason}."
+    if finished.recovery_path:
+        where = finished.recovery_path
+        return f"{text}\n\nA copy with its parameters was written to the recovery folder:\n{where}"
+    return f"{text}\n\nNo recovery copy could be written either. Use Save as… to keep it."
+
+
+def full_metadata(finished: FinishedJob) -> dict:
+    """The metadata a library save would write (the request and seed included), for a PNG saved by hand."""
+    metadata = dict(finished.metadata)
+    metadata.setdefault("request", finished.request.to_dict())
+    metadata.setdefault("seed", finished.request.seed)
+    return metadata
+
+
+def show_unsaved_notice(
+    parent: QWidget, finished: FinishedJob, folders: MutableMapping[str, str]
+) -> UnsavedResultNotice:
+    notice = UnsavedResultNotice(finished, folders, parent)
+    notice.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    notice.show()
+    return notice
