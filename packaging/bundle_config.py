@@ -129,6 +129,15 @@ PYTHON_EXCLUDES = (
     "PyQt5",
     "PyQt6",
     "PySide2",
+    # Optional extras that a test environment may hold but the double-click app leaves out: the cluster
+    # driver (ray, ~250 MB; `pip install dit360-desktop[cluster]`), the upscaler's architecture library,
+    # fp8 kernels, and the test-only readers. The app reports each as "not installed" where it is needed.
+    "ray",
+    "spandrel",
+    "torchao",
+    "cv2",
+    "piexif",
+    "py360convert",
 )
 
 # Files the torch wheel ships for its own test-suite and C++ builds; nothing at run time loads them.
