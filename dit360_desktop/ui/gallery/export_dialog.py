@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from dit360_desktop.history.entry import Entry
 from dit360_desktop.history.export import MAX_FACE_SIZE, ExportOptions, default_file_name
+from dit360_desktop.panorama.hdr import MAX_HIGHLIGHT_STOPS
 from dit360_desktop.panorama.projection import equirect_to_perspective
 from dit360_desktop.ui.viewer.camera import CameraView, ViewMode
 from dit360_desktop.ui.viewer.view_export import ViewExportForm, format_for_suffix
@@ -38,6 +40,8 @@ FORMAT_LABELS = {
     "cubemap": "Cubemap: six faces px nx py ny pz nz (three.js, Blender)",
     "cubemap-cross": "Cubemap: horizontal cross (Unity)",
     "perspective": "Perspective view",
+    "exr": "HDR environment: OpenEXR, linear half-float (Blender, Unreal, Houdini)",
+    "hdr": "HDR environment: Radiance .hdr (tools without EXR)",
 }
 
 
@@ -48,6 +52,9 @@ def default_export_folder() -> Path:
 
 # The 360° files keep the GPano marker when the parameters are stripped; derived pictures have none.
 _PANORAMA_FORMATS = ("jpeg-gpano", "png")
+_CUBE_FORMATS = ("cubemap", "cubemap-cross")
+# A cross is one picture: its file's suffix follows the face format (history.export writes by suffix).
+_CROSS_SUFFIXES = {"png": ".png", "jpeg": ".jpg", "exr": ".exr"}
 
 
 class ExportDialog(QDialog):
@@ -96,7 +103,20 @@ class ExportDialog(QDialog):
         self.face_format = QComboBox()
         self.face_format.addItem("PNG", "png")
         self.face_format.addItem("JPEG", "jpeg")
+        self.face_format.addItem("EXR (linear, half-float)", "exr")
+        self.face_format.setToolTip("EXR faces hold linear light for 3D tools, as the EXR export does.")
         form.addRow("Face files", self.face_format)
+        self.highlights = QDoubleSpinBox()
+        self.highlights.setRange(0.0, MAX_HIGHLIGHT_STOPS)
+        self.highlights.setSingleStep(0.5)
+        self.highlights.setDecimals(1)
+        self.highlights.setSuffix(" stops")
+        self.highlights.setSpecialValueText("Off (exact sRGB → linear)")
+        self.highlights.setToolTip(
+            "Brightens only the brightest regions (the sun, lamps) by up to this many stops, so the map "
+            "lights a scene instead of looking flat. 0 keeps every value the exact linear conversion."
+        )
+        form.addRow("Highlights", self.highlights)
 
         self.view_form = ViewExportForm(
             view or CameraView(0.0, 0.0, 90.0, ViewMode.PERSPECTIVE), self._render_preview, self
@@ -115,7 +135,12 @@ class ExportDialog(QDialog):
         path_row.addWidget(browse)
         form.addRow("Save to", path_row)
 
-        self._rows = {"face": self.face_size, "face_format": self.face_format, "view": self.view_form}
+        self._rows = {
+            "face": self.face_size,
+            "face_format": self.face_format,
+            "highlights": self.highlights,
+            "view": self.view_form,
+        }
         self._form = form
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
@@ -126,7 +151,7 @@ class ExportDialog(QDialog):
         layout.addWidget(buttons)
 
         self.format.currentIndexChanged.connect(self._format_changed)
-        self.face_format.currentIndexChanged.connect(self._fields_changed)
+        self.face_format.currentIndexChanged.connect(self._face_format_changed)
         self.view_form.changed.connect(self._view_changed)
         self.format.setCurrentIndex(list(FORMAT_LABELS).index(initial_format))
         self._format_changed()
@@ -146,7 +171,12 @@ class ExportDialog(QDialog):
             pitch=self.pitch.value(),
             fov=self.fov.value(),
             size=(self.view_width.value(), self.view_height.value()),
+            highlight_stops=self.highlights.value() if self._is_linear() else 0.0,
         )
+
+    def _is_linear(self) -> bool:
+        fmt = self.selected_format()
+        return fmt in ("exr", "hdr") or (fmt in _CUBE_FORMATS and self.face_format.currentData() == "exr")
 
     def output_path(self) -> Path:
         return Path(self.path.text()).expanduser()
@@ -161,9 +191,24 @@ class ExportDialog(QDialog):
                 self.view_form.set_format(fmt)
             else:
                 self.path.setText(f"{self.output_path()}{self.view_form.suffix()}")
+        elif self.selected_format() == "cubemap-cross":
+            self._match_cross_suffix()
+        elif self.selected_format() in ("exr", "hdr"):
+            suffix = f".{self.selected_format()}"
+            if self.output_path().suffix.lower() != suffix:
+                self.path.setText(f"{self.output_path()}{suffix}")
         # A cube map's path is the folder the faces go in; either way the parent is where they went.
         self._folders[self.folder_kind()] = str(self.output_path().parent)
         super().accept()
+
+    def _match_cross_suffix(self) -> None:
+        """A typed .png/.jpg/.exr picks the cross's face format; any other name gets the format's suffix."""
+        suffix = self.output_path().suffix.lower()
+        chosen = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".exr": "exr"}.get(suffix)
+        if chosen is not None:
+            self.face_format.setCurrentIndex(self.face_format.findData(chosen))
+        else:
+            self.path.setText(f"{self.output_path()}{_CROSS_SUFFIXES[self._face_format()]}")
 
     def _start_folder(self) -> Path:
         return Path(
@@ -173,26 +218,43 @@ class ExportDialog(QDialog):
     def _format_changed(self) -> None:
         self._fields_changed()
         fmt = self.selected_format()
-        options = ExportOptions(format=fmt, yaw=self.yaw.value(), pitch=self.pitch.value())
+        options = ExportOptions(
+            format=fmt, yaw=self.yaw.value(), pitch=self.pitch.value(), face_format=self._face_format()
+        )
         name = default_file_name(self._entry, options)
         if fmt == "perspective":
             name = str(Path(name).with_suffix(self.view_form.suffix()))
+        elif fmt == "cubemap-cross":
+            name = str(Path(name).with_suffix(_CROSS_SUFFIXES[self._face_format()]))
         self.path.setText(str(self._start_folder() / name))
         if fmt == "perspective":
             self.view_form.update_preview()
 
+    def _face_format(self) -> str:
+        return str(self.face_format.currentData()) if self.selected_format() in _CUBE_FORMATS else "png"
+
+    def _face_format_changed(self) -> None:
+        self._fields_changed()
+        if self.selected_format() == "cubemap-cross":
+            path = self.output_path()
+            self.path.setText(str(path.with_suffix(_CROSS_SUFFIXES[self._face_format()])))
+
     def _fields_changed(self) -> None:
         fmt = self.selected_format()
-        jpeg_faces = fmt == "cubemap" and self.face_format.currentData() == "jpeg"
+        jpeg_faces = fmt in _CUBE_FORMATS and self.face_format.currentData() == "jpeg"
+        linear = self._is_linear()
         visible = {
-            "face": fmt in ("cubemap", "cubemap-cross"),
-            "face_format": fmt == "cubemap",
+            "face": fmt in _CUBE_FORMATS,
+            "face_format": fmt in _CUBE_FORMATS,
+            "highlights": linear,
             "view": fmt == "perspective",
         }
         for key, widget in self._rows.items():
             self._form.setRowVisible(widget, visible[key])
         # The perspective form has its own quality, shown for JPEG and WebP only.
         self._form.setRowVisible(self.quality, fmt == "jpeg-gpano" or jpeg_faces)
+        # Linear files carry pixels only (no parameters to strip).
+        self._form.setRowVisible(self.strip, not linear)
         self.strip.setText(
             "Strip prompt and parameters (keeps the 360° marker)"
             if fmt in _PANORAMA_FORMATS

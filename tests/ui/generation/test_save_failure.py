@@ -76,7 +76,9 @@ def test_a_read_only_library_sends_the_result_to_the_recovery_folder(read_only_l
     saver.close()
 
 
-def test_a_full_library_sends_each_result_to_recovery_and_keeps_the_library_open(tmp_path, monkeypatch) -> None:
+def test_a_full_library_sends_each_result_to_recovery_and_keeps_the_library_open(
+    tmp_path, monkeypatch
+) -> None:
     root = tmp_path / "library"
     opened = []
     saver = ResultSaver(lambda: opened.append(1) or Library.open(root))
