@@ -145,6 +145,6 @@ class StatusReadouts:
     def set_memory(self, count: int) -> None:
         self.memory_label.setText(f"Memory: {format_bytes(count)}")
 
-    def set_model_state(self, state: ModelState | str) -> None:
-        colour, text = _MODEL_STATE_STYLE[ModelState(state)]
+    def set_model_state(self, state: ModelState) -> None:
+        colour, text = _MODEL_STATE_STYLE[state]
         self.model_label.setText(f"<span style='color:{colour}'>●</span> {text}")

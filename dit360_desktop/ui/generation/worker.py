@@ -136,7 +136,7 @@ class GenerationWorker(QThread):
     job_finished = Signal(object)  # FinishedJob
     job_failed = Signal(int, object)  # job id, ErrorReport
     job_cancelled = Signal(int)
-    model_state_changed = Signal(str)  # ModelState value
+    model_state_changed = Signal(object)  # ModelState
     device_changed = Signal(str)
     memory_changed = Signal(object)  # bytes in use (int; object so values above 2**31 survive)
     engine_error = Signal(object)  # ErrorReport for failures outside a job (preload, unload)
@@ -400,7 +400,7 @@ class GenerationWorker(QThread):
 
     def _set_model_state(self, state: ModelState) -> None:
         self._model_state = state
-        self.model_state_changed.emit(state.value)
+        self.model_state_changed.emit(state)
 
     def _report_memory(self, *, force: bool = False) -> None:
         now = time.monotonic()

@@ -24,7 +24,7 @@ class Recorder:
         self.finished: list[FinishedJob] = []
         self.failed: dict[int, object] = {}
         self.cancelled: list[int] = []
-        self.states: list[str] = []
+        self.states: list[ModelState] = []
         self.ui_thread = threading.current_thread()
         self.off_thread = []
         worker.job_started.connect(lambda j, r: self._add("started", j))
@@ -79,7 +79,7 @@ def test_queue_runs_in_order_with_progress_previews_and_plain_signals(qtbot, mak
     assert len({id(p) for p in previews}) == len(previews)
     assert rec.off_thread == []
     assert worker.snapshot() == []
-    assert rec.states[-1] == ModelState.READY.value
+    assert rec.states[-1] == ModelState.READY
 
 
 def test_queued_jobs_can_be_removed_and_reordered(qtbot, make_worker, shared_engine, req):
@@ -135,7 +135,7 @@ def test_cancel_while_loading_keeps_ui_responsive_and_discards_the_load(
     job = worker.enqueue(req())
     worker.start()
     assert engine.load_started.wait(30)
-    qtbot.waitUntil(lambda: ModelState.LOADING.value in rec.states)
+    qtbot.waitUntil(lambda: ModelState.LOADING in rec.states)
 
     assert worker.cancel_current() == job
     assert [j.status for j in worker.snapshot()] == [JobStatus.CANCELLING]
@@ -149,7 +149,7 @@ def test_cancel_while_loading_keeps_ui_responsive_and_discards_the_load(
     engine.gate.set()  # the load now runs to the end without seeing the cancel
     qtbot.waitUntil(lambda: job in rec.cancelled, timeout=120_000)
     assert not engine.is_loaded, "a load finished after its job was cancelled must be thrown away"
-    assert rec.states[-1] == ModelState.NOT_LOADED.value
+    assert rec.states[-1] == ModelState.NOT_LOADED
     assert rec.finished == [] and rec.failed == {}
 
 
@@ -166,7 +166,7 @@ def test_cancel_while_loading_stops_a_cancellable_load_early(
     engine.gate.set()
     qtbot.waitUntil(lambda: job in rec.cancelled, timeout=30_000)
     assert not engine.is_loaded
-    assert rec.states[-1] == ModelState.NOT_LOADED.value
+    assert rec.states[-1] == ModelState.NOT_LOADED
 
 
 def test_unload_models_frees_the_engine(qtbot, make_worker, tiny_flux_dir, req):
@@ -180,7 +180,7 @@ def test_unload_models_frees_the_engine(qtbot, make_worker, tiny_flux_dir, req):
     qtbot.waitUntil(lambda: len(rec.finished) == 1, timeout=120_000)
     assert engine.is_loaded
     worker.unload_models()
-    qtbot.waitUntil(lambda: rec.states[-1] == ModelState.NOT_LOADED.value)
+    qtbot.waitUntil(lambda: rec.states[-1] == ModelState.NOT_LOADED)
     assert not engine.is_loaded
 
 
@@ -194,7 +194,7 @@ def test_missing_model_is_reported_as_model_missing(qtbot, make_worker, tmp_path
     assert report.kind is ErrorKind.MODEL_MISSING
     assert "no-such-model" in report.message and "Traceback" not in report.message
     assert "ModelMissingError" in report.details
-    assert rec.states[-1] == ModelState.MISSING.value
+    assert rec.states[-1] == ModelState.MISSING
 
 
 def test_out_of_memory_is_reported_plainly(qtbot, make_worker, shared_engine, req):
@@ -418,7 +418,7 @@ def test_out_of_memory_in_the_first_load_steps_down_a_tier_as_the_cli_does(
     note = "The full tier did not fit in memory; using the 24gb tier."
     assert attempts == ["full", "24gb"]
     assert app.metadata["memory_tier"]["tier"] == "24gb" and note in app.metadata["warnings"]
-    assert rec.states[-1] == ModelState.READY.value
+    assert rec.states[-1] == ModelState.READY
 
     attempts.clear()
     out = tmp_path / "cli.png"
