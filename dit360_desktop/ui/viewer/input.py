@@ -54,6 +54,8 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("R", "Reset the view"),
     Shortcut("1 / 2 / 3", "Perspective / little planet / flat"),
     Shortcut("4", "Inspect the 0/360° seam"),
+    Shortcut("Ctrl+1", "Flat view at actual pixels (1:1)"),
+    Shortcut("Ctrl+0", "Flat view fitted to the window"),
     Shortcut("G", "Show or hide the latitude/longitude grid"),
     Shortcut("Space", "Start or stop auto-rotation"),
     Shortcut("F11", "Fullscreen viewer"),
