@@ -112,6 +112,12 @@ def request_fields_from_metadata(dit360: dict[str, Any] | None, parameters: str 
         "height",
         "lora_scale",
         "fit",
+        # An edit's settings (its picture and mask are not in the text; the edit panel asks for them).
+        "edit_method",
+        "tau",
+        "feather",
+        "source_prompt",
+        "step_cache",
     ):
         if key in parsed:
             fields[key] = parsed[key]
