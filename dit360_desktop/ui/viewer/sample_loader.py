@@ -9,14 +9,15 @@ starts load it in milliseconds.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from dit360_desktop import paths
+from dit360_desktop.panorama import fileio
 from dit360_desktop.ui.widgets.background import BackgroundOp
 
 log = logging.getLogger(__name__)
@@ -44,10 +45,10 @@ def _load_cached(path: Path, width: int, height: int) -> np.ndarray | None:
 
 def _store(path: Path, array: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("wb") as handle:
-        np.save(handle, array, allow_pickle=False)
-    tmp.replace(path)
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    # The app's one atomic writer: fsynced, no temp file left behind, never over a FIFO or a device.
+    fileio.write_atomic(path, buffer.getvalue())
 
 
 class SampleLoader(QObject):
