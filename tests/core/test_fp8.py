@@ -75,3 +75,27 @@ def test_linear_layers_whose_sides_are_not_multiples_of_16_stay_16_bit():
     assert fp8_compute._quantisable(torch.nn.Linear(64, 3072))
     assert not fp8_compute._quantisable(torch.nn.Linear(64, 24))
     assert not fp8_compute._quantisable(torch.nn.LayerNorm(64))
+
+
+def test_blocks_are_quantised_rowwise_and_the_rest_stays_16_bit(tiny_flux_dir, monkeypatch):
+    """Runs where torchao is installed (the ``fp8`` extra); on a CPU its hardware refusal is lifted."""
+    pytest.importorskip("torchao")
+    import torchao.float8.inference as float8_inference
+    import torchao.quantization.quant_api as quant_api
+
+    from dit360_desktop.core.loading import load_transformer
+
+    device = CUDA if torch.cuda.is_available() else torch.device("cpu")
+    if device.type == "cpu":
+        monkeypatch.setattr(quant_api, "_check_hardware_support", lambda *a, **k: None)
+        monkeypatch.setattr(float8_inference, "_check_hardware_support", lambda *a, **k: None)
+    transformer = load_transformer(tiny_flux_dir, torch.bfloat16)
+    fp8_compute.quantise_transformer(transformer, device)
+    q = transformer.transformer_blocks[0].attn.to_q.weight
+    assert type(q).__name__ == "Float8Tensor" and q.qdata.dtype == torch.float8_e4m3fn
+    assert q.scale.numel() == q.shape[0], "one scale per output row"
+    assert (
+        type(transformer.proj_out.weight) is torch.nn.Parameter
+        and transformer.proj_out.weight.dtype == torch.bfloat16
+    )
+    assert type(transformer.x_embedder.weight) is torch.nn.Parameter
