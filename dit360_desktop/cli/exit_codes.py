@@ -74,7 +74,17 @@ def message_for(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+# What to do about an error on the command line; the library's own messages are worded for every front end.
+LIBRARY_HINT = " Pass --library DIR to use another folder."
+
+
+def cli_hint(error: BaseException) -> str:
+    from dit360_desktop.history.errors import LibraryReadOnlyError
+
+    return LIBRARY_HINT if isinstance(error, LibraryReadOnlyError) else ""
+
+
 def report(error: BaseException, *, hint: str = "", stream: TextIO | None = None) -> int:
-    """Write ``error: <sentence>`` to stderr and return the exit code."""
-    (stream or sys.stderr).write(f"error: {message_for(error)}{hint}\n")
+    """Write ``error: <sentence>`` (and what to do about it here) to stderr and return the exit code."""
+    (stream or sys.stderr).write(f"error: {message_for(error)}{hint}{cli_hint(error)}\n")
     return exit_code_for(error)

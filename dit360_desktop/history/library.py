@@ -379,7 +379,7 @@ def _prepare_folder(root: Path) -> None:
         if fileio.is_read_only(e):
             raise LibraryReadOnlyError(
                 f"The library folder {root} is read-only, so panoramas cannot be saved there. "
-                "Choose a writable folder in Settings (or pass --library DIR)."
+                "Choose a writable folder for the library."
             ) from e
         raise _translate_os(e, f"The library folder {root} cannot be used") from e
 
@@ -477,7 +477,7 @@ def _translate(error: sqlite3.Error, context: str) -> LibraryError:
     if name in ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM"):
         return LibraryReadOnlyError(
             f"{context}: the location is read-only or not accessible ({error}). "
-            "Choose a writable library folder in Settings (or pass --library DIR)."
+            "Choose a writable folder for the library."
         )
     if name in ("SQLITE_BUSY", "SQLITE_LOCKED"):
         return LibraryError(
