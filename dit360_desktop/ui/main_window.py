@@ -26,18 +26,18 @@ from dit360_desktop.ui.cluster.feature import ClusterFeature
 from dit360_desktop.ui.editing.feature import EditingFeature
 from dit360_desktop.ui.error_presenter import ErrorPresenter
 from dit360_desktop.ui.first_run import FirstRun, ModelBanner
+from dit360_desktop.ui.gallery.feature import HistoryFeature
 from dit360_desktop.ui.generation.controller import GenerationController
 from dit360_desktop.ui.generation.drop import DropController, InitImage
 from dit360_desktop.ui.generation.engine_setup import EngineSetup
 from dit360_desktop.ui.generation.form import GenerationForm
-from dit360_desktop.ui.generation.jobs import ErrorKind, ErrorReport, FinishedJob, error_report
+from dit360_desktop.ui.generation.jobs import ErrorKind, ErrorReport, FinishedJob
 from dit360_desktop.ui.generation.panels import ProgressPanel, StatusReadouts
 from dit360_desktop.ui.generation.side_panel import GeneratePanel
 from dit360_desktop.ui.generation.unsaved_notice import show_unsaved_notice
 from dit360_desktop.ui.generation.worker import GenerationWorker
 from dit360_desktop.ui.menus import build_menus
 from dit360_desktop.ui.session import (
-    move_library_if_asked,
     open_settings_dialog,
     remember_session,
     restore_session,
@@ -59,7 +59,6 @@ from dit360_desktop.ui.window_layout import (
     bind_panel_toggle,
     build_bottom_docks,
     default_strip_height,
-    orientation_for,
 )
 
 log = logging.getLogger(__name__)
@@ -94,7 +93,6 @@ class MainWindow(QMainWindow):
         self._start_worker = start_worker
         self._current_panorama: np.ndarray | None = None
         self._exposed = False
-        self.gallery: Any = None
         self.history_dock: QDockWidget | None = None
         self.last_finished: FinishedJob | None = None
         self.notice_box: QMessageBox | None = None
@@ -106,7 +104,8 @@ class MainWindow(QMainWindow):
 
         self.app_actions = Actions(self)
         self.form = GenerationForm()
-        self.worker = worker or GenerationWorker(store_factory=self._open_worker_library)
+        self.history = HistoryFeature(self)
+        self.worker = worker or GenerationWorker(store_factory=self.history.open_worker_library)
         self.engine_setup = EngineSetup(
             self.settings, self.worker, self.app_actions, self, model_dir_override=model_dir_override
         )
@@ -255,55 +254,12 @@ class MainWindow(QMainWindow):
             self._settings_notice = None
         self.first_run.check()
         self.generation.restore_init_image(self.drop, self.settings.init_image, self.settings.init_fit)
-        self._attach_gallery()
+        self.history.attach()
 
     def start_worker(self) -> None:
         if not self.worker.isRunning() and not self.close_guard.confirmed:
             self.worker.start()
             self.worker.preload()
-
-    def _attach_gallery(self) -> None:
-        # Imported here: the gallery and the library are not needed for the first frame.
-        from dit360_desktop.history.library import Library
-        from dit360_desktop.ui.gallery.export_dialog import export_chooser
-        from dit360_desktop.ui.gallery.panel import GalleryPanel
-
-        try:
-            move_library_if_asked(self)
-            library = Library.open(self.library_dir)
-        except Exception as e:
-            log.exception("The history library could not be opened")
-            self.show_error(error_report(e))
-            return
-        self.gallery = GalleryPanel(library, self)
-        # Exports start from what the viewer shows and remember their folders (ui/gallery/export_dialog).
-        self.gallery.choose_export = export_chooser(
-            self, lambda: self.viewer.camera.view, self.settings.last_folders
-        )
-        dock = self.history_dock
-        # Oriented before it is placed: stacked vertically its minimum height would stretch the strip.
-        self.gallery.set_orientation(orientation_for(self.dockWidgetArea(dock)))
-        dock.widget().set_content(self.gallery)
-        dock.dockLocationChanged.connect(lambda area: self.gallery.set_orientation(orientation_for(area)))
-        self.gallery.entry_selected.connect(self._on_entry_selected)
-        self.gallery.reuse_parameters_requested.connect(self.apply_parameters)
-        self.gallery.reuse_as_init_requested.connect(
-            lambda path: self.drop.open_path(path, offer_restore=False)
-        )
-        self.gallery.variations_requested.connect(self._variations_from_parameters)
-        self.gallery.status_message.connect(lambda text: self.statusBar().showMessage(text, 6000))
-        self.editing.attach_gallery(self.gallery)
-        from dit360_desktop.ui.gallery.repair_action import attach_repair
-
-        attach_repair(self.gallery, self.worker, self)  # entry → Repair seam/poles… (docs/finishing.md)
-        from dit360_desktop.ui.gallery.upscale_action import attach_upscale
-
-        attach_upscale(self.gallery, self.worker, self)  # entry → Upscale… (docs/finishing.md)
-
-    def _open_worker_library(self) -> Any:
-        from dit360_desktop.history.library import Library
-
-        return Library.open(self.library_dir)
 
     # ---- generation (the controller does the work) ------------------------------------------------
 
@@ -324,10 +280,6 @@ class MainWindow(QMainWindow):
         if self._start_worker:
             self.start_worker()
 
-    def _variations_from_parameters(self, params: dict) -> None:
-        self.apply_parameters(params)
-        self.queue_variations()
-
     def _on_escape(self) -> None:
         if self.centre.fullscreen:
             self.viewer.toggle_fullscreen()
@@ -337,8 +289,8 @@ class MainWindow(QMainWindow):
     def _on_result(self, finished: FinishedJob) -> None:
         self.show_panorama(finished.image)
         self.queue_panel.add_finished(finished)
-        if finished.entry is not None and self.gallery is not None:
-            self.gallery.add_entry(finished.entry)
+        if finished.entry is not None:
+            self.history.add_entry(finished.entry)
         self.last_finished = finished
 
     # ---- showing things ------------------------------------------------------------------------------
@@ -388,16 +340,6 @@ class MainWindow(QMainWindow):
         """Stored parameters (a dropped PNG, a history entry) into the form."""
         self.form.recall(params)
         self.statusBar().showMessage("Parameters restored", 4000)
-
-    def _on_entry_selected(self, entry: Any) -> None:
-        from dit360_desktop.panorama.imageio import load_user_image
-
-        try:
-            image = load_user_image(entry.path)
-        except Exception as e:
-            self.show_error(error_report(e))
-            return
-        self.show_panorama(np.asarray(image))
 
     def bring_to_front(self, files: list | None = None) -> None:
         if self.isMinimized():
@@ -453,7 +395,9 @@ class MainWindow(QMainWindow):
             self.worker.stop()
             self.worker.wait()
         self.editing.shutdown()
-        if self.gallery is not None:
-            self.gallery.shutdown()
-            self.gallery.library.close()
-            self.gallery = None
+        self.history.shutdown()
+
+    @property
+    def gallery(self) -> Any:
+        """The history gallery once the library is open (after the first frame), else None."""
+        return self.history.gallery

@@ -124,7 +124,7 @@ def test_sent_jobs_run_remotely_land_in_the_gallery_and_come_back_when_the_clust
     assert "2 unfinished job(s) are back in the local queue" in window.cluster.last_notice
     # The saved result is in the library the gallery shows.
     if window.gallery is None:
-        window._attach_gallery()
+        window.history.attach()
     qtbot.waitUntil(lambda: window.gallery.library.count() == 1, timeout=10_000)
 
 
