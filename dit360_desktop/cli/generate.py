@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dit360_desktop.cli import exit_codes, preflight
 from dit360_desktop.cli.progress import ProgressPrinter
@@ -28,6 +29,9 @@ from dit360_desktop.panorama.request import (
     TIERS,
     GenerationRequest,
 )
+
+if TYPE_CHECKING:
+    from dit360_desktop.history.library import Library
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--lora", default=None, help="LoRA folder or .safetensors file, or 'none'")
     add_parameter(parser, "--lora-scale", "lora_scale")
     add_extra_lora_argument(parser)
+    parser.add_argument(
+        "--cache",
+        nargs="?",
+        choices=STEP_CACHE_CHOICES,
+        const=DEFAULT_STEP_CACHE,
+        default="off",
+        help=f"fast draft: skip part of the transformer's work on steps that change little (not exact; "
+        f"--cache alone: {DEFAULT_STEP_CACHE})",
+    )
     parser.add_argument(
         "--rewrap", type=on_off, default=False, metavar="on|off", help="re-wrap pads every step"
     )
@@ -132,15 +145,6 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="fp8 matmuls in the transformer (torchao; Hopper GPUs or newer; full/24gb/24gb-fp8 tiers)",
     )
-    parser.add_argument(
-        "--cache",
-        nargs="?",
-        choices=STEP_CACHE_CHOICES,
-        const=DEFAULT_STEP_CACHE,
-        default="off",
-        help=f"fast draft: skip part of the transformer's work on steps that change little (not exact; "
-        f"--cache alone: {DEFAULT_STEP_CACHE})",
-    )
 
 
 def engine_options(args: argparse.Namespace) -> dict:
@@ -156,7 +160,7 @@ def engine_options(args: argparse.Namespace) -> dict:
 
 def check_engine_options(args: argparse.Namespace, request: GenerationRequest) -> None:
     """Refuse, before the model loads, what this machine cannot run and LoRA files that are missing."""
-    _check_attention(args.attention, request)
+    check_attention(args.attention, request)
     for path, _ in request.extra_loras:
         if not Path(path).exists():
             raise ModelMissingError(f"The LoRA file {path} (--extra-lora) does not exist.")
@@ -212,10 +216,10 @@ def run(args: argparse.Namespace) -> int:
             from dit360_desktop.panorama.imageio import load_user_image
 
             load_user_image(request.init_image)
-        _check_output_paths(args, request)
+        check_output_paths(args, request)
         check_engine_options(args, request)
         model_dir = resolve_base_model(args.model)
-        library = _open_library(args)
+        library = open_library(args)
     except (DiT360Error, OSError) as error:
         return report_error(error)
 
@@ -237,7 +241,8 @@ def run(args: argparse.Namespace) -> int:
             library.close()
 
 
-def _check_output_paths(args: argparse.Namespace, request: GenerationRequest) -> None:
+def check_output_paths(args: argparse.Namespace, request: GenerationRequest) -> None:
+    """Refuse, before the model loads, an --output/--save-latent/library path that cannot take the result."""
     if args.save_latent is not None and args.save_latent.suffix != ".safetensors":
         raise RequestError("--save-latent", "must end in .safetensors")
     png_bytes = preflight.png_size_bound(request.width, request.height)
@@ -250,7 +255,8 @@ def _check_output_paths(args: argparse.Namespace, request: GenerationRequest) ->
         preflight.check_library_folder(args.library)
 
 
-def _check_attention(name: str, request: GenerationRequest) -> None:
+def check_attention(name: str, request: GenerationRequest) -> None:
+    """Refuse an --attention kernel the request's device and dtype cannot run."""
     if name == "auto":
         return
     from dit360_desktop.core.devices import resolve_device, resolve_dtype
@@ -260,7 +266,7 @@ def _check_attention(name: str, request: GenerationRequest) -> None:
     check_attention_backend(name, device, resolve_dtype(request.dtype, device))
 
 
-def _open_library(args: argparse.Namespace):
+def open_library(args: argparse.Namespace) -> Library | None:
     """The library, opened (and so checked: a folder, writable) before the model loads."""
     if args.no_history:
         return None

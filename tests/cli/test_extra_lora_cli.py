@@ -73,3 +73,20 @@ def test_fp8_compute_is_refused_on_the_cpu_with_exit_2(tiny_flux_dir, tmp_path, 
     assert main(args(tiny_flux_dir, tmp_path, "--fp8-compute")) == 2
     error = capsys.readouterr().err
     assert "--fp8-compute needs an NVIDIA Hopper GPU" in error and "cpu" in error
+
+
+def test_cache_alone_runs_the_default_fast_draft_and_records_it(tiny_flux_dir, tmp_path):
+    from dit360_desktop.panorama.imageio import read_metadata
+    from dit360_desktop.panorama.request import DEFAULT_STEP_CACHE
+
+    assert main(args(tiny_flux_dir, tmp_path, "--cache")) == 0
+    meta = read_metadata(tmp_path / "out.png")
+    assert meta.dit360["request"]["step_cache"] == DEFAULT_STEP_CACHE == "magcache"
+    assert "Step cache: magcache" in meta.parameters
+    assert any(w.startswith("Fast draft: MagCache") for w in meta.dit360["warnings"])
+
+
+def test_an_unknown_cache_method_is_a_usage_error(tiny_flux_dir, tmp_path, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(args(tiny_flux_dir, tmp_path, "--cache", "teacache"))
+    assert caught.value.code == 2 and "teacache" in capsys.readouterr().err
