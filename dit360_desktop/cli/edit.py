@@ -13,14 +13,14 @@ from pathlib import Path
 
 from dit360_desktop.cli import exit_codes, preflight
 from dit360_desktop.cli.generate import (
-    _check_output_paths,
-    _open_library,
     add_extra_lora_argument,
     add_model_arguments,
     add_parameter,
     check_engine_options,
+    check_output_paths,
     engine_options,
     on_off,
+    open_library,
     report_error,
 )
 from dit360_desktop.cli.progress import ProgressPrinter
@@ -157,11 +157,11 @@ def run_request(request: GenerationRequest, args: argparse.Namespace) -> int:
     """Check the outputs, run a validated edit request and save it, exactly as ``generate`` does."""
     library = None
     try:
-        _check_output_paths(args, request)
+        check_output_paths(args, request)
         check_engine_options(args, request)
         model_dir = resolve_base_model(args.model)
         args.width, args.height = request.width, request.height
-        library = _open_library(args)
+        library = open_library(args)
     except (DiT360Error, OSError) as error:
         return report_error(error)
 
