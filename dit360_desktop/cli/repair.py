@@ -14,6 +14,7 @@ from dit360_desktop.cli.generate import add_model_arguments, engine_options, rep
 from dit360_desktop.cli.progress import ProgressPrinter
 from dit360_desktop.cli.saving import print_report, save_result
 from dit360_desktop.panorama.errors import DiT360Error, RequestError
+from dit360_desktop.panorama.mask import ASPECT_TOLERANCE
 from dit360_desktop.panorama.request import PANORAMA_PREFIX, GenerationRequest
 
 
@@ -81,6 +82,12 @@ def run(args: argparse.Namespace) -> int:
             raise RequestError("repair", "choose --seam, --poles or both")
         source = args.image.expanduser()
         width, height = load_user_image(source).size
+        if abs(width / height / 2.0 - 1.0) > ASPECT_TOLERANCE:
+            raise RequestError(
+                "IMAGE",
+                f"{source.name} is {width}×{height}, not a 2:1 panorama; seam and pole repairs need the "
+                "whole 360° picture (width twice the height).",
+            )
         options = RepairOptions(
             seam=args.seam, poles=args.poles, band=args.band, feather=args.feather, strength=args.strength
         )

@@ -48,3 +48,16 @@ def test_each_kind_of_error_has_its_code() -> None:
 def test_a_plain_os_error_becomes_a_sentence_with_the_path() -> None:
     message = exit_codes.message_for(OSError(errno.EROFS, "Read-only file system", "/mnt/out.png"))
     assert message.startswith("/mnt/out.png: cannot be written") and "[Errno" not in message
+
+
+def test_docs_list_every_subcommand() -> None:
+    import argparse
+
+    from dit360_desktop.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    text = DOCS.read_text(encoding="utf-8")
+    section = text.split("## Subcommands and the codes each can end with", 1)[1].split("\n## ", 1)[0]
+    assert len(commands) >= 10
+    for name in commands:
+        assert f"| `{name}` |" in section, name

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from dit360_desktop.cli import main
@@ -72,6 +73,27 @@ def _library_is_a_file(_model: Path, tmp: Path) -> None:
     (tmp / "library").write_text("a file")
 
 
+def _jobs_file(_model: Path, tmp: Path) -> None:
+    (tmp / "jobs.jsonl").write_text('{"prompt": "a harbour", "width": 128, "height": 64}\n')
+
+
+def _jobs_file_with_a_bad_line(_model: Path, tmp: Path) -> None:
+    (tmp / "jobs.jsonl").write_text('{"prompt": "a harbour"}\n{not json\n')
+
+
+def _garbage_image(_model: Path, tmp: Path) -> None:
+    (tmp / "garbage.png").write_bytes(bytes(range(256)) * 2)
+
+
+def _pickle_sr_model(_model: Path, tmp: Path) -> None:
+    Image.new("RGB", (64, 32), (40, 80, 120)).save(tmp / "pano.png")
+    (tmp / "x4.pth").write_bytes(b"\x80\x02}q\x00.")  # a pickle's first bytes
+
+
+def _square_image(_model: Path, tmp: Path) -> None:
+    Image.new("RGB", (64, 64), (40, 80, 120)).save(tmp / "square.png")
+
+
 CASES = [
     Case("attention flash", ("--attention", "flash"), 2, ("flash", "It can run: auto, native")),
     Case("attention _flash_3", ("--attention", "_flash_3"), 2, ("_flash_3", "It can run")),
@@ -98,6 +120,21 @@ CASES = [
          2, ("--output", "folder"), _latent_file, generate=False),
     Case("decode a missing latent", ("decode", "{tmp}/none.safetensors", "--output", "{tmp}/d.png"), 2,
          ("none.safetensors",), generate=False),
+    Case("batch: a line that is not JSON", ("batch", "{tmp}/jobs.jsonl", "--cluster", "local"), 2,
+         ("jobs.jsonl", "line 2", "not valid JSON"), _jobs_file_with_a_bad_line, generate=False),
+    Case("batch: missing jobs file", ("batch", "{tmp}/none.jsonl", "--cluster", "local"), 2,
+         ("none.jsonl", "does not exist"), generate=False),
+    Case("batch: malformed --cluster", ("batch", "{tmp}/jobs.jsonl", "--cluster", "ray://head:port"), 2,
+         ("ray://head:port", "not a cluster address"), _jobs_file, generate=False),
+    Case("qa: unreadable image", ("qa", "{tmp}/garbage.png"), 2, ("garbage.png", "not a recognisable image"),
+         _garbage_image, generate=False),
+    Case("upscale: --sr-model not safetensors",
+         ("upscale", "{tmp}/pano.png", "--scale", "2", "--sr-model", "{tmp}/x4.pth",
+          "--output", "{tmp}/up.png"),
+         3, ("x4.pth", "not a .safetensors"), _pickle_sr_model, generate=False),
+    Case("repair: not a 2:1 image",
+         ("repair", "{tmp}/square.png", "--seam", "--model", "{model}", "--device", "cpu", "--no-history"), 2,
+         ("square.png", "not a 2:1"), _square_image, generate=False),
 ]  # fmt: skip
 
 
