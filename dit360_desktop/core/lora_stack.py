@@ -9,14 +9,11 @@ sum of its deltas. Unfused, a new scale is a call away and only a changed file i
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from dit360_desktop.core.loading import LoraInfo, load_lora
-
-log = logging.getLogger(__name__)
 
 BASE_ADAPTER = "dit360"
 
