@@ -131,6 +131,25 @@ def apply_theme(app: QApplication) -> None:
     app.setStyleSheet(load_stylesheet())
 
 
+def import_numpy_with_one_blas_thread() -> None:
+    """Import numpy with its OpenBLAS pool at one thread, then put the environment back.
+
+    OpenBLAS starts a thread per core when it loads (about 40 ms of start-up on two cores, more on more).
+    The app makes no large numpy matrix products: torch does the maths, with its own threads, and the UI's
+    numpy work is element-wise. OpenBLAS reads the variable only when it loads, so restoring it at once
+    leaves torch's own BLAS and the processes the app starts with the person's setting.
+    """
+    name = "OPENBLAS_NUM_THREADS"
+    chosen = os.environ.get(name)
+    if chosen is None:
+        os.environ[name] = "1"
+    try:
+        import numpy  # noqa: F401
+    finally:
+        if chosen is None:
+            os.environ.pop(name, None)
+
+
 def _write_startup_probe(target: str, started: float) -> None:
     payload = {
         "exposed_unix": time.time(),
@@ -154,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # numpy before PySide6: PySide6's import hook (its __feature__ support) reads the source of every module
     # imported after it, which costs more than numpy's own import on a small machine.
-    import numpy  # noqa: F401
+    import_numpy_with_one_blas_thread()
     from PySide6.QtCore import QCoreApplication, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 

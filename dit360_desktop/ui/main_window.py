@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -23,7 +23,6 @@ from dit360_desktop.settings import Settings
 from dit360_desktop.ui.actions import Actions
 from dit360_desktop.ui.close_guard import CloseGuard
 from dit360_desktop.ui.cluster.feature import ClusterFeature
-from dit360_desktop.ui.editing.feature import EditingFeature
 from dit360_desktop.ui.error_presenter import ErrorPresenter
 from dit360_desktop.ui.first_run import FirstRun, ModelBanner
 from dit360_desktop.ui.gallery.feature import HistoryFeature
@@ -60,6 +59,9 @@ from dit360_desktop.ui.window_layout import (
     build_bottom_docks,
     default_strip_height,
 )
+
+if TYPE_CHECKING:
+    from dit360_desktop.ui.editing.feature import EditingFeature
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +136,9 @@ class MainWindow(QMainWindow):
         self.drop = DropController(self)
         self._connect()
         self.cluster = ClusterFeature(self, lambda: self.library_dir)
-        self.editing = EditingFeature(self)
+        # Built after the first frame (or on first use): its modules and panels cost ~0.1 s of start-up, and
+        # its panels stay hidden until edit or placement mode, so nothing moves when they arrive.
+        self._editing: EditingFeature | None = None
         self._restore_settings()
         if not self.settings.window_geometry:
             self.resize(1440, 880)
@@ -245,6 +249,7 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(WORKER_START_DELAY_MS, self.start_worker)
 
     def _after_first_paint(self) -> None:
+        self.editing  # noqa: B018 - built now, before a drop or a result can need it
         if self._current_panorama is None:
             self.sample_loader.start()
         if self._settings_notice:
@@ -394,8 +399,18 @@ class MainWindow(QMainWindow):
         if self.worker.isRunning():
             self.worker.stop()
             self.worker.wait()
-        self.editing.shutdown()
+        if self._editing is not None:
+            self._editing.shutdown()
         self.history.shutdown()
+
+    @property
+    def editing(self) -> EditingFeature:
+        """Edit and placement modes: their menu entries, drop choices and panels (made on first use)."""
+        if self._editing is None:
+            from dit360_desktop.ui.editing.feature import EditingFeature
+
+            self._editing = EditingFeature(self)
+        return self._editing
 
     @property
     def gallery(self) -> Any:

@@ -11,16 +11,18 @@ import logging
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDialog, QDockWidget, QMessageBox
 
 from dit360_desktop.panorama.request import GenerationRequest
-from dit360_desktop.ui.cluster.dialog import ClusterChoice, SendToClusterDialog
 from dit360_desktop.ui.cluster.panel import ClusterPanel
 from dit360_desktop.ui.generation.jobs import JobStatus
+
+if TYPE_CHECKING:
+    from dit360_desktop.ui.cluster.dialog import ClusterChoice
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,8 @@ class ClusterFeature(QObject):
         if not waiting:
             return self._notice("The queue has no waiting jobs to send (Ctrl+Shift+Enter queues variations).")
         if choice is None:
+            from dit360_desktop.ui.cluster.dialog import SendToClusterDialog  # not needed at start-up
+
             dialog = SendToClusterDialog(self.window.settings.cluster_address, len(waiting), self.window)
             if dialog.exec() != QDialog.DialogCode.Accepted:
                 return False

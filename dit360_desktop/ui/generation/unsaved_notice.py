@@ -10,12 +10,10 @@ import logging
 from collections.abc import MutableMapping
 from pathlib import Path
 
-from PIL import Image
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QDialog, QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from dit360_desktop.panorama import imageio
 from dit360_desktop.ui.generation.jobs import FinishedJob
 from dit360_desktop.ui.widgets.dialogs import remembered_folder
 from dit360_desktop.ui.widgets.icons import icon
@@ -82,6 +80,11 @@ class UnsavedResultNotice(QDialog):
 
     def write_png(self, path: Path) -> Path | None:
         """Write the panorama with its full metadata; a failure is shown here, the notice stays open."""
+        # Imported here: the main window imports this module, and PIL is not needed for its first frame.
+        from PIL import Image
+
+        from dit360_desktop.panorama import imageio
+
         try:
             imageio.save_png(Image.fromarray(self.finished_job.image), path, full_metadata(self.finished_job))
         except (OSError, ValueError) as e:

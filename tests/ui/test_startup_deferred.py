@@ -1,0 +1,132 @@
+"""Start-up: what the first frame does not need waits until after it, and nothing moves when it arrives."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Builds the window, reports what was imported when it was first exposed, then what the first frame's
+# follow-up built and whether the visible panels moved.
+_SCRIPT = """
+import json, sys
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+from dit360_desktop.app import apply_theme, import_numpy_with_one_blas_thread
+import_numpy_with_one_blas_thread()
+app = QApplication([])
+apply_theme(app)
+from dit360_desktop.ui.main_window import MainWindow
+window = MainWindow(start_worker=False)
+report = {}
+def geometry():
+    content = window.side_panel.sections.parentWidget()
+    widgets = (window.side_panel, content, window.prompt_panel, window.params_panel, window.generate_button)
+    return [w.geometry().getRect() for w in widgets]
+def exposed():
+    report["at_expose"] = {
+        "editing_modules": sorted(m for m in sys.modules if m.startswith("dit360_desktop.ui.editing")),
+        "pil": "PIL" in sys.modules,
+        "cluster_dialog": "dit360_desktop.ui.cluster.dialog" in sys.modules,
+        "editing_built": window._editing is not None,
+    }
+    report["geometry_before"] = geometry()
+    QTimer.singleShot(300, later)
+def later():
+    editing = window._editing
+    report["after"] = {
+        "editing_built": editing is not None,
+        "menu_has_edit": editing is not None and editing.act_edit in window.menus.generate.actions(),
+        "drop_keys": [a.key for a in window.drop._actions],
+        "panels_hidden": editing is not None
+            and not editing.edit_panel.isVisible() and not editing.placement_panel.isVisible(),
+    }
+    report["geometry_after"] = geometry()
+    print("REPORT", json.dumps(report), flush=True)
+    app.quit()
+window.first_exposed.connect(exposed)
+window.resize(1440, 880)
+window.show()
+app.exec()
+window.shutdown()
+"""
+
+
+def _run(script: str, env_extra: dict[str, str] | None = None) -> dict:
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "DIT360_DISABLE_GL": "1",
+        "PYTHONPATH": str(REPO),
+        **(env_extra or {}),
+    }
+    env.pop("OPENBLAS_NUM_THREADS", None)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    line = next(line for line in out.stdout.splitlines() if line.startswith("REPORT "))
+    return json.loads(line.removeprefix("REPORT "))
+
+
+def test_editing_and_pil_wait_for_the_first_frame_and_nothing_moves(tmp_path) -> None:
+    report = _run(_SCRIPT, {"DIT360_HOME": str(tmp_path / "home")})
+    first = report["at_expose"]
+    assert first == {"editing_modules": [], "pil": False, "cluster_dialog": False, "editing_built": False}
+    after = report["after"]
+    assert after["editing_built"] and after["menu_has_edit"] and after["panels_hidden"]
+    assert {"place", "edit"} <= set(after["drop_keys"])
+    assert report["geometry_after"] == report["geometry_before"]
+
+
+def test_editing_is_built_on_first_use_before_the_first_frame(qtbot) -> None:
+    from dit360_desktop.ui.main_window import MainWindow
+
+    window = MainWindow(start_worker=False)
+    qtbot.addWidget(window)
+    assert window._editing is None
+    editing = window.editing
+    assert window.editing is editing and editing.act_edit in window.menus.generate.actions()
+    window.shutdown()
+    assert not editing.temp_dir.exists()
+
+
+_THREADS = """
+import os, sys
+from dit360_desktop.app import import_numpy_with_one_blas_thread
+if sys.argv[1] == "app":
+    import_numpy_with_one_blas_thread()
+else:
+    import numpy
+print("THREADS", len(os.listdir("/proc/self/task")), os.environ.get("OPENBLAS_NUM_THREADS"), flush=True)
+"""
+
+
+def test_numpy_loads_with_one_blas_thread_and_the_environment_is_put_back() -> None:
+    if not Path("/proc/self/task").is_dir() or (os.cpu_count() or 1) < 2:
+        import pytest
+
+        pytest.skip("counts threads in /proc on a machine with two or more cores")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("OPENBLAS_NUM_THREADS", None)
+    counts = {}
+    for mode in ("plain", "app"):
+        out = subprocess.run(
+            [sys.executable, "-c", _THREADS, mode], capture_output=True, text=True, env=env, timeout=60
+        )
+        assert out.returncode == 0, out.stderr
+        _, threads, variable = out.stdout.split()
+        counts[mode] = int(threads)
+        assert variable == "None"  # torch and child processes see the person's (absent) setting
+    assert counts["app"] < counts["plain"]
+    # A person's own setting is kept as it is.
+    out = subprocess.run(
+        [sys.executable, "-c", _THREADS, "app"],
+        capture_output=True,
+        text=True,
+        env={**env, "OPENBLAS_NUM_THREADS": "2"},
+        timeout=60,
+    )
+    assert out.stdout.split()[1:] == ["2", "2"]
