@@ -130,3 +130,22 @@ def test_numpy_loads_with_one_blas_thread_and_the_environment_is_put_back() -> N
         timeout=60,
     )
     assert out.stdout.split()[1:] == ["2", "2"]
+
+
+def test_the_opengl_probe_waits_for_the_first_frame(qtbot, monkeypatch) -> None:
+    from dit360_desktop.ui.main_window import MainWindow
+    from dit360_desktop.ui.viewer import DISABLE_ENV, ViewerUnavailable, gl_support
+
+    calls: list[int] = []
+    monkeypatch.delenv(DISABLE_ENV, raising=False)
+    monkeypatch.setattr(gl_support, "_probe_context", lambda: calls.append(1) or "No OpenGL 3.3 here.")
+    window = MainWindow(start_worker=False)
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.first_exposed, timeout=20_000):
+        window.show()
+    # The first frame shows the "Starting the 360° viewer…" note; the probe has not run yet.
+    assert calls == [] and not window.viewer.isVisible() and window.centre.starting_note.isVisible()
+    qtbot.waitUntil(lambda: isinstance(window.viewer, ViewerUnavailable), timeout=10_000)
+    assert calls == [1] and window.viewer.isVisible() and window.viewer.failure == "No OpenGL 3.3 here."
+    assert not window.centre.starting_note.isVisible()
+    window.shutdown()

@@ -32,9 +32,12 @@ __all__ = [
 ]
 
 
-def create_viewer(parent: QWidget | None = None) -> QWidget:
-    """The OpenGL viewer if it can run here, else a widget that says why it cannot."""
-    problem = opengl_problem()
+def create_viewer(parent: QWidget | None = None, *, probe: bool = True) -> QWidget:
+    """The OpenGL viewer if it can run here, else a widget that says why it cannot.
+
+    ``probe=False``: the OpenGL probe is left to the caller (``opengl_problem()``) before it shows the viewer.
+    """
+    problem = opengl_problem(probe=probe)
     if problem is not None:
         return ViewerUnavailable(problem, parent)
     from dit360_desktop.ui.viewer.gl_widget import PanoramaViewer

@@ -14,8 +14,9 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QMainWindow, QVBoxLayout, QWidget
 
-from dit360_desktop.ui.viewer import create_viewer, fallback_viewer
+from dit360_desktop.ui.viewer import ViewerUnavailable, create_viewer, fallback_viewer
 from dit360_desktop.ui.viewer.controls import ViewControls
+from dit360_desktop.ui.viewer.gl_support import opengl_problem
 from dit360_desktop.ui.viewer.qa_overlay import attach_quality_overlay
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,8 @@ class ViewerArea(QWidget):
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._layout.setSpacing(0)
-        self.viewer: Any = create_viewer(self)
+        # Hidden in the first frame (the note below shows instead), so its OpenGL probe waits for reveal().
+        self.viewer: Any = create_viewer(self, probe=False)
         self.quality_overlay = attach_quality_overlay(self.viewer)  # seam score in seam-inspection mode
         self.view_controls = ViewControls(window, self.viewer)
         self._layout.addWidget(self.view_controls.toolbar)
@@ -47,6 +49,8 @@ class ViewerArea(QWidget):
         self._layout.addWidget(widget)
 
     def reveal(self) -> None:
+        if not isinstance(self.viewer, ViewerUnavailable) and (problem := opengl_problem()) is not None:
+            self._on_gl_failed(problem)
         self.starting_note.hide()
         self.viewer.setVisible(True)
 

@@ -57,13 +57,17 @@ def _pyopengl_platform_hint() -> None:
         os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
 
-def opengl_problem() -> str | None:
-    """None when the viewer can use OpenGL, else a sentence telling the user why it cannot."""
+def opengl_problem(*, probe: bool = True) -> str | None:
+    """None when the viewer can use OpenGL, else a sentence telling the user why it cannot.
+
+    ``probe=False`` leaves out the test context (tens of milliseconds): for a viewer that stays hidden until
+    the probe has run (the main window's, which shows "Starting the 360° viewer…" in the first frame).
+    """
     if os.environ.get(DISABLE_ENV, "").strip() not in ("", "0"):
         return f"The 3D viewer is turned off ({DISABLE_ENV} is set). Unset it to look around panoramas."
     if QGuiApplication.instance() is None:
         return "The 3D viewer needs a running Qt application."
-    return _probe_context()
+    return _probe_context() if probe else None
 
 
 @functools.cache
