@@ -12,7 +12,17 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QDialog, QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLayout,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from dit360_desktop.ui.generation.jobs import FinishedJob
 from dit360_desktop.ui.widgets.dialogs import remembered_folder
@@ -21,6 +31,7 @@ from dit360_desktop.ui.widgets.icons import icon
 log = logging.getLogger(__name__)
 
 FOLDER_KIND = "save-as"
+_TEXT_WIDTH = 460
 
 
 class UnsavedResultNotice(QDialog):
@@ -37,21 +48,36 @@ class UnsavedResultNotice(QDialog):
         self.finished_job = finished
         self._folders = folders
         layout = QVBoxLayout(self)
+        layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
         top = QHBoxLayout()
         badge = QLabel()
         badge.setPixmap(icon("warning").pixmap(40, 40))
         badge.setAlignment(Qt.AlignmentFlag.AlignTop)
         top.addWidget(badge)
-        self.message = QLabel(notice_text(finished))
-        self.message.setWordWrap(True)
-        self.message.setMinimumWidth(420)
-        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        top.addWidget(self.message, 1)
-        layout.addLayout(top)
+        column = QVBoxLayout()
+        reason, where = notice_text(finished)
+        self.message = QLabel(reason)
+        self.where = QLabel(where)
+        for label in (self.message, self.where):
+            label.setWordWrap(True)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            # A top-level dialog's layout does not ask a wrapped label for its height at a width; say it.
+            label.ensurePolished()
+            label.setFixedWidth(_TEXT_WIDTH)
+            label.setMinimumHeight(label.heightForWidth(_TEXT_WIDTH))
+            column.addWidget(label)
+        # A path has no spaces to wrap at: a read-only field shows it whole (scrolls, copies).
+        self.recovery_field = QLineEdit(finished.recovery_path or "")
+        self.recovery_field.setReadOnly(True)
+        self.recovery_field.setVisible(finished.recovery_path is not None)
+        column.addWidget(self.recovery_field)
         self.outcome = QLabel()
         self.outcome.setWordWrap(True)
+        self.outcome.setFixedWidth(_TEXT_WIDTH)
         self.outcome.setVisible(False)
-        layout.addWidget(self.outcome)
+        column.addWidget(self.outcome)
+        top.addLayout(column, 1)
+        layout.addLayout(top)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         self.save_as_button = QPushButton("Save as…")
@@ -100,6 +126,7 @@ class UnsavedResultNotice(QDialog):
 
     def _show_outcome(self, text: str, *, ok: bool) -> None:
         self.outcome.setText(text)
+        self.outcome.setMinimumHeight(self.outcome.heightForWidth(_TEXT_WIDTH))
         self.outcome.setProperty("state", "ok" if ok else "error")
         self.outcome.setStyleSheet("" if ok else "color: #e06c6c;")
         self.outcome.setVisible(True)
@@ -114,13 +141,13 @@ class UnsavedResultNotice(QDialog):
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(self.finished_job.recovery_path).parent)))
 
 
-def notice_text(finished: FinishedJob) -> str:
+def notice_text(finished: FinishedJob) -> tuple[str, str]:
+    """(why the library refused the picture, where its copy is or that there is none)."""
     reason = (finished.save_error or "unknown error").rstrip(".")
     text = f"The panorama is shown, but the library could not save it: {reason}."
     if finished.recovery_path:
-        where = finished.recovery_path
-        return f"{text}\n\nA copy with its parameters was written to the recovery folder:\n{where}"
-    return f"{text}\n\nNo recovery copy could be written either. Use Save as… to keep it."
+        return text, "A copy with its parameters was written to the recovery folder:"
+    return text, "No recovery copy could be written either. Use Save as… to keep it."
 
 
 def full_metadata(finished: FinishedJob) -> dict:

@@ -105,7 +105,7 @@ def test_when_the_recovery_folder_fails_too_the_outcome_says_so(tmp_path, monkey
     outcome = ResultSaver(lambda: (_ for _ in ()).throw(OSError(errno.EROFS, "Read-only"))).save(1, _result())
     assert outcome.save_error and outcome.recovery_path is None
     job = _finished(outcome.save_error, None)
-    assert "No recovery copy" in unsaved_notice.notice_text(job)
+    assert "No recovery copy" in unsaved_notice.notice_text(job)[1]
 
 
 def _finished(save_error: str, recovery_path: str | None) -> FinishedJob:
@@ -127,7 +127,8 @@ def test_save_as_writes_the_png_with_full_metadata_and_a_failure_keeps_the_notic
     notice = UnsavedResultNotice(_finished("the disk is full", "/data/recovered/x.png"), folders, None)
     qtbot.addWidget(notice)
     notice.show()
-    assert not notice.isModal() and "/data/recovered/x.png" in notice.message.text()
+    assert not notice.isModal() and notice.recovery_field.text() == "/data/recovered/x.png"
+    assert "recovery folder" in notice.where.text() and notice.recovery_field.isVisible()
     assert notice.show_folder_button.isVisibleTo(notice)
 
     # A folder as the target: the reason is shown in the notice, which stays open.
@@ -174,7 +175,9 @@ def test_the_app_keeps_the_picture_and_offers_save_as_when_the_library_is_full(
         notice = window.findChild(UnsavedResultNotice)
         assert notice.isVisible() and not notice.isModal() and QApplication.activeModalWidget() is None
         assert window.last_error_dialog is None
-        assert "disk is full" in notice.message.text() and finished.recovery_path in notice.message.text()
+        assert (
+            "disk is full" in notice.message.text() and notice.recovery_field.text() == finished.recovery_path
+        )
         assert imageio.read_metadata(finished.recovery_path).dit360["request"]["seed"] == 31
         assert list(root.glob("images/**/*.png")) == []
         out = tmp_path / "saved-by-hand.png"
