@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dit360_desktop.panorama import hdr, projection
+from dit360_desktop.panorama import fileio, hdr, projection
 
 if TYPE_CHECKING:
     from dit360_desktop.history.export import ExportOptions
@@ -42,13 +42,9 @@ def export_linear(pixels: np.ndarray, out: Path, options: ExportOptions) -> list
     faces = projection.equirect_to_cubemap(linear, face_size)
     if options.format == "cubemap-cross":
         return [hdr.save_exr(projection.cubemap_cross(faces), out)]
-    out.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    try:
-        for name in projection.FACE_NAMES:
-            written.append(hdr.save_exr(faces[name], out / f"{name}.exr"))
-    except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
-    return written
+    # All or nothing, as the PNG faces: staged in a temp folder next to ``out`` and renamed into place.
+    writers = {
+        f"{name}.exr": lambda path, face=faces[name]: hdr.save_exr(face, path)
+        for name in projection.FACE_NAMES
+    }
+    return fileio.write_folder_atomic(out, writers)
