@@ -14,23 +14,20 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import sys
 import weakref
 
 import numpy as np
 import shiboken6
 from PySide6.QtCore import QCoreApplication, QElapsedTimer, QEvent, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
-    QCursor,
     QImage,
-    QNativeGestureEvent,
     QOffscreenSurface,
     QOpenGLContext,
     QPainter,
     QWindow,
 )
 from PySide6.QtOpenGL import QOpenGLPaintDevice, QOpenGLWindow
-from PySide6.QtWidgets import QGestureEvent, QPinchGesture, QToolTip, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from dit360_desktop.ui.viewer.camera import (
     CameraView,
@@ -44,6 +41,7 @@ from dit360_desktop.ui.viewer.errors import OpenGLUnavailableError, ViewerError
 from dit360_desktop.ui.viewer.gl_support import required_gl_version, viewer_surface_format, window_owner
 from dit360_desktop.ui.viewer.image_input import as_rgb_array, rgb_to_qimage
 from dit360_desktop.ui.viewer.input import ViewerInput
+from dit360_desktop.ui.viewer.input_events import ViewerInputEvents
 from dit360_desktop.ui.viewer.motion import AUTO_ROTATE_SPEED
 from dit360_desktop.ui.viewer.overlays import DropZone, GridLabels, OverlayFrame, ViewerOverlay, ViewReadout
 from dit360_desktop.ui.viewer.render_settings import BACKGROUND, draw_settings
@@ -153,7 +151,7 @@ class _ViewerSurface(QOpenGLWindow):
         return super().event(event)
 
 
-class PanoramaViewer(EditingHooks, QWidget):
+class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
     """360° viewer. Input changes ``camera``; the widget re-renders whenever the camera changes."""
 
     gl_failed = Signal(str)
@@ -552,100 +550,6 @@ class PanoramaViewer(EditingHooks, QWidget):
         log.error("%s", message)
         # Queued, so a slot that replaces this widget does not run inside initializeGL/paintGL.
         QTimer.singleShot(0, self, lambda: self.gl_failed.emit(message))
-
-    # Input ------------------------------------------------------------------------------------------
-
-    def _now(self) -> float:
-        return self._clock.elapsed() / 1000.0
-
-    def _show_tooltip(self) -> None:
-        if self.toolTip() and self.isVisible():
-            QToolTip.showText(QCursor.pos(), self.toolTip(), self)
-
-    def leaveEvent(self, event) -> None:
-        self._hover.stop()
-        super().leaveEvent(event)
-
-    def mousePressEvent(self, event) -> None:
-        self._hover.stop()
-        QToolTip.hideText()
-        look = self._look_press(event)
-        if look is not None:
-            if look or self.input.tool is None:
-                self._set_cursor(Qt.CursorShape.ClosedHandCursor)
-            self.input.press(event.position().x(), event.position().y(), self._now(), look=look)
-            self._update_timer()
-            event.accept()
-            return
-        super().mousePressEvent(event)
-
-    def mouseMoveEvent(self, event) -> None:
-        if event.buttons() == Qt.MouseButton.NoButton:
-            QToolTip.hideText()
-            self._hover.start()
-        self.input.move(event.position().x(), event.position().y(), self._now())
-
-    def mouseReleaseEvent(self, event) -> None:
-        if self._look_press(event) is not None:
-            self._set_cursor(self._idle_cursor())
-            self.input.release(self._now())
-            self._update_timer()
-            return
-        super().mouseReleaseEvent(event)
-
-    def mouseDoubleClickEvent(self, event) -> None:
-        if self.input.tool is not None:
-            self.mousePressEvent(event)  # a quick second dab with a tool, not fullscreen
-        elif event.button() == Qt.MouseButton.LeftButton:
-            self.toggle_fullscreen()
-
-    def wheelEvent(self, event) -> None:
-        # Pixel deltas are only trustworthy from macOS trackpads; X11 drivers report arbitrary values.
-        pixel = event.pixelDelta().y() if sys.platform == "darwin" else 0
-        self.input.wheel(event.angleDelta().y(), pixel)
-        event.accept()
-
-    def keyPressEvent(self, event) -> None:
-        key = event.key()
-        if key == Qt.Key.Key_F11 or (key == Qt.Key.Key_Escape and self._home is not None):
-            self.toggle_fullscreen()
-        elif key == Qt.Key.Key_G and not event.isAutoRepeat():
-            self.set_grid_visible(not self._grid)
-        elif key == Qt.Key.Key_Space and not event.isAutoRepeat():
-            self.set_auto_rotate(not self._auto_rotate)
-        elif event.modifiers() & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier):
-            super().keyPressEvent(event)  # leave shortcuts such as Ctrl+Enter to the window
-            return
-        elif not self.input.key_press(key, event.isAutoRepeat()):
-            super().keyPressEvent(event)
-            return
-        self._update_timer()
-        event.accept()
-
-    def keyReleaseEvent(self, event) -> None:
-        if self.input.key_release(event.key(), event.isAutoRepeat()):
-            self._update_timer()
-            event.accept()
-            return
-        super().keyReleaseEvent(event)
-
-    def focusOutEvent(self, event) -> None:
-        self.input.release_keys()
-        super().focusOutEvent(event)
-
-    def event(self, event: QEvent) -> bool:
-        if isinstance(event, QNativeGestureEvent):
-            # macOS trackpad pinch: value() is the change in magnification since the last event.
-            if event.gestureType() == Qt.NativeGestureType.ZoomNativeGesture:
-                self.input.pinch(1.0 + event.value())
-                return True
-        elif event.type() == QEvent.Type.Gesture and isinstance(event, QGestureEvent):
-            pinch = event.gesture(Qt.GestureType.PinchGesture)
-            if isinstance(pinch, QPinchGesture):
-                self.input.pinch(pinch.scaleFactor())
-                event.accept(pinch)
-                return True
-        return super().event(event)
 
     def _camera_moved(self, view: CameraView) -> None:
         self._last_move_ms = self._clock.elapsed()
