@@ -39,7 +39,7 @@ OPTIONAL_FEATURES: tuple[tuple[str, str, str], ...] = (
     ("gguf", "Quantised GGUF transformers for small GPUs", "gguf"),
     ("ray", "Rendering batches on a cluster of machines", "ray"),
     ("spandrel", "Upscaling finished panoramas", "spandrel"),
-    ("OpenEXR", "Exporting 32-bit OpenEXR files", "openexr"),
+    ("OpenEXR", "Exporting HDR environment maps (OpenEXR)", "openexr"),
 )
 COMPILE_HELP = (
     "Steps run about a quarter faster on NVIDIA graphics cards. The first picture after the model loads "
