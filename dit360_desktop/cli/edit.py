@@ -8,24 +8,18 @@ guidance 3.5, tau 50) unless you pass others.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from dit360_desktop.cli import exit_codes, preflight
+from dit360_desktop.cli import preflight
 from dit360_desktop.cli.generate import (
     add_extra_lora_argument,
     add_model_arguments,
     add_parameter,
-    check_engine_options,
-    check_output_paths,
-    engine_options,
     on_off,
-    open_library,
     report_error,
+    run_request,
 )
-from dit360_desktop.cli.progress import ProgressPrinter
-from dit360_desktop.cli.saving import print_report, save_result
-from dit360_desktop.models.selection import resolve_base_model, resolve_lora
+from dit360_desktop.models.selection import resolve_lora
 from dit360_desktop.panorama.errors import DiT360Error, RequestError
 from dit360_desktop.panorama.mask import ASPECT_TOLERANCE
 from dit360_desktop.panorama.request import EDIT_METHODS, FIT_MODES, GenerationRequest
@@ -151,33 +145,3 @@ def run(args: argparse.Namespace) -> int:
     except (DiT360Error, OSError) as error:
         return report_error(error)
     return run_request(request, args)
-
-
-def run_request(request: GenerationRequest, args: argparse.Namespace) -> int:
-    """Check the outputs, run a validated edit request and save it, exactly as ``generate`` does."""
-    library = None
-    try:
-        check_output_paths(args, request)
-        check_engine_options(args, request)
-        model_dir = resolve_base_model(args.model)
-        args.width, args.height = request.width, request.height
-        library = open_library(args)
-    except (DiT360Error, OSError) as error:
-        return report_error(error)
-
-    from dit360_desktop.core.engine import PanoramaEngine
-
-    try:
-        engine = PanoramaEngine(model_dir, **engine_options(args))
-        try:
-            result = engine.run(request, on_event=ProgressPrinter(quiet=args.quiet))
-        except KeyboardInterrupt:
-            sys.stderr.write("\nInterrupted; nothing was written.\n")
-            return exit_codes.INTERRUPTED
-        except (DiT360Error, OSError) as error:
-            return report_error(error)
-        report = save_result(result, output=args.output, latent=args.save_latent, library=library)
-        return print_report(report)
-    finally:
-        if library is not None:
-            library.close()

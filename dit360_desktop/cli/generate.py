@@ -185,7 +185,6 @@ def report_error(error: BaseException) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    library = None
     try:
         preflight.check_prompt_text("--prompt", args.prompt)
         preflight.check_prompt_text("--negative", args.negative)
@@ -216,9 +215,19 @@ def run(args: argparse.Namespace) -> int:
             from dit360_desktop.panorama.imageio import load_user_image
 
             load_user_image(request.init_image)
+    except (DiT360Error, OSError) as error:
+        return report_error(error)
+    return run_request(request, args)
+
+
+def run_request(request: GenerationRequest, args: argparse.Namespace) -> int:
+    """Check the outputs, run a validated request (a generation or an edit) and save what it made."""
+    library = None
+    try:
         check_output_paths(args, request)
         check_engine_options(args, request)
         model_dir = resolve_base_model(args.model)
+        args.width, args.height = request.width, request.height
         library = open_library(args)
     except (DiT360Error, OSError) as error:
         return report_error(error)

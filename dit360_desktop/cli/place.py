@@ -18,8 +18,8 @@ import numpy as np
 from PIL import Image
 
 from dit360_desktop.cli import exit_codes
-from dit360_desktop.cli.edit import add_edit_arguments, build_request, run_request
-from dit360_desktop.cli.generate import report_error
+from dit360_desktop.cli.edit import add_edit_arguments, build_request
+from dit360_desktop.cli.generate import report_error, run_request
 from dit360_desktop.panorama.errors import ImageLoadError, RequestError
 
 # The place mask's ramp into the photo (and the composite's feather) unless --feather is given: 16 px at

@@ -31,9 +31,10 @@ def test_cli_modules_import_no_private_names() -> None:
     assert offenders == {}
 
 
-def test_generate_shares_its_checks_publicly() -> None:
-    from dit360_desktop.cli import edit, generate
+def test_edit_and_place_run_through_generates_request_path() -> None:
+    """One run-and-save path: edit and place hand their request to generate's, not a copy of it."""
+    from dit360_desktop.cli import edit, generate, place
 
-    assert edit.check_output_paths is generate.check_output_paths
-    assert edit.open_library is generate.open_library
-    assert callable(generate.check_attention)
+    assert edit.run_request is generate.run_request
+    assert place.run_request is generate.run_request
+    assert callable(generate.check_output_paths) and callable(generate.check_attention)
