@@ -384,27 +384,8 @@ class PanoramaEngine:
         note = configure_step_cache(components.transformer, request.step_cache, len(timesteps), self._dtype)
         self._notes.extend([note] if note else [])
         with clock("denoising"):
-            denoiser = Denoiser(components.transformer, batched_cfg=self.batched_cfg)
-            inputs = DenoiseInputs(
-                tokens=tokens,
-                img_ids=img_ids,
-                cond=cond,
-                uncond=uncond,
-                guidance=request.guidance,
-                true_cfg_scale=request.true_cfg_scale,
-                rows=geometry.rows,
-                cols=geometry.cols,
-                rewrap_each_step=request.rewrap_each_step,
-            )
-            tokens = denoiser.run(
-                inputs,
-                scheduler,
-                timesteps,
-                first_index=first_index,
-                check_cancel=cancel.raise_if_cancelled,
-                on_step=self._step_reporter(emit, geometry),
-            )
-            self.batched_cfg = denoiser.batched_cfg
+            inputs = DenoiseInputs.for_request(tokens, img_ids, cond, uncond, request, geometry)
+            tokens = self.denoise(inputs, (scheduler, timesteps, first_index), emit, cancel, geometry)
 
         cancel.raise_if_cancelled()
         emit(StageEvent(Stage.DECODING, "Decoding the panorama"))
@@ -489,6 +470,28 @@ class PanoramaEngine:
         return encode_image(
             self._components.vae, pixels, seamless=request.seamless_decode, tiling=self._plan.tiling
         )
+
+    def denoise(
+        self,
+        inputs: DenoiseInputs,
+        schedule: tuple,
+        emit: EventCallback,
+        cancel: CancelToken,
+        geometry,
+        **run,
+    ) -> torch.Tensor:
+        """The denoising stage shared by generation and the blend edit; ``schedule`` is (scheduler,
+        timesteps, first_index), ``run`` passes ``after_step``. A batch of two that ran out of memory
+        stays unbatched for later runs."""
+        scheduler, timesteps, first_index = schedule
+        denoiser = Denoiser(self._components.transformer, batched_cfg=self.batched_cfg)
+        on_step = self._step_reporter(emit, geometry)
+        check = cancel.raise_if_cancelled
+        tokens = denoiser.run(
+            inputs, scheduler, timesteps, first_index=first_index, check_cancel=check, on_step=on_step, **run
+        )
+        self.batched_cfg = denoiser.batched_cfg
+        return tokens
 
     def _step_reporter(self, emit: EventCallback, geometry: LatentGeometry) -> Callable:
         previewer = self._previewer

@@ -60,6 +60,21 @@ class DenoiseInputs:
     cols: int
     rewrap_each_step: bool
 
+    @classmethod
+    def for_request(cls, tokens, img_ids, cond, uncond, request, geometry) -> DenoiseInputs:
+        """The loop's inputs for a request (generation or blend edit) on ``geometry``'s token grid."""
+        return cls(
+            tokens=tokens,
+            img_ids=img_ids,
+            cond=cond,
+            uncond=uncond,
+            guidance=request.guidance,
+            true_cfg_scale=request.true_cfg_scale,
+            rows=geometry.rows,
+            cols=geometry.cols,
+            rewrap_each_step=request.rewrap_each_step,
+        )
+
 
 StepCallback = Callable[[int, int, float, torch.Tensor], None]
 

@@ -37,7 +37,7 @@ from dit360_desktop.core.padding import (
     wrap_pad_ids,
     wrap_pad_tokens,
 )
-from dit360_desktop.core.sampler import DenoiseInputs, Denoiser, drop_pads, make_scheduler, translate_oom
+from dit360_desktop.core.sampler import DenoiseInputs, drop_pads, make_scheduler, translate_oom
 from dit360_desktop.panorama.errors import RequestError
 from dit360_desktop.panorama.events import CancelToken, EventCallback, Stage, StageEvent
 from dit360_desktop.panorama.mask import composite, feather_alpha, fit_mask, load_mask
@@ -196,28 +196,10 @@ def _run_blend(engine, request, inputs: EditInputs, geometry, cond, uncond, emit
     cancel.raise_if_cancelled()
     emit(StageEvent(Stage.DENOISING, f"Denoising {len(timesteps)} steps"))
     with clock("denoising"):
-        denoiser = Denoiser(components.transformer, batched_cfg=engine.batched_cfg)
-        denoise_inputs = DenoiseInputs(
-            tokens=tokens,
-            img_ids=wrap_pad_ids(ids, geometry.rows, geometry.cols),
-            cond=cond,
-            uncond=uncond,
-            guidance=request.guidance,
-            true_cfg_scale=request.true_cfg_scale,
-            rows=geometry.rows,
-            cols=geometry.cols,
-            rewrap_each_step=request.rewrap_each_step,
-        )
-        tokens = denoiser.run(
-            denoise_inputs,
-            scheduler,
-            timesteps,
-            first_index=first_index,
-            check_cancel=cancel.raise_if_cancelled,
-            on_step=engine._step_reporter(emit, geometry),
-            after_step=pin,
-        )
-        engine.batched_cfg = denoiser.batched_cfg
+        ids = wrap_pad_ids(ids, geometry.rows, geometry.cols)
+        inputs = DenoiseInputs.for_request(tokens, ids, cond, uncond, request, geometry)
+        schedule = (scheduler, timesteps, first_index)
+        tokens = engine.denoise(inputs, schedule, emit, cancel, geometry, after_step=pin)
     latent = unpack_latents(drop_pads(tokens, geometry.rows, geometry.cols), geometry.height, geometry.width)
     extra: dict[str, Any] = {
         "outpaint": plan.outpaint,
