@@ -171,8 +171,13 @@ def test_all_six_land_exactly_once(first_run) -> None:
         entries = library.search()
     ids = sorted(e.metadata[JOB_ID_KEY] for e in entries)
     assert ids == sorted(job.job_id for job in first_run["jobs"])
-    # Saved as each result arrived: another reader saw 1, 2, … 6 rows while the batch was running.
-    assert first_run["saved_counts"] == [1, 2, 3, 4, 5, 6]
+    # Saved as each result arrived: at its k-th JobSaved event another reader already sees at least k rows,
+    # and the first event comes before the batch is done (the saver threads may land two rows between
+    # two events on a loaded machine, so the exact sequence 1…6 is not promised).
+    counts = first_run["saved_counts"]
+    assert len(counts) == 6 and counts == sorted(counts) and counts[-1] == 6
+    assert all(seen >= k for k, seen in enumerate(counts, 1))
+    assert counts[0] < 6
 
 
 def test_killed_worker_job_is_retried_on_the_other_worker(first_run) -> None:
