@@ -47,7 +47,8 @@ class DockSlot(QWidget):
 
 
 def build_bottom_docks(window: QMainWindow, queue_panel: QWidget) -> tuple[QDockWidget, QDockWidget]:
-    """The queue column on the right and the history strip (a placeholder for now) under the viewer."""
+    """The queue column on the right and the history strip under the viewer; the strip shows "Opening the
+    library…" until the gallery is attached, so the layout is final from the first frame."""
     # The left panel keeps its full height; the bottom strip spans the viewer only.
     window.setCorner(Qt.Corner.BottomLeftCorner, Area.LeftDockWidgetArea)
     window.setCorner(Qt.Corner.TopLeftCorner, Area.LeftDockWidgetArea)
