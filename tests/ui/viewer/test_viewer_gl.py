@@ -550,9 +550,10 @@ def test_panorama_upload_is_staged_between_frames(viewer, qtbot):
     assert _centre_colour(viewer) == [60] * 3  # the old picture until the new one is complete
     qtbot.waitUntil(lambda: not renderer.staging, timeout=5000)
     assert renderer.stats.panorama_uploads == 2
-    # The cube, the tile, six faces, mip level 1, the rest and the swap, plus any turns spent waiting
-    # for the driver to finish queued work.
-    assert renderer.stats.staged_steps - steps >= 10
+    # At least the tile and each of the six faces in a turn of their own, and the turn that finds the
+    # work done (gl_cubemap._conversion_steps); the cubemap's allocation and any turns spent waiting on
+    # the driver's fences come on top. An idle llvmpipe finishes every fence at once: 9 turns here.
+    assert renderer.stats.staged_steps - steps >= 8
     assert _centre_colour(viewer) == [200] * 3
 
 
