@@ -14,8 +14,8 @@ from dit360_desktop.cli import preflight
 from dit360_desktop.cli.generate import (
     add_extra_lora_argument,
     add_model_arguments,
+    add_output_arguments,
     add_parameter,
-    on_off,
     report_error,
     run_request,
 )
@@ -63,16 +63,7 @@ def add_edit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lora", default=None, help="LoRA folder or .safetensors file, or 'none'")
     add_parameter(parser, "--lora-scale", "lora_scale")
     add_extra_lora_argument(parser)
-    parser.add_argument(
-        "--rewrap", type=on_off, default=False, metavar="on|off", help="re-wrap pads every step"
-    )
-    parser.add_argument("--save-latent", type=Path, default=None, metavar="FILE.safetensors")
-    parser.add_argument(
-        "--output", type=Path, default=None, metavar="FILE.png", help="also write a copy here"
-    )
-    parser.add_argument("--library", type=Path, default=None, help="history library folder")
-    parser.add_argument("--no-history", action="store_true", help="do not record the result in the library")
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    add_output_arguments(parser)
 
 
 def default_size(image_size: tuple[int, int], args: argparse.Namespace) -> tuple[int, int]:

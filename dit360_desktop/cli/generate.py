@@ -71,6 +71,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"fast draft: skip part of the transformer's work on steps that change little (not exact; "
         f"--cache alone: {DEFAULT_STEP_CACHE})",
     )
+    add_output_arguments(parser)
+    parser.set_defaults(handler=run)
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where a run's result goes, and how it reports: shared by generate, edit and place."""
     parser.add_argument(
         "--rewrap", type=on_off, default=False, metavar="on|off", help="re-wrap pads every step"
     )
@@ -81,7 +87,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--library", type=Path, default=None, help="history library folder")
     parser.add_argument("--no-history", action="store_true", help="do not record the result in the library")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
-    parser.set_defaults(handler=run)
 
 
 def add_parameter(parser: argparse.ArgumentParser, flag: str, name: str) -> None:
