@@ -16,10 +16,10 @@ from dit360_desktop.cli.generate import (
     add_model_arguments,
     add_output_arguments,
     add_parameter,
+    model_request_fields,
     report_error,
     run_request,
 )
-from dit360_desktop.models.selection import resolve_lora
 from dit360_desktop.panorama.errors import DiT360Error, RequestError
 from dit360_desktop.panorama.mask import ASPECT_TOLERANCE
 from dit360_desktop.panorama.request import EDIT_METHODS, FIT_MODES, GenerationRequest
@@ -103,19 +103,14 @@ def build_request(
         init_image=image,
         strength=args.strength,
         fit=fit,
-        lora_path=resolve_lora(args.lora),
-        lora_scale=args.lora_scale,
-        dtype=args.dtype,
-        device=args.device,
-        seamless_decode=args.seamless_decode,
         rewrap_each_step=args.rewrap,
-        tier=args.tier,
         mask_image=mask,
         edit_method=args.method,
         source_prompt=args.source_prompt,
         tau=args.tau,
         feather=args.feather,
         extra_loras=tuple(args.extra_lora),
+        **model_request_fields(args),
     )
 
 

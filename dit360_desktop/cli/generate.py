@@ -152,6 +152,19 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def model_request_fields(args: argparse.Namespace) -> dict:
+    """The request fields that --lora/--lora-scale and ``add_model_arguments``' options set, alike in
+    every command that runs the engine (the default-LoRA rule is ``models.selection.resolve_lora``)."""
+    return {
+        "lora_path": resolve_lora(args.lora),
+        "lora_scale": args.lora_scale,
+        "dtype": args.dtype,
+        "device": args.device,
+        "seamless_decode": args.seamless_decode,
+        "tier": args.tier,
+    }
+
+
 def engine_options(args: argparse.Namespace) -> dict:
     """The ``PanoramaEngine`` keyword arguments of ``add_model_arguments``' options."""
     return {
@@ -205,13 +218,8 @@ def run(args: argparse.Namespace) -> int:
             init_image=str(Path(args.init_image).expanduser()) if args.init_image else None,
             strength=args.strength,
             fit=args.fit,
-            lora_path=resolve_lora(args.lora),
-            lora_scale=args.lora_scale,
-            dtype=args.dtype,
-            device=args.device,
-            seamless_decode=args.seamless_decode,
             rewrap_each_step=args.rewrap,
-            tier=args.tier,
+            **model_request_fields(args),
             extra_loras=tuple(args.extra_lora),
             step_cache=args.cache,
         )

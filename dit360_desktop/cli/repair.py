@@ -10,7 +10,12 @@ import tempfile
 from pathlib import Path
 
 from dit360_desktop.cli import exit_codes, preflight
-from dit360_desktop.cli.generate import add_model_arguments, engine_options, report_error
+from dit360_desktop.cli.generate import (
+    add_model_arguments,
+    engine_options,
+    model_request_fields,
+    report_error,
+)
 from dit360_desktop.cli.progress import ProgressPrinter
 from dit360_desktop.cli.saving import print_report, save_result
 from dit360_desktop.panorama.errors import DiT360Error, RequestError
@@ -47,7 +52,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def edit_template(args: argparse.Namespace, source: Path) -> GenerationRequest:
     """The edit settings: the panorama's own prompt and sampling settings where it has them (also the
     detail stage of ``dit360 upscale``)."""
-    from dit360_desktop.models.selection import resolve_lora
     from dit360_desktop.panorama import imageio
 
     stored: dict = {}
@@ -62,12 +66,7 @@ def edit_template(args: argparse.Namespace, source: Path) -> GenerationRequest:
         steps=args.steps if args.steps is not None else int(stored.get("steps", 28)),
         guidance=args.guidance if args.guidance is not None else float(stored.get("guidance", 2.8)),
         seed=args.seed,
-        lora_path=resolve_lora(args.lora),
-        lora_scale=args.lora_scale,
-        dtype=args.dtype,
-        device=args.device,
-        seamless_decode=args.seamless_decode,
-        tier=args.tier,
+        **model_request_fields(args),
     )
 
 
