@@ -448,7 +448,9 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
         self._surface.makeCurrent()
         if self._renderer is not None and self._renderer.initialized:
             self._renderer.finish_staged()
-        self._paint_gl()
+        # A grab is a still: never the reduced-resolution frame drawn while the camera is moving (a grab
+        # within SETTLE_MS of a zoom or resize came back blurred on a loaded machine).
+        self._paint_gl(still=True)
         return self._surface.grabFramebuffer()
 
     def _set_cursor(self, shape: Qt.CursorShape) -> None:
@@ -496,7 +498,7 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
             Qt.ConnectionType.DirectConnection,
         )
 
-    def _paint_gl(self) -> None:
+    def _paint_gl(self, *, still: bool = False) -> None:
         surface = self._surface
         if self._failure or self._renderer is None or not self._renderer.initialized:
             functions = surface.context().functions()
@@ -507,7 +509,7 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
 
         ratio = surface.devicePixelRatio()
         width, height = round(surface.width() * ratio), round(surface.height() * ratio)
-        moving = self._clock.elapsed() - self._last_move_ms < SETTLE_MS
+        moving = not still and self._clock.elapsed() - self._last_move_ms < SETTLE_MS
         scale = INTERACTIVE_SCALE if moving and self._renderer.software else 1.0
         settings = draw_settings(self.camera.view, grid=self._grid)
         try:

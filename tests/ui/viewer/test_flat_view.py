@@ -130,6 +130,20 @@ def test_actual_pixels_on_screen_and_after_a_resize(viewer, noise, qtbot):
 
 
 @pytest.mark.gl
+def test_a_grab_right_after_a_zoom_is_full_resolution(viewer, noise):
+    # While the camera moves, the software renderer draws at reduced resolution; a grab is a still and
+    # must not be that frame (CI grabbed one within the settle time of the resize and got a blur).
+    viewer.set_panorama(noise)
+    viewer.show_actual_pixels()
+    viewer.grabFramebuffer()  # the upload is done; what follows is quick
+    viewer.camera.look_at(10, 5)  # the camera has just moved
+    frame = qimage_to_rgb(viewer.grabFramebuffer().convertToFormat(QImage.Format.Format_RGB888)).astype(int)
+    width, height = frame.shape[1], frame.shape[0]
+    column, row = flat_texel_origin(draw_settings(viewer.camera.view), width, height, (512, 256))
+    assert np.array_equal(frame, np.roll(noise, -column, axis=1)[row : row + height, :width])
+
+
+@pytest.mark.gl
 def test_fit_is_sharp_at_the_poles_and_square_at_the_corners(viewer):
     # 2×2 blocks of alternating colours, right up to the top and bottom rows.
     blocks = (np.add.outer(np.arange(128), np.arange(256)) % 2).astype(np.uint8)
