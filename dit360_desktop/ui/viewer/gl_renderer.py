@@ -50,6 +50,7 @@ class RendererStats:
     last_upload_s: float = 0.0
     releases: int = 0
     staged_steps: int = 0
+    last_draw_scale: float = 1.0
 
 
 class PanoramaRenderer(CubemapConversion):
@@ -278,6 +279,7 @@ class PanoramaRenderer(CubemapConversion):
         self, settings: DrawSettings, width: int, height: int, framebuffer: int, *, scale: float = 1.0
     ) -> None:
         """Render one frame into ``framebuffer``; ``scale`` < 1 renders fewer pixels and stretches them."""
+        self.stats.last_draw_scale = min(scale, 1.0)
         if scale >= 1.0:
             self._draw(settings, width, height, framebuffer)
             return

@@ -198,7 +198,7 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
         self._settle = QTimer(self)
         self._settle.setSingleShot(True)
         self._settle.setInterval(SETTLE_MS)
-        self._settle.timeout.connect(self.request_frame)
+        self._settle.timeout.connect(self._settled)
         self._home: tuple[QWidget | None, Qt.WindowType] | None = None
         # Qt makes tooltips from hover events on widgets, and the pointer is over the native GL window,
         # not this widget; show the tooltip after the same pause Qt uses.
@@ -555,9 +555,18 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
 
     def _camera_moved(self, view: CameraView) -> None:
         self._last_move_ms = self._clock.elapsed()
-        self._settle.start()
+        self._settle.start(SETTLE_MS)  # _settled may have shortened the interval
         self.camera_changed.emit(view)
         self.request_frame()
+
+    def _settled(self) -> None:
+        # A coarse timer may fire up to 5 % early; a frame painted then still counts as moving and would
+        # stay at half resolution until the next input, so wait out the rest before the sharp frame.
+        remaining = SETTLE_MS - (self._clock.elapsed() - self._last_move_ms)
+        if remaining > 0:
+            self._settle.start(remaining)
+        else:
+            self.request_frame()
 
     def _update_timer(self) -> None:
         wanted = (self._auto_rotate or self.input.animating) and self.isVisible()

@@ -490,10 +490,15 @@ def test_software_rasteriser_renders_half_size_while_moving_then_sharpens(viewer
     assert viewer.renderer.software  # Mesa llvmpipe under Xvfb
     viewer.set_panorama(analytic)
     viewer.snapshot(8, 8)  # completes the staged upload, so the next frame is drawn within the window
-    viewer.camera.rotate(2.0, 0.0)
-    viewer.grabFramebuffer()  # renders a frame now, while the camera counts as moving
+    stats = viewer.renderer.stats
+
+    def moving_frame_drawn() -> bool:
+        viewer.camera.rotate(0.5, 0.0)  # keeps the camera moving until the event loop paints a frame
+        return stats.last_draw_scale == 0.5
+
+    qtbot.waitUntil(moving_frame_drawn)
     assert viewer.renderer._low_size == (160, 90)
-    qtbot.wait(250)  # settles, then repaints at full size
+    qtbot.waitUntil(lambda: stats.last_draw_scale == 1.0)  # settles, then repaints at full size
     moved = qimage_to_rgb(viewer.grabFramebuffer().convertToFormat(QImage.Format.Format_RGB888))
     assert np.abs(moved.astype(int) - snapshot_array(viewer, 320, 180)).max() <= 1
 
