@@ -134,7 +134,8 @@ def apply_theme(app: QApplication) -> None:
 def import_numpy_with_one_blas_thread() -> None:
     """Import numpy with its OpenBLAS pool at one thread, then put the environment back.
 
-    OpenBLAS starts a thread per core when it loads (about 40 ms of start-up on two cores, more on more).
+    OpenBLAS starts a thread per core when it loads (about 40 ms on two cores, more on more, spent just after
+    the first frame, when the history and the sample panorama are loading).
     The app makes no large numpy matrix products: torch does the maths, with its own threads, and the UI's
     numpy work is element-wise. OpenBLAS reads the variable only when it loads, so restoring it at once
     leaves torch's own BLAS and the processes the app starts with the person's setting.
@@ -156,6 +157,7 @@ def _write_startup_probe(target: str, started: float) -> None:
         "in_process_s": time.perf_counter() - started,
         "torch_imported": "torch" in sys.modules,
         "diffusers_imported": "diffusers" in sys.modules,
+        "numpy_imported": "numpy" in sys.modules,
     }
     Path(target).write_text(json.dumps(payload), encoding="utf-8")
 
@@ -171,9 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     log_path = setup_logging(args.verbose)
     log.info("DiT360 Desktop %s starting (log: %s)", __version__, log_path)
 
-    # numpy before PySide6: PySide6's import hook (its __feature__ support) reads the source of every module
-    # imported after it, which costs more than numpy's own import on a small machine.
-    import_numpy_with_one_blas_thread()
+    # Nothing the first frame needs imports numpy (about 90 ms on a small machine, more once PySide6's import
+    # hook is in place): it is imported just after the first frame, below.
     from PySide6.QtCore import QCoreApplication, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -217,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     # end the generation thread: Qt aborts if a running QThread is destroyed.
     app.aboutToQuit.connect(window.shutdown)
     _quit_on_signals(app)
-    # After the first frame is painted: QtNetwork is imported there, which the first frame does not need.
+    # After the first frame is painted: numpy (first, before anything that uses it) and QtNetwork.
+    window.first_exposed.connect(lambda: QTimer.singleShot(0, import_numpy_with_one_blas_thread))
     window.first_exposed.connect(lambda: QTimer.singleShot(0, instance.listen))
     probe = os.environ.get(STARTUP_PROBE_ENV)
     if probe:

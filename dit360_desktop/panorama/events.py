@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from dit360_desktop.panorama.errors import DiT360Error, GenerationCancelled
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from dit360_desktop.panorama.result import Result
 
 

@@ -12,7 +12,6 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QWidget
@@ -61,6 +60,8 @@ from dit360_desktop.ui.window_layout import (
 )
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from dit360_desktop.ui.editing.feature import EditingFeature
 
 log = logging.getLogger(__name__)
@@ -301,6 +302,8 @@ class MainWindow(QMainWindow):
     # ---- showing things ------------------------------------------------------------------------------
 
     def show_panorama(self, image: np.ndarray) -> None:
+        import numpy as np
+
         self._current_panorama = np.ascontiguousarray(image, dtype=np.uint8)
         self.viewer.set_panorama(self._current_panorama)
 

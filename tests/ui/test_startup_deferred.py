@@ -16,8 +16,7 @@ _SCRIPT = """
 import json, sys
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
-from dit360_desktop.app import apply_theme, import_numpy_with_one_blas_thread
-import_numpy_with_one_blas_thread()
+from dit360_desktop.app import apply_theme
 app = QApplication([])
 apply_theme(app)
 from dit360_desktop.ui.main_window import MainWindow
@@ -31,6 +30,7 @@ def exposed():
     report["at_expose"] = {
         "editing_modules": sorted(m for m in sys.modules if m.startswith("dit360_desktop.ui.editing")),
         "pil": "PIL" in sys.modules,
+        "numpy": "numpy" in sys.modules,
         "cluster_dialog": "dit360_desktop.ui.cluster.dialog" in sys.modules,
         "editing_built": window._editing is not None,
     }
@@ -71,10 +71,16 @@ def _run(script: str, env_extra: dict[str, str] | None = None) -> dict:
     return json.loads(line.removeprefix("REPORT "))
 
 
-def test_editing_and_pil_wait_for_the_first_frame_and_nothing_moves(tmp_path) -> None:
+def test_editing_pil_and_numpy_wait_for_the_first_frame_and_nothing_moves(tmp_path) -> None:
     report = _run(_SCRIPT, {"DIT360_HOME": str(tmp_path / "home")})
     first = report["at_expose"]
-    assert first == {"editing_modules": [], "pil": False, "cluster_dialog": False, "editing_built": False}
+    assert first == {
+        "editing_modules": [],
+        "pil": False,
+        "numpy": False,
+        "cluster_dialog": False,
+        "editing_built": False,
+    }
     after = report["after"]
     assert after["editing_built"] and after["menu_has_edit"] and after["panels_hidden"]
     assert {"place", "edit"} <= set(after["drop_keys"])

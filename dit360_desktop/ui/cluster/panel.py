@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
@@ -109,6 +111,8 @@ class ClusterPanel(QWidget):
         self._items[job_id].setText(row.text)
 
     def set_preview(self, job_id: str, pixels: np.ndarray) -> None:
+        import numpy as np
+
         item = self._items.get(job_id)
         if item is None:
             return

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import numpy as np
 from PySide6.QtCore import QObject
 
 from dit360_desktop.ui.generation.jobs import error_report
@@ -77,6 +76,8 @@ class HistoryFeature(QObject):
             self.gallery = None
 
     def _show_entry(self, entry: Any) -> None:
+        import numpy as np
+
         from dit360_desktop.panorama.imageio import load_user_image
 
         try:

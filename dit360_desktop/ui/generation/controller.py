@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from dit360_desktop.panorama.errors import RequestError

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QDragMoveEvent, QDropEvent, QImage, QPixmap, QWindow
 from PySide6.QtWidgets import (
@@ -36,6 +35,7 @@ from dit360_desktop.ui.widgets.drop_zone import DropHighlight
 from dit360_desktop.ui.widgets.icons import icon
 
 if TYPE_CHECKING:
+    import numpy as np
     from PIL import Image
 
 # Pillow and panorama.imageio are imported on the first drop, not at start-up: the window must appear fast.
@@ -55,12 +55,16 @@ _FIT_LABELS = {
 
 def numpy_to_qimage(array: np.ndarray) -> QImage:
     """Wrap an HxWx3 uint8 array; the returned QImage owns a copy, so the array may go away."""
+    import numpy as np
+
     array = np.ascontiguousarray(array, dtype=np.uint8)
     height, width = array.shape[:2]
     return QImage(array.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
 
 
 def pil_to_qimage(image: Image.Image) -> QImage:
+    import numpy as np
+
     return numpy_to_qimage(np.asarray(image.convert("RGB")))
 
 
@@ -380,6 +384,8 @@ class DropController(QObject):
 
     def open_path(self, path: str | Path, *, offer_restore: bool = True) -> InitImage | None:
         """Load ``path`` as the init image; with ``offer_restore``, offer its recorded parameters first."""
+        import numpy as np
+
         from dit360_desktop.panorama.imageio import fit_image, load_user_image
 
         path = Path(path)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import traceback
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 from dit360_desktop.panorama.errors import (
     DiT360Error,

@@ -3,7 +3,10 @@ the last few finished ones with a thumbnail, so variations can be told apart at 
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
@@ -42,6 +45,8 @@ def describe(request: GenerationRequest, status: str) -> str:
 
 def thumbnail(image: np.ndarray) -> QIcon:
     """A 64×32 icon of an HxWx3 uint8 panorama (smooth-scaled once, when the job finishes)."""
+    import numpy as np
+
     rgb = np.ascontiguousarray(image[..., :3], dtype=np.uint8)
     height, width = rgb.shape[:2]
     qimage = QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888)

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
 from PySide6.QtCore import QThread, Signal
 
 from dit360_desktop.panorama.errors import GenerationCancelled, ModelMissingError
@@ -497,6 +496,8 @@ class GenerationWorker(QThread):
             self._set_model_state(ModelState.NOT_LOADED)
 
     def _relay(self, job: _Job, engine: Engine, event: Any) -> None:
+        import numpy as np
+
         if job.token.cancelled:
             return
         if isinstance(event, StageEvent):
@@ -514,6 +515,8 @@ class GenerationWorker(QThread):
             self._report_memory()
 
     def _finish(self, job: _Job, result: Any) -> FinishedJob:
+        import numpy as np
+
         image = np.ascontiguousarray(np.asarray(result.image.convert("RGB"), dtype=np.uint8))
         saved = self._saver.save(job.job_id, result)
         return FinishedJob(

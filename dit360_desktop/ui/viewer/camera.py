@@ -19,8 +19,10 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 from dit360_desktop.ui.viewer.errors import ViewerError
 
@@ -285,12 +287,16 @@ def _clamp(value: float, low: float, high: float) -> float:
 
 def direction_from_lonlat(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     """Unit vectors for longitudes/latitudes in radians, stacked on the last axis."""
+    import numpy as np
+
     cos_lat = np.cos(lat)
     return np.stack([cos_lat * np.sin(lon), np.sin(lat), cos_lat * np.cos(lon)], axis=-1)
 
 
 def camera_basis(yaw_deg: float, pitch_deg: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(right, up, forward) unit vectors of a camera without roll."""
+    import numpy as np
+
     yaw, pitch = math.radians(yaw_deg), math.radians(pitch_deg)
     forward = np.array([math.cos(pitch) * math.sin(yaw), math.sin(pitch), math.cos(pitch) * math.cos(yaw)])
     right = np.array([math.cos(yaw), 0.0, -math.sin(yaw)])
@@ -300,6 +306,8 @@ def camera_basis(yaw_deg: float, pitch_deg: float) -> tuple[np.ndarray, np.ndarr
 
 def screen_plane(width: int, height: int, half_extent: float) -> tuple[np.ndarray, np.ndarray]:
     """Pixel-centre coordinates scaled so the left/right screen edges sit at ∓half_extent."""
+    import numpy as np
+
     if width <= 0 or height <= 0:
         raise ValueError(f"view size must be positive, got {width}×{height}")
     xs = (2.0 * (np.arange(width) + 0.5) / width - 1.0) * half_extent
@@ -311,6 +319,8 @@ def view_rays(
     view: CameraView, width: int, height: int, fov: float | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Directions (H, W, 3) and a validity mask (H, W) for ``view`` rendered at width×height."""
+    import numpy as np
+
     fov_deg = view.fov if fov is None else float(fov)
     half = math.radians(fov_deg) / 2.0
     valid = np.ones((height, width), dtype=bool)
@@ -339,6 +349,8 @@ def view_rays(
 def direction_at(view: CameraView, x: float, y: float, width: int, height: int) -> np.ndarray | None:
     """The unit direction under the continuous screen point (x, y) of a width×height view, as
     ``view_rays`` gives at pixel centres (x = j + 0.5); None where no part of the sphere is shown."""
+    import numpy as np
+
     half = math.radians(view.fov) / 2.0
     extent = {ViewMode.FLAT: half, ViewMode.LITTLE_PLANET: 2.0 * math.tan(half / 2.0)}.get(
         view.mode, math.tan(half)

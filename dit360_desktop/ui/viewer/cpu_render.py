@@ -7,9 +7,11 @@ is tested against. The sampling is ``panorama.projection.sample_equirect`` (bili
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
 
-from dit360_desktop.panorama.projection import sample_equirect
+if TYPE_CHECKING:
+    import numpy as np
+
 from dit360_desktop.ui.viewer.camera import CameraView, view_rays
 from dit360_desktop.ui.viewer.mask_tint import apply_mask_tint
 
@@ -26,6 +28,8 @@ def render_view(
 ) -> np.ndarray:
     """(height, width, 3) uint8 picture of ``view``; outside the sphere (flat mode) is background.
     ``mask`` (an equirect uint8 edit mask, any 2:1 size) is tinted over it as the GL viewer does."""
+    from dit360_desktop.panorama.projection import sample_equirect  # numpy: not on the start-up path
+
     rays, valid = view_rays(view, width, height, fov=fov)
     rgb = sample_equirect(image, rays)
     if mask is not None:

@@ -7,9 +7,10 @@ an equirect uint8 array (white = regenerate) that the renderer tints in red; the
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 from PySide6.QtCore import Qt
 
 from dit360_desktop.ui.viewer.input import PointerTool

@@ -15,8 +15,10 @@ import dataclasses
 import functools
 import logging
 import weakref
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 import shiboken6
 from PySide6.QtCore import QCoreApplication, QElapsedTimer, QEvent, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
@@ -259,6 +261,8 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
 
     def set_preview(self, array: np.ndarray) -> None:
         """Show a small live preview; uploaded at most once per frame into a reused texture."""
+        import numpy as np
+
         preview = np.array(as_rgb_array(array, what="preview", warn_aspect=False), copy=True)
         self._preview = preview
         if self._renderer is not None:

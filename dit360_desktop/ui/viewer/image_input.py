@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 from PySide6.QtGui import QImage
 
 from dit360_desktop.ui.viewer.errors import ViewerError
@@ -18,6 +20,8 @@ MAX_PANORAMA_HEIGHT = 16384
 
 
 def qimage_to_rgb(image: QImage) -> np.ndarray:
+    import numpy as np
+
     if image.isNull():
         raise ViewerError("The image is empty, so there is nothing to show.")
     rgb = image.convertToFormat(QImage.Format.Format_RGB888)
@@ -28,6 +32,8 @@ def qimage_to_rgb(image: QImage) -> np.ndarray:
 
 def rgb_to_qimage(array: np.ndarray) -> QImage:
     """A QImage that owns a copy of an (H, W, 3) uint8 array."""
+    import numpy as np
+
     array = np.ascontiguousarray(array, dtype=np.uint8)
     height, width = array.shape[:2]
     return QImage(array.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
@@ -37,6 +43,8 @@ def as_rgb_array(
     image: QImage | np.ndarray, *, what: str = "panorama", warn_aspect: bool = True
 ) -> np.ndarray:
     """Validate and normalise a viewer input to a C-contiguous (H, W, 3) uint8 array."""
+    import numpy as np
+
     if isinstance(image, QImage):
         array = qimage_to_rgb(image)
     elif isinstance(image, np.ndarray):

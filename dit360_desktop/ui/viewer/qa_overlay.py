@@ -12,14 +12,15 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
-import numpy as np
 from PySide6.QtCore import QObject, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter
 
-from dit360_desktop.panorama import qa
 from dit360_desktop.ui.viewer.camera import ViewMode
 
 if TYPE_CHECKING:
+    import numpy as np
+
+    from dit360_desktop.panorama import qa
     from dit360_desktop.ui.viewer.overlays import OverlayFrame
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,8 @@ class SeamQualityOverlay(QObject):
         self._thread.start()
 
     def _score(self, panorama: np.ndarray) -> None:
+        from dit360_desktop.panorama import qa  # numpy: not on the start-up path
+
         try:
             outcome: object = qa.assess(panorama)
         except ValueError as e:
@@ -78,7 +81,7 @@ class SeamQualityOverlay(QObject):
         if panorama is not self._viewer.panorama:
             return  # a newer panorama arrived meanwhile; it gets its own run
         self._scored_for = panorama
-        self._report = outcome if isinstance(outcome, qa.QualityReport) else None
+        self._report = None if isinstance(outcome, str) else outcome  # qa.QualityReport
         self._error = outcome if isinstance(outcome, str) else None
         self._viewer.request_frame()
 
@@ -131,6 +134,10 @@ class SeamQualityOverlay(QObject):
             self._paint_strip(painter, QRectF(left + 8, 24, _STRIP_WIDTH, strip_height), row_steps, metrics)
 
     def _paint_strip(self, painter: QPainter, rect: QRectF, row_steps: np.ndarray, metrics) -> None:
+        import numpy as np
+
+        from dit360_desktop.panorama import qa
+
         # Four bytes a pixel keeps every scanline 32-bit aligned, as the GL paint engine's upload expects.
         rgb = qa.heat_strip_colours(row_steps)
         rgbx = np.ascontiguousarray(np.concatenate([rgb, np.full_like(rgb[..., :1], 255)], axis=-1))

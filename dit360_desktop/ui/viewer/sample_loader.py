@@ -12,8 +12,10 @@ import hashlib
 import io
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from dit360_desktop import paths
@@ -33,6 +35,8 @@ def _cache_path(width: int, height: int) -> Path:
 
 
 def _load_cached(path: Path, width: int, height: int) -> np.ndarray | None:
+    import numpy as np
+
     try:
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
@@ -44,6 +48,8 @@ def _load_cached(path: Path, width: int, height: int) -> np.ndarray | None:
 
 
 def _store(path: Path, array: np.ndarray) -> None:
+    import numpy as np
+
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)

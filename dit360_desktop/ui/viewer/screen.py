@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 from dit360_desktop.ui.viewer.camera import CameraView, ViewMode, camera_basis, direction_from_lonlat
 
@@ -33,6 +35,8 @@ def project(
     view: CameraView, lon: np.ndarray, lat: np.ndarray, width: float, height: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Screen (x, y) of the directions at longitude/latitude (radians), and whether each is shown."""
+    import numpy as np
+
     lon, lat = np.broadcast_arrays(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
     extent = half_extent(view)
     if view.mode is ViewMode.FLAT:
@@ -80,6 +84,8 @@ def grid_labels(view: CameraView, width: float, height: float, margin: float = 1
     parallels (pitch) where they are nearest the meridian the view faces, so they run up the middle.
     Points within ``margin`` of the edge are not used, so labels never sit half off screen.
     """
+    import numpy as np
+
     labels: list[GridLabel] = []
     lats = np.radians(np.arange(-84.0, 84.5, 1.0))
     for yaw in range(-150, 181, MERIDIAN_STEP):

@@ -7,8 +7,10 @@ yaw, so generating and saving keep working. Snapshots are rendered on the CPU.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QFrame, QLabel, QSizePolicy, QVBoxLayout, QWidget
@@ -89,6 +91,8 @@ class ViewerUnavailable(QFrame):
         self._refresh()
 
     def set_preview(self, array: np.ndarray) -> None:
+        import numpy as np
+
         self._display = np.array(as_rgb_array(array, what="preview", warn_aspect=False), copy=True)
         self._refresh()
 
@@ -136,6 +140,8 @@ class ViewerUnavailable(QFrame):
         self._refresh()
 
     def _refresh(self) -> None:
+        import numpy as np
+
         if self._display is None:
             self.picture.clear()
             return

@@ -11,8 +11,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
@@ -209,6 +211,8 @@ class ViewExportForm(QWidget):
 
     def update_preview(self) -> None:
         """Render the view small, now (the form does it itself shortly after each change)."""
+        import numpy as np
+
         if self._render is None:
             return
         width, height = preview_size(*self.picture_size())
@@ -240,6 +244,7 @@ def save_view_picture(pixels: np.ndarray, path: Path, file_format: str, quality:
     """Write an RGB view as PNG, JPEG or WebP, atomically (a failed write leaves no half file)."""
     import io
 
+    import numpy as np
     from PIL import Image
 
     from dit360_desktop.panorama.fileio import write_atomic
