@@ -31,6 +31,10 @@ from dit360_desktop.panorama.request import GenerationRequest
 log = logging.getLogger(__name__)
 
 POLL_S = 0.1
+# The progress inbox answers in milliseconds; on a machine too busy to answer it within DRAIN_TIMEOUT_S, the
+# batch goes on (progress is not results) until it has not answered this many times in a row.
+DRAIN_TIMEOUT_S = 10.0
+DRAIN_TIMEOUTS_BEFORE_LOST = 3
 FETCH_START_TIMEOUT_S = 12 * 3600.0
 # Failures another worker may not repeat: a process or device problem, not the request's.
 _RETRYABLE_KINDS = (OUT_OF_MEMORY, FAILED)
@@ -88,6 +92,7 @@ class BatchDriver:
         self._saved: dict[str, int] = {}
         self._saver: ResultSaver | None = None
         self._error = ""
+        self._drain_timeouts = 0
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -345,10 +350,18 @@ class BatchDriver:
     def _drain(self, ray: Any, inbox: Any) -> Any:
         """Relay progress; a lost inbox (its node died) is replaced, since results do not depend on it."""
         try:
-            items: list[WorkerProgress] = ray.get(inbox.take.remote(), timeout=10)
+            items: list[WorkerProgress] = ray.get(inbox.take.remote(), timeout=DRAIN_TIMEOUT_S)
         except ray.exceptions.RayActorError:
             log.warning("The progress inbox was lost; starting a new one")
             return ray.remote(ProgressInbox).options(num_cpus=0).remote()
+        except ray.exceptions.GetTimeoutError:
+            # The items that late take() returns are dropped: progress only, the next take has newer ones.
+            self._drain_timeouts += 1
+            if self._drain_timeouts >= DRAIN_TIMEOUTS_BEFORE_LOST:
+                raise
+            log.warning("The progress inbox did not answer within %.0f s; going on", DRAIN_TIMEOUT_S)
+            return inbox
+        self._drain_timeouts = 0
         for item in items:
             pending = self._running.get(item.job_id)
             if pending is None or pending.attempts != item.attempt:
