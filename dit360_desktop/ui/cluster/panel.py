@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
@@ -20,6 +18,9 @@ from PySide6.QtWidgets import (
 )
 
 from dit360_desktop.panorama.request import PANORAMA_PREFIX, GenerationRequest
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # The running job's latest preview, as the row's icon (2:1, like the panorama).
 PREVIEW_SIZE = QSize(48, 24)

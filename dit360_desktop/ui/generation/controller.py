@@ -11,8 +11,6 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from dit360_desktop.panorama.errors import RequestError
@@ -32,6 +30,9 @@ from dit360_desktop.ui.generation.panels import ProgressPanel, StatusReadouts
 from dit360_desktop.ui.generation.queue_panel import QueuePanel
 from dit360_desktop.ui.generation.side_panel import GeneratePanel
 from dit360_desktop.ui.generation.worker import GenerationWorker
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class GenerationController(QObject):

@@ -7,9 +7,6 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    import numpy as np
-
 from dit360_desktop.panorama.errors import (
     DiT360Error,
     ImageLoadError,
@@ -20,6 +17,9 @@ from dit360_desktop.panorama.errors import (
     RequestError,
 )
 from dit360_desktop.panorama.request import PANORAMA_PREFIX, GenerationRequest
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class ModelState(str, Enum):

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
@@ -22,6 +20,9 @@ from PySide6.QtWidgets import (
 from dit360_desktop.panorama.request import PANORAMA_PREFIX, GenerationRequest
 from dit360_desktop.ui.generation.jobs import FinishedJob, JobInfo, JobStatus
 from dit360_desktop.ui.widgets.icons import icon
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _STATUS_TEXT = {
     JobStatus.RUNNING: "▶ running",

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from dit360_desktop.ui.viewer.errors import ViewerError
+
 if TYPE_CHECKING:
     import numpy as np
-
-from dit360_desktop.ui.viewer.errors import ViewerError
 
 
 class ViewMode(str, Enum):

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import numpy as np
-
 from dit360_desktop.ui.viewer.camera import CameraView, view_rays
 from dit360_desktop.ui.viewer.mask_tint import apply_mask_tint
+
+if TYPE_CHECKING:
+    import numpy as np
 
 BACKGROUND_RGB = (17, 18, 21)  # render_settings.BACKGROUND in 8-bit
 

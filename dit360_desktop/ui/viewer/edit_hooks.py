@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    import numpy as np
 from PySide6.QtCore import Qt
 
 from dit360_desktop.ui.viewer.input import PointerTool
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class EditingHooks:

@@ -17,8 +17,6 @@ import logging
 import weakref
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import numpy as np
 import shiboken6
 from PySide6.QtCore import QCoreApplication, QElapsedTimer, QEvent, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
@@ -47,6 +45,9 @@ from dit360_desktop.ui.viewer.input_events import ViewerInputEvents
 from dit360_desktop.ui.viewer.motion import AUTO_ROTATE_SPEED
 from dit360_desktop.ui.viewer.overlays import DropZone, GridLabels, OverlayFrame, ViewerOverlay, ViewReadout
 from dit360_desktop.ui.viewer.render_settings import BACKGROUND, draw_settings
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import numpy as np
 from PySide6.QtGui import QImage
 
 from dit360_desktop.ui.viewer.errors import ViewerError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 

@@ -14,13 +14,14 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from dit360_desktop import paths
 from dit360_desktop.panorama import fileio
 from dit360_desktop.ui.widgets.background import BackgroundOp
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from dit360_desktop.ui.viewer.camera import CameraView, ViewMode, camera_basis, direction_from_lonlat
+
 if TYPE_CHECKING:
     import numpy as np
-
-from dit360_desktop.ui.viewer.camera import CameraView, ViewMode, camera_basis, direction_from_lonlat
 
 # The grid the shader draws (view.frag): parallels every 15°, meridians every 30°.
 PARALLEL_STEP = 15

@@ -9,8 +9,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QFrame, QLabel, QSizePolicy, QVBoxLayout, QWidget
@@ -19,6 +17,9 @@ from dit360_desktop.ui.viewer.camera import CameraView, PanoramaCamera, check_sn
 from dit360_desktop.ui.viewer.cpu_render import render_view
 from dit360_desktop.ui.viewer.errors import ViewerError
 from dit360_desktop.ui.viewer.image_input import as_rgb_array, qimage_to_rgb, rgb_to_qimage
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
