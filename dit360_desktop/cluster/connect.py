@@ -18,6 +18,8 @@ LOCAL = "local"
 # Ray itself keeps retrying an address where nothing answers for minutes; a plain TCP connect first
 # turns a typo or a stopped head node into a message within seconds.
 PROBE_TIMEOUT_S = 5.0
+# Ray Client connects: a head node whose per-client server failed to start gets one more try.
+CLIENT_ATTEMPTS = 2
 _HOST_PORT = re.compile(r"^(?:ray://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
 
 
@@ -63,16 +65,32 @@ def connected(address: str, *, local_cpus: int | None = None, quiet: bool = True
         yield ray
         return
     options = {"log_to_driver": not quiet, "configure_logging": False}
-    try:
-        if address == LOCAL:
-            ray.init(num_cpus=local_cpus, include_dashboard=False, **options)
-        else:
-            ray.init(address=address, **options)
-    except ConnectionError as e:
-        raise ClusterConnectionError(f"Could not reach the Ray cluster at {address}: {e}") from e
-    except Exception as e:
-        # Ray raises plain Exceptions (and gRPC errors) for unreachable or mismatched clusters.
-        raise ClusterConnectionError(f"Could not join the Ray cluster at {address}: {e}") from e
+    for attempt in range(1, CLIENT_ATTEMPTS + 1):
+        try:
+            if address == LOCAL:
+                ray.init(num_cpus=local_cpus, include_dashboard=False, **options)
+            else:
+                ray.init(address=address, **options)
+            break
+        except Exception as e:
+            # A failed init leaves Ray half set up in this process, and the next connect (a retry, the
+            # app's next batch) would trip over it: put it back first.
+            _reset(ray)
+            if (
+                isinstance(e, ConnectionAbortedError)
+                and address.startswith("ray://")
+                and attempt < CLIENT_ATTEMPTS
+            ):
+                # The head accepted us but its per-client server did not start: Ray starts a fresh one
+                # on the next connect.
+                log.warning(
+                    "The Ray Client server at %s failed to start a session (%s); retrying", address, e
+                )
+                continue
+            if isinstance(e, ConnectionError):
+                raise ClusterConnectionError(f"Could not reach the Ray cluster at {address}: {e}") from e
+            # Ray raises plain Exceptions (and gRPC errors) for unreachable or mismatched clusters.
+            raise ClusterConnectionError(f"Could not join the Ray cluster at {address}: {e}") from e
     try:
         yield ray
     finally:
@@ -81,6 +99,13 @@ def connected(address: str, *, local_cpus: int | None = None, quiet: bool = True
         except Exception as e:
             # A lost cluster can fail its own goodbye; nothing is left to release on our side.
             log.info("Ray shutdown: %s", e)
+
+
+def _reset(ray: ModuleType) -> None:
+    try:
+        ray.shutdown()
+    except Exception as e:
+        log.debug("Ray shutdown after a failed connect: %s", e)
 
 
 def probe(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
