@@ -18,8 +18,8 @@ LOCAL = "local"
 # Ray itself keeps retrying an address where nothing answers for minutes; a plain TCP connect first
 # turns a typo or a stopped head node into a message within seconds.
 PROBE_TIMEOUT_S = 5.0
-# Ray Client connects: a head node whose per-client server failed to start gets one more try.
-CLIENT_ATTEMPTS = 2
+# Ray Client connects: a head node whose per-client server failed to start gets two more tries.
+CLIENT_ATTEMPTS = 3
 _HOST_PORT = re.compile(r"^(?:ray://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
 
 

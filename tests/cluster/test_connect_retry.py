@@ -1,5 +1,5 @@
 """Joining a cluster: a failed init leaves Ray clean for the next try; a Ray Client session that the head
-failed to start is tried once more."""
+failed to start is tried again."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def _join(monkeypatch, ray: _Ray, address: str) -> None:
         assert joined is ray and ray.initialized
 
 
-def test_a_client_session_the_head_failed_to_start_is_tried_once_more(monkeypatch, head) -> None:
+def test_a_client_session_the_head_failed_to_start_is_tried_again(monkeypatch, head) -> None:
     address = f"ray://{head}"
     ray = _Ray([ConnectionAbortedError("Starting Ray client server failed")])
     _join(monkeypatch, ray, address)
