@@ -48,7 +48,7 @@ class EditingFeature(QObject):
             controller.error.connect(self._error)
             controller.message.connect(window.statusBar().showMessage)
         # One tool at a time on the viewer.
-        self.edit.mode_changed.connect(lambda on: on and self.placement.stop())
+        self.edit.mode_changed.connect(lambda on: on and self.placement.stop(restore_view=False))
         self.placement.mode_changed.connect(lambda on: on and self.edit.stop())
         window.generation.result_ready.connect(self.edit.on_result)
 
@@ -135,5 +135,5 @@ class EditingFeature(QObject):
 
     def shutdown(self) -> None:
         self.edit.shutdown()
-        self.placement.stop()
+        self.placement.stop(restore_view=False)
         shutil.rmtree(self.temp_dir, ignore_errors=True)

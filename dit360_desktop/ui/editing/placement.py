@@ -268,7 +268,7 @@ class PlacementController(QObject):
         panel.setVisible(False)
         panel.placement_edited.connect(lambda p: self.tool and self.tool.set_placement(p))
         panel.outpaint_requested.connect(self.outpaint)
-        panel.cancel_requested.connect(self.stop)
+        panel.cancel_requested.connect(lambda: self.stop())
 
     @property
     def active(self) -> bool:
@@ -314,7 +314,9 @@ class PlacementController(QObject):
         self.mode_changed.emit(True)
         return True
 
-    def stop(self) -> None:
+    def stop(self, *, restore_view: bool = True) -> None:
+        """Leave placement; the viewer goes back to the panorama it showed (the previews were drawn over
+        it), unless the caller shows something else at once (``restore_view=False``)."""
         if self.tool is None:
             return
         tool, self.tool = self.tool, None
@@ -325,6 +327,8 @@ class PlacementController(QObject):
         viewer.set_pointer_tool(None)
         viewer.remove_overlay(tool)
         viewer.set_edit_mask(None)
+        if restore_view and viewer.panorama is not None:
+            viewer.set_panorama(viewer.panorama)
         self.panel.setVisible(False)
         self.mode_changed.emit(False)
 
@@ -398,7 +402,7 @@ class PlacementController(QObject):
             return None
         job_id = self._enqueue(request)
         canvas = self._canvas
-        self.stop()
+        self.stop(restore_view=False)
         self._viewer().set_panorama(canvas)
         self.outpaint_queued.emit(job_id)
         self.message.emit("Outpainting queued", 4000)

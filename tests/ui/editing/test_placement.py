@@ -94,6 +94,31 @@ def test_place_drag_preview_and_outpaint(qtbot, gl_viewer, photo_file, tmp_path)
 
 
 @pytest.mark.gl
+def test_cancelling_a_placement_shows_the_panorama_again(qtbot, gl_viewer, photo_file, tmp_path):
+    from PySide6.QtGui import QImage
+
+    from dit360_desktop.ui.viewer.image_input import qimage_to_rgb
+
+    def frame() -> np.ndarray:
+        # A fixed size: the panel showing and hiding changes the on-screen view's width by a pixel.
+        return qimage_to_rgb(viewer.snapshot(200, 100).convertToFormat(QImage.Format.Format_RGB888))
+
+    panel = PlacementPanel()
+    window, viewer = gl_viewer(panel)
+    controller = PlacementController(GenerationForm(), panel, lambda: viewer, lambda r: 1, tmp_path, window)
+    viewer.set_panorama(np.random.default_rng(5).integers(0, 256, (256, 512, 3), dtype=np.uint8))
+    viewer.camera.look_at(0.0, 0.0)
+    before = frame()
+    assert controller.start(photo_file)
+    qtbot.waitUntil(lambda: controller.previews_shown >= 1, timeout=30_000)
+    assert not np.array_equal(frame(), before)  # the placed photo's canvas is shown
+    panel.cancel_requested.emit()
+    assert not controller.active
+    # The canvas preview was drawn over the panorama; cancelling must not leave it on screen.
+    assert np.array_equal(frame(), before)
+
+
+@pytest.mark.gl
 def test_unreadable_photo_is_refused_plainly(qtbot, gl_viewer, tmp_path):
     panel = PlacementPanel()
     window, viewer = gl_viewer(panel)
