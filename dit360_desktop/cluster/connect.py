@@ -94,18 +94,16 @@ def connected(address: str, *, local_cpus: int | None = None, quiet: bool = True
     try:
         yield ray
     finally:
-        try:
-            ray.shutdown()
-        except Exception as e:
-            # A lost cluster can fail its own goodbye; nothing is left to release on our side.
-            log.info("Ray shutdown: %s", e)
+        _reset(ray)
 
 
 def _reset(ray: ModuleType) -> None:
+    """Leave Ray: after a batch, or after a failed init that left it half set up."""
     try:
         ray.shutdown()
     except Exception as e:
-        log.debug("Ray shutdown after a failed connect: %s", e)
+        # A lost cluster can fail its own goodbye; nothing is left to release on our side.
+        log.info("Ray shutdown: %s", e)
 
 
 def probe(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:

@@ -268,7 +268,7 @@ class PlacementController(QObject):
         panel.setVisible(False)
         panel.placement_edited.connect(lambda p: self.tool and self.tool.set_placement(p))
         panel.outpaint_requested.connect(self.outpaint)
-        panel.cancel_requested.connect(lambda: self.stop())
+        panel.cancel_requested.connect(self.stop)
 
     @property
     def active(self) -> bool:

@@ -134,6 +134,7 @@ class QueuePanel(QWidget):
             item = QListWidgetItem(done_icon, text)
             item.setData(Qt.ItemDataRole.UserRole, job_id)
             item.setToolTip(tip)
+            # Finished rows in the palette's muted text colour, so the waiting and running ones stand out.
             item.setForeground(self.palette().placeholderText())
             self.list.addItem(item)
         self.list.blockSignals(False)

@@ -80,8 +80,10 @@ class SeamQualityOverlay(QObject):
             self._running_for = None
         if panorama is not self._viewer.panorama:
             return  # a newer panorama arrived meanwhile; it gets its own run
+        from dit360_desktop.panorama import qa  # loaded by _score already: a dictionary lookup
+
         self._scored_for = panorama
-        self._report = None if isinstance(outcome, str) else outcome  # qa.QualityReport
+        self._report = outcome if isinstance(outcome, qa.QualityReport) else None
         self._error = outcome if isinstance(outcome, str) else None
         self._viewer.request_frame()
 
