@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from dit360_desktop.cli import exit_codes
+from dit360_desktop.cli.arg_types import limited
 from dit360_desktop.cluster import events as ev
 from dit360_desktop.cluster.connect import check_address, ray_installed
 from dit360_desktop.cluster.errors import ClusterConnectionError, ClusterUnavailableError
@@ -46,15 +47,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--endpoint", default=None, help="hub endpoint or mirror for --fetch-models")
     parser.add_argument("--library", type=Path, default=None, help="history library folder (on this machine)")
     parser.add_argument(
-        "--retries", type=int, default=2, help="attempts after a worker is lost mid-job (default 2)"
+        "--retries",
+        type=limited("retries"),
+        default=2,
+        help="attempts after a worker is lost mid-job (default 2)",
     )
-    parser.add_argument("--workers", type=int, default=None, help="number of workers (default: one per GPU)")
+    parser.add_argument(
+        "--workers", type=limited("workers"), default=None, help="number of workers (default: one per GPU)"
+    )
     parser.add_argument("--cpu", action="store_true", help="CPU workers even when the cluster has GPUs")
-    parser.add_argument("--cpus-per-worker", type=float, default=1.0)
-    parser.add_argument("--gpus-per-worker", type=float, default=1.0)
+    parser.add_argument("--cpus-per-worker", type=limited("cpus_per_worker"), default=1.0)
+    parser.add_argument(
+        "--gpus-per-worker", type=limited("gpus_per_worker"), default=1.0, help="0 with --cpu (default 1)"
+    )
     parser.add_argument(
         "--save-threads",
-        type=int,
+        type=limited("save_threads"),
         default=None,
         help="threads saving results here (default: cores - 1, max 8)",
     )
@@ -65,9 +73,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if not ray_installed():
         return exit_codes.report(ClusterUnavailableError())
-    if args.retries < 0 or any(n is not None and n < 1 for n in (args.workers, args.save_threads)):
-        sys.stderr.write("error: --retries must be 0 or more, --workers and --save-threads 1 or more.\n")
-        return exit_codes.BAD_INPUT
     try:
         check_address(args.cluster)
     except ClusterConnectionError as error:

@@ -10,19 +10,26 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dit360_desktop.cli import preflight
+from dit360_desktop.cli import arg_types, preflight
 from dit360_desktop.cli.generate import (
     add_extra_lora_argument,
     add_model_arguments,
     add_output_arguments,
     add_parameter,
+    add_seed_argument,
     model_request_fields,
     report_error,
     run_request,
 )
 from dit360_desktop.panorama.errors import DiT360Error, RequestError
 from dit360_desktop.panorama.mask import ASPECT_TOLERANCE
-from dit360_desktop.panorama.request import EDIT_METHODS, FIT_MODES, GenerationRequest
+from dit360_desktop.panorama.request import (
+    EDIT_METHODS,
+    FIT_MODES,
+    MAX_SIDE,
+    MIN_SIDE,
+    GenerationRequest,
+)
 
 # The published editing.py runs 50 steps and, since it never passes its guidance, the pipeline's 3.5.
 METHOD_DEFAULTS = {"blend": {"steps": 28, "guidance": 2.8}, "reference": {"steps": 50, "guidance": 3.5}}
@@ -53,12 +60,30 @@ def add_edit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--negative", default="", help="negative prompt (blend, with --true-cfg > 1)")
     add_parameter(parser, "--true-cfg", "true_cfg_scale")
     parser.add_argument(
-        "--width", type=int, default=None, help="output width (default: the panorama's, ≤ 2048)"
+        "--width",
+        type=arg_types.parameter("width"),
+        default=None,
+        help="output width, a multiple of 16 (default: the panorama's, ≤ 2048)",
     )
-    parser.add_argument("--height", type=int, default=None, help="output height (default: width / 2)")
-    parser.add_argument("--steps", type=int, default=None, help="default 28 (blend) or 50 (reference)")
-    parser.add_argument("--guidance", type=float, default=None, help="default 2.8 (blend) or 3.5 (reference)")
-    parser.add_argument("--seed", type=int, default=None, help="0…2^32-1; random when omitted")
+    parser.add_argument(
+        "--height",
+        type=arg_types.parameter("height"),
+        default=None,
+        help="output height (default: width / 2)",
+    )
+    parser.add_argument(
+        "--steps",
+        type=arg_types.parameter("steps"),
+        default=None,
+        help="default 28 (blend) or 50 (reference)",
+    )
+    parser.add_argument(
+        "--guidance",
+        type=arg_types.parameter("guidance"),
+        default=None,
+        help="default 2.8 (blend) or 3.5 (reference)",
+    )
+    add_seed_argument(parser)
     add_model_arguments(parser)
     parser.add_argument("--lora", default=None, help="LoRA folder or .safetensors file, or 'none'")
     add_parameter(parser, "--lora-scale", "lora_scale")
@@ -66,14 +91,39 @@ def add_edit_arguments(parser: argparse.ArgumentParser) -> None:
     add_output_arguments(parser)
 
 
-def default_size(image_size: tuple[int, int], args: argparse.Namespace) -> tuple[int, int]:
-    """The panorama's size (at most 2048 wide, a multiple of 32), unless --width/--height say otherwise."""
+def default_size(image_size: tuple[int, int] | None, args: argparse.Namespace) -> tuple[int, int]:
+    """The 2:1 output size: --width/--height when given (the other side follows), else the panorama's
+    own (at most 2048 wide, a multiple of 32). A refusal names the option or the image the size came
+    from, never a side the person did not give."""
+    if args.width is not None and args.height is not None:
+        return args.width, args.height
     if args.width is not None:
-        return args.width, args.height if args.height is not None else args.width // 2
+        if args.width % 32 or args.width // 2 < MIN_SIDE:
+            raise RequestError(
+                "--width",
+                f"a panorama is 2:1, so --width {args.width} gives a height of {args.width / 2:g}; "
+                f"give a multiple of 32 from {2 * MIN_SIDE} to {MAX_SIDE} (or --height too)",
+            )
+        return args.width, args.width // 2
     if args.height is not None:
+        if 2 * args.height > MAX_SIDE:
+            raise RequestError(
+                "--height",
+                f"a panorama is 2:1, so --height {args.height} gives a width of {2 * args.height}, more "
+                f"than {MAX_SIDE}; give at most {MAX_SIDE // 2}",
+            )
         return 2 * args.height, args.height
+    if image_size is None:
+        return MAX_DEFAULT_WIDTH, MAX_DEFAULT_WIDTH // 2
     width = min(image_size[0], MAX_DEFAULT_WIDTH) // 32 * 32
-    return max(width, 64), max(width, 64) // 2
+    if width < 2 * MIN_SIDE:
+        raise RequestError(
+            "--image",
+            f"the panorama is {image_size[0]}×{image_size[1]} pixels, smaller than the "
+            f"{2 * MIN_SIDE}×{MIN_SIDE} an edit works at; pass --width (and it is scaled up) or use a "
+            "larger picture",
+        )
+    return width, width // 2
 
 
 def check_two_to_one(path: str, size: tuple[int, int], fit: str | None) -> None:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dit360_desktop.cli import exit_codes, preflight
+from dit360_desktop.cli import arg_types, exit_codes, preflight
 from dit360_desktop.cli.progress import ProgressPrinter
 from dit360_desktop.cli.saving import print_report, save_result
 from dit360_desktop.models.selection import resolve_base_model, resolve_lora
@@ -54,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_parameter(parser, "--height", "height")
     add_parameter(parser, "--steps", "steps")
     add_parameter(parser, "--guidance", "guidance")
-    parser.add_argument("--seed", type=int, default=None, help="0…2^32-1; random when omitted")
+    add_seed_argument(parser)
     parser.add_argument("--init-image", default=None, help="image for img2img")
     add_parameter(parser, "--strength", "strength")
     parser.add_argument("--fit", choices=FIT_MODES, default="crop", help="how a non-2:1 init image is fitted")
@@ -95,9 +95,15 @@ def add_parameter(parser: argparse.ArgumentParser, flag: str, name: str) -> None
     text = " ".join(spec.help.split()).replace("%", "%%")
     parser.add_argument(
         flag,
-        type=int if spec.is_int else float,
+        type=arg_types.parameter(name),
         default=spec.default,
         help=f"{text} ({spec.low:g}…{spec.high:g}; default {spec.default:g})",
+    )
+
+
+def add_seed_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--seed", type=arg_types.limited("seed"), default=None, help="0…2^32-1; random when omitted"
     )
 
 

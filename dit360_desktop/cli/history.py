@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 
+from dit360_desktop.cli.arg_types import limited, size_pair
 from dit360_desktop.cli.exit_codes import BAD_INPUT, OK, report
 from dit360_desktop.history.entry import Entry
 from dit360_desktop.panorama.errors import DiT360Error
+from dit360_desktop.panorama.limits import LIMITS
 
 PERSPECTIVE_ONLY = ("yaw", "pitch", "fov", "size")
 
@@ -27,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing.add_argument("--search", default="", help="words to find in prompts and tags (or a seed)")
     listing.add_argument("--favorites", action="store_true", help="only favourites")
     listing.add_argument("--oldest", action="store_true", help="oldest first")
-    listing.add_argument("--limit", type=int, default=None, help="at most N entries")
+    listing.add_argument("--limit", type=limited("list_limit"), default=None, help="at most N entries")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(handler=_list)
 
@@ -44,23 +45,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=("jpeg-gpano", "png", "cubemap", "cubemap-cross", "perspective", "exr", "hdr"),
     )
     export.add_argument("--out", type=Path, required=True, help="output file (a folder for cubemap)")
-    export.add_argument("--quality", type=int, default=92, help="JPEG quality 1-100 (default 92)")
+    export.add_argument(
+        "--quality", type=limited("jpeg_quality"), default=92, help="JPEG quality 1-100 (default 92)"
+    )
     export.add_argument("--strip-metadata", action="store_true", help="leave out the prompt and parameters")
-    export.add_argument("--face-size", type=int, default=None, help="cube face edge in pixels (default W/4)")
+    export.add_argument(
+        "--face-size", type=limited("face_size"), default=None, help="cube face edge in pixels (default W/4)"
+    )
     export.add_argument(
         "--face-format", choices=("png", "jpeg", "exr"), default="png", help="cube face file type"
     )
     export.add_argument(
         "--highlights",
-        type=float,
+        type=limited("highlight_stops"),
         default=0.0,
         metavar="STOPS",
         help="exr/hdr: expand the brightest regions by up to STOPS (0-8, default 0: exact sRGB→linear)",
     )
-    export.add_argument("--yaw", type=float, default=None, help="perspective: degrees, + turns right")
-    export.add_argument("--pitch", type=float, default=None, help="perspective: degrees, + looks up")
-    export.add_argument("--fov", type=float, default=None, help="perspective: horizontal FOV in degrees")
-    export.add_argument("--size", type=_size, default=None, help="perspective: WxH (default 1920x1080)")
+    export.add_argument(
+        "--yaw", type=limited("yaw"), default=None, help="perspective: degrees, + turns right"
+    )
+    export.add_argument(
+        "--pitch", type=limited("pitch"), default=None, help="perspective: degrees, + looks up"
+    )
+    export.add_argument(
+        "--fov", type=limited("view_fov"), default=None, help="perspective: horizontal FOV in degrees"
+    )
+    export.add_argument(
+        "--size",
+        type=size_pair(LIMITS["view_side"]),
+        default=None,
+        help="perspective: WxH (default 1920x1080)",
+    )
     export.set_defaults(handler=_export)
 
     rescan = commands.add_parser("rescan", parents=[common], help="rebuild the index from the image files")
@@ -69,13 +85,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     delete = commands.add_parser("delete", parents=[common], help="move an entry's image to the trash")
     delete.add_argument("id", type=int)
     delete.set_defaults(handler=_delete)
-
-
-def _size(text: str) -> tuple[int, int]:
-    match = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 1920x1080, got {text!r}")
-    return int(match.group(1)), int(match.group(2))
 
 
 def _open(args: argparse.Namespace, *, reading: bool = False):

@@ -18,9 +18,11 @@ import numpy as np
 from PIL import Image
 
 from dit360_desktop.cli import exit_codes
-from dit360_desktop.cli.edit import add_edit_arguments, build_request
+from dit360_desktop.cli.arg_types import limited
+from dit360_desktop.cli.edit import add_edit_arguments, build_request, default_size
 from dit360_desktop.cli.generate import report_error, run_request
 from dit360_desktop.panorama.errors import ImageLoadError, RequestError
+from dit360_desktop.panorama.limits import BYTES_PER_PLACED_PIXEL, check_fits_in_memory
 
 # The place mask's ramp into the photo (and the composite's feather) unless --feather is given: 16 px at
 # 2048 wide, in proportion at other sizes.
@@ -32,11 +34,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "place", help="outpaint a 360° panorama around a photo", description=__doc__
     )
     parser.add_argument("--photo", required=True, help="a perspective photo (PNG, JPEG, WebP, TIFF)")
-    parser.add_argument("--yaw", type=float, default=0.0, help="degrees; 0 = centre column, + = right")
-    parser.add_argument("--pitch", type=float, default=0.0, help="degrees; + = up")
-    parser.add_argument("--roll", type=float, default=0.0, help="degrees; + = counter-clockwise")
     parser.add_argument(
-        "--fov", type=float, default=None, help="horizontal FOV, 10..170° (default: EXIF, else 60)"
+        "--yaw", type=limited("yaw"), default=0.0, help="degrees, -180…180; 0 = centre column, + = right"
+    )
+    parser.add_argument("--pitch", type=limited("pitch"), default=0.0, help="degrees, -90…90; + = up")
+    parser.add_argument(
+        "--roll", type=limited("roll"), default=0.0, help="degrees, -180…180; + = counter-clockwise"
+    )
+    parser.add_argument(
+        "--fov",
+        type=limited("photo_fov"),
+        default=None,
+        help="horizontal FOV, 10…170° (default: EXIF, else 60)",
     )
     parser.add_argument(
         "--canvas-only",
@@ -70,10 +79,16 @@ def place(args: argparse.Namespace) -> tuple[Image.Image, Image.Image, str]:
         fov, why = args.fov, f"--fov {args.fov:g}°"
     else:
         fov, why = estimate_fov(photo_path)
-    width = args.width if args.width is not None else (2 * args.height if args.height else 2048)
-    height = args.height if args.height is not None else width // 2
+    width, height = default_size(None, args)
     if width != 2 * height:
-        raise RequestError("--width", f"the panorama must be 2:1 (got {width}×{height})")
+        raise RequestError("--width", f"the panorama must be 2:1 (got --width {width} --height {height})")
+    check_fits_in_memory(
+        "--width",
+        f"a {width}×{height} canvas",
+        width * height,
+        BYTES_PER_PLACED_PIXEL,
+        "Choose a smaller --width.",
+    )
     if args.feather is None:
         args.feather = max(2, round(width * FEATHER_SHARE_OF_WIDTH))
     canvas, mask = place_photo(

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from dit360_desktop.cli import exit_codes, preflight
+from dit360_desktop.cli.arg_types import limited, parameter
 from dit360_desktop.cli.generate import (
     add_model_arguments,
     engine_options,
@@ -31,14 +32,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seam", action="store_true", help="regenerate a band around the 0/360° seam")
     parser.add_argument("--poles", action="store_true", help="regenerate the caps above ±75° in pole views")
     parser.add_argument("--prompt", default=None, help="what the panorama shows (default: its own prompt)")
-    parser.add_argument("--strength", type=float, default=0.75, help="how much the regions change (0.05-1)")
-    parser.add_argument("--band", type=int, default=None, metavar="PX", help="seam band width (default W/8)")
-    parser.add_argument("--feather", type=int, default=8, metavar="PX", help="soft edge of the seam band")
-    parser.add_argument("--steps", type=int, default=None, help="default: the panorama's own, else 28")
-    parser.add_argument("--guidance", type=float, default=None, help="default: the panorama's own, else 2.8")
-    parser.add_argument("--seed", type=int, default=None, help="0…2^32-1; random when omitted")
+    parser.add_argument(
+        "--strength",
+        type=limited("repair_strength"),
+        default=0.75,
+        help="how much the regions change (0.05-1)",
+    )
+    parser.add_argument(
+        "--band",
+        type=limited("repair_band"),
+        default=None,
+        metavar="PX",
+        help="seam band width (default W/8)",
+    )
+    parser.add_argument(
+        "--feather",
+        type=limited("repair_feather"),
+        default=8,
+        metavar="PX",
+        help="soft edge of the seam band",
+    )
+    parser.add_argument(
+        "--steps", type=parameter("steps"), default=None, help="default: the panorama's own, else 28"
+    )
+    parser.add_argument(
+        "--guidance", type=parameter("guidance"), default=None, help="default: the panorama's own, else 2.8"
+    )
+    parser.add_argument("--seed", type=limited("seed"), default=None, help="0…2^32-1; random when omitted")
     parser.add_argument("--lora", default=None, help="LoRA folder or .safetensors file, or 'none'")
-    parser.add_argument("--lora-scale", type=float, default=1.0)
+    parser.add_argument("--lora-scale", type=parameter("lora_scale"), default=1.0)
     add_model_arguments(parser)
     parser.add_argument(
         "--output", type=Path, default=None, metavar="FILE.png", help="also write a copy here"

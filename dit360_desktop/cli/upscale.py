@@ -12,9 +12,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from dit360_desktop.cli.arg_types import limited, parameter
 from dit360_desktop.cli.exit_codes import OK, report
 from dit360_desktop.cli.generate import add_model_arguments, engine_options
 from dit360_desktop.panorama.errors import DiT360Error, ModelMissingError, RequestError
+from dit360_desktop.panorama.limits import BYTES_PER_UPSCALED_PIXEL, check_fits_in_memory
 
 # core.upscale.detail.MAX_DETAIL_STRENGTH, without importing torch to parse the options.
 MAX_DETAIL_STRENGTH = 0.6
@@ -36,29 +38,43 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--tile",
-        type=int,
+        type=limited("upscale_tile"),
         default=None,
         metavar="PX",
         help="tile side in input pixels (0: untiled; default 1024 on a GPU, 512 on the CPU)",
     )
     parser.add_argument(
-        "--margin", type=int, default=None, metavar="PX", help="context around each tile (32)"
+        "--margin",
+        type=limited("upscale_margin"),
+        default=None,
+        metavar="PX",
+        help="context around each tile (32)",
     )
     parser.add_argument(
         "--detail",
-        type=float,
+        type=limited("detail_strength"),
         default=0.0,
         metavar="STRENGTH",
         help="DiT360 img2img over overlapping windows of the result (0: off; up to 0.6; 0.2-0.3 adds detail)",
     )
     detail = parser.add_argument_group("detail stage (with --detail)")
-    detail.add_argument("--detail-window", type=int, default=2048, metavar="PX", help="window width (2048)")
+    detail.add_argument(
+        "--detail-window",
+        type=limited("detail_window"),
+        default=2048,
+        metavar="PX",
+        help="window width (2048)",
+    )
     detail.add_argument("--prompt", default=None, help="what the panorama shows (default: its own prompt)")
-    detail.add_argument("--steps", type=int, default=None, help="default: the panorama's own, else 28")
-    detail.add_argument("--guidance", type=float, default=None, help="default: the panorama's own, else 2.8")
-    detail.add_argument("--seed", type=int, default=None, help="0…2^32-1; random when omitted")
+    detail.add_argument(
+        "--steps", type=parameter("steps"), default=None, help="default: the panorama's own, else 28"
+    )
+    detail.add_argument(
+        "--guidance", type=parameter("guidance"), default=None, help="default: the panorama's own, else 2.8"
+    )
+    detail.add_argument("--seed", type=limited("seed"), default=None, help="0…2^32-1; random when omitted")
     detail.add_argument("--lora", default=None, help="LoRA folder or .safetensors file, or 'none'")
-    detail.add_argument("--lora-scale", type=float, default=1.0)
+    detail.add_argument("--lora-scale", type=parameter("lora_scale"), default=1.0)
     add_model_arguments(detail)
     parser.add_argument("--output", type=Path, required=True, metavar="FILE.png")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -86,6 +102,14 @@ def run(args: argparse.Namespace) -> int:
         source = args.image.expanduser()
         pixels = np.asarray(load_user_image(source))
         height, width = pixels.shape[:2]
+        check_fits_in_memory(
+            "--scale",
+            f"×{args.scale} of the {width}×{height} {source.name} (a {width * args.scale}×"
+            f"{height * args.scale} result)",
+            width * height * args.scale**2,
+            BYTES_PER_UPSCALED_PIXEL,
+            "Use --scale 2 or a smaller picture.",
+        )
         from dit360_desktop.models.upscaler import installed_sr_model
 
         model_path = args.sr_model.expanduser() if args.sr_model is not None else installed_sr_model()

@@ -26,7 +26,7 @@ from PIL import Image
 from dit360_desktop.history.entry import Entry
 from dit360_desktop.history.errors import ExportDiskFullError, ExportError
 from dit360_desktop.history.export_linear import export_linear, is_linear_export
-from dit360_desktop.panorama import fileio, hdr, imageio, projection
+from dit360_desktop.panorama import fileio, hdr, imageio, limits, projection
 from dit360_desktop.panorama.errors import ImageLoadError, RequestError
 
 log = logging.getLogger(__name__)
@@ -70,10 +70,10 @@ class ExportOptions:
                 "highlight_stops",
                 f"must be between 0 and {hdr.MAX_HIGHLIGHT_STOPS:g} (got {self.highlight_stops})",
             )
-        if not 1.0 <= self.fov <= 170.0:
-            raise RequestError("fov", f"must be between 1 and 170 degrees (got {self.fov})")
-        if not -90.0 <= self.pitch <= 90.0:
-            raise RequestError("pitch", f"must be between -90 and 90 degrees (got {self.pitch})")
+        for name, limit in (("yaw", "yaw"), ("pitch", "pitch"), ("fov", "view_fov")):
+            problem = limits.LIMITS[limit].problem(getattr(self, name))
+            if problem is not None:
+                raise RequestError(name, f"{problem} (got {getattr(self, name)!r})")
         width, height = self.size
         if not (1 <= width <= MAX_VIEW_SIDE and 1 <= height <= MAX_VIEW_SIDE):
             raise RequestError(
@@ -100,6 +100,7 @@ def export_image(
     """Export ``image`` (an equirect panorama) to ``out``: a file, or for ``cubemap`` a folder."""
     options.validate()
     image = image if image.mode == "RGB" else image.convert("RGB")
+    _check_memory(options, image.width)
     meta = None if options.strip_metadata else metadata
     out = Path(out)
     try:
@@ -136,6 +137,28 @@ def export_image(
     except ValueError as e:
         # imageio refuses metadata too large for a JPEG XMP segment; the message says to strip it.
         raise ExportError(f"The export to {out} failed: {e}.") from e
+
+
+def _check_memory(options: ExportOptions, panorama_width: int) -> None:
+    """Refuse, before projecting, a view or a set of faces that cannot fit in this machine's memory."""
+    if options.format == "perspective":
+        width, height = options.size
+        limits.check_fits_in_memory(
+            "size",
+            f"a {width}×{height} view",
+            width * height,
+            limits.BYTES_PER_PROJECTED_PIXEL,
+            "Choose a smaller size.",
+        )
+    elif options.format in ("cubemap", "cubemap-cross"):
+        face = options.face_size or max(16, panorama_width // 4)
+        limits.check_fits_in_memory(
+            "face_size",
+            f"six {face}×{face} cube faces",
+            6 * face * face,
+            limits.BYTES_PER_PROJECTED_PIXEL,
+            "Choose a smaller face size.",
+        )
 
 
 def _save_view(
