@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 EXPORT_FORMATS = ("jpeg-gpano", "png", "cubemap", "cubemap-cross", "perspective", "exr", "hdr")
 FACE_FORMATS = ("png", "jpeg", "exr")
+FACE_SUFFIXES = {"png": ".png", "jpeg": ".jpg", "exr": ".exr"}
 MAX_FACE_SIZE = 8192
 MAX_VIEW_SIDE = 16384
 
@@ -104,6 +105,8 @@ def export_image(
     meta = None if options.strip_metadata else metadata
     out = Path(out)
     try:
+        # Every kind creates a missing folder alike (a fresh account has no ~/Pictures yet).
+        out.parent.mkdir(parents=True, exist_ok=True)
         if options.format == "jpeg-gpano":
             return [imageio.save_jpeg(image, out, meta, quality=options.quality, gpano=True)]
         if options.format == "png":
@@ -121,7 +124,7 @@ def export_image(
         faces = projection.equirect_to_cubemap(pixels, face_size)
         if options.format == "cubemap-cross":
             return [_save_view(projection.cubemap_cross(faces), out, meta, options)]
-        suffix = ".png" if options.face_format == "png" else ".jpg"
+        suffix = FACE_SUFFIXES[options.face_format]
         # All or nothing: a full disk after two of six faces must not leave those two behind.
         writers = {
             f"{name}{suffix}": lambda path, face=faces[name]: _save_view(face, path, meta, options)
@@ -171,6 +174,17 @@ def _save_view(
     if path.suffix.lower() == ".webp":
         return imageio.save_webp(image, path, metadata, quality=options.quality)
     return imageio.save_png(image, path, metadata, gpano=False)
+
+
+def existing_outputs(out: Path, options: ExportOptions) -> list[Path]:
+    """The files an export to ``out`` would replace (the app asks before overwriting them)."""
+    out = Path(out)
+    if options.format == "cubemap":
+        if not out.is_dir():
+            return [out] if out.exists() else []
+        faces = [out / f"{name}{FACE_SUFFIXES[options.face_format]}" for name in projection.FACE_NAMES]
+        return [path for path in faces if path.exists()]
+    return [out] if out.exists() else []
 
 
 def default_file_name(entry: Entry, options: ExportOptions) -> str:
