@@ -175,7 +175,10 @@ def run(args: argparse.Namespace) -> int:
         mask_path = str(Path(args.mask).expanduser())
         size = load_user_image(image_path).size
         check_two_to_one(image_path, size, args.fit)
-        load_mask(mask_path, size)
+        try:
+            load_mask(mask_path, size)
+        except RequestError as error:
+            raise RequestError("--mask", error.reason) from error
         request = build_request(args, image_path, mask_path, size, args.fit or "crop")
         request.validate()
     except (DiT360Error, OSError) as error:

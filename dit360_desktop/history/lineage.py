@@ -49,14 +49,17 @@ def _library_relpath(path: str | None, root: Path) -> str | None:
 
 
 def _mask_png(path: Path) -> bytes | None:
-    from dit360_desktop.panorama.userimage import load_user_image
+    """The mask as the edit read it (``panorama.mask.read_mask``: alpha, colour and noise alike)."""
+    from PIL import Image
+
+    from dit360_desktop.panorama.mask import read_mask
 
     try:
-        image = load_user_image(path, background=(0, 0, 0))
+        values = read_mask(path)
     except ImageLoadError as e:
         # The edit already ran with this mask, so this is rare (deleted temp file); keep the result anyway.
         log.warning("The edit's mask %s could not be stored beside it: %s", path, e)
         return None
     buffer = io.BytesIO()
-    image.convert("L").save(buffer, format="PNG")
+    Image.fromarray(values, mode="L").save(buffer, format="PNG")
     return buffer.getvalue()

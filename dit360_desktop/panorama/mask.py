@@ -3,6 +3,16 @@
 Convention (A1111 / diffusers): white = regenerate, black = keep, grey = partial. Arrays here are float32
 in [0, 1] at the panorama's resolution.
 
+One reader, ``read_mask``, serves every path that takes a mask file (``dit360 edit``, ``dit360 place``,
+a batch's edit jobs, the library's copy beside an edit, the app's mask import), with one rule:
+
+- transparency counts as black (keep): the file is composited onto black, so a white-on-transparent
+  mask regenerates exactly where it is painted;
+- colour is read by its luminance (ITU-R 601, Pillow's ``L``);
+- compression noise is thresholded, never refused: 0…15 counts as 0 (keep) and 240…255 as 255
+  (regenerate), so a JPEG's ringing in the black area cannot touch a kept pixel; values in between
+  stay partial.
+
 Neighbourhoods follow the sphere, not the rectangle: column 0 and column W-1 are neighbours (the 0/360°
 seam), and the row above the top row is the top row seen from the other side of the pole (shifted by half
 a turn), so a mask that touches an edge or a pole grows and softens without a seam or a pinch.
@@ -11,6 +21,7 @@ a turn), so a mask that touches an edge or a pole grows and softens without a se
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -20,6 +31,7 @@ from dit360_desktop.panorama.userimage import load_user_image
 
 __all__ = [
     "ASPECT_TOLERANCE",
+    "MASK_NOISE_LEVELS",
     "box_mean",
     "composite",
     "dilate",
@@ -28,33 +40,49 @@ __all__ = [
     "load_mask",
     "mask_to_png",
     "max_filter",
+    "read_mask",
 ]
 
 # 1 %: a 2048×1024 panorama and a 2040×1024 mask are the same picture; 4:3 and 2:1 are not.
 ASPECT_TOLERANCE = 0.01
+# Levels (of 255) within this distance of black or white are read as black or white: a JPEG at quality 10
+# strays up to about 8 levels in flat areas and a little more next to an edge.
+MASK_NOISE_LEVELS = 15
+
+
+def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
+    """A mask file by the module's rule: (H, W) uint8 at the file's own size, 0 = keep, 255 = regenerate.
+
+    Unreadable files raise ``ImageLoadError`` (from the safe loader)."""
+    image = load_user_image(path, background=(0, 0, 0))
+    values = np.asarray(image.convert("L"), dtype=np.uint8).copy()
+    values[values <= MASK_NOISE_LEVELS] = 0
+    values[values >= 255 - MASK_NOISE_LEVELS] = 255
+    return values
 
 
 def load_mask(path: str | os.PathLike[str], image_size: tuple[int, int]) -> np.ndarray:
-    """Read a mask through the safe image loader; (H, W) float32 in [0, 1] at the mask's own size.
+    """``read_mask`` as (H, W) float32 in [0, 1] at the mask's own size, checked against the picture.
 
     ``image_size`` is the (width, height) of the picture being edited: a mask of another aspect is refused,
     as is one with nothing to regenerate. Unreadable files raise ``ImageLoadError`` (from the loader).
     """
-    image = load_user_image(path)
-    width, height = image.size
+    grey = read_mask(path)
+    height, width = grey.shape
     image_w, image_h = image_size
     mask_aspect, image_aspect = width / height, image_w / image_h
     if abs(mask_aspect / image_aspect - 1.0) > ASPECT_TOLERANCE:
         raise RequestError(
             "mask_image",
-            f"the mask is {width}×{height} but the panorama is {image_w}×{image_h}; "
+            f"{Path(path).name} is {width}×{height} but the panorama is {image_w}×{image_h}; "
             "a mask must have the same aspect ratio as the picture it edits",
         )
-    values = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    values = grey.astype(np.float32) / 255.0
     if not values.any():
         raise RequestError(
             "mask_image",
-            "the mask is all black, so there is nothing to regenerate (white = regenerate, black = keep)",
+            f"{Path(path).name} is all black (or transparent), so there is nothing to regenerate "
+            "(white = regenerate, black or transparent = keep)",
         )
     return values
 

@@ -209,7 +209,7 @@ class MaskModel:
 
     def import_png(self, path: str | Path) -> None:
         """Load a mask file (one undo step). Any size with the panorama's 2:1 aspect is resized to it;
-        colour files are read by luminance, transparent parts count as black (keep)."""
+        read by ``panorama.mask.read_mask``'s rule (transparent = keep, noise thresholded)."""
         self.replace(load_mask_array(path, self.width, self.height))
 
 
@@ -218,20 +218,20 @@ def load_mask_array(path: str | Path, width: int, height: int) -> np.ndarray:
     from PIL import Image
 
     from dit360_desktop.panorama.errors import ImageLoadError
-    from dit360_desktop.panorama.userimage import load_user_image
+    from dit360_desktop.panorama.mask import read_mask
 
     path = Path(path)
     try:
-        image = load_user_image(path, background=(0, 0, 0))
+        values = read_mask(path)
     except ImageLoadError as e:
         raise MaskImportError(f"The mask {path.name} could not be read: {e}") from e
-    source_w, source_h = image.size
+    source_h, source_w = values.shape
     if abs((source_w / source_h) / (width / height) - 1.0) > 0.01:
         raise MaskImportError(
             f"The mask {path.name} is {source_w}×{source_h}, but the panorama is {width}×{height}; "
             "a mask needs the same aspect ratio as the image."
         )
-    grey = image.convert("L")
+    grey = Image.fromarray(values, mode="L")
     if grey.size != (width, height):
         grey = grey.resize((width, height), Image.Resampling.BILINEAR)
     return np.asarray(grey, dtype=np.uint8).copy()
