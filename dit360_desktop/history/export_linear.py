@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from dit360_desktop.panorama import fileio, hdr, projection
-
-if TYPE_CHECKING:
-    from dit360_desktop.history.export import ExportOptions
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +22,26 @@ LINEAR_FORMATS = ("exr", "hdr")
 CUBE_FORMATS = ("cubemap", "cubemap-cross")
 
 
-def is_linear_export(options: ExportOptions) -> bool:
+class LinearExportOptions(Protocol):
+    """What a linear export reads of ``export.ExportOptions`` (named here: export.py imports this module)."""
+
+    @property
+    def format(self) -> str: ...
+    @property
+    def face_format(self) -> str: ...
+    @property
+    def face_size(self) -> int | None: ...
+    @property
+    def highlight_stops(self) -> float: ...
+
+
+def is_linear_export(options: LinearExportOptions) -> bool:
     return options.format in LINEAR_FORMATS or (
         options.format in CUBE_FORMATS and options.face_format == "exr"
     )
 
 
-def export_linear(pixels: np.ndarray, out: Path, options: ExportOptions) -> list[Path]:
+def export_linear(pixels: np.ndarray, out: Path, options: LinearExportOptions) -> list[Path]:
     """Write ``pixels`` (8-bit sRGB equirect) as the linear export ``options`` asks for."""
     linear = hdr.to_linear(pixels, options.highlight_stops).astype(np.float32)
     if options.format == "exr":
