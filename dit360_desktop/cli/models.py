@@ -38,6 +38,8 @@ from dit360_desktop.models.errors import (
 from dit360_desktop.models.fsutil import format_bytes
 from dit360_desktop.models.importer import COPY, IN_PLACE, ImportProgress, import_model
 from dit360_desktop.models.location import configured_models_dir, hf_hub_cache_dir, resolve_models_dir
+from dit360_desktop.models.pack import PackProgress, import_pack, make_pack
+from dit360_desktop.models.pack_manifest import is_pack
 from dit360_desktop.models.registry import damaged_entries
 from dit360_desktop.models.status import component_statuses, disk_usage
 from dit360_desktop.models.transfer import TransferSettings
@@ -135,6 +137,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p_import.set_defaults(mode=COPY)
     common(p_import)
     p_import.set_defaults(handler=cmd_import)
+
+    p_pack = sub.add_parser(
+        "pack", help="write the installed models to a folder, with a manifest, for offline machines"
+    )
+    p_pack.add_argument("components", nargs="*", metavar="COMPONENT", help="default: all complete ones")
+    p_pack.add_argument("--output", type=Path, required=True, help="a new or empty folder (e.g. on a drive)")
+    common(p_pack)
+    p_pack.set_defaults(handler=cmd_pack)
 
     p_where = sub.add_parser("where", help="where models are kept and found")
     common(p_where)
@@ -368,6 +378,8 @@ def cmd_import(args: argparse.Namespace) -> int:
                 f"[import] {event.component_id}: {100 * event.done_bytes / max(event.total_bytes, 1):.0f}%\n"
             )
 
+    if is_pack(args.path):
+        return _import_pack(args)
     try:
         entries = import_model(args.path, mode=args.mode, models_dir=args.models_dir, on_progress=progress)
     except DiT360Error as e:
@@ -376,6 +388,59 @@ def cmd_import(args: argparse.Namespace) -> int:
         sys.stdout.write(
             f"Imported {entry.component_id} ({entry.source}, {len(entry.files)} files): {entry.path}\n"
         )
+    return exit_codes.OK
+
+
+def _pack_progress(label: str, stream: TextIO) -> Callable[[PackProgress], None]:
+    last = [0.0]
+
+    def progress(event: PackProgress) -> None:
+        now = time.monotonic()
+        if now - last[0] > 2.0:
+            last[0] = now
+            percent = 100 * event.done_bytes / max(event.total_bytes, 1)
+            stream.write(f"[{label}] {event.component_id}/{event.path}: {percent:.0f}% of all files\n")
+
+    return progress
+
+
+def _import_pack(args: argparse.Namespace) -> int:
+    err = sys.stderr
+    if args.mode == IN_PLACE:
+        err.write(f"error: {args.path} is a model pack; a pack is always copied (leave out --in-place).\n")
+        return BAD_INPUT
+    try:
+        result = import_pack(args.path, models_dir=args.models_dir, on_progress=_pack_progress("import", err))
+    except KeyboardInterrupt:
+        err.write("\nInterrupted; run the same command again to resume the copy.\n")
+        return INTERRUPTED
+    except DiT360Error as e:
+        return _fail(e, err)
+    for notice in result.notices:
+        err.write(f"notice: {notice}\n")
+    for entry in result.entries:
+        sys.stdout.write(
+            f"Imported {entry.component_id} from the pack ({len(entry.files)} files verified): {entry.path}\n"
+        )
+    return exit_codes.OK
+
+
+def cmd_pack(args: argparse.Namespace) -> int:
+    err = sys.stderr
+    try:
+        result = make_pack(
+            args.output,
+            models_dir=args.models_dir,
+            components=args.components or None,
+            on_progress=_pack_progress("pack", err),
+        )
+    except KeyboardInterrupt:
+        err.write("\nInterrupted; the unfinished pack was removed.\n")
+        return INTERRUPTED
+    except DiT360Error as e:
+        return _fail(e, err)
+    names = ", ".join(c.id for c in result.manifest.components)
+    sys.stdout.write(f"Wrote a pack of {names} ({format_bytes(result.total_bytes)}) to {result.path}\n")
     return exit_codes.OK
 
 
