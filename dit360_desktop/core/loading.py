@@ -8,6 +8,7 @@ is read, pickle formats are refused, and missing or unexpected keys are errors t
 from __future__ import annotations
 
 import hashlib
+import importlib
 import inspect
 import json
 import logging
@@ -25,13 +26,12 @@ from dit360_desktop.panorama.errors import (
     ModelMissingError,
     UnsafeFileError,
 )
+from dit360_desktop.panorama.flux_layout import FLUX_COMPONENTS, FLUX_WEIGHT_CLASSES
 from dit360_desktop.panorama.safetensors_check import check_safetensors_file
 
 log = logging.getLogger(__name__)
 
 BASE_REPO_ID = "black-forest-labs/FLUX.1-dev"
-COMPONENTS = ("scheduler", "tokenizer", "tokenizer_2", "text_encoder", "text_encoder_2", "transformer", "vae")
-WEIGHT_COMPONENTS = ("text_encoder", "text_encoder_2", "transformer", "vae")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
 
@@ -63,10 +63,10 @@ def validate_model_folder(folder: Path, *, without_weights: tuple[str, ...] = ()
         raise ModelMissingError(f"The model folder {folder} does not exist.")
     if not (folder / "model_index.json").is_file():
         raise ModelInvalidError(f"{folder} is not a diffusers model folder (model_index.json is missing).")
-    missing = [name for name in COMPONENTS if not (folder / name).is_dir()]
+    missing = [name for name in FLUX_COMPONENTS if not (folder / name).is_dir()]
     if missing:
         raise ModelInvalidError(f"The model folder {folder} lacks {', '.join(missing)}.")
-    for name in WEIGHT_COMPONENTS:
+    for name in FLUX_WEIGHT_CLASSES:
         sub = folder / name
         if not (sub / "config.json").is_file():
             raise ModelInvalidError(f"{sub} has no config.json; the download is incomplete.")
@@ -95,8 +95,7 @@ def load_components(
     """Load every component in ``dtype``; ``place(name, module)`` (default: ``.to(device)``) puts each one
     where it belongs as soon as it is loaded, and ``load_transformer_from`` replaces the folder's
     transformer weights (a GGUF file)."""
-    from diffusers import AutoencoderKL, FluxTransformer2DModel
-    from transformers import CLIPTextModel, CLIPTokenizer, T5EncoderModel, T5TokenizerFast
+    from transformers import CLIPTokenizer, T5TokenizerFast
 
     validate_model_folder(folder, without_weights=("transformer",) if load_transformer_from else ())
     _quiet_library_progress_bars()
@@ -116,17 +115,12 @@ def load_components(
     for name, loaded_tokenizer in (("tokenizer", tokenizer), ("tokenizer_2", tokenizer_2)):
         check_tokenizer(loaded_tokenizer, folder / name)
     loaded = {}
-    for name, cls in (
-        ("text_encoder", CLIPTextModel),
-        ("text_encoder_2", T5EncoderModel),
-        ("transformer", FluxTransformer2DModel),
-        ("vae", AutoencoderKL),
-    ):
+    for name in FLUX_WEIGHT_CLASSES:
         step(name)
         if name == "transformer" and load_transformer_from is not None:
             module = load_transformer_from()
         else:
-            module = _load_strict(cls, folder / name, dtype)
+            module = _load_strict(weight_class(name), folder / name, dtype)
         loaded[name] = (place(name, module) if place is not None else module.to(device)).eval()
     scheduler_config = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())
     return Components(
@@ -138,11 +132,15 @@ def load_components(
     )
 
 
+def weight_class(component: str) -> type:
+    """The diffusers or transformers class that loads ``component`` (``panorama/flux_layout.py``)."""
+    library, name = FLUX_WEIGHT_CLASSES[component]
+    return getattr(importlib.import_module(library), name)
+
+
 def load_transformer(folder: Path, dtype: torch.dtype):
     """The folder's transformer alone, on the CPU (to re-fuse a different LoRA into fresh weights)."""
-    from diffusers import FluxTransformer2DModel
-
-    return _load_strict(FluxTransformer2DModel, folder / "transformer", dtype).eval()
+    return _load_strict(weight_class("transformer"), folder / "transformer", dtype).eval()
 
 
 # With its vocabulary files missing, transformers 5 quietly builds an empty tokenizer that maps every word

@@ -8,26 +8,21 @@ ever built, whatever model_index.json says.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 from pathlib import Path
 
+from dit360_desktop.panorama.flux_layout import FLUX_WEIGHT_CLASSES
 from dit360_desktop.panorama.safetensors_check import safetensors_tensor_shapes
 
 log = logging.getLogger(__name__)
-
-_CLASSES = {
-    "transformer": ("diffusers", "FluxTransformer2DModel"),
-    "vae": ("diffusers", "AutoencoderKL"),
-    "text_encoder": ("transformers", "CLIPTextModel"),
-    "text_encoder_2": ("transformers", "T5EncoderModel"),
-}
 
 
 def shape_problems(folder: Path) -> list[str]:
     """Sentences naming each tensor whose shape differs from what the config needs (and unusable configs)."""
     problems: list[str] = []
-    for name in _CLASSES:
+    for name in FLUX_WEIGHT_CLASSES:
         sub = folder / name
         if not (sub / "config.json").is_file():
             continue
@@ -49,18 +44,13 @@ def shape_problems(folder: Path) -> list[str]:
 def _expected_shapes(sub: Path, name: str) -> dict[str, tuple[int, ...]]:
     import torch
 
-    library, class_name = _CLASSES[name]
+    library, class_name = FLUX_WEIGHT_CLASSES[name]
+    cls = getattr(importlib.import_module(library), class_name)
     if library == "diffusers":
-        import diffusers
-
-        cls = getattr(diffusers, class_name)
         config = cls.load_config(sub)
         with torch.device("meta"):
             model = cls.from_config(config)
     else:
-        import transformers
-
-        cls = getattr(transformers, class_name)
         config = cls.config_class.from_dict(json.loads((sub / "config.json").read_text(encoding="utf-8")))
         with torch.device("meta"):
             model = cls(config)

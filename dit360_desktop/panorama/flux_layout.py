@@ -1,0 +1,27 @@
+"""The FLUX.1 diffusers folder: its components, and the library class that loads each weight component.
+
+Written once for the engine's loader (``core/loading.py``) and the import-time shape check
+(``models/shape_check.py``). The classes are named, not imported: this layer stays free of torch, and each
+user imports the library itself (``getattr(importlib.import_module(library), name)``).
+"""
+
+from __future__ import annotations
+
+FLUX_COMPONENTS = (
+    "scheduler",
+    "tokenizer",
+    "tokenizer_2",
+    "text_encoder",
+    "text_encoder_2",
+    "transformer",
+    "vae",
+)
+
+# Weight component -> (library, class), in the order the loader loads them (the text encoders first, so
+# their memory is placed before the transformer's).
+FLUX_WEIGHT_CLASSES: dict[str, tuple[str, str]] = {
+    "text_encoder": ("transformers", "CLIPTextModel"),
+    "text_encoder_2": ("transformers", "T5EncoderModel"),
+    "transformer": ("diffusers", "FluxTransformer2DModel"),
+    "vae": ("diffusers", "AutoencoderKL"),
+}
