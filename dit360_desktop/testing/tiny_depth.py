@@ -1,0 +1,58 @@
+"""Write a tiny random-weight Depth Anything V2 folder (config.json, model.safetensors and the image
+processor's preprocessor_config.json), built from transformers' own ``DepthAnythingConfig``, so the real
+loading path (``core/depth/model.py``, ``from_pretrained``) reads it unchanged. Nothing is downloaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def build_tiny_depth(folder: Path, *, seed: int = 0, image_size: int = 56, metric: bool = False) -> Path:
+    """A two-layer DINOv2 backbone (hidden 32) with the DPT neck and head; views of ``image_size`` pixels."""
+    import torch
+    from transformers import (
+        DepthAnythingConfig,
+        DepthAnythingForDepthEstimation,
+        Dinov2Config,
+        DPTImageProcessor,
+    )
+
+    backbone = Dinov2Config(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        image_size=image_size,
+        patch_size=14,
+        out_indices=[1, 2],
+        reshape_hidden_states=False,
+        apply_layernorm=True,
+    )
+    config = DepthAnythingConfig(
+        backbone_config=backbone,
+        reassemble_hidden_size=32,
+        reassemble_factors=[2, 1],
+        neck_hidden_sizes=[16, 32],
+        fusion_hidden_size=16,
+        head_hidden_size=8,
+        depth_estimation_type="metric" if metric else "relative",
+        max_depth=20 if metric else 1,
+    )
+    torch.manual_seed(seed)
+    model = DepthAnythingForDepthEstimation(config).eval()
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder, safe_serialization=True)
+    DPTImageProcessor(
+        do_resize=True,
+        size={"height": image_size, "width": image_size},
+        keep_aspect_ratio=True,
+        ensure_multiple_of=14,
+        resample=3,
+        do_rescale=True,
+        do_normalize=True,
+        image_mean=[0.485, 0.456, 0.406],
+        image_std=[0.229, 0.224, 0.225],
+        do_pad=False,
+    ).save_pretrained(folder)
+    return folder
