@@ -11,7 +11,7 @@ import sys
 from typing import TextIO
 
 from dit360_desktop.panorama.errors import DiT360Error
-from dit360_desktop.panorama.fileio import is_disk_full, is_read_only
+from dit360_desktop.panorama.fileio import is_bad_target, is_disk_full, target_problem
 
 OK = 0
 FAILED = 1
@@ -52,7 +52,7 @@ def exit_code_for(error: BaseException) -> int:
     code = getattr(error, "exit_code", None)
     if isinstance(code, int) and not isinstance(code, bool):
         return code
-    if isinstance(error, OSError) and (is_read_only(error) or isinstance(error, IsADirectoryError)):
+    if isinstance(error, OSError) and is_bad_target(error):
         return BAD_INPUT
     return FAILED
 
@@ -66,10 +66,8 @@ def message_for(error: BaseException) -> str:
         reason = (error.strerror or str(error)).rstrip(".")
         if is_disk_full(error):
             return f"{where}the disk is full ({reason}). Free some space and try again."
-        if is_read_only(error):
-            return f"{where}cannot be written ({reason}). Choose a writable location."
-        if isinstance(error, IsADirectoryError):
-            return f"{where}is a folder ({reason}). Give the path of a file."
+        if is_bad_target(error):
+            return f"{where}{target_problem(error)}."
         return f"{where}{reason}."
     return f"{type(error).__name__}: {error}"
 

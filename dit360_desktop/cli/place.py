@@ -21,7 +21,7 @@ from dit360_desktop.cli import exit_codes
 from dit360_desktop.cli.arg_types import limited
 from dit360_desktop.cli.edit import add_edit_arguments, build_request, default_size
 from dit360_desktop.cli.generate import report_error, run_request
-from dit360_desktop.panorama.errors import ImageLoadError, RequestError
+from dit360_desktop.panorama.errors import DiT360Error, ImageLoadError, RequestError
 from dit360_desktop.panorama.limits import BYTES_PER_PLACED_PIXEL, check_fits_in_memory
 
 # The place mask's ramp into the photo (and the composite's feather) unless --feather is given: 16 px at
@@ -105,10 +105,21 @@ def place(args: argparse.Namespace) -> tuple[Image.Image, Image.Image, str]:
 
 
 def write_canvas(canvas: Image.Image, mask: Image.Image, path: Path) -> list[Path]:
-    from dit360_desktop.panorama.imageio import save_png
+    """Both files or neither: a canvas without its mask is no use to ``dit360 edit``."""
+    from dit360_desktop.panorama.fileio import write_atomic_set
+    from dit360_desktop.panorama.imageio import encode_png
 
-    written = [save_png(canvas, path, None), save_png(mask, mask_path_for(path), None, gpano=False)]
-    return written
+    return write_atomic_set(
+        {path: encode_png(canvas, None), mask_path_for(path): encode_png(mask, None, gpano=False)}
+    )
+
+
+def check_canvas_paths(canvas: Path) -> None:
+    """Refuse, before placing anything, a canvas or mask path that cannot be written (exit 2 naming it)."""
+    from dit360_desktop.cli import preflight
+
+    for path in (canvas, mask_path_for(canvas)):
+        preflight.check_output_file(path, "--canvas-only", 0)
 
 
 def stored_canvas(canvas: Image.Image, mask: Image.Image) -> tuple[Path, Path]:
@@ -127,10 +138,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.canvas_only is None and not (args.prompt or "").strip():
             raise RequestError("--prompt", "is needed to outpaint (or pass --canvas-only CANVAS.png)")
-        if args.canvas_only is not None and not args.canvas_only.expanduser().resolve().parent.is_dir():
-            raise RequestError("--canvas-only", f"the folder of {args.canvas_only} does not exist")
+        if args.canvas_only is not None:
+            check_canvas_paths(args.canvas_only.expanduser())
         canvas, mask, why = place(args)
-    except (RequestError, ImageLoadError) as error:
+    except (DiT360Error, OSError) as error:
         return report_error(error)
     if not args.quiet:
         sys.stderr.write(f"Field of view: {why}\n")

@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from dit360_desktop.cli import preflight
 from dit360_desktop.cli.arg_types import limited, parameter
 from dit360_desktop.cli.exit_codes import OK, report
 from dit360_desktop.cli.generate import add_model_arguments, engine_options
@@ -109,6 +110,9 @@ def run(args: argparse.Namespace) -> int:
             width * height * args.scale**2,
             BYTES_PER_UPSCALED_PIXEL,
             "Use --scale 2 or a smaller picture.",
+        )
+        args.output = preflight.check_output_file(
+            args.output, "--output", preflight.png_size_bound(width * args.scale, height * args.scale)
         )
         from dit360_desktop.models.upscaler import installed_sr_model
 

@@ -39,3 +39,9 @@ class ExportDiskFullError(ExportError):
     """An export ran out of disk space; no partial file was left under the target name."""
 
     exit_code = 6
+
+
+class ExportTargetError(ExportError):
+    """The place to export to cannot take the file (a missing or read-only folder, a device, a folder)."""
+
+    exit_code = 2

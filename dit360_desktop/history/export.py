@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from dit360_desktop.history.entry import Entry
-from dit360_desktop.history.errors import ExportDiskFullError, ExportError
+from dit360_desktop.history.errors import ExportDiskFullError, ExportError, ExportTargetError
 from dit360_desktop.history.export_linear import export_linear, is_linear_export
 from dit360_desktop.panorama import fileio, hdr, imageio, limits, projection
 from dit360_desktop.panorama.errors import ImageLoadError, RequestError
@@ -130,16 +130,25 @@ def export_image(
             f"{name}{suffix}": lambda path, face=faces[name]: _save_view(face, path, meta, options)
             for name in projection.FACE_NAMES
         }
-        return fileio.write_folder_atomic(out, writers)
+        return fileio.write_folder_atomic(out, writers, replaces=is_cube_face)
     except OSError as e:
         if fileio.is_disk_full(e):
             raise ExportDiskFullError(
                 f"The export to {out} failed: the disk is full. Free some space and retry."
             ) from e
+        if fileio.is_bad_target(e):
+            raise ExportTargetError(f"Cannot export to {out}: {fileio.target_problem(e)}.") from e
         raise ExportError(f"The export to {out} failed: {e.strerror or e}.") from e
     except ValueError as e:
         # imageio refuses metadata too large for a JPEG XMP segment; the message says to strip it.
         raise ExportError(f"The export to {out} failed: {e}.") from e
+
+
+def is_cube_face(name: str) -> bool:
+    """A face file of any cubemap export (``px.png``, ``nz.exr``, …): an older export's faces are
+    replaced as a set, never mixed with the new ones."""
+    stem, _, suffix = name.partition(".")
+    return stem in projection.FACE_NAMES and suffix.lower() in ("png", "jpg", "jpeg", "exr")
 
 
 def _check_memory(options: ExportOptions, panorama_width: int) -> None:

@@ -57,4 +57,6 @@ def export_linear(pixels: np.ndarray, out: Path, options: LinearExportOptions) -
         f"{name}.exr": lambda path, face=faces[name]: hdr.save_exr(face, path)
         for name in projection.FACE_NAMES
     }
-    return fileio.write_folder_atomic(out, writers)
+    from dit360_desktop.history.export import is_cube_face
+
+    return fileio.write_folder_atomic(out, writers, replaces=is_cube_face)

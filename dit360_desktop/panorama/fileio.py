@@ -22,7 +22,7 @@ import shutil
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from dit360_desktop.panorama.errors import NotARegularFileError
 
@@ -87,8 +87,57 @@ def check_regular_source(path: Path) -> None:
         raise NotARegularFileError(path, file_kind(mode), action="read")
 
 
+# POSIX file systems allow 255 bytes per name (ext4, APFS, NTFS in UTF-16 units, tmpfs).
+NAME_MAX_BYTES = 255
+_BAD_TARGET_ERRNOS = frozenset(
+    {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.ENXIO, errno.EEXIST}
+)
+
+
+def is_bad_target(error: BaseException) -> bool:
+    """True when the place to write is the problem, not the disk: a missing folder, a folder or device
+    where the file should be, a name too long, a read-only drive or a write the permissions refuse."""
+    if isinstance(error, NotARegularFileError) or is_read_only(error):
+        return True
+    return isinstance(error, OSError) and error.errno in _BAD_TARGET_ERRNOS
+
+
+def target_problem(error: OSError) -> str:
+    """What is wrong with a place to write, in words, for ``is_bad_target`` errors (no path: the caller
+    names it)."""
+    if isinstance(error, NotARegularFileError):
+        return f"it is {error.kind}, not a regular file, so it was left alone; give the path of a file"
+    if is_read_only(error):
+        return "cannot be written (a read-only drive or no permission); choose a writable location"
+    if error.errno == errno.ENOENT:
+        return "its folder does not exist; create it or choose another location"
+    if error.errno in (errno.ENOTDIR, errno.EEXIST):
+        return "part of its folder path is a file, not a folder; choose another location"
+    if error.errno == errno.EISDIR:
+        return "it is a folder; give the path of a file"
+    if error.errno == errno.ENAMETOOLONG:
+        return f"the name is too long for the file system (at most {NAME_MAX_BYTES} bytes)"
+    return (error.strerror or str(error)).rstrip(".").lower()
+
+
 def temp_path_for(path: Path) -> Path:
-    return path.with_name(f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-{path.name}")
+    """A fresh temp name next to ``path`` that fits wherever ``path``'s own name fits: the prefix takes
+    the place of the name's tail when the two together would pass the 255-byte limit."""
+    prefix = f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-"
+    room = NAME_MAX_BYTES - len(prefix.encode())
+    tail = path.name.encode("utf-8", "surrogateescape")[:room].decode("utf-8", "ignore")
+    return path.with_name(prefix + tail)
+
+
+def _raise_as_users(error: OSError, temp: Path, path: Path) -> NoReturn:
+    """Re-raise the error of a write to ``temp`` aimed at ``path``: the person never sees the temp name."""
+    if isinstance(error, NotARegularFileError) or error.filename not in (None, str(temp), temp):
+        raise error
+    try:
+        renamed = type(error)(error.errno, error.strerror or str(error), str(path))
+    except TypeError:
+        raise error from None
+    raise renamed from error
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes | Callable[[Path], None]) -> Path:
@@ -97,11 +146,45 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | Callable[[Path], No
     ``data`` is the bytes, or a function that writes the file at the temp path it is given (for writers
     that only take a path, such as safetensors). Returns ``path``.
     """
-    path = Path(path)
-    check_regular_target(path)
+    return write_atomic_set({Path(path): data})[0]
+
+
+def write_atomic_set(files: dict[Path, bytes | Callable[[Path], None]]) -> list[Path]:
+    """``write_atomic`` for files that belong together (a canvas and its mask): every file is written
+    and fsynced under its temp name first, and only then are they renamed into place, so a full disk or
+    a bad target for any of them leaves none of them behind."""
+    targets = [Path(path) for path in files]
+    for path in targets:
+        check_regular_target(path)
+    temps: list[Path] = []
+    try:
+        for path, data in zip(targets, files.values(), strict=True):
+            temps.append(_write_temp(path, data))
+        # Checked again just before the renames: something may have appeared there while we wrote.
+        for path in targets:
+            check_regular_target(path)
+        for temp, path in zip(temps, targets, strict=True):
+            try:
+                os.replace(temp, path)
+            except OSError as e:
+                _raise_as_users(e, temp, path)
+    except BaseException:
+        for temp in temps:
+            _remove_temp(temp)
+        raise
+    for folder in {path.parent for path in targets}:
+        fsync_dir(folder)
+    return targets
+
+
+def _write_temp(path: Path, data: bytes | Callable[[Path], None]) -> Path:
+    """The complete, fsynced file at a fresh temp name next to ``path``; nothing left on a failure."""
     temp = temp_path_for(path)
-    # O_EXCL: never follow or reuse someone else's file; 0o666 lets the umask decide the final mode.
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        # O_EXCL: never follow or reuse someone else's file; 0o666 lets the umask decide the final mode.
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as e:
+        _raise_as_users(e, temp, path)
     try:
         try:
             if callable(data):
@@ -115,14 +198,13 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | Callable[[Path], No
         finally:
             if fd >= 0:
                 os.close(fd)
-        # Checked again just before the rename: something may have appeared there while we wrote.
-        check_regular_target(path)
-        os.replace(temp, path)
+    except OSError as e:
+        _remove_temp(temp)
+        _raise_as_users(e, temp, path)
     except BaseException:
         _remove_temp(temp)
         raise
-    fsync_dir(path.parent)
-    return path
+    return temp
 
 
 def write_atomic_json(path: str | os.PathLike[str], data: Any) -> Path:
@@ -168,13 +250,19 @@ def fsync_dir(folder: Path) -> None:
 
 
 def write_folder_atomic(
-    folder: str | os.PathLike[str], writers: dict[str, Callable[[Path], object]]
+    folder: str | os.PathLike[str],
+    writers: dict[str, Callable[[Path], object]],
+    *,
+    replaces: Callable[[str], bool] | None = None,
 ) -> list[Path]:
     """All or nothing for a set of files: each ``writers[name](path)`` writes into a temp folder next to
-    ``folder``, which is renamed into place at the end. A failure leaves nothing behind.
+    ``folder``, and only a complete set is moved into place. A failure leaves the folder as it was.
 
-    An existing empty ``folder`` is replaced; into one that holds other files, each new file is renamed
-    over its namesake (every rename atomic, the set no longer). Returns the final paths.
+    ``replaces(name)`` says which files already in ``folder`` belong to an earlier set of the same kind
+    (the faces of an older export, whatever their file type): they go, so the folder never mixes two
+    sets. A folder holding only such files is swapped whole (two renames); one that also holds other
+    files keeps them, and the old set is moved aside until the new one is in, and moved back on a
+    failure. Returns the final paths.
     """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
@@ -190,9 +278,49 @@ def write_folder_atomic(
         if not folder.exists():
             staging.rename(folder)
         else:
-            for name in writers:
-                (staging / name).replace(folder / name)
+            old = [
+                entry
+                for entry in folder.iterdir()
+                if entry.name in writers or (replaces is not None and replaces(entry.name))
+            ]
+            if len(old) == sum(1 for _ in folder.iterdir()):
+                _swap_folders(folder, staging)
+            else:
+                _replace_members(folder, staging, list(writers), old)
         fsync_dir(folder.parent)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return [folder / name for name in writers]
+
+
+def _swap_folders(folder: Path, staging: Path) -> None:
+    aside = temp_path_for(folder)
+    folder.rename(aside)
+    try:
+        staging.rename(folder)
+    except BaseException:
+        aside.rename(folder)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _replace_members(folder: Path, staging: Path, names: list[str], old: list[Path]) -> None:
+    aside = temp_path_for(folder)
+    aside.mkdir()
+    moved_out: list[Path] = []
+    moved_in: list[Path] = []
+    try:
+        for entry in old:
+            entry.rename(aside / entry.name)
+            moved_out.append(entry)
+        for name in names:
+            (staging / name).rename(folder / name)
+            moved_in.append(folder / name)
+    except BaseException:
+        for path in moved_in:
+            path.unlink(missing_ok=True)
+        for entry in moved_out:
+            (aside / entry.name).rename(entry)
+        raise
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)

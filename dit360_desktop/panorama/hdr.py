@@ -19,6 +19,7 @@ rises with Y, so the order of brightness is kept; hue is kept because all three 
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -110,9 +111,25 @@ def save_exr(linear: np.ndarray, path: str | os.PathLike[str]) -> Path:
 
     def write(temp: Path) -> None:
         with OpenEXR.File(header, {"RGB": pixels}) as exr:
-            exr.write(str(temp))
+            try:
+                exr.write(str(temp))
+            except RuntimeError as e:
+                # OpenEXR reports a failed write as a RuntimeError with the C library's words; give the
+                # file-system error back so a full disk is one (exit 6), not an unexpected failure.
+                found = _exr_write_error(e, temp)
+                if found is None:
+                    raise
+                raise found from e
 
     return write_atomic(path, write)
+
+
+def _exr_write_error(error: RuntimeError, temp: Path) -> OSError | None:
+    text = str(error)
+    for code in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EACCES, errno.EROFS, errno.EIO):
+        if os.strerror(code) in text:
+            return OSError(code, os.strerror(code), str(temp))
+    return None
 
 
 def encode_rgbe(linear: np.ndarray) -> np.ndarray:
