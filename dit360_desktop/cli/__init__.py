@@ -21,7 +21,9 @@ from dit360_desktop.panorama.errors import DiT360Error
 log = logging.getLogger("dit360_desktop.cli")
 
 # Commands that only read local files: huggingface_hub is told so (see models/hub_switches.py).
-_OFFLINE_COMMANDS = frozenset({"generate", "edit", "place", "decode", "history"})
+_OFFLINE_COMMANDS = frozenset(
+    {"generate", "edit", "place", "decode", "history", "depth", "export-3d", "stereo"}
+)
 
 _COMMAND_MODULES = (
     "generate",
@@ -34,6 +36,9 @@ _COMMAND_MODULES = (
     "upscale",
     "repair",
     "batch",
+    "depth",
+    "export3d",
+    "stereo",
 )
 
 
