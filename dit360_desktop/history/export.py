@@ -25,7 +25,7 @@ from PIL import Image
 
 from dit360_desktop.history.entry import Entry
 from dit360_desktop.history.errors import ExportDiskFullError, ExportError, ExportTargetError
-from dit360_desktop.history.export_linear import export_linear, is_linear_export
+from dit360_desktop.history.export_linear import export_linear, is_cube_face, is_linear_export
 from dit360_desktop.panorama import fileio, hdr, imageio, limits, projection
 from dit360_desktop.panorama.errors import ImageLoadError, RequestError
 
@@ -142,13 +142,6 @@ def export_image(
     except ValueError as e:
         # imageio refuses metadata too large for a JPEG XMP segment; the message says to strip it.
         raise ExportError(f"The export to {out} failed: {e}.") from e
-
-
-def is_cube_face(name: str) -> bool:
-    """A face file of any cubemap export (``px.png``, ``nz.exr``, …): an older export's faces are
-    replaced as a set, never mixed with the new ones."""
-    stem, _, suffix = name.partition(".")
-    return stem in projection.FACE_NAMES and suffix.lower() in ("png", "jpg", "jpeg", "exr")
 
 
 def _check_memory(options: ExportOptions, panorama_width: int) -> None:

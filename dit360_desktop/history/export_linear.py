@@ -35,6 +35,13 @@ class LinearExportOptions(Protocol):
     def highlight_stops(self) -> float: ...
 
 
+def is_cube_face(name: str) -> bool:
+    """A face file of any cubemap export, PNG, JPEG or EXR (``px.png``, ``nz.exr``, …): the faces of an
+    older export are replaced as a set, never mixed with the new ones (``export.py`` uses it too)."""
+    stem, _, suffix = name.partition(".")
+    return stem in projection.FACE_NAMES and suffix.lower() in ("png", "jpg", "jpeg", "exr")
+
+
 def is_linear_export(options: LinearExportOptions) -> bool:
     return options.format in LINEAR_FORMATS or (
         options.format in CUBE_FORMATS and options.face_format == "exr"
@@ -57,6 +64,4 @@ def export_linear(pixels: np.ndarray, out: Path, options: LinearExportOptions) -
         f"{name}.exr": lambda path, face=faces[name]: hdr.save_exr(face, path)
         for name in projection.FACE_NAMES
     }
-    from dit360_desktop.history.export import is_cube_face
-
     return fileio.write_folder_atomic(out, writers, replaces=is_cube_face)
