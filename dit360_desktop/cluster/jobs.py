@@ -13,6 +13,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import stat
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -20,9 +21,13 @@ from typing import Any
 
 from dit360_desktop.cluster.errors import BatchFileError
 from dit360_desktop.panorama.errors import ImageLoadError, RequestError
+from dit360_desktop.panorama.fileio import file_kind
 from dit360_desktop.panorama.request import GenerationRequest
 
 JOB_ID_FIELD = "job_id"
+# Ten thousand jobs with long prompts fit in a few megabytes; a file much larger than this is not a jobs
+# file (a disk image, a log), and reading it whole would only run out of memory.
+MAX_JOBS_FILE_BYTES = 64 * 2**20
 MAX_JOB_ID_CHARS = 200
 # How many bad lines one error message lists before it says "and N more".
 MAX_REPORTED_LINES = 10
@@ -73,7 +78,20 @@ def read_job_files(request: GenerationRequest, base: Path, cache: dict[Path, byt
                 raise ImageLoadError(f"{path} could not be read ({e.strerror or e}).") from e
         changes[name] = str(path)
         files[name] = cache[path]
-    return (request.replace(**changes) if changes else request), files
+    request = request.replace(**changes) if changes else request
+    if request.mask_image is not None and request.init_image is not None:
+        check_edit_inputs(request)
+    return request, files
+
+
+def check_edit_inputs(request: GenerationRequest) -> None:
+    """An edit job's mask against its picture, by the rules ``dit360 edit`` applies (``load_mask``: the
+    same aspect, something to regenerate), so that a bad mask is a bad line, not a failed job."""
+    from dit360_desktop.panorama.mask import load_mask
+    from dit360_desktop.panorama.userimage import load_user_image
+
+    size = load_user_image(request.init_image).size
+    load_mask(request.mask_image, size)
 
 
 def parse_job_line(text: str) -> tuple[GenerationRequest, str | None]:
@@ -82,6 +100,8 @@ def parse_job_line(text: str) -> tuple[GenerationRequest, str | None]:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise ValueError(f"not valid JSON ({e.msg} at column {e.colno})") from e
+    except RecursionError as e:
+        raise ValueError("nested too deeply to be a request (one flat JSON object per line)") from e
     if not isinstance(data, dict):
         raise ValueError(f"must be a JSON object with the request's fields, not {type(data).__name__}")
     explicit = data.pop(JOB_ID_FIELD, None)
@@ -147,7 +167,25 @@ def read_jobs_file(path: Path) -> list[BatchJob]:
     """Parse a JSON-lines file; relative image paths are relative to the file's folder."""
     path = Path(path).expanduser()
     try:
-        text = path.read_text(encoding="utf-8")
+        # Kind and size first: a FIFO would block the read forever, /dev/zero never ends.
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise BatchFileError(
+                f"The jobs file {path} is {file_kind(info.st_mode)}, not a regular file; "
+                "give a JSON-lines file."
+            )
+        if info.st_size > MAX_JOBS_FILE_BYTES:
+            raise BatchFileError(
+                f"The jobs file {path} is {info.st_size / 2**20:.0f} MiB, more than the "
+                f"{MAX_JOBS_FILE_BYTES // 2**20} MiB a jobs file may have; split it into several files."
+            )
+        with path.open("rb") as handle:
+            data = handle.read(MAX_JOBS_FILE_BYTES + 1)
+        if len(data) > MAX_JOBS_FILE_BYTES:
+            raise BatchFileError(
+                f"The jobs file {path} grew past {MAX_JOBS_FILE_BYTES // 2**20} MiB while read."
+            )
+        text = data.decode("utf-8")
     except FileNotFoundError as e:
         raise BatchFileError(f"The jobs file {path} does not exist.") from e
     except UnicodeDecodeError as e:
