@@ -41,7 +41,7 @@ def library(tmp_path_factory) -> tuple[Path, int]:
     image = Image.fromarray(rng.integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8), "RGB")
     request = GenerationRequest(prompt="a harbour", seed=3, width=WIDTH, height=HEIGHT)
     with Library.open(folder) as lib:
-        entry = lib.save(Result(image=image, request=request, metadata={"request": request.to_dict()}))
+        entry = lib.save(Result(image=image, request=request, metadata={}))
     return folder, entry.id
 
 
