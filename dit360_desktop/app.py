@@ -190,6 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     prepare_application_opengl()
     # Qt options go through the environment (QT_QPA_PLATFORM, QT_SCALE_FACTOR ...), not the command line.
     app = QApplication([sys.argv[0]])
+    from dit360_desktop.ui.ui_thread_gc import collect_on_ui_thread
+
+    # Qt objects in reference cycles must never be deleted by a collection on a worker thread.
+    collect_on_ui_thread(app)
     apply_theme(app)
     app.setDesktopFileName(paths.APP_SLUG)
 

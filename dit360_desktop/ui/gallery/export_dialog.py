@@ -7,6 +7,7 @@ from collections.abc import Callable, MutableMapping
 from pathlib import Path
 
 import numpy as np
+import shiboken6
 from PySide6.QtCore import QStandardPaths
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
@@ -25,7 +27,12 @@ from PySide6.QtWidgets import (
 )
 
 from dit360_desktop.history.entry import Entry
-from dit360_desktop.history.export import MAX_FACE_SIZE, ExportOptions, default_file_name
+from dit360_desktop.history.export import (
+    MAX_FACE_SIZE,
+    ExportOptions,
+    default_file_name,
+    existing_outputs,
+)
 from dit360_desktop.panorama.hdr import MAX_HIGHLIGHT_STOPS
 from dit360_desktop.panorama.projection import equirect_to_perspective
 from dit360_desktop.ui.viewer.camera import CameraView, ViewMode
@@ -197,9 +204,26 @@ class ExportDialog(QDialog):
             suffix = f".{self.selected_format()}"
             if self.output_path().suffix.lower() != suffix:
                 self.path.setText(f"{self.output_path()}{suffix}")
+        replaced = existing_outputs(self.output_path(), self.options())
+        if replaced and not self.confirm_overwrite(replaced):
+            return
         # A cube map's path is the folder the faces go in; either way the parent is where they went.
         self._folders[self.folder_kind()] = str(self.output_path().parent)
         super().accept()
+
+    def confirm_overwrite(self, replaced: list[Path]) -> bool:
+        """Ask before an export replaces files; tests replace this."""
+        names = ", ".join(path.name for path in replaced[:6]) + (" …" if len(replaced) > 6 else "")
+        where = replaced[0].parent
+        answer = QMessageBox.question(
+            self,
+            "Replace existing files?",
+            f"{names} already exist{'s' if len(replaced) == 1 else ''} in {where}. Replace "
+            f"{'it' if len(replaced) == 1 else 'them'}?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
 
     def _match_cross_suffix(self) -> None:
         """A typed .png/.jpg/.exr picks the cross's face format; any other name gets the format's suffix."""
@@ -304,8 +328,22 @@ def export_chooser(
 
     def choose(entry: Entry, fmt: str) -> tuple[Path, ExportOptions] | None:
         dialog = ExportDialog(entry, parent, initial_format=fmt, view=current_view(), folders=folders)
+        return run_export_dialog(dialog)
+
+    return choose
+
+
+def run_export_dialog(dialog: ExportDialog) -> tuple[Path, ExportOptions] | None:
+    """Show ``dialog`` and read the choice; the dialog is deleted here, on the UI thread, when it closes.
+
+    ``exec`` hands the dialog's ownership to Python, and the dialog is in reference cycles (its preview
+    form holds its bound method): left alive, the garbage collector would delete it on whichever thread
+    it runs on, the export thread the choice starts included (issue 21, item 1). ``deleteLater`` would
+    come too late: the export starts before the event loop runs again.
+    """
+    try:
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return None
         return dialog.output_path(), dialog.options()
-
-    return choose
+    finally:
+        shiboken6.delete(dialog)

@@ -14,7 +14,6 @@ from pathlib import Path
 from PySide6.QtCore import (
     QItemSelectionModel,
     QModelIndex,
-    QSize,
     Qt,
     QThreadPool,
     QTimer,
@@ -41,11 +40,12 @@ from dit360_desktop.history.export import ExportOptions, export_entry
 from dit360_desktop.history.library import Library
 from dit360_desktop.panorama.errors import DiT360Error
 from dit360_desktop.ui.gallery import actions
-from dit360_desktop.ui.gallery.delegate import PADDING, RADIUS, TileDelegate
+from dit360_desktop.ui.gallery.delegate import TileDelegate
 from dit360_desktop.ui.gallery.details import DetailsPane
-from dit360_desktop.ui.gallery.export_dialog import FORMAT_LABELS, ExportDialog
+from dit360_desktop.ui.gallery.export_dialog import FORMAT_LABELS, ExportDialog, run_export_dialog
 from dit360_desktop.ui.gallery.icons import gallery_icon
 from dit360_desktop.ui.gallery.model import GalleryModel
+from dit360_desktop.ui.gallery.tile import PADDING, TileStyle
 from dit360_desktop.ui.widgets.background import BackgroundOp
 from dit360_desktop.ui.widgets.icons import icon
 
@@ -110,7 +110,7 @@ class GalleryView(QListView):
         thumb = (available // columns) - 2 * PADDING - 2 * self.spacing()
         thumb = max(64, min(MAX_THUMB_WIDTH, thumb))
         if thumb != delegate.thumb_width:
-            delegate.set_thumb_width(thumb)
+            delegate.set_style(TileStyle.for_font(thumb, delegate.style.ratio, delegate.style.font))
             # Uniform item sizes cache the first item's size; a new layout pass re-reads it.
             self.scheduleDelayedItemsLayout()
             self.tiles_resized.emit(thumb)
@@ -146,8 +146,9 @@ class GalleryPanel(QWidget):
         self._entry_actions: list[QAction] = []
 
         self.view = GalleryView(self)
-        self.delegate = TileDelegate(THUMB_WIDTH, self.view)
-        self.model = GalleryModel(library, *self._tile_device_size(THUMB_WIDTH), self)
+        style = self._tile_style(THUMB_WIDTH)
+        self.delegate = TileDelegate(style, self.view)
+        self.model = GalleryModel(library, style, self)
         self.view.setItemDelegate(self.delegate)
         self.view.setModel(self.model)
 
@@ -412,13 +413,13 @@ class GalleryPanel(QWidget):
         layout.addWidget(self.splitter, 1)
         layout.addWidget(self.count)
 
-    def _tile_device_size(self, thumb_width: int) -> tuple[QSize, float]:
-        """Thumbnails are made at the tile's size in device pixels: sharp on HiDPI, cheap to paint."""
-        ratio = max(1.0, self.devicePixelRatioF())
-        return QSize(round(thumb_width * ratio), round(thumb_width // 2 * ratio)), RADIUS * ratio
+    def _tile_style(self, thumb_width: int) -> TileStyle:
+        """Cards are made at the tile's size in device pixels: sharp on HiDPI, a 1:1 blit to paint."""
+        return TileStyle.for_font(thumb_width, max(1.0, self.devicePixelRatioF()), self.view.font())
 
     def _tiles_resized(self, thumb_width: int) -> None:
-        self.model.loader.set_size(*self._tile_device_size(thumb_width))
+        # The delegate and the loader share one style: a card from another style is redrawn.
+        self.model.loader.set_style(self.delegate.style)
 
     def _connect(self) -> None:
         self.view.tiles_resized.connect(self._tiles_resized)
@@ -571,7 +572,4 @@ class GalleryPanel(QWidget):
         QMessageBox.warning(self, title, text)
 
     def _export_dialog(self, entry: Entry, fmt: str) -> tuple[Path, ExportOptions] | None:
-        dialog = ExportDialog(entry, self, initial_format=fmt)
-        if dialog.exec() != ExportDialog.DialogCode.Accepted:
-            return None
-        return dialog.output_path(), dialog.options()
+        return run_export_dialog(ExportDialog(entry, self, initial_format=fmt))

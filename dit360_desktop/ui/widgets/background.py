@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import shiboken6
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QRunnable, QThreadPool, Signal, Slot
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +53,20 @@ class OpContext:
 
 
 class _Relay(QObject):
-    """Lives on the UI thread; its signals, emitted from the pool thread, reach its slots queued."""
+    """Lives on the UI thread; its signals, emitted from the pool thread, reach its slots queued.
+
+    It is a child of the application, so Qt owns it: the op and its relay form a reference cycle, and a
+    Python-owned QObject in a cycle is deleted by whichever thread the garbage collector runs on (the
+    pool thread, while the UI thread delivers its events). Once the result is delivered it is deleted
+    with ``deleteLater``, on the UI thread.
+    """
 
     succeeded = Signal(object)
     failed = Signal(object)
     progress = Signal(object)
 
     def __init__(self, op: BackgroundOp) -> None:
-        super().__init__()
+        super().__init__(QCoreApplication.instance())
         self._op = op
         self.succeeded.connect(self._succeeded)
         self.failed.connect(self._failed)
@@ -158,17 +164,23 @@ class BackgroundOp(Generic[T]):
 
     def _on_succeeded(self, result: T) -> None:
         _LIVE.discard(self)
-        if self._success is not None and self._alive():
-            self._success(result)
+        try:
+            if self._success is not None and self._alive():
+                self._success(result)
+        finally:
+            self._relay.deleteLater()
 
     def _on_failed(self, error: Exception | None) -> None:
         _LIVE.discard(self)
-        if error is None or not self._alive():
-            return
-        if self._failure is None:
-            log.error("Background operation failed", exc_info=error)
-        else:
-            self._failure(error)
+        try:
+            if error is None or not self._alive():
+                return
+            if self._failure is None:
+                log.error("Background operation failed", exc_info=error)
+            else:
+                self._failure(error)
+        finally:
+            self._relay.deleteLater()
 
 
 def _deliver(signal: Any, value: Any) -> None:
