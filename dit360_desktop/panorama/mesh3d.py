@@ -96,6 +96,8 @@ def build_mesh(
     ring_directions = export_directions(u[None, :], v[:, None])  # (rows−1, columns+1, 3)
     ring_distance = np.concatenate([rings, rings[:, :1]], axis=1)
     ring_positions = ring_directions * ring_distance[..., None]
+    # Bit-identical across the seam (sin(±π) differ in the last bit): the same position, two UVs.
+    ring_positions[:, -1] = ring_positions[:, 0]
     top = export_directions(0.5, 0.0) * float(metres[0].mean())
     bottom = export_directions(0.5, 1.0) * float(metres[-1].mean())
     cell_u = (np.arange(columns, dtype=np.float64) + 0.5) / columns
