@@ -21,6 +21,8 @@ from dit360_desktop import __version__, paths
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QApplication
 
+    from dit360_desktop.ui.main_window import MainWindow
+
 log = logging.getLogger("dit360_desktop")
 
 LOG_FILE = "dit360-desktop.log"
@@ -225,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     # After the first frame is painted: numpy (first, before anything that uses it) and QtNetwork.
     window.first_exposed.connect(lambda: QTimer.singleShot(0, import_numpy_with_one_blas_thread))
     window.first_exposed.connect(lambda: QTimer.singleShot(0, instance.listen))
+    window.first_exposed.connect(lambda: QTimer.singleShot(0, lambda: _after_first_frame(window)))
     probe = os.environ.get(STARTUP_PROBE_ENV)
     if probe:
         window.first_exposed.connect(lambda: (_write_startup_probe(probe, started), app.quit()))
@@ -236,6 +239,25 @@ def main(argv: list[str] | None = None) -> int:
         return app.exec()
     finally:
         instance.release()
+
+
+def _after_first_frame(window: MainWindow) -> None:
+    """Settings are saved when they change, and temp files a crashed save left behind are removed (off
+    the UI thread: the folders may be large or on a slow drive)."""
+    import threading
+
+    from PySide6.QtCore import QStandardPaths
+
+    from dit360_desktop.panorama.leftovers import remove_dead_leftovers
+    from dit360_desktop.ui.settings_autosave import SettingsAutosave
+
+    window.settings_autosave = SettingsAutosave(window)
+    pictures = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation)
+    folders = [paths.config_dir(), *([Path(pictures)] if pictures else [])]
+    folders += [Path(f) for f in window.settings.last_folders.values() if isinstance(f, str) and f]
+    threading.Thread(
+        target=remove_dead_leftovers, args=(folders,), name="leftover-cleanup", daemon=True
+    ).start()
 
 
 def _quit_on_signals(app: QApplication) -> None:
