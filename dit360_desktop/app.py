@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dit360_desktop import __version__, paths
+from dit360_desktop.ui.theme import apply_theme
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QApplication
@@ -89,48 +90,6 @@ def _install_qt_message_handler() -> None:
         qt_log.log(levels.get(kind, logging.WARNING), "%s", message)
 
     qInstallMessageHandler(handler)
-
-
-def load_stylesheet() -> str:
-    """The dark theme; ``ICONS`` in the file stands for the icon folder, which moves when frozen."""
-    text = paths.resource("style.qss").read_text(encoding="utf-8")
-    return text.replace("ICONS", paths.resource("icons").as_posix())
-
-
-def apply_theme(app: QApplication) -> None:
-    """Fusion with a dark palette (so every widget the stylesheet does not name is dark too) + style.qss."""
-    from PySide6.QtGui import QColor, QPalette
-
-    from dit360_desktop.ui.widgets.icons import AppStyle
-
-    # Fusion, with the app's icons in Qt's own dialogs (message boxes, the file dialog).
-    app.setStyle(AppStyle("Fusion"))
-    palette = QPalette()
-    roles = QPalette.ColorRole
-    for role, colour in (
-        (roles.Window, "#1c2028"),
-        (roles.WindowText, "#d9dee7"),
-        (roles.Base, "#1a1e25"),
-        (roles.AlternateBase, "#1e232b"),
-        (roles.ToolTipBase, "#252a34"),
-        (roles.ToolTipText, "#e8ecf2"),
-        (roles.PlaceholderText, "#6c7485"),
-        (roles.Text, "#d9dee7"),
-        (roles.Button, "#2a303b"),
-        (roles.ButtonText, "#d9dee7"),
-        (roles.BrightText, "#ffffff"),
-        (roles.Highlight, "#4c8dff"),
-        (roles.HighlightedText, "#ffffff"),
-        (roles.Link, "#6aa2ff"),
-        (roles.Mid, "#323845"),
-        (roles.Dark, "#15181e"),
-        (roles.Shadow, "#0b0d10"),
-    ):
-        palette.setColor(role, QColor(colour))
-    for role in (roles.WindowText, roles.Text, roles.ButtonText):
-        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor("#5c6472"))
-    app.setPalette(palette)
-    app.setStyleSheet(load_stylesheet())
 
 
 def import_numpy_with_one_blas_thread() -> None:

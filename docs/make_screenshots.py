@@ -57,8 +57,8 @@ def main() -> int:
     from PIL import Image
     from PySide6.QtWidgets import QApplication
 
-    from dit360_desktop.app import apply_theme
     from dit360_desktop.settings import Settings
+    from dit360_desktop.ui.theme import apply_theme
     from dit360_desktop.ui.viewer import ViewMode, prepare_application_opengl
     from dit360_desktop.ui.widgets.window_grab import grab_window
 
@@ -275,7 +275,7 @@ def first_hour_screenshots(window_class, sample, tiny_model: Path, out: Path, sh
     from dit360_desktop.panorama.request import GenerationRequest
     from dit360_desktop.panorama.result import Result
     from dit360_desktop.settings import Settings
-    from dit360_desktop.ui.generation.jobs import FinishedJob
+    from dit360_desktop.ui.common.jobs import FinishedJob
     from dit360_desktop.ui.model_manager import dialog as manager
     from dit360_desktop.ui.settings_dialog import SettingsDialog
     from dit360_desktop.ui.widgets import dialogs

@@ -9,8 +9,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 
-from dit360_desktop.ui.generation.engine_setup import EngineSetup
-from dit360_desktop.ui.generation.jobs import ErrorKind, ErrorReport
+from dit360_desktop.ui.common.jobs import ErrorKind, ErrorReport
+from dit360_desktop.ui.engine_setup import EngineSetup
 from dit360_desktop.ui.widgets.dialogs import ErrorDialog, model_missing_report, without_repair_advice
 
 

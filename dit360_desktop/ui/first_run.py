@@ -14,7 +14,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QWidget
 
-from dit360_desktop.ui.generation.jobs import ModelState
+from dit360_desktop.ui.common.jobs import ModelState
 from dit360_desktop.ui.widgets.icons import icon
 
 log = logging.getLogger(__name__)

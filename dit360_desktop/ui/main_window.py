@@ -3,7 +3,9 @@
 The window wires the features together and holds none of their logic: the form and the generation
 controller (``ui.generation``) build requests and show the worker's reports, ``EngineSetup`` decides which
 engine the worker builds, ``ui.actions``/``ui.menus`` declare the commands, the viewer, the gallery and the
-drop controller keep their own state. A feature reaches another only through signals connected here.
+drop controller keep their own state. The features (history, editing, cluster) get an ``AppContext`` of
+the services they use (``ui.common.context``), never the window; a feature reaches another only through
+those services and the signals connected here.
 """
 
 from __future__ import annotations
@@ -22,14 +24,15 @@ from dit360_desktop.settings import Settings
 from dit360_desktop.ui.actions import Actions
 from dit360_desktop.ui.close_guard import CloseGuard
 from dit360_desktop.ui.cluster.feature import ClusterFeature
+from dit360_desktop.ui.common.context import AppContext, HistoryHub, JobQueue
+from dit360_desktop.ui.common.form import GenerationForm
+from dit360_desktop.ui.common.jobs import ErrorKind, ErrorReport, FinishedJob
+from dit360_desktop.ui.engine_setup import EngineSetup
 from dit360_desktop.ui.error_presenter import ErrorPresenter
 from dit360_desktop.ui.first_run import FirstRun, ModelBanner
 from dit360_desktop.ui.gallery.feature import HistoryFeature
 from dit360_desktop.ui.generation.controller import GenerationController
 from dit360_desktop.ui.generation.drop import DropController, InitImage
-from dit360_desktop.ui.generation.engine_setup import EngineSetup
-from dit360_desktop.ui.generation.form import GenerationForm
-from dit360_desktop.ui.generation.jobs import ErrorKind, ErrorReport, FinishedJob
 from dit360_desktop.ui.generation.panels import ProgressPanel, StatusReadouts
 from dit360_desktop.ui.generation.side_panel import GeneratePanel
 from dit360_desktop.ui.generation.unsaved_notice import show_unsaved_notice
@@ -58,6 +61,7 @@ from dit360_desktop.ui.window_layout import (
     build_bottom_docks,
     default_strip_height,
 )
+from dit360_desktop.ui.window_services import WindowDocks, WindowStatus, WindowViewer
 
 if TYPE_CHECKING:
     import numpy as np
@@ -107,8 +111,7 @@ class MainWindow(QMainWindow):
 
         self.app_actions = Actions(self)
         self.form = GenerationForm()
-        self.history = HistoryFeature(self)
-        self.worker = worker or GenerationWorker(store_factory=self.history.open_worker_library)
+        self.worker = worker or GenerationWorker(store_factory=self._open_worker_library)
         self.engine_setup = EngineSetup(
             self.settings, self.worker, self.app_actions, self, model_dir_override=model_dir_override
         )
@@ -136,7 +139,9 @@ class MainWindow(QMainWindow):
         self.menus.view.addAction(self.history_dock.toggleViewAction())
         self.drop = DropController(self)
         self._connect()
-        self.cluster = ClusterFeature(self, lambda: self.library_dir)
+        self.context = self._make_context()
+        self.history = HistoryFeature(self.context, self.history_dock)
+        self.cluster = ClusterFeature(self.context)
         # Built after the first frame (or on first use): its modules and panels cost ~0.1 s of start-up, and
         # its panels stay hidden until edit or placement mode, so nothing moves when they arrive.
         self._editing: EditingFeature | None = None
@@ -193,7 +198,7 @@ class MainWindow(QMainWindow):
         a.about.triggered.connect(lambda: AboutDialog(self).exec())
         a.settings.triggered.connect(self.open_settings)
         bind_panel_toggle(a.toggle_side_panel, [self.side_dock])
-        bind_panel_toggle(a.toggle_history, [self.queue_dock, self.history_dock])
+        self.bottom_panels = bind_panel_toggle(a.toggle_history, [self.queue_dock, self.history_dock])
         self.engine_setup.refused.connect(self.show_error)
         # Esc leaves fullscreen first; otherwise it cancels (see _on_escape).
         self._escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self._on_escape)
@@ -222,6 +227,39 @@ class MainWindow(QMainWindow):
         self.drop.failed.connect(lambda title, message: self.show_error(
             ErrorReport(ErrorKind.IMAGE, title, message)
         ))  # fmt: skip
+
+    def _make_context(self) -> AppContext:
+        history = HistoryHub()
+        history.reuse_requested.connect(self.apply_parameters)
+        history.variations_requested.connect(self._variations_of)
+        jobs = JobQueue(self.worker, self._before_enqueue)
+        jobs.setParent(self)
+        history.setParent(self)
+        return AppContext(
+            parent=self,
+            settings=self.settings,
+            save_settings=self.save_settings,
+            library_dir=self.library_dir,
+            form=self.form,
+            jobs=jobs,
+            viewer=WindowViewer(lambda: self.viewer, self.show_panorama),
+            status=WindowStatus(self.statusBar(), self.show_error),
+            history=history,
+            menus=self.menus,
+            side_panel=self.side_panel,
+            drop=self.drop,
+            docks=WindowDocks(self, self.queue_dock, self.bottom_panels.add),
+        )
+
+    def _open_worker_library(self) -> Any:
+        """The worker thread's own connection (SQLite connections belong to the thread that opened them)."""
+        from dit360_desktop.history.library import Library
+
+        return Library.open(self.library_dir)
+
+    def _variations_of(self, params: dict) -> None:
+        self.apply_parameters(params)
+        self.queue_variations()
 
     def _on_sample_ready(self, array: np.ndarray) -> None:
         # A result or a dropped picture may have arrived while the sample was being computed.
@@ -296,8 +334,9 @@ class MainWindow(QMainWindow):
         self.show_panorama(finished.image)
         self.queue_panel.add_finished(finished)
         if finished.entry is not None:
-            self.history.add_entry(finished.entry)
+            self.context.history.add_entry(finished.entry)
         self.last_finished = finished
+        self.context.jobs.result_ready.emit(finished)
 
     # ---- showing things ------------------------------------------------------------------------------
 
@@ -412,7 +451,7 @@ class MainWindow(QMainWindow):
         if self._editing is None:
             from dit360_desktop.ui.editing.feature import EditingFeature
 
-            self._editing = EditingFeature(self)
+            self._editing = EditingFeature(self.context)
         return self._editing
 
     @property

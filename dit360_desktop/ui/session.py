@@ -33,7 +33,7 @@ def restore_session(window: Any) -> None:
     ):
         action.setChecked(any(not d.isHidden() for d in docks))
     if s.theme != "dark":
-        from dit360_desktop.ui.settings_dialog import apply_theme_choice
+        from dit360_desktop.ui.theme import apply_theme_choice
 
         apply_theme_choice(s.theme)
 
@@ -60,7 +60,8 @@ def save_session(window: Any, settings_file: Path | None) -> None:
 
 def open_settings_dialog(window: Any) -> None:
     """The Settings dialog; what it changed reaches the form, the engine options and the theme at once."""
-    from dit360_desktop.ui.settings_dialog import SettingsDialog, apply_theme_choice
+    from dit360_desktop.ui.settings_dialog import SettingsDialog
+    from dit360_desktop.ui.theme import apply_theme_choice
 
     count = window.gallery.library.count() if window.gallery is not None else 0
     dialog = SettingsDialog(
@@ -80,16 +81,3 @@ def open_settings_dialog(window: Any) -> None:
         when = "moves there" if changes.move_library else "opens there"
         window.statusBar().showMessage(f"The library {when} when DiT360 Desktop next starts.", 10000)
     window.first_run.check()
-
-
-def move_library_if_asked(window: Any) -> None:
-    """A library move chosen in Settings runs at start-up, before any connection to it is open."""
-    source = window.settings.library_move_from
-    if not source:
-        return
-    from dit360_desktop.history.move import move_library
-
-    window.settings.library_move_from = None
-    window.save_settings()
-    moved = move_library(Path(source), window.library_dir)
-    window.statusBar().showMessage(f"Library moved to {window.library_dir} ({moved} parts)", 8000)

@@ -251,23 +251,6 @@ class SettingsDialog(QDialog):
         return changes
 
 
-def apply_theme_choice(theme: str) -> None:
-    """Restyle the running app: the dark stylesheet, plus the high-contrast additions when chosen."""
-    from PySide6.QtWidgets import QApplication
-
-    from dit360_desktop.app import load_stylesheet
-
-    app = QApplication.instance()
-    if not isinstance(app, QApplication):
-        return
-    extra = (
-        paths.resource("style-high-contrast.qss").read_text(encoding="utf-8")
-        if theme == "high-contrast"
-        else ""
-    )
-    app.setStyleSheet(load_stylesheet() + "\n" + extra)
-
-
 def _with_help(option: QWidget, text: str) -> QWidget:
     """An option with its explanation right under it, indented to the option's text."""
     box = QWidget()

@@ -71,19 +71,33 @@ def default_strip_height(window: QMainWindow, queue: QDockWidget, history: QDock
     window.resizeDocks([history], [HISTORY_HEIGHT], Qt.Orientation.Vertical)
 
 
-def bind_panel_toggle(action: QAction, docks: list[QDockWidget]) -> None:
-    """``action`` (checkable) shows or hides ``docks`` together and follows them when they change."""
-    action.setChecked(any(not d.isHidden() for d in docks))
+class PanelToggle:
+    """A checkable ``action`` that shows or hides its docks together and follows them when they change;
+    a dock a feature adds later joins with ``add`` (F10 hides the cluster dock with the queue)."""
 
-    def show(checked: bool) -> None:
+    def __init__(self, action: QAction, docks: list[QDockWidget]) -> None:
+        self.action = action
+        self.docks: list[QDockWidget] = []
+        action.triggered.connect(self._show)
         for dock in docks:
+            self.add(dock)
+
+    def add(self, dock: QDockWidget) -> None:
+        self.docks.append(dock)
+        dock.toggleViewAction().toggled.connect(lambda _=False: self._follow())
+        self._follow()
+
+    def _show(self, checked: bool) -> None:
+        for dock in self.docks:
             dock.setVisible(checked)
 
-    action.triggered.connect(show)
-    for dock in docks:
-        dock.toggleViewAction().toggled.connect(
-            lambda _=False: action.setChecked(any(not d.isHidden() for d in docks))
-        )
+    def _follow(self) -> None:
+        self.action.setChecked(any(not d.isHidden() for d in self.docks))
+
+
+def bind_panel_toggle(action: QAction, docks: list[QDockWidget]) -> PanelToggle:
+    """``action`` (checkable) shows or hides ``docks`` together and follows them when they change."""
+    return PanelToggle(action, docks)
 
 
 def orientation_for(area: Qt.DockWidgetArea) -> Qt.Orientation:

@@ -26,9 +26,9 @@ from PySide6.QtGui import QImage
 from PySide6.QtOpenGL import QOpenGLWindow
 from PySide6.QtWidgets import QApplication
 
+from dit360_desktop.ui.common.image_input import qimage_to_rgb, rgb_to_qimage
 from dit360_desktop.ui.viewer import ViewMode, create_viewer, prepare_application_opengl
 from dit360_desktop.ui.viewer.gl_support import viewer_surface_format
-from dit360_desktop.ui.viewer.image_input import qimage_to_rgb, rgb_to_qimage
 from dit360_desktop.ui.viewer.render_settings import draw_settings
 from dit360_desktop.ui.viewer.sample_panorama import sample_panorama
 

@@ -271,8 +271,8 @@ def test_a_unet_lora_as_extra_is_refused_by_name_and_the_engine_stays_usable(eng
 def test_restoring_a_result_restores_its_loras(engine, tiny_lora_dir, style_lora, tmp_path):
     from dit360_desktop.history.library import Library
     from dit360_desktop.panorama.imageio import read_metadata
+    from dit360_desktop.ui.common.form import GenerationForm
     from dit360_desktop.ui.generation.drop import request_fields_from_metadata
-    from dit360_desktop.ui.generation.form import GenerationForm
 
     extras = ((str(style_lora), 0.6),)
     result = engine.run(small(lora_path=str(tiny_lora_dir), extra_loras=extras))

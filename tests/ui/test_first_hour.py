@@ -11,7 +11,7 @@ from PIL import Image
 from PySide6.QtGui import QKeySequence
 
 from dit360_desktop.settings import Settings
-from dit360_desktop.ui.generation.jobs import ErrorKind, ModelState
+from dit360_desktop.ui.common.jobs import ErrorKind, ModelState
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ def test_model_folder_is_checked_when_chosen(
 
 def test_errors_for_unmanaged_folders_do_not_suggest_repair(qtbot, window, tiny_flux_dir: Path) -> None:
     from dit360_desktop.panorama.errors import ModelInvalidError
-    from dit360_desktop.ui.generation.jobs import error_report
+    from dit360_desktop.ui.common.jobs import error_report
 
     win = window(Settings(model_dir=str(tiny_flux_dir)))
     error = ModelInvalidError(

@@ -26,7 +26,7 @@ from dit360_desktop import paths
 from dit360_desktop.panorama.errors import OutOfMemoryError
 from dit360_desktop.panorama.request import PANORAMA_PREFIX
 from dit360_desktop.settings import Settings, load_settings, save_settings, settings_path
-from dit360_desktop.ui.generation.jobs import ErrorKind, ModelState
+from dit360_desktop.ui.common.jobs import ErrorKind, ModelState
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -308,7 +308,7 @@ def test_settings_persist_across_windows(qtbot, open_window, make_worker, shared
 
 def test_memory_tier_menu_offers_every_engine_tier(qtbot):
     from dit360_desktop.panorama.request import TIERS
-    from dit360_desktop.ui.generation.form import GenerationForm
+    from dit360_desktop.ui.common.form import GenerationForm
     from dit360_desktop.ui.generation.params_panel import ParamsPanel
 
     form = GenerationForm()
@@ -396,7 +396,7 @@ def test_startup_path_imports_no_torch() -> None:
     script = (
         "import sys\n"
         "from PySide6.QtWidgets import QApplication\n"
-        "from dit360_desktop.app import apply_theme\n"
+        "from dit360_desktop.ui.theme import apply_theme\n"
         "app = QApplication([])\n"
         "apply_theme(app)\n"
         "from dit360_desktop.ui.main_window import MainWindow\n"

@@ -16,7 +16,7 @@ _SCRIPT = """
 import json, sys
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
-from dit360_desktop.app import apply_theme
+from dit360_desktop.ui.theme import apply_theme
 app = QApplication([])
 apply_theme(app)
 from dit360_desktop.ui.main_window import MainWindow

@@ -1,6 +1,6 @@
 """Generate → "Send queue to cluster…": the waiting jobs leave the local queue and run on a Ray cluster.
 
-``ClusterFeature(window)`` adds the menu entry and a "Cluster" dock next to the queue. Nothing from
+``ClusterFeature(context)`` adds the menu entry and a "Cluster" dock next to the queue. Nothing from
 ``dit360_desktop.cluster`` (and so no Ray) is imported until the user sends a queue. Results land in the
 gallery as they are saved; when the cluster goes away, the unfinished jobs go back to the local queue.
 """
@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QCoreApplication, QObject, Qt
+from PySide6.QtCore import QCoreApplication, QObject
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDialog, QDockWidget, QMessageBox
 
 from dit360_desktop.panorama.request import GenerationRequest
 from dit360_desktop.ui.cluster.panel import ClusterPanel
-from dit360_desktop.ui.generation.jobs import JobStatus
+from dit360_desktop.ui.common.context import AppContext
 
 if TYPE_CHECKING:
     from dit360_desktop.ui.cluster.dialog import ClusterChoice
@@ -31,10 +30,9 @@ _SHUTDOWN_WAIT_MS = 60_000
 
 
 class ClusterFeature(QObject):
-    def __init__(self, window: Any, library_dir: Callable[[], Path], *, driver_factory: Any = None) -> None:
-        super().__init__(window)
-        self.window = window
-        self._library_dir = library_dir
+    def __init__(self, context: AppContext, *, driver_factory: Any = None) -> None:
+        super().__init__(context.parent)
+        self.context = context
         self._driver_factory = driver_factory
         self.bridge: Any = None
         self.requests: dict[str, GenerationRequest] = {}
@@ -43,19 +41,17 @@ class ClusterFeature(QObject):
         self.last_notice = ""
         self.panel = ClusterPanel()
         self.panel.stop_requested.connect(self.stop)
-        self.dock = QDockWidget("Cluster", window)
+        self.dock = QDockWidget("Cluster", context.parent)
         self.dock.setObjectName("ClusterDock")
         self.dock.setWidget(self.panel)
-        window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.dock)
-        window.tabifyDockWidget(window.queue_dock, self.dock)
-        window.queue_dock.raise_()
-        self.action = QAction("Send queue to cluster…", window)
+        context.docks.add_dock(self.dock)
+        self.action = QAction("Send queue to &cluster…", context.parent)
         self.action.setObjectName("SendQueueToCluster")
         self.action.setToolTip("Run the waiting generations on a Ray cluster; results land in the history.")
         self.action.triggered.connect(lambda: self.send_queue())
-        window.menus.generate.addSeparator()
-        window.menus.generate.addAction(self.action)
-        window.menus.view.addAction(self.dock.toggleViewAction())
+        context.menus.generate.addSeparator()
+        context.menus.generate.addAction(self.action)
+        context.menus.view.addAction(self.dock.toggleViewAction())
         app = QCoreApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.shutdown)
@@ -73,17 +69,19 @@ class ClusterFeature(QObject):
 
         if not ray_installed():
             return self._notice(f"Sending the queue to a cluster needs Ray. {EXTRA_HINT}", dialog=True)
-        waiting = [job for job in self.window.worker.snapshot() if job.status is JobStatus.QUEUED]
+        waiting = self.context.jobs.waiting()
         if not waiting:
             return self._notice("The queue has no waiting jobs to send (Ctrl+Shift+Enter queues variations).")
         if choice is None:
             from dit360_desktop.ui.cluster.dialog import SendToClusterDialog  # not needed at start-up
 
-            dialog = SendToClusterDialog(self.window.settings.cluster_address, len(waiting), self.window)
+            dialog = SendToClusterDialog(
+                self.context.settings.cluster_address, len(waiting), self.context.parent
+            )
             if dialog.exec() != QDialog.DialogCode.Accepted:
                 return False
             choice = dialog.choice()
-        self.window.settings.cluster_address = choice.address
+        self.context.settings.cluster_address = choice.address
         jobs = self._take_jobs(waiting)
         if jobs is None:
             return False
@@ -107,7 +105,7 @@ class ClusterFeature(QObject):
         taken = []
         for local_id, job in jobs:
             # A job that started locally meanwhile stays local.
-            if self.window.worker.remove(local_id):
+            if self.context.jobs.remove(local_id):
                 taken.append(job)
         return taken
 
@@ -126,7 +124,7 @@ class ClusterFeature(QObject):
         bridge = ClusterBridge(
             jobs,
             options,
-            self._library_dir(),
+            self.context.library_dir,
             driver_factory=self._driver_factory,
             parent=self,
         )
@@ -170,13 +168,11 @@ class ClusterFeature(QObject):
 
     def _worker_gone(self, label: str, why: str) -> None:
         self.panel.worker_gone(label)
-        self.window.statusBar().showMessage(f"Cluster worker {label} {why}", 8000)
+        self.context.status.show_message(f"Cluster worker {label} {why}", 8000)
 
     def _job_saved(self, job_id: str, entry: Any) -> None:
         self._end_job(job_id, "done")
-        gallery = self.window.gallery
-        if gallery is not None:
-            gallery.add_entry(entry)
+        self.context.history.add_entry(entry)
 
     def _job_failed(self, job_id: str, reason: str, retrying: bool) -> None:
         if retrying:
@@ -210,13 +206,13 @@ class ClusterFeature(QObject):
         for job_id in job_ids:
             self._end_job(job_id, "back in the local queue")
         if requests:
-            self.window.worker.enqueue_many(requests)
+            self.context.jobs.enqueue_many(requests)
         return len(requests)
 
     def _notice(self, text: str, *, dialog: bool = False) -> bool:
         self.last_notice = text
-        self.window.statusBar().showMessage(text, 12000)
+        self.context.status.show_message(text, 12000)
         if dialog:
-            box = QMessageBox(QMessageBox.Icon.Warning, "Cluster", text, parent=self.window)
+            box = QMessageBox(QMessageBox.Icon.Warning, "Cluster", text, parent=self.context.parent)
             box.open()
         return False

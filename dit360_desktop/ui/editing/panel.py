@@ -24,10 +24,9 @@ from PySide6.QtWidgets import (
 )
 
 from dit360_desktop.panorama.request import EDIT_METHODS, PARAMETERS
+from dit360_desktop.ui.common.form import GenerationForm
 from dit360_desktop.ui.editing.brush import MAX_RADIUS_DEG, Brush
-from dit360_desktop.ui.generation.form import GenerationForm
-from dit360_desktop.ui.generation.params_panel import SliderSpin
-from dit360_desktop.ui.generation.prompt_panel import section_title
+from dit360_desktop.ui.widgets.form_widgets import SliderSpin, section_title
 
 MIN_BRUSH_DEG = 0.5
 BRUSH_SLIDER_MAX = 45.0

@@ -17,9 +17,9 @@ from PySide6.QtCore import QPointF, QRectF
 from PySide6.QtGui import QColor, QPainter, QPen
 
 from dit360_desktop.panorama.placement import MAX_FOV, MIN_FOV, Placement
-from dit360_desktop.ui.viewer.camera import CameraView, ViewMode, camera_basis
-from dit360_desktop.ui.viewer.overlays import OverlayFrame
-from dit360_desktop.ui.viewer.screen import project
+from dit360_desktop.ui.common.camera import CameraView, ViewMode, camera_basis
+from dit360_desktop.ui.common.overlay import OverlayFrame
+from dit360_desktop.ui.common.screen import project
 
 HANDLE_PX = 9.0  # half the side of a corner handle, and how near the pointer must be to take it
 _EDGE_POINTS = 24

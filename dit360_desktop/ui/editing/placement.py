@@ -33,12 +33,12 @@ from PySide6.QtWidgets import (
 from dit360_desktop.panorama.errors import ImageLoadError, RequestError
 from dit360_desktop.panorama.placement import MAX_FOV, MIN_FOV, Placement, estimate_fov, place_photo
 from dit360_desktop.panorama.request import GenerationRequest
+from dit360_desktop.ui.common.camera import CameraView, direction_at, wrap_yaw
+from dit360_desktop.ui.common.form import GenerationForm
 from dit360_desktop.ui.editing.controller import reveal_in_scroll_area
 from dit360_desktop.ui.editing.photo_frame import HANDLE_PX, fov_reaching, paint_frame, screen_corners
-from dit360_desktop.ui.generation.form import GenerationForm
-from dit360_desktop.ui.generation.prompt_panel import section_title
-from dit360_desktop.ui.viewer.camera import CameraView, direction_at, wrap_yaw
 from dit360_desktop.ui.widgets.background import BackgroundOp
+from dit360_desktop.ui.widgets.form_widgets import section_title
 
 log = logging.getLogger(__name__)
 

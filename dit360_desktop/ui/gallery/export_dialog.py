@@ -35,9 +35,9 @@ from dit360_desktop.history.export import (
 )
 from dit360_desktop.panorama.hdr import MAX_HIGHLIGHT_STOPS
 from dit360_desktop.panorama.projection import equirect_to_perspective
-from dit360_desktop.ui.viewer.camera import CameraView, ViewMode
-from dit360_desktop.ui.viewer.view_export import ViewExportForm, format_for_suffix
+from dit360_desktop.ui.common.camera import CameraView, ViewMode
 from dit360_desktop.ui.widgets.dialogs import remembered_folder
+from dit360_desktop.ui.widgets.view_export import ViewExportForm, format_for_suffix
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,11 @@
 """The history gallery in the main window.
 
-``HistoryFeature(window)`` opens the library after the first frame (moving it first if Settings asked
-for that), puts the gallery in the window's history dock, and connects the gallery's requests: show an
-entry, re-use its parameters, queue variations, use it as the init image, and the finishing actions
-(repair, upscale, edit). The window only creates it and calls ``attach()``.
+``HistoryFeature(context, dock)`` opens the library after the first frame (moving it first if Settings asked
+for that), puts the gallery in the history dock, and speaks for it through the context's history hub: the
+selection and the requests (show an entry, re-use its parameters, queue variations, use it as the init
+image) go out as the hub's signals, entries saved elsewhere and commands other features offer on an entry
+come in. The finishing actions (repair, upscale) are the gallery's own. The window only creates it and
+calls ``attach()``.
 """
 
 from __future__ import annotations
@@ -12,17 +14,20 @@ import logging
 from typing import Any
 
 from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QDockWidget
 
-from dit360_desktop.ui.generation.jobs import error_report
+from dit360_desktop.ui.common.context import AppContext
+from dit360_desktop.ui.common.jobs import error_report
 from dit360_desktop.ui.window_layout import orientation_for
 
 log = logging.getLogger(__name__)
 
 
 class HistoryFeature(QObject):
-    def __init__(self, window: Any) -> None:
-        super().__init__(window)
-        self.window = window
+    def __init__(self, context: AppContext, dock: QDockWidget) -> None:
+        super().__init__(context.parent)
+        self.context = context
+        self.dock = dock
         self.gallery: Any = None
 
     def attach(self) -> None:
@@ -32,42 +37,64 @@ class HistoryFeature(QObject):
         from dit360_desktop.ui.gallery.panel import GalleryPanel
         from dit360_desktop.ui.gallery.repair_action import attach_repair
         from dit360_desktop.ui.gallery.upscale_action import attach_upscale
-        from dit360_desktop.ui.session import move_library_if_asked
 
-        w = self.window
+        c = self.context
         try:
-            move_library_if_asked(w)
-            library = Library.open(w.library_dir)
+            self._move_library_if_asked()
+            library = Library.open(c.library_dir)
         except Exception as e:
             log.exception("The history library could not be opened")
-            w.show_error(error_report(e))
+            c.status.show_error(error_report(e))
             return
-        gallery = self.gallery = GalleryPanel(library, w)
+        gallery = self.gallery = GalleryPanel(library, c.parent)
         # Exports start from what the viewer shows and remember their folders (ui/gallery/export_dialog).
-        gallery.choose_export = export_chooser(w, lambda: w.viewer.camera.view, w.settings.last_folders)
-        dock = w.history_dock
+        gallery.choose_export = export_chooser(
+            c.parent, lambda: c.viewer.current().camera.view, c.settings.last_folders
+        )
+        dock = self.dock
         # Oriented before it is placed: stacked vertically its minimum height would stretch the strip.
-        gallery.set_orientation(orientation_for(w.dockWidgetArea(dock)))
+        gallery.set_orientation(orientation_for(c.docks.area_of(dock)))
         dock.widget().set_content(gallery)
         dock.dockLocationChanged.connect(lambda area: gallery.set_orientation(orientation_for(area)))
+        hub = c.history
+        hub.set_current_entry(gallery.current_entry)
         gallery.entry_selected.connect(self._show_entry)
-        gallery.reuse_parameters_requested.connect(w.apply_parameters)
-        gallery.reuse_as_init_requested.connect(lambda path: w.drop.open_path(path, offer_restore=False))
-        gallery.variations_requested.connect(self._variations)
-        gallery.status_message.connect(lambda text: w.statusBar().showMessage(text, 6000))
-        w.editing.attach_gallery(gallery)
-        attach_repair(gallery, w.worker, w)  # entry → Repair seam/poles… (docs/finishing.md)
-        attach_upscale(gallery, w.worker, w)  # entry → Upscale… (docs/finishing.md)
+        gallery.entry_selected.connect(hub.entry_selected)
+        gallery.reuse_parameters_requested.connect(hub.reuse_requested)
+        gallery.reuse_as_init_requested.connect(lambda path: c.drop.open_path(path, offer_restore=False))
+        gallery.variations_requested.connect(hub.variations_requested)
+        gallery.status_message.connect(lambda text: c.status.show_message(text, 6000))
+        hub.entry_added.connect(gallery.add_entry)
+        for action in hub.entry_actions():
+            self._offer(action)
+        hub.entry_action_added.connect(self._offer)
+        attach_repair(gallery, c.jobs, c.parent)  # entry → Repair seam/poles… (docs/finishing.md)
+        attach_upscale(gallery, c.jobs, c.parent)  # entry → Upscale… (docs/finishing.md)
+
+    def _offer(self, action: Any) -> None:
+        action.setParent(self.gallery)  # the gallery's context menu owns it from now on
+        self.gallery.add_entry_action(action)
+
+    def _move_library_if_asked(self) -> None:
+        """A library move chosen in Settings runs at start-up, before any connection to it is open."""
+        c = self.context
+        source = c.settings.library_move_from
+        if not source:
+            return
+        from pathlib import Path
+
+        from dit360_desktop.history.move import move_library
+
+        c.settings.library_move_from = None
+        c.save_settings()
+        moved = move_library(Path(source), c.library_dir)
+        c.status.show_message(f"Library moved to {c.library_dir} ({moved} parts)", 8000)
 
     def open_worker_library(self) -> Any:
         """The worker thread's own connection (SQLite connections belong to the thread that opened them)."""
         from dit360_desktop.history.library import Library
 
-        return Library.open(self.window.library_dir)
-
-    def add_entry(self, entry: Any) -> None:
-        if self.gallery is not None:
-            self.gallery.add_entry(entry)
+        return Library.open(self.context.library_dir)
 
     def shutdown(self) -> None:
         if self.gallery is not None:
@@ -83,10 +110,6 @@ class HistoryFeature(QObject):
         try:
             image = load_user_image(entry.path)
         except Exception as e:
-            self.window.show_error(error_report(e))
+            self.context.status.show_error(error_report(e))
             return
-        self.window.show_panorama(np.asarray(image))
-
-    def _variations(self, params: dict) -> None:
-        self.window.apply_parameters(params)
-        self.window.queue_variations()
+        self.context.viewer.show_panorama(np.asarray(image))

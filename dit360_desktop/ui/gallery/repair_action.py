@@ -92,7 +92,7 @@ def repair_problem(entry: Any) -> str | None:
 
 def attach_repair(gallery: Any, worker: Any, window: QWidget) -> QAction:
     """Add "Repair…" to the gallery's entry context menu; it queues ``worker.enqueue_repair``."""
-    from dit360_desktop.ui.generation.worker import RepairJob
+    from dit360_desktop.ui.common.jobs import RepairJob
 
     action = QAction("Repair seam/poles…", window)
     action.setObjectName("act_repair_entry")

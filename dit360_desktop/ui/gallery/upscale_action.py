@@ -148,7 +148,7 @@ class UpscaleDialog(QDialog):
 
 def attach_upscale(gallery: Any, worker: Any, window: QWidget) -> QAction:
     """Add "Upscale…" to the gallery's entry context menu; it queues ``worker.enqueue_upscale``."""
-    from dit360_desktop.ui.generation.worker import UpscaleJob
+    from dit360_desktop.ui.common.jobs import UpscaleJob
 
     action = QAction("Upscale…", window)
     action.setObjectName("act_upscale_entry")

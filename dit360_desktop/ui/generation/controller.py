@@ -16,9 +16,8 @@ from PySide6.QtCore import QObject, Signal
 from dit360_desktop.panorama.errors import RequestError
 from dit360_desktop.panorama.events import Stage, StageEvent, StepEvent
 from dit360_desktop.panorama.request import MAX_SEED, GenerationRequest
-from dit360_desktop.ui.generation.drop import DropController, InitImage
-from dit360_desktop.ui.generation.form import GenerationForm
-from dit360_desktop.ui.generation.jobs import (
+from dit360_desktop.ui.common.form import GenerationForm
+from dit360_desktop.ui.common.jobs import (
     ErrorKind,
     ErrorReport,
     FinishedJob,
@@ -26,6 +25,7 @@ from dit360_desktop.ui.generation.jobs import (
     JobStatus,
     error_report,
 )
+from dit360_desktop.ui.generation.drop import DropController, InitImage
 from dit360_desktop.ui.generation.panels import ProgressPanel, StatusReadouts
 from dit360_desktop.ui.generation.queue_panel import QueuePanel
 from dit360_desktop.ui.generation.side_panel import GeneratePanel

@@ -8,7 +8,6 @@ failure becomes a plain message, never a crash.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from dit360_desktop.panorama.errors import ImageLoadError
 from dit360_desktop.panorama.request import FIT_MODES, TRAINED_SIZE
+from dit360_desktop.ui.common.context import DropAction
 from dit360_desktop.ui.widgets.drop_zone import DropHighlight
 from dit360_desktop.ui.widgets.icons import icon
 
@@ -70,19 +70,6 @@ def pil_to_qimage(image: Image.Image) -> QImage:
 
 def is_two_to_one(width: int, height: int) -> bool:
     return height > 0 and abs(width / height - 2.0) <= 2.0 * _ASPECT_TOLERANCE
-
-
-@dataclass(frozen=True)
-class DropAction:
-    """Another use for a dropped picture, offered next to "Use as init image" (e.g. "Place in 360°").
-
-    ``handler(path, image)`` gets the file and its decoded picture (RGB, EXIF-rotated).
-    """
-
-    key: str
-    label: str
-    tooltip: str
-    handler: Callable[[Path, Image.Image], None]
 
 
 @dataclass(frozen=True)

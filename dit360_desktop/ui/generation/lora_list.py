@@ -27,8 +27,8 @@ from PySide6.QtWidgets import (
 )
 
 from dit360_desktop.panorama.request import MAX_EXTRA_LORAS, PARAMETERS, normalise_extra_loras
-from dit360_desktop.ui.generation.form import GenerationForm
-from dit360_desktop.ui.generation.prompt_panel import section_title
+from dit360_desktop.ui.common.form import GenerationForm
+from dit360_desktop.ui.widgets.form_widgets import section_title
 from dit360_desktop.ui.widgets.icons import icon
 
 LORA_FILTER = "LoRA files (*.safetensors)"

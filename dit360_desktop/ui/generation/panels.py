@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QStatusBar, QWidget
 
 from dit360_desktop.panorama.events import Stage, StepEvent
-from dit360_desktop.ui.generation.jobs import ModelState
+from dit360_desktop.ui.common.jobs import ModelState
 
 _STAGE_TEXT = {
     Stage.LOADING: "Loading the model",

@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import secrets
 
-from PySide6.QtCore import QRegularExpression, Qt, Signal
+from PySide6.QtCore import QRegularExpression, Qt
 from PySide6.QtGui import QRegularExpressionValidator
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QSlider,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -28,11 +26,10 @@ from dit360_desktop.panorama.request import (
     PARAMETERS,
     TIER_CHOICES,
     TRAINED_SIZE,
-    ParameterSpec,
 )
-from dit360_desktop.ui.generation.form import GenerationForm
+from dit360_desktop.ui.common.form import GenerationForm
 from dit360_desktop.ui.generation.lora_list import LoraListWidget
-from dit360_desktop.ui.generation.prompt_panel import section_title
+from dit360_desktop.ui.widgets.form_widgets import SliderSpin, section_title
 from dit360_desktop.ui.widgets.icons import icon
 
 # (width, height, note). The first is the size DiT360 was trained at; the rest work but look worse.
@@ -43,66 +40,6 @@ SIZE_PRESETS: tuple[tuple[int, int, str], ...] = (
     (3072, 1536, "not trained"),
     (4096, 2048, "not trained · needs a large GPU"),
 )
-
-
-class SliderSpin(QWidget):
-    """A slider and a spin box showing the same number; the spin box allows values past the slider."""
-
-    valueChanged = Signal(float)
-
-    def __init__(
-        self,
-        minimum: float,
-        maximum: float,
-        step: float,
-        decimals: int,
-        value: float,
-        *,
-        slider_max: float | None = None,
-        tooltip: str = "",
-    ) -> None:
-        super().__init__()
-        self._scale = 10**decimals
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setRange(round(minimum * self._scale), round((slider_max or maximum) * self._scale))
-        self.spin = QDoubleSpinBox()
-        self.spin.setRange(minimum, maximum)
-        self.spin.setDecimals(decimals)
-        self.spin.setSingleStep(step)
-        self.spin.setFixedWidth(64)
-        self.spin.setAlignment(Qt.AlignmentFlag.AlignRight)
-        self.spin.setKeyboardTracking(False)
-        for widget in (self.slider, self.spin, self):
-            widget.setToolTip(tooltip)
-        layout.addWidget(self.slider, 1)
-        layout.addWidget(self.spin)
-        self.slider.valueChanged.connect(lambda v: self.spin.setValue(v / self._scale))
-        self.spin.valueChanged.connect(self._spin_changed)
-        self.setValue(value)
-
-    @classmethod
-    def for_spec(cls, spec: ParameterSpec) -> SliderSpin:
-        widget = cls(
-            spec.low, spec.high, spec.step, spec.decimals, spec.default,
-            slider_max=spec.slider_high, tooltip=spec.help,
-        )  # fmt: skip
-        widget.setObjectName(f"{spec.name}_input")
-        return widget
-
-    def _spin_changed(self, value: float) -> None:
-        self.slider.blockSignals(True)
-        self.slider.setValue(round(value * self._scale))
-        self.slider.blockSignals(False)
-        self.valueChanged.emit(value)
-
-    def value(self) -> float:
-        return self.spin.value()
-
-    def setValue(self, value: float) -> None:
-        self.spin.setValue(value)
-        self._spin_changed(self.spin.value())
 
 
 class ParamsPanel(QWidget):

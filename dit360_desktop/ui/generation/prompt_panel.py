@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QCheckBox, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QPlainTextEdit, QVBoxLayout, QWidget
 
 from dit360_desktop.panorama.request import PANORAMA_PREFIX
-from dit360_desktop.ui.generation.form import GenerationForm, join_prefix
-
-
-def section_title(text: str) -> QLabel:
-    label = QLabel(text.upper())
-    label.setObjectName("SectionTitle")
-    return label
+from dit360_desktop.ui.common.form import GenerationForm, join_prefix
+from dit360_desktop.ui.widgets.form_widgets import section_title
 
 
 class PromptPanel(QWidget):

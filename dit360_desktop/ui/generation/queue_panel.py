@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from dit360_desktop.panorama.request import PANORAMA_PREFIX, GenerationRequest
-from dit360_desktop.ui.generation.jobs import FinishedJob, JobInfo, JobStatus
+from dit360_desktop.ui.common.jobs import FinishedJob, JobInfo, JobStatus
 from dit360_desktop.ui.widgets.icons import icon
 
 if TYPE_CHECKING:

@@ -13,8 +13,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from dit360_desktop.ui.common.form import GenerationForm
 from dit360_desktop.ui.generation.drop import InitImageCard
-from dit360_desktop.ui.generation.form import GenerationForm
 from dit360_desktop.ui.generation.params_panel import ParamsPanel
 from dit360_desktop.ui.generation.prompt_panel import PromptPanel
 from dit360_desktop.ui.widgets.icons import icon

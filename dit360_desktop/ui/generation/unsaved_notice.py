@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dit360_desktop.ui.generation.jobs import FinishedJob
+from dit360_desktop.ui.common.jobs import FinishedJob
 from dit360_desktop.ui.widgets.dialogs import remembered_folder
 from dit360_desktop.ui.widgets.icons import icon
 

@@ -31,12 +31,14 @@ from PySide6.QtCore import QThread, Signal
 from dit360_desktop.panorama.errors import GenerationCancelled, ModelMissingError
 from dit360_desktop.panorama.events import CancelToken, Stage, StageEvent, StepEvent
 from dit360_desktop.panorama.request import GenerationRequest
-from dit360_desktop.ui.generation.jobs import (
+from dit360_desktop.ui.common.jobs import (
     ErrorKind,
     FinishedJob,
     JobInfo,
     JobStatus,
     ModelState,
+    RepairJob,
+    UpscaleJob,
     error_report,
 )
 from dit360_desktop.ui.generation.result_saving import ResultSaver, StoreFactory
@@ -107,23 +109,6 @@ class _Job:
 
     def info(self) -> JobInfo:
         return JobInfo(self.job_id, self.request, self.status)
-
-
-@dataclasses.dataclass(frozen=True)
-class RepairJob:
-    source: Path
-    seam: bool
-    poles: bool
-    strength: float = 0.75
-
-
-@dataclasses.dataclass(frozen=True)
-class UpscaleJob:
-    source: Path
-    scale: int
-    sr_model: Path
-    tile: int | None = None
-    detail: float = 0.0  # > 0: the DiT360 detail stage at this strength (core/upscale/detail.py)
 
 
 class GenerationWorker(QThread):

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QWidget
 
-from dit360_desktop.ui.viewer.camera import CameraView, PanoramaCamera, ViewMode
-from dit360_desktop.ui.viewer.errors import OpenGLUnavailableError, ViewerError
+from dit360_desktop.ui.common.camera import CameraView, PanoramaCamera, ViewMode
+from dit360_desktop.ui.common.viewer_errors import OpenGLUnavailableError, ViewerError
 from dit360_desktop.ui.viewer.gl_support import DISABLE_ENV, opengl_problem, prepare_application_opengl
 from dit360_desktop.ui.viewer.input import SHORTCUTS, Shortcut
 from dit360_desktop.ui.viewer.unavailable import ViewerUnavailable

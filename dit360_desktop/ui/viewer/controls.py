@@ -27,11 +27,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dit360_desktop.ui.viewer.camera import CameraView, ViewMode
-from dit360_desktop.ui.viewer.image_input import qimage_to_rgb
-from dit360_desktop.ui.viewer.view_export import ViewExportForm, format_for_suffix, save_view_picture
+from dit360_desktop.ui.common.camera import CameraView, ViewMode
+from dit360_desktop.ui.common.image_input import qimage_to_rgb
 from dit360_desktop.ui.widgets.dialogs import remembered_folder
 from dit360_desktop.ui.widgets.icons import icon
+from dit360_desktop.ui.widgets.view_export import ViewExportForm, format_for_suffix, save_view_picture
 
 SNAPSHOT_FOLDER = "snapshot"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dit360_desktop.ui.viewer.camera import CameraView, view_rays
+from dit360_desktop.ui.common.camera import CameraView, view_rays
 from dit360_desktop.ui.viewer.mask_tint import apply_mask_tint
 
 if TYPE_CHECKING:

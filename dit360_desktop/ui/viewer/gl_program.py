@@ -5,7 +5,7 @@ from __future__ import annotations
 from OpenGL import GL
 
 from dit360_desktop.paths import resource
-from dit360_desktop.ui.viewer.errors import OpenGLUnavailableError
+from dit360_desktop.ui.common.viewer_errors import OpenGLUnavailableError
 
 
 class ShaderProgram:

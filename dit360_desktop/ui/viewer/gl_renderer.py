@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from OpenGL import GL
 
-from dit360_desktop.ui.viewer.errors import ViewerError
+from dit360_desktop.ui.common.viewer_errors import ViewerError
 from dit360_desktop.ui.viewer.gl_cubemap import NO_LIMIT, CubemapConversion, Upload
 from dit360_desktop.ui.viewer.gl_flat import FlatTexture
 from dit360_desktop.ui.viewer.gl_mask import MaskTexture

@@ -29,21 +29,22 @@ from PySide6.QtGui import (
 from PySide6.QtOpenGL import QOpenGLPaintDevice, QOpenGLWindow
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from dit360_desktop.ui.viewer.camera import (
+from dit360_desktop.ui.common.camera import (
     CameraView,
     PanoramaCamera,
     ViewMode,
     check_snapshot_fov,
     fov_for_pixel_scale,
 )
+from dit360_desktop.ui.common.image_input import as_rgb_array, rgb_to_qimage
+from dit360_desktop.ui.common.overlay import OverlayFrame, ViewerOverlay
+from dit360_desktop.ui.common.viewer_errors import OpenGLUnavailableError, ViewerError
 from dit360_desktop.ui.viewer.edit_hooks import EditingHooks
-from dit360_desktop.ui.viewer.errors import OpenGLUnavailableError, ViewerError
 from dit360_desktop.ui.viewer.gl_support import required_gl_version, viewer_surface_format, window_owner
-from dit360_desktop.ui.viewer.image_input import as_rgb_array, rgb_to_qimage
 from dit360_desktop.ui.viewer.input import ViewerInput
 from dit360_desktop.ui.viewer.input_events import ViewerInputEvents
 from dit360_desktop.ui.viewer.motion import AUTO_ROTATE_SPEED
-from dit360_desktop.ui.viewer.overlays import DropZone, GridLabels, OverlayFrame, ViewerOverlay, ViewReadout
+from dit360_desktop.ui.viewer.overlays import DropZone, GridLabels, ViewReadout
 from dit360_desktop.ui.viewer.render_settings import BACKGROUND, draw_settings
 
 if TYPE_CHECKING:

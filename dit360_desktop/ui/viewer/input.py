@@ -11,7 +11,7 @@ from typing import Protocol
 
 from PySide6.QtCore import Qt
 
-from dit360_desktop.ui.viewer.camera import PanoramaCamera, ViewMode
+from dit360_desktop.ui.common.camera import PanoramaCamera, ViewMode
 from dit360_desktop.ui.viewer.motion import Inertia, VelocityTracker
 
 WHEEL_ZOOM_PER_NOTCH = 0.88  # fov factor per 15° wheel notch

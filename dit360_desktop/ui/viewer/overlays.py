@@ -8,36 +8,18 @@ logical pixels; ``project`` in ``viewer.screen`` places things on directions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
-
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter
 
-from dit360_desktop.ui.viewer.camera import CameraView, ViewMode
-from dit360_desktop.ui.viewer.screen import grid_labels
+from dit360_desktop.ui.common.camera import CameraView, ViewMode
+from dit360_desktop.ui.common.overlay import OverlayFrame
+from dit360_desktop.ui.common.screen import grid_labels
 from dit360_desktop.ui.widgets.drop_zone import paint_drop_zone
 
 _PANEL = QColor(14, 16, 20, 170)
 _TEXT = QColor(0xE8, 0xEC, 0xF2)
 _HORIZON = QColor(255, 184, 64)
 _PARALLEL = QColor(220, 228, 240)
-
-
-@dataclass(frozen=True)
-class OverlayFrame:
-    """What an overlay knows about the frame it paints on."""
-
-    view: CameraView
-    width: float  # logical pixels
-    height: float
-    pixel_scale: float | None  # screen pixels per panorama pixel at the centre, None without a panorama
-
-
-class ViewerOverlay(Protocol):
-    def visible(self) -> bool: ...
-
-    def paint(self, painter: QPainter, frame: OverlayFrame) -> None: ...
 
 
 def _signed(value: float) -> str:

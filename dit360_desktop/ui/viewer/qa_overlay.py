@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter
 
-from dit360_desktop.ui.viewer.camera import ViewMode
+from dit360_desktop.ui.common.camera import ViewMode
 
 if TYPE_CHECKING:
     import numpy as np
 
     from dit360_desktop.panorama import qa
-    from dit360_desktop.ui.viewer.overlays import OverlayFrame
+    from dit360_desktop.ui.common.overlay import OverlayFrame
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from dit360_desktop.ui.viewer.camera import CameraView, ViewMode, camera_basis
+from dit360_desktop.ui.common.camera import CameraView, ViewMode, camera_basis
 
 # A 16384-wide panorama would want ~5200 px faces (width/π keeps equator detail); 4096 keeps the
 # cubemap at ~530 MB with mipmaps, which mid-range GPUs can spare.

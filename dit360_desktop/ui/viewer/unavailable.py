@@ -13,10 +13,10 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QFrame, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from dit360_desktop.ui.viewer.camera import CameraView, PanoramaCamera, check_snapshot_fov
+from dit360_desktop.ui.common.camera import CameraView, PanoramaCamera, check_snapshot_fov
+from dit360_desktop.ui.common.image_input import as_rgb_array, qimage_to_rgb, rgb_to_qimage
+from dit360_desktop.ui.common.viewer_errors import ViewerError
 from dit360_desktop.ui.viewer.cpu_render import render_view
-from dit360_desktop.ui.viewer.errors import ViewerError
-from dit360_desktop.ui.viewer.image_input import as_rgb_array, qimage_to_rgb, rgb_to_qimage
 
 if TYPE_CHECKING:
     import numpy as np

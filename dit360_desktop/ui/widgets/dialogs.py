@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from dit360_desktop import __version__, paths
-from dit360_desktop.ui.generation.jobs import ErrorKind, ErrorReport
+from dit360_desktop.ui.common.jobs import ErrorKind, ErrorReport
 from dit360_desktop.ui.widgets.icons import icon
 
 # (keys, what they do); the help dialog lists these and the main window binds the same sequences.

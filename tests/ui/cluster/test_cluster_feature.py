@@ -15,16 +15,16 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
+from dit360_desktop.history.job_keys import save_job_result
 from PIL import Image
 
 from dit360_desktop.cluster import events as ev
 from dit360_desktop.cluster.jobs import BatchSummary, JobOutcome, JobStatus
 from dit360_desktop.cluster.wire import WorkerInfo
-from dit360_desktop.history.job_keys import save_job_result
 from dit360_desktop.panorama.result import Result
 from dit360_desktop.settings import Settings
 from dit360_desktop.ui.cluster.dialog import ClusterChoice
-from dit360_desktop.ui.generation.jobs import JobStatus as LocalStatus
+from dit360_desktop.ui.common.jobs import JobStatus as LocalStatus
 
 WORKER = WorkerInfo(name="worker-1", host="gpu-node-3", node_ip="10.0.0.3", pid=4242)
 
@@ -91,7 +91,7 @@ def test_the_main_window_module_imports_neither_ray_nor_the_cluster_package() ->
 
 
 def test_the_menu_entry_and_dock(window) -> None:
-    assert window.cluster.action.text() == "Send queue to cluster…"
+    assert window.cluster.action.text() == "Send queue to &cluster…"  # Alt+G, C
     assert window.cluster.action in window.menus.generate.actions()
 
 

@@ -14,9 +14,9 @@ from PySide6.QtCore import QPoint, Qt
 from dit360_desktop.history.library import Library
 from dit360_desktop.panorama.request import GenerationRequest
 from dit360_desktop.panorama.result import Result
+from dit360_desktop.ui.common.form import GenerationForm
 from dit360_desktop.ui.editing.controller import EditController
 from dit360_desktop.ui.editing.panel import EditPanel
-from dit360_desktop.ui.generation.form import GenerationForm
 
 
 @pytest.mark.gl

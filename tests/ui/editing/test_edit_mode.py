@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, Qt
 
+from dit360_desktop.ui.common.camera import ViewMode, direction_at
+from dit360_desktop.ui.common.form import GenerationForm
 from dit360_desktop.ui.editing.controller import EditController
 from dit360_desktop.ui.editing.panel import EditPanel
-from dit360_desktop.ui.generation.form import GenerationForm
-from dit360_desktop.ui.viewer.camera import ViewMode, direction_at
 
 
 @pytest.fixture

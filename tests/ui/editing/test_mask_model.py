@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from dit360_desktop.panorama.projection import direction_to_equirect_uv
+from dit360_desktop.ui.common.camera import CameraView, ViewMode, direction_at
 from dit360_desktop.ui.editing.brush import (
     Brush,
     EquirectGrid,
@@ -18,7 +19,6 @@ from dit360_desktop.ui.editing.brush import (
     slerp_points,
 )
 from dit360_desktop.ui.editing.mask_model import MaskImportError, MaskModel
-from dit360_desktop.ui.viewer.camera import CameraView, ViewMode, direction_at
 
 W, H = 512, 256
 
@@ -206,7 +206,7 @@ def test_painting_under_the_cursor_marks_the_pixel_under_the_cursor(mode):
 
 
 def test_direction_at_matches_the_rendered_rays():
-    from dit360_desktop.ui.viewer.camera import view_rays
+    from dit360_desktop.ui.common.camera import view_rays
 
     view = CameraView(yaw=-30.0, pitch=-50.0, fov=100.0, mode=ViewMode.PERSPECTIVE)
     rays, _ = view_rays(view, 64, 36)

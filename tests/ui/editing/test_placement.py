@@ -11,8 +11,8 @@ from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
 
 from dit360_desktop.panorama.placement import Placement, place_photo
+from dit360_desktop.ui.common.form import GenerationForm
 from dit360_desktop.ui.editing.placement import PlacementController, PlacementPanel, PlacementTool
-from dit360_desktop.ui.generation.form import GenerationForm
 
 
 def test_tool_moves_the_photo_with_the_pointer_and_scales_it_with_the_wheel():
@@ -97,7 +97,7 @@ def test_place_drag_preview_and_outpaint(qtbot, gl_viewer, photo_file, tmp_path)
 def test_cancelling_a_placement_shows_the_panorama_again(qtbot, gl_viewer, photo_file, tmp_path):
     from PySide6.QtGui import QImage
 
-    from dit360_desktop.ui.viewer.image_input import qimage_to_rgb
+    from dit360_desktop.ui.common.image_input import qimage_to_rgb
 
     def frame() -> np.ndarray:
         # A fixed size: the panel showing and hiding changes the on-screen view's width by a pixel.
@@ -172,8 +172,8 @@ def test_frame_outline_is_the_border_of_the_placed_footprint(placement):
 
 
 def test_dragging_a_corner_scales_the_photo_to_the_pointer():
+    from dit360_desktop.ui.common.camera import CameraView, ViewMode
     from dit360_desktop.ui.editing.photo_frame import screen_corners
-    from dit360_desktop.ui.viewer.camera import CameraView, ViewMode
 
     view = CameraView(0.0, 0.0, 90.0, ViewMode.PERSPECTIVE)
     tool = PlacementTool(

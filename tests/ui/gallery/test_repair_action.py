@@ -12,8 +12,8 @@ from PySide6.QtWidgets import QDialog, QMessageBox
 
 from dit360_desktop.panorama.request import GenerationRequest
 from dit360_desktop.panorama.result import Result
+from dit360_desktop.ui.common.jobs import RepairJob
 from dit360_desktop.ui.gallery import repair_action
-from dit360_desktop.ui.generation.worker import RepairJob
 
 
 def seamed(width: int = 256, height: int = 128) -> np.ndarray:

@@ -14,8 +14,8 @@ from safetensors.torch import save_file
 
 from dit360_desktop.panorama.request import GenerationRequest
 from dit360_desktop.panorama.result import Result
+from dit360_desktop.ui.common.jobs import UpscaleJob
 from dit360_desktop.ui.gallery import upscale_action
-from dit360_desktop.ui.generation.worker import UpscaleJob
 
 
 @pytest.fixture

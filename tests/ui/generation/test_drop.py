@@ -370,7 +370,7 @@ def test_window_shows_the_init_image_with_strength_and_removes_it(qtbot, tmp_pat
 
 
 def test_other_uses_are_offered_on_every_drop(qtbot, tmp_path):
-    from dit360_desktop.ui.generation.drop import DropAction
+    from dit360_desktop.ui.common.context import DropAction
 
     path = tmp_path / "pano.png"
     _gradient(256, 128).save(path)

@@ -8,8 +8,8 @@ from PIL import Image, PngImagePlugin
 from dit360_desktop.panorama.imageio import read_metadata
 from dit360_desktop.panorama.parameters import format_a1111_parameters
 from dit360_desktop.panorama.request import GenerationRequest
+from dit360_desktop.ui.common.form import GenerationForm
 from dit360_desktop.ui.generation.drop import request_fields_from_metadata
-from dit360_desktop.ui.generation.form import GenerationForm
 
 
 def _a1111_only_png(tmp_path, request: GenerationRequest):

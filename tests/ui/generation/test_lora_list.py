@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from dit360_desktop.panorama.request import GenerationRequest
-from dit360_desktop.ui.generation.form import GenerationForm
+from dit360_desktop.ui.common.form import GenerationForm
 from dit360_desktop.ui.generation.lora_list import LoraEntry, LoraListModel, LoraListWidget, lora_files_in
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from dit360_desktop.panorama.request import GenerationRequest
-from dit360_desktop.ui.generation.jobs import FinishedJob, JobInfo, JobStatus
+from dit360_desktop.ui.common.jobs import FinishedJob, JobInfo, JobStatus
 from dit360_desktop.ui.generation.queue_panel import MAX_DONE_ROWS, THUMB_SIZE, QueuePanel
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from dit360_desktop.ui.generation.result_saving import ResultSaver
 from PIL import Image
 from PySide6.QtWidgets import QApplication
 
@@ -18,9 +19,8 @@ from dit360_desktop.panorama import fileio, imageio
 from dit360_desktop.panorama.request import GenerationRequest
 from dit360_desktop.panorama.result import Result
 from dit360_desktop.settings import Settings
+from dit360_desktop.ui.common.jobs import FinishedJob
 from dit360_desktop.ui.generation import unsaved_notice
-from dit360_desktop.ui.generation.jobs import FinishedJob
-from dit360_desktop.ui.generation.result_saving import ResultSaver
 from dit360_desktop.ui.generation.unsaved_notice import UnsavedResultNotice
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dit360_desktop.ui.generation.form import GenerationForm
+from dit360_desktop.ui.common.form import GenerationForm
 from dit360_desktop.ui.generation.params_panel import SIZE_PRESETS, ParamsPanel
 
 

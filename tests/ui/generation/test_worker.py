@@ -13,7 +13,7 @@ from PIL import Image
 
 from dit360_desktop.panorama.errors import OutOfMemoryError
 from dit360_desktop.panorama.request import GenerationRequest
-from dit360_desktop.ui.generation.jobs import ErrorKind, FinishedJob, JobStatus, ModelState
+from dit360_desktop.ui.common.jobs import ErrorKind, FinishedJob, JobStatus, ModelState
 
 
 class Recorder:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PySide6.QtGui import QImage
 
-from dit360_desktop.ui.viewer.camera import (
+from dit360_desktop.ui.common.camera import (
     MODE_SPECS,
     CameraView,
     PanoramaCamera,
@@ -17,7 +17,7 @@ from dit360_desktop.ui.viewer.camera import (
     flat_fit_fov,
     fov_for_pixel_scale,
 )
-from dit360_desktop.ui.viewer.image_input import qimage_to_rgb
+from dit360_desktop.ui.common.image_input import qimage_to_rgb
 from dit360_desktop.ui.viewer.render_settings import BACKGROUND, draw_settings, flat_texel_origin
 
 BACKGROUND_RGB = np.rint(np.array(BACKGROUND) * 255).astype(int)

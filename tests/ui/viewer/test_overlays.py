@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PySide6.QtGui import QImage
 
-from dit360_desktop.ui.viewer.camera import CameraView, ViewMode, view_rays
-from dit360_desktop.ui.viewer.image_input import qimage_to_rgb
+from dit360_desktop.ui.common.camera import CameraView, ViewMode, view_rays
+from dit360_desktop.ui.common.image_input import qimage_to_rgb
+from dit360_desktop.ui.common.screen import grid_labels, project
 from dit360_desktop.ui.viewer.overlays import readout_text
-from dit360_desktop.ui.viewer.screen import grid_labels, project
 
 VIEWS = [
     CameraView(0, 0, 90, ViewMode.PERSPECTIVE),

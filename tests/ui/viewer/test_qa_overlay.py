@@ -10,10 +10,10 @@ import pytest
 
 from dit360_desktop.panorama import qa
 from dit360_desktop.panorama.projection import equirect_directions
+from dit360_desktop.ui.common.camera import ViewMode
+from dit360_desktop.ui.common.image_input import qimage_to_rgb
 from dit360_desktop.ui.viewer import create_viewer
-from dit360_desktop.ui.viewer.camera import ViewMode
 from dit360_desktop.ui.viewer.gl_support import opengl_problem
-from dit360_desktop.ui.viewer.image_input import qimage_to_rgb
 from dit360_desktop.ui.viewer.qa_overlay import attach_quality_overlay
 
 pytestmark = pytest.mark.gl

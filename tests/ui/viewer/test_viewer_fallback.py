@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from dit360_desktop.panorama.projection import equirect_directions, equirect_to_perspective
+from dit360_desktop.ui.common.image_input import qimage_to_rgb
+from dit360_desktop.ui.common.viewer_errors import ViewerError
 from dit360_desktop.ui.viewer import DISABLE_ENV, ViewerUnavailable, ViewMode, create_viewer, gl_support
-from dit360_desktop.ui.viewer.errors import ViewerError
-from dit360_desktop.ui.viewer.image_input import qimage_to_rgb
 
 
 @pytest.fixture(autouse=True)

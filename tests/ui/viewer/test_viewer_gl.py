@@ -14,13 +14,13 @@ from dit360_desktop.panorama.projection import (
     equirect_to_cubemap,
     equirect_to_perspective,
 )
+from dit360_desktop.ui.common.camera import CameraView, ViewMode, view_rays
+from dit360_desktop.ui.common.image_input import qimage_to_rgb
+from dit360_desktop.ui.common.viewer_errors import OpenGLUnavailableError, ViewerError
 from dit360_desktop.ui.viewer import create_viewer, fallback_viewer
-from dit360_desktop.ui.viewer.camera import CameraView, ViewMode, view_rays
-from dit360_desktop.ui.viewer.errors import OpenGLUnavailableError, ViewerError
 from dit360_desktop.ui.viewer.gl_renderer import PanoramaRenderer
 from dit360_desktop.ui.viewer.gl_support import opengl_problem
 from dit360_desktop.ui.viewer.gl_widget import PanoramaViewer
-from dit360_desktop.ui.viewer.image_input import qimage_to_rgb
 from dit360_desktop.ui.viewer.render_settings import BACKGROUND
 from dit360_desktop.ui.viewer.sample_panorama import sample_panorama
 from dit360_desktop.ui.viewer.unavailable import ViewerUnavailable

@@ -7,7 +7,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QMessageBox, QStyle
 
 from dit360_desktop.panorama.errors import ModelInvalidError, ModelMissingError
-from dit360_desktop.ui.generation.jobs import ErrorKind, error_report
+from dit360_desktop.ui.common.jobs import ErrorKind, error_report
 from dit360_desktop.ui.widgets.dialogs import (
     ErrorDialog,
     message_box,
@@ -70,7 +70,7 @@ def test_app_style_replaces_stock_icons(qapp) -> None:
 def test_dialog_buttons_have_no_stock_icons(qapp) -> None:
     from PySide6.QtWidgets import QDialogButtonBox
 
-    from dit360_desktop.app import load_stylesheet
+    from dit360_desktop.ui.theme import load_stylesheet
 
     previous = qapp.styleSheet()
     qapp.setStyle(AppStyle("Fusion"))

@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from dit360_desktop.panorama.projection import direction_to_equirect_uv, perspective_directions
-from dit360_desktop.ui.viewer.camera import (
+from dit360_desktop.ui.common.camera import (
     MODE_SPECS,
     CameraView,
     PanoramaCamera,
@@ -19,7 +19,7 @@ from dit360_desktop.ui.viewer.camera import (
     view_rays,
     wrap_yaw,
 )
-from dit360_desktop.ui.viewer.errors import ViewerError
+from dit360_desktop.ui.common.viewer_errors import ViewerError
 from dit360_desktop.ui.viewer.input import ViewerInput
 from dit360_desktop.ui.viewer.motion import MAX_FLICK_SPEED, Inertia, VelocityTracker
 

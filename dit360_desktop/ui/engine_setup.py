@@ -79,7 +79,7 @@ class EngineSetup(QObject):
 
     def choose_model_folder(self) -> None:
         from dit360_desktop.models.folder_check import check_model_folder
-        from dit360_desktop.ui.generation.jobs import ErrorKind, ErrorReport
+        from dit360_desktop.ui.common.jobs import ErrorKind, ErrorReport
         from dit360_desktop.ui.widgets.dialogs import choose_folder
 
         chosen = choose_folder(

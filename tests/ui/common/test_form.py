@@ -17,7 +17,7 @@ from dit360_desktop.panorama.request import (
     GenerationRequest,
 )
 from dit360_desktop.settings import Settings, load_settings, save_settings
-from dit360_desktop.ui.generation.form import FORM_FIELDS, LOCAL_FIELDS, GenerationForm
+from dit360_desktop.ui.common.form import FORM_FIELDS, LOCAL_FIELDS, GenerationForm
 
 
 def _other_value(f: dataclasses.Field, current: Any) -> Any:

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from dit360_desktop.ui.viewer.camera import CameraView, ViewMode, camera_basis, direction_from_lonlat
+from dit360_desktop.ui.common.camera import CameraView, ViewMode, camera_basis, direction_from_lonlat
 
 if TYPE_CHECKING:
     import numpy as np

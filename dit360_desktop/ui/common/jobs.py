@@ -5,6 +5,7 @@ from __future__ import annotations
 import traceback
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dit360_desktop.panorama.errors import (
@@ -50,6 +51,27 @@ class JobInfo:
         prompt = prompt.removeprefix(PANORAMA_PREFIX).strip() or prompt
         seed = "random seed" if self.request.seed is None else f"seed {self.request.seed}"
         return f"{prompt[:60]}{'…' if len(prompt) > 60 else ''} · {seed}"
+
+
+@dataclass(frozen=True)
+class RepairJob:
+    """A repair (core/repair.py) of a library image instead of one engine run."""
+
+    source: Path
+    seam: bool
+    poles: bool
+    strength: float = 0.75
+
+
+@dataclass(frozen=True)
+class UpscaleJob:
+    """An upscale (core/upscale/job.py) of a library image."""
+
+    source: Path
+    scale: int
+    sr_model: Path
+    tile: int | None = None
+    detail: float = 0.0  # > 0: the DiT360 detail stage at this strength (core/upscale/detail.py)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QImage
 
-from dit360_desktop.ui.viewer.errors import ViewerError
+from dit360_desktop.ui.common.viewer_errors import ViewerError
 
 if TYPE_CHECKING:
     import numpy as np

@@ -11,9 +11,9 @@ from PIL import Image
 from PySide6.QtWidgets import QMainWindow
 
 from dit360_desktop.panorama.projection import equirect_to_perspective
-from dit360_desktop.ui.viewer.camera import CameraView, ViewMode
-from dit360_desktop.ui.viewer.image_input import qimage_to_rgb
-from dit360_desktop.ui.viewer.view_export import (
+from dit360_desktop.ui.common.camera import CameraView, ViewMode
+from dit360_desktop.ui.common.image_input import qimage_to_rgb
+from dit360_desktop.ui.widgets.view_export import (
     ViewExportForm,
     preview_size,
     save_view_picture,

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dit360_desktop.ui.viewer.camera import CameraView, ViewMode
+from dit360_desktop.ui.common.camera import CameraView, ViewMode
 
 if TYPE_CHECKING:
     import numpy as np
@@ -224,7 +224,7 @@ class ViewExportForm(QWidget):
             self.preview.setText("No preview")
             return
         if isinstance(picture, np.ndarray):
-            from dit360_desktop.ui.viewer.image_input import rgb_to_qimage
+            from dit360_desktop.ui.common.image_input import rgb_to_qimage
 
             picture = rgb_to_qimage(np.ascontiguousarray(picture))
         self.preview.setPixmap(QPixmap.fromImage(picture))

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from dit360_desktop.ui.viewer.errors import ViewerError
+from dit360_desktop.ui.common.viewer_errors import ViewerError
 
 if TYPE_CHECKING:
     import numpy as np

@@ -1,0 +1,1 @@
+"""Sending the queue to a Ray cluster from the window (``ClusterFeature``)."""

@@ -1,0 +1,1 @@
+"""Types and services the UI features share (``AppContext``, jobs, the form, the camera); imports no feature."""
