@@ -1,21 +1,22 @@
 """Seam and pole quality over the seam-inspection view: the seam score, the per-row heat strip and a
 warning in words (``panorama/qa.py`` computes them; docs/finishing.md explains them).
 
-The scores are computed on a plain thread from the numpy panorama the viewer already holds, once per
-panorama, and only when the seam view is first shown; the result comes back to the UI thread through a
-queued signal. ``attach_quality_overlay(viewer)`` is the only hook the viewer needs.
+The scores are computed by a ``BackgroundOp`` (the app's one helper for one-shot work off the UI thread)
+from the numpy panorama the viewer already holds, once per panorama, and only when the seam view is first
+shown; the report comes back on the UI thread. ``attach_quality_overlay(viewer)`` is the only hook the
+viewer needs.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QRectF, Qt, Signal
+from PySide6.QtCore import QObject, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter
 
 from dit360_desktop.ui.common.camera import ViewMode
+from dit360_desktop.ui.widgets.background import BackgroundOp, OpContext
 
 if TYPE_CHECKING:
     import numpy as np
@@ -36,8 +37,6 @@ _STRIP_WIDTH = 14.0
 class SeamQualityOverlay(QObject):
     """A ViewerOverlay: visible in seam-inspection mode while the viewer holds a panorama."""
 
-    scored = Signal(object, object)  # the panorama array it scored, qa.QualityReport (or an error text)
-
     def __init__(self, viewer) -> None:
         super().__init__(viewer)
         self._viewer = viewer
@@ -45,8 +44,7 @@ class SeamQualityOverlay(QObject):
         self._report: qa.QualityReport | None = None
         self._error: str | None = None
         self._running_for: np.ndarray | None = None
-        self._thread: threading.Thread | None = None
-        self.scored.connect(self._on_scored)
+        self._op: BackgroundOp | None = None
 
     @property
     def report(self) -> qa.QualityReport | None:
@@ -62,18 +60,9 @@ class SeamQualityOverlay(QObject):
 
     def _start(self, panorama: np.ndarray) -> None:
         self._running_for = panorama
-        self._thread = threading.Thread(target=self._score, args=(panorama,), name="SeamQA", daemon=True)
-        self._thread.start()
-
-    def _score(self, panorama: np.ndarray) -> None:
-        from dit360_desktop.panorama import qa  # numpy: not on the start-up path
-
-        try:
-            outcome: object = qa.assess(panorama)
-        except ValueError as e:
-            outcome = str(e)
-        # Emitted from this thread; Qt queues it to the UI thread.
-        self.scored.emit(panorama, outcome)
+        self._op = BackgroundOp(
+            self, lambda ctx: _score(ctx, panorama), lambda outcome: self._on_scored(panorama, outcome)
+        ).run_in_background()
 
     def _on_scored(self, panorama: np.ndarray, outcome: object) -> None:
         if panorama is self._running_for:
@@ -88,8 +77,8 @@ class SeamQualityOverlay(QObject):
         self._viewer.request_frame()
 
     def wait(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
+        if self._op is not None:
+            self._op.wait(timeout)
 
     def paint(self, painter: QPainter, frame: OverlayFrame) -> None:
         _restore_unpack_alignment(painter)
@@ -151,6 +140,16 @@ class SeamQualityOverlay(QObject):
         painter.setFont(small)
         painter.drawText(QRectF(rect.left() - 4, rect.top() - 13, 30, 12), "+90°")
         painter.drawText(QRectF(rect.left() - 4, rect.bottom() + 1, 30, 12), "−90°")
+
+
+def _score(_ctx: OpContext, panorama: np.ndarray) -> object:
+    """On the pool thread: the report, or the sentence saying why this picture cannot be scored."""
+    from dit360_desktop.panorama import qa  # numpy: not on the start-up path
+
+    try:
+        return qa.assess(panorama)
+    except ValueError as e:
+        return str(e)
 
 
 def _restore_unpack_alignment(painter: QPainter) -> None:

@@ -81,3 +81,35 @@ def test_overlay_follows_a_new_panorama(viewer, qtbot) -> None:
     overlay.visible()
     qtbot.waitUntil(lambda: overlay.report is not None, timeout=10_000)
     assert overlay.report.seam < 1.2 and not overlay.report.poor
+
+
+def test_scoring_runs_as_a_background_op_on_the_pool(viewer, qtbot, monkeypatch) -> None:
+    """SeamQA is the app's one background helper at work: a QThreadPool thread scores, the UI thread gets
+    the report, and a viewer closed meanwhile gets no callback."""
+    import threading
+
+    from PySide6.QtCore import QThread, QThreadPool
+
+    started, release, threads = threading.Event(), threading.Event(), []
+    real_assess = qa.assess
+
+    def slow_assess(image):
+        threads.append(QThread.currentThread())
+        started.set()
+        release.wait(10)
+        return real_assess(image)
+
+    monkeypatch.setattr(qa, "assess", slow_assess)
+    pool = QThreadPool.globalInstance()
+    before = pool.activeThreadCount()
+    overlay = attach_quality_overlay(viewer)
+    viewer.set_panorama(panorama(seam=True))
+    viewer.inspect_seam()
+    assert overlay.visible()
+    assert started.wait(10)
+    assert pool.activeThreadCount() == before + 1  # on the pool, not a thread of its own
+    assert threads[0] is not QThread.currentThread()
+    assert overlay.report is None
+    release.set()
+    qtbot.waitUntil(lambda: overlay.report is not None, timeout=10_000)
+    assert overlay.report.seam_poor
