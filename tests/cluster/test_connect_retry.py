@@ -3,9 +3,8 @@ failed to start is tried again."""
 
 from __future__ import annotations
 
-import socket
-
 import pytest
+from fake_heads import EMPTY_SETTINGS, listener
 
 from dit360_desktop.cluster import connect
 from dit360_desktop.cluster.errors import ClusterConnectionError
@@ -35,11 +34,9 @@ class _Ray:
 
 @pytest.fixture
 def head():
-    """Something listening, so the TCP probe passes."""
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen()
-        yield f"127.0.0.1:{server.getsockname()[1]}"
+    """Something answering like a gRPC server, so the probe passes."""
+    with listener(EMPTY_SETTINGS) as address:
+        yield address
 
 
 def _join(monkeypatch, ray: _Ray, address: str) -> None:
@@ -71,3 +68,28 @@ def test_other_failures_are_not_retried_but_still_reset_ray(monkeypatch, head) -
     # The next connect starts from a clean Ray.
     _join(monkeypatch, ray, head)
     assert ray.calls[-2:] == [f"init {head}", "shutdown"]
+
+
+@pytest.mark.parametrize(
+    ("reply", "fragment"),
+    [(None, "not a Ray cluster"), (b"HTTP/1.1 400 Bad Request\r\n\r\n", "not a Ray cluster")],
+    ids=["silent", "http-1.1"],
+)
+def test_a_port_that_is_not_ray_gives_up_within_seconds_with_exit_5(tmp_path, capsys, reply, fragment):
+    import time
+
+    from dit360_desktop.cli import main
+
+    (tmp_path / "jobs.jsonl").write_text('{"prompt": "a"}\n')
+    with listener(reply) as address:
+        for given in (address, f"ray://{address}"):
+            started = time.monotonic()
+            code = main(
+                ["batch", str(tmp_path / "jobs.jsonl"), "--cluster", given, "--library", str(tmp_path)]
+            )
+            elapsed = time.monotonic() - started
+            err = capsys.readouterr().err
+            assert code == 5, err
+            assert fragment in err and given in err
+            # The probe's own limit (5 s) plus start-up; Ray itself waited minutes (the bug).
+            assert elapsed < 4 * connect.PROBE_TIMEOUT_S, elapsed
