@@ -2,6 +2,7 @@
 
     python packaging/build.py [--target linux|windows|macos] [--torch cpu|cuda|mps]
                               [--skip-installer] [--selftest] [--clean] [--dist DIR] [--work DIR]
+                              [--require-features] [--appdir]
 
 1. checks that the installed torch is the requested flavour (it never installs one: install the wheel
    for your GPU first, see docs/packaging.md);
@@ -154,6 +155,45 @@ def _png_sizes(icons: dict[str, Path]) -> list[int]:
     return sorted(int(key[3:]) for key in icons if key.startswith("png") and key[3:].isdigit())
 
 
+def make_appdir(bundle: Path, icons: dict[str, Path], dist: Path) -> Path:
+    """``<dist>/DiT360-Desktop.AppDir``: the bundle, AppRun, the menu entry and icons (AppImage input).
+
+    ``packaging/linux/appimage/make_appimage.sh`` packs it into the single-file AppImage. Files are
+    hard-linked from the bundle where the file system allows it, so this costs no second gigabyte.
+    """
+    appdir = dist / "DiT360-Desktop.AppDir"
+    if appdir.exists():
+        shutil.rmtree(appdir)
+    lib = appdir / "usr" / "lib" / cfg.GUI_EXE
+
+    def link_or_copy(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    shutil.copytree(bundle, lib, symlinks=True, copy_function=link_or_copy)
+    shutil.copy2(PACKAGING_DIR / "linux" / "appimage" / "AppRun", appdir / "AppRun")
+    (appdir / "AppRun").chmod(0o755)
+    template = (PACKAGING_DIR / "linux" / "dit360-desktop.desktop.in").read_text(encoding="utf-8")
+    # Inside an AppImage the runtime starts AppRun; Exec names the command the AppImage stands for and
+    # TryExec is left out (the AppImage is not on PATH).
+    lines = [line for line in template.splitlines() if not line.startswith("TryExec=")]
+    desktop = "\n".join(line.replace('"@EXEC@"', cfg.GUI_EXE) for line in lines) + "\n"
+    (appdir / f"{cfg.GUI_EXE}.desktop").write_text(desktop, encoding="utf-8")
+    share = appdir / "usr" / "share"
+    (share / "applications").mkdir(parents=True)
+    shutil.copy2(appdir / f"{cfg.GUI_EXE}.desktop", share / "applications" / f"{cfg.GUI_EXE}.desktop")
+    for size in _png_sizes(icons):
+        target = share / "icons" / "hicolor" / f"{size}x{size}" / "apps" / f"{cfg.GUI_EXE}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(icons[f"png{size}"], target)
+    largest = icons[f"png{max(s for s in _png_sizes(icons) if s <= 256)}"]
+    shutil.copy2(largest, appdir / f"{cfg.GUI_EXE}.png")
+    (appdir / ".DirIcon").symlink_to(f"{cfg.GUI_EXE}.png")
+    return appdir
+
+
 def make_windows_installer(bundle: Path, icons: dict[str, Path], dist: Path, flavour: str) -> Path:
     from dit360_desktop import __version__
 
@@ -204,6 +244,13 @@ def build(args: argparse.Namespace) -> dict:
         )
     flavour = args.torch or default_flavour(target)
     torch_version = check_torch_flavour(target, flavour)
+    missing = cfg.missing_feature_modules()
+    if args.require_features and missing:
+        lacking = "; ".join(f"{feature}: {', '.join(modules)}" for feature, modules in missing.items())
+        raise BuildError(
+            f"--require-features: this environment lacks {lacking}. Install the locked requirements "
+            "(pip install --require-hashes -r packaging/requirements/<target>.txt, see docs/packaging.md)."
+        )
     dist, work = args.dist.resolve(), args.work.resolve()
     dist.mkdir(parents=True, exist_ok=True)
 
@@ -216,6 +263,7 @@ def build(args: argparse.Namespace) -> dict:
         "torch": torch_version,
         "bundle": str(bundle),
         "bundle_bytes": folder_size(bundle),
+        "features": cfg.available_features(),
         "pyinstaller_seconds": round(pyinstaller_s, 1),
     }
     if not args.skip_installer:
@@ -223,6 +271,8 @@ def build(args: argparse.Namespace) -> dict:
         stem = artifact_stem(target, flavour)
         if target == "linux":
             installer = make_linux_tarball(bundle, icons, dist, stem)
+            if args.appdir:
+                info["appdir"] = str(make_appdir(bundle, icons, dist))
         elif target == "windows":
             installer = make_windows_installer(bundle, icons, dist, flavour)
         else:
@@ -247,6 +297,16 @@ def main(argv: list[str] | None = None) -> int:
         "--clean", action="store_true", help="rebuild from scratch, without the analysis cache in --work"
     )
     parser.add_argument("--selftest", action="store_true", help="run the frozen dit360 --selftest afterwards")
+    parser.add_argument(
+        "--appdir",
+        action="store_true",
+        help="Linux: also make DiT360-Desktop.AppDir for packaging/linux/appimage/make_appimage.sh",
+    )
+    parser.add_argument(
+        "--require-features",
+        action="store_true",
+        help="refuse to build without every app feature's libraries (Upscale, EXR); releases pass it",
+    )
     parser.add_argument("--dist", type=Path, default=REPO_ROOT / "dist")
     parser.add_argument("--work", type=Path, default=REPO_ROOT / "build")
     args = parser.parse_args(argv)

@@ -125,15 +125,14 @@ PYTHON_EXCLUDES = (
     "pyvirtualdisplay",
     "tensorboard",
     "torch.utils.tensorboard",
-    "torchvision",
     "PyQt5",
     "PyQt6",
     "PySide2",
     # Optional extras that a test environment may hold but the double-click app leaves out: the cluster
-    # driver (ray, ~250 MB; `pip install dit360-desktop[cluster]`), the upscaler's architecture library,
-    # fp8 kernels, and the test-only readers. The app reports each as "not installed" where it is needed.
+    # driver (ray, ~250 MB installed; docs/packaging.md "Ray" says why), fp8 kernels, and the test-only
+    # readers. The app reports each as "not installed" where it is needed. The features the app shows
+    # (Upscale, EXR) are bundled: see FEATURE_MODULES.
     "ray",
-    "spandrel",
     "torchao",
     "cv2",
     "piexif",
@@ -214,6 +213,35 @@ def unused_model_packages(keep: frozenset[str]) -> list[str]:
             if info.ispkg and f"{package}.{info.name}" not in keep:
                 excludes.append(f"{package}.{info.name}")
     return excludes
+
+
+def available_features() -> list[str]:
+    """The app features (``selftest.features.FEATURE_MODULES``) whose libraries this build can bundle."""
+    from dit360_desktop.selftest.features import FEATURE_MODULES
+
+    return sorted(
+        feature
+        for feature, modules in FEATURE_MODULES.items()
+        if all(importlib.util.find_spec(module) is not None for module in modules)
+    )
+
+
+def missing_feature_modules() -> dict[str, list[str]]:
+    """Feature -> the modules this build environment lacks for it (empty when every feature is there)."""
+    from dit360_desktop.selftest.features import FEATURE_MODULES
+
+    missing = {
+        feature: [m for m in modules if importlib.util.find_spec(m) is None]
+        for feature, modules in FEATURE_MODULES.items()
+    }
+    return {feature: modules for feature, modules in missing.items() if modules}
+
+
+def feature_excludes(features: list[str]) -> list[str]:
+    """Modules of features left out of this build: never bundled half (torchvision alone is ~30 MB)."""
+    from dit360_desktop.selftest.features import FEATURE_MODULES
+
+    return sorted({m for f, modules in FEATURE_MODULES.items() if f not in features for m in modules})
 
 
 def optional_hidden_imports() -> list[str]:

@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None, *, gui: bool = False) -> int:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
     from dit360_desktop.selftest.checks import CHECKS, CheckContext, run_check
+    from dit360_desktop.selftest.features import FEATURE_CHECKS
 
     context = CheckContext(
         gui=gui,
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None, *, gui: bool = False) -> int:
     )
     started = time.perf_counter()
     results = []
-    for name, check in CHECKS:
+    for name, check in (*CHECKS, *FEATURE_CHECKS):
         if name in args.skip:
             continue
         result = run_check(name, check, context)

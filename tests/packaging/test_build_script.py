@@ -151,7 +151,7 @@ def test_dmg_script_parses_and_refuses_to_run_off_macos(tmp_path: Path) -> None:
 def test_macos_bundle_settings_in_the_spec() -> None:
     spec = (PACKAGING / "dit360.spec").read_text()
     for needle in (
-        '"LSMinimumSystemVersion": "12.3"',
+        '"LSMinimumSystemVersion": "14.0"',
         '"NSHighResolutionCapable": True',
         "dit360.icns",
         "BUNDLE(",
