@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 import torch
@@ -44,3 +45,12 @@ def memory_in_use(device: torch.device) -> int:
     import psutil
 
     return int(psutil.Process(os.getpid()).memory_info().rss)
+
+
+def free_memory(device: torch.device) -> None:
+    """Give the allocator's cached blocks back after the engine dropped tensors (a failed run, an unload)."""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.type == "mps":
+        torch.mps.empty_cache()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,6 +79,45 @@ class DenoiseInputs:
 StepCallback = Callable[[int, int, float, torch.Tensor], None]
 
 
+@dataclass(frozen=True)
+class StepInfo:
+    index: int  # 0-based step of this run
+    total: int
+    t: torch.Tensor  # the scheduler's timestep (0..1000)
+    sigma: float  # the sigma this step starts from
+
+
+class DenoiseHook:
+    """One way a task changes the one denoising loop; every method's default leaves the loop as it is.
+
+    - ``attach``: a context held for the whole loop (swapping attention processors: token replacement,
+      regional prompts);
+    - ``before_step``: state the model call reads this step (a processor's clock);
+    - ``model_input``: the transformer's ``hidden_states`` from the state (control latents concatenated on
+      the channel axis; the state may be a CFG batch of two, so expand to its batch);
+    - ``attention_kwargs``: entries of ``joint_attention_kwargs`` for this step's model calls;
+    - ``after_step``: the state after the Euler step (``stepped``), given the state before it and the
+      velocity (pinning kept latents, the reference method's coupled items, masks).
+    """
+
+    def attach(self, transformer) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()
+
+    def before_step(self, step: StepInfo, tokens: torch.Tensor) -> None:
+        return None
+
+    def model_input(self, tokens: torch.Tensor) -> torch.Tensor:
+        return tokens
+
+    def attention_kwargs(self, step: StepInfo) -> dict:
+        return {}
+
+    def after_step(
+        self, step: StepInfo, previous: torch.Tensor, velocity: torch.Tensor, stepped: torch.Tensor
+    ) -> torch.Tensor:
+        return stepped
+
+
 class Denoiser:
     """Runs the Euler loop; ``batched_cfg`` puts the conditional and negative passes in one call."""
 
@@ -96,75 +135,105 @@ class Denoiser:
         first_index: int,
         check_cancel: Callable[[], None],
         on_step: StepCallback | None = None,
-        after_step: Callable[[int, torch.Tensor], torch.Tensor] | None = None,
+        hooks: Sequence[DenoiseHook] = (),
+        preview_item: int = 0,
     ) -> torch.Tensor:
-        """``after_step(i, tokens)`` may replace the state after step i (masked editing pins kept tokens)."""
+        """The padded state after the last step; ``on_step`` gets the predicted clean state of batch item
+        ``preview_item``."""
         tokens = inputs.tokens
         guidance = None
         if self.transformer.config.guidance_embeds:
             guidance = torch.full([1], inputs.guidance, device=tokens.device, dtype=torch.float32)
         total = len(timesteps)
         started = time.perf_counter()
-        for i, t in enumerate(timesteps):
-            # 1. Cancel between steps, never inside a transformer call.
-            check_cancel()
-            # 2. Velocity, with true CFG when a negative prompt is given.
-            velocity = self._velocity(tokens, t, guidance, inputs)
-            # 3. Euler step: the scheduler upcasts to fp32 internally and casts back.
-            sigma = float(scheduler.sigmas[first_index + i])
-            previous = tokens
-            tokens = scheduler.step(velocity, t, tokens, return_dict=False)[0]
-            # 4. Optional re-sync of the pad columns (off in the reference).
-            if inputs.rewrap_each_step:
-                tokens = rewrap_pad_tokens(tokens, inputs.rows, inputs.cols)
-            if after_step is not None:
-                tokens = after_step(i, tokens)
-            if on_step is not None:
-                on_step(
-                    i + 1, total, time.perf_counter() - started, _predicted_clean(previous, velocity, sigma)
-                )
+        with contextlib.ExitStack() as stack:
+            for hook in hooks:
+                stack.enter_context(hook.attach(self.transformer))
+            for i, t in enumerate(timesteps):
+                # 1. Cancel between steps, never inside a transformer call.
+                check_cancel()
+                sigma = float(scheduler.sigmas[first_index + i])
+                step = StepInfo(index=i, total=total, t=t, sigma=sigma)
+                for hook in hooks:
+                    hook.before_step(step, tokens)
+                # 2. Velocity, with true CFG when a negative prompt is given.
+                velocity = self._velocity(tokens, t, guidance, inputs, _StepCall(hooks, step))
+                # 3. Euler step: the scheduler upcasts to fp32 internally and casts back.
+                previous = tokens
+                tokens = scheduler.step(velocity, t, tokens, return_dict=False)[0]
+                # 4. Optional re-sync of the pad columns (off in the reference).
+                if inputs.rewrap_each_step:
+                    tokens = rewrap_pad_tokens(tokens, inputs.rows, inputs.cols)
+                for hook in hooks:
+                    tokens = hook.after_step(step, previous, velocity, tokens)
+                if on_step is not None:
+                    item = slice(preview_item, preview_item + 1)
+                    predicted = _predicted_clean(previous[item], velocity[item], sigma)
+                    on_step(i + 1, total, time.perf_counter() - started, predicted)
         return tokens
 
-    def _velocity(self, tokens, t, guidance, inputs: DenoiseInputs) -> torch.Tensor:
+    def _velocity(self, tokens, t, guidance, inputs: DenoiseInputs, call: _StepCall) -> torch.Tensor:
         if inputs.uncond is None or inputs.true_cfg_scale <= 1.0:
-            return self._call(tokens, t, guidance, inputs.cond, inputs.img_ids)
+            return self._call(tokens, t, guidance, inputs.cond, inputs.img_ids, call)
         if self.batched_cfg:
             try:
-                both = self._call_batched(tokens, t, guidance, inputs)
+                both = self._call_batched(tokens, t, guidance, inputs, call)
             except OutOfMemoryError:
                 # The batched call needs twice the activations; two calls fit where one may not.
                 self.batched_cfg = False
             else:
                 cond, uncond = both.chunk(2)
                 return uncond + inputs.true_cfg_scale * (cond - uncond)
-        cond = self._call(tokens, t, guidance, inputs.cond, inputs.img_ids)
-        uncond = self._call(tokens, t, guidance, inputs.uncond, inputs.img_ids, context="uncond")
+        cond = self._call(tokens, t, guidance, inputs.cond, inputs.img_ids, call)
+        uncond = self._call(tokens, t, guidance, inputs.uncond, inputs.img_ids, call, context="uncond")
         return uncond + inputs.true_cfg_scale * (cond - uncond)
 
-    def _call(self, tokens, t, guidance, embeds: PromptEmbeds, img_ids, context: str = "cond"):
+    def _call(
+        self, tokens, t, guidance, embeds: PromptEmbeds, img_ids, call: _StepCall, context: str = "cond"
+    ):
         batch = tokens.shape[0]
         timestep = t.expand(batch).to(tokens.dtype)
         with translate_oom(), _cache_context(self.transformer, context):
             return self.transformer(
-                hidden_states=tokens,
+                hidden_states=call.model_input(tokens),
                 timestep=timestep / 1000,
                 guidance=guidance.expand(batch) if guidance is not None else None,
                 pooled_projections=embeds.pooled,
                 encoder_hidden_states=embeds.t5,
                 txt_ids=embeds.text_ids,
                 img_ids=img_ids,
-                joint_attention_kwargs={},
+                joint_attention_kwargs=call.attention_kwargs(),
                 return_dict=False,
             )[0]
 
-    def _call_batched(self, tokens, t, guidance, inputs: DenoiseInputs) -> torch.Tensor:
+    def _call_batched(self, tokens, t, guidance, inputs: DenoiseInputs, call: _StepCall) -> torch.Tensor:
         # Text ids are all zeros for both prompts, so one txt_ids serves the batch.
         both = PromptEmbeds(
             t5=torch.cat([inputs.cond.t5, inputs.uncond.t5]),
             pooled=torch.cat([inputs.cond.pooled, inputs.uncond.pooled]),
             text_ids=inputs.cond.text_ids,
         )
-        return self._call(torch.cat([tokens, tokens]), t, guidance, both, inputs.img_ids, context="batched")
+        doubled = torch.cat([tokens, tokens])
+        return self._call(doubled, t, guidance, both, inputs.img_ids, call, context="batched")
+
+
+class _StepCall:
+    """The hooks' contributions to one step's transformer calls."""
+
+    def __init__(self, hooks: Sequence[DenoiseHook], step: StepInfo) -> None:
+        self.hooks = hooks
+        self.step = step
+
+    def model_input(self, tokens: torch.Tensor) -> torch.Tensor:
+        for hook in self.hooks:
+            tokens = hook.model_input(tokens)
+        return tokens
+
+    def attention_kwargs(self) -> dict:
+        merged: dict = {}
+        for hook in self.hooks:
+            merged.update(hook.attention_kwargs(self.step))
+        return merged
 
 
 def _cache_context(transformer, name: str):

@@ -199,6 +199,13 @@ class GenerationRequest:
         return self.mask_image is not None
 
     @property
+    def kind(self) -> str:
+        """The engine task that runs this request (``core/tasks/table.py``)."""
+        if self.mask_image is None:
+            return "generate"
+        return f"{self.edit_method}-edit"
+
+    @property
     def uses_true_cfg(self) -> bool:
         return self.true_cfg_scale > 1.0 and bool(self.negative_prompt.strip())
 

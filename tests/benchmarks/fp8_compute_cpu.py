@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from dit360_desktop.core import fp8_compute
     from dit360_desktop.core.engine import PanoramaEngine
+    from dit360_desktop.panorama.options import EngineOptions
     from dit360_desktop.panorama.request import GenerationRequest
     from dit360_desktop.testing.tiny_flux import SMALL, build_tiny_flux
 
@@ -61,11 +62,11 @@ def main(argv: list[str] | None = None) -> dict:
     )
     with tempfile.TemporaryDirectory(prefix="fp8-cpu-") as tmp:
         folder = build_tiny_flux(Path(tmp) / "flux", size=SMALL)
-        exact = PanoramaEngine(folder, previews=False, fuse_lora=True).run(request)
+        exact = PanoramaEngine(folder, EngineOptions(previews=False, fuse_lora=True)).run(request)
         with lifted[0], lifted[1], lifted[2]:
-            engine = PanoramaEngine(folder, previews=False, fp8_compute=True)
+            engine = PanoramaEngine(folder, EngineOptions(previews=False, fp8_compute=True))
             fp8 = engine.run(request)
-        layer = engine._components.transformer.transformer_blocks[0].attn.to_q
+        layer = engine.model.components.transformer.transformer_blocks[0].attn.to_q
         quantised = type(layer.weight).__name__
     report = {
         "steps": args.steps,

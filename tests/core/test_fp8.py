@@ -14,13 +14,14 @@ from dit360_desktop.core import fp8_compute
 from dit360_desktop.core.engine import PanoramaEngine
 from dit360_desktop.core.tiers import plan_tier
 from dit360_desktop.panorama.errors import UnsupportedBackendError
+from dit360_desktop.panorama.options import EngineOptions
 from dit360_desktop.panorama.request import GenerationRequest
 
 CUDA = torch.device("cuda")
 
 
 def test_the_engine_refuses_fp8_compute_on_the_cpu_before_loading(tiny_flux_dir):
-    engine = PanoramaEngine(tiny_flux_dir, previews=False, fp8_compute=True)
+    engine = PanoramaEngine(tiny_flux_dir, EngineOptions(previews=False, fp8_compute=True))
     request = GenerationRequest("a lake", width=128, height=64, steps=1, device="cpu")
     with pytest.raises(UnsupportedBackendError, match=r"Hopper.*this run uses cpu"):
         engine.run(request)

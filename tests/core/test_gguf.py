@@ -311,6 +311,7 @@ def test_engine_runs_a_gguf_tier_with_an_unfused_lora(
     monkeypatch.setattr(loading, "refresh_group_offload", refresh)
 
     from dit360_desktop.core.engine import PanoramaEngine
+    from dit360_desktop.panorama.options import EngineOptions
     from dit360_desktop.panorama.request import GenerationRequest
 
     request = GenerationRequest(
@@ -324,20 +325,22 @@ def test_engine_runs_a_gguf_tier_with_an_unfused_lora(
         lora_path=str(tiny_lora_dir),
         tier="12gb",
     )
-    reference = PanoramaEngine(tiny_flux_dir, previews=False).run(request.replace(tier="cpu"))
+    reference = PanoramaEngine(tiny_flux_dir, EngineOptions(previews=False)).run(request.replace(tier="cpu"))
     refreshed.clear()
-    engine = PanoramaEngine(folder_without_transformer_weights, previews=False, gguf_file=q8_gguf)
+    engine = PanoramaEngine(
+        folder_without_transformer_weights, EngineOptions(previews=False, gguf_file=q8_gguf)
+    )
     result = engine.run(request)
     assert result.metadata["memory_tier"]["transformer"] == "gguf:flux1-dev-Q8_0.gguf"
     assert result.metadata["memory_tier"]["offload"] == "block_level"
-    layer = engine._components.transformer.transformer_blocks[0].attn.to_q
+    layer = engine.model.components.transformer.transformer_blocks[0].attn.to_q
     assert isinstance(layer.base_layer, GGUFLinear), "the LoRA is a PEFT layer over the quantised weight"
     # Q8_0 weights: measured 0.4 % on the final latent.
     assert relative_error(result.latent, reference.latent) < 0.02
-    transformer = engine._components.transformer
+    transformer = engine.model.components.transformer
     assert refreshed == [transformer]
     half = engine.run(request.replace(lora_scale=0.5))
-    assert engine._components.transformer is transformer, "an unfused LoRA changes scale in place"
+    assert engine.model.components.transformer is transformer, "an unfused LoRA changes scale in place"
     assert refreshed == [transformer], "a new scale adds no layers"
     assert relative_error(half.latent, result.latent) > 1e-4
 
@@ -345,12 +348,13 @@ def test_engine_runs_a_gguf_tier_with_an_unfused_lora(
 def test_engine_reports_a_corrupt_gguf_as_a_model_error(tmp_path, tiny_flux_dir):
     from dit360_desktop.core.engine import PanoramaEngine
     from dit360_desktop.panorama.events import FailedEvent
+    from dit360_desktop.panorama.options import EngineOptions
     from dit360_desktop.panorama.request import GenerationRequest
 
     broken = tmp_path / "flux1-dev-Q4_K_S.gguf"
     broken.write_bytes(b"GGUF" + bytes(100))
     events = []
-    engine = PanoramaEngine(tiny_flux_dir, previews=False, gguf_file=broken)
+    engine = PanoramaEngine(tiny_flux_dir, EngineOptions(previews=False, gguf_file=broken))
     request = GenerationRequest(prompt="x", width=128, height=64, steps=1, device="cpu", tier="12gb")
     with pytest.raises(ModelInvalidError, match="not a readable GGUF file"):
         engine.run(request, on_event=events.append)

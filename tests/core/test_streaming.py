@@ -13,6 +13,7 @@ import torch
 from dit360_desktop.core import streaming, tiers
 from dit360_desktop.core.engine import PanoramaEngine
 from dit360_desktop.core.tiers import GIB, plan_tier
+from dit360_desktop.panorama.options import EngineOptions
 from dit360_desktop.panorama.request import GenerationRequest
 
 CUDA = torch.device("cuda")  # planned for only
@@ -138,11 +139,11 @@ def streaming_24gb(monkeypatch):
 
 
 def test_streaming_tier_gives_the_resident_result(tiny_flux_dir, tiny_lora_dir, streaming_24gb):
-    reference = PanoramaEngine(tiny_flux_dir, previews=False)
+    reference = PanoramaEngine(tiny_flux_dir, EngineOptions(previews=False))
     expected = reference.run(small(lora_path=str(tiny_lora_dir), tier="full"))
-    engine = PanoramaEngine(tiny_flux_dir, previews=False)
+    engine = PanoramaEngine(tiny_flux_dir, EngineOptions(previews=False))
     result = engine.run(small(lora_path=str(tiny_lora_dir), tier="24gb"))
-    components = engine._components
+    components = engine.model.components
     transformer_stream = getattr(components.transformer, streaming.ATTRIBUTE)
     streamed = [slot.block for slot in transformer_stream.slots]
     assert streamed == [components.transformer.single_transformer_blocks[0]]
@@ -157,17 +158,17 @@ def test_streaming_tier_gives_the_resident_result(tiny_flux_dir, tiny_lora_dir, 
     # A new LoRA scale reloads and streams a fresh transformer.
     first = components.transformer
     half = engine.run(small(lora_path=str(tiny_lora_dir), lora_scale=0.5, tier="24gb"))
-    assert streaming.is_streamed(engine._components.transformer)
-    assert engine._components.transformer is not first
+    assert streaming.is_streamed(engine.model.components.transformer)
+    assert engine.model.components.transformer is not first
     assert ((half.latent - result.latent).norm() / result.latent.norm()).item() > 1e-4
 
 
 def test_text_encoders_moved_to_the_cpu_are_no_longer_streamed(tiny_flux_dir, streaming_24gb):
-    engine = PanoramaEngine(tiny_flux_dir, previews=False)
+    engine = PanoramaEngine(tiny_flux_dir, EngineOptions(previews=False))
     engine.load(device="cpu", dtype="fp32", tier="24gb")
-    t5 = engine._components.text_encoder_2
+    t5 = engine.model.components.text_encoder_2
     assert streaming.is_streamed(t5)
-    tiers.move_text_encoders_to_cpu(engine._components)
+    tiers.move_text_encoders_to_cpu(engine.model.components)
     assert not streaming.is_streamed(t5)
     assert not t5.encoder.block[0]._forward_pre_hooks
 

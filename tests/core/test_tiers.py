@@ -11,6 +11,7 @@ from dit360_desktop.core import tiers
 from dit360_desktop.core.engine import PanoramaEngine
 from dit360_desktop.core.tiers import GIB, choose_tier, plan_tier
 from dit360_desktop.panorama.errors import OutOfMemoryError, RequestError
+from dit360_desktop.panorama.options import EngineOptions
 from dit360_desktop.panorama.request import TIERS, GenerationRequest
 
 CUDA = torch.device("cuda")  # only planned for, never computed on, in these tests
@@ -33,7 +34,7 @@ def small(**changes) -> GenerationRequest:
 
 def engine_for(folder) -> PanoramaEngine:
     # Live previews need a VAE calibration per load; these tests look at results only.
-    return PanoramaEngine(folder, previews=False)
+    return PanoramaEngine(folder, EngineOptions(previews=False))
 
 
 def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -254,19 +255,21 @@ def test_each_tier_stays_close_to_fp32(tiny_flux_dir, tiny_lora_dir, reference, 
     assert psnr(result.image, expected.image) > psnr_bound
     assert result.metadata["memory_tier"]["tier"] == tier
     assert result.metadata["memory_tier"]["transformer"] == "fp8"
-    assert engine.tier.fuses_lora and engine._lora is not None
+    assert engine.tier.fuses_lora and engine.model.lora is not None
 
 
 def test_fused_lora_is_refused_into_fresh_weights_when_it_changes(tiny_flux_dir, tiny_lora_dir):
     engine = engine_for(tiny_flux_dir)
     fused = engine.run(small(lora_path=str(tiny_lora_dir), tier="24gb-fp8")).latent
-    first = engine._components.transformer
+    first = engine.model.components.transformer
     plain = engine.run(small(tier="24gb-fp8")).latent
-    assert engine._components.transformer is not first, "an fp8 transformer is reloaded to drop a fused LoRA"
+    assert engine.model.components.transformer is not first, (
+        "an fp8 transformer is reloaded to drop a fused LoRA"
+    )
     assert relative_error(plain, fused) > 1e-3
-    second = engine._components.transformer
+    second = engine.model.components.transformer
     half = engine.run(small(lora_path=str(tiny_lora_dir), lora_scale=0.5, tier="24gb-fp8")).latent
-    assert engine._components.transformer is not second
+    assert engine.model.components.transformer is not second
     assert relative_error(half, fused) > 1e-4 and relative_error(half, plain) > 1e-4
 
 
@@ -295,9 +298,9 @@ def test_out_of_memory_while_loading_steps_down_from_the_automatic_tier(tiny_flu
     result = engine.run(small())
     assert result.metadata["memory_tier"]["tier"] == "24gb"
     assert "The full tier did not fit in memory; using the 24gb tier." in result.metadata["warnings"]
-    transformer = engine._components.transformer
+    transformer = engine.model.components.transformer
     engine.load(device="cpu", dtype="fp32")
-    assert engine._components.transformer is transformer, "the tier that fitted is kept"
+    assert engine.model.components.transformer is transformer, "the tier that fitted is kept"
     assert engine.tier.name == "24gb"
 
 
@@ -320,7 +323,7 @@ def test_out_of_memory_while_loading_an_explicit_tier_is_clear_and_recoverable(t
 
 def test_out_of_memory_while_encoding_moves_the_text_encoders_to_the_cpu(reference, monkeypatch):
     engine, _ = reference
-    t5 = engine._components.text_encoder_2
+    t5 = engine.model.components.text_encoder_2
     original = t5.forward
     calls = {"n": 0}
 
@@ -341,7 +344,7 @@ def test_out_of_memory_while_encoding_moves_the_text_encoders_to_the_cpu(referen
 
 def test_out_of_memory_while_decoding_falls_back_to_the_same_tiled_result(reference, monkeypatch):
     engine, expected = reference
-    vae = engine._components.vae
+    vae = engine.model.components.vae
     monkeypatch.setattr(vae, "decode", _raise_oom)
     result = engine.run(small(lora_path=expected.request.lora_path, tier="cpu"))
     assert any("decoded in tiles" in w for w in result.metadata["warnings"])
@@ -353,7 +356,7 @@ def test_out_of_memory_in_the_tiled_fallback_is_clear_and_recoverable(reference,
 
     engine, expected = reference
     with monkeypatch.context() as patch:
-        patch.setattr(engine._components.vae, "decode", _raise_oom)
+        patch.setattr(engine.model.components.vae, "decode", _raise_oom)
         patch.setattr(vae_tiling, "tiled_decode", _raise_oom)
         with pytest.raises(OutOfMemoryError, match="out of memory"):
             engine.run(small(lora_path=expected.request.lora_path, tier="cpu"))
@@ -417,10 +420,10 @@ def test_gpu_benchmark_runs_its_tiers_at_tiny_size_on_the_cpu(tmp_path, monkeypa
 
 def test_fuse_lora_option_merges_the_lora_in_a_16_bit_tier(tiny_flux_dir, tiny_lora_dir, reference):
     _, expected = reference
-    engine = PanoramaEngine(tiny_flux_dir, previews=False, fuse_lora=True)
+    engine = PanoramaEngine(tiny_flux_dir, EngineOptions(previews=False, fuse_lora=True))
     result = engine.run(small(lora_path=str(tiny_lora_dir), tier="cpu"))
     assert engine.tier.fuses_lora
-    assert not any("lora" in name for name, _ in engine._components.transformer.named_modules())
+    assert not any("lora" in name for name, _ in engine.model.components.transformer.named_modules())
     # Merged and separate LoRA matmuls differ by rounding only (fp32 here; measured 7e-8).
     assert relative_error(result.latent, expected.latent) < 1e-5
     plan = plan_tier("full", CUDA, dtype="bf16", gguf_file="flux1-dev-Q4_K_S.gguf", fuse_lora=True)

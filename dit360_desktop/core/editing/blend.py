@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from dit360_desktop.core.editing.mask import harmonisation_band, latent_strength, strength_tokens
+from dit360_desktop.core.sampler import DenoiseHook, StepInfo
 
 # Regenerating more than this share of the panorama (mask ≥ 0.5) is outpainting: start from noise.
 OUTPAINT_SHARE = 1.0 / 3.0
@@ -48,8 +49,9 @@ def plan_blend(mask: np.ndarray, alpha: np.ndarray, request_strength: float) -> 
     return BlendPlan(strength_map, strength, outpaint, share)
 
 
-class KnownRegionPin:
-    """``after_step`` for ``Denoiser.run``: re-pins every not-yet-released latent to its trajectory."""
+class KnownRegionPin(DenoiseHook):
+    """A hook of the denoising loop: after each step, re-pins every not-yet-released latent to its
+    trajectory."""
 
     def __init__(
         self,
@@ -77,3 +79,8 @@ class KnownRegionPin:
         sigma = float(self.scheduler.sigmas[self.first_index + index + 1])
         released = self.strength > sigma
         return torch.where(released, tokens, self.known_at(sigma).to(tokens.dtype))
+
+    def after_step(
+        self, step: StepInfo, previous: torch.Tensor, velocity: torch.Tensor, stepped: torch.Tensor
+    ) -> torch.Tensor:
+        return self(step.index, stepped)

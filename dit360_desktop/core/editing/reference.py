@@ -1,8 +1,9 @@
 """The published DiT360 editing sampler (``editing.py`` + ``pa_src``), on our transformer and scheduler.
 
-A batch of two runs together: item 0 reconstructs the source from its RF-inverted latent (source prompt),
-item 1 is the edit (fresh seeded noise, edit prompt). Three couplings keep item 1 on the source where the
-mask says keep:
+A batch of two runs together through the one denoising loop (``sampler.Denoiser``): item 0 reconstructs
+the source from its RF-inverted latent (source prompt), item 1 is the edit (fresh seeded noise, edit
+prompt). Three couplings, all in the loop's hook ``ReferenceCoupling``, keep item 1 on the source where
+the mask says keep:
 1. token replacement ("Personalize Anything", arXiv:2503.12590): in every attention layer, while the
    timestep is above tau, item 1's hidden states at kept tokens are overwritten with item 0's before the
    Q/K/V projections;
@@ -17,15 +18,13 @@ repeat its own edge columns, and the guidance is whatever the caller passes (edi
 from __future__ import annotations
 
 import contextlib
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from dit360_desktop.core.codecs import PromptEmbeds
-from dit360_desktop.core.sampler import calculate_shift, translate_oom
+from dit360_desktop.core.sampler import DenoiseHook, StepInfo, calculate_shift
 
 # pa_src's pipeline blends the latents while the step's timestep is at least this (hard-coded there).
 LATENT_BLEND_UNTIL = 0.5
@@ -88,23 +87,6 @@ def token_replacement(transformer, keep: torch.Tensor, clock: ReplacementClock) 
         transformer.set_attn_processor(originals)
 
 
-@dataclass
-class ReferenceInputs:
-    inverted: torch.Tensor  # (1, L, D) padded tokens from RF-inversion
-    clean: torch.Tensor  # (1, L, D) padded tokens of the encoded source (y0)
-    noise: torch.Tensor  # (1, L, D) padded seeded noise for the edited item
-    img_ids: torch.Tensor
-    source: PromptEmbeds
-    edit: PromptEmbeds
-    keep: torch.Tensor  # (L, 1) float, 1 = keep
-    guidance: float
-    tau: float  # 0..1
-    image_seq_len: int  # unpadded token count, for mu
-
-
-StepCallback = Callable[[int, int, float, torch.Tensor], None]
-
-
 def reference_schedule(scheduler_config: dict, steps: int, image_seq_len: int, device):
     from diffusers import FlowMatchEulerDiscreteScheduler
 
@@ -118,58 +100,38 @@ def reference_schedule(scheduler_config: dict, steps: int, image_seq_len: int, d
     return scheduler
 
 
-@torch.no_grad()
-def run_reference(
-    transformer,
-    scheduler,
-    inputs: ReferenceInputs,
-    *,
-    check_cancel: Callable[[], None],
-    on_step: StepCallback | None = None,
-) -> torch.Tensor:
-    """The two-item loop; returns both items' final padded tokens, (2, L, D)."""
-    timesteps = scheduler.timesteps
-    sigmas = scheduler.sigmas
-    total = len(timesteps)
-    stop = min(int(STOP_FRACTION * total), total)
-    latents = torch.cat([inputs.inverted, inputs.noise])
-    embeds_t5 = torch.cat([inputs.source.t5, inputs.edit.t5])
-    pooled = torch.cat([inputs.source.pooled, inputs.edit.pooled])
-    guidance = None
-    if transformer.config.guidance_embeds:
-        guidance = torch.full([1], inputs.guidance, device=latents.device, dtype=torch.float32).expand(2)
-    keep = inputs.keep.to(device=latents.device, dtype=latents.dtype)
-    clock = ReplacementClock(tau=inputs.tau)
-    started = time.perf_counter()
-    with token_replacement(transformer, keep, clock):
-        for i, t in enumerate(timesteps):
-            check_cancel()
-            timestep = t.expand(2).to(latents.dtype)
-            clock.timestep = timestep[0].item() / 1000
-            with translate_oom():
-                velocity = transformer(
-                    hidden_states=latents,
-                    timestep=timestep / 1000,
-                    guidance=guidance,
-                    pooled_projections=pooled,
-                    encoder_hidden_states=embeds_t5,
-                    txt_ids=inputs.edit.text_ids,
-                    img_ids=inputs.img_ids,
-                    return_dict=False,
-                )[0]
-            # Item 0: controlled reverse ODE towards the source; Item 1: the scheduler's Euler step.
-            t_i = 1 - t / 1000
-            model_field = -velocity[:1]
-            source_field = (inputs.clean - latents[:1]) / (1 - t_i)
-            eta = 1.0 if i < stop else 0.0
-            field = model_field + eta * (source_field - model_field)
-            source = latents[:1] + field * (sigmas[i] - sigmas[i + 1])
-            edited = scheduler.step(velocity[1:], t, latents[1:], return_dict=False)[0]
-            if timestep[1].item() / 1000 >= LATENT_BLEND_UNTIL:
-                edited = edited * (1.0 - keep) + source * keep
-            sigma = float(sigmas[i])
-            predicted = latents[1:] - sigma * velocity[1:]
-            latents = torch.cat([source, edited])
-            if on_step is not None:
-                on_step(i + 1, total, time.perf_counter() - started, predicted)
-    return latents
+class ReferenceCoupling(DenoiseHook):
+    """The published method's couplings as a hook of the one denoising loop (``sampler.Denoiser``), for a
+    state that is a batch of two (item 0 from the inverted latent, item 1 from fresh noise): token
+    replacement for the whole loop, then after each Euler step item 0 is replaced by its controlled reverse
+    ODE step and item 1 gets the latent blend."""
+
+    def __init__(self, clean: torch.Tensor, keep: torch.Tensor, tau: float, scheduler) -> None:
+        self.clean = clean  # (1, L, D) padded tokens of the encoded source (y0)
+        # (L, 1) float, 1 = keep; on the state's device, where the hidden states are (not the weights).
+        self.keep = keep.to(device=clean.device, dtype=clean.dtype)
+        self.sigmas = scheduler.sigmas
+        self.clock = ReplacementClock(tau=tau)
+
+    def attach(self, transformer) -> contextlib.AbstractContextManager:
+        return token_replacement(transformer, self.keep, self.clock)
+
+    def before_step(self, step: StepInfo, tokens: torch.Tensor) -> None:
+        self.clock.timestep = step.t.to(tokens.dtype).item() / 1000
+
+    def after_step(
+        self, step: StepInfo, previous: torch.Tensor, velocity: torch.Tensor, stepped: torch.Tensor
+    ) -> torch.Tensor:
+        i, t = step.index, step.t
+        stop = min(int(STOP_FRACTION * step.total), step.total)
+        # Item 0: the controlled reverse ODE towards the source; item 1 keeps the scheduler's Euler step.
+        t_i = 1 - t / 1000
+        model_field = -velocity[:1]
+        source_field = (self.clean - previous[:1]) / (1 - t_i)
+        eta = 1.0 if i < stop else 0.0
+        field = model_field + eta * (source_field - model_field)
+        source = previous[:1] + field * (self.sigmas[i] - self.sigmas[i + 1])
+        edited = stepped[1:]
+        if t.to(previous.dtype).item() / 1000 >= LATENT_BLEND_UNTIL:
+            edited = edited * (1.0 - self.keep) + source * self.keep
+        return torch.cat([source, edited])

@@ -21,22 +21,19 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
+from dit360_desktop.core.tasks.base import Runner
 from dit360_desktop.panorama.errors import RequestError
 from dit360_desktop.panorama.events import CancelToken, EventCallback, Stage, StageEvent
 from dit360_desktop.panorama.request import GenerationRequest
-
-if TYPE_CHECKING:
-    from dit360_desktop.core.engine import PanoramaEngine
+from dit360_desktop.panorama.task_requests import DEFAULT_DETAIL_WINDOW as DEFAULT_WINDOW
+from dit360_desktop.panorama.task_requests import MAX_DETAIL_STRENGTH
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WINDOW = 2048
-MAX_DETAIL_STRENGTH = 0.6
 _WEIGHT_FLOOR = 0.02
 
 
@@ -83,7 +80,7 @@ def window_weights(win: Window, height: int, width: int, ramp: int) -> np.ndarra
 
 
 def add_detail(
-    engine: PanoramaEngine,
+    runner: Runner,
     pixels: np.ndarray,
     template: GenerationRequest,
     strength: float,
@@ -115,7 +112,7 @@ def add_detail(
         request = template.replace(
             width=win.width, height=win.height, init_image=str(path), strength=strength, fit="stretch"
         )
-        result = engine.run(request, on_event, cancel)
+        result = runner.run(request, on_event, cancel)
         out = np.asarray(result.image.convert("RGB"), dtype=np.float32)
         weights = window_weights(win, height, width, ramp)
         # A window is never wider than the panorama, so its wrapped columns are distinct and += is exact.
