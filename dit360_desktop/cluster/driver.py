@@ -25,6 +25,7 @@ from dit360_desktop.cluster.wire import WorkerProgress, decode_preview, job_mess
 from dit360_desktop.cluster.worker import CANCELLED, FAILED, OUT_OF_MEMORY, REFUSED, ProgressInbox
 from dit360_desktop.cluster.worker_models import ModelSource
 from dit360_desktop.history.errors import LibraryDiskFullError, LibraryReadOnlyError
+from dit360_desktop.history.job_claims import ClaimState, JobClaims
 from dit360_desktop.history.job_keys import saved_job_ids
 from dit360_desktop.panorama.request import GenerationRequest
 
@@ -111,6 +112,33 @@ class BatchDriver:
                 self._emit(ev.JobSkipped(job.job_id, entry_id))
             else:
                 todo.append(_Pending(job, job.request))
+        with JobClaims(self._library.db_path) as claims:
+            try:
+                return self._run_claimed(jobs, self._claimed(claims, todo))
+            finally:
+                # Jobs this run did not save are free for the next run (a cancel, a lost cluster).
+                claims.release_unfinished()
+
+    def _claimed(self, claims: JobClaims, todo: list[_Pending]) -> list[_Pending]:
+        """The jobs this run holds; another run on the same library keeps the ones it holds (exactly once
+        across processes, ``history/job_claims.py``)."""
+        held = claims.claim([pending.job.job_id for pending in todo])
+        mine = []
+        for pending in todo:
+            claim = held[pending.job.job_id]
+            if claim.state is ClaimState.CLAIMED:
+                mine.append(pending)
+            elif claim.state is ClaimState.DONE:
+                entry_id = claim.entry_id
+                self._finish(
+                    pending.job, JobStatus.SKIPPED, reason=f"already in the library (entry {entry_id})"
+                )
+                self._emit(ev.JobSkipped(pending.job.job_id, entry_id))
+            else:
+                self._finish(pending.job, JobStatus.SKIPPED, reason=f"being run by {claim.holder}")
+        return mine
+
+    def _run_claimed(self, jobs: list[BatchJob], todo: list[_Pending]) -> BatchSummary:
         if todo and not self._cancel.is_set():
             self._saver = ResultSaver(self._library, self._saved, self.options.save_threads)
             try:

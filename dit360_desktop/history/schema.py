@@ -71,8 +71,20 @@ ALTER TABLE entries ADD COLUMN mask TEXT;
 CREATE INDEX entries_parent ON entries(parent_id);
 """
 
+# Version 4: batch job claims (``history/job_claims.py``). One row per job id (the primary key makes it
+# unique across every process that opens the library): which batch run holds the job, and the entry it
+# became. Entries saved by earlier versions keep their job id in the metadata and count as done.
+MIGRATION_V4 = """
+CREATE TABLE job_claims (
+    job_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    claimed_at REAL NOT NULL,
+    entry_id INTEGER
+);
+"""
+
 # MIGRATIONS[n] upgrades version n-1 to version n.
-MIGRATIONS: dict[int, str] = {1: SCHEMA_V1, 2: MIGRATION_V2, 3: MIGRATION_V3}
+MIGRATIONS: dict[int, str] = {1: SCHEMA_V1, 2: MIGRATION_V2, 3: MIGRATION_V3, 4: MIGRATION_V4}
 CURRENT_VERSION = max(MIGRATIONS)
 
 
