@@ -71,7 +71,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.glb is None and args.ply is None and args.splats is None:
             raise RequestError("output", "name at least one of --glb, --ply and --splats")
-        for flag, path, suffix in (("glb", args.glb, ".glb"), ("ply", args.ply, ".ply"), ("splats", args.splats, ".ply")):
+        for flag, path, suffix in (
+            ("glb", args.glb, ".glb"),
+            ("ply", args.ply, ".ply"),
+            ("splats", args.splats, ".ply"),
+        ):
             if path is not None and path.suffix.lower() != suffix:
                 raise RequestError(flag, f"{path.name} should end in {suffix}")
         pixels = load_panorama(args.image)

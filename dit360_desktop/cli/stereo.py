@@ -57,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         if args.output.suffix.lower() != ".png":
-            raise RequestError("output", f"the stereo image is a PNG (it carries alpha); got {args.output.name}")
+            raise RequestError(
+                "output", f"the stereo image is a PNG (it carries alpha); got {args.output.name}"
+            )
         pixels = load_panorama(args.image)
         distance, metric = panorama_distance(args, pixels)
         metres = distance * scene_scale(distance, metric)

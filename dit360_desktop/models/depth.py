@@ -11,7 +11,6 @@ from dit360_desktop.models.registry import component_path, read_registry
 from dit360_desktop.panorama.errors import ModelMissingError
 
 
-
 def installed_depth_model(models_dir: Path | None = None) -> Path:
     """The default depth model's folder: from the model manager's registry, else from the HF cache."""
     component = load_catalog().for_role("depth")

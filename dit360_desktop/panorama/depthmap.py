@@ -39,7 +39,9 @@ DEPTH_CHANNEL = "Z"
 PNG_DEPTH_KEY = "dit360-depth"
 
 
-def check_distance(distance: np.ndarray, *, field: str = "depth", source: str = "the depth map") -> np.ndarray:
+def check_distance(
+    distance: np.ndarray, *, field: str = "depth", source: str = "the depth map"
+) -> np.ndarray:
     """The map as float32 (H, W), or a RequestError naming what is wrong with it."""
     array = np.asarray(distance)
     if array.ndim != 2 or array.shape[0] < 2:
@@ -101,7 +103,9 @@ def encode_distance_png(distance: np.ndarray, metadata: dict | None = None) -> b
     return buffer.getvalue()
 
 
-def save_distance_png(distance: np.ndarray, path: str | os.PathLike[str], metadata: dict | None = None) -> Path:
+def save_distance_png(
+    distance: np.ndarray, path: str | os.PathLike[str], metadata: dict | None = None
+) -> Path:
     return write_atomic(path, encode_distance_png(distance, metadata))
 
 
@@ -127,7 +131,9 @@ def read_distance(path: str | os.PathLike[str], *, field: str = "depth") -> np.n
     try:
         import OpenEXR
     except ImportError as e:
-        raise ExrUnavailableError("Reading EXR depth needs the OpenEXR library (`pip install openexr`).") from e
+        raise ExrUnavailableError(
+            "Reading EXR depth needs the OpenEXR library (`pip install openexr`)."
+        ) from e
     if not path.is_file():
         raise RequestError(field, f"{path} does not exist or is not a file")
     try:

@@ -86,9 +86,10 @@ def write_point_ply(
         records[name] = positions[:, axis]
     for channel, name in enumerate(("red", "green", "blue")):
         records[name] = colours[:, channel]
-    header = _ply_header(values.size, [("x", "float"), ("y", "float"), ("z", "float")] + [
-        (n, "uchar") for n in ("red", "green", "blue")
-    ])
+    header = _ply_header(
+        values.size,
+        [("x", "float"), ("y", "float"), ("z", "float")] + [(n, "uchar") for n in ("red", "green", "blue")],
+    )
     return _write_records(path, header, records)
 
 

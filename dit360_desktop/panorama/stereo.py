@@ -124,7 +124,9 @@ def ods_eye(rgb: np.ndarray, distance: np.ndarray, ipd: float, eye: str) -> tupl
     cursor = 0
     for alpha_value in alphas:
         # Rays whose search starts at this angle join with their first probe.
-        joining_end = cursor + int(np.searchsorted(-start_alpha[waiting[cursor:]], -alpha_value, side="right"))
+        joining_end = cursor + int(
+            np.searchsorted(-start_alpha[waiting[cursor:]], -alpha_value, side="right")
+        )
         joining = waiting[cursor:joining_end]
         cursor = joining_end
         if joining.size:
@@ -178,7 +180,9 @@ def _window_min(values: np.ndarray, rows_half: int) -> np.ndarray:
         # Doubling: after the loop ``window`` is the minimum over columns −reach … +reach.
         while reach < size:
             step = min(reach + 1, size - reach)
-            window = np.minimum(window, np.minimum(np.roll(window, step, axis=1), np.roll(window, -step, axis=1)))
+            window = np.minimum(
+                window, np.minimum(np.roll(window, step, axis=1), np.roll(window, -step, axis=1))
+            )
             reach += step
         out[rows] = window
     return out

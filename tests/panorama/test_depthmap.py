@@ -67,7 +67,9 @@ def test_png_is_16_bit_near_bright_with_its_mapping(tmp_path: Path) -> None:
 )
 def test_bad_depth_files_are_refused_with_a_sentence(tmp_path: Path, values: np.ndarray, words: str) -> None:
     path = tmp_path / "bad.exr"
-    with OpenEXR.File({"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}, {"Z": values}) as exr:
+    with OpenEXR.File(
+        {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}, {"Z": values}
+    ) as exr:
         exr.write(str(path))
     with pytest.raises(RequestError, match=words) as caught:
         read_distance(path)

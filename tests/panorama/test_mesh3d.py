@@ -101,6 +101,7 @@ def test_triangles_across_a_depth_edge_are_cut() -> None:
     cut = build_mesh(distance, metric=True, stride=1, cut_edges=True)
     assert cut.summary.cut_faces > 0
     assert cut.summary.faces == kept.summary.faces - cut.summary.cut_faces
+
     def worst(mesh) -> float:
         corners = np.linalg.norm(mesh.positions[mesh.indices], axis=-1)
         return float((corners.max(axis=1) / corners.min(axis=1)).max())

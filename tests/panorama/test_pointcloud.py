@@ -11,13 +11,19 @@ import pytest
 import trimesh
 from plyfile import PlyData
 
-from dit360_desktop.panorama.pointcloud import SH_C0, SPLAT_FIELDS, SPLAT_OPACITY, write_point_ply, write_splat_ply
+from dit360_desktop.panorama.pointcloud import (
+    SH_C0,
+    SPLAT_FIELDS,
+    SPLAT_OPACITY,
+    write_point_ply,
+    write_splat_ply,
+)
 from dit360_desktop.panorama.space3d import export_directions
 from tests.core.depth.synthetic_room import room_panorama
 
-REFERENCE_LAYOUT = (
-    "x y z nx ny nz f_dc_0 f_dc_1 f_dc_2 opacity scale_0 scale_1 scale_2 rot_0 rot_1 rot_2 rot_3".split()
-)
+# The reference's construct_list_of_attributes with SH degree 0 (no f_rest_*).
+REFERENCE_LAYOUT = ["x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2", "opacity"]
+REFERENCE_LAYOUT += ["scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"]
 
 
 def _rotation(q: np.ndarray) -> np.ndarray:

@@ -72,16 +72,16 @@ def estimate_distance(
     alignment = align_views(layout, raw, source.kind)
     distances = [
         view_distances(view, values, scale, shift, source.kind)
-        for view, values, scale, shift in zip(
-            layout, raw, alignment.scales, alignment.shifts, strict=True
-        )
+        for view, values, scale, shift in zip(layout, raw, alignment.scales, alignment.shifts, strict=True)
     ]
     if on_progress is not None:
         on_progress(len(layout) + 1, total, "blending on the sphere")
     distance = blend_on_sphere(layout, distances, width, height, should_stop=should_stop)
     if source.metric:
         # The fit fixes the first view's scale; metres come back from the views' own medians.
-        own = np.concatenate([view_distances(v, r, 1.0, 0.0, source.kind).ravel() for v, r in zip(layout, raw, strict=True)])
+        own = np.concatenate(
+            [view_distances(v, r, 1.0, 0.0, source.kind).ravel() for v, r in zip(layout, raw, strict=True)]
+        )
         own = own[np.isfinite(own) & (own > 0)]
         distance *= np.float32(np.median(own) / np.median(distance))
     else:

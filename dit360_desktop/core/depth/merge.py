@@ -9,9 +9,9 @@ unknowns (a, b of both views) once the per-view correction p = α·q + β is wri
     disparity:  L_j·(α_i q_i + β_i) − L_i·(α_j q_j + β_j) = 0          (d = L/p)
 All overlaps together are one homogeneous least-squares system. The global scale is its only freedom (a
 shift is *not* global on the sphere, because L differs between the two views of a point, so the overlaps
-determine it); a weak prior of scale 1 and shift 0 per view fixes it. It is solved by iteratively reweighted least
-squares with Huber weights on relative residuals, so a few points where the model disagrees with itself
-(an edge seen from two sides) do not pull the fit.
+determine it); a weak prior of scale 1 and shift 0 per view fixes it. It is solved by iteratively
+reweighted least squares with Huber weights on relative residuals, so a few points where the model
+disagrees with itself (an edge seen from two sides) do not pull the fit.
 
 The blend works on the sphere: every output pixel's direction is projected into every view, and the
 views' log-distances are averaged with weights (1 − n)² that fall to zero at each view's border (n is the
@@ -87,9 +87,9 @@ def _overlap_samples(views: Sequence[View], maps: Sequence[np.ndarray]):
         q_i = maps[i][np.ix_(pick, pick)].reshape(-1)
         col_i = (pick[None, :] + 0 * pick[:, None]).reshape(-1)
         row_i = (pick[:, None] + 0 * pick[None, :]).reshape(-1)
-        n_i = np.maximum(
-            np.abs(col_i + 0.5 - view.size / 2.0), np.abs(row_i + 0.5 - view.size / 2.0)
-        ) / (view.size / 2.0)
+        n_i = np.maximum(np.abs(col_i + 0.5 - view.size / 2.0), np.abs(row_i + 0.5 - view.size / 2.0)) / (
+            view.size / 2.0
+        )
         for j in range(i + 1, len(views)):
             column, row, lengths_j, n_j = views[j].project(rays)
             both = (n_j < _FIT_INSET) & (n_i < _FIT_INSET)

@@ -126,7 +126,9 @@ def load_depth_model(folder: str | Path, *, device: str = "auto") -> DepthModel:
             f"{folder} has no usable preprocessor_config.json ({e}). Download the model again."
         ) from e
     size = getattr(processor, "size", None) or {}
-    view_size = int(size.get("height") or size.get("shortest_edge") or module.config.backbone_config.image_size)
+    view_size = int(
+        size.get("height") or size.get("shortest_edge") or module.config.backbone_config.image_size
+    )
     target = resolve_device(device)
     dtype = torch.float16 if target.type == "cuda" else torch.float32
     module = module.to(target, dtype).eval()

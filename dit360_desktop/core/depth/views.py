@@ -52,9 +52,7 @@ class View:
         r_pitch = np.array(
             [[1.0, 0.0, 0.0], [0.0, math.cos(p), math.sin(p)], [0.0, -math.sin(p), math.cos(p)]]
         )
-        r_yaw = np.array(
-            [[math.cos(a), 0.0, math.sin(a)], [0.0, 1.0, 0.0], [-math.sin(a), 0.0, math.cos(a)]]
-        )
+        r_yaw = np.array([[math.cos(a), 0.0, math.sin(a)], [0.0, 1.0, 0.0], [-math.sin(a), 0.0, math.cos(a)]])
         return r_yaw @ r_pitch
 
     def camera_rays(self) -> np.ndarray:

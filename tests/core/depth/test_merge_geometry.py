@@ -47,8 +47,10 @@ def test_relative_result_has_median_one_and_the_fit_explains_the_overlaps(merged
 
 
 def test_depth_seam_score_is_seamless(merged) -> None:
-    truth, result, _source = merged
+    _truth, result, _source = merged
     assert seam_score(result.distance) <= 1.2
-    # The score is sensitive: the truth rolled by a quarter turn and pasted back makes a hard seam.
-    broken = np.concatenate([result.distance[:, : WIDTH // 2], np.roll(result.distance, 37, axis=0)[:, WIDTH // 2 :]], axis=1)
+    # The score is sensitive: half the map shifted by 37 rows makes a hard seam.
+    broken = np.concatenate(
+        [result.distance[:, : WIDTH // 2], np.roll(result.distance, 37, axis=0)[:, WIDTH // 2 :]], axis=1
+    )
     assert seam_score(broken) > 2.0

@@ -73,7 +73,7 @@ def test_truncated_weights_are_refused(tiny_depth_dir: Path, tmp_path: Path) -> 
     folder = _copy(tiny_depth_dir, tmp_path)
     weights = folder / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
-    with pytest.raises(ModelInvalidError, match="damaged or incomplete|truncated") as caught:
+    with pytest.raises(ModelInvalidError, match=r"damaged or incomplete|truncated") as caught:
         load_depth_model(folder)
     assert caught.value.exit_code == 3
 
@@ -83,7 +83,7 @@ def test_weights_that_do_not_fit_the_config_are_refused(tiny_depth_dir: Path, tm
     config = json.loads((folder / "config.json").read_text())
     config["fusion_hidden_size"] = 24
     (folder / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ModelInvalidError, match="do not fit|could not be loaded"):
+    with pytest.raises(ModelInvalidError, match=r"do not fit|could not be loaded"):
         load_depth_model(folder)
 
 
