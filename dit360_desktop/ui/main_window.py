@@ -188,7 +188,7 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         a, g = self.app_actions, self.generation
-        a.generate.triggered.connect(self.generate)
+        a.generate.triggered.connect(self._primary_action)
         a.variations.triggered.connect(lambda: self.queue_variations())
         a.cancel.triggered.connect(self.cancel)
         a.open_image.triggered.connect(self.choose_init_image)
@@ -318,6 +318,13 @@ class MainWindow(QMainWindow):
 
     def cancel(self) -> None:
         self.generation.cancel()
+
+    def _primary_action(self) -> None:
+        """Ctrl+Enter: the mode's primary action (Run edit, Outpaint the rest), else Generate."""
+        if self.side_panel.mode_action is not None:
+            self.side_panel.mode_action.trigger()
+        else:
+            self.generate()
 
     def _before_enqueue(self) -> None:
         self._remember_parameters()

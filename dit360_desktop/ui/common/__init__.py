@@ -1,1 +1,3 @@
-"""Types and services the UI features share (``AppContext``, jobs, the form, the camera); imports no feature."""
+"""Types and services the UI features share (``AppContext``, jobs, the form, the camera).
+
+Imports no feature folder."""

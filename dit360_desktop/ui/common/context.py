@@ -114,9 +114,13 @@ class StatusReporter(Protocol):
 
 
 class SectionHost(Protocol):
-    """The Generate panel: features add their own sections (shown only in their mode)."""
+    """The Generate panel: features add their own sections (shown only in their mode) and, while their
+    mode is on, put its one primary action in place of Generate."""
+
+    mode_action: QAction | None
 
     def add_section(self, widget: QWidget) -> None: ...
+    def set_mode_action(self, action: QAction | None) -> None: ...
 
 
 class DockHost(Protocol):

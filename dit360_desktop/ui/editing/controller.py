@@ -40,14 +40,16 @@ class EditError(Exception):
 
 
 def reveal_in_scroll_area(widget: QWidget) -> None:
-    """Scroll the side panel (after its next layout pass) so that ``widget`` is in sight."""
+    """Scroll the side panel (after its next layout pass) so that ``widget`` starts at its top: a panel
+    taller than the view shows its title and first controls, not its last ones."""
 
     def scroll() -> None:
         parent = widget.parentWidget()
         while parent is not None and not isinstance(parent, QScrollArea):
             parent = parent.parentWidget()
         if parent is not None and widget.isVisible():
-            parent.ensureWidgetVisible(widget, 0, 0)
+            top = widget.mapTo(parent.widget(), widget.rect().topLeft()).y()
+            parent.verticalScrollBar().setValue(top)
 
     QTimer.singleShot(0, widget, scroll)
 

@@ -55,6 +55,7 @@ class EditingFeature(QObject):
         # One tool at a time on the viewer.
         self.edit.mode_changed.connect(lambda on: on and self.placement.stop(restore_view=False))
         self.placement.mode_changed.connect(lambda on: on and self.edit.stop())
+        self._mode_actions()
         context.jobs.result_ready.connect(self._on_result)
 
         self.act_edit = QAction("&Edit panorama (paint a mask)…", parent)
@@ -77,6 +78,33 @@ class EditingFeature(QObject):
             lambda path, _image: self.edit.start(path),
         ))  # fmt: skip
         self._offer_on_history_entries()
+
+    def _mode_actions(self) -> None:
+        """Each mode's run button is the panel's one primary button while the mode is on (Ctrl+Enter runs it
+        too); the grey copies inside the mode panels go."""
+        self.act_run_edit = QAction("Run edit", self)
+        self.act_run_edit.setToolTip(
+            "Regenerate the painted part with the prompt above; queued like Generate (Ctrl+Enter)."
+        )
+        self.act_run_edit.setEnabled(False)
+        self.act_run_edit.triggered.connect(self.edit_panel.run_button.click)
+        self.edit_panel.run_enabled_changed.connect(self.act_run_edit.setEnabled)
+        self.edit_panel.run_button.hide()
+        self.act_outpaint = QAction("Outpaint the rest", self)
+        self.act_outpaint.setToolTip(
+            "Generate everything around the photo with the prompt above; queued like Generate (Ctrl+Enter)."
+        )
+        self.act_outpaint.triggered.connect(self.placement_panel.outpaint_button.click)
+        self.placement_panel.outpaint_button.hide()
+        for controller, action in ((self.edit, self.act_run_edit), (self.placement, self.act_outpaint)):
+            controller.mode_changed.connect(lambda on, a=action: self._show_mode_action(on, a))
+
+    def _show_mode_action(self, on: bool, action: QAction) -> None:
+        panel = self.context.side_panel
+        if on:
+            panel.set_mode_action(action)
+        elif panel.mode_action is action:
+            panel.set_mode_action(None)
 
     def _enqueue(self, request: GenerationRequest) -> int:
         return self.context.jobs.enqueue(request)

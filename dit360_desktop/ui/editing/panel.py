@@ -55,6 +55,7 @@ class EditPanel(QFrame):
     import_requested = Signal()
     export_requested = Signal()
     run_requested = Signal()
+    run_enabled_changed = Signal(bool)  # whether there is a mask to run
     leave_requested = Signal()
 
     def __init__(self, form: GenerationForm, parent: QWidget | None = None) -> None:
@@ -267,6 +268,7 @@ class EditPanel(QFrame):
         else:
             self.coverage_label.setText(f"{100.0 * fraction:.1f}% of the sphere marked for regeneration.")
         self.run_button.setEnabled(fraction > 0.0)
+        self.run_enabled_changed.emit(fraction > 0.0)
 
     def set_source(self, text: str) -> None:
         self.source_label.setText(text)

@@ -1,8 +1,14 @@
-"""The left-hand Generate panel: prompt, init image, parameters, and the Generate/Variations/Cancel bar."""
+"""The left-hand Generate panel: prompt, init image, parameters, and the Generate/Variations/Cancel bar.
+
+The prompt stays above the scrolled column, so it is on screen in every mode (edit and placement panels
+scroll into view below it), and the bar shows one primary action: Generate, or the mode's own
+(``set_mode_action``: "Run edit", "Outpaint the rest").
+"""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -23,7 +29,7 @@ MAX_VARIATIONS = 32
 
 
 class GeneratePanel(QFrame):
-    """The panels bound to ``form`` in a scroll area, with the buttons fixed below it.
+    """The prompt, then the panels bound to ``form`` in a scroll area, with the buttons fixed below it.
 
     ``sections`` is the scrolled column: a feature adds its own panel with ``add_section``.
     """
@@ -43,12 +49,17 @@ class GeneratePanel(QFrame):
         self.sections.setContentsMargins(14, 8, 14, 8)
         self.sections.setSpacing(8)
         self.prompt_panel = PromptPanel(form)
+        self.prompt_panel.setObjectName("PinnedPrompt")
+        self.prompt_panel.layout().setContentsMargins(14, 8, 14, 4)
         self.init_card = InitImageCard()
         self.params_panel = ParamsPanel(form)
-        for widget in (self.prompt_panel, self.init_card, self.params_panel):
+        for widget in (self.init_card, self.params_panel):
             self.sections.addWidget(widget)
         self.sections.addStretch(1)
         scroll.setWidget(content)
+        self.scroll = scroll
+        self.mode_action: QAction | None = None
+        outer.addWidget(self.prompt_panel)
         outer.addWidget(scroll, 1)
         outer.addWidget(self._button_bar(variations))
         self.setMinimumWidth(360)
@@ -57,6 +68,31 @@ class GeneratePanel(QFrame):
     def add_section(self, widget: QWidget) -> None:
         """Put ``widget`` under the parameters (above the stretch that keeps the column at the top)."""
         self.sections.insertWidget(self.sections.count() - 1, widget)
+
+    def set_mode_action(self, action: QAction | None) -> None:
+        """Show ``action`` as the one primary button in place of Generate and Variations (None: back)."""
+        if self.mode_action is not None:
+            self.mode_action.changed.disconnect(self._show_mode_action)
+        self.mode_action = action
+        for widget in (self.generate_button, self.variations_button, self.variations_spin):
+            widget.setVisible(action is None)
+        self.mode_button.setVisible(action is not None)
+        if action is not None:
+            action.changed.connect(self._show_mode_action)
+            self._show_mode_action()
+
+    def _show_mode_action(self) -> None:
+        action = self.mode_action
+        if action is None:
+            return
+        self.mode_button.setText(f"  {action.text()}")
+        self.mode_button.setIcon(action.icon())
+        self.mode_button.setToolTip(action.toolTip())
+        self.mode_button.setEnabled(action.isEnabled())
+
+    def _trigger_mode_action(self) -> None:
+        if self.mode_action is not None:
+            self.mode_action.trigger()
 
     def _button_bar(self, variations: int) -> QWidget:
         bar = QWidget()
@@ -71,6 +107,11 @@ class GeneratePanel(QFrame):
             "Generate a panorama from the prompt (Ctrl+Enter). While one runs, this queues another."
         )
         column.addWidget(self.generate_button)
+        self.mode_button = QPushButton()
+        self.mode_button.setObjectName("ModeActionButton")
+        self.mode_button.setVisible(False)
+        self.mode_button.clicked.connect(self._trigger_mode_action)
+        column.addWidget(self.mode_button)
         row = QHBoxLayout()
         self.variations_button = QPushButton(" Variations")
         self.variations_button.setObjectName("VariationsButton")
