@@ -1,8 +1,9 @@
 """The gallery's list model: 10,000 entries without loading 10,000 entries.
 
 Up front it holds only the ordered ids of the current query (one indexed SELECT). Entries are fetched a
-page at a time when the view first asks for a row, and kept in a bounded LRU; thumbnails are requested
-from the ``ThumbnailLoader`` only for rows the view paints, and kept as QPixmaps in another LRU.
+page at a time when the view first asks for a row, and kept in a bounded LRU; finished tiles ("cards":
+thumbnail, text, badges) are requested from the ``ThumbnailLoader`` only for rows the view paints, and
+kept as QPixmaps in another LRU with the stamp they were drawn from.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from PySide6.QtCore import (
     QMimeData,
     QModelIndex,
     QPersistentModelIndex,
-    QSize,
     Qt,
     QUrl,
     Signal,
@@ -27,12 +27,17 @@ from PySide6.QtGui import QImage, QPixmap
 from dit360_desktop.history.entry import Entry
 from dit360_desktop.history.library import Library
 from dit360_desktop.ui.gallery.thumbs import ThumbnailLoader
+from dit360_desktop.ui.gallery.tile import TileStyle
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 64
 MAX_CACHED_ENTRIES = 4000
-MAX_CACHED_PIXMAPS = 300
+# Finished cards (about 160 kB each at 1×): several screenfuls.
+MAX_CACHED_PIXMAPS = 200
+
+
+_ITEM_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled
 
 
 class GalleryRole(IntEnum):
@@ -44,7 +49,7 @@ class GalleryRole(IntEnum):
 class GalleryModel(QAbstractListModel):
     count_changed = Signal(int)
 
-    def __init__(self, library: Library, thumbnail_size: QSize, radius: float, parent: Any = None) -> None:
+    def __init__(self, library: Library, style: TileStyle, parent: Any = None) -> None:
         super().__init__(parent)
         self._library = library
         self._query: tuple[str, bool, str] = ("", False, "newest")
@@ -52,8 +57,9 @@ class GalleryModel(QAbstractListModel):
         self._rows: dict[int, int] | None = None
         self._entries: OrderedDict[int, Entry] = OrderedDict()
         self._pixmaps: OrderedDict[int, QPixmap] = OrderedDict()
+        self._stamps: dict[int, object] = {}
         self._failed: set[int] = set()
-        self.loader = ThumbnailLoader(library.ensure_thumbnail, thumbnail_size, radius, self)
+        self.loader = ThumbnailLoader(library.ensure_thumbnail, style, self)
         self.loader.loaded.connect(self._on_thumbnail)
         self.loader.failed.connect(self._on_thumbnail_failed)
 
@@ -109,9 +115,8 @@ class GalleryModel(QAbstractListModel):
         return None
 
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled
+        # The view asks this for every tile it paints: one constant, no enum arithmetic per call.
+        return _ITEM_FLAGS if index.isValid() else Qt.ItemFlag.NoItemFlags
 
     def mimeTypes(self) -> list[str]:
         return ["text/uri-list", "text/plain"]
@@ -194,16 +199,27 @@ class GalleryModel(QAbstractListModel):
             self._rows = None
             self._entries.pop(entry_id, None)
             self._pixmaps.pop(entry_id, None)
+            self._stamps.pop(entry_id, None)
             self.endRemoveRows()
         self.count_changed.emit(len(self._ids))
 
     # Thumbnails
 
     def thumbnail_at(self, row: int) -> QPixmap | None:
-        """The cached thumbnail, or None while it loads (the load is started here)."""
+        """The row's finished card, or None while it loads (the load is started here)."""
         if not 0 <= row < len(self._ids):
             return None
         return self._thumbnail(row, self._ids[row])
+
+    def stamp_at(self, row: int) -> object:
+        """What the row's card was drawn from (``ThumbnailLoader.loaded``), None without a card."""
+        return self._stamps.get(self._ids[row]) if 0 <= row < len(self._ids) else None
+
+    def redraw(self, row: int) -> None:
+        """Ask for a new card for a row whose card is stale (keeping the old one on screen meanwhile)."""
+        entry = self.entry_at(row)
+        if entry is not None and not self.loader.is_pending(entry.id):
+            self.loader.request(entry)
 
     def thumbnail_failed(self, row: int) -> bool:
         return 0 <= row < len(self._ids) and self._ids[row] in self._failed
@@ -219,11 +235,13 @@ class GalleryModel(QAbstractListModel):
                 self.loader.request(entry)
         return None
 
-    def _on_thumbnail(self, entry_id: int, image: QImage) -> None:
+    def _on_thumbnail(self, entry_id: int, image: QImage, stamp: object) -> None:
         # QPixmap must be made on the UI thread; it is what the delegate draws fastest.
         self._pixmaps[entry_id] = QPixmap.fromImage(image)
+        self._pixmaps.move_to_end(entry_id)
+        self._stamps[entry_id] = stamp
         while len(self._pixmaps) > MAX_CACHED_PIXMAPS:
-            self._pixmaps.popitem(last=False)
+            self._stamps.pop(self._pixmaps.popitem(last=False)[0], None)
         self._emit_changed(entry_id, Qt.ItemDataRole.DecorationRole)
 
     def _on_thumbnail_failed(self, entry_id: int, message: str) -> None:
@@ -238,4 +256,5 @@ class GalleryModel(QAbstractListModel):
 
     def drop_thumbnail(self, entry_id: int) -> None:
         self._pixmaps.pop(entry_id, None)
+        self._stamps.pop(entry_id, None)
         self._failed.discard(entry_id)

@@ -100,9 +100,11 @@ def test_thumbnails_load_lazily_and_a_missing_one_is_regenerated(qtbot, entries,
         timeout=5000,
     )
     pixmap = panel.model.data(panel.model.index(row), Qt.ItemDataRole.DecorationRole)
-    # Made at the tile's size, ready to blit.
-    assert pixmap.size() == panel.model.loader.size
-    assert pixmap.width() == round(panel.delegate.thumb_width * panel.devicePixelRatioF())
+    # The whole tile, made at its size, ready to blit.
+    assert pixmap.size() == panel.delegate.style.device_size
+    assert pixmap.width() == round(
+        panel.delegate.sizeHint(None, panel.model.index(0)).width() * panel.devicePixelRatioF()
+    )
     assert victim.thumbnail_path.is_file()
 
 
