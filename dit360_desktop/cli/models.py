@@ -381,14 +381,17 @@ def cmd_import(args: argparse.Namespace) -> int:
     if is_pack(args.path):
         return _import_pack(args)
     try:
-        entries = import_model(args.path, mode=args.mode, models_dir=args.models_dir, on_progress=progress)
+        report = import_model(args.path, mode=args.mode, models_dir=args.models_dir, on_progress=progress)
     except DiT360Error as e:
         return _fail(e, err)
-    for entry in entries:
+    for entry in report.imported:
         sys.stdout.write(
             f"Imported {entry.component_id} ({entry.source}, {len(entry.files)} files): {entry.path}\n"
         )
-    return exit_codes.OK
+    for refusal in report.refused:
+        err.write(f"Not imported: {refusal.component_id} from {refusal.root}: {refusal.error}\n")
+    # What was valid is registered; a refusal beside it still fails the command, with the model's code.
+    return report.refused[0].error.exit_code if report.refused else exit_codes.OK
 
 
 def _pack_progress(label: str, stream: TextIO) -> Callable[[PackProgress], None]:

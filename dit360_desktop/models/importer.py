@@ -1,7 +1,9 @@
 """Import models that are already on disk: a diffusers folder, a Hugging Face cache, a ComfyUI LoRA file.
 
 Everything imported is checked (folder shape, every safetensors header), hashed and registered, either
-copied into the models folder or referenced where it is.
+copied into the models folder or referenced where it is. A folder may hold several models (a ComfyUI
+tree: the base model and a loras/ folder): each is checked on its own, what passes is imported, what does
+not is refused, and one ``ImportReport`` says both.
 """
 
 from __future__ import annotations
@@ -9,11 +11,12 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dit360_desktop.models.catalog import Catalog, Component, load_catalog
 from dit360_desktop.models.errors import DiskFullError, ImportRejectedError
+from dit360_desktop.models.folder_check import FolderExpectations, check_model_folder
 from dit360_desktop.models.fsutil import format_bytes, free_bytes
 from dit360_desktop.models.hashing import copy_and_hash, hash_file
 from dit360_desktop.models.layouts import diffusers_folder_problems, find_in_hf_cache, lora_path_in
@@ -26,7 +29,7 @@ from dit360_desktop.models.registry import (
     update_registry,
 )
 from dit360_desktop.models.shape_check import shape_problems
-from dit360_desktop.panorama.errors import ModelInvalidError
+from dit360_desktop.panorama.errors import DiT360Error, ModelInvalidError
 from dit360_desktop.panorama.safetensors_check import (
     check_safetensors_file,
     check_weights_folder,
@@ -48,6 +51,36 @@ class ImportCandidate:
 
 
 @dataclass(frozen=True)
+class ImportRefusal:
+    component_id: str
+    root: Path
+    error: DiT360Error
+
+
+@dataclass
+class ImportReport:
+    """What an import registered and what it refused, with the reason for each refusal."""
+
+    imported: list[RegistryEntry] = field(default_factory=list)
+    refused: list[ImportRefusal] = field(default_factory=list)
+
+    def summary(self, catalog: Catalog | None = None) -> str:
+        catalog = catalog or load_catalog()
+        parts = []
+        if self.imported:
+            how = {SOURCE_COPY: "copied", SOURCE_IN_PLACE: "in place"}
+            names = ", ".join(
+                f"{catalog.component(e.component_id).name} ({how.get(e.source, e.source)})"
+                for e in self.imported
+            )
+            parts.append(f"Imported {names}.")
+        for refusal in self.refused:
+            name = catalog.component(refusal.component_id).name
+            parts.append(f"Not imported: {name} from {refusal.root}: {refusal.error}")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
 class ImportProgress:
     component_id: str
     path: str
@@ -60,6 +93,15 @@ def _looks_like_flux_lora(path: Path) -> bool:
     lora = any(("lora_A" in n or "lora_B" in n or "lora_down" in n or "lora_up" in n) for n in names)
     flux = any(("transformer_blocks" in n or "double_blocks" in n or "single_blocks" in n) for n in names)
     return lora and flux
+
+
+def _may_be_flux_lora(path: Path) -> bool:
+    """A FLUX LoRA, or a file named as one whose header is damaged: that one is offered, so that the
+    import refuses it with the reason instead of the whole scan failing on it."""
+    try:
+        return _looks_like_flux_lora(path)
+    except ModelInvalidError:
+        return True
 
 
 def _walk(root: Path, depth: int) -> list[Path]:
@@ -104,7 +146,7 @@ def find_importable(path: Path, catalog: Catalog | None = None) -> list[ImportCa
         if lora.id not in found and folder.name == "loras":
             # ComfyUI keeps every LoRA in models/loras: take the one named after DiT360.
             for file in sorted(folder.glob("*.safetensors")):
-                if "dit360" in file.name.lower() and _looks_like_flux_lora(file):
+                if "dit360" in file.name.lower() and _may_be_flux_lora(file):
                     found[lora.id] = ImportCandidate(lora.id, file, "lora-file")
                     break
     return list(found.values())
@@ -125,7 +167,9 @@ def _files_to_register(candidate: ImportCandidate, component: Component) -> dict
     return files
 
 
-def _validate(candidate: ImportCandidate, component: Component) -> None:
+def _validate(
+    candidate: ImportCandidate, component: Component, base_expectations: FolderExpectations | None
+) -> None:
     root = candidate.root
     if root.is_dir():
         # Per sub-folder, so that a text encoder present only as a pickle is refused as unsafe rather than
@@ -153,6 +197,12 @@ def _validate(candidate: ImportCandidate, component: Component) -> None:
             raise ModelInvalidError(
                 f"{root} holds weights that do not fit its configs: {'; '.join(problems[:5])}."
             )
+        if base_expectations is not None:
+            # The shape alone is what a 600 KB test model has too: the published model's configs and
+            # sizes decide whether this is the real base model.
+            verdict = check_model_folder(root, base_expectations)
+            if verdict.reason is not None:
+                raise ModelInvalidError(verdict.reason)
     elif lora_path_in(root) is None:
         raise ModelInvalidError(f"{root} holds no LoRA weights in a layout we can load.")
 
@@ -165,8 +215,14 @@ def import_model(
     on_progress: Callable[[ImportProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     catalog: Catalog | None = None,
-) -> list[RegistryEntry]:
-    """Check, hash and register what ``path`` holds; ``mode`` is ``copy`` or ``in-place``."""
+    base_expectations: FolderExpectations | None = None,
+) -> ImportReport:
+    """Check, hash and register what ``path`` holds; ``mode`` is ``copy`` or ``in-place``.
+
+    Each model found is checked on its own (``base_expectations``, when given, is what a base model must
+    be beyond its shape): the valid ones are registered and the others refused in the report. When none
+    is valid the refusal is raised: the model's own error for one, ``ImportRejectedError`` for several.
+    """
     if mode not in (COPY, IN_PLACE):
         raise ValueError(f"mode must be {COPY!r} or {IN_PLACE!r}")
     catalog = catalog or load_catalog()
@@ -178,10 +234,15 @@ def import_model(
             "model_index.json), a Hugging Face cache (models--black-forest-labs--FLUX.1-dev), a PEFT LoRA "
             "folder (adapter_config.json) or a DiT360 LoRA .safetensors file (e.g. ComfyUI models/loras)."
         )
-    entries = []
+    report = ImportReport()
     for candidate in candidates:
         component = catalog.component(candidate.component_id)
-        _validate(candidate, component)
+        try:
+            _validate(candidate, component, base_expectations)
+        except DiT360Error as e:
+            log.info("Not importing %s from %s: %s", component.id, candidate.root, e)
+            report.refused.append(ImportRefusal(component.id, candidate.root, e))
+            continue
         files = _files_to_register(candidate, component)
         total = sum(p.stat().st_size for p in files.values())
         done = 0
@@ -202,8 +263,12 @@ def import_model(
             entry = RegistryEntry(component.id, candidate.root, SOURCE_IN_PLACE, True, None, None, records)
         update_registry(models_dir, entry)
         log.info("Imported %s from %s (%s, %s)", component.id, candidate.root, candidate.kind, mode)
-        entries.append(entry)
-    return entries
+        report.imported.append(entry)
+    if not report.imported:
+        if len(report.refused) == 1:
+            raise report.refused[0].error
+        raise ImportRejectedError(report.summary(catalog)) from report.refused[0].error
+    return report
 
 
 def _copy(

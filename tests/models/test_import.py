@@ -29,7 +29,7 @@ def _same_tree(a: Path, b: Path) -> None:
 
 def test_diffusers_folder_copy(tmp_path: Path, tiny_flux_dir: Path) -> None:
     models = tmp_path / "models"
-    (entry,) = import_model(tiny_flux_dir, mode=COPY, models_dir=models)
+    (entry,) = import_model(tiny_flux_dir, mode=COPY, models_dir=models).imported
     assert entry.source == SOURCE_COPY and entry.path == models / "flux1-dev"
     _same_tree(tiny_flux_dir, models / "flux1-dev")
     weights = "transformer/diffusion_pytorch_model.safetensors"
@@ -40,7 +40,7 @@ def test_diffusers_folder_copy(tmp_path: Path, tiny_flux_dir: Path) -> None:
 
 def test_diffusers_folder_in_place(tmp_path: Path, tiny_flux_dir: Path) -> None:
     models = tmp_path / "models"
-    (entry,) = import_model(tiny_flux_dir, mode=IN_PLACE, models_dir=models)
+    (entry,) = import_model(tiny_flux_dir, mode=IN_PLACE, models_dir=models).imported
     assert entry.source == SOURCE_IN_PLACE and entry.path == tiny_flux_dir
     assert not (models / "flux1-dev").exists()
     assert installed_model_paths(models).base == tiny_flux_dir
@@ -66,7 +66,7 @@ def test_hf_cache_layout_copy_follows_symlinks(
 def test_hf_cache_layout_in_place(tmp_path: Path, tiny_flux_dir: Path) -> None:
     snapshot = make_hf_cache(tiny_flux_dir, tmp_path / "hub", "black-forest-labs/FLUX.1-dev")
     models = tmp_path / "models"
-    (entry,) = import_model(tmp_path / "hub", mode=IN_PLACE, models_dir=models)
+    (entry,) = import_model(tmp_path / "hub", mode=IN_PLACE, models_dir=models).imported
     assert entry.path == snapshot
     assert installed_model_paths(models).base == snapshot
 
@@ -82,7 +82,7 @@ def test_comfyui_lora_file(tmp_path: Path, tiny_flux_dir: Path, mode: str) -> No
     # Another LoRA in the same folder must not be picked.
     shutil.copyfile(lora_file, comfy / "models" / "loras" / "other_style.safetensors")
     models = tmp_path / "models"
-    (entry,) = import_model(comfy, mode=mode, models_dir=models)
+    (entry,) = import_model(comfy, mode=mode, models_dir=models).imported
     lora = installed_model_paths(models).lora
     if mode == COPY:
         assert lora == models / "dit360-lora" / "DiT360_panorama_lora.safetensors"
@@ -144,3 +144,56 @@ def test_pickle_only_weights_refused(tmp_path: Path, tiny_flux_dir: Path) -> Non
     (broken / "text_encoder" / "pytorch_model.bin").write_bytes(b"\x80\x04K\x01.")
     with pytest.raises(UnsafeFileError):
         import_model(broken, models_dir=tmp_path / "models")
+
+
+def _comfy_tree_with_a_refused_base_model(tmp_path: Path, tiny_flux_dir: Path) -> tuple[Path, Path]:
+    """A ComfyUI-like folder: a base model missing its VAE, and a valid DiT360 LoRA in loras/."""
+    comfy = tmp_path / "ComfyUI" / "models"
+    base = comfy / "diffusers" / "FLUX.1-dev"
+    shutil.copytree(tiny_flux_dir, base)
+    shutil.rmtree(base / "vae")
+    lora = build_tiny_lora(
+        comfy / "loras" / "DiT360_panorama_lora.safetensors", tiny_flux_dir / "transformer", peft_folder=False
+    )
+    return comfy, lora
+
+
+@pytest.mark.parametrize("mode", [COPY, IN_PLACE])
+def test_a_valid_lora_is_imported_beside_a_refused_base_model(
+    tmp_path: Path, tiny_flux_dir: Path, mode: str
+) -> None:
+    """Issue 21, item 8: the refused base model no longer takes the valid LoRA down with it."""
+    comfy, lora = _comfy_tree_with_a_refused_base_model(tmp_path, tiny_flux_dir)
+    models = tmp_path / "models"
+    report = import_model(comfy, mode=mode, models_dir=models)
+    assert [e.component_id for e in report.imported] == ["dit360-lora"]
+    assert [(r.component_id, type(r.error)) for r in report.refused] == [("flux1-dev", ModelInvalidError)]
+    assert _sha(installed_model_paths(models).lora) == _sha(lora)
+    assert "flux1-dev" not in read_registry(models)
+    summary = report.summary()
+    assert summary.startswith("Imported DiT360")
+    assert "Not imported: FLUX.1-dev" in summary and "vae/ is missing" in summary
+
+
+def test_every_model_refused_says_so_for_each(tmp_path: Path, tiny_flux_dir: Path) -> None:
+    comfy, lora = _comfy_tree_with_a_refused_base_model(tmp_path, tiny_flux_dir)
+    lora.write_bytes(lora.read_bytes()[:-64])  # truncated: refused too
+    with pytest.raises(ImportRejectedError) as caught:
+        import_model(comfy, models_dir=tmp_path / "models")
+    assert "vae/ is missing" in str(caught.value) and "truncated" in str(caught.value)
+    assert read_registry(tmp_path / "models") == {}
+
+
+def test_cli_imports_the_lora_and_names_the_refused_base_model(
+    tmp_path: Path, tiny_flux_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dit360_desktop.cli import main
+
+    comfy, _ = _comfy_tree_with_a_refused_base_model(tmp_path, tiny_flux_dir)
+    models = tmp_path / "models"
+    code = main(["models", "import", str(comfy), "--mode", "in-place", "--models-dir", str(models)])
+    out, err = capsys.readouterr()
+    assert code == 3  # a model problem: the base model was refused
+    assert "Imported dit360-lora" in out
+    assert "Not imported: flux1-dev" in err and "vae/ is missing" in err
+    assert "dit360-lora" in read_registry(models) and "flux1-dev" not in read_registry(models)

@@ -17,10 +17,10 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from dit360_desktop.models import hub
 from dit360_desktop.models.downloads import DownloadManager, DownloadReport, FileProgress
-from dit360_desktop.models.folder_check import FLUX1_DEV, FolderExpectations, check_model_folder
+from dit360_desktop.models.folder_check import FLUX1_DEV, FolderExpectations
 from dit360_desktop.models.fsutil import format_bytes
 from dit360_desktop.models.hashing import Stopped
-from dit360_desktop.models.importer import ImportProgress, find_importable, import_model
+from dit360_desktop.models.importer import ImportProgress, import_model
 from dit360_desktop.models.location import resolve_models_dir, set_models_dir
 from dit360_desktop.models.status import ComponentStatus, component_statuses, disk_usage
 from dit360_desktop.models.transfer import TransferSettings
@@ -172,43 +172,22 @@ class ModelManagerWorker(QObject):
     def import_from(self, path: str, mode: str) -> None:
         self._stop.clear()
         self.busy_changed.emit("Importing")
-        refusal = self._base_model_refusal(Path(path))
-        if refusal is not None:
-            self.message.emit(f"Nothing was imported: {refusal}", True)
-            self._done()
-            return
         try:
-            entries = import_model(
+            # The base model must be the published FLUX.1-dev, not only its shape (a 600 KB test model
+            # has that too); a LoRA beside a refused base model is still imported.
+            report = import_model(
                 Path(path), mode=mode, models_dir=self._dir(), on_progress=self._import_progress,
-                should_stop=self._stop.is_set,
+                should_stop=self._stop.is_set, base_expectations=self.base_expectations,
             )  # fmt: skip
         except DiT360Error as e:
-            self.message.emit(str(e), True)
+            self.message.emit(f"Nothing was imported: {e}", True)
         except Stopped:
             self.message.emit("Import stopped; nothing was registered.", False)
         else:
-            names = ", ".join(f"{e.component_id} ({e.source})" for e in entries)
-            self.message.emit(f"Imported {names}.", False)
+            self.message.emit(report.summary(), bool(report.refused))
         self._done()
 
     # --- helpers ---------------------------------------------------------------------------------------
-    def _base_model_refusal(self, path: Path) -> str | None:
-        """Why a base model found under ``path`` is not the real thing (too small, wrong model), or None.
-
-        The importer checks the diffusers shape, which a 600 KB test model also has; this adds the
-        FLUX.1-dev config and size check so such a folder never shows up as "ready".
-        """
-        try:
-            candidates = find_importable(path)
-        except (OSError, DiT360Error):
-            return None  # import_model reports the same problem with its own message
-        for candidate in candidates:
-            if candidate.root.is_dir() and (candidate.root / "model_index.json").is_file():
-                verdict = check_model_folder(candidate.root, self.base_expectations)
-                if not verdict.ok:
-                    return verdict.reason
-        return None
-
     def _run(
         self, label: str, action: Callable[[DownloadManager], DownloadReport], endpoint: str, token: str
     ) -> None:
