@@ -366,6 +366,8 @@ class GenerationWorker(QThread):
             self._engine = self._engine_factory(self._model_dir, self._options)
         except ModelMissingError:
             self._set_model_state(ModelState.MISSING)
+            # The status bar names the device even before a model is installed (#21 item 10).
+            self.device_changed.emit(_planned_device())
             raise
         finally:
             log.info("Engine set up in %.2f s", time.perf_counter() - started)
