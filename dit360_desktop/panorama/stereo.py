@@ -119,24 +119,26 @@ def ods_eye(rgb: np.ndarray, distance: np.ndarray, ipd: float, eye: str) -> tupl
     hole = np.zeros(count, dtype=bool)
     # α = 0 is the far limit (t → ∞): a ray that never reaches a surface looks at the panorama straight on.
     active = np.zeros(0, dtype=np.int64)
-    previous_gap = previous_surface = np.zeros(0)
+    previous_gap = previous_surface = previous_alpha = np.zeros(0)
     waiting = np.argsort(-start_alpha, kind="stable")
     cursor = 0
     for alpha_value in alphas:
-        # Rays whose search starts at this angle join with their first probe.
+        # Rays whose search starts above this angle join, probed first at their own start angle (where
+        # the ray cannot have reached a surface yet, or touches the nearest one exactly).
         joining_end = cursor + int(
             np.searchsorted(-start_alpha[waiting[cursor:]], -alpha_value, side="right")
         )
         joining = waiting[cursor:joining_end]
         cursor = joining_end
         if joining.size:
-            gap, surface = probe(joining, np.full(joining.size, alpha_value))[:2]
-            done = gap >= 0
-            hit_alpha[joining[done]] = alpha_value
-            active = np.concatenate([active, joining[~done]])
-            previous_gap = np.concatenate([previous_gap, gap[~done]])
-            previous_surface = np.concatenate([previous_surface, surface[~done]])
-            continue
+            gap, surface = probe(joining, start_alpha[joining])[:2]
+            touching = gap >= 0
+            hit_alpha[joining[touching]] = start_alpha[joining[touching]]
+            waiting_rays = joining[~touching]
+            active = np.concatenate([active, waiting_rays])
+            previous_gap = np.concatenate([previous_gap, gap[~touching]])
+            previous_surface = np.concatenate([previous_surface, surface[~touching]])
+            previous_alpha = np.concatenate([previous_alpha, start_alpha[waiting_rays]])
         if active.size == 0:
             if cursor >= count:
                 break
@@ -147,14 +149,14 @@ def ods_eye(rgb: np.ndarray, distance: np.ndarray, ipd: float, eye: str) -> tupl
             # Linear refinement between the bracketing angles (gap < 0 before, ≥ 0 now).
             before, now = previous_gap[new], gap[new]
             share = before / np.where(before - now == 0, -1.0, before - now)
-            step = alphas[1] - alphas[0]
-            hit_alpha[active[new]] = alpha_value - step + step * share
+            hit_alpha[active[new]] = previous_alpha[new] + (alpha_value - previous_alpha[new]) * share
             jump = np.maximum(surface[new], previous_surface[new]) / np.minimum(
                 surface[new], previous_surface[new]
             )
             hole[active[new]] = jump > EDGE_JUMP
         keep = ~new
         active, previous_gap, previous_surface = active[keep], gap[keep], surface[keep]
+        previous_alpha = np.full(active.size, alpha_value)
     everything = np.arange(count)
     _gap, _surface, x, y = probe(everything, hit_alpha)
     eye_pixels = _bilinear_wrap(pixels.astype(np.float32), x, y)
