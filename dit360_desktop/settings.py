@@ -47,7 +47,7 @@ class Settings:
     window_state: str = ""
     viewer_mode: str = "perspective"
     show_grid: bool = False
-    # Engine build options (Generate → Speed, Models → GGUF transformer); see ui.worker.EngineOptions.
+    # Engine build options (Generate → Speed, Models → GGUF transformer): panorama.options.EngineOptions.
     gguf_file: str | None = None
     compile_transformer: bool = False
     fuse_lora: bool = False

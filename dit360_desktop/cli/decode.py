@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dit360_desktop.cli import preflight
 from dit360_desktop.cli.exit_codes import OK
-from dit360_desktop.cli.generate import add_model_arguments, report_error
+from dit360_desktop.cli.generate import add_model_arguments, engine_options, report_error
 from dit360_desktop.panorama.errors import DiT360Error
 
 
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         latent = load_latent(args.latent)
         height, width = (int(side) * 8 for side in latent.shape[-2:])
         preflight.check_output_file(args.output, "--output", preflight.png_size_bound(width, height))
-        engine = PanoramaEngine(resolve_base_model(args.model), gguf_file=args.gguf)
+        engine = PanoramaEngine(resolve_base_model(args.model), engine_options(args))
         image = engine.decode_latent(
             latent, seamless=args.seamless_decode, device=args.device, dtype=args.dtype, tier=args.tier
         )

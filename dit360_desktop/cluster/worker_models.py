@@ -9,11 +9,12 @@ is never logged or put in a message.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dit360_desktop.cluster.errors import WorkerRefusedError
 from dit360_desktop.panorama.errors import DiT360Error
+from dit360_desktop.panorama.options import EngineOptions
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,8 @@ class ModelSource:
     # Re-hash the installed files against the registry before the first job (the model manager's
     # "Verify"); a shared folder gets the header check instead, as ``dit360 generate --model`` does.
     verify_hashes: bool = True
+    # How every worker builds its engine, as a local run would (a GGUF path must exist on each node).
+    engine_options: EngineOptions = field(default_factory=EngineOptions)
 
     def describe(self) -> str:
         if self.model_dir is not None:

@@ -11,9 +11,10 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QWidget
 
+from dit360_desktop.panorama.options import EngineOptions
 from dit360_desktop.settings import Settings
 from dit360_desktop.ui.actions import Actions
-from dit360_desktop.ui.generation.worker import EngineOptions, GenerationWorker
+from dit360_desktop.ui.generation.worker import GenerationWorker
 
 
 class EngineSetup(QObject):
@@ -53,12 +54,7 @@ class EngineSetup(QObject):
         return Path(chosen).expanduser() if chosen else None
 
     def engine_options(self) -> EngineOptions:
-        s = self.settings
-        return EngineOptions(
-            gguf_file=Path(s.gguf_file).expanduser() if s.gguf_file else None,
-            compile=s.compile_transformer,
-            fuse_lora=s.fuse_lora,
-        )
+        return EngineOptions.from_settings(self.settings)
 
     def models_dir(self) -> Path | None:
         return Path(self.settings.models_dir).expanduser() if self.settings.models_dir else None

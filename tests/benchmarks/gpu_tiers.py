@@ -279,6 +279,7 @@ def run_variant(variant: Variant, setup: Setup) -> list[dict]:
     import dit360_desktop.core.engine as engine_module
     import dit360_desktop.core.gguf_flux as gguf_flux
     from dit360_desktop.core.engine import PanoramaEngine
+    from dit360_desktop.panorama.options import EngineOptions
     from dit360_desktop.panorama.request import GenerationRequest
 
     device, configs = setup.device, setup.sizes.configs
@@ -286,15 +287,15 @@ def run_variant(variant: Variant, setup: Setup) -> list[dict]:
     def fake_gguf(path, config_dir, *, compute_dtype, device="cpu"):
         return random_gguf_transformer(configs, setup.folder, variant.gguf, compute_dtype, setup.device)
 
-    engine = PanoramaEngine(
-        setup.folder,
+    options = EngineOptions(
         previews=False,
         gguf_file=setup.folder / f"random-{variant.gguf}.gguf" if variant.gguf else None,
         compile=variant.compile,
-        attention_backend=variant.attention,
+        attention=variant.attention,
         fuse_lora=variant.fuse_lora,
         fp8_compute=variant.fp8_compute,
     )
+    engine = PanoramaEngine(setup.folder, options)
     request = GenerationRequest(
         prompt=PROMPT,
         width=setup.sizes.width,
@@ -396,7 +397,7 @@ def _e2e_run(variant: Variant, engine, request, steps: int, cache: str, setup: S
         engine.text_encoder.clear_cache()
         started = time.perf_counter()
         result = engine.run(e2e)
-        save_png(result.image, png, result.metadata)
+        save_png(result.image, png, result.file_metadata())
         times.append(time.perf_counter() - started)
     latent, image = result.latent, np.asarray(result.image)
     if cache == "off":

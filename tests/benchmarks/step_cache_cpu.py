@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
 
     from dit360_desktop.core.engine import PanoramaEngine
+    from dit360_desktop.panorama.options import EngineOptions
     from dit360_desktop.panorama.request import GenerationRequest
     from dit360_desktop.testing.tiny_flux import SMALL, build_tiny_flux
 
@@ -43,7 +44,9 @@ def main(argv: list[str] | None = None) -> dict:
     if methods[0] != "off":
         parser.error("the first method must be off (the baseline)")
     with tempfile.TemporaryDirectory(prefix="step-cache-") as tmp:
-        engine = PanoramaEngine(build_tiny_flux(Path(tmp) / "flux", size=SMALL), previews=False)
+        engine = PanoramaEngine(
+            build_tiny_flux(Path(tmp) / "flux", size=SMALL), EngineOptions(previews=False)
+        )
         request = GenerationRequest(
             "This is a panorama image. A lake", width=256, height=128, steps=args.steps, seed=1, device="cpu"
         )

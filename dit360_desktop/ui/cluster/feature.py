@@ -112,11 +112,17 @@ class ClusterFeature(QObject):
     def _start(self, jobs: list, choice: ClusterChoice) -> None:
         from dit360_desktop.cluster.driver import ClusterOptions
         from dit360_desktop.cluster.worker_models import ModelSource
+        from dit360_desktop.panorama.options import EngineOptions
         from dit360_desktop.ui.cluster.bridge import ClusterBridge
 
         options = ClusterOptions(
             address=choice.address,
-            model=ModelSource(model_dir=choice.model_dir or None, fetch=choice.fetch_models),
+            model=ModelSource(
+                model_dir=choice.model_dir or None,
+                fetch=choice.fetch_models,
+                # The workers build their engines as this app builds its own.
+                engine_options=EngineOptions.from_settings(self.context.settings),
+            ),
             retries=choice.retries,
         )
         self.requests = {job.job_id: job.request for job in jobs}
