@@ -15,14 +15,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from dit360_desktop.panorama.features import FEATURE_MODULES
 from dit360_desktop.selftest.checks import CheckContext, CheckFailed
 
 BUILD_INFO = "dit360_build.json"
-# The modules each feature needs; packaging/bundle_config.py bundles them when installed.
-FEATURE_MODULES: dict[str, tuple[str, ...]] = {
-    "upscale": ("spandrel", "torchvision"),
-    "exr": ("OpenEXR",),
-}
 
 
 def bundled_features() -> set[str] | None:

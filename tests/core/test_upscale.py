@@ -271,8 +271,10 @@ def test_missing_spandrel_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_spandrel)
-    with pytest.raises(UpscalerUnavailableError, match=r"dit360-desktop\[upscale\]"):
+    with pytest.raises(UpscalerUnavailableError, match="Upscaling is not included") as caught:
         load_sr_model(path)
+    # In the person's words: no pip command, and not a "model is not installed" error.
+    assert "pip" not in str(caught.value) and not isinstance(caught.value, ModelMissingError)
 
 
 def test_unknown_architecture_is_refused(tmp_path: Path) -> None:

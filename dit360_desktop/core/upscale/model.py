@@ -16,13 +16,15 @@ import torch
 
 from dit360_desktop.core.devices import resolve_device
 from dit360_desktop.panorama.errors import ModelInvalidError, ModelMissingError, UnsafeFileError
+from dit360_desktop.panorama.features import FeatureUnavailableError, unavailable_message
 from dit360_desktop.panorama.safetensors_check import check_safetensors_file
 
 log = logging.getLogger(__name__)
 
 
-class UpscalerUnavailableError(ModelMissingError):
-    """spandrel (the ``upscale`` extra) is not installed."""
+class UpscalerUnavailableError(FeatureUnavailableError):
+    """spandrel (the ``upscale`` extra) is not installed; the app checks ``features.require("upscale")``
+    before queueing, so this is the last line for a caller that did not."""
 
 
 @dataclass
@@ -60,10 +62,8 @@ def load_sr_model(path: str | Path, *, device: str = "auto", half: bool | None =
     try:
         from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
     except ImportError as e:
-        raise UpscalerUnavailableError(
-            "Upscaling needs the spandrel library: install it with `pip install 'dit360-desktop[upscale]'` "
-            f"(or `pip install spandrel`). ({e})"
-        ) from e
+        log.info("spandrel cannot be imported (the 'upscale' extra): %s", e)
+        raise UpscalerUnavailableError(unavailable_message("upscale")) from e
     from safetensors.torch import load_file
 
     try:

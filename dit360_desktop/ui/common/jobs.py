@@ -17,6 +17,7 @@ from dit360_desktop.panorama.errors import (
     OutOfMemoryError,
     RequestError,
 )
+from dit360_desktop.panorama.features import FeatureUnavailableError
 from dit360_desktop.panorama.request import PANORAMA_PREFIX, GenerationRequest
 
 if TYPE_CHECKING:
@@ -96,6 +97,7 @@ class ErrorKind(str, Enum):
     OUT_OF_MEMORY = "out_of_memory"
     BAD_REQUEST = "bad_request"
     IMAGE = "image"
+    FEATURE_UNAVAILABLE = "feature_unavailable"
     ENGINE = "engine"
     INTERNAL = "internal"
 
@@ -117,6 +119,7 @@ _TITLES = {
     ErrorKind.OUT_OF_MEMORY: "Out of memory",
     ErrorKind.BAD_REQUEST: "A parameter is not valid",
     ErrorKind.IMAGE: "The image could not be used",
+    ErrorKind.FEATURE_UNAVAILABLE: "Not available in this installation",
     ErrorKind.ENGINE: "The panorama could not be generated",
     ErrorKind.INTERNAL: "Something went wrong",
 }
@@ -133,6 +136,8 @@ def classify(error: BaseException) -> ErrorKind:
         return ErrorKind.BAD_REQUEST
     if isinstance(error, ImageLoadError):
         return ErrorKind.IMAGE
+    if isinstance(error, FeatureUnavailableError):
+        return ErrorKind.FEATURE_UNAVAILABLE
     if isinstance(error, DiT360Error):
         return ErrorKind.ENGINE
     return ErrorKind.INTERNAL

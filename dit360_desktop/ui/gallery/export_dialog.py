@@ -33,6 +33,7 @@ from dit360_desktop.history.export import (
     default_file_name,
     existing_outputs,
 )
+from dit360_desktop.panorama import features
 from dit360_desktop.panorama.hdr import MAX_HIGHLIGHT_STOPS
 from dit360_desktop.panorama.projection import equirect_to_perspective
 from dit360_desktop.ui.common.camera import CameraView, ViewMode
@@ -50,6 +51,12 @@ FORMAT_LABELS = {
     "exr": "HDR environment: OpenEXR, linear half-float (Blender, Unreal, Houdini)",
     "hdr": "HDR environment: Radiance .hdr (tools without EXR)",
 }
+
+
+def offered_formats() -> dict[str, str]:
+    """The export kinds this installation can write: the EXR kind only with the OpenEXR library."""
+    exr = features.is_available("exr")
+    return {key: label for key, label in FORMAT_LABELS.items() if key != "exr" or exr}
 
 
 def default_export_folder() -> Path:
@@ -86,7 +93,7 @@ class ExportDialog(QDialog):
         layout.addLayout(form)
 
         self.format = QComboBox()
-        for key, label in FORMAT_LABELS.items():
+        for key, label in offered_formats().items():
             self.format.addItem(label, key)
         form.addRow("Format", self.format)
 
@@ -110,7 +117,8 @@ class ExportDialog(QDialog):
         self.face_format = QComboBox()
         self.face_format.addItem("PNG", "png")
         self.face_format.addItem("JPEG", "jpeg")
-        self.face_format.addItem("EXR (linear, half-float)", "exr")
+        if features.is_available("exr"):
+            self.face_format.addItem("EXR (linear, half-float)", "exr")
         self.face_format.setToolTip("EXR faces hold linear light for 3D tools, as the EXR export does.")
         form.addRow("Face files", self.face_format)
         self.highlights = QDoubleSpinBox()
@@ -160,7 +168,7 @@ class ExportDialog(QDialog):
         self.format.currentIndexChanged.connect(self._format_changed)
         self.face_format.currentIndexChanged.connect(self._face_format_changed)
         self.view_form.changed.connect(self._view_changed)
-        self.format.setCurrentIndex(list(FORMAT_LABELS).index(initial_format))
+        self.format.setCurrentIndex(max(0, self.format.findData(initial_format)))
         self._format_changed()
 
     def selected_format(self) -> str:

@@ -42,7 +42,7 @@ from dit360_desktop.panorama.errors import DiT360Error
 from dit360_desktop.ui.gallery import actions
 from dit360_desktop.ui.gallery.delegate import TileDelegate
 from dit360_desktop.ui.gallery.details import DetailsPane
-from dit360_desktop.ui.gallery.export_dialog import FORMAT_LABELS, ExportDialog, run_export_dialog
+from dit360_desktop.ui.gallery.export_dialog import ExportDialog, offered_formats, run_export_dialog
 from dit360_desktop.ui.gallery.icons import gallery_icon
 from dit360_desktop.ui.gallery.model import GalleryModel
 from dit360_desktop.ui.gallery.tile import PADDING, TileStyle
@@ -346,7 +346,7 @@ class GalleryPanel(QWidget):
         self.act_rescan = self._action("rescan", "Rescan library folder", icon("reset"), self.rescan)
         self.export_menu = QMenu("Export", self)
         self.export_menu.setIcon(gallery_icon("export"))
-        for key, label in FORMAT_LABELS.items():
+        for key, label in offered_formats().items():
             action = self.export_menu.addAction(label)
             action.triggered.connect(lambda _=False, k=key: self.export(k))
 

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from dit360_desktop.panorama import features
 from dit360_desktop.panorama.errors import DiT360Error
 from dit360_desktop.panorama.sr_estimate import estimate_upscale
 from dit360_desktop.ui.gallery.repair_action import repair_request
@@ -153,8 +154,13 @@ def attach_upscale(gallery: Any, worker: Any, window: QWidget) -> QAction:
     action = QAction("Upscale…", window)
     action.setObjectName("act_upscale_entry")
     action.setToolTip("Upscale ×2 or ×4 with no seam; the result is saved as a new entry.")
+    # An installation without the upscaler's libraries does not offer it (panorama/features.py).
+    action.setVisible(features.is_available("upscale"))
 
     def run() -> None:
+        if not features.is_available("upscale"):
+            QMessageBox.information(window, "Upscale", features.unavailable_message("upscale"))
+            return
         entry = gallery.current_entry()
         if entry is None or entry.missing or not entry.path.is_file():
             QMessageBox.information(window, "Upscale", "Select a panorama whose image is there first.")

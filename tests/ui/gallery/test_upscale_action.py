@@ -58,6 +58,8 @@ def test_dialog_estimates_and_queues(qtbot, entry_in_library, model_file, monkey
     window = QWidget()
     qtbot.addWidget(window)
     monkeypatch.setattr(upscale_action, "default_sr_model", lambda: (model_file, ""))
+    # The SR network is faked here, so the installation need not have spandrel for the dialog.
+    monkeypatch.setattr(upscale_action.features, "missing_modules", lambda key: [])
     seen = {}
 
     def accept(dialog) -> int:
