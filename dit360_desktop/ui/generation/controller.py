@@ -64,6 +64,10 @@ class GenerationController(QObject):
         self.queue_panel = QueuePanel()
         self.init_image: InitImage | None = None
         self._running_job: int | None = None
+        self._running_request: GenerationRequest | None = None
+        # The form's seed before each queued job drew its own: put back when the job ran nothing.
+        self._seed_before_run: int | None = None
+        self._seed_before: dict[int, tuple[int | None, int | None]] = {}
         panel.generate_button.clicked.connect(self.generate)
         panel.variations_button.clicked.connect(lambda: self.queue_variations())
         panel.cancel_button.clicked.connect(self.cancel)
@@ -92,9 +96,17 @@ class GenerationController(QObject):
     # ---- requests ----------------------------------------------------------------------------------
 
     def build_request(self) -> GenerationRequest:
-        """The request the form describes, with this run's seed; raises RequestError naming the bad field."""
+        """The request the form describes, with this run's seed; raises RequestError naming the bad field.
+
+        A refused request leaves the form's seed as it was: nothing ran with the new one.
+        """
+        self._seed_before_run = self.form["seed"]
         request = self.form.request_for_run()
-        request.validate()
+        try:
+            request.validate()
+        except RequestError:
+            self.form.set("seed", self._seed_before_run)
+            raise
         return request
 
     def generate(self) -> list[int]:
@@ -117,6 +129,8 @@ class GenerationController(QObject):
     def _enqueue(self, requests: list[GenerationRequest]) -> list[int]:
         self.about_to_enqueue.emit()
         ids = self.worker.enqueue_many(requests)
+        for job_id, request in zip(ids, requests, strict=True):
+            self._seed_before[job_id] = (request.seed, self._seed_before_run)
         if len(ids) > 1:
             self.message.emit(f"Queued {len(ids)} variations", 4000)
         return ids
@@ -164,6 +178,7 @@ class GenerationController(QObject):
 
     def _on_job_started(self, job_id: int, request: GenerationRequest) -> None:
         self._running_job = job_id
+        self._running_request = request
         self.panel.cancel_button.setEnabled(True)
         self.progress.show_stage(Stage.PREPARING, "Starting")
 
@@ -180,6 +195,7 @@ class GenerationController(QObject):
             self.preview_ready.emit(preview)
 
     def _on_finished(self, finished: FinishedJob) -> None:
+        self._seed_before.pop(finished.job_id, None)
         self._job_over()
         seconds = sum(float(v) for v in finished.metadata.get("timings", {}).values())
         self.progress.show_idle(f"Done in {seconds:.1f} s · seed {finished.request.seed}")
@@ -190,6 +206,11 @@ class GenerationController(QObject):
             self.message.emit(f"Saved {finished.saved_path}", 6000)
 
     def _on_failed(self, job_id: int, report: ErrorReport) -> None:
+        if report.kind in (ErrorKind.MODEL_MISSING, ErrorKind.MODEL_INVALID):
+            # Refused before anything ran: the form shows the seed it showed before this Generate.
+            seed, before = self._seed_before.pop(job_id, (None, None))
+            if seed is not None and self.form["seed"] == seed and not self.form["seed_locked"]:
+                self.form.set("seed", before)
         self._job_over()
         self.progress.show_idle("Failed")
         if report.kind is ErrorKind.MODEL_MISSING:
@@ -198,12 +219,16 @@ class GenerationController(QObject):
         self.error.emit(report)
 
     def _on_cancelled(self, job_id: int) -> None:
+        self._seed_before.pop(job_id, None)
+        if job_id == self._running_job and self._running_request is not None:
+            self.queue_panel.add_cancelled(job_id, self._running_request)
         self._job_over()
         self.progress.show_idle("Cancelled")
         self.run_cancelled.emit()
 
     def _job_over(self) -> None:
         self._running_job = None
+        self._running_request = None
         self.panel.cancel_button.setEnabled(False)
 
 

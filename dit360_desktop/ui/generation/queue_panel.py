@@ -1,5 +1,6 @@
 """The visible generation queue: the running job first, then the waiting ones (movable, removable), then
-the last few finished ones with a thumbnail, so variations can be told apart at a glance."""
+the last few finished ones with a thumbnail, so variations can be told apart at a glance, and every job
+cancelled this session."""
 
 from __future__ import annotations
 
@@ -29,19 +30,22 @@ _STATUS_TEXT = {
     JobStatus.CANCELLING: "■ stopping",
     JobStatus.QUEUED: "waiting",
 }
-# Finished rows kept under the waiting ones; older ones are in the history gallery.
+# Finished rows kept under the waiting ones; older ones are in the history gallery. Cancelled rows are not
+# in the gallery, so they stay until the app closes.
 MAX_DONE_ROWS = 8
+CANCELLED = "✕ cancelled"
 THUMB_SIZE = QSize(64, 32)
 
 
 def describe(request: GenerationRequest, status: str) -> str:
-    """Two lines: the prompt (without the fixed panorama sentence), then seed, size and status; the
-    seed first, since it is what tells variations apart in a narrow column."""
+    """Two lines: the prompt (without the fixed panorama sentence), then status, seed and size. The status
+    comes first, so the narrow column never cuts off which job runs; then the seed, which tells variations
+    apart."""
     prompt = " ".join(request.prompt.split())
     prompt = prompt.removeprefix(PANORAMA_PREFIX).strip() or prompt
     seed = "random seed" if request.seed is None else f"seed {request.seed}"
     first = f"{prompt[:48]}{'…' if len(prompt) > 48 else ''}"
-    return f"{first}\n{seed} · {request.width}×{request.height} · {status}"
+    return f"{first}\n{status} · {seed} · {request.width}×{request.height}"
 
 
 def thumbnail(image: np.ndarray) -> QIcon:
@@ -73,6 +77,8 @@ class QueuePanel(QWidget):
         self.list.setAlternatingRowColors(True)
         self.list.setMinimumHeight(48)
         self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        # A long row wraps instead of losing its end to the column's width.
+        self.list.setWordWrap(True)
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.setIconSize(THUMB_SIZE)
         self.list.setToolTip(
@@ -101,7 +107,7 @@ class QueuePanel(QWidget):
         self.remove_button.clicked.connect(self._remove)
         self.clear_button.clicked.connect(self.clear_requested)
         self._jobs: list[JobInfo] = []
-        # (job id, text, tooltip, icon) of finished jobs, newest first.
+        # (job id, text, tooltip, icon) of finished and cancelled jobs, newest first.
         self._done: list[tuple[int, str, str, QIcon]] = []
         self.set_jobs([])
 
@@ -146,7 +152,14 @@ class QueuePanel(QWidget):
         seconds = sum(float(v) for v in finished.metadata.get("timings", {}).values())
         text = describe(finished.request, f"done in {seconds:.1f} s")
         self._done.insert(0, (finished.job_id, text, finished.request.prompt, thumbnail(finished.image)))
-        del self._done[MAX_DONE_ROWS:]
+        finished_rows = [row for row in self._done if CANCELLED not in row[1]]
+        for row in finished_rows[MAX_DONE_ROWS:]:
+            self._done.remove(row)
+        self.set_jobs(self._jobs)
+
+    def add_cancelled(self, job_id: int, request: GenerationRequest) -> None:
+        """Keep a cancelled job as a "cancelled" row until the app closes (it is in no gallery)."""
+        self._done.insert(0, (job_id, describe(request, CANCELLED), request.prompt, icon("cancel")))
         self.set_jobs(self._jobs)
 
     def done_rows(self) -> list[str]:

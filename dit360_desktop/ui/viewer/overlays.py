@@ -29,8 +29,13 @@ def _signed(value: float) -> str:
 
 
 def readout_text(view: CameraView, pixel_scale: float | None) -> str:
-    """ "Yaw +30°  Pitch −5°  FOV 90°", plus the zoom against the panorama's own pixels."""
-    parts = [f"Yaw {_signed(view.yaw)}", f"Pitch {_signed(view.pitch)}", f"FOV {round(view.fov)}°"]
+    """ "Yaw +30°  Pitch −5°  FOV 90°", plus the zoom against the panorama's own pixels.
+
+    The flat view's span includes the empty margin beside a fitted panorama in a wide viewer (561° at
+    3.1:1); the readout gives the panorama's part of it, which is never more than 360°.
+    """
+    fov = min(view.fov, 360.0) if view.mode is ViewMode.FLAT else view.fov
+    parts = [f"Yaw {_signed(view.yaw)}", f"Pitch {_signed(view.pitch)}", f"FOV {round(fov)}°"]
     if pixel_scale is not None:
         if abs(pixel_scale - 1.0) < 1e-6:
             parts.append("1:1")

@@ -128,3 +128,16 @@ def test_readout_labels_and_drop_zone_are_drawn_over_the_view(shown_viewer):
     assert highlighted[100, 60, 2] > plain[100, 60, 2] + 8
     assert highlighted[100, 60, 0] < plain[100, 60, 0]
     assert np.array_equal(_frame(viewer), plain)
+
+
+def test_the_flat_readout_never_claims_more_than_360_degrees():
+    """#21 item 10: a fitted flat view in a wide viewer read "FOV 561°" (its span with the empty margins)."""
+    from dit360_desktop.ui.common.camera import PanoramaCamera
+
+    camera = PanoramaCamera(ViewMode.FLAT)
+    camera.set_viewport(1240, 400)
+    camera.reset()
+    assert camera.fov > 360.0  # the span across the screen, margins included
+    assert "FOV 360°" in readout_text(camera.view, None)
+    camera.zoom(0.5)
+    assert f"FOV {round(camera.fov)}°" in readout_text(camera.view, None)
