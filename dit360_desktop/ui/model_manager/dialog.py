@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QThread, Signal
@@ -36,6 +37,7 @@ from dit360_desktop.models.downloads import DONE, DOWNLOADING, FAILED, PAUSED, Q
 from dit360_desktop.models.fsutil import format_bytes
 from dit360_desktop.models.hub import DEFAULT_ENDPOINT, TOKEN_SETTINGS_URL
 from dit360_desktop.models.importer import COPY, IN_PLACE
+from dit360_desktop.models.pack_manifest import is_pack
 from dit360_desktop.models.status import PLANNED, READY, ComponentStatus
 from dit360_desktop.models.transfer import TransferSettings
 from dit360_desktop.ui.model_manager.worker import ModelManagerWorker, Snapshot
@@ -96,6 +98,7 @@ class ModelManagerDialog(QDialog):
     _request_download = Signal(list, str, str)
     _request_verify = Signal(list, str, str)
     _request_import = Signal(str, str)
+    _request_pack = Signal(str)
     _request_location = Signal(str)
     _request_discard = Signal(str)
 
@@ -125,6 +128,7 @@ class ModelManagerDialog(QDialog):
         self._request_download.connect(self.worker.download)
         self._request_verify.connect(self.worker.verify_and_repair)
         self._request_import.connect(self.worker.import_from)
+        self._request_pack.connect(self.worker.make_pack)
         self._request_location.connect(self.worker.change_location)
         self._request_discard.connect(self.worker.discard)
         self.worker.snapshot_ready.connect(self._on_snapshot)
@@ -180,6 +184,12 @@ class ModelManagerDialog(QDialog):
         import_menu.addAction("Folder (diffusers, Hugging Face cache, ComfyUI)…", self.choose_import_folder)
         import_menu.addAction("Single LoRA file…", self.choose_import_file)
         self.import_button.setMenu(import_menu)
+        self.pack_button = QPushButton("Make an offline pack…")
+        self.pack_button.setToolTip(
+            "Copy the installed models, with a manifest of their hashes and licences, to a folder or drive "
+            "for machines without network (import it there with Import from folder)"
+        )
+        self.pack_button.clicked.connect(self.choose_pack_folder)
         self.verify_button = QPushButton("Verify && repair")
         self.download_button.clicked.connect(self.start_download)
         self.pause_button.clicked.connect(self.pause_selected)
@@ -190,6 +200,7 @@ class ModelManagerDialog(QDialog):
             row.addWidget(button)
         row.addStretch(1)
         row.addWidget(self.import_button)
+        row.addWidget(self.pack_button)
         row.addWidget(self.verify_button)
         layout.addLayout(row)
 
@@ -349,6 +360,7 @@ class ModelManagerDialog(QDialog):
         self.download_button.setEnabled(not busy)
         self.verify_button.setEnabled(not busy)
         self.import_button.setEnabled(not busy)
+        self.pack_button.setEnabled(not busy)
         self.location_button.setEnabled(not busy)
         self.pause_button.setEnabled(downloading and component_id is not None)
         self.cancel_button.setEnabled(
@@ -445,7 +457,20 @@ class ModelManagerDialog(QDialog):
         if path:
             self.import_from(Path(path))
 
+    def choose_pack_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(
+            self, "Make an offline pack in (a drive or folder)", str(Path.home())
+        )
+        if folder:
+            self.make_pack_in(Path(folder))
+
+    def make_pack_in(self, folder: Path) -> None:
+        """The pack goes into a new dated folder inside ``folder``, so a drive's root can be chosen."""
+        self._request_pack.emit(str(folder / f"DiT360 model pack {time.strftime('%Y-%m-%d %H%M')}"))
+
     def import_from(self, path: Path, mode: str | None = None) -> None:
+        if mode is None and is_pack(path):
+            mode = COPY  # a pack is always copied and verified; there is nothing to ask
         if mode is None:
             box = QMessageBox(self)
             box.setWindowTitle("Import models")

@@ -22,6 +22,8 @@ from dit360_desktop.models.fsutil import format_bytes
 from dit360_desktop.models.hashing import Stopped
 from dit360_desktop.models.importer import ImportProgress, import_model
 from dit360_desktop.models.location import resolve_models_dir, set_models_dir
+from dit360_desktop.models.pack import PackProgress, import_pack, make_pack
+from dit360_desktop.models.pack_manifest import is_pack
 from dit360_desktop.models.status import ComponentStatus, component_statuses, disk_usage
 from dit360_desktop.models.transfer import TransferSettings
 from dit360_desktop.models.verify import VerifyProgress, repair, split_repairable, verify_installed
@@ -172,6 +174,9 @@ class ModelManagerWorker(QObject):
     def import_from(self, path: str, mode: str) -> None:
         self._stop.clear()
         self.busy_changed.emit("Importing")
+        if is_pack(Path(path)):
+            self._import_pack(Path(path))
+            return
         try:
             # The base model must be the published FLUX.1-dev, not only its shape (a 600 KB test model
             # has that too); a LoRA beside a refused base model is still imported.
@@ -186,6 +191,49 @@ class ModelManagerWorker(QObject):
         else:
             self.message.emit(report.summary(), bool(report.refused))
         self._done()
+
+    @Slot(str)
+    def make_pack(self, output: str) -> None:
+        self._stop.clear()
+        self.busy_changed.emit("Making a pack")
+        try:
+            result = make_pack(
+                Path(output), models_dir=self._dir(), on_progress=self._pack_progress,
+                should_stop=self._stop.is_set,
+            )  # fmt: skip
+        except DiT360Error as e:
+            self.message.emit(f"No pack was made: {e}", True)
+        except Stopped:
+            self.message.emit("Making the pack stopped; the unfinished pack was removed.", False)
+        else:
+            names = ", ".join(c.id for c in result.manifest.components)
+            self.message.emit(
+                f"Wrote an offline pack of {names} ({format_bytes(result.total_bytes)}) to {result.path}. "
+                "Import it on another machine with Import from folder.",
+                False,
+            )
+        self._done()
+
+    def _import_pack(self, path: Path) -> None:
+        try:
+            result = import_pack(
+                path, models_dir=self._dir(), on_progress=self._pack_progress, should_stop=self._stop.is_set
+            )
+        except DiT360Error as e:
+            self.message.emit(f"Nothing was imported: {e}", True)
+        except Stopped:
+            self.message.emit("Import stopped; importing the pack again resumes where it stopped.", False)
+        else:
+            for notice in result.notices:
+                self.message.emit(notice, False)
+            names = ", ".join(e.component_id for e in result.entries)
+            self.message.emit(f"Imported {names} from the pack; every file matched its SHA-256.", False)
+        self._done()
+
+    def _pack_progress(self, event: PackProgress) -> None:
+        self.file_progress.emit(
+            FileProgress(event.component_id, "", "verifying", event.done_bytes, event.total_bytes)
+        )
 
     # --- helpers ---------------------------------------------------------------------------------------
     def _run(
