@@ -35,6 +35,9 @@ REQUEST_FIELDS = tuple(f.name for f in dataclasses.fields(GenerationRequest))
 # Request fields that name a file on the driver's disk: their bytes travel with the job, because a worker
 # on another machine cannot see the path.
 FILE_FIELDS = tuple(name for name in REQUEST_FIELDS if name.endswith("_image"))
+# Extra LoRA files travel the same way, under these keys (one per LoRA, by position).
+EXTRA_LORA_PREFIX = "extra_lora_"
+MAX_SHIPPED_LORA_BYTES = 2 * 2**30
 
 
 @dataclass(frozen=True)
@@ -79,9 +82,48 @@ def read_job_files(request: GenerationRequest, base: Path, cache: dict[Path, byt
         changes[name] = str(path)
         files[name] = cache[path]
     request = request.replace(**changes) if changes else request
+    if request.extra_loras:
+        request = _ship_extra_loras(request, base, cache, files)
     if request.mask_image is not None and request.init_image is not None:
         check_edit_inputs(request)
     return request, files
+
+
+def extra_lora_key(index: int) -> str:
+    """The ``files`` key of a job's ``index``-th extra LoRA (``cluster/worker.py`` writes it back)."""
+    return f"{EXTRA_LORA_PREFIX}{index}"
+
+
+def _ship_extra_loras(
+    request: GenerationRequest, base: Path, cache: dict[Path, bytes], files: dict
+) -> GenerationRequest:
+    """Extra LoRAs travel with the job like its pictures: a worker on another machine cannot see the
+    driver's path. Only single ``.safetensors`` files can travel; a folder is refused here, with the line."""
+    pairs = []
+    for index, (value, scale) in enumerate(request.extra_loras):
+        path = Path(value).expanduser()
+        path = path if path.is_absolute() else base / path
+        if not path.is_file() or path.suffix.lower() != ".safetensors":
+            what = "does not exist" if not path.exists() else "is not a .safetensors file"
+            raise RequestError(
+                "extra_loras",
+                f"{path} {what}; a batch sends each extra LoRA to the workers, so give a .safetensors file",
+            )
+        if path not in cache:
+            size = path.stat().st_size
+            if size > MAX_SHIPPED_LORA_BYTES:
+                raise RequestError(
+                    "extra_loras",
+                    f"{path} is {size / 2**30:.1f} GiB, more than the "
+                    f"{MAX_SHIPPED_LORA_BYTES // 2**30} GiB a batch sends with each job",
+                )
+            try:
+                cache[path] = path.read_bytes()
+            except OSError as e:
+                raise RequestError("extra_loras", f"{path} could not be read ({e.strerror or e})") from e
+        files[extra_lora_key(index)] = cache[path]
+        pairs.append((str(path), scale))
+    return request.replace(extra_loras=tuple(pairs))
 
 
 def check_edit_inputs(request: GenerationRequest) -> None:
@@ -267,4 +309,6 @@ def with_original_paths(request_dict: dict[str, Any], original: GenerationReques
     for name in FILE_FIELDS:
         if name in restored:
             restored[name] = getattr(original, name)
+    if "extra_loras" in restored:
+        restored["extra_loras"] = original.to_dict()["extra_loras"]
     return restored

@@ -89,7 +89,7 @@ class PanoramaWorker:
             prepared = prepare_model(source)
             from dit360_desktop.core.engine import PanoramaEngine
 
-            self._engine = PanoramaEngine(prepared.base)
+            self._engine = PanoramaEngine(prepared.base, source.engine_options)
             self._default_lora = prepared.default_lora
         except WorkerRefusedError as e:
             self._problem = str(e)
@@ -150,12 +150,22 @@ class PanoramaWorker:
 
 
 def _request_with_local_files(message: dict[str, Any], folder: Path, default_lora: Path | None):
+    from dit360_desktop.cluster.jobs import EXTRA_LORA_PREFIX
     from dit360_desktop.models.selection import NO_LORA
     from dit360_desktop.panorama.request import GenerationRequest
 
     request = GenerationRequest.from_dict(message["request"])
     changes: dict[str, Any] = {}
+    extra_loras = list(request.extra_loras)
     for name, data in message.get("files", {}).items():
+        if name.startswith(EXTRA_LORA_PREFIX):
+            # An extra LoRA sent with the job (cluster/jobs.py): its path is the driver's.
+            index = int(name.removeprefix(EXTRA_LORA_PREFIX))
+            path = folder / f"{name}.safetensors"
+            path.write_bytes(data)
+            extra_loras[index] = (str(path), extra_loras[index][1])
+            changes["extra_loras"] = tuple(extra_loras)
+            continue
         path = folder / f"{name}{Path(str(getattr(request, name) or '')).suffix}"
         path.write_bytes(data)
         changes[name] = str(path)

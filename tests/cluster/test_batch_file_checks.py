@@ -67,6 +67,10 @@ def edit_job(folder: Path, values: np.ndarray) -> Path:
     )
 
 
+def extra_lora_job(folder: Path, lora: Path) -> Path:
+    return jobs_file(folder, {"prompt": "a", "extra_loras": [{"path": str(lora), "scale": 0.5}]})
+
+
 CASES = {
     "dev-zero": (lambda folder: Path("/dev/zero"), "a device"),
     "folder": (lambda folder: folder, "a folder"),
@@ -79,6 +83,11 @@ CASES = {
     ),
     "all-black-mask": (lambda folder: edit_job(folder, np.zeros((64, 128), np.uint8)), "line 2"),
     "wrong-aspect-mask": (lambda folder: edit_job(folder, np.full((64, 64), 255, np.uint8)), "same aspect"),
+    "missing-extra-lora": (
+        lambda folder: extra_lora_job(folder, folder / "style.safetensors"),
+        "does not exist",
+    ),
+    "extra-lora-folder": (lambda folder: extra_lora_job(folder, folder), "give a .safetensors file"),
 }
 
 
@@ -111,3 +120,18 @@ def test_a_fifo_is_refused_without_blocking(tmp_path):
     )
     assert completed.returncode == 2, completed.stderr
     assert "FIFO" in completed.stderr
+
+
+def test_extra_lora_files_travel_with_the_job_and_the_record_keeps_the_drivers_path(tmp_path):
+    from dit360_desktop.cluster.jobs import extra_lora_key, parse_jobs, with_original_paths
+
+    lora = tmp_path / "style.safetensors"
+    lora.write_bytes(b"not parsed here, only carried")
+    job = parse_jobs(extra_lora_job(tmp_path, lora).read_text(), base=tmp_path)[0]
+    assert job.files[extra_lora_key(0)] == lora.read_bytes()
+    assert job.request.extra_loras == ((str(lora), 0.5),)
+    as_run = {
+        **job.request.to_dict(),
+        "extra_loras": [{"path": "/tmp/worker/extra_lora_0.safetensors", "scale": 0.5}],
+    }
+    assert with_original_paths(as_run, job.request)["extra_loras"] == [{"path": str(lora), "scale": 0.5}]
