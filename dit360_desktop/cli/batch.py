@@ -8,10 +8,14 @@ optional ``job_id``. Results are saved into the library as they arrive; a job al
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from dit360_desktop.cli import exit_codes
 from dit360_desktop.cli.arg_types import limited
@@ -106,18 +110,47 @@ def run(args: argparse.Namespace) -> int:
         return exit_codes.report(error)
     try:
         driver = BatchDriver(options, library, on_event=BatchProgress(quiet=args.quiet))
-        summary = driver.run(jobs)
+        with interrupts_cancel(driver) as interrupted:
+            summary = driver.run(jobs)
     except DiT360Error as error:
         return exit_codes.report(error)
     finally:
         library.close()
     sys.stdout.write(format_summary(summary) + "\n")
-    if driver.cancelled and summary.by_status(JobStatus.CANCELLED):
+    if interrupted[0] or (driver.cancelled and summary.by_status(JobStatus.CANCELLED)):
         return exit_codes.INTERRUPTED
     if summary.error:
         # The cluster went away (network), or no worker could take jobs (their model).
         return exit_codes.NETWORK if summary.by_status(JobStatus.UNFINISHED) else exit_codes.MODEL
     return exit_codes.OK if summary.ok else exit_codes.FAILED
+
+
+@contextlib.contextmanager
+def interrupts_cancel(driver: Any) -> Iterator[list[bool]]:
+    """Ctrl-C (SIGINT, to this process or its whole process group) cancels the batch: queued jobs are
+    dropped, running ones stopped, finished ones kept, and the command exits 130; a second Ctrl-C stops at
+    once. A flag, not an exception: a KeyboardInterrupt raised inside Ray's or a saver's code could be
+    swallowed there, and the batch would run to its end."""
+    interrupted = [False]
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupted
+        return
+
+    def on_interrupt(_signum: int, _frame: Any) -> None:
+        if interrupted[0]:
+            raise KeyboardInterrupt
+        interrupted[0] = True
+        sys.stderr.write(
+            "\nStopping: queued jobs are cancelled, running ones stopped, saved results kept "
+            "(run the same file again to resume). Ctrl-C again to stop at once.\n"
+        )
+        driver.cancel()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class BatchProgress:
