@@ -55,13 +55,15 @@ METADATA_PACKAGES = (
 # analysis cannot see; every other model family is left out (thousands of modules). Besides these, the
 # families that importing the classes below pulls in are kept (FluxPipeline, used for LoRA loading,
 # reaches into a few more), found by importing them at build time.
-TRANSFORMERS_MODELS = ("auto", "clip", "t5")
+# Depth Anything V2 (depth, 3D and stereo) is a DINOv2 backbone with a DPT head and DPT's image processor.
+TRANSFORMERS_MODELS = ("auto", "clip", "t5", "depth_anything", "dinov2", "dpt")
 DIFFUSERS_PIPELINES = ("flux",)
 RUNTIME_IMPORTS = (
     "from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler",
     "from diffusers import FluxPipeline, FluxTransformer2DModel",
     "from transformers import CLIPTextModel, CLIPTokenizer, CLIPTokenizerFast",
     "from transformers import T5EncoderModel, T5TokenizerFast",
+    "from transformers import AutoImageProcessor, DepthAnythingForDepthEstimation, DPTImageProcessor",
 )
 _FAMILY_PARENTS = ("transformers.models.", "diffusers.pipelines.")
 

@@ -1,10 +1,12 @@
-"""Self-test checks for the optional features a bundle ships: Upscale (spandrel + torchvision) and EXR.
+"""Self-test checks for the features a bundle ships beyond generation: Upscale, EXR, depth and 3D.
 
 Each runs the feature's real code on tiny data: a random-weight Real-ESRGAN Compact model through
-spandrel's loader and the seam-aware tiled upscaler, and a half-float EXR written by our exporter and read
-back by OpenEXR. A frozen bundle lists what it was built with in ``dit360_build.json`` (written by
-``packaging/dit360.spec``); a feature listed there must work, and one left out of the build is reported as
-such. Run from source, a feature whose library is not installed is reported, not failed.
+spandrel's loader and the seam-aware tiled upscaler; a half-float EXR written by our exporter and read
+back by OpenEXR; a tiny Depth Anything V2 (transformers) distance map turned into a GLB mesh. Depth and
+3D need no extra library, so they are always checked. A frozen bundle lists the optional features it was
+built with in ``dit360_build.json`` (written by ``packaging/dit360.spec``); a feature listed there must
+work, and one left out of the build is reported as such. Run from source, a feature whose library is not
+installed is reported, not failed.
 """
 
 from __future__ import annotations
@@ -98,4 +100,33 @@ def check_exr(context: CheckContext) -> str:
     return f"half-float EXR written and read back by OpenEXR {OpenEXR.__version__} (max error {error:.1e})"
 
 
-FEATURE_CHECKS = (("upscale", check_upscale), ("exr", check_exr))
+def check_depth(context: CheckContext) -> str:
+    """Depth Anything V2 (transformers' own classes) on a tiny model, then a GLB mesh read back."""
+    import numpy as np
+
+    from dit360_desktop.core.depth.estimate import estimate_distance
+    from dit360_desktop.core.depth.model import load_depth_model
+    from dit360_desktop.core.depth.views import cube_views
+    from dit360_desktop.panorama.mesh3d import write_glb
+    from dit360_desktop.testing.tiny_depth import build_tiny_depth
+
+    height, width = 32, 64
+    pixels = np.zeros((height, width, 3), dtype=np.uint8)
+    pixels[..., 0] = np.linspace(0, 255, width, dtype=np.float32).astype(np.uint8)[None, :]
+    pixels[..., 1] = np.linspace(0, 255, height, dtype=np.float32).astype(np.uint8)[:, None]
+    with tempfile.TemporaryDirectory(prefix="dit360-selftest-depth-") as scratch:
+        model = load_depth_model(build_tiny_depth(Path(scratch) / "tiny-depth"), device="cpu")
+        depth = estimate_distance(pixels, model, views=cube_views(model.view_size))
+        glb = Path(scratch) / "probe.glb"
+        write_glb(glb, pixels, depth.distance, metric=depth.metric, stride=4)
+        head = glb.read_bytes()[:12]
+    distance = depth.distance
+    context.facts.update({"shape": list(distance.shape), "glb_header": head[:4].decode("latin-1")})
+    if distance.shape != (height, width) or not np.all(np.isfinite(distance)) or not np.all(distance > 0):
+        raise CheckFailed(f"the distance map is {distance.shape} with non-finite or non-positive values")
+    if head[:4] != b"glTF" or int.from_bytes(head[4:8], "little") != 2:
+        raise CheckFailed(f"the GLB export does not start with a glTF 2 header ({head!r})")
+    return f"Depth Anything V2 (tiny) distance {width}×{height} and a glTF 2 mesh"
+
+
+FEATURE_CHECKS = (("upscale", check_upscale), ("exr", check_exr), ("depth", check_depth))

@@ -49,6 +49,15 @@ def test_upscale_check_says_when_spandrel_is_not_installed() -> None:
     assert result.ok and result.detail == "not installed here (spandrel, torchvision missing)"
 
 
+def test_the_bundle_keeps_the_depth_model_families() -> None:
+    import bundle_config as cfg
+
+    families = cfg.families_to_keep()
+    assert {"transformers.models.depth_anything", "transformers.models.dinov2"} <= families
+    assert "transformers.models.dpt" in families
+    assert "transformers.models.depth_anything" not in cfg.unused_model_packages(families)
+
+
 def test_a_bundle_built_with_a_feature_fails_without_its_library(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -84,5 +93,6 @@ def test_the_selftest_report_lists_the_feature_checks(tmp_path: Path) -> None:
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     checks = {c["name"]: c for c in json.loads(report.read_text())["checks"]}
-    assert set(checks) == {"upscale", "exr"}
+    assert set(checks) == {"upscale", "exr", "depth"}
+    assert checks["depth"]["ok"] and checks["depth"]["facts"]["glb_header"] == "glTF"
     assert checks["exr"]["ok"] and "read back" in checks["exr"]["detail"]
