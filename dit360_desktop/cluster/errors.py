@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import sys
+
 from dit360_desktop.panorama.errors import DiT360Error, ModelInvalidError
 
-EXTRA_HINT = 'Install the cluster extra: pip install "dit360-desktop[cluster]" (it brings Ray).'
+
+def extra_hint(frozen: bool | None = None) -> str:
+    """How to get Ray: pip for a Python install; the double-click app leaves it out (docs/packaging.md)."""
+    if frozen if frozen is not None else getattr(sys, "frozen", False):
+        return (
+            "The double-click app does not include Ray (about 240 MB, needed only to drive a cluster). "
+            "Send the queue from a Python install of DiT360 Desktop instead: "
+            'pip install "dit360-desktop[cluster]".'
+        )
+    return 'Install the cluster extra: pip install "dit360-desktop[cluster]" (it brings Ray).'
+
+
+EXTRA_HINT = extra_hint()
 
 
 class BatchFileError(DiT360Error):

@@ -96,3 +96,11 @@ def test_the_selftest_report_lists_the_feature_checks(tmp_path: Path) -> None:
     assert set(checks) == {"upscale", "exr", "depth"}
     assert checks["depth"]["ok"] and checks["depth"]["facts"]["glb_header"] == "glTF"
     assert checks["exr"]["ok"] and "read back" in checks["exr"]["detail"]
+
+
+def test_the_bundle_says_in_words_how_to_get_ray() -> None:
+    from dit360_desktop.cluster.errors import extra_hint
+
+    frozen = extra_hint(frozen=True)
+    assert "does not include Ray" in frozen and 'pip install "dit360-desktop[cluster]"' in frozen
+    assert extra_hint(frozen=False).startswith("Install the cluster extra")
