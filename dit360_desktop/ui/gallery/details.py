@@ -1,18 +1,22 @@
-"""The details pane under the gallery: the selected panorama's prompt, tags, actions and every parameter."""
+"""The gallery's inspector: the selected panorama's picture, lineage, repair scores, prompt, tags, actions and
+every parameter."""
 
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QAction, QImage, QImageReader, QPixmap
 from PySide6.QtWidgets import (
+    QBoxLayout,
     QFrame,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
+    QSizePolicy,
     QTextBrowser,
+    QToolBar,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -38,6 +42,11 @@ FIELD_LABELS = (
     ("rewrap_each_step", "Re-wrap each step"),
 )
 HIDDEN_FIELDS = {"prompt", "width", "height"}
+# The inspector's picture, 2:1 like the panorama: beside the text in the strip under the viewer (small
+# enough that tiles, picture and table share a 1280-px-wide window), above it in a side column.
+STRIP_PICTURE_SIZE = QSize(160, 80)
+PICTURE_SIZE = QSize(216, 108)
+MAX_CHILD_LINKS = 6
 IMG2IMG_FIELDS = ("init_image", "strength", "fit")
 
 
@@ -120,20 +129,73 @@ def _model(model: Any) -> str:
 
 
 class DetailsPane(QFrame):
-    tags_edited = Signal(list)
+    """The selected entry's inspector: its picture, lineage (links to its parent and children), repair
+    scores, prompt, tags, actions and every parameter.
 
-    def __init__(self, actions: list[QAction], parent: QWidget | None = None) -> None:
+    In the strip under the viewer (horizontal) the picture, lineage and scores form a column beside the
+    prompt and the parameter table, so all of them are on screen in a 250 px strip at 1280×720; docked
+    at a side they stack.
+    """
+
+    tags_edited = Signal(list)
+    # An entry id from a lineage link: the gallery selects it.
+    entry_link_activated = Signal(int)
+
+    def __init__(
+        self,
+        actions: list[QAction],
+        parent: QWidget | None = None,
+        children_of: Callable[[int], list[Entry]] | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("GalleryDetails")
         self._entry: Entry | None = None
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 8, 0, 0)
-        layout.setSpacing(6)
+        self._picture_size = PICTURE_SIZE
+        self._children_of = children_of or (lambda _entry_id: [])
+        self._outer = QBoxLayout(QBoxLayout.Direction.TopToBottom, self)
+        self._outer.setContentsMargins(0, 8, 0, 0)
+        self._outer.setSpacing(8)
 
+        summary = QWidget()
+        summary_layout = QVBoxLayout(summary)
+        summary_layout.setContentsMargins(0, 0, 0, 0)
+        summary_layout.setSpacing(4)
+        self.picture = QLabel()
+        self.picture.setObjectName("GalleryPicture")
+        self.picture.setFixedSize(PICTURE_SIZE)
+        self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        summary_layout.addWidget(self.picture)
+        self.lineage = QLabel()
+        self.lineage.setObjectName("GalleryLineage")
+        self.lineage.setWordWrap(True)
+        self.lineage.setTextFormat(Qt.TextFormat.RichText)
+        self.lineage.setTextInteractionFlags(
+            Qt.TextInteractionFlag.LinksAccessibleByMouse | Qt.TextInteractionFlag.LinksAccessibleByKeyboard
+        )
+        self.lineage.linkActivated.connect(self._link)
+        summary_layout.addWidget(self.lineage)
+        self.scores = QLabel()
+        self.scores.setObjectName("GalleryScores")
+        self.scores.setWordWrap(True)
+        self.scores.setTextFormat(Qt.TextFormat.RichText)
+        summary_layout.addWidget(self.scores)
+        summary_layout.addStretch(1)
+        summary.setFixedWidth(PICTURE_SIZE.width())
+        self._summary = summary
+
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
         self.prompt = QLabel()
         self.prompt.setWordWrap(True)
         self.prompt.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.prompt.setObjectName("GalleryPrompt")
+        # Elided to the width it gets, never asking for the width of the whole prompt.
+        self.prompt.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        # Two lines at most (one in the strip): the whole prompt is in the tooltip.
+        self._prompt_lines = 2
+        self.prompt.setMaximumHeight(2 * self.prompt.fontMetrics().lineSpacing() + 4)
         layout.addWidget(self.prompt)
 
         self.tags = QLineEdit()
@@ -142,28 +204,51 @@ class DetailsPane(QFrame):
         self.tags.editingFinished.connect(self._emit_tags)
         layout.addWidget(self.tags)
 
-        buttons = QHBoxLayout()
-        buttons.setSpacing(4)
+        # A tool bar, not a row of buttons: in a narrow strip the actions that do not fit go into its »
+        # menu instead of widening the dock (and squeezing the Generate panel).
+        self.toolbar = QToolBar()
+        self.toolbar.setIconSize(QSize(16, 16))
+        self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
         self.buttons: dict[str, QToolButton] = {}
         for action in actions:
-            button = QToolButton()
-            button.setDefaultAction(action)
-            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
-            button.setAutoRaise(True)
-            buttons.addWidget(button)
-            self.buttons[action.objectName()] = button
-        buttons.addStretch(1)
-        layout.addLayout(buttons)
+            self.toolbar.addAction(action)
+            button = self.toolbar.widgetForAction(action)
+            if isinstance(button, QToolButton):
+                self.buttons[action.objectName()] = button
+        layout.addWidget(self.toolbar)
 
         self.table = QTextBrowser()
         self.table.setObjectName("GalleryTable")
         self.table.setOpenLinks(False)
+        self.table.setMinimumHeight(60)
         layout.addWidget(self.table, 1)
+        self._outer.addWidget(summary, 0, Qt.AlignmentFlag.AlignHCenter)
+        self._outer.addWidget(body, 1)
         self.show_entry(None)
 
     @property
     def entry(self) -> Entry | None:
         return self._entry
+
+    def set_orientation(self, orientation: Qt.Orientation) -> None:
+        """Side by side (the strip under the viewer) or stacked (a side column)."""
+        horizontal = orientation == Qt.Orientation.Horizontal
+        self._outer.setDirection(
+            QBoxLayout.Direction.LeftToRight if horizontal else QBoxLayout.Direction.TopToBottom
+        )
+        self._outer.setAlignment(
+            self._summary, Qt.AlignmentFlag.AlignTop if horizontal else Qt.AlignmentFlag.AlignHCenter
+        )
+        self._picture_size = STRIP_PICTURE_SIZE if horizontal else PICTURE_SIZE
+        # In the strip every line counts: the prompt gets one, the parameter table the rest.
+        self._prompt_lines = 1 if horizontal else 2
+        self.prompt.setWordWrap(not horizontal)
+        self.prompt.setMaximumHeight(self._prompt_lines * self.prompt.fontMetrics().lineSpacing() + 4)
+        self.picture.setFixedSize(self._picture_size)
+        self._summary.setFixedWidth(self._picture_size.width())
+        if self._entry is not None:
+            self._show_picture(self._entry)
+            self._show_prompt()
 
     def show_entry(self, entry: Entry | None) -> None:
         self._entry = entry
@@ -171,12 +256,56 @@ class DetailsPane(QFrame):
         self.tags.setEnabled(enabled)
         if entry is None:
             self.prompt.setText("<span style='color:#8a93a3'>Select a panorama to see its parameters.</span>")
+            self.prompt.setToolTip("")
             self.tags.clear()
             self.table.clear()
+            self.picture.clear()
+            self.lineage.clear()
+            self.scores.clear()
             return
-        self.prompt.setText(html.escape(entry.prompt))
+        self._show_prompt()
+        self.prompt.setToolTip(entry.prompt)
         self.tags.setText(", ".join(entry.tags))
         self.table.setHtml(details_html(entry))
+        self._show_picture(entry)
+        self.lineage.setText(lineage_html(entry, self._children_of(entry.id)))
+        self.scores.setText(scores_html(entry))
+
+    def _show_prompt(self) -> None:
+        if self._entry is None:
+            return
+        text = " ".join(self._entry.prompt.split())
+        if self._prompt_lines == 1:
+            width = max(40, self.prompt.width())
+            text = self.prompt.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, width)
+        self.prompt.setText(html.escape(text))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self._prompt_lines == 1:
+            self._show_prompt()
+
+    def _show_picture(self, entry: Entry) -> None:
+        path = entry.thumbnail_path if entry.thumbnail_path and entry.thumbnail_path.is_file() else None
+        image = QImage()
+        if path is not None:
+            reader = QImageReader(str(path))
+            ratio = max(1.0, self.devicePixelRatioF())
+            size = self._picture_size
+            target = QSize(round(size.width() * ratio), round(size.height() * ratio))
+            if reader.size().isValid():
+                reader.setScaledSize(reader.size().scaled(target, Qt.AspectRatioMode.KeepAspectRatio))
+            image = reader.read()
+            image.setDevicePixelRatio(ratio)
+        if image.isNull():
+            self.picture.setPixmap(QPixmap())
+            self.picture.setText("File missing" if entry.missing else "No preview")
+        else:
+            self.picture.setPixmap(QPixmap.fromImage(image))
+
+    def _link(self, link: str) -> None:
+        if link.startswith("entry:"):
+            self.entry_link_activated.emit(int(link.split(":", 1)[1]))
 
     def _emit_tags(self) -> None:
         if self._entry is None:
@@ -184,3 +313,64 @@ class DetailsPane(QFrame):
         tags = [t.strip() for t in self.tags.text().split(",") if t.strip()]
         if tags != list(self._entry.tags):
             self.tags_edited.emit(tags)
+
+
+def _entry_link(entry_id: int, label: str) -> str:
+    return f"<a href='entry:{entry_id}' style='color:#6aa2ff'>{html.escape(label)}</a>"
+
+
+def lineage_html(entry: Entry, children: list[Entry]) -> str:
+    """Where the entry came from and what was made from it, as links the inspector follows."""
+    kind = _made_by(entry)
+    lines = []
+    if entry.parent_id is not None:
+        lines.append(f"{kind} of {_entry_link(entry.parent_id, f'#{entry.parent_id}')}")
+    elif entry.params.get("init_image") or entry.params.get("mask_image"):
+        lines.append(f"{kind} of a picture outside the library")
+    else:
+        lines.append("Generated from text")
+    if children:
+        shown = " ".join(
+            _entry_link(c.id, f"#{c.id} ({_made_by(c).lower()})") for c in children[:MAX_CHILD_LINKS]
+        )
+        more = f" and {len(children) - MAX_CHILD_LINKS} more" if len(children) > MAX_CHILD_LINKS else ""
+        lines.append(f"Made from it: {shown}{more}")
+    return "<span style='color:#8a93a3'>" + "<br>".join(lines) + "</span>"
+
+
+def _made_by(entry: Entry) -> str:
+    metadata = entry.metadata
+    if isinstance(metadata.get("repair"), dict):
+        return "Repair"
+    if isinstance(metadata.get("upscale"), dict) or entry.params.get("upscale"):
+        return "Upscale"
+    if entry.params.get("mask_image") is not None:
+        return "Edit"
+    if entry.params.get("init_image"):
+        return "Image to image"
+    return "Made"
+
+
+def scores_html(entry: Entry) -> str:
+    """A repair's seam and pole scores before and after, and which fixes it kept (lower is better)."""
+    repair = entry.metadata.get("repair")
+    if not isinstance(repair, dict):
+        return ""
+    rows = []
+    seam = (repair.get("seam_before"), repair.get("seam_after"))
+    if all(isinstance(v, (int, float)) for v in seam):
+        rows.append(f"Seam {seam[0]:.2f} → {_score(seam[0], seam[1])}")
+    poles = (repair.get("poles_before"), repair.get("poles_after"))
+    if all(isinstance(v, (list, tuple)) and len(v) == 2 for v in poles):
+        for name, before, after in zip(("Top pole", "Bottom pole"), poles[0], poles[1], strict=True):
+            rows.append(f"{name} {before:.2f} → {_score(before, after)}")
+    applied = repair.get("applied") or []
+    rows.append("Applied: " + (html.escape(", ".join(str(a) for a in applied)) if applied else "nothing"))
+    for note in repair.get("notes") or []:
+        rows.append(f"<span style='color:#ffd9a0'>{html.escape(str(note))}</span>")
+    return "<span style='color:#d9dee7'>" + "<br>".join(rows) + "</span>"
+
+
+def _score(before: float, after: float) -> str:
+    colour = "#7bd88f" if after < before else "#e0605a" if after > before else "#d9dee7"
+    return f"<span style='color:{colour}'>{after:.2f}</span>"

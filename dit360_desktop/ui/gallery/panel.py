@@ -71,6 +71,8 @@ PANEL_STYLE = """
 #GalleryMore::menu-indicator { image: none; width: 0px; }
 """
 SEARCH_DELAY_MS = 250
+# Beside the tiles in the strip, the inspector's width when there is room (picture, text and table).
+INSPECTOR_WIDTH = 480
 ORDERS = (("Newest first", "newest"), ("Oldest first", "oldest"))
 
 
@@ -102,6 +104,9 @@ class GalleryView(QListView):
         self.setDefaultDropAction(Qt.DropAction.CopyAction)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.setObjectName("GalleryView")
+        # The tiles follow the width (fit_tiles): never a sideways scroll bar, and room for one column.
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setMinimumWidth(MIN_THUMB_WIDTH + 2 * PADDING + 4 * self.spacing() + 16)
 
     def fit_tiles(self, delegate: TileDelegate) -> None:
         """Size the tiles so whole columns fill the width (no ragged gap on the right)."""
@@ -153,7 +158,8 @@ class GalleryPanel(QWidget):
         self.view.setModel(self.model)
 
         self._build_actions()
-        self.details = DetailsPane(self._detail_actions(), self)
+        self.details = DetailsPane(self._detail_actions(), self, children_of=library.children)
+        self._shares, self._share_pending = (3, 2), False
         self._build_layout()
         self._connect()
         self.model.set_query()
@@ -285,11 +291,36 @@ class GalleryPanel(QWidget):
         self.status_message.emit("Rescanning the library…")
 
     def set_orientation(self, orientation: Qt.Orientation) -> None:
-        """Tiles above the details (a side column) or beside them (a strip under the viewer)."""
+        """Tiles above the inspector (a side column) or beside it (a strip under the viewer)."""
         self.splitter.setOrientation(orientation)
-        # Side by side the tiles take the width and the details their minimum; stacked, 3:2 as before.
-        self.splitter.setSizes([10_000, 1] if orientation == Qt.Orientation.Horizontal else [3, 2])
+        self.details.set_orientation(orientation)
+        # Side by side the inspector gets its picture column and a readable table, the tiles the rest
+        # (_apply_shares); a wider window widens the tiles. Stacked, both grow 3:2.
+        horizontal = orientation == Qt.Orientation.Horizontal
+        self._shares = (1, 0) if horizontal else (3, 2)
+        for index, share in enumerate(self._shares):
+            self.splitter.setStretchFactor(index, share)
+        self._share_pending = True
+        self._apply_shares()
         self.view.fit_tiles(self.delegate)
+
+    def go_to_entry(self, entry_id: int) -> bool:
+        """Select ``entry_id`` (a lineage link), clearing a search or filter that hides it."""
+        if self.select_entry(entry_id):
+            return True
+        try:
+            self.library.get(entry_id)
+        except DiT360Error:
+            self.status_message.emit(f"Entry #{entry_id} is no longer in the library.")
+            return False
+        for widget in (self.search, self.favorites_only):
+            widget.blockSignals(True)
+        self.search.clear()
+        self.favorites_only.setChecked(False)
+        for widget in (self.search, self.favorites_only):
+            widget.blockSignals(False)
+        self._apply_query()
+        return self.select_entry(entry_id)
 
     def add_entry_action(self, action: QAction) -> None:
         """Offer ``action`` in the context menu; it acts on ``current_entry()``."""
@@ -438,6 +469,7 @@ class GalleryPanel(QWidget):
         self.view.customContextMenuRequested.connect(self._context_menu)
         self.view.doubleClicked.connect(self._double_clicked)
         self.details.tags_edited.connect(self.set_tags)
+        self.details.entry_link_activated.connect(self.go_to_entry)
         self._selection_changed()
 
     # Internals
@@ -469,6 +501,23 @@ class GalleryPanel(QWidget):
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self.empty.resize(self.view.viewport().size())
+        self._apply_shares()
+
+    def _apply_shares(self) -> None:
+        """The splitter's first sizes, in pixels once it has its real size (before, Qt rescales them)."""
+        if not self._share_pending or not self.isVisible():
+            return
+        total = self.splitter.width() if self.splitter.orientation() == Qt.Orientation.Horizontal else (
+            self.splitter.height())  # fmt: skip
+        if total <= 0:
+            return
+        self._share_pending = False
+        if self.splitter.orientation() == Qt.Orientation.Horizontal:
+            # The inspector up to its comfortable width, the tiles the rest (at least one column).
+            first = max(self.view.minimumWidth(), total - INSPECTOR_WIDTH)
+        else:
+            first = total * self._shares[0] // sum(self._shares)
+        self.splitter.setSizes([first, total - first])
 
     def _current_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
         entry = self.model.entry_at(current.row()) if current.isValid() else None

@@ -72,7 +72,8 @@ def test_side_by_side_in_a_strip_shows_several_columns(qtbot, library: Library, 
         panel.add_entry(library.save(make_result(seed=seed)))
     panel.set_orientation(Qt.Orientation.Horizontal)
     qtbot.wait(50)
-    view_width, details_width = panel.splitter.sizes()
-    assert view_width > details_width
+    _, details_width = panel.splitter.sizes()
+    # The inspector keeps a readable width beside the tiles (tests/ui/gallery/test_inspector.py).
+    assert details_width >= 400
     columns = panel.view.viewport().width() // panel.delegate.sizeHint(None, panel.model.index(0)).width()
     assert columns >= 2
