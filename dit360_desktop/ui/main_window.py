@@ -233,6 +233,7 @@ class MainWindow(QMainWindow):
         history.reuse_requested.connect(self.apply_parameters)
         history.variations_requested.connect(self._variations_of)
         jobs = JobQueue(self.worker, self._before_enqueue)
+        self.worker.job_finished.connect(jobs.job_finished)
         jobs.setParent(self)
         history.setParent(self)
         return AppContext(

@@ -1,7 +1,9 @@
 """The menu bar: which action sits in which menu.
 
 ``Menus`` keeps every menu reachable by name so that a feature added later (a dock, a dialog, a mode)
-puts its own entry in place, e.g. ``window.menus.view.addAction(dock.toggleViewAction())``.
+puts its own entry in place, e.g. ``context.menus.view.addAction(dock.toggleViewAction())``. Every entry
+gets a keyboard mnemonic (Alt+G, then V: Queue variations) when its menu opens, so entries added later by
+features have one too; a text that names its own (``Send queue to &cluster…``) keeps it.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def build_menus(
     help_menu = bar.addMenu("&Help")
     _fill(file_menu, [actions.open_image, snapshot, None, actions.settings, None, actions.quit])
     _fill(generate_menu, [actions.generate, actions.variations, actions.cancel, None])
-    speed_menu = generate_menu.addMenu("Speed")
+    speed_menu = generate_menu.addMenu("&Speed")
     _fill(speed_menu, [actions.compile, actions.fuse_lora])
     _fill(view_menu, [*view_actions, None, actions.toggle_side_panel, actions.toggle_history, None])
     _fill(
@@ -52,7 +54,33 @@ def build_menus(
         ],
     )
     _fill(help_menu, [actions.help, actions.about])
+    for menu in (file_menu, generate_menu, speed_menu, view_menu, models_menu, help_menu):
+        menu.aboutToShow.connect(lambda m=menu: assign_mnemonics(m))
     return Menus(file_menu, generate_menu, speed_menu, view_menu, models_menu, help_menu)
+
+
+def mnemonic(text: str) -> str | None:
+    """The letter after a single ``&`` in ``text`` (lower case), or None."""
+    index = text.replace("&&", "  ").find("&")
+    return text[index + 1].lower() if 0 <= index < len(text) - 1 else None
+
+
+def assign_mnemonics(menu: QMenu) -> None:
+    """Give each entry of ``menu`` without a mnemonic one that no other entry uses: a word's first letter
+    if one is free, else any free letter or digit."""
+    entries = [a for a in menu.actions() if not a.isSeparator() and a.isVisible()]
+    used = {key for a in entries if (key := mnemonic(a.text())) is not None}
+    for action in entries:
+        text = action.text()
+        if mnemonic(text) is not None:
+            continue
+        starts = [i for i, c in enumerate(text) if c.isalnum() and (i == 0 or not text[i - 1].isalnum())]
+        others = [i for i, c in enumerate(text) if c.isalnum()]
+        for i in starts + others:
+            if text[i].lower() not in used:
+                used.add(text[i].lower())
+                action.setText(f"{text[:i]}&{text[i:]}")
+                break
 
 
 def _fill(menu: QMenu, entries: Iterable[QAction | None]) -> None:

@@ -52,6 +52,7 @@ class JobQueue(QObject):
     """
 
     result_ready = Signal(object)  # FinishedJob, once the window has shown it
+    job_finished = Signal(object)  # FinishedJob, as the worker reports it (before the window shows it)
 
     def __init__(self, backend: QueueBackend, before_enqueue: Callable[[], None]) -> None:
         super().__init__()

@@ -109,6 +109,7 @@ class GeneratePanel(QFrame):
         column.addWidget(self.generate_button)
         self.mode_button = QPushButton()
         self.mode_button.setObjectName("ModeActionButton")
+        self.mode_button.setToolTip("The current mode's action, in place of Generate (Ctrl+Enter).")
         self.mode_button.setVisible(False)
         self.mode_button.clicked.connect(self._trigger_mode_action)
         column.addWidget(self.mode_button)

@@ -44,7 +44,7 @@ from dit360_desktop.ui.viewer.gl_support import required_gl_version, viewer_surf
 from dit360_desktop.ui.viewer.input import ViewerInput
 from dit360_desktop.ui.viewer.input_events import ViewerInputEvents
 from dit360_desktop.ui.viewer.motion import AUTO_ROTATE_SPEED
-from dit360_desktop.ui.viewer.overlays import DropZone, GridLabels, ViewReadout
+from dit360_desktop.ui.viewer.overlays import DropZone, FocusRing, GridLabels, ViewReadout
 from dit360_desktop.ui.viewer.render_settings import BACKGROUND, draw_settings
 
 if TYPE_CHECKING:
@@ -220,7 +220,9 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
         self._grid_labels = GridLabels()
         self._drop_zone = DropZone()
         # Painted in this order, over the panorama; tools add theirs with add_overlay.
-        self._overlays: list[ViewerOverlay] = [self._grid_labels, self._readout, self._drop_zone]
+        self._overlays: list[ViewerOverlay] = [
+            self._grid_labels, self._readout, FocusRing(self.hasFocus), self._drop_zone,
+        ]  # fmt: skip
 
     # Public API shared with ViewerUnavailable -----------------------------------------------------
 

@@ -19,6 +19,9 @@ PIXEL_ZOOM_RATE = 0.004  # fov factor exp(-rate·pixels) for trackpads that repo
 KEY_ZOOM_STEP = 0.85
 # Held arrow/WASD keys pan half the screen width per second, whatever the zoom or mode.
 KEY_PAN_SCREENS_PER_S = 0.5
+# A tap (press and release before a frame) turns the view by this much of the screen width at once:
+# panning only while held moved nothing for a quick tap.
+KEY_TAP_SCREENS = 1.0 / 24.0
 
 _MODE_KEYS = {
     Qt.Key.Key_1: ViewMode.PERSPECTIVE,
@@ -174,6 +177,9 @@ class ViewerInput:
             if not autorepeat:
                 self.inertia.stop()
                 self._held.add(key)
+                step = KEY_TAP_SCREENS * self._width * self.camera.degrees_per_pixel(self._width)
+                dx, dy = _PAN_KEYS[key]
+                self.camera.rotate(dx * step, dy * step)
             return True
         if key in _ZOOM_IN_KEYS:
             self.camera.zoom(KEY_ZOOM_STEP)

@@ -88,9 +88,14 @@ class ViewerInputEvents:
             return
         super().keyReleaseEvent(event)
 
+    def focusInEvent(self, event) -> None:
+        super().focusInEvent(event)
+        self.request_frame()  # the focus ring
+
     def focusOutEvent(self, event) -> None:
         self.input.release_keys()
         super().focusOutEvent(event)
+        self.request_frame()
 
     def event(self, event: QEvent) -> bool:
         if isinstance(event, QNativeGestureEvent):

@@ -8,8 +8,10 @@ logical pixels; ``project`` in ``viewer.screen`` places things on directions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPen
 
 from dit360_desktop.ui.common.camera import CameraView, ViewMode
 from dit360_desktop.ui.common.overlay import OverlayFrame
@@ -54,6 +56,23 @@ def _label(painter: QPainter, text: str, centre: QPointF, colour: QColor) -> Non
     painter.drawRoundedRect(box, 3, 3)
     painter.setPen(colour)
     painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+
+
+class FocusRing:
+    """A ring round the view while it has keyboard focus (Tab reaches the viewer; arrows then turn it):
+    white inside black, so it shows on any panorama and in both themes."""
+
+    def __init__(self, has_focus: Callable[[], bool]) -> None:
+        self._has_focus = has_focus
+
+    def visible(self) -> bool:
+        return self._has_focus()
+
+    def paint(self, painter: QPainter, frame: OverlayFrame) -> None:
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        for inset, colour in ((1.0, QColor(0, 0, 0, 220)), (3.0, QColor(255, 255, 255))):
+            painter.setPen(QPen(colour, 2.0))
+            painter.drawRect(QRectF(inset, inset, frame.width - 2 * inset, frame.height - 2 * inset))
 
 
 class ViewReadout:

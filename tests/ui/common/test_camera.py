@@ -263,6 +263,20 @@ def test_keys_zoom_reset_switch_modes_and_pan_while_held():
     assert not controller.key_press(Qt.Key.Key_Escape)  # left for the window (cancel)
 
 
+def test_a_tapped_arrow_turns_the_view_at_once():
+    """#21 item 11: a tap (press and release before any frame) used to turn nothing."""
+    camera = PanoramaCamera()
+    controller = ViewerInput(camera)
+    controller.set_viewport(800, 450)
+    assert controller.key_press(Qt.Key.Key_Right) and controller.key_release(Qt.Key.Key_Right)
+    step = 800 / 24 * camera.degrees_per_pixel(800)
+    assert camera.yaw == pytest.approx(step)
+    assert controller.key_press(Qt.Key.Key_Up) and controller.key_release(Qt.Key.Key_Up)
+    assert camera.pitch > 0
+    controller.tick(0.5)  # nothing held: no more turning
+    assert camera.yaw == pytest.approx(step)
+
+
 def test_wheel_and_pinch_zoom_within_limits():
     camera = PanoramaCamera()
     controller = ViewerInput(camera)
