@@ -74,31 +74,39 @@ def load_panorama(path: Path):
     return pixels
 
 
-def _progress(done: int, total: int, message: str) -> None:
-    sys.stderr.write(f"\r{message} ({done}/{total})".ljust(48))
-    sys.stderr.flush()
+def source_template(source: Path):
+    """The source's own request (its prompt and settings), or a bare panorama prompt: the depth's record
+    of what it was made from."""
+    from dit360_desktop.panorama import imageio
+    from dit360_desktop.panorama.request import PANORAMA_PREFIX, GenerationRequest
+
+    try:
+        stored = (imageio.read_metadata(source).dit360 or {}).get("request") or {}
+    except (DiT360Error, OSError, ValueError):
+        stored = {}
+    return GenerationRequest(prompt=str(stored.get("prompt") or PANORAMA_PREFIX))
 
 
-def estimate(args: argparse.Namespace, pixels, size: tuple[int, int] | None = None):
-    """Run the depth model over the panorama: a ``core.depth.estimate.DepthMap``."""
+def estimate(args: argparse.Namespace, size: tuple[int, int] | None = None):
+    """Run the engine's depth task on ``args.image``: (distance, metric, the task's metadata)."""
+    import tempfile
+
+    from dit360_desktop.cli.progress import ProgressPrinter
     from dit360_desktop.models.depth import installed_depth_model
+    from dit360_desktop.panorama.depth_requests import DepthRequest
+    from dit360_desktop.panorama.depthmap import read_distance
 
     folder = args.depth_model.expanduser() if args.depth_model is not None else installed_depth_model()
-    from dit360_desktop.core.depth.estimate import estimate_distance
-    from dit360_desktop.core.depth.model import load_depth_model
-    from dit360_desktop.core.depth.views import cube_views
+    from dit360_desktop.core.engine import PanoramaEngine
 
-    model = load_depth_model(folder, device=args.device)
-    result = estimate_distance(
-        pixels,
-        model,
-        size=size,
-        views=cube_views(model.view_size),
-        on_progress=None if args.quiet else _progress,
-    )
-    if not args.quiet:
-        sys.stderr.write("\n")
-    return result
+    source = args.image.expanduser()
+    with tempfile.TemporaryDirectory(prefix="dit360-depth-") as work:
+        request = DepthRequest(
+            source, folder, source_template(source), Path(work), size=size, device=args.device
+        )
+        result = PanoramaEngine(None).run(request, on_event=ProgressPrinter(quiet=args.quiet))
+        distance = read_distance(result.metadata["depth"]["exr"])
+    return distance, bool(result.metadata["depth"]["metric"]), result.metadata["depth"]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,15 +116,10 @@ def run(args: argparse.Namespace) -> int:
         suffix = args.output.suffix.lower()
         if suffix not in (".exr", ".png"):
             raise RequestError("output", f"write the depth as .exr or .png (got {args.output.name})")
-        pixels = load_panorama(args.image)
-        result = estimate(args, pixels, args.size)
-        metadata = {
-            "source": str(args.image),
-            "metric": result.metric,
-            "units": "metres" if result.metric else "relative (median 1)",
-            "views": result.view_count,
-        }
-        save_distance(result.distance, args.output.expanduser(), metadata)
+        load_panorama(args.image)  # a 2:1 image, checked before the model loads
+        distance, _metric, record = estimate(args, args.size)
+        metadata = {key: value for key, value in record.items() if key != "exr"}
+        save_distance(distance, args.output.expanduser(), metadata)
     except ModelMissingError as error:
         return report(error, hint=f" {DEPTH_HINT}")
     except (DiT360Error, OSError) as error:

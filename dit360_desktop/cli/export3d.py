@@ -59,8 +59,8 @@ def panorama_distance(args: argparse.Namespace, pixels):
         if distance.shape[1] * height != width * distance.shape[0]:
             raise RequestError("depth", f"{args.depth.name} does not have the panorama's aspect")
         return distance, True
-    result = estimate(args, pixels)
-    return result.distance, result.metric
+    distance, metric, _record = estimate(args)
+    return distance, metric
 
 
 def run(args: argparse.Namespace) -> int:

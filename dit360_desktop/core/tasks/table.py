@@ -12,6 +12,7 @@ from typing import Any
 
 from dit360_desktop.core.tasks.base import ModelProvider, Task
 from dit360_desktop.core.tasks.blend_edit import BlendEditTask
+from dit360_desktop.core.tasks.depth import DEPTH, DepthModelProvider, DepthTask
 from dit360_desktop.core.tasks.generate import GenerateTask
 from dit360_desktop.core.tasks.reference_edit import ReferenceEditTask
 from dit360_desktop.core.tasks.repair import RepairTask
@@ -25,9 +26,10 @@ TASKS: dict[str, Task] = {
     "repair": RepairTask(),
     "upscale": UpscaleTask(),
     "upscale-detail": DetailUpscaleTask(),
+    "depth": DepthTask(),
 }
 
-MODELS: dict[str, Callable[[], ModelProvider]] = {}
+MODELS: dict[str, Callable[[], ModelProvider]] = {DEPTH: DepthModelProvider}
 
 
 def task_for(request: Any) -> Task:
