@@ -456,8 +456,19 @@ def _copy_resuming(
     return digest.hexdigest(), copied
 
 
+def _prune(staging: Path, component: PackComponent) -> None:
+    """Remove staged files the manifest does not list (left by an import of another pack)."""
+    for path in sorted(staging.rglob("*"), reverse=True):
+        rel = path.relative_to(staging).as_posix()
+        if path.is_file() and rel not in component.files:
+            path.unlink()
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+
+
 def _register(models_dir: Path, component: PackComponent, staging: Path) -> RegistryEntry:
     """Check the staged folder, move it into place and register it; undone if registering fails."""
+    _prune(staging, component)
     check_weights_folder(staging)
     if component.layout == "diffusers":
         problems = diffusers_folder_problems(staging)

@@ -189,7 +189,9 @@ def test_an_interrupted_import_resumes_mid_file(pack: Path, tmp_path: Path, caps
     part = staging / (WEIGHTS + ".part")
     assert part.stat().st_size == 3 * 4096
     staged = sum(
-        p.stat().st_size for p in (machine_b / STAGING_DIR).rglob("*") if p.parent.name != STAGING_DIR
+        p.stat().st_size
+        for p in (machine_b / STAGING_DIR).rglob("*")
+        if p.is_file() and p.parent.name != STAGING_DIR  # not the journals
     )
 
     result = import_pack(pack, models_dir=machine_b)
@@ -374,3 +376,34 @@ def test_pack_refuses_a_folder_that_is_not_empty_and_import_refuses_in_place(
         capsys, "models", "pack", "--output", tmp_path / "p", "--models-dir", tmp_path / "empty"
     )
     assert code == 3 and "Nothing complete is installed" in err
+
+
+def test_files_left_by_an_import_of_another_pack_do_not_land_in_the_model(pack: Path, tmp_path: Path) -> None:
+    machine_b = tmp_path / "machine-b"
+    stale = (
+        machine_b
+        / STAGING_DIR
+        / "flux1-dev"
+        / "transformer"
+        / "diffusion_pytorch_model-00002-of-00002.safetensors"
+    )
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"left over")
+    import_pack(pack, models_dir=machine_b)
+    assert _files(machine_b / "flux1-dev") == _files(pack / "flux1-dev")
+
+
+def test_a_single_file_lora_round_trips_as_a_file(tmp_path: Path, tiny_lora_dir: Path, capsys) -> None:
+    machine_a = tmp_path / "a"
+    import_model(tiny_lora_dir / "adapter_model.safetensors", mode=COPY, models_dir=machine_a)
+    assert read_registry(machine_a)["dit360-lora"].path.is_file()
+    code, _, err = _run(capsys, "models", "pack", "--output", tmp_path / "pack", "--models-dir", machine_a)
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "pack" / MANIFEST_NAME).read_text())
+    assert manifest["components"]["dit360-lora"]["entry"] == "file"
+    code, _, err = _run(capsys, "models", "import", tmp_path / "pack", "--models-dir", tmp_path / "b")
+    assert code == 0, err
+    lora = tmp_path / "b" / "dit360-lora" / "adapter_model.safetensors"
+    assert read_registry(tmp_path / "b")["dit360-lora"].path == lora
+    assert installed_model_paths(tmp_path / "b").lora == lora
+    assert _sha(lora) == _sha(tiny_lora_dir / "adapter_model.safetensors")
