@@ -300,9 +300,16 @@ def load_lora(transformer, path: str | Path, adapter_name: str) -> LoraInfo:
     with warnings.catch_warnings():
         # PEFT warns on every adapter after the first; stacked LoRAs are meant to be several adapters.
         warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
-        FluxPipeline.load_lora_into_transformer(
-            state_dict, network_alphas=network_alphas, transformer=transformer, adapter_name=adapter_name
-        )
+        try:
+            FluxPipeline.load_lora_into_transformer(
+                state_dict, network_alphas=network_alphas, transformer=transformer, adapter_name=adapter_name
+            )
+        except RuntimeError as e:
+            if "size mismatch" not in str(e):
+                raise
+            raise LoraMismatchError(
+                f"The LoRA {file} is damaged: its tensors disagree in shape ({e})."
+            ) from e
     refresh_group_offload(transformer)
     modules = len({k.rsplit(".lora_", 1)[0] for k in state_dict})
     return LoraInfo(
@@ -369,6 +376,9 @@ def _check_lora_keys(transformer, state_dict: dict[str, torch.Tensor], file: Pat
     modules = dict(transformer.named_modules())
     unexpected, wrong_shape = [], []
     ranks = set()
+    # A damaged file can hold an A and a B of one layer that disagree in rank; PEFT would only fail on
+    # them in the middle of loading, with a bare size mismatch.
+    pair_ranks: dict[str, dict[str, int]] = {}
     for key, tensor in state_dict.items():
         if not key.startswith("transformer.") or ".lora_" not in key:
             unexpected.append(key)
@@ -382,14 +392,26 @@ def _check_lora_keys(transformer, state_dict: dict[str, torch.Tensor], file: Pat
             continue
         if part.startswith("A"):
             ranks.add(tensor.shape[0])
+            pair_ranks.setdefault(module_name, {})["lora_A"] = tensor.shape[0]
             if tensor.shape[1] != module.in_features:
                 wrong_shape.append(f"{key} {tuple(tensor.shape)} vs in_features {module.in_features}")
         elif part.startswith("B"):
             ranks.add(tensor.shape[1])
+            pair_ranks.setdefault(module_name, {})["lora_B"] = tensor.shape[1]
             if tensor.shape[0] != module.out_features:
                 wrong_shape.append(f"{key} {tuple(tensor.shape)} vs out_features {module.out_features}")
         else:
             unexpected.append(key)
+    disagree = [
+        f"{name} (lora_A rank {pair['lora_A']}, lora_B rank {pair['lora_B']})"
+        for name, pair in pair_ranks.items()
+        if len(set(pair.values())) > 1
+    ]
+    if disagree:
+        raise LoraMismatchError(
+            f"The LoRA {file} is damaged: the two halves of {len(disagree)} layer(s) disagree in shape, "
+            f"e.g. {disagree[0]}. Download or export it again."
+        )
     if not state_dict:
         raise LoraMismatchError(f"The LoRA {file.name} holds no tensors.")
     if unexpected or wrong_shape:

@@ -48,6 +48,16 @@ def _kohya_sd15_lora(_model: Path, tmp: Path) -> None:
     save_file(tensors, str(tmp / "sd15_style.safetensors"))
 
 
+def _lora_with_disagreeing_ranks(model: Path, tmp: Path) -> None:
+    from dit360_desktop.testing.tiny_flux import build_tiny_lora
+
+    folder = build_tiny_lora(tmp / "lora", model / "transformer")
+    tensors = load_file(str(folder / "adapter_model.safetensors"))
+    key = sorted(k for k in tensors if "lora_A" in k)[0]
+    tensors[key] = torch.zeros(tensors[key].shape[0] + 2, tensors[key].shape[1])  # a rank its B lacks
+    save_file(tensors, str(tmp / "damaged_lora.safetensors"))
+
+
 def _config_with_a_word(model: Path, _tmp: Path) -> None:
     config_path = model / "transformer" / "config.json"
     config = json.loads(config_path.read_text())
@@ -100,6 +110,8 @@ CASES = [
     Case("attention cudnn", ("--attention", "_native_cudnn"), 2, ("_native_cudnn", "It can run")),
     Case("kohya SD1.5 LoRA", ("--lora", "{tmp}/sd15_style.safetensors"), 3, ("sd15_style", "UNet"),
          _kohya_sd15_lora),
+    Case("LoRA whose A and B disagree in rank", ("--lora", "{tmp}/damaged_lora.safetensors"), 3,
+         ("damaged_lora.safetensors", "disagree in shape"), _lora_with_disagreeing_ranks),
     Case("config value of the wrong type", (), 3, ("config.json", "num_layers", "many"), _config_with_a_word),
     Case("all-NaN VAE", (), 3, ("VAE", "NaN"), _nan_vae),
     Case("output is a folder", ("--output", "{tmp}/out.png"), 2, ("--output", "folder"), _output_is_a_folder),
