@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter
 
 from dit360_desktop.ui.common.camera import CameraView, ViewMode
 from dit360_desktop.ui.common.overlay import OverlayFrame
@@ -69,10 +69,18 @@ class FocusRing:
         return self._has_focus()
 
     def paint(self, painter: QPainter, frame: OverlayFrame) -> None:
-        painter.setBrush(Qt.BrushStyle.NoBrush)
-        for inset, colour in ((1.0, QColor(0, 0, 0, 220)), (3.0, QColor(255, 255, 255))):
-            painter.setPen(QPen(colour, 2.0))
-            painter.drawRect(QRectF(inset, inset, frame.width - 2 * inset, frame.height - 2 * inset))
+        # Opaque filled bars, not a stroked outline: the GL paint engine strokes through a stencil
+        # buffer this surface does not have, and a stroked rectangle came out as a dark fill.
+        width, height = frame.width, frame.height
+        for inset, colour in ((0.0, QColor(0, 0, 0)), (2.0, QColor(255, 255, 255))):
+            w, h = width - 2 * inset, height - 2 * inset
+            for bar in (
+                QRectF(inset, inset, w, 2.0),
+                QRectF(inset, height - inset - 2.0, w, 2.0),
+                QRectF(inset, inset, 2.0, h),
+                QRectF(width - inset - 2.0, inset, 2.0, h),
+            ):
+                painter.fillRect(bar, colour)
 
 
 class ViewReadout:
