@@ -59,6 +59,10 @@ class RepairRequest:
     template: GenerationRequest
     work_dir: Path
     options: RepairOptions = field(default_factory=RepairOptions)
+    # An edit's mask from the source's lineage, as the library keeps it (white = regenerated): its black
+    # pixels are the artist's (a placed photo, an edit's kept region) and the repair keeps them exactly
+    # (history/protection.py finds it). None repaints freely.
+    kept_mask: Path | None = None
 
     kind = "repair"
 

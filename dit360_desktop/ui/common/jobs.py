@@ -62,6 +62,8 @@ class RepairJob:
     seam: bool
     poles: bool
     strength: float = 0.75
+    # The lineage's edit mask whose black pixels the repair keeps (history/protection.py); None: none.
+    kept_mask: Path | None = None
 
 
 @dataclass(frozen=True)

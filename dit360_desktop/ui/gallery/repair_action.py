@@ -4,8 +4,11 @@ queued job by the generation worker). The result is saved as a new entry linked 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
+import shiboken6
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -19,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from dit360_desktop.history.protection import kept_mask
 from dit360_desktop.panorama.errors import RequestError
 from dit360_desktop.panorama.request import PANORAMA_PREFIX, GenerationRequest
 
@@ -26,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 class RepairDialog(QDialog):
-    def __init__(self, entry: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, entry: Any, parent: QWidget | None = None, kept_mask: Path | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Repair panorama")
         layout = QVBoxLayout(self)
@@ -44,9 +48,17 @@ class RepairDialog(QDialog):
         self.strength.setSingleStep(0.05)
         self.strength.setValue(0.75)
         self.strength.setToolTip("How much the repaired regions may change (img2img strength).")
+        # The lineage marks pixels as the artist's (a placed photo, an edit's kept region): kept unless
+        # the person unticks this.
+        self.kept_mask = kept_mask
+        self.keep_own = QCheckBox("Keep my own pixels (placed photo, regions kept in an edit)")
+        self.keep_own.setChecked(kept_mask is not None)
+        self.keep_own.setVisible(kept_mask is not None)
+        self.keep_own.setToolTip("Untick to let the repair repaint them too.")
         form = QFormLayout()
         form.addRow(self.seam)
         form.addRow(self.poles)
+        form.addRow(self.keep_own)
         form.addRow("Strength", self.strength)
         layout.addLayout(form)
         self.buttons = QDialogButtonBox(
@@ -65,12 +77,14 @@ class RepairDialog(QDialog):
 
 
 def repair_request(entry: Any) -> GenerationRequest:
-    """The prompt and sampling settings of the entry's own request (a fresh seed), else the defaults."""
+    """The prompt, sampling settings and seed of the entry's own request, else the defaults: a repair
+    regenerates with the noise the panorama was made with, not a new random one."""
     stored = (entry.metadata or {}).get("request") if entry is not None else None
     if isinstance(stored, dict):
         try:
             request = GenerationRequest.from_dict(stored)
-            return request.replace(init_image=None, mask_image=None, seed=None)
+            seed = request.seed if request.seed is not None else (entry.metadata or {}).get("seed")
+            return request.replace(init_image=None, mask_image=None, seed=seed)
         except (RequestError, TypeError, ValueError) as e:
             log.info("Entry %s has unusable stored parameters (%s); repairing with the defaults", entry.id, e)
     return GenerationRequest(prompt=PANORAMA_PREFIX)
@@ -106,17 +120,58 @@ def attach_repair(gallery: Any, worker: Any, window: QWidget) -> QAction:
         if problem is not None:
             QMessageBox.information(window, "Repair", problem)
             return
-        dialog = RepairDialog(entry, window)
-        if dialog.exec() != QDialog.DialogCode.Accepted:
-            return
-        job = RepairJob(
-            source=entry.path,
-            seam=dialog.seam.isChecked(),
-            poles=dialog.poles.isChecked(),
-            strength=dialog.strength.value(),
-        )
-        worker.enqueue_repair(job, repair_request(entry))
+        dialog = RepairDialog(entry, window, kept_mask=kept_mask(gallery.library, entry))
+        try:
+            if dialog.exec() != QDialog.DialogCode.Accepted:
+                return
+            job = RepairJob(
+                source=entry.path,
+                seam=dialog.seam.isChecked(),
+                poles=dialog.poles.isChecked(),
+                strength=dialog.strength.value(),
+                kept_mask=dialog.kept_mask if dialog.keep_own.isChecked() else None,
+            )
+        finally:
+            shiboken6.delete(dialog)  # exec hands it to Python: never left for a collection elsewhere
+        queued.add(worker.enqueue_repair(job, repair_request(entry)))
+
+    queued: set[int] = set()
+
+    def finished(job: Any) -> None:
+        report = (job.metadata or {}).get("repair")
+        if job.job_id in queued and isinstance(report, dict):
+            queued.discard(job.job_id)
+            show_repair_report(window, report)
 
     action.triggered.connect(run)
+    worker.job_finished.connect(finished)
     gallery.add_entry_action(action)
     return action
+
+
+def repair_summary(report: dict[str, Any]) -> str:
+    """The scores before → after and what was applied, from a repair's report (its entry's metadata)."""
+
+    def pair(key: str, index: int | None = None) -> str:
+        before, after = report.get(f"{key}_before"), report.get(f"{key}_after")
+        if index is not None:
+            before, after = before[index], after[index]
+        return f"{before:.2f} → {after:.2f}"
+
+    lines = [
+        f"Seam score: {pair('seam')} (lower is better)",
+        f"Pole smear: north {pair('poles', 0)}, south {pair('poles', 1)} (about 1 is fine)",
+        "Applied: " + (", ".join(report.get("applied") or []) or "nothing"),
+    ]
+    if report.get("protected_pixels"):
+        lines.append(f"{report['protected_pixels']} pixels of your own content were kept as they were.")
+    return "\n".join(lines + list(report.get("notes") or []))
+
+
+def show_repair_report(window: QWidget, report: dict[str, Any]) -> QMessageBox:
+    """A non-modal note with the scores, so the next job is not held up."""
+    box = QMessageBox(QMessageBox.Icon.Information, "Repair finished", repair_summary(report), parent=window)
+    box.setObjectName("RepairReport")
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.open()
+    return box

@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QDialog, QMessageBox
 
+from dit360_desktop.history.library import Library
 from dit360_desktop.panorama.request import GenerationRequest
 from dit360_desktop.panorama.result import Result
 from dit360_desktop.ui.common.jobs import RepairJob
@@ -25,22 +27,20 @@ def seamed(width: int = 256, height: int = 128) -> np.ndarray:
 
 @pytest.fixture
 def library_with_entry(tmp_path):
-    from dit360_desktop.history.library import Library
 
     request = GenerationRequest(
         prompt="This is a panorama image. A meadow.", seed=9, width=256, height=128, steps=2
     )
     folder = tmp_path / "library"
     with Library.open(folder) as library:
-        entry = library.save(
-            Result(image=Image.fromarray(seamed()), request=request, metadata={"request": request.to_dict()})
-        )
+        entry = library.save(Result(image=Image.fromarray(seamed()), request=request, metadata={}))
     return folder, entry
 
 
 class FakeGallery:
-    def __init__(self, entry) -> None:
+    def __init__(self, entry, library=None) -> None:
         self.entry = entry
+        self.library = library
         self.actions = []
 
     def current_entry(self):
@@ -50,8 +50,11 @@ class FakeGallery:
         self.actions.append(action)
 
 
-class FakeWorker:
+class FakeWorker(QObject):
+    job_finished = Signal(object)
+
     def __init__(self) -> None:
+        super().__init__()
         self.jobs = []
 
     def enqueue_repair(self, job, request) -> int:
@@ -62,10 +65,11 @@ class FakeWorker:
 def test_action_queues_a_repair_with_the_entrys_prompt(qtbot, library_with_entry, monkeypatch) -> None:
     from PySide6.QtWidgets import QWidget
 
-    _folder, entry = library_with_entry
+    folder, entry = library_with_entry
     window = QWidget()
     qtbot.addWidget(window)
-    gallery, worker = FakeGallery(entry), FakeWorker()
+    library = Library.open(folder)
+    gallery, worker = FakeGallery(entry, library), FakeWorker()
     chosen = {}
 
     def accept(dialog) -> int:
@@ -80,8 +84,10 @@ def test_action_queues_a_repair_with_the_entrys_prompt(qtbot, library_with_entry
     action.trigger()
     ((job, request),) = worker.jobs
     assert job == RepairJob(source=entry.path, seam=True, poles=True, strength=0.5)
-    assert request.prompt == "This is a panorama image. A meadow." and request.seed is None
+    # The entry's own seed (issue 21, item 4): the repair regenerates with the panorama's noise.
+    assert request.prompt == "This is a panorama image. A meadow." and request.seed == 9
     assert request.init_image is None and request.mask_image is None
+    library.close()
 
 
 def test_action_explains_what_cannot_be_repaired(qtbot, monkeypatch) -> None:
@@ -131,3 +137,84 @@ def test_worker_saves_the_repair_as_a_child(qtbot, make_worker, shared_engine, l
     assert np.array_equal(done.image[~support], before[~support])
     assert qa.seam_score(done.image) < qa.seam_score(before)
     assert done.metadata["repair"]["applied"] == ["seam"]
+
+
+def placed_photo_library(tmp_path: Path) -> tuple[Library, object, Path]:
+    """A placed photo outpainted (an edit whose mask keeps the photo's footprint), then repaired once."""
+    library = Library.open(tmp_path / "placed")
+    composed = tmp_path / "composed.png"
+    Image.fromarray(seamed()).save(composed)
+    mask = np.full((128, 256), 255, np.uint8)
+    mask[32:96, :20] = 0  # the photo, across yaw 180° (the seam)
+    mask[32:96, -20:] = 0
+    mask_file = tmp_path / "outpaint.mask.png"
+    Image.fromarray(mask).save(mask_file)
+    request = GenerationRequest(
+        prompt="This is a panorama image. A harbour.", seed=77, width=256, height=128,
+        init_image=str(composed), mask_image=str(mask_file),
+    )  # fmt: skip
+    placed = library.save(Result(image=Image.fromarray(seamed()), request=request, metadata={}))
+    repair_request = GenerationRequest(
+        prompt=request.prompt, seed=77, width=256, height=128, init_image=str(placed.path),
+        mask_image=str(mask_file),
+    )  # fmt: skip
+    repaired = library.save(
+        Result(image=Image.fromarray(seamed()), request=repair_request, metadata={"repair": {"applied": []}})
+    )
+    return library, repaired, placed.mask_path
+
+
+def test_the_artists_pixels_are_kept_unless_unticked(qtbot, tmp_path: Path, monkeypatch) -> None:
+    from PySide6.QtWidgets import QWidget
+
+    library, repaired, placed_mask = placed_photo_library(tmp_path)
+    window = QWidget()
+    qtbot.addWidget(window)
+    worker = FakeWorker()
+    shown = {}
+
+    def accept(dialog) -> int:
+        shown["visible"] = not dialog.keep_own.isHidden()
+        shown["checked"] = dialog.keep_own.isChecked()
+        if shown.get("untick"):
+            dialog.keep_own.setChecked(False)
+        return QDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(repair_action.RepairDialog, "exec", accept)
+    action = repair_action.attach_repair(FakeGallery(repaired, library), worker, window)
+    action.trigger()
+    # The repair of a repair reaches back to the placement: the repair's own mask marks what it changed.
+    assert shown == {"visible": True, "checked": True}
+    assert worker.jobs[0][0].kept_mask == placed_mask and placed_mask.is_file()
+    assert worker.jobs[0][1].seed == 77
+    shown["untick"] = True
+    action.trigger()
+    assert worker.jobs[1][0].kept_mask is None
+    library.close()
+
+
+def test_the_scores_before_and_after_are_shown(qtbot, monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    window = QWidget()
+    qtbot.addWidget(window)
+    worker = FakeWorker()
+    monkeypatch.setattr(repair_action, "repair_problem", lambda entry: None)
+    monkeypatch.setattr(repair_action.RepairDialog, "exec", lambda dialog: QDialog.DialogCode.Accepted)
+    entry = SimpleNamespace(id=1, path=Path("p.png"), metadata={}, mask_path=None, parent_id=None)
+    repair_action.attach_repair(FakeGallery(entry, None), worker, window).trigger()
+    report = {
+        "seam_before": 3.2, "seam_after": 0.98, "poles_before": [0.89, 0.86], "poles_after": [0.89, 0.86],
+        "applied": ["seam"], "protected_pixels": 2560,
+        "notes": ["The north pole repair did not lower its smear score (0.89 → 1.24); it was not applied."],
+    }  # fmt: skip
+    worker.job_finished.emit(SimpleNamespace(job_id=1, metadata={"repair": report}))
+    boxes = [w for w in QApplication.topLevelWidgets() if w.objectName() == "RepairReport" and w.isVisible()]
+    assert len(boxes) == 1
+    text = boxes[0].text()
+    assert "Seam score: 3.20 → 0.98" in text and "north 0.89 → 0.89" in text
+    assert "Applied: seam" in text and "2560 pixels of your own content" in text
+    assert "north pole repair did not lower" in text
+    boxes[0].close()
