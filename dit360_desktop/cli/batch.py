@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 from dit360_desktop.cli import exit_codes
 from dit360_desktop.cli.arg_types import limited
+from dit360_desktop.cli.generate import add_engine_arguments, engine_options
 from dit360_desktop.cluster import events as ev
 from dit360_desktop.cluster.connect import check_address, ray_installed
 from dit360_desktop.cluster.errors import ClusterConnectionError, ClusterUnavailableError
@@ -49,6 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--models-dir", default=None, metavar="DIR", help="the workers' model manager folder")
     parser.add_argument("--endpoint", default=None, help="hub endpoint or mirror for --fetch-models")
+    add_engine_arguments(parser.add_argument_group("how each worker builds its engine"))
     parser.add_argument("--library", type=Path, default=None, help="history library folder (on this machine)")
     parser.add_argument(
         "--retries",
@@ -94,7 +96,11 @@ def run(args: argparse.Namespace) -> int:
     options = ClusterOptions(
         address=args.cluster,
         model=ModelSource(
-            model_dir=args.model, fetch=args.fetch_models, models_dir=args.models_dir, endpoint=args.endpoint
+            model_dir=args.model,
+            fetch=args.fetch_models,
+            models_dir=args.models_dir,
+            endpoint=args.endpoint,
+            engine_options=engine_options(args),
         ),
         retries=args.retries,
         workers=args.workers,

@@ -225,7 +225,10 @@ class PanoramaEngine:
             fuse_lora=self.options.fuse_lora,
             fp8_compute=self.options.fp8_compute,
         )
-        return plan.with_text_on_cpu(self._text_on_cpu) if self._text_on_cpu else plan
+        # Text encoders that ran out of GPU memory stay on the CPU for every later load and tier.
+        moved = self._model.text_on_cpu if self._model is not None else None
+        moved = moved or self._text_on_cpu
+        return plan.with_text_on_cpu(moved) if moved else plan
 
     def _speed_up(self, model: LoadedModel) -> None:
         from dit360_desktop.core.speed import apply_speed_options

@@ -71,7 +71,8 @@ def test_each_kind_is_run_by_its_task(tmp_path):
         "upscale-detail": DetailUpscaleTask,
     }
     requests = every_kind(tmp_path)
-    assert set(table.TASKS) == set(expected) == set(requests)
+    # Rows other tasks add (depth …) have their own tests.
+    assert set(expected) == set(requests) and set(expected) <= set(table.TASKS)
     for kind, request in requests.items():
         assert request.kind == kind
         assert type(table.task_for(request)) is expected[kind], kind
@@ -102,7 +103,7 @@ class RecordingTask:
 
 def test_the_engine_dispatches_every_kind_through_the_table(tmp_path, monkeypatch):
     requests = every_kind(tmp_path)
-    recorders = {kind: RecordingTask() for kind in table.TASKS}
+    recorders = {kind: RecordingTask() for kind in requests}
     monkeypatch.setattr(table, "TASKS", recorders)
     # No FLUX folder at all: tasks that need nothing load nothing.
     engine = PanoramaEngine(None)
