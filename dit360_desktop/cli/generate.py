@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from dit360_desktop.cli import arg_types, exit_codes, preflight
 from dit360_desktop.cli.progress import ProgressPrinter
-from dit360_desktop.cli.saving import print_report, save_result
+from dit360_desktop.cli.saving import print_report, save_from_cli
 from dit360_desktop.models.selection import resolve_base_model, resolve_lora
 from dit360_desktop.panorama.errors import (
     DiT360Error,
@@ -262,7 +262,7 @@ def run_request(request: GenerationRequest, args: argparse.Namespace) -> int:
             return exit_codes.INTERRUPTED
         except (DiT360Error, OSError) as error:
             return report_error(error)
-        report = save_result(result, output=args.output, latent=args.save_latent, library=library)
+        report = save_from_cli(result, output=args.output, latent=args.save_latent, library=library)
         return print_report(report)
     finally:
         if library is not None:

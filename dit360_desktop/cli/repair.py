@@ -18,7 +18,7 @@ from dit360_desktop.cli.generate import (
     report_error,
 )
 from dit360_desktop.cli.progress import ProgressPrinter
-from dit360_desktop.cli.saving import print_report, save_result
+from dit360_desktop.cli.saving import print_report, save_from_cli
 from dit360_desktop.panorama.errors import DiT360Error, RequestError
 from dit360_desktop.panorama.mask import ASPECT_TOLERANCE
 from dit360_desktop.panorama.request import PANORAMA_PREFIX, GenerationRequest
@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
             except (DiT360Error, OSError) as error:
                 return report_error(error)
             # The library copies the repair's mask from the work folder, so save before it goes.
-            saved = save_result(result, output=args.output, latent=None, library=library)
+            saved = save_from_cli(result, output=args.output, latent=None, library=library)
         sys.stderr.write(
             f"seam score {summary.seam_before:.3f} → {summary.seam_after:.3f}; pole smear "
             f"{summary.poles_before[0]:.2f}/{summary.poles_before[1]:.2f} → "

@@ -1,41 +1,39 @@
-"""Writing a finished panorama so that it is never lost.
+"""The command line's side of saving a finished panorama: ``history.saving.save_result`` (``--output``, then
+the library, then ``--save-latent``; the recovery folder when the picture reached neither the library nor
+``--output``) with Ctrl-C held while it writes, and the report in words and an exit code.
 
-The order: ``--output`` (what the user asked for by name), then the library, then ``--save-latent``. A
-failure of one does not stop the others. If the picture reached neither the library nor ``--output``, it
-goes to the recovery folder (``history.recovery``) and the message says where. Ctrl-C while this runs is
-held until the writes are done (they take a fraction of a second), so an interrupt never drops the
-picture half-way.
+Ctrl-C while this runs is held until the writes are done (they take a fraction of a second), so an
+interrupt never drops the picture half-way.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import signal
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dit360_desktop.cli import exit_codes
-from dit360_desktop.panorama.errors import DiT360Error
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from dit360_desktop.history.library import Library
+    from dit360_desktop.history.saving import SaveReport
+    from dit360_desktop.panorama.result import Result
 
 
-@dataclass
-class SaveReport:
-    written: list[Path] = field(default_factory=list)
-    failures: list[tuple[str, BaseException]] = field(default_factory=list)
-    recovered: Path | None = None
+@dataclass(frozen=True)
+class CliSave:
+    report: SaveReport
     interrupted: bool = False
 
     @property
     def exit_code(self) -> int:
-        if self.failures:
-            return exit_codes.exit_code_for(self.failures[0][1])
+        if self.report.failures:
+            return exit_codes.exit_code_for(self.report.failures[0][1])
         return exit_codes.INTERRUPTED if self.interrupted else exit_codes.OK
 
 
@@ -57,57 +55,28 @@ def interrupts_held() -> Iterator[list[bool]]:
         signal.signal(signal.SIGINT, previous)
 
 
-def save_result(result: Any, *, output: Path | None, latent: Path | None, library: Any | None) -> SaveReport:
-    """Write every requested copy; ``library`` is an open ``Library`` or None for ``--no-history``."""
-    report = SaveReport()
+def save_from_cli(
+    result: Result, *, output: Path | None, latent: Path | None, library: Library | None
+) -> CliSave:
+    """Write every requested copy; ``library`` is None for ``--no-history``."""
+    from dit360_desktop.history.saving import save_result
+
+    extra = [("--save-latent", lambda saved: _save_latent(saved, latent))] if latent is not None else []
     with interrupts_held() as arrived:
-        picture_kept = False
-        if output is not None:
-            picture_kept |= _attempt(report, "--output", lambda: _save_png(result, output))
-        if library is not None:
-            picture_kept |= _attempt(report, "library", lambda: library.save(result).path)
-        if latent is not None:
-            _attempt(report, "--save-latent", lambda: _save_latent(result, latent))
-        if not picture_kept:
-            _recover(result, report)
-        report.interrupted = arrived[0]
-    return report
+        report = save_result(result, library=library, output=output, extra_copies=extra)
+    return CliSave(report, interrupted=arrived[0])
 
 
-def _attempt(report: SaveReport, what: str, write: Any) -> bool:
-    try:
-        report.written.append(write())
-    except (DiT360Error, OSError) as error:
-        log.debug("Saving to %s failed", what, exc_info=True)
-        report.failures.append((what, error))
-        return False
-    return True
-
-
-def _save_png(result: Any, path: Path) -> Path:
-    from dit360_desktop.panorama.imageio import save_png
-
-    return save_png(result.image, path, result.metadata)
-
-
-def _save_latent(result: Any, path: Path) -> Path:
+def _save_latent(result: Result, path: Path) -> Path:
     from dit360_desktop.core.latents import save_latent
 
-    save_latent(result.latent, path, result.metadata)
+    save_latent(result.latent, path, result.file_metadata())
     return path
 
 
-def _recover(result: Any, report: SaveReport) -> None:
-    from dit360_desktop.history.recovery import write_recovery_result
-
-    try:
-        report.recovered = write_recovery_result(result)
-    except OSError as error:
-        report.failures.append(("recovery folder", error))
-
-
-def print_report(report: SaveReport) -> int:
+def print_report(saved: CliSave) -> int:
     """Paths on stdout; each failure, and where the picture is, on stderr. Returns the exit code."""
+    report = saved.report
     for path in report.written:
         sys.stdout.write(f"{path}\n")
     for _what, error in report.failures:
@@ -117,6 +86,6 @@ def print_report(report: SaveReport) -> int:
         sys.stderr.write(f"The panorama was saved to the recovery folder instead: {report.recovered}\n")
     elif report.failures and report.written:
         sys.stderr.write(f"The panorama was saved to {report.written[0]}.\n")
-    if report.interrupted:
+    if saved.interrupted:
         sys.stderr.write("\nInterrupted; the panorama was saved first.\n")
-    return report.exit_code
+    return saved.exit_code

@@ -1,9 +1,9 @@
 """The batch driver: sends jobs to the workers, retries the ones a lost worker dropped, saves results.
 
 The driver is the CLI or the app; it owns the history library and saves each result the moment it
-arrives (the same ``Library.save`` as a local run, keyed by job id), so stopping the driver loses nothing
-that had already arrived. Each worker gets one job at a time, so the queue stays here: cancelling it is
-instant, and a job is never stuck behind a worker that died.
+arrives (the same ``history.saving.save_result`` as a local run, keyed by job id), so stopping the driver
+loses nothing that had already arrived. Each worker gets one job at a time, so the queue stays here:
+cancelling it is instant, and a job is never stuck behind a worker that died.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from dit360_desktop.cluster.connect import LOCAL, connected
 from dit360_desktop.cluster.errors import ClusterLostError, NoUsableWorkerError
 from dit360_desktop.cluster.jobs import BatchJob, BatchSummary, JobOutcome, JobStatus
 from dit360_desktop.cluster.pool import Slot, SlotState, WorkerPool, plan_workers
-from dit360_desktop.cluster.saving import ResultSaver, SaveDone
+from dit360_desktop.cluster.saving import SaveDone, SavePool
 from dit360_desktop.cluster.wire import WorkerProgress, decode_preview, job_message
 from dit360_desktop.cluster.worker import CANCELLED, FAILED, OUT_OF_MEMORY, REFUSED, ProgressInbox
 from dit360_desktop.cluster.worker_models import ModelSource
 from dit360_desktop.history.errors import LibraryDiskFullError, LibraryReadOnlyError
 from dit360_desktop.history.job_claims import ClaimState, JobClaims
-from dit360_desktop.history.job_keys import saved_job_ids
+from dit360_desktop.history.saving import saved_job_ids
 from dit360_desktop.panorama.request import GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class BatchDriver:
         # Results handed to the savers, by job id.
         self._saving: dict[str, _Pending] = {}
         self._saved: dict[str, int] = {}
-        self._saver: ResultSaver | None = None
+        self._saver: SavePool | None = None
         self._error = ""
         self._drain_timeouts = 0
 
@@ -140,7 +140,7 @@ class BatchDriver:
 
     def _run_claimed(self, jobs: list[BatchJob], todo: list[_Pending]) -> BatchSummary:
         if todo and not self._cancel.is_set():
-            self._saver = ResultSaver(self._library, self._saved, self.options.save_threads)
+            self._saver = SavePool(self._library, self._saved, self.options.save_threads)
             try:
                 with connected(
                     self.options.address, local_cpus=self.options.local_cpus, quiet=self.options.quiet
@@ -360,6 +360,8 @@ class BatchDriver:
                 self._emit(ev.JobSaved(job.job_id, item.entry, item.worker))
                 continue
             reason = f"not saved: {item.error}"
+            if item.recovered is not None:
+                reason += f" (a copy is in the recovery folder: {item.recovered})"
             self._finish(job, JobStatus.FAILED, reason=reason, pending=pending)
             self._emit(ev.JobFailed(job.job_id, reason, False))
             if isinstance(item.error, (LibraryDiskFullError, LibraryReadOnlyError)):

@@ -1,4 +1,5 @@
-"""Saving results on the driver, a few at a time, with the same ``Library.save`` as a local run.
+"""Saving results on the driver, a few at a time, with the same ``save_result`` as a local run (library
+entry keyed by job id, recovery copy when the library refuses it).
 
 A 2048×1024 save (PNG decode, PNG encode with metadata at zlib level 6, fsync, thumbnail, index row) takes
 a large fraction of a second of CPU, while a hundred GPUs deliver several results a second; saved one after
@@ -13,13 +14,14 @@ import logging
 import os
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from dit360_desktop.cluster.jobs import BatchJob, with_original_paths
 from dit360_desktop.cluster.wire import WorkerInfo, decode_result_png
-from dit360_desktop.history.job_keys import save_job_result
+from dit360_desktop.history.saving import JobKey, save_result
 from dit360_desktop.panorama.request import GenerationRequest
-from dit360_desktop.panorama.result import Result
+from dit360_desktop.panorama.result import CLUSTER_KEY, Result, carried_metadata
 
 log = logging.getLogger(__name__)
 
@@ -36,19 +38,21 @@ class SaveDone:
     # The history Entry, or None when the save failed (``error`` says why).
     entry: Any = None
     error: BaseException | None = None
+    # Where the picture went when the library refused it.
+    recovered: Path | None = None
 
 
 def result_from_reply(job: BatchJob, reply: dict[str, Any]) -> Result:
     """The worker's reply as a Result, with the driver's image paths in the request it records."""
-    request_dict = with_original_paths(reply["request"], job.request)
     return Result(
         image=decode_result_png(reply["png"]),
-        request=GenerationRequest.from_dict(request_dict),
-        metadata={**reply["metadata"], "request": request_dict},
+        request=GenerationRequest.from_dict(with_original_paths(reply["request"], job.request)),
+        # A worker of an older version also sent the request inside the metadata.
+        metadata=carried_metadata(reply["metadata"]),
     )
 
 
-class ResultSaver:
+class SavePool:
     def __init__(self, library: Any, saved: dict[str, int], threads: int | None = None) -> None:
         self.threads = threads or default_save_threads()
         self._library = library
@@ -71,12 +75,16 @@ class ResultSaver:
         worker: WorkerInfo = reply["worker"]
         try:
             result = result_from_reply(job, reply)
-            cluster = {"worker": worker.to_dict(), "attempt": attempt}
-            entry, _written = save_job_result(self._library, result, job.job_id, self._saved, cluster=cluster)
         except Exception as e:
-            log.exception("Job %s could not be saved", job.job_id)
+            log.exception("The result of job %s could not be read", job.job_id)
             return SaveDone(job, attempt, worker, error=e)
-        return SaveDone(job, attempt, worker, entry=entry)
+        key = JobKey(job.job_id, self._saved, {CLUSTER_KEY: {"worker": worker.to_dict(), "attempt": attempt}})
+        report = save_result(result, library=self._library, job=key)
+        if report.error is not None:
+            log.error("Job %s could not be saved: %s", job.job_id, report.error_text)
+        return SaveDone(
+            job, attempt, worker, entry=report.entry, error=report.error, recovered=report.recovered
+        )
 
     def collect(self, *, block: bool = False) -> list[SaveDone]:
         """The saves that have finished (all of them, waiting, when ``block``), in submission order."""

@@ -345,6 +345,5 @@ def repair_panorama(
         width=width, height=height, init_image=str(source), mask_image=str(mask_path), fit="crop"
     )
     metadata = dict(last.metadata)
-    metadata["request"] = request.to_dict()
     metadata["repair"] = report.to_json()
     return Result(image=Image.fromarray(current), request=request, metadata=metadata), report

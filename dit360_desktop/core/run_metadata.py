@@ -1,5 +1,5 @@
-"""The metadata of a run: the request as run, the models (with the LoRA's hash), timings, device, tier,
-library versions and warnings. It goes into the PNG's JSON chunk and the history library."""
+"""The metadata of a run: the seed, the models (with the LoRA's hash), timings, device, tier, library
+versions and warnings. It goes into the PNG's JSON chunk and the history library, after the request."""
 
 from __future__ import annotations
 
@@ -50,8 +50,8 @@ def run_metadata(
             }
             for applied in extra_loras
         ]
+    # The request itself is Result.request; the files record it from there (panorama/result.py).
     return {
-        "request": request.to_dict(),
         "seed": request.seed,
         "models": models,
         "timings": {k: round(v, 4) for k, v in timings.items()},

@@ -12,6 +12,7 @@ Durability rules (see docs/history.md):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -22,6 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from dit360_desktop import paths
 from dit360_desktop.history import files, lineage, scan, search
@@ -36,7 +38,7 @@ from dit360_desktop.history.schema import migrate
 from dit360_desktop.history.thumbnails import ensure_thumbnail, make_missing_thumbnails, write_thumbnail
 from dit360_desktop.history.trash import move_to_trash
 from dit360_desktop.panorama import fileio, imageio
-from dit360_desktop.panorama.result import Result
+from dit360_desktop.panorama.result import CREATED_AT_KEY, LINEAGE_KEY, Result
 
 log = logging.getLogger(__name__)
 
@@ -166,13 +168,11 @@ class Library:
         """Write the panorama as PNG (with metadata and GPano), its thumbnail, then the index row."""
         image = result.image if result.image.mode == "RGB" else result.image.convert("RGB")
         created = time.time()
-        metadata = dict(result.metadata)
-        metadata.setdefault("request", result.request.to_dict())
-        metadata.setdefault("seed", result.request.seed)
-        metadata[scan.CREATED_AT_KEY] = datetime.fromtimestamp(created, tz=timezone.utc).isoformat()
         relpath = self._unused_relpath(created, result.request.seed)
         path = self.root / relpath
-        mask = self._record_lineage(result, relpath, metadata)
+        extra: dict[str, Any] = {CREATED_AT_KEY: datetime.fromtimestamp(created, tz=timezone.utc).isoformat()}
+        result, mask = self._record_lineage(result, relpath, extra)
+        metadata = result.file_metadata(extra)
         data = imageio.encode_png(image, metadata)
 
         try:
@@ -205,11 +205,14 @@ class Library:
             raise _translate(e, "The panorama could not be recorded in the library index") from e
         return self.get(entry_id)
 
-    def _record_lineage(self, result: Result, relpath: str, metadata: dict) -> tuple[Path, bytes] | None:
-        """For an edit: note its parent and mask in ``metadata``; return the mask file to write."""
+    def _record_lineage(
+        self, result: Result, relpath: str, extra: dict[str, Any]
+    ) -> tuple[Result, tuple[Path, bytes] | None]:
+        """For an edit: note its parent and mask in ``extra``; return the result as it is recorded (its
+        request naming the kept mask) and the mask file to write."""
         found = lineage.lineage_of(result.request, self.root)
         if found is None:
-            return None
+            return result, None
         record: dict[str, str] = {}
         if found.parent_file is not None:
             record["parent"] = found.parent_file
@@ -217,10 +220,10 @@ class Library:
         if found.mask_png is not None:
             record["mask"] = lineage.mask_relpath(relpath)
             mask = (self.root / record["mask"], found.mask_png)
-            # The request's mask was a temporary file: point the stored request at the kept copy.
-            metadata["request"] = {**metadata["request"], "mask_image": str(mask[0])}
-        metadata[scan.LINEAGE_KEY] = record
-        return mask
+            # The request's mask was a temporary file: the recorded request names the kept copy.
+            result = dataclasses.replace(result, request=result.request.replace(mask_image=str(mask[0])))
+        extra[LINEAGE_KEY] = record
+        return result, mask
 
     def children(self, entry_id: int) -> list[Entry]:
         """The edits made from an entry, oldest first."""
@@ -288,6 +291,22 @@ class Library:
         where, params = search.where_clause(text, favorites_only)
         with self._lock:
             return int(self._conn.execute(f"SELECT COUNT(*) FROM entries{where}", params).fetchone()[0])
+
+    def ids_by_metadata(self, key: str) -> dict[str, int]:
+        """Entry id by the value of ``key`` in the metadata, for every entry whose metadata has it (the
+        batch job ids, ``history/saving.py``)."""
+        if not key.isidentifier():
+            raise ValueError(f"not a metadata key: {key!r}")
+        sql = (
+            f"SELECT id, json_extract(metadata, '$.{key}') FROM entries "
+            f"WHERE json_extract(metadata, '$.{key}') IS NOT NULL"
+        )
+        try:
+            with self._lock:
+                rows = self._conn.execute(sql).fetchall()
+        except sqlite3.Error as e:
+            raise _translate(e, "The library index could not be searched") from e
+        return {str(value): int(entry_id) for entry_id, value in rows}
 
     def all_tags(self) -> list[str]:
         with self._lock:

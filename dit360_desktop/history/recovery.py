@@ -1,9 +1,9 @@
 """The recovery folder: where a finished panorama goes when the library (or the chosen file) cannot take it.
 
 A generation can run for minutes; losing its picture to a full or read-only library would waste all of
-it. The CLI writes here when neither the library nor ``--output`` could be written, and the app can do
-the same from its "Save as…" offer. The folder is ``<user data dir>/recovered`` (``dit360_desktop.paths``),
-with the system's temp folder as a last resort when that drive is full too.
+it. ``history/saving.py`` writes here when neither the library nor ``--output`` could take the picture,
+for the CLI, the app and the cluster driver alike. The folder is ``<user data dir>/recovered``
+(``dit360_desktop.paths``), with the system's temp folder as a last resort when that drive is full too.
 """
 
 from __future__ import annotations
@@ -50,8 +50,6 @@ def write_recovery_copy(png: bytes, *, stem: str | None = None) -> Path:
 
 def write_recovery_result(result: Result) -> Path:
     """The finished panorama, with its parameters and 360° marker, as a recovery copy."""
-    metadata = dict(result.metadata)
-    metadata.setdefault("request", result.request.to_dict())
     seed = result.request.seed
     stem = f"{time.strftime('%Y%m%d-%H%M%S')}-s{seed if seed is not None else '-'}"
-    return write_recovery_copy(imageio.encode_png(result.image, metadata), stem=stem)
+    return write_recovery_copy(imageio.encode_png(result.image, result.file_metadata()), stem=stem)

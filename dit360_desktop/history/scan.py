@@ -25,12 +25,11 @@ from dit360_desktop.history.entry import RescanReport
 from dit360_desktop.panorama import imageio
 from dit360_desktop.panorama.errors import ImageLoadError
 
-log = logging.getLogger(__name__)
+# The JSON chunk's keys (panorama/result.py writes them): CREATED_AT_KEY is written into every library PNG,
+# so a rebuilt index keeps the dates; LINEAGE_KEY holds an edit's {"parent": relpath, "mask": relpath}.
+from dit360_desktop.panorama.result import CREATED_AT_KEY, LINEAGE_KEY, REQUEST_KEY, SEED_KEY
 
-# Written into every PNG's JSON chunk next to the engine's keys, so a rebuilt index keeps the dates.
-CREATED_AT_KEY = "created_at"
-# An edit's lineage in the JSON chunk: {"parent": parent image relpath, "mask": mask relpath} (library.py).
-LINEAGE_KEY = "lineage"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -45,10 +44,10 @@ def row_values(
     relpath: str, metadata: dict[str, Any], width: int, height: int, fallback_created: float
 ) -> dict[str, Any]:
     """The index columns for one image, from its JSON chunk; ValueError if the chunk is not ours."""
-    request = metadata.get("request")
+    request = metadata.get(REQUEST_KEY)
     if not isinstance(request, dict) or not isinstance(request.get("prompt"), str):
         raise ValueError("the JSON chunk has no request with a prompt")
-    seed = metadata.get("seed", request.get("seed"))
+    seed = metadata.get(SEED_KEY, request.get("seed"))
     created = fallback_created
     stamp = metadata.get(CREATED_AT_KEY)
     if isinstance(stamp, str):

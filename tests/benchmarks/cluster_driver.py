@@ -4,7 +4,7 @@
 
 Sizes are measured on a 2048×1024 panorama twice: random noise (what the tiny test model's output looks
 like; PNG cannot compress it, so it is the upper bound) and a natural image (the viewer screenshot in
-docs/screenshots, resized). Throughput is ``ResultSaver`` saving N results into a fresh library with 1
+docs/screenshots, resized). Throughput is ``SavePool`` saving N results into a fresh library with 1
 thread (the baseline, measured in the same run) and with more; the ratio is what docs/cluster.md uses.
 """
 
@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from dit360_desktop.cluster.jobs import parse_jobs  # noqa: E402
-from dit360_desktop.cluster.saving import ResultSaver  # noqa: E402
+from dit360_desktop.cluster.saving import SavePool  # noqa: E402
 from dit360_desktop.cluster.wire import WorkerInfo, WorkerProgress, encode_preview, encode_result_png  # noqa: E402
 from dit360_desktop.history.library import Library  # noqa: E402
 
@@ -65,7 +65,7 @@ def saves_per_second(image: Image.Image, results: int, threads: int) -> tuple[fl
     png = encode_result_png(image)
     worker = WorkerInfo("worker-1", "node", "10.0.0.1", 1)
     with tempfile.TemporaryDirectory() as folder, Library.open(folder) as library:
-        saver = ResultSaver(library, {}, threads=threads)
+        saver = SavePool(library, {}, threads=threads)
         started, cpu_started = time.perf_counter(), time.process_time()
         for job in jobs:
             reply = {"png": png, "request": job.request.to_dict(), "metadata": {}, "worker": worker}

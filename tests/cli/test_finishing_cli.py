@@ -71,7 +71,7 @@ def _library_with_entry(tmp_path, pixels=None):
     request = GenerationRequest(
         prompt="This is a panorama image. A lit hall", seed=5, width=width, height=height
     )
-    result = Result(image=Image.fromarray(pixels), request=request, metadata={"request": request.to_dict()})
+    result = Result(image=Image.fromarray(pixels), request=request, metadata={})
     folder = tmp_path / "library"
     with Library.open(folder) as library:
         entry = library.save(result)

@@ -30,10 +30,10 @@ from dit360_desktop.cluster.wire import (
     encode_result_png,
 )
 from dit360_desktop.cluster.worker_models import TOKEN_ENV, ModelSource
-from dit360_desktop.history.job_keys import JOB_ID_KEY, save_job_result, saved_job_ids
 from dit360_desktop.history.library import Library
+from dit360_desktop.history.saving import JobKey, save_result, saved_job_ids
 from dit360_desktop.panorama.request import GenerationRequest
-from dit360_desktop.panorama.result import Result
+from dit360_desktop.panorama.result import JOB_ID_KEY, Result
 
 
 def _lines(*objects: object) -> str:
@@ -123,16 +123,20 @@ def test_a_missing_image_is_refused_with_its_line(tmp_path: Path) -> None:
 def _result(seed: int) -> Result:
     request = GenerationRequest(prompt="a lake", width=64, height=32, seed=seed)
     image = Image.fromarray(np.full((32, 64, 3), seed % 256, dtype=np.uint8))
-    return Result(image=image, request=request, metadata={"request": request.to_dict(), "seed": seed})
+    return Result(image=image, request=request, metadata={"seed": seed})
 
 
 def test_a_job_is_saved_once_even_when_its_result_arrives_twice(tmp_path: Path) -> None:
     with Library.open(tmp_path / "lib") as library:
         saved = saved_job_ids(library)
-        entry, written = save_job_result(library, _result(1), "job-1", saved, cluster={"attempt": 1})
-        again, written_again = save_job_result(library, _result(1), "job-1", saved)
-        assert (written, written_again) == (True, False)
-        assert again.id == entry.id and library.count() == 1
+        first = save_result(
+            _result(1), library=library, job=JobKey("job-1", saved, {"cluster": {"attempt": 1}})
+        )
+        again = save_result(_result(1), library=library, job=JobKey("job-1", saved))
+        entry = first.entry
+        assert (first.already_saved, again.already_saved) == (False, True)
+        assert again.written == [] and again.recovered is None
+        assert again.entry.id == entry.id and library.count() == 1
         assert entry.metadata[JOB_ID_KEY] == "job-1" and entry.metadata["cluster"] == {"attempt": 1}
     # A new driver (a re-run of the batch) finds the job in the library.
     with Library.open(tmp_path / "lib") as library:
@@ -233,11 +237,11 @@ def _reply(job, seed: int) -> dict:
 
 
 def test_results_are_saved_by_several_threads_each_exactly_once(tmp_path: Path) -> None:
-    from dit360_desktop.cluster.saving import ResultSaver
+    from dit360_desktop.cluster.saving import SavePool
 
     jobs = parse_jobs(_lines(*({"prompt": f"p{i}", "width": 128, "height": 64} for i in range(6))))
     with Library.open(tmp_path / "lib") as library:
-        saver = ResultSaver(library, saved_job_ids(library), threads=3)
+        saver = SavePool(library, saved_job_ids(library), threads=3)
         for seed, job in enumerate(jobs, start=1):
             saver.submit(job, 1, _reply(job, seed))
         saver.submit(jobs[0], 2, _reply(jobs[0], 1))  # the same job delivered twice
@@ -255,13 +259,13 @@ def test_results_are_saved_by_several_threads_each_exactly_once(tmp_path: Path) 
 
 
 def test_a_result_that_cannot_be_read_fails_that_job_only(tmp_path: Path) -> None:
-    from dit360_desktop.cluster.saving import ResultSaver
+    from dit360_desktop.cluster.saving import SavePool
 
     jobs = parse_jobs(
         _lines({"prompt": "a", "width": 128, "height": 64}, {"prompt": "b", "width": 128, "height": 64})
     )
     with Library.open(tmp_path / "lib") as library:
-        saver = ResultSaver(library, {}, threads=2)
+        saver = SavePool(library, {}, threads=2)
         saver.submit(jobs[0], 1, {**_reply(jobs[0], 3), "png": b"not a png"})
         saver.submit(jobs[1], 1, _reply(jobs[1], 4))
         first, second = saver.close()

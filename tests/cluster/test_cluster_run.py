@@ -28,8 +28,8 @@ from dit360_desktop.cluster import events as ev  # noqa: E402
 from dit360_desktop.cluster.driver import BatchDriver, ClusterOptions  # noqa: E402
 from dit360_desktop.cluster.jobs import JobStatus, read_jobs_file  # noqa: E402
 from dit360_desktop.cluster.worker_models import ModelSource  # noqa: E402
-from dit360_desktop.history.job_keys import JOB_ID_KEY  # noqa: E402
 from dit360_desktop.history.library import Library  # noqa: E402
+from dit360_desktop.panorama.result import JOB_ID_KEY  # noqa: E402
 
 # The job whose worker is killed runs long enough (a few seconds) to be caught mid-denoising.
 VICTIM_STEPS = 150

@@ -83,7 +83,7 @@ def test_pixels_outside_the_feather_band_equal_the_input(engine, tmp_path) -> No
     # The edit did change the masked region.
     assert np.abs(out[mask > 0].astype(int) - pano[mask > 0].astype(int)).mean() > 5
     assert result.metadata["edit"]["outpaint"] is False
-    assert result.metadata["request"]["edit_method"] == "blend"
+    assert result.request.edit_method == "blend" == result.file_metadata()["request"]["edit_method"]
 
 
 def test_exactness_uses_the_same_band_as_the_alpha(engine, tmp_path) -> None:

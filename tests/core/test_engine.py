@@ -47,7 +47,7 @@ def test_random_seed_is_drawn_and_recorded(engine):
     result = engine.run(small(seed=None))
     assert isinstance(result.request.seed, int)
     assert 0 <= result.request.seed <= 2**32 - 1
-    assert result.metadata["seed"] == result.request.seed == result.metadata["request"]["seed"]
+    assert result.metadata["seed"] == result.request.seed == result.file_metadata()["request"]["seed"]
     again = engine.run(small(seed=result.request.seed))
     assert torch.equal(again.latent, result.latent)
 
@@ -55,7 +55,8 @@ def test_random_seed_is_drawn_and_recorded(engine):
 def test_result_metadata_is_complete(engine):
     result = engine.run(small())
     meta = result.metadata
-    assert meta["request"] == result.request.to_dict()
+    # The request is held once, in Result.request, and every file records it from there.
+    assert "request" not in meta and result.file_metadata()["request"] == result.request.to_dict()
     assert set(meta["timings"]) == {"loading", "encoding", "preparing", "denoising", "decoding"}
     assert set(meta["versions"]) >= {"app", "torch", "diffusers", "transformers"}
     assert meta["models"]["base"]["path"]

@@ -226,7 +226,7 @@ def test_extra_loras_are_recorded_with_hash_and_scale(engine, tiny_lora_dir, sty
     (recorded,) = result.metadata["models"]["extra_loras"]
     assert recorded["name"] == "style.safetensors" and recorded["scale"] == 0.6
     assert recorded["sha256"] == sha256_file(style_lora) and recorded["rank"] == 2
-    assert result.metadata["request"]["extra_loras"] == [{"path": str(style_lora), "scale": 0.6}]
+    assert result.file_metadata()["request"]["extra_loras"] == [{"path": str(style_lora), "scale": 0.6}]
 
 
 def test_fused_and_unfused_stacks_agree(tiny_flux_dir, engine, tiny_lora_dir, style_lora, kohya_lora):

@@ -77,5 +77,5 @@ def test_the_draft_is_recorded_in_the_request_and_the_a1111_text(engine):
     from dit360_desktop.panorama.parameters import format_a1111_parameters
 
     result = engine.run(request(step_cache="magcache", steps=4))
-    assert result.metadata["request"]["step_cache"] == "magcache"
-    assert "Step cache: magcache" in format_a1111_parameters(result.metadata)
+    assert result.file_metadata()["request"]["step_cache"] == "magcache"
+    assert "Step cache: magcache" in format_a1111_parameters(result.file_metadata())

@@ -32,7 +32,6 @@ def make_result(
         prompt=prompt, negative_prompt=negative_prompt, seed=seed, width=width, height=height, steps=steps
     )
     metadata = {
-        "request": request.to_dict(),
         "seed": seed,
         "models": {"base": {"name": "black-forest-labs/FLUX.1-dev", "path": "/models/flux"}},
         "timings": {"denoising": 1.25, "decoding": 0.5},
@@ -60,7 +59,7 @@ def populate_library(folder: Path, count: int, *, image_size: tuple[int, int] = 
     Library.open(folder).close()
     width, height = image_size
     template = make_result("template", seed=0, width=width, height=height)
-    png = encode_png(template.image, template.metadata)
+    png = encode_png(template.image, template.file_metadata())
     thumbs = [encode_thumbnail(make_image(128, 64, seed)) for seed in range(16)]
     words = [
         "forest",
@@ -85,7 +84,7 @@ def populate_library(folder: Path, count: int, *, image_size: tuple[int, int] = 
         thumb.parent.mkdir(parents=True, exist_ok=True)
         thumb.write_bytes(thumbs[i % len(thumbs)])
         result = make_result(f"Panorama {i}: a {words[i % 10]} at {words[(i // 10) % 10]} time", seed=i)
-        rows.append(scan.row_values(relpath, result.metadata, width, height, base + i * 60))
+        rows.append(scan.row_values(relpath, result.file_metadata(), width, height, base + i * 60))
     conn = sqlite3.connect(folder / DB_NAME, isolation_level=None)
     conn.execute("BEGIN IMMEDIATE")
     for values in rows:

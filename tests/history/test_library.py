@@ -178,7 +178,7 @@ def test_orphans_are_adopted_and_foreign_pngs_skipped_on_open(tmp_path: Path) ->
     result = make_result("Adopted glacier", seed=9)
     orphan = folder / "images" / "2023-02" / "dropped-in.png"
     orphan.parent.mkdir(parents=True)
-    imageio.save_png(result.image, orphan, result.metadata)
+    imageio.save_png(result.image, orphan, result.file_metadata())
     foreign = folder / "images" / "2023-02" / "screenshot.png"
     Image.new("RGB", (8, 8)).save(foreign)
 

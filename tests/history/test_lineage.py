@@ -30,8 +30,7 @@ def _edit_of(parent_path: Path | str, mask: Path, seed: int = 7) -> Result:
     request = base.request.replace(
         init_image=str(parent_path), mask_image=str(mask), edit_method="blend", strength=0.9, feather=4
     )
-    metadata = {**base.metadata, "request": request.to_dict()}
-    return dataclasses.replace(base, request=request, metadata=metadata)
+    return dataclasses.replace(base, request=request)
 
 
 def test_an_edit_of_a_library_image_links_its_parent_and_keeps_its_mask(library, tmp_path):

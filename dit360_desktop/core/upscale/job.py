@@ -20,7 +20,7 @@ from dit360_desktop.panorama import imageio
 from dit360_desktop.panorama.errors import ImageLoadError
 from dit360_desktop.panorama.events import CancelToken, EventCallback, Stage, StageEvent, StepEvent
 from dit360_desktop.panorama.request import GenerationRequest
-from dit360_desktop.panorama.result import Result
+from dit360_desktop.panorama.result import Result, carried_metadata
 from dit360_desktop.panorama.userimage import load_user_image
 
 if TYPE_CHECKING:
@@ -72,14 +72,14 @@ def upscale_to_result(
         with tempfile.TemporaryDirectory(prefix="dit360-detail-") as work:
             out = add_detail(engine, out, request, detail, Path(work), on_event=on_event, cancel=cancel)
     try:
-        metadata = dict(imageio.read_metadata(source).dit360 or {})
+        # The source's models, versions and task blocks; its request, seed and library keys are its own.
+        metadata = carried_metadata(imageio.read_metadata(source).dit360)
     except (ImageLoadError, OSError, ValueError):
         metadata = {}
     height, width = pixels.shape[:2]
     result_request = request.replace(
         width=width * scale, height=height * scale, init_image=None, mask_image=None
     )
-    metadata["request"] = result_request.to_dict()
     metadata["upscale"] = {
         "source": str(source),
         "source_size": [width, height],

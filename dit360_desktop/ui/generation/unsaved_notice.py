@@ -1,7 +1,7 @@
 """The notice for a result the library could not save: the picture stays in the viewer, "Save as…" keeps it.
 
 Non-modal on purpose: the person can look at the panorama, change the library folder in Settings or go on
-generating while it is open. It says where the recovery copy went (``ui/generation/result_saving.py``).
+generating while it is open. It says where the recovery copy went (``history/saving.py``).
 """
 
 from __future__ import annotations
@@ -151,11 +151,11 @@ def notice_text(finished: FinishedJob) -> tuple[str, str]:
 
 
 def full_metadata(finished: FinishedJob) -> dict:
-    """The metadata a library save would write (the request and seed included), for a PNG saved by hand."""
-    metadata = dict(finished.metadata)
-    metadata.setdefault("request", finished.request.to_dict())
-    metadata.setdefault("seed", finished.request.seed)
-    return metadata
+    """The metadata every saved copy of a result records (``panorama.result.file_metadata``), for a PNG
+    saved by hand."""
+    from dit360_desktop.panorama.result import file_metadata
+
+    return file_metadata(finished.request, finished.metadata)
 
 
 def show_unsaved_notice(

@@ -41,7 +41,6 @@ from dit360_desktop.ui.common.jobs import (
     UpscaleJob,
     error_report,
 )
-from dit360_desktop.ui.generation.result_saving import ResultSaver, StoreFactory
 
 log = logging.getLogger(__name__)
 
@@ -132,14 +131,16 @@ class GenerationWorker(QThread):
         *,
         engine_options: EngineOptions | None = None,
         engine_factory: EngineFactory = default_engine_factory,
-        store_factory: StoreFactory | None = None,
+        store_factory: Callable[[], Any] | None = None,
         unload_on_stop: bool = True,
         parent: Any = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("GenerationWorker")
         self._engine_factory = engine_factory
-        self._saver = ResultSaver(store_factory)
+        # The library is opened in this thread when the first result is saved (``history/saving.py``).
+        self._store_factory = store_factory
+        self._library: Any = None
         # False leaves the engine's weights in memory when the thread ends (an engine shared with a
         # later worker, as the tests do); the app always frees them.
         self._unload_on_stop = unload_on_stop
@@ -314,7 +315,9 @@ class GenerationWorker(QThread):
         finally:
             if self._unload_on_stop:
                 self._release_engine()
-            self._saver.close()
+            if self._library is not None:
+                self._library.close()
+                self._library = None
             log.info("Generation thread stopped")
 
     def _run_command(self, name: str, value: Any) -> None:
@@ -505,16 +508,20 @@ class GenerationWorker(QThread):
         import numpy as np
 
         image = np.ascontiguousarray(np.asarray(result.image.convert("RGB"), dtype=np.uint8))
-        saved = self._saver.save(job.job_id, result)
-        return FinishedJob(
-            job_id=job.job_id,
-            request=result.request,
-            image=image,
-            metadata=dict(result.metadata),
+        finished = FinishedJob(job.job_id, result.request, image, dict(result.metadata))
+        if self._store_factory is None:
+            return finished  # no library configured (tests, or saving switched off)
+        from dit360_desktop.history.saving import LibraryOnDemand, save_result
+
+        if self._library is None:
+            self._library = LibraryOnDemand(self._store_factory)
+        saved = save_result(result, library=self._library.get(), library_error=self._library.error)
+        return dataclasses.replace(
+            finished,
             entry=saved.entry,
-            saved_path=saved.saved_path,
-            save_error=saved.save_error,
-            recovery_path=saved.recovery_path,
+            saved_path=str(saved.entry.path) if saved.entry is not None else None,
+            save_error=saved.error_text,
+            recovery_path=str(saved.recovered) if saved.recovered is not None else None,
         )
 
 

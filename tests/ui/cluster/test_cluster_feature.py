@@ -15,12 +15,12 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
-from dit360_desktop.history.job_keys import save_job_result
 from PIL import Image
 
 from dit360_desktop.cluster import events as ev
 from dit360_desktop.cluster.jobs import BatchSummary, JobOutcome, JobStatus
 from dit360_desktop.cluster.wire import WorkerInfo
+from dit360_desktop.history.saving import JobKey, save_result
 from dit360_desktop.panorama.result import Result
 from dit360_desktop.settings import Settings
 from dit360_desktop.ui.cluster.dialog import ClusterChoice
@@ -53,8 +53,8 @@ class ScriptedDriver:
         self.on_event(ev.JobStep(first.job_id, 1, 2, 0.1, 0.1, WORKER.label, preview))
         request = first.request.with_seed()
         image = Image.fromarray(np.full((request.height, request.width, 3), 90, dtype=np.uint8))
-        result = Result(image=image, request=request, metadata={"request": request.to_dict()})
-        entry, _ = save_job_result(self.library, result, first.job_id, {})
+        result = Result(image=image, request=request, metadata={})
+        entry = save_result(result, library=self.library, job=JobKey(first.job_id, {})).entry
         self.on_event(ev.JobSaved(first.job_id, entry, WORKER))
         unfinished = tuple(job.job_id for job in rest)
         self.on_event(ev.ClusterLost("connection reset by peer", unfinished))

@@ -62,7 +62,7 @@ def test_menus_drop_choices_and_gallery_action(qtbot, window, tmp_path, analytic
 def test_reuse_of_an_edit_reopens_its_source_with_its_mask(qtbot, window, tmp_path, analytic):
     library = window.gallery.library
     source = GenerationRequest("This is a panorama image. A lake", width=256, height=128, seed=3)
-    parent = library.save(Result(Image.fromarray(analytic), source, {"request": source.to_dict()}))
+    parent = library.save(Result(Image.fromarray(analytic), source, {}))
     mask = np.zeros((128, 256), np.uint8)
     mask[40:80, 200:256] = 255
     Image.fromarray(mask).save(tmp_path / "m.png")
@@ -70,7 +70,7 @@ def test_reuse_of_an_edit_reopens_its_source_with_its_mask(qtbot, window, tmp_pa
         source, prompt="This is a panorama image. A boat", init_image=str(parent.path),
         mask_image=str(tmp_path / "m.png"), edit_method="reference", tau=35.0, source_prompt="a lake",
     )  # fmt: skip
-    edit = library.save(Result(Image.fromarray(analytic), edit_request, {"request": edit_request.to_dict()}))
+    edit = library.save(Result(Image.fromarray(analytic), edit_request, {}))
     (tmp_path / "m.png").unlink()  # the library kept its own copy
 
     window.gallery.reuse_parameters_requested.emit(dict(edit.params))

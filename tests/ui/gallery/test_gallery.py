@@ -277,7 +277,7 @@ def test_rescan_runs_in_the_background(qtbot, library: Library, entries, panel: 
     result = make_result("This is a panorama image. Copied in by hand", seed=44)
     from dit360_desktop.panorama.imageio import save_png
 
-    save_png(result.image, extra, result.metadata)
+    save_png(result.image, extra, result.file_metadata())
     with qtbot.waitSignal(panel.status_message, timeout=10000, check_params_cb=lambda m: "Rescan done" in m):
         panel.act_rescan.trigger()
     assert panel.model.rowCount() == 4

@@ -28,7 +28,7 @@ def entry_in_library(tmp_path):
     folder = tmp_path / "library"
     with Library.open(folder) as library:
         entry = library.save(
-            Result(image=Image.fromarray(pixels), request=request, metadata={"request": request.to_dict()})
+            Result(image=Image.fromarray(pixels), request=request, metadata={})
         )
     return folder, entry
 

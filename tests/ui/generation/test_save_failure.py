@@ -1,20 +1,20 @@
-"""A failed library save never drops the picture: recovery copy, the picture stays, a non-modal Save as…."""
+"""A failed library save never drops the picture: recovery copy, the picture stays, a non-modal Save as….
+
+The save path itself (read-only and full libraries, the recovery copy): tests/history/test_saving.py.
+"""
 
 from __future__ import annotations
 
 import errno
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from dit360_desktop.ui.generation.result_saving import ResultSaver
 from PIL import Image
 from PySide6.QtWidgets import QApplication
 
-from dit360_desktop.history import recovery
 from dit360_desktop.history.library import Library
+from dit360_desktop.history.saving import save_result
 from dit360_desktop.panorama import fileio, imageio
 from dit360_desktop.panorama.request import GenerationRequest
 from dit360_desktop.panorama.result import Result
@@ -31,25 +31,6 @@ def _result(seed: int = 5) -> Result:
     return Result(image=image, request=request, metadata={"seed": seed, "timings": {"denoising": 1.0}})
 
 
-@pytest.fixture
-def read_only_library(tmp_path: Path) -> Iterator[Path]:
-    """A library folder bind-mounted read-only: a real EROFS (chmod means nothing to root)."""
-    source = tmp_path / "library"
-    with Library.open(source):
-        pass
-    view = tmp_path / "ro-library"
-    view.mkdir()
-    try:
-        subprocess.run(["mount", "--bind", str(source), str(view)], check=True, capture_output=True)
-    except (OSError, subprocess.CalledProcessError):
-        pytest.skip("bind mounts need root (and mount) on Linux")
-    try:
-        subprocess.run(["mount", "-o", "remount,ro,bind", str(view)], check=True, capture_output=True)
-        yield view
-    finally:
-        subprocess.run(["umount", str(view)], check=False, capture_output=True)
-
-
 def _library_full(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
     """Writes into ``root`` fail with ENOSPC; the recovery folder (elsewhere) still takes files."""
     real = fileio.write_atomic
@@ -62,49 +43,14 @@ def _library_full(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
     monkeypatch.setattr(fileio, "write_atomic", write_atomic)
 
 
-def test_a_read_only_library_sends_the_result_to_the_recovery_folder(read_only_library: Path) -> None:
-    saver = ResultSaver(lambda: Library.open(read_only_library))
-    outcome = saver.save(1, _result(seed=5))
-    assert outcome.entry is None and outcome.saved_path is None
-    assert "read-only" in outcome.save_error and str(read_only_library) in outcome.save_error
-    copy = Path(outcome.recovery_path)
-    assert copy.parent == recovery.recovery_dir() and copy.is_file()
-    assert np.array_equal(np.asarray(Image.open(copy).convert("RGB")), np.asarray(_result(seed=5).image))
-    meta = imageio.read_metadata(copy)
-    assert meta.dit360["request"]["seed"] == 5 and meta.gpano["ProjectionType"] == "equirectangular"
-    assert list(read_only_library.glob("images/**/*.png")) == []
-    saver.close()
-
-
-def test_a_full_library_sends_each_result_to_recovery_and_keeps_the_library_open(
-    tmp_path, monkeypatch
-) -> None:
-    root = tmp_path / "library"
-    opened = []
-    saver = ResultSaver(lambda: opened.append(1) or Library.open(root))
-    saver.save(0, _result(seed=1))  # opens it while the disk still has room
-    _library_full(monkeypatch, root)
-    outcomes = [saver.save(i, _result(seed=i)) for i in (2, 3)]
-    assert opened == [1]
-    for seed, outcome in zip((2, 3), outcomes, strict=True):
-        assert "disk is full" in outcome.save_error
-        assert imageio.read_metadata(outcome.recovery_path).dit360["request"]["seed"] == seed
-    saver.close()
-
-
-def test_no_library_configured_saves_nothing_and_recovers_nothing() -> None:
-    outcome = ResultSaver(None).save(1, _result())
-    assert outcome.save_error is None and outcome.recovery_path is None and outcome.entry is None
-
-
 def test_when_the_recovery_folder_fails_too_the_outcome_says_so(tmp_path, monkeypatch) -> None:
     def fail(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(recovery, "write_recovery_result", fail)
-    outcome = ResultSaver(lambda: (_ for _ in ()).throw(OSError(errno.EROFS, "Read-only"))).save(1, _result())
-    assert outcome.save_error and outcome.recovery_path is None
-    job = _finished(outcome.save_error, None)
+    monkeypatch.setattr(fileio, "write_atomic", fail)
+    report = save_result(_result(), library_error=OSError(errno.EROFS, "Read-only"))
+    assert report.error_text and report.recovered is None
+    job = _finished(report.error_text, None)
     assert "No recovery copy" in unsaved_notice.notice_text(job)[1]
 
 
