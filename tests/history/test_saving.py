@@ -219,3 +219,31 @@ def test_an_edit_records_the_kept_mask_in_its_request_not_in_a_dict_copy(tmp_pat
     assert entry.params["mask_image"] == str(kept) and entry.request().mask_image == str(kept)
     # The caller's result is untouched: nothing edited a copy of it, and nothing edited it.
     assert result.request.mask_image == str(mask) and result.metadata == {}
+
+
+def test_files_and_rows_written_before_the_request_was_held_once_read_as_before(tmp_path) -> None:
+    """The old writer put the request inside the metadata dict (and the library set the seed and date):
+    such a file in the folder is adopted, its row reads back, and a result derived from it saves."""
+    root = tmp_path / "library"
+    Library.open(root).close()
+    request = GenerationRequest(
+        prompt="This is a panorama image. An old harbour", seed=21, width=64, height=32
+    )
+    old = {
+        "request": request.to_dict(),
+        "seed": 21,
+        "models": {"base": {"name": "flux", "path": "/models/flux"}},
+        "timings": {"denoising": 2.0},
+        "created_at": "2025-05-01T10:00:00+00:00",
+    }
+    orphan = root / "images" / "2025-05" / "old-s21.png"
+    orphan.parent.mkdir(parents=True)
+    imageio.save_png(_result(21).image, orphan, old)
+    with Library.open(root) as library:
+        (entry,) = library.search()
+        assert entry.path == orphan and entry.request() == request and entry.seed == 21
+        assert entry.metadata == old and entry.created_at.year == 2025
+        assert library.rescan().adopted == 0 and library.get(entry.id).metadata == old
+        derived = Result(image=_result(21).image, request=entry.request(), metadata={"derived": True})
+        again = save_result(derived, library=library).entry
+        assert again.metadata["request"] == old["request"] and again.metadata["derived"] is True
