@@ -39,11 +39,14 @@ from dit360_desktop.ui.generation.unsaved_notice import show_unsaved_notice
 from dit360_desktop.ui.generation.worker import GenerationWorker
 from dit360_desktop.ui.menus import build_menus
 from dit360_desktop.ui.session import (
+    SessionParts,
+    SettingsEffects,
     open_settings_dialog,
     remember_session,
     restore_session,
     save_session,
 )
+from dit360_desktop.ui.startup import StartupSequence
 from dit360_desktop.ui.viewer.area import ViewerArea
 from dit360_desktop.ui.viewer.sample_loader import SampleLoader
 from dit360_desktop.ui.widgets.dialogs import (
@@ -69,10 +72,6 @@ if TYPE_CHECKING:
     from dit360_desktop.ui.editing.feature import EditingFeature
 
 log = logging.getLogger(__name__)
-
-# The generation thread starts (and imports torch) this long after the window is first on screen, so the
-# first paint and the first input are not competing with a multi-second import.
-WORKER_START_DELAY_MS = 300
 
 
 class MainWindow(QMainWindow):
@@ -149,6 +148,8 @@ class MainWindow(QMainWindow):
         if not self.settings.window_geometry:
             self.resize(1440, 880)
         self._expose_watcher = ExposeWatcher(self, self._on_first_exposed)
+        # What happens between the first frame and idle (the generation thread, with torch, comes last).
+        self.startup = StartupSequence(self)
 
     # ---- construction ------------------------------------------------------------------------------
 
@@ -283,23 +284,30 @@ class MainWindow(QMainWindow):
             return
         self._exposed = True
         self.first_exposed.emit()
-        QTimer.singleShot(0, self.centre.reveal)
-        QTimer.singleShot(0, self._after_first_paint)
+        # One small step per event-loop turn once the background imports are done (ui/startup.py).
+        steps = self.startup
+        steps.add("viewer", self.centre.reveal)
+        steps.add("editing", lambda: self.editing)  # built before a drop or a result can need it
+        steps.add("sample", self._start_sample)
+        steps.add("notices", self._show_startup_notices)
+        steps.add("init image", lambda: self.generation.restore_init_image(
+            self.drop, self.settings.init_image, self.settings.init_fit))  # fmt: skip
+        steps.add("history", self.history.attach)
         if self._start_worker:
-            QTimer.singleShot(WORKER_START_DELAY_MS, self.start_worker)
+            steps.add("generation thread", self.start_worker)
+        steps.start()
 
-    def _after_first_paint(self) -> None:
-        self.editing  # noqa: B018 - built now, before a drop or a result can need it
+    def _start_sample(self) -> None:
         if self._current_panorama is None:
             self.sample_loader.start()
+
+    def _show_startup_notices(self) -> None:
         if self._settings_notice:
             self.notice_box = message_box(self, "info", "Settings reset", self._settings_notice)
             self.notice_box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
             self.notice_box.open()
             self._settings_notice = None
         self.first_run.check()
-        self.generation.restore_init_image(self.drop, self.settings.init_image, self.settings.init_fit)
-        self.history.attach()
 
     def start_worker(self) -> None:
         if not self.worker.isRunning() and not self.close_guard.confirmed:
@@ -386,7 +394,15 @@ class MainWindow(QMainWindow):
             self.drop.open_path(path)
 
     def open_settings(self) -> None:
-        open_settings_dialog(self)
+        effects = SettingsEffects(
+            library_count=lambda: self.gallery.library.count() if self.gallery is not None else 0,
+            library_dir=self.library_dir,
+            engine_changed=self.engine_setup.reapply,
+            save=self.save_settings,
+            message=self.statusBar().showMessage,
+            models_may_have_changed=self.first_run.check,
+        )
+        open_settings_dialog(self._session_parts(), effects)
 
     def open_init_image_later(self, path: Path) -> None:
         QTimer.singleShot(0, lambda: self.drop.open_path(path))
@@ -407,14 +423,28 @@ class MainWindow(QMainWindow):
 
     # ---- settings ------------------------------------------------------------------------------------
 
+    def _session_parts(self) -> SessionParts:
+        return SessionParts(
+            window=self,
+            settings=self.settings,
+            form=self.form,
+            view=self.view_controls,
+            variations=self.variations_spin,
+            init_image=lambda: self.init_image,
+            panel_toggles=(
+                (self.app_actions.toggle_side_panel, (self.side_dock,)),
+                (self.app_actions.toggle_history, tuple(self.bottom_panels.docks)),
+            ),
+        )
+
     def _restore_settings(self) -> None:
-        restore_session(self)
+        restore_session(self._session_parts())
 
     def _remember_parameters(self) -> None:
-        remember_session(self)
+        remember_session(self._session_parts())
 
     def save_settings(self) -> None:
-        save_session(self, self._settings_file)
+        save_session(self._session_parts(), self._settings_file)
 
     # ---- closing -------------------------------------------------------------------------------------
 

@@ -1,36 +1,56 @@
 """What the window keeps between sessions (the form, the viewer mode, the init image, the window's
 geometry and dock layout, the theme) and what the Settings dialog changes. ``Settings`` (Qt-free) holds it;
-this module moves it in and out of the window's parts.
+this module moves it in and out of the window's parts, named one by one in ``SessionParts``.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from PySide6.QtCore import QByteArray
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QSpinBox
 
-from dit360_desktop.settings import save_settings
+from dit360_desktop.settings import Settings, save_settings
+from dit360_desktop.ui.common.form import GenerationForm
 
 log = logging.getLogger(__name__)
 
 
-def restore_session(window: Any) -> None:
+class ViewState(Protocol):
+    """The viewer's mode and grid as the toolbar keeps them (``ui.viewer.controls.ViewControls``)."""
+
+    def restore(self, mode: str, grid: bool) -> None: ...
+    def current(self) -> tuple[str, bool]: ...
+
+
+@dataclass(frozen=True)
+class SessionParts:
+    window: QMainWindow  # its geometry and dock layout
+    settings: Settings
+    form: GenerationForm
+    view: ViewState
+    variations: QSpinBox
+    init_image: Callable[[], Any]  # the InitImage in use (path, fit) or None
+    # Checkable actions that show or hide a group of docks (F9, F10): checked if any dock shows.
+    panel_toggles: tuple[tuple[QAction, tuple[QDockWidget, ...]], ...]
+
+
+def restore_session(parts: SessionParts) -> None:
     """Before the first frame: every dock exists already, so the saved layout applies without a jump."""
-    s = window.settings
-    window.form.restore_settings(s)
-    window.view_controls.restore(s.viewer_mode, s.show_grid)
+    s = parts.settings
+    parts.form.restore_settings(s)
+    parts.view.restore(s.viewer_mode, s.show_grid)
     if s.window_geometry:
-        window.restoreGeometry(QByteArray(base64.b64decode(s.window_geometry)))
+        parts.window.restoreGeometry(QByteArray(base64.b64decode(s.window_geometry)))
     if s.window_state:
-        window.restoreState(QByteArray(base64.b64decode(s.window_state)))
-    actions = window.app_actions
-    for action, docks in (
-        (actions.toggle_side_panel, [window.side_dock]),
-        (actions.toggle_history, [window.queue_dock, window.history_dock]),
-    ):
+        parts.window.restoreState(QByteArray(base64.b64decode(s.window_state)))
+    for action, docks in parts.panel_toggles:
         action.setChecked(any(not d.isHidden() for d in docks))
     if s.theme != "dark":
         from dit360_desktop.ui.theme import apply_theme_choice
@@ -38,46 +58,62 @@ def restore_session(window: Any) -> None:
         apply_theme_choice(s.theme)
 
 
-def remember_session(window: Any) -> None:
+def remember_session(parts: SessionParts) -> None:
     """The parts that change as the user works (no file written)."""
-    s = window.settings
-    window.form.save_settings(s)
-    s.variations_count = window.variations_spin.value()
-    s.viewer_mode, s.show_grid = window.view_controls.current()
-    init = window.init_image
+    s = parts.settings
+    parts.form.save_settings(s)
+    s.variations_count = parts.variations.value()
+    s.viewer_mode, s.show_grid = parts.view.current()
+    init = parts.init_image()
     s.init_image, s.init_fit = (init.path, init.fit) if init is not None else (None, "crop")
 
 
-def save_session(window: Any, settings_file: Path | None) -> None:
-    remember_session(window)
-    window.settings.window_geometry = base64.b64encode(bytes(window.saveGeometry().data())).decode("ascii")
-    window.settings.window_state = base64.b64encode(bytes(window.saveState().data())).decode("ascii")
+def save_session(parts: SessionParts, settings_file: Path | None) -> None:
+    remember_session(parts)
+    s = parts.settings
+    s.window_geometry = base64.b64encode(bytes(parts.window.saveGeometry().data())).decode("ascii")
+    s.window_state = base64.b64encode(bytes(parts.window.saveState().data())).decode("ascii")
     try:
-        save_settings(window.settings, settings_file)
+        save_settings(s, settings_file)
     except OSError as e:
         log.error("Could not save the settings: %s", e)
 
 
-def open_settings_dialog(window: Any) -> None:
+@dataclass(frozen=True)
+class SettingsEffects:
+    """What a change made in the Settings dialog sets off in the window."""
+
+    library_count: Callable[[], int]
+    library_dir: Path
+    engine_changed: Callable[[str], None]  # the speed options: a new engine for the next job
+    save: Callable[[], None]
+    message: Callable[[str, int], None]
+    models_may_have_changed: Callable[[], None]  # the first-run banner looks again
+
+
+def open_settings_dialog(parts: SessionParts, effects: SettingsEffects) -> None:
     """The Settings dialog; what it changed reaches the form, the engine options and the theme at once."""
     from dit360_desktop.ui.settings_dialog import SettingsDialog
     from dit360_desktop.ui.theme import apply_theme_choice
 
-    count = window.gallery.library.count() if window.gallery is not None else 0
     dialog = SettingsDialog(
-        window.settings, window, library_dir=window.library_dir, tier=window.form["tier"], library_count=count
+        parts.settings,
+        parts.window,
+        library_dir=effects.library_dir,
+        tier=parts.form["tier"],
+        library_count=effects.library_count(),
     )
     if dialog.exec() != SettingsDialog.DialogCode.Accepted:
         return
-    changes = dialog.apply_to(window.settings)
+    changes = dialog.apply_to(parts.settings)
     if changes.tier is not None:
-        window.form.set("tier", changes.tier)
+        parts.form.set("tier", changes.tier)
     if changes.theme is not None:
         apply_theme_choice(changes.theme)
     if changes.engine:
-        window.engine_setup.reapply("Speed options changed")
-    window.save_settings()
+        effects.engine_changed("Speed options changed")
+    effects.save()
     if changes.library_dir is not None:
         when = "moves there" if changes.move_library else "opens there"
-        window.statusBar().showMessage(f"The library {when} when DiT360 Desktop next starts.", 10000)
-    window.first_run.check()
+        effects.message(f"The library {when} when DiT360 Desktop next starts.", 10000)
+    effects.models_may_have_changed()
