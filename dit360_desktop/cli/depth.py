@@ -36,7 +36,8 @@ def size_option(text: str) -> tuple[int, int]:
     return width, height
 
 
-def add_depth_model_arguments(parser: argparse.ArgumentParser) -> None:
+def add_depth_model_arguments(parser: argparse.ArgumentParser, *, device: bool = True) -> None:
+    """--depth-model and --quiet; --device too unless the command has the FLUX model options."""
     parser.add_argument(
         "--depth-model",
         type=Path,
@@ -44,7 +45,8 @@ def add_depth_model_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="Depth Anything V2 folder (default: the installed catalog model)",
     )
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    if device:
+        parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 

@@ -37,3 +37,36 @@ class DepthRequest:
                     f"a distance map is twice as wide as high, 8x4 to 32768x16384 (got {width}x{height})",
                 )
         return []
+
+
+STEREO_FILL_MODES = ("none", "dit360")
+MAX_IPD_M = 1.0
+
+
+@dataclass(frozen=True)
+class StereoRequest:
+    """Top/bottom ODS of ``source`` with the distance map ``distance_exr`` (metres) and eye distance
+    ``ipd`` (metres). ``fill="dit360"`` regenerates each eye's disocclusions with the blend edit task on
+    a hole mask grown by ``grow`` pixels (FLUX + DiT360, with ``template``'s prompt, model and settings);
+    ``"none"`` leaves them transparent. Each eye and its mask are written into ``work_dir``."""
+
+    source: Path
+    distance_exr: Path
+    ipd: float
+    template: GenerationRequest
+    work_dir: Path
+    fill: str = "none"
+    grow: int = 2
+
+    @property
+    def kind(self) -> str:
+        return "stereo-fill" if self.fill == "dit360" else "stereo"
+
+    def validate(self) -> list[str]:
+        if not 0.0 <= self.ipd <= MAX_IPD_M:
+            raise RequestError("ipd", f"must be between 0 and {MAX_IPD_M} metres (got {self.ipd})")
+        if self.fill not in STEREO_FILL_MODES:
+            raise RequestError("fill", f"must be one of {', '.join(STEREO_FILL_MODES)} (got {self.fill!r})")
+        if not 0 <= self.grow <= 64:
+            raise RequestError("grow", f"must be 0 to 64 pixels (got {self.grow})")
+        return []

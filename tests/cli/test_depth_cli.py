@@ -99,7 +99,9 @@ def test_bad_depth_files_exit_2_and_write_nothing(room, tmp_path, capsys, shape,
     before = sorted(p.name for p in tmp_path.iterdir())
     code = main(["export-3d", str(pano), "--depth", str(depth), "--glb", str(tmp_path / "s.glb")])
     assert code == 2 and words in capsys.readouterr().err
-    code = main(["stereo", str(pano), "--depth", str(depth), "--output", str(tmp_path / "st.png")])
+    code = main(
+        ["stereo", str(pano), "--depth", str(depth), "--fill", "none", "--output", str(tmp_path / "st.png")]
+    )
     assert code == 2 and words in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
@@ -143,7 +145,9 @@ def test_a_full_disk_during_export_leaves_nothing(room, tmp_path, capsys, monkey
     monkeypatch.setattr(os, "fsync", full)
     code = main(["export-3d", str(pano), "--depth", str(depth), "--splats", str(tmp_path / "s.ply")])
     assert code == 6 and "disk is full" in capsys.readouterr().err
-    code = main(["stereo", str(pano), "--depth", str(depth), "--output", str(tmp_path / "st.png")])
+    code = main(
+        ["stereo", str(pano), "--depth", str(depth), "--fill", "none", "--output", str(tmp_path / "st.png")]
+    )
     assert code == 6
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
@@ -151,7 +155,8 @@ def test_a_full_disk_during_export_leaves_nothing(room, tmp_path, capsys, monkey
 def test_stereo_is_top_bottom_left_on_top(room, tmp_path, capsys) -> None:
     pano, depth, rgb, _distance = room
     out = tmp_path / "st.png"
-    assert main(["stereo", str(pano), "--depth", str(depth), "--ipd", "0", "--output", str(out)]) == 0
+    args = ["stereo", str(pano), "--depth", str(depth), "--fill", "none"]
+    assert main([*args, "--ipd", "0", "--output", str(out)]) == 0
     with Image.open(out) as image:
         assert image.size == (128, 128) and image.mode == "RGBA"
         pixels = np.asarray(image)
@@ -160,7 +165,7 @@ def test_stereo_is_top_bottom_left_on_top(room, tmp_path, capsys) -> None:
     np.testing.assert_array_equal(pixels[64:, :, :3], rgb)
     assert np.all(pixels[..., 3] == 255)
     assert stereo["layout"] == "top-bottom" and stereo["left_eye"] == "top"
-    assert main(["stereo", str(pano), "--depth", str(depth), "--output", str(tmp_path / "st.png")]) == 0
+    assert main([*args, "--output", str(tmp_path / "st.png")]) == 0
     left = np.asarray(Image.open(out))[:64, :, :3]
     assert np.abs(left.astype(int) - rgb).mean() > 1  # the room is close: the eyes really moved
 
@@ -171,3 +176,43 @@ def test_stereo_refuses_bad_options(room, tmp_path, capsys) -> None:
         main(["stereo", str(pano), "--depth", str(depth), "--ipd", "-1", "--output", str(tmp_path / "s.png")])
     assert caught.value.code == 2
     assert main(["stereo", str(pano), "--depth", str(depth), "--output", str(tmp_path / "s.jpg")]) == 2
+
+
+def _room_with_a_box(tmp_path: Path) -> tuple[Path, Path]:
+    rgb, distance = room_panorama(128, 64)
+    distance = distance.copy()
+    distance[20:44, 70:80] = 0.8  # a box in front of the wall: each eye sees past its edges
+    pano = tmp_path / "box.png"
+    Image.fromarray(rgb).save(pano)
+    return pano, save_distance_exr(distance, tmp_path / "box.exr")
+
+
+def test_stereo_fills_the_holes_with_the_dit360_blend_edit(tiny_flux_dir, tmp_path, capsys) -> None:
+    pano, depth = _room_with_a_box(tmp_path)
+    holes_only = tmp_path / "holes.png"
+    base = ["stereo", str(pano), "--depth", str(depth), "--ipd", "0.1", "--quiet"]
+    assert main([*base, "--fill", "none", "--output", str(holes_only)]) == 0, capsys.readouterr().err
+    transparent = np.asarray(Image.open(holes_only))
+    holes = transparent[..., 3] == 0
+    assert holes[:64].any() and holes[64:].any()
+    filled_path = tmp_path / "filled.png"
+    flux = ["--model", str(tiny_flux_dir), "--lora", "none", "--steps", "2", "--seed", "3", "--device", "cpu"]
+    assert main([*base, *flux, "--output", str(filled_path)]) == 0, capsys.readouterr().err
+    with Image.open(filled_path) as image:
+        assert image.mode == "RGB" and image.size == (128, 128)
+        filled = np.asarray(image)
+        stereo = json.loads(image.text["dit360"])["stereo"]
+    assert stereo["fill"] == "dit360" and stereo["filled_eyes"] == 2
+    # The holes got new content; far from them (outside the grown, feathered mask) nothing moved.
+    from dit360_desktop.core.tasks.stereo import grow_mask
+
+    far = ~np.concatenate([grow_mask(holes[:64], 12), grow_mask(holes[64:], 12)])
+    assert np.abs(filled[far].astype(int) - transparent[..., :3][far]).max() <= 2
+    assert np.abs(filled[holes].astype(int) - transparent[..., :3][holes]).mean() > 1
+
+
+def test_stereo_fill_without_flux_exits_3_before_the_work(room, tmp_path, capsys) -> None:
+    pano, depth = room[0], room[1]
+    out = tmp_path / "st.png"
+    assert main(["stereo", str(pano), "--depth", str(depth), "--output", str(out)]) == 3
+    assert not out.exists()

@@ -16,6 +16,7 @@ from dit360_desktop.core.tasks.depth import DEPTH, DepthModelProvider, DepthTask
 from dit360_desktop.core.tasks.generate import GenerateTask
 from dit360_desktop.core.tasks.reference_edit import ReferenceEditTask
 from dit360_desktop.core.tasks.repair import RepairTask
+from dit360_desktop.core.tasks.stereo import StereoFillTask, StereoTask
 from dit360_desktop.core.tasks.upscale import DetailUpscaleTask, UpscaleTask
 from dit360_desktop.panorama.errors import RequestError
 
@@ -27,6 +28,8 @@ TASKS: dict[str, Task] = {
     "upscale": UpscaleTask(),
     "upscale-detail": DetailUpscaleTask(),
     "depth": DepthTask(),
+    "stereo": StereoTask(),
+    "stereo-fill": StereoFillTask(),
 }
 
 MODELS: dict[str, Callable[[], ModelProvider]] = {DEPTH: DepthModelProvider}
