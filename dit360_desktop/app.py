@@ -30,6 +30,8 @@ LOG_FILE = "dit360-desktop.log"
 # Set to a file path: the app writes the moment its window is first exposed to that file, then quits.
 # tests/benchmarks/startup_time.py uses it to time start-up from outside the process.
 STARTUP_PROBE_ENV = "DIT360_STARTUP_PROBE"
+# Set to a file path: the app writes its longest UI-thread gap from the first frame to idle there, then quits.
+IDLE_PROBE_ENV = "DIT360_IDLE_PROBE"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -136,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # Nothing the first frame needs imports numpy (about 90 ms on a small machine, more once PySide6's import
     # hook is in place): it is imported just after the first frame, below.
-    from PySide6.QtCore import QCoreApplication, Qt, QTimer
+    from PySide6.QtCore import QCoreApplication, Qt
     from PySide6.QtWidgets import QApplication
 
     from dit360_desktop.ui.single_instance import SingleInstance, notify_running_instance, server_name_for
@@ -183,13 +185,19 @@ def main(argv: list[str] | None = None) -> int:
     # end the generation thread: Qt aborts if a running QThread is destroyed.
     app.aboutToQuit.connect(window.shutdown)
     _quit_on_signals(app)
-    # After the first frame is painted: numpy (first, before anything that uses it) and QtNetwork.
-    window.first_exposed.connect(lambda: QTimer.singleShot(0, import_numpy_with_one_blas_thread))
-    window.first_exposed.connect(lambda: QTimer.singleShot(0, instance.listen))
-    window.first_exposed.connect(lambda: QTimer.singleShot(0, lambda: _after_first_frame(window)))
+    # After the first frame: numpy is imported off the UI thread with the other start-up modules, then these
+    # run among the window's start-up steps, one per event-loop turn (ui/startup.py).
+    window.startup.numpy_import = import_numpy_with_one_blas_thread
+    window.startup.add("single instance", instance.listen)
+    window.startup.add("settings autosave", lambda: _after_first_frame(window))
     probe = os.environ.get(STARTUP_PROBE_ENV)
     if probe:
         window.first_exposed.connect(lambda: (_write_startup_probe(probe, started), app.quit()))
+    idle_probe = os.environ.get(IDLE_PROBE_ENV)
+    if idle_probe:
+        from dit360_desktop.ui.startup import IdleProbe
+
+        window.idle_probe = IdleProbe(window, idle_probe, app.quit)
     window.show()
     log.info("Main window shown after %.3f s", time.perf_counter() - started)
     if args.images:

@@ -7,6 +7,13 @@ app/baseline so machine load affects both alike.
 
     xvfb-run -a -s "-screen 0 1600x1000x24" python tests/benchmarks/startup_time.py --runs 7
     QT_QPA_PLATFORM=offscreen DIT360_DISABLE_GL=1 python tests/benchmarks/startup_time.py
+
+With --idle it also times the span after the first frame, up to idle (every start-up step done, the
+generation thread's torch import done, one quiet second more): the app writes its longest UI-thread gap
+(a 5 ms timer on the UI thread; DIT360_IDLE_PROBE, ui/startup.py IdleProbe). The baseline is the same
+probe on a bare QMainWindow over a span of the same length, in the same run.
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" python tests/benchmarks/startup_time.py --runs 5 --idle
 """
 
 from __future__ import annotations
@@ -45,6 +52,69 @@ app.exec()
 """
 
 
+IDLE_BASELINE = """
+import json, sys, time
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtWidgets import QApplication, QMainWindow
+
+ticks = []
+def tick():
+    ticks.append(time.perf_counter())
+def done():
+    gaps = [(b - a) * 1000 for a, b in zip(ticks, ticks[1:])]
+    open(sys.argv[1], "w").write(json.dumps({"max_gap_ms": max(gaps, default=0.0)}))
+    app.quit()
+class Watch(QObject):
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.Type.Expose and obj.isExposed() and not ticks:
+            timer.start()
+            QTimer.singleShot(int(float(sys.argv[2]) * 1000), done)
+        return False
+
+app = QApplication([])
+timer = QTimer()
+timer.setTimerType(Qt.TimerType.PreciseTimer)
+timer.setInterval(5)
+timer.timeout.connect(tick)
+window = QMainWindow()
+window.resize(1440, 880)
+window.show()
+watch = Watch()
+window.windowHandle().installEventFilter(watch)
+app.exec()
+"""
+
+
+def _idle_run(command: list[str], probe: Path, env: dict[str, str]) -> dict:
+    probe.unlink(missing_ok=True)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0 or not probe.exists():
+        raise RuntimeError(f"{command[:2]} failed ({done.returncode}): {done.stderr[-2000:]}")
+    return json.loads(probe.read_text())
+
+
+def idle_figures(runs: int, env: dict[str, str], tmp_path: Path) -> None:
+    probe = tmp_path / "idle.json"
+    idle_env = {**env, "DIT360_IDLE_PROBE": str(probe)}
+    idle_env.pop("DIT360_STARTUP_PROBE", None)
+    app_gaps, base_gaps, spans = [], [], []
+    for _ in range(runs):
+        app = _idle_run([sys.executable, str(REPO / "main.py")], probe, idle_env)
+        app_gaps.append(app["max_gap_ms"])
+        spans.append(app["idle_s"])
+        base = _idle_run(
+            [sys.executable, "-c", IDLE_BASELINE, str(probe), f"{app['idle_s']:.2f}"], probe, env
+        )
+        base_gaps.append(base["max_gap_ms"])
+    app_median, base_median = statistics.median(app_gaps), statistics.median(base_gaps)
+    print(f"first frame to idle ({statistics.median(spans):.1f} s median): longest UI-thread gap")
+    print(f"{'':22}{'median':>9}{'min':>9}{'max':>9}")
+    for name, values in (("bare QMainWindow", base_gaps), ("python main.py", app_gaps)):
+        print(f"{name:22}{statistics.median(values):9.0f}{min(values):9.0f}{max(values):9.0f}  ms")
+    print(f"ratio app/baseline (median): {app_median / base_median:.2f}")
+    print(f"app over budget (50 ms): {'no' if app_median <= 50 else 'YES'}")
+
+
 def _run(command: list[str], probe: Path, env: dict[str, str], seen: set[str] | None = None) -> float:
     probe.unlink(missing_ok=True)
     started = time.time()
@@ -64,6 +134,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--idle", action="store_true", help="also time first frame to idle (UI-thread gaps)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="dit360-startup-") as tmp:
@@ -84,6 +155,8 @@ def main() -> int:
         for _ in range(args.runs):
             app_times.append(_run(app_cmd, probe, env, imported))
             base_times.append(_run(base_cmd, probe, env))
+        if args.idle:
+            idle_figures(args.runs, env, tmp_path)
 
     platform = os.environ.get("QT_QPA_PLATFORM") or ("xcb" if os.environ.get("DISPLAY") else "default")
     gl = "off" if os.environ.get("DIT360_DISABLE_GL") else "on"

@@ -13,7 +13,16 @@ REPO = Path(__file__).resolve().parents[2]
 # Builds the window, reports what was imported when it was first exposed, then what the first frame's
 # follow-up built and whether the visible panels moved.
 _SCRIPT = """
-import json, sys
+import json, sys, threading
+# Which thread first imports the heavy modules (ui/startup.py imports them off the UI thread).
+importers = {}
+class Watch:
+    def find_spec(self, name, path=None, target=None):
+        if name in ("numpy", "PIL.Image", "OpenGL.GL", "dit360_desktop.ui.editing.feature",
+                    "dit360_desktop.ui.gallery.panel") and name not in importers:
+            importers[name] = threading.current_thread().name
+        return None
+sys.meta_path.insert(0, Watch())
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 from dit360_desktop.ui.theme import apply_theme
@@ -35,7 +44,13 @@ def exposed():
         "editing_built": window._editing is not None,
     }
     report["geometry_before"] = geometry()
-    QTimer.singleShot(300, later)
+    wait_for_steps()
+def wait_for_steps():
+    # The start-up steps run once the background imports are done, one per event-loop turn.
+    if window.startup.done:
+        later()
+    else:
+        QTimer.singleShot(50, wait_for_steps)
 def later():
     editing = window._editing
     report["after"] = {
@@ -46,6 +61,8 @@ def later():
             and not editing.edit_panel.isVisible() and not editing.placement_panel.isVisible(),
     }
     report["geometry_after"] = geometry()
+    report["importers"] = importers
+    report["ui_thread"] = threading.current_thread().name
     print("REPORT", json.dumps(report), flush=True)
     app.quit()
 window.first_exposed.connect(exposed)
@@ -85,6 +102,18 @@ def test_editing_pil_and_numpy_wait_for_the_first_frame_and_nothing_moves(tmp_pa
     assert after["editing_built"] and after["menu_has_edit"] and after["panels_hidden"]
     assert {"place", "edit"} <= set(after["drop_keys"])
     assert report["geometry_after"] == report["geometry_before"]
+
+
+def test_start_up_imports_run_off_the_ui_thread_before_the_steps_need_them(tmp_path) -> None:
+    """numpy, Pillow, PyOpenGL, the editing panels and the gallery are imported by the start-up import
+    thread (issue 21.12: on the UI thread they froze the window for about a second after the first frame),
+    so the steps that build the editing panels and the gallery find them imported."""
+    report = _run(_SCRIPT, {"DIT360_HOME": str(tmp_path / "home")})
+    importers = report["importers"]
+    assert importers["numpy"] == importers["PIL.Image"] == "StartupImports"
+    assert importers["dit360_desktop.ui.editing.feature"] == "StartupImports"
+    assert importers["dit360_desktop.ui.gallery.panel"] == "StartupImports"
+    assert report["ui_thread"] != "StartupImports"
 
 
 def test_editing_is_built_on_first_use_before_the_first_frame(qtbot) -> None:
