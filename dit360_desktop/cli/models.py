@@ -417,7 +417,7 @@ def _import_pack(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         err.write("\nInterrupted; run the same command again to resume the copy.\n")
         return INTERRUPTED
-    except DiT360Error as e:
+    except (DiT360Error, OSError) as e:
         return _fail(e, err)
     for notice in result.notices:
         err.write(f"notice: {notice}\n")
@@ -440,7 +440,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         err.write("\nInterrupted; the unfinished pack was removed.\n")
         return INTERRUPTED
-    except DiT360Error as e:
+    except (DiT360Error, OSError) as e:
         return _fail(e, err)
     names = ", ".join(c.id for c in result.manifest.components)
     sys.stdout.write(f"Wrote a pack of {names} ({format_bytes(result.total_bytes)}) to {result.path}\n")

@@ -407,3 +407,16 @@ def test_a_single_file_lora_round_trips_as_a_file(tmp_path: Path, tiny_lora_dir:
     assert read_registry(tmp_path / "b")["dit360-lora"].path == lora
     assert installed_model_paths(tmp_path / "b").lora == lora
     assert _sha(lora) == _sha(tiny_lora_dir / "adapter_model.safetensors")
+
+
+def test_packing_onto_a_read_only_drive_exits_2_naming_it(studio: Path, tmp_path: Path, capsys) -> None:
+    drive = tmp_path / "read-only-drive"
+    drive.mkdir()
+    _mount(["--bind", str(drive), str(drive)])
+    try:
+        _mount(["-o", "remount,ro,bind", str(drive)])
+        code, _, err = _run(capsys, "models", "pack", "--output", drive / "pack", "--models-dir", studio)
+    finally:
+        subprocess.run(["umount", str(drive)], check=False, capture_output=True)
+    assert code == 2 and str(drive) in err and "Traceback" not in err
+    assert list(drive.iterdir()) == []
