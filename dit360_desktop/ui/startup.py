@@ -23,6 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+import shiboken6
 from PySide6.QtCore import QObject, QTimer, Signal
 
 log = logging.getLogger(__name__)
@@ -92,8 +93,12 @@ class StartupSequence(QObject):
 
     def _import(self) -> None:
         preload_imports(numpy_import=self.numpy_import)
-        # A queued signal: _next runs on the UI thread.
-        self.imported.emit()
+        # A queued signal: _next runs on the UI thread. A window closed within the first second is gone.
+        if shiboken6.isValid(self):
+            try:
+                self.imported.emit()
+            except RuntimeError:
+                log.debug("The window closed before its start-up imports were done")
 
     def _next(self) -> None:
         if not self._steps:

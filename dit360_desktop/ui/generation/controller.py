@@ -8,10 +8,12 @@ preview (the viewer, the gallery, a dialog) reaches it through this object's sig
 from __future__ import annotations
 
 import dataclasses
+import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from dit360_desktop.panorama.errors import RequestError
 from dit360_desktop.panorama.events import Stage, StageEvent, StepEvent
@@ -30,6 +32,11 @@ from dit360_desktop.ui.generation.panels import ProgressPanel, StatusReadouts
 from dit360_desktop.ui.generation.queue_panel import QueuePanel
 from dit360_desktop.ui.generation.side_panel import GeneratePanel
 from dit360_desktop.ui.generation.worker import GenerationWorker
+
+# What the generation thread imports before the first job can run (core.engine.import_model_libraries);
+# how many are in is the progress the first job shows while it waits.
+MODEL_LIBRARIES = ("torch", "diffusers", "transformers", "peft")
+LIBRARY_PROGRESS_MS = 250
 
 if TYPE_CHECKING:
     import numpy as np
@@ -68,6 +75,13 @@ class GenerationController(QObject):
         # The form's seed before each queued job drew its own: put back when the job ran nothing.
         self._seed_before_run: int | None = None
         self._seed_before: dict[int, tuple[int | None, int | None]] = {}
+        # Until the generation thread has imported the model libraries, a queued job waits behind that
+        # import (tens of seconds on a first run): the progress line says so and Cancel takes the job off.
+        self._libraries_ready = False
+        self._library_wait_started = 0.0
+        self._library_clock = QTimer(self)
+        self._library_clock.setInterval(LIBRARY_PROGRESS_MS)
+        self._library_clock.timeout.connect(self._show_library_progress)
         panel.generate_button.clicked.connect(self.generate)
         panel.variations_button.clicked.connect(lambda: self.queue_variations())
         panel.cancel_button.clicked.connect(self.cancel)
@@ -92,6 +106,7 @@ class GenerationController(QObject):
         w.device_changed.connect(self.status.set_device)
         w.memory_changed.connect(self.status.set_memory)
         w.engine_error.connect(self.error)
+        w.preload_finished.connect(self._on_libraries_ready)
 
     # ---- requests ----------------------------------------------------------------------------------
 
@@ -131,6 +146,16 @@ class GenerationController(QObject):
         ids = self.worker.enqueue_many(requests)
         for job_id, request in zip(ids, requests, strict=True):
             self._seed_before[job_id] = (request.seed, self._seed_before_run)
+        if (
+            ids
+            and not self._libraries_ready
+            and self._running_job is None
+            and not self._library_clock.isActive()
+        ):
+            self._library_wait_started = time.monotonic()
+            self.panel.cancel_button.setEnabled(True)
+            self._show_library_progress()
+            self._library_clock.start()
         if len(ids) > 1:
             self.message.emit(f"Queued {len(ids)} variations", 4000)
         return ids
@@ -144,6 +169,27 @@ class GenerationController(QObject):
         if self.worker.cancel_current() is not None:
             self.progress.show_idle("Cancelling…")
             self.panel.cancel_button.setEnabled(False)
+        elif self._library_clock.isActive():
+            # Nothing runs yet: the job waiting for the model libraries is the one to cancel.
+            waiting = [job for job in self.worker.snapshot() if job.status is JobStatus.QUEUED]
+            if waiting and self.worker.remove(waiting[0].job_id):
+                self._seed_before.pop(waiting[0].job_id, None)
+            if len(waiting) <= 1:
+                self._library_clock.stop()
+                self.panel.cancel_button.setEnabled(False)
+                self.progress.show_idle("Cancelled")
+
+    def _model_libraries_imported(self) -> int:
+        return sum(name in sys.modules for name in MODEL_LIBRARIES)
+
+    def _show_library_progress(self) -> None:
+        self.progress.show_libraries(
+            self._model_libraries_imported(), len(MODEL_LIBRARIES), self._library_wait_started
+        )
+
+    def _on_libraries_ready(self) -> None:
+        self._libraries_ready = True
+        self._library_clock.stop()
 
     # ---- the init image ----------------------------------------------------------------------------
 
@@ -175,8 +221,14 @@ class GenerationController(QObject):
     def _on_queue_changed(self, jobs: list[JobInfo]) -> None:
         self.queue_panel.set_jobs(jobs)
         self.waiting_changed.emit(sum(1 for job in jobs if job.status is JobStatus.QUEUED))
+        if self._library_clock.isActive() and not jobs:
+            # The waiting jobs were taken off the queue (its Clear, Remove) before the libraries were in.
+            self._library_clock.stop()
+            self.panel.cancel_button.setEnabled(False)
+            self.progress.show_idle("Ready")
 
     def _on_job_started(self, job_id: int, request: GenerationRequest) -> None:
+        self._library_clock.stop()
         self._running_job = job_id
         self._running_request = request
         self.panel.cancel_button.setEnabled(True)

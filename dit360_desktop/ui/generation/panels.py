@@ -96,6 +96,17 @@ class ProgressPanel(QWidget):
     def _tick(self) -> None:
         self.eta_label.setText(f"{format_duration(time.monotonic() - self._stage_started)}")
 
+    def show_libraries(self, imported: int, total: int, started: float) -> None:
+        """The first job waits while the generation thread imports torch, diffusers, transformers and PEFT
+        (tens of seconds on a first run): say so, with how many are in and for how long it has waited."""
+        self._clock.stop()
+        self.bar.setVisible(True)
+        self.stage_label.setText("Loading model libraries, first run only…")
+        self.bar.setRange(0, total)
+        self.bar.setValue(imported)
+        self.bar.setFormat(f"model libraries {imported} of {total}")
+        self.eta_label.setText(format_duration(time.monotonic() - started))
+
     def show_step(self, event: StepEvent) -> None:
         self._clock.stop()
         self.bar.setVisible(True)
