@@ -171,7 +171,7 @@ class MainWindow(QMainWindow):
         self.side_dock = dock
 
     def _build_centre(self) -> None:
-        self.centre = ViewerArea(self)
+        self.centre = ViewerArea(self, lambda: self.settings.last_folders)
         self.view_controls = self.centre.view_controls
         self.progress = ProgressPanel()
         self.centre.add_below(self.progress)

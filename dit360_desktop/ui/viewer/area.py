@@ -9,6 +9,7 @@ tells whoever holds on to it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -25,7 +26,9 @@ log = logging.getLogger(__name__)
 class ViewerArea(QWidget):
     viewer_replaced = Signal(object)  # the new viewer widget
 
-    def __init__(self, window: QMainWindow) -> None:
+    def __init__(
+        self, window: QMainWindow, folders: Callable[[], MutableMapping[str, str]] | None = None
+    ) -> None:
         super().__init__()
         self.setObjectName("Centre")
         self._layout = QVBoxLayout(self)
@@ -34,7 +37,7 @@ class ViewerArea(QWidget):
         # Hidden in the first frame (the note below shows instead), so its OpenGL probe waits for reveal().
         self.viewer: Any = create_viewer(self, probe=False)
         self.quality_overlay = attach_quality_overlay(self.viewer)  # seam score in seam-inspection mode
-        self.view_controls = ViewControls(window, self.viewer)
+        self.view_controls = ViewControls(window, self.viewer, folders)
         self._layout.addWidget(self.view_controls.toolbar)
         self.viewer.setVisible(False)
         self.starting_note = QLabel("Starting the 360° viewer…")

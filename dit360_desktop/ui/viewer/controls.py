@@ -7,7 +7,7 @@ give the same controls to the mouse and the menus, and follow the camera model s
 from __future__ import annotations
 
 import logging
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +111,12 @@ class SnapshotDialog(QDialog):
 
 
 class ViewControls:
-    def __init__(self, window: QMainWindow, viewer: Any) -> None:
+    def __init__(
+        self,
+        window: QMainWindow,
+        viewer: Any,
+        folders: Callable[[], MutableMapping[str, str]] | None = None,
+    ) -> None:
         self.window = window
         self.viewer = viewer
         self.toolbar = QToolBar("View")
@@ -176,7 +181,10 @@ class ViewControls:
         window.addAction(self.snapshot_action)
         window.addAction(self.fullscreen_action)
         self._unsubscribe: Any = None
-        self._folders: dict[str, str] = {}  # used when the window keeps no settings
+        # The app's remembered folders per kind of file (its settings, which Settings may replace), or
+        # this session's own.
+        own: dict[str, str] = {}
+        self._folders = folders or (lambda: own)
         self._key_watcher = _ToggleSync(self)
         self.attach(viewer)
 
@@ -264,10 +272,8 @@ class ViewControls:
         return self.viewer.camera.mode.value, self.grid_action.isChecked()
 
     def folders(self) -> MutableMapping[str, str]:
-        """Where each kind of file was saved last (the app's settings when the window has them)."""
-        settings = getattr(self.window, "settings", None)
-        folders = getattr(settings, "last_folders", None)
-        return folders if isinstance(folders, MutableMapping) else self._folders
+        """Where each kind of file was saved last."""
+        return self._folders()
 
     def save_snapshot(self) -> Path | None:
         folder = remembered_folder(self.folders(), SNAPSHOT_FOLDER, default_pictures_folder())
