@@ -64,50 +64,63 @@ def panorama_distance(args: argparse.Namespace, pixels):
 
 
 def run(args: argparse.Namespace) -> int:
-    from dit360_desktop.panorama.mesh3d import write_glb
-    from dit360_desktop.panorama.pointcloud import write_point_ply, write_splat_ply
+    import shutil
+    import tempfile
 
-    written: list[Path] = []
+    from dit360_desktop.cli.depth import source_template
+    from dit360_desktop.cli.progress import ProgressPrinter
+    from dit360_desktop.panorama.depth_requests import Export3DRequest
+    from dit360_desktop.panorama.depthmap import save_distance_exr
+    from dit360_desktop.panorama.fileio import write_atomic
+
+    targets = {"glb": args.glb, "ply": args.ply, "splats": args.splats}
+    targets = {name: path.expanduser() for name, path in targets.items() if path is not None}
     try:
-        if args.glb is None and args.ply is None and args.splats is None:
+        if not targets:
             raise RequestError("output", "name at least one of --glb, --ply and --splats")
-        for flag, path, suffix in (
-            ("glb", args.glb, ".glb"),
-            ("ply", args.ply, ".ply"),
-            ("splats", args.splats, ".ply"),
-        ):
-            if path is not None and path.suffix.lower() != suffix:
-                raise RequestError(flag, f"{path.name} should end in {suffix}")
-        pixels = load_panorama(args.image)
-        distance, metric = panorama_distance(args, pixels)
-        if args.glb is not None:
-            summary = write_glb(
-                args.glb.expanduser(),
-                pixels,
-                distance,
-                metric=metric,
+        for name, suffix in (("glb", ".glb"), ("ply", ".ply"), ("splats", ".ply")):
+            if name in targets and targets[name].suffix.lower() != suffix:
+                raise RequestError(name, f"{targets[name].name} should end in {suffix}")
+        source = args.image.expanduser()
+        pixels = load_panorama(source)
+        with tempfile.TemporaryDirectory(prefix="dit360-export-3d-") as work:
+            if args.depth is not None:
+                panorama_distance(args, pixels)  # refuses a bad file (exit 2) with a sentence
+                depth_file, metric = args.depth.expanduser(), True
+            else:
+                distance, metric = panorama_distance(args, pixels)
+                depth_file = save_distance_exr(distance, Path(work) / "depth.exr")
+            request = Export3DRequest(
+                source,
+                depth_file,
+                metric,
+                source_template(source),
+                Path(work) / "out",
+                tuple(targets),
                 stride=args.stride,
                 max_faces=args.max_faces,
                 cut_edges=args.cut_edges,
             )
-            written.append(args.glb)
-            if not args.quiet:
-                sys.stderr.write(
-                    f"mesh: {summary.columns}×{summary.rows} cells, {summary.faces} triangles "
-                    f"({summary.cut_faces} cut at depth edges)\n"
-                )
-        if args.ply is not None:
-            write_point_ply(args.ply.expanduser(), pixels, distance, metric=metric, stride=args.stride)
-            written.append(args.ply)
-        if args.splats is not None:
-            write_splat_ply(args.splats.expanduser(), pixels, distance, metric=metric, stride=args.stride)
-            written.append(args.splats)
+            request.validate()
+            from dit360_desktop.core.engine import PanoramaEngine
+
+            result = PanoramaEngine(None).run(request, on_event=ProgressPrinter(quiet=args.quiet))
+            record = result.metadata["export_3d"]
+            for name, target in targets.items():
+                made = Path(record["files"][name])
+                write_atomic(target, lambda temp, made=made: shutil.copyfile(made, temp))
     except ModelMissingError as error:
         return report(error, hint=f" {DEPTH_HINT}")
     except (DiT360Error, OSError) as error:
         return report(error)
     except ValueError as error:
         return report(RequestError("image", str(error)))
-    for path in written:
-        sys.stdout.write(f"{path}\n")
+    mesh = record.get("mesh")
+    if mesh is not None and not args.quiet:
+        sys.stderr.write(
+            f"mesh: {mesh['cells'][0]}×{mesh['cells'][1]} cells, {mesh['faces']} triangles "
+            f"({mesh['cut_faces']} cut at depth edges)\n"
+        )
+    for target in targets.values():
+        sys.stdout.write(f"{target}\n")
     return OK

@@ -70,3 +70,33 @@ class StereoRequest:
         if not 0 <= self.grow <= 64:
             raise RequestError("grow", f"must be 0 to 64 pixels (got {self.grow})")
         return []
+
+
+EXPORT_3D_FILES = {"glb": "scene.glb", "ply": "points.ply", "splats": "splats.ply"}
+
+
+@dataclass(frozen=True)
+class Export3DRequest:
+    """The 3D exports of ``source`` and its distance map ``distance_exr`` (``metric``: in metres, else
+    scaled to a 3 m median): each name of ``outputs`` (``glb``, ``ply``, ``splats``) is written into
+    ``work_dir`` as ``EXPORT_3D_FILES[name]``, for the caller to move into place."""
+
+    source: Path
+    distance_exr: Path
+    metric: bool
+    template: GenerationRequest
+    work_dir: Path
+    outputs: tuple[str, ...]
+    stride: int = 1
+    max_faces: int = 1_000_000
+    cut_edges: bool = True
+
+    kind = "export-3d"
+
+    def validate(self) -> list[str]:
+        unknown = sorted(set(self.outputs) - set(EXPORT_3D_FILES))
+        if not self.outputs or unknown:
+            raise RequestError("outputs", f"name at least one of glb, ply, splats (got {list(self.outputs)})")
+        if self.stride < 1 or self.max_faces < 8:
+            raise RequestError("stride", "the stride must be 1 or more and max faces at least 8")
+        return []

@@ -13,6 +13,7 @@ from typing import Any
 from dit360_desktop.core.tasks.base import ModelProvider, Task
 from dit360_desktop.core.tasks.blend_edit import BlendEditTask
 from dit360_desktop.core.tasks.depth import DEPTH, DepthModelProvider, DepthTask
+from dit360_desktop.core.tasks.export3d import Export3DTask
 from dit360_desktop.core.tasks.generate import GenerateTask
 from dit360_desktop.core.tasks.reference_edit import ReferenceEditTask
 from dit360_desktop.core.tasks.repair import RepairTask
@@ -28,6 +29,7 @@ TASKS: dict[str, Task] = {
     "upscale": UpscaleTask(),
     "upscale-detail": DetailUpscaleTask(),
     "depth": DepthTask(),
+    "export-3d": Export3DTask(),
     "stereo": StereoTask(),
     "stereo-fill": StereoFillTask(),
 }

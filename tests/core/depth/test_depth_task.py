@@ -70,3 +70,30 @@ def test_cancel_between_views_leaves_nothing(source, tiny_depth_dir, tmp_path) -
 def test_a_size_that_is_not_two_to_one_is_refused(source, tiny_depth_dir, tmp_path) -> None:
     with pytest.raises(RequestError, match="twice as wide"):
         PanoramaEngine(None).run(_request(source, tiny_depth_dir, tmp_path, size=(60, 32)))
+
+
+def test_the_table_runs_export_3d_into_the_work_folder(source, tmp_path) -> None:
+    from plyfile import PlyData
+
+    from dit360_desktop.panorama.depth_requests import EXPORT_3D_FILES, Export3DRequest
+    from dit360_desktop.panorama.depthmap import save_distance_exr
+
+    exr = save_distance_exr(room_panorama(128, 64)[1], tmp_path / "d.exr")
+    request = Export3DRequest(
+        source,
+        exr,
+        True,
+        GenerationRequest(prompt="a room"),
+        tmp_path / "out",
+        ("glb", "ply", "splats"),
+        stride=2,
+    )
+    result = PanoramaEngine(None).run(request)
+    record = result.metadata["export_3d"]
+    assert sorted(Path(p).name for p in record["files"].values()) == sorted(EXPORT_3D_FILES.values())
+    assert record["mesh"]["faces"] > 0 and result.image.size == (128, 64)
+    assert PlyData.read(record["files"]["splats"])["vertex"].count == 64 * 32
+    with pytest.raises(RequestError, match="at least one"):
+        PanoramaEngine(None).run(
+            Export3DRequest(source, exr, True, GenerationRequest(prompt="x"), tmp_path / "o2", ())
+        )
