@@ -68,3 +68,11 @@ def test_a_refused_generate_keeps_the_seed(qtbot, window) -> None:
     qtbot.wait(50)
     assert failed[0].kind.value == "model_missing"
     assert form["seed"] == shown  # nothing ran with the seed drawn for it
+
+
+def test_the_viewer_remembers_its_folders_in_the_window_settings(window, tmp_path) -> None:
+    controls = window.view_controls
+    controls.folders()["snapshot"] = str(tmp_path)
+    assert window.settings.last_folders["snapshot"] == str(tmp_path)
+    window.settings.last_folders = {"snapshot": "/elsewhere"}  # the Settings dialog replaces the dict
+    assert controls.folders()["snapshot"] == "/elsewhere"
