@@ -290,3 +290,15 @@ def test_the_cycle_check_sees_a_package_init_that_imports_back(tmp_path: Path) -
     )
     graph = import_graph(package_modules(package))
     assert import_cycles(graph) == [["pkg.viewer", "pkg.viewer.widget", "pkg.viewer"]]
+
+
+def test_import_contracts_keep_the_ui_features_apart(tmp_path: Path) -> None:
+    """A feature folder importing another (the gallery from the generation feature) breaks a contract."""
+    shutil.copytree(PACKAGE_ROOT, tmp_path / "dit360_desktop", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(PACKAGE_ROOT.parent / "pyproject.toml", tmp_path / "pyproject.toml")
+    controller = tmp_path / "dit360_desktop" / "ui" / "generation" / "controller.py"
+    controller.write_text(controller.read_text() + "\nfrom dit360_desktop.ui.gallery import panel  # noqa\n")
+    result = _lint_imports(tmp_path)
+    assert result.returncode != 0
+    assert "The app's features do not import each other BROKEN" in result.stdout
+    assert "dit360_desktop.ui.generation.controller -> dit360_desktop.ui.gallery.panel" in result.stdout
