@@ -35,10 +35,7 @@ REPAIR = {
 def _child(library: Library, parent, mask: Path, prompt: str, seed: int, extra: dict):
     base = make_result(prompt, seed=seed)
     request = base.request.replace(init_image=str(parent.path), mask_image=str(mask), edit_method="blend")
-    metadata = {**base.metadata, **extra}
-    if "request" in metadata:
-        metadata["request"] = request.to_dict()
-    return library.save(dataclasses.replace(base, request=request, metadata=metadata))
+    return library.save(dataclasses.replace(base, request=request, metadata={**base.metadata, **extra}))
 
 
 @pytest.fixture
