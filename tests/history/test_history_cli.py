@@ -99,8 +99,10 @@ def test_export_formats(folder: Path, tmp_path: Path, capsys: pytest.CaptureFixt
 
     assert main([*base, "--format", "png", "--yaw", "10", "--out", str(tmp_path / "b.png")]) == 2
     assert "--yaw only apply to --format perspective" in capsys.readouterr().err
-    assert main([*base, "--format", "perspective", "--fov", "400", "--out", str(view)]) == 2
-    assert "fov" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:  # refused when parsed (cli/arg_types.py)
+        main([*base, "--format", "perspective", "--fov", "400", "--out", str(view)])
+    assert refused.value.code == 2
+    assert "argument --fov" in capsys.readouterr().err
 
 
 def test_rescan_and_delete(
