@@ -26,6 +26,7 @@ from dit360_desktop.ui.common.form import GenerationForm
 from dit360_desktop.ui.editing.mask_model import MaskImportError, MaskModel
 from dit360_desktop.ui.editing.paint_tool import MaskPaintTool
 from dit360_desktop.ui.editing.panel import EditPanel
+from dit360_desktop.ui.widgets.background import BackgroundOp
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,18 @@ def reveal_in_scroll_area(widget: QWidget) -> None:
     QTimer.singleShot(0, widget, scroll)
 
 
+def _pixel_count(path: Path) -> int:
+    """Width × height from the file's header (Pillow reads no pixels for it); 0 if it cannot tell."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return 0
+    return width * height
+
+
 def load_panorama(path: Path) -> np.ndarray:
     """The panorama at ``path`` as (H, W, 3) uint8, through the app's safe loader; 2:1 or EditError."""
     from dit360_desktop.panorama.userimage import load_user_image
@@ -69,6 +82,10 @@ def load_panorama(path: Path) -> np.ndarray:
             "panoramas; to extend a photo to 360°, drop it on the window and choose Place in 360°."
         )
     return np.asarray(image, dtype=np.uint8)
+
+
+# Above this many pixels a picture is decoded off the UI thread (a 4096×2048 decode takes about 50 ms).
+DECODE_ON_UI_THREAD_MAX = 4096 * 2048
 
 
 class EditController(QObject):
@@ -97,6 +114,7 @@ class EditController(QObject):
         self.model: MaskModel | None = None
         self.tool: MaskPaintTool | None = None
         self._queued: set[int] = set()
+        self.opening: BackgroundOp | None = None
         self._refresh = QTimer(self)
         self._refresh.setSingleShot(True)
         self._refresh.setInterval(80)
@@ -134,13 +152,39 @@ class EditController(QObject):
     # Entering and leaving ------------------------------------------------------------------------------
 
     def start(self, path: Path | str, *, mask_path: Path | str | None = None) -> bool:
-        """Edit the panorama at ``path`` (optionally with a stored mask); False, with an error, if not."""
+        """Edit the panorama at ``path`` (optionally with a stored mask); False, with an error, if not.
+
+        A large picture (an 8192×4096 decode takes about a second) is decoded on the thread pool and edit
+        mode opens when it is in; ``opening`` is set meanwhile and the result is True unless that fails.
+        """
         path = Path(path)
+        if _pixel_count(path) > DECODE_ON_UI_THREAD_MAX:
+            self.message.emit(f"Opening {path.name} for editing…", 0)
+            self.opening = BackgroundOp(
+                self,
+                lambda _ctx: load_panorama(path),
+                lambda pixels: self._opened(path, pixels, mask_path),
+            )
+            self.opening.failure(self._open_failed).run_in_background()
+            return True
         try:
             pixels = load_panorama(path)
         except EditError as e:
             self.error.emit("This picture cannot be edited", str(e))
             return False
+        return self._enter(path, pixels, mask_path)
+
+    def _opened(self, path: Path, pixels: np.ndarray, mask_path: Path | str | None) -> None:
+        self.opening = None
+        self.message.emit("", 0)
+        self._enter(path, pixels, mask_path)
+
+    def _open_failed(self, error: Exception) -> None:
+        self.opening = None
+        self.message.emit("", 0)
+        self.error.emit("This picture cannot be edited", str(error))
+
+    def _enter(self, path: Path, pixels: np.ndarray, mask_path: Path | str | None) -> bool:
         viewer = self._viewer()
         if not hasattr(viewer, "input"):
             self.error.emit(
