@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=limited("upscale_margin"),
         default=None,
         metavar="PX",
-        help="context around each tile (32)",
+        help="context around each tile (default: what the model reads, its receptive field, at most 96)",
     )
     parser.add_argument(
         "--detail",

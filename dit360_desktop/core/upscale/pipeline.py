@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
+from dit360_desktop.core.upscale.memory import freed_memory_kept
 from dit360_desktop.core.upscale.model import SuperResolution
-from dit360_desktop.core.upscale.tiling import DEFAULT_MARGIN, plan_tiles, pole_wrap_pad, upscale_tiled
+from dit360_desktop.core.upscale.tiling import plan_tiles, pole_wrap_pad, upscale_tiled
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +55,12 @@ def upscale_pixels(
     scale: int,
     *,
     tile: int,
-    margin: int = DEFAULT_MARGIN,
+    margin: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     check_cancel: Callable[[], None] | None = None,
 ) -> tuple[np.ndarray, UpscaleReport]:
-    """(H, W, 3) uint8 → (scale·H, scale·W, 3) uint8 with no seam."""
+    """(H, W, 3) uint8 → (scale·H, scale·W, 3) uint8 with no seam. ``margin`` None: the network's own
+    receptive field (``SuperResolution.context_margin``), so tiles join exactly."""
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES} (got {scale})")
     array = np.ascontiguousarray(pixels)
@@ -69,28 +71,32 @@ def upscale_pixels(
     # Tiles per pass, known up front so progress counts towards one total.
     counts = [len(plan_tiles(height * sr.scale**i, width * sr.scale**i, tile)) for i in range(passes)]
     total = sum(counts)
+    if margin is None:
+        margin = sr.context_margin()
     started = time.perf_counter()
     notes = []
     current = array
-    for index in range(passes):
-        before = sum(counts[:index])
+    # Freed activations stay in the process between layers and tiles (core/upscale/memory.py).
+    with freed_memory_kept():
+        for index in range(passes):
+            before = sum(counts[:index])
 
-        def report(done: int, _count: int, before: int = before) -> None:
-            if on_progress is not None:
-                on_progress(before + done, total)
+            def report(done: int, _count: int, before: int = before) -> None:
+                if on_progress is not None:
+                    on_progress(before + done, total)
 
-        current = upscale_tiled(
-            current,
-            sr,
-            sr.scale,
-            tile=tile,
-            margin=margin,
-            multiple_of=sr.multiple_of,
-            minimum=sr.minimum,
-            square=sr.square,
-            on_tile=report,
-            check_cancel=check_cancel,
-        )
+            current = upscale_tiled(
+                current,
+                sr,
+                sr.scale,
+                tile=tile,
+                margin=margin,
+                multiple_of=sr.multiple_of,
+                minimum=sr.minimum,
+                square=sr.square,
+                on_tile=report,
+                check_cancel=check_cancel,
+            )
     if current.shape[:2] != (height * scale, width * scale):
         notes.append(
             f"The model upscales ×{sr.scale**passes}; reduced to ×{scale} with a seam-aware Lanczos filter."
