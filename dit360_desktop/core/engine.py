@@ -28,6 +28,7 @@ from dit360_desktop.core.preview import LatentPreviewer
 from dit360_desktop.core.sampler import is_oom, translate_oom
 from dit360_desktop.core.tasks import table
 from dit360_desktop.core.tasks.base import FLUX, ModelProvider, Models, Task, model_settings
+from dit360_desktop.core.threads import ensure_compute_threads
 from dit360_desktop.panorama.errors import (
     DiT360Error,
     GenerationCancelled,
@@ -60,6 +61,8 @@ class PanoramaEngine:
     def __init__(self, model_dir: str | Path | None, options: EngineOptions | None = None) -> None:
         self.model_dir = Path(model_dir).expanduser() if model_dir is not None else None
         self.options = options or EngineOptions()
+        # torch's thread count, before anything computes: the app's choice, else every core (threads.py).
+        ensure_compute_threads()
         self._model: LoadedModel | None = None
         self._loaded_from: str | None = None
         # The plan of the load in progress: running out of memory while loading names the tier that failed.
