@@ -89,8 +89,9 @@ def test_no_history_writes_only_the_output(tiny_flux_dir, tmp_path, isolated_hom
 
 
 def test_bad_request_exits_2_without_traceback(tiny_flux_dir, tmp_path, capsys):
-    code = main(base_args(tiny_flux_dir, tmp_path, "--width", "130", "--no-history"))
-    assert code == 2
+    with pytest.raises(SystemExit) as refused:  # refused when parsed (cli/arg_types.py)
+        main(base_args(tiny_flux_dir, tmp_path, "--width", "130", "--no-history"))
+    assert refused.value.code == 2
     err = capsys.readouterr().err
     assert "width" in err and "multiple of 16" in err and "Traceback" not in err
 
