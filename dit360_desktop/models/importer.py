@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dit360_desktop.models.catalog import Catalog, Component, load_catalog
+from dit360_desktop.models.depth import depth_component_of
 from dit360_desktop.models.errors import DiskFullError, ImportRejectedError
 from dit360_desktop.models.folder_check import FolderExpectations, check_model_folder
 from dit360_desktop.models.fsutil import format_bytes, free_bytes
@@ -143,6 +144,9 @@ def find_importable(path: Path, catalog: Catalog | None = None) -> list[ImportCa
             and lora_path_in(folder) == folder
         ):
             found[lora.id] = ImportCandidate(lora.id, folder, "peft")
+        depth_id = depth_component_of(folder)
+        if depth_id is not None and depth_id not in found:
+            found[depth_id] = ImportCandidate(depth_id, folder, "depth-anything")
         if lora.id not in found and folder.name == "loras":
             # ComfyUI keeps every LoRA in models/loras: take the one named after DiT360.
             for file in sorted(folder.glob("*.safetensors")):

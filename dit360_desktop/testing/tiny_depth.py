@@ -7,8 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def build_tiny_depth(folder: Path, *, seed: int = 0, image_size: int = 56, metric: bool = False) -> Path:
-    """A two-layer DINOv2 backbone (hidden 32) with the DPT neck and head; views of ``image_size`` pixels."""
+def build_tiny_depth(
+    folder: Path, *, seed: int = 0, image_size: int = 56, metric: bool = False, hidden_size: int = 32
+) -> Path:
+    """A two-layer DINOv2 backbone (``hidden_size`` wide; 384 is Small's width) with the DPT neck and head;
+    views of ``image_size`` pixels."""
     import torch
     from transformers import (
         DepthAnythingConfig,
@@ -18,10 +21,10 @@ def build_tiny_depth(folder: Path, *, seed: int = 0, image_size: int = 56, metri
     )
 
     backbone = Dinov2Config(
-        hidden_size=32,
+        hidden_size=hidden_size,
         num_hidden_layers=2,
         num_attention_heads=2,
-        intermediate_size=64,
+        intermediate_size=2 * hidden_size,
         image_size=image_size,
         patch_size=14,
         out_indices=[1, 2],

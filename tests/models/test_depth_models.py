@@ -58,3 +58,18 @@ def test_download_verify_repair_and_load(hub: HubEmulator, tmp_path: Path, capsy
     assert main(["models", "verify", "--repair", "--models-dir", str(models), *net]) == 0
     assert main(["models", "verify", "--models-dir", str(models)]) == 0
     assert load_depth_model(installed, device="cpu").kind == "disparity"
+
+
+def test_import_recognises_small_by_its_backbone_and_refuses_others(tmp_path: Path, capsys) -> None:
+    from dit360_desktop.models.depth import depth_component_of
+    from dit360_desktop.models.importer import find_importable
+
+    small = build_tiny_depth(tmp_path / "Depth-Anything-V2-Small-hf", hidden_size=384)
+    assert depth_component_of(small) == "depth-anything-v2-small"
+    assert depth_component_of(build_tiny_depth(tmp_path / "odd", hidden_size=32)) is None
+    assert depth_component_of(build_tiny_depth(tmp_path / "metric", hidden_size=384, metric=True)) is None
+    assert [c.component_id for c in find_importable(small)] == ["depth-anything-v2-small"]
+    models = tmp_path / "m"
+    assert main(["models", "import", str(small), "--copy", "--models-dir", str(models)]) == 0
+    assert installed_depth_model(models) == models / "depth-anything-v2-small"
+    assert main(["models", "verify", "--models-dir", str(models)]) == 0
