@@ -34,8 +34,9 @@ log = logging.getLogger(__name__)
 EXPORT_FORMATS = ("jpeg-gpano", "png", "cubemap", "cubemap-cross", "perspective", "exr", "hdr")
 FACE_FORMATS = ("png", "jpeg", "exr")
 FACE_SUFFIXES = {"png": ".png", "jpeg": ".jpg", "exr": ".exr"}
-MAX_FACE_SIZE = 8192
-MAX_VIEW_SIDE = 16384
+# The same limits as the command line's options and the app's fields (panorama/limits.py).
+MAX_FACE_SIZE = int(limits.LIMITS["face_size"].high)
+MAX_VIEW_SIDE = int(limits.LIMITS["view_side"].high)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ import math
 from dataclasses import dataclass
 
 from dit360_desktop.panorama.errors import RequestError
+from dit360_desktop.panorama.hdr import MAX_HIGHLIGHT_STOPS
+from dit360_desktop.panorama.placement import MAX_FOV, MIN_FOV
 from dit360_desktop.panorama.request import PARAMETERS
 
 __all__ = [
@@ -72,13 +74,13 @@ LIMITS: dict[str, Limit] = {
     "yaw": Limit(-180.0, 180.0, unit="°"),
     "pitch": Limit(-90.0, 90.0, unit="°"),
     "roll": Limit(-180.0, 180.0, unit="°"),
-    "photo_fov": Limit(10.0, 170.0, unit="°"),
+    "photo_fov": Limit(MIN_FOV, MAX_FOV, unit="°"),
     "view_fov": Limit(1.0, 170.0, unit="°"),
     # Sizes of derived pictures, in pixels.
     "view_side": Limit(1, 16384, integer=True, unit=" px"),
     "face_size": Limit(16, 8192, integer=True, unit=" px"),
     "jpeg_quality": Limit(1, 100, integer=True),
-    "highlight_stops": Limit(0.0, 8.0, unit=" stops"),
+    "highlight_stops": Limit(0.0, MAX_HIGHLIGHT_STOPS, unit=" stops"),
     # Finishing: upscale tiles and the detail stage, repair bands.
     "upscale_tile": Limit(0, 8192, integer=True, unit=" px"),
     "upscale_margin": Limit(0, 512, integer=True, unit=" px"),

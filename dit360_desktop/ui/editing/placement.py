@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from dit360_desktop.panorama.errors import ImageLoadError, RequestError
+from dit360_desktop.panorama.limits import LIMITS
 from dit360_desktop.panorama.placement import MAX_FOV, MIN_FOV, Placement, estimate_fov, place_photo
 from dit360_desktop.panorama.request import GenerationRequest
 from dit360_desktop.ui.common.camera import CameraView, direction_at, wrap_yaw
@@ -161,11 +162,10 @@ class PlacementPanel(QFrame):
         layout.addWidget(hint)
         grid = QGridLayout()
         self.spins: dict[str, QDoubleSpinBox] = {}
+        # The command line's limits (panorama/limits.py), so that both accept the same placements.
         limits = {
-            "yaw": (-180.0, 180.0),
-            "pitch": (-90.0, 90.0),
-            "roll": (-180.0, 180.0),
-            "fov": (MIN_FOV, MAX_FOV),
+            name: (LIMITS[key].low, LIMITS[key].high)
+            for name, key in (("yaw", "yaw"), ("pitch", "pitch"), ("roll", "roll"), ("fov", "photo_fov"))
         }
         labels = {"yaw": "Yaw °", "pitch": "Pitch °", "roll": "Roll °", "fov": "Field of view °"}
         tips = {
