@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import shiboken6
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QComboBox,
@@ -167,15 +168,18 @@ def attach_upscale(gallery: Any, worker: Any, window: QWidget) -> QAction:
             return
         model, note = default_sr_model()
         dialog = UpscaleDialog(entry, model, note, window)
-        if dialog.exec() != QDialog.DialogCode.Accepted or dialog.model is None:
-            return
-        job = UpscaleJob(
-            source=entry.path,
-            scale=dialog.chosen_scale(),
-            sr_model=dialog.model,
-            tile=dialog.chosen_tile(),
-            detail=dialog.detail.value(),
-        )
+        try:
+            if dialog.exec() != QDialog.DialogCode.Accepted or dialog.model is None:
+                return
+            job = UpscaleJob(
+                source=entry.path,
+                scale=dialog.chosen_scale(),
+                sr_model=dialog.model,
+                tile=dialog.chosen_tile(),
+                detail=dialog.detail.value(),
+            )
+        finally:
+            shiboken6.delete(dialog)  # exec hands it to Python: never left for a collection elsewhere
         worker.enqueue_upscale(job, repair_request(entry))
 
     action.triggered.connect(run)
