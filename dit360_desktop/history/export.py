@@ -155,6 +155,7 @@ def _check_memory(options: ExportOptions, panorama_width: int) -> None:
             width * height,
             limits.BYTES_PER_PROJECTED_PIXEL,
             "Choose a smaller size.",
+            overhead=limits.PROJECTION_OVERHEAD_BYTES,
         )
     elif options.format in ("cubemap", "cubemap-cross"):
         face = options.face_size or max(16, panorama_width // 4)
@@ -164,6 +165,7 @@ def _check_memory(options: ExportOptions, panorama_width: int) -> None:
             6 * face * face,
             limits.BYTES_PER_PROJECTED_PIXEL,
             "Choose a smaller face size.",
+            overhead=limits.PROJECTION_OVERHEAD_BYTES,
         )
 
 

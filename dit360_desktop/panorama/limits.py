@@ -24,6 +24,7 @@ __all__ = [
     "BYTES_PER_PROJECTED_PIXEL",
     "BYTES_PER_UPSCALED_PIXEL",
     "LIMITS",
+    "PROJECTION_OVERHEAD_BYTES",
     "Limit",
     "available_memory",
     "check_fits_in_memory",
@@ -99,11 +100,13 @@ LIMITS: dict[str, Limit] = {
     "list_limit": Limit(1, 10**9, integer=True),
 }
 
-# Measured with tracemalloc (peak bytes per output pixel; tests/panorama/test_limits.py re-measures them).
-# Projection renders in row blocks into a float32 output (38 B/pixel at
-# 4096×2048), plus the uint8 picture and the encoder's copy; placement runs its float64 maths over the
-# whole canvas (133 B/pixel at 4096×2048).
-BYTES_PER_PROJECTED_PIXEL = 48
+# Measured with tracemalloc (peak bytes; tests/panorama/test_limits.py checks these are upper bounds).
+# Projection renders in row blocks into a float32 output: 148 MB for a 2048×1024 view, 318 MB for
+# 4096×2048, so about 27 B per pixel plus a fixed 90 MB of block buffers; the uint8 picture and the
+# encoder's copy add 6 B per pixel. Placement runs its float64 maths over the whole canvas (133 B/pixel
+# at 4096×2048). An upscale's output is estimated (uint8 result, float32 seam blend, encoder copy).
+BYTES_PER_PROJECTED_PIXEL = 36
+PROJECTION_OVERHEAD_BYTES = 128 * 2**20
 BYTES_PER_PLACED_PIXEL = 140
 # An upscaled panorama: the uint8 output, its float32 copy for the seam blend, and a PNG encoder buffer.
 BYTES_PER_UPSCALED_PIXEL = 3 + 12 + 3
@@ -122,9 +125,11 @@ def format_gib(count: int) -> str:
     return f"{count / 2**30:.1f} GiB"
 
 
-def check_fits_in_memory(field: str, what: str, pixels: int, bytes_per_pixel: int, hint: str) -> None:
+def check_fits_in_memory(
+    field: str, what: str, pixels: int, bytes_per_pixel: int, hint: str, *, overhead: int = 0
+) -> None:
     """RequestError naming ``what`` (as the person gave it), the memory it needs and what this machine has."""
-    needed = pixels * bytes_per_pixel
+    needed = pixels * bytes_per_pixel + overhead
     available = available_memory()
     if needed > available * _MEMORY_SHARE:
         raise RequestError(
