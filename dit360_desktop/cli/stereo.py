@@ -16,9 +16,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from dit360_desktop.cli import arg_types
 from dit360_desktop.cli.depth import DEPTH_HINT, add_depth_model_arguments, load_panorama
 from dit360_desktop.cli.exit_codes import OK, report
-from dit360_desktop.cli.generate import add_model_arguments, engine_options
+from dit360_desktop.cli.generate import add_model_arguments, add_seed_argument, engine_options
 from dit360_desktop.panorama.depth_requests import MAX_IPD_M, STEREO_FILL_MODES
 from dit360_desktop.panorama.errors import DiT360Error, ModelMissingError, RequestError
 
@@ -49,11 +50,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     fill = parser.add_argument_group("hole fill (with --fill dit360)")
     fill.add_argument("--prompt", default=None, help="what the panorama shows (default: its own prompt)")
-    fill.add_argument("--steps", type=int, default=None, help="default: the panorama's own, else 28")
-    fill.add_argument("--guidance", type=float, default=None, help="default: the panorama's own, else 2.8")
-    fill.add_argument("--seed", type=int, default=None, help="0…2^32-1; random when omitted")
+    fill.add_argument(
+        "--steps",
+        type=arg_types.parameter("steps"),
+        default=None,
+        help="default: the panorama's own, else 28",
+    )
+    fill.add_argument(
+        "--guidance",
+        type=arg_types.parameter("guidance"),
+        default=None,
+        help="default: the panorama's own, else 2.8",
+    )
+    add_seed_argument(fill)
     fill.add_argument("--lora", default=None, help="LoRA folder or .safetensors file, or 'none'")
-    fill.add_argument("--lora-scale", type=float, default=1.0)
+    fill.add_argument("--lora-scale", type=arg_types.parameter("lora_scale"), default=1.0)
     add_model_arguments(fill)
     add_depth_model_arguments(parser, device=False)
     parser.set_defaults(handler=run)
