@@ -10,10 +10,22 @@ from pathlib import Path
 from dit360_desktop.cli.arg_types import limited, size_pair
 from dit360_desktop.cli.exit_codes import BAD_INPUT, OK, report
 from dit360_desktop.history.entry import Entry
-from dit360_desktop.panorama.errors import DiT360Error
+from dit360_desktop.panorama.errors import DiT360Error, RequestError
 from dit360_desktop.panorama.limits import LIMITS
 
 PERSPECTIVE_ONLY = ("yaw", "pitch", "fov", "size")
+# ExportOptions' fields by the option that sets each.
+EXPORT_OPTIONS = {
+    "quality": "--quality",
+    "face_size": "--face-size",
+    "face_format": "--face-format",
+    "highlight_stops": "--highlights",
+    "yaw": "--yaw",
+    "pitch": "--pitch",
+    "fov": "--fov",
+    "size": "--size",
+    "format": "--format",
+}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -199,8 +211,13 @@ def _export(args: argparse.Namespace) -> int:
     )
 
     def action(library) -> int:
-        options.validate()
-        for path in export_entry(library.get(args.id), args.out.expanduser(), options):
+        try:
+            options.validate()
+            written = export_entry(library.get(args.id), args.out.expanduser(), options)
+        except RequestError as error:
+            # The export's fields are named as the options that set them (size -> --size).
+            raise RequestError(EXPORT_OPTIONS.get(error.field, error.field), error.reason) from error
+        for path in written:
             sys.stdout.write(f"{path}\n")
         return OK
 

@@ -107,7 +107,7 @@ def test_a_view_larger_than_memory_is_refused_with_what_it_needs(little_memory, 
                  "--size", "16384x16384"])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2, err
-    assert "16384×16384" in err and "needs about 9.1 GiB" in err and "0.2 GiB available" in err
+    assert "--size: a 16384×16384 view needs about 9.1 GiB" in err and "0.2 GiB available" in err
     assert not out.exists()
 
 
