@@ -39,6 +39,8 @@ LOOPBACK_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 def loopback_only() -> bool:
     """Make the Ray runtimes this process starts bind 127.0.0.1; False when Ray was imported already."""
+    if os.environ.get(LOOPBACK_ONLY_ENV) == "0":
+        return True  # set before Ray was imported (tests/conftest.py, an earlier local run)
     os.environ[LOOPBACK_ONLY_ENV] = "0"
     if "ray" in sys.modules:
         log.warning(
@@ -78,7 +80,7 @@ def connected(address: str, *, local_cpus: int | None = None, quiet: bool = True
     used and left open.
     """
     address = check_address(address)
-    if address == LOCAL and "ray" not in sys.modules:
+    if address == LOCAL:
         loopback_only()
     ray = import_ray()
     if address not in (LOCAL, "auto"):
