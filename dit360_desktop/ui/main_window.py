@@ -41,6 +41,7 @@ from dit360_desktop.ui.menus import build_menus
 from dit360_desktop.ui.session import (
     SessionParts,
     SettingsEffects,
+    gather_session,
     open_settings_dialog,
     remember_session,
     restore_session,
@@ -442,6 +443,10 @@ class MainWindow(QMainWindow):
 
     def _remember_parameters(self) -> None:
         remember_session(self._session_parts())
+
+    def gather_settings(self) -> Settings:
+        """The settings as a quit would save them, without writing the file (the autosave compares)."""
+        return gather_session(self._session_parts())
 
     def save_settings(self) -> None:
         save_session(self._session_parts(), self._settings_file)

@@ -68,11 +68,17 @@ def remember_session(parts: SessionParts) -> None:
     s.init_image, s.init_fit = (init.path, init.fit) if init is not None else (None, "crop")
 
 
-def save_session(parts: SessionParts, settings_file: Path | None) -> None:
+def gather_session(parts: SessionParts) -> Settings:
+    """Everything a quit would save, into ``parts.settings`` (no file written)."""
     remember_session(parts)
     s = parts.settings
     s.window_geometry = base64.b64encode(bytes(parts.window.saveGeometry().data())).decode("ascii")
     s.window_state = base64.b64encode(bytes(parts.window.saveState().data())).decode("ascii")
+    return s
+
+
+def save_session(parts: SessionParts, settings_file: Path | None) -> None:
+    s = gather_session(parts)
     try:
         save_settings(s, settings_file)
     except OSError as e:

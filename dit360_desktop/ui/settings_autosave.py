@@ -2,20 +2,17 @@
 most the last ``INTERVAL_MS``.
 
 A timer on the UI thread gathers the window's state into ``Settings`` the way quitting does
-(``session.remember_session`` plus the geometry and dock layout) and writes the file only when that
-differs from what was written last. Gathering is a handful of attribute reads; the write is the
+(``MainWindow.gather_settings``: ``session.gather_session``) and writes the file only when that differs
+from what was written last. Gathering is a handful of attribute reads; the write is the
 settings module's atomic save.
 """
 
 from __future__ import annotations
 
-import base64
 import logging
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer
-
-from dit360_desktop.ui.session import remember_session
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +41,4 @@ class SettingsAutosave(QObject):
         return True
 
     def _snapshot(self) -> dict[str, Any]:
-        window = self._window
-        remember_session(window)
-        settings = window.settings
-        settings.window_geometry = base64.b64encode(bytes(window.saveGeometry().data())).decode("ascii")
-        settings.window_state = base64.b64encode(bytes(window.saveState().data())).decode("ascii")
-        return settings.to_dict()
+        return self._window.gather_settings().to_dict()
