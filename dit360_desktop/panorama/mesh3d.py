@@ -64,16 +64,17 @@ class Mesh:
 
 
 def grid_size(width: int, height: int, stride: int, max_faces: int) -> tuple[int, int]:
-    """Cells across and down: one per ``stride`` pixels, made coarser until under ``max_faces``."""
+    """Cells across and down (2:1): one per ``stride`` pixels, or as many as ``max_faces`` allows.
+
+    The grid has 2·columns·(rows − 1) triangles (two per cell, one per cell in the pole rings); with
+    columns = 2·rows that is at most ``max_faces`` for rows ≤ (1 + √(1 + max_faces)) / 2."""
     if stride < 1:
         raise ValueError(f"the stride must be 1 or more (got {stride})")
     if max_faces < 8:
         raise ValueError(f"max faces must be at least 8 (got {max_faces})")
-    columns, rows = max(4, width // stride), max(2, height // stride)
-    # 2 faces per cell, except the two pole rings (1 each).
-    while 2 * columns * (rows - 1) > max_faces and rows > 2:
-        columns, rows = max(4, columns // 2), max(2, rows // 2)
-    return columns, rows
+    budget_rows = int((1.0 + math.sqrt(1.0 + max_faces)) / 2.0)
+    rows = max(2, min(height // stride, budget_rows))
+    return 2 * rows, rows
 
 
 def build_mesh(
