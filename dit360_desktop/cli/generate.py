@@ -18,6 +18,7 @@ from dit360_desktop.panorama.errors import (
     ModelMissingError,
     RequestError,
 )
+from dit360_desktop.panorama.options import EngineOptions
 from dit360_desktop.panorama.request import (
     ATTENTION_CHOICES,
     DEFAULT_STEP_CACHE,
@@ -138,6 +139,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tier", choices=TIERS, default="auto", help="memory tier (auto: chosen from the free GPU memory)"
     )
+    add_engine_arguments(parser)
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """How the engine is built (``engine_options``); also ``dit360 batch``'s, for its cluster workers."""
     parser.add_argument("--gguf", type=Path, default=None, metavar="FILE.gguf", help="GGUF transformer")
     parser.add_argument("--compile", action="store_true", help="torch.compile the transformer blocks")
     parser.add_argument(
@@ -171,15 +177,15 @@ def model_request_fields(args: argparse.Namespace) -> dict:
     }
 
 
-def engine_options(args: argparse.Namespace) -> dict:
-    """The ``PanoramaEngine`` keyword arguments of ``add_model_arguments``' options."""
-    return {
-        "gguf_file": args.gguf,
-        "compile": args.compile,
-        "attention_backend": args.attention,
-        "fuse_lora": args.fuse_lora,
-        "fp8_compute": args.fp8_compute,
-    }
+def engine_options(args: argparse.Namespace) -> EngineOptions:
+    """How the engine is built, from ``add_engine_arguments``' options (the one place for every command)."""
+    return EngineOptions(
+        gguf_file=args.gguf,
+        compile=args.compile,
+        attention=args.attention,
+        fuse_lora=args.fuse_lora,
+        fp8_compute=args.fp8_compute,
+    )
 
 
 def check_engine_options(args: argparse.Namespace, request: GenerationRequest) -> None:
@@ -254,7 +260,7 @@ def run_request(request: GenerationRequest, args: argparse.Namespace) -> int:
     from dit360_desktop.core.engine import PanoramaEngine
 
     try:
-        engine = PanoramaEngine(model_dir, **engine_options(args))
+        engine = PanoramaEngine(model_dir, engine_options(args))
         try:
             result = engine.run(request, on_event=ProgressPrinter(quiet=args.quiet))
         except KeyboardInterrupt:
