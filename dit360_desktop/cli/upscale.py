@@ -1,6 +1,7 @@
 """``dit360 upscale``: a panorama ×2 or ×4 (4096×2048, 8192×4096 from 2048×1024) with no seam.
 
-A spandrel super-resolution model (safetensors only; default: the catalog's, once downloaded with
+The engine's upscale task (``core/tasks/upscale.py``, the app's too) does the work: a spandrel
+super-resolution model (safetensors only; default: the catalog's, once downloaded with
 ``dit360 models download realesrgan-general-x4v3``) runs in tiles padded around the seam and across the
 poles. The result keeps the source's parameters, adds what the upscale did, and gets GPano XMP with the
 new full-pano size. docs/finishing.md has the details and the measured time and memory.
@@ -9,18 +10,16 @@ new full-pano size. docs/finishing.md has the details and the measured time and 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
 from dit360_desktop.cli import preflight
 from dit360_desktop.cli.arg_types import limited, parameter
-from dit360_desktop.cli.exit_codes import OK, report
+from dit360_desktop.cli.exit_codes import report
 from dit360_desktop.cli.generate import add_model_arguments, engine_options
 from dit360_desktop.panorama.errors import DiT360Error, ModelMissingError, RequestError
 from dit360_desktop.panorama.limits import BYTES_PER_UPSCALED_PIXEL, check_fits_in_memory
-
-# core.upscale.detail.MAX_DETAIL_STRENGTH, without importing torch to parse the options.
-MAX_DETAIL_STRENGTH = 0.6
 
 UPSCALER_HINT = (
     "Run `dit360 models download realesrgan-general-x4v3`, or pass --sr-model FILE.safetensors "
@@ -83,26 +82,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-    from PIL import Image
-
-    from dit360_desktop.panorama import imageio
+    from dit360_desktop.cli.progress import ProgressPrinter
+    from dit360_desktop.cli.repair import edit_template
+    from dit360_desktop.cli.saving import print_report, save_from_cli
+    from dit360_desktop.models.selection import resolve_base_model
+    from dit360_desktop.models.upscaler import installed_sr_model
+    from dit360_desktop.panorama.task_requests import UpscaleRequest
     from dit360_desktop.panorama.userimage import load_user_image
 
     try:
-        if not 0.0 <= args.detail <= MAX_DETAIL_STRENGTH:
-            raise RequestError(
-                "detail", f"must be between 0 (off) and {MAX_DETAIL_STRENGTH} (got {args.detail})"
-            )
-        if args.tile is not None and args.tile < 0:
-            raise RequestError(
-                "tile", f"must be 0 (untiled) or a positive number of pixels (got {args.tile})"
-            )
-        if args.margin is not None and args.margin < 0:
-            raise RequestError("margin", f"must be 0 or more (got {args.margin})")
         source = args.image.expanduser()
-        pixels = np.asarray(load_user_image(source))
-        height, width = pixels.shape[:2]
+        request = UpscaleRequest(
+            source,
+            args.scale,
+            args.sr_model,
+            template=None,
+            tile=args.tile,
+            margin=args.margin,
+            detail=args.detail,
+            window=args.detail_window,
+        )
+        request.validate()
+        width, height = load_user_image(source).size
         check_fits_in_memory(
             "--scale",
             f"×{args.scale} of the {width}×{height} {source.name} (a {width * args.scale}×"
@@ -114,99 +115,22 @@ def run(args: argparse.Namespace) -> int:
         args.output = preflight.check_output_file(
             args.output, "--output", preflight.png_size_bound(width * args.scale, height * args.scale)
         )
-        from dit360_desktop.models.upscaler import installed_sr_model
+        sr_model = args.sr_model.expanduser() if args.sr_model is not None else installed_sr_model()
+        # The panorama's own prompt and settings: the detail stage's, and the result's parameters.
+        request = dataclasses.replace(request, sr_model=sr_model, template=edit_template(args, source))
+        model_dir = resolve_base_model(args.model) if args.detail > 0 else None
+        from dit360_desktop.core.engine import PanoramaEngine
 
-        model_path = args.sr_model.expanduser() if args.sr_model is not None else installed_sr_model()
-        from dit360_desktop.core.upscale.model import load_sr_model
-        from dit360_desktop.core.upscale.pipeline import upscale_pixels
-        from dit360_desktop.core.upscale.tiling import DEFAULT_MARGIN, DEFAULT_TILE_CPU, DEFAULT_TILE_GPU
-
-        template = model_dir = None
-        if args.detail > 0:
-            from dit360_desktop.cli.repair import edit_template
-            from dit360_desktop.models.selection import resolve_base_model
-
-            template = edit_template(args, source)
-            model_dir = resolve_base_model(args.model)
-        sr = load_sr_model(model_path, device=args.device)
-        tile = (
-            args.tile
-            if args.tile is not None
-            else (DEFAULT_TILE_GPU if sr.device.type != "cpu" else DEFAULT_TILE_CPU)
-        )
-        margin = args.margin if args.margin is not None else DEFAULT_MARGIN
-        progress = None if args.quiet else _progress
-        out, summary = upscale_pixels(pixels, sr, args.scale, tile=tile, margin=margin, on_progress=progress)
-        if template is not None:
-            out = _add_detail(args, out, template, model_dir, sr)
-        metadata = _source_metadata(source)
-        metadata["upscale"] = {
-            "source": str(source),
-            "source_size": [width, height],
-            "scale": args.scale,
-            "model": sr.path.name,
-            "architecture": sr.architecture,
-            "tile": tile,
-            "margin": margin,
-            "seconds": round(summary.seconds, 2),
-            "notes": summary.notes,
-        }
-        if template is not None:
-            metadata["upscale"]["detail"] = {
-                "strength": args.detail,
-                "window": args.detail_window,
-                "request": template.to_dict(),
-            }
-        imageio.save_png(Image.fromarray(out), args.output.expanduser(), metadata, gpano=True)
+        engine = PanoramaEngine(model_dir, engine_options(args))
+        result = engine.run(request, on_event=ProgressPrinter(quiet=args.quiet))
     except ModelMissingError as error:
         return report(error, hint=f" {UPSCALER_HINT}")
     except (DiT360Error, OSError) as error:
         return report(error)
     except ValueError as error:
         return report(RequestError("image", str(error)))
-    if not args.quiet:
-        sys.stderr.write("\n")
-    for note in summary.notes:
+    for note in result.metadata["upscale"]["notes"]:
         sys.stderr.write(f"note: {note}\n")
-    sys.stdout.write(f"{args.output}\n")
-    return OK
-
-
-def _add_detail(args: argparse.Namespace, pixels, template, model_dir: Path, sr):
-    """The detail stage; the SR network is freed first so the diffusion model has the memory."""
-    import tempfile
-
-    from dit360_desktop.cli.progress import ProgressPrinter
-    from dit360_desktop.core.engine import PanoramaEngine
-    from dit360_desktop.core.upscale.detail import add_detail
-
-    sr.module.to("cpu")
-    engine = PanoramaEngine(model_dir, **engine_options(args))
-    if not args.quiet:
-        sys.stderr.write("\n")
-    with tempfile.TemporaryDirectory(prefix="dit360-detail-") as work:
-        return add_detail(
-            engine,
-            pixels,
-            template,
-            args.detail,
-            Path(work),
-            window=args.detail_window,
-            on_event=ProgressPrinter(quiet=args.quiet),
-        )
-
-
-def _source_metadata(source: Path) -> dict:
-    """The source's own DiT360 parameters, when it has any (a photo or a WebP has none)."""
-    from dit360_desktop.panorama import imageio
-    from dit360_desktop.panorama.errors import ImageLoadError
-
-    try:
-        return dict(imageio.read_metadata(source).dit360 or {})
-    except (ImageLoadError, OSError, ValueError):
-        return {}
-
-
-def _progress(done: int, total: int) -> None:
-    sys.stderr.write(f"\r[upscaling] tile {done}/{total}")
-    sys.stderr.flush()
+    # The one save path (history/saving.py): the app writes the same metadata, and a failed --output
+    # leaves the picture in the recovery folder.
+    return print_report(save_from_cli(result, output=args.output, latent=None, library=None))
