@@ -8,13 +8,17 @@ parameters", ``dit360 repair``), unchanged since files first carried it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from PIL import Image
 
+from dit360_desktop.panorama.errors import RequestError
 from dit360_desktop.panorama.request import GenerationRequest
+
+log = logging.getLogger(__name__)
 
 REQUEST_KEY = "request"
 SEED_KEY = "seed"
@@ -69,3 +73,25 @@ def carried_metadata(stored: Mapping[str, Any] | None) -> dict[str, Any]:
     lineage and batch job), so files written before and after ``Result.request`` became the one copy read
     alike."""
     return {key: value for key, value in (stored or {}).items() if key not in FILE_KEYS}
+
+
+def stored_request(stored: Mapping[str, Any] | None) -> GenerationRequest | None:
+    """The request a file records, as the start of a task run on that file (a repair, an upscale) by the
+    app and the CLI alike: its prompt and every setting, no init or mask image of its own, and its seed
+    (older files may hold the seed only beside the request). None when the file records no request this
+    version can read."""
+    recorded = (stored or {}).get(REQUEST_KEY)
+    if not isinstance(recorded, dict):
+        return None
+    seed = recorded.get("seed")
+    if seed is None:
+        seed = (stored or {}).get(SEED_KEY)
+    whole = isinstance(seed, int) and not isinstance(seed, bool)
+    try:
+        # Not validated here: the task sets the size, and runs validate() on what it makes of it.
+        request = GenerationRequest.from_dict(recorded)
+        request = request.replace(init_image=None, mask_image=None, seed=seed if whole else None)
+    except (RequestError, TypeError, ValueError) as e:
+        log.info("The recorded parameters cannot be used (%s); the defaults are", e)
+        return None
+    return request

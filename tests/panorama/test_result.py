@@ -13,7 +13,13 @@ from PIL import Image
 from dit360_desktop.panorama import imageio
 from dit360_desktop.panorama.parameters import format_a1111_parameters
 from dit360_desktop.panorama.request import GenerationRequest
-from dit360_desktop.panorama.result import FILE_KEYS, Result, carried_metadata, file_metadata
+from dit360_desktop.panorama.result import (
+    FILE_KEYS,
+    Result,
+    carried_metadata,
+    file_metadata,
+    stored_request,
+)
 
 REQUEST = GenerationRequest(
     prompt="This is a panorama image. A harbour", seed=42, width=64, height=32, steps=9
@@ -82,3 +88,16 @@ def test_metadata_of_an_older_file_starts_a_derived_result_without_its_own_keys(
     record = derived.file_metadata()
     assert record["request"]["width"] == 128 and record["seed"] == 42 and "job_id" not in record
     assert carried_metadata(None) == {}
+
+
+def test_a_task_on_a_file_starts_from_its_whole_recorded_request() -> None:
+    recorded = REQUEST.replace(negative_prompt="fog", true_cfg_scale=1.5, init_image="/tmp/a.png").to_dict()
+    start = stored_request({"request": recorded, "seed": 42})
+    assert start == REQUEST.replace(negative_prompt="fog", true_cfg_scale=1.5)
+    assert start.init_image is None and start.mask_image is None
+    # A request without a seed takes the file's; nothing usable gives None (the caller's defaults).
+    unseeded = {**REQUEST.to_dict(), "seed": None}
+    assert stored_request({"request": unseeded, "seed": 9}).seed == 9
+    assert stored_request({"request": unseeded, "seed": True}).seed is None
+    assert stored_request({"seed": 9}) is None and stored_request(None) is None
+    assert stored_request({"request": "a prompt"}) is None

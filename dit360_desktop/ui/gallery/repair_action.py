@@ -3,7 +3,6 @@ queued job by the generation worker). The result is saved as a new entry linked 
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from dit360_desktop.history.protection import kept_mask
-from dit360_desktop.panorama.errors import RequestError
 from dit360_desktop.panorama.request import PANORAMA_PREFIX, GenerationRequest
-
-log = logging.getLogger(__name__)
 
 
 class RepairDialog(QDialog):
@@ -79,15 +75,11 @@ class RepairDialog(QDialog):
 def repair_request(entry: Any) -> GenerationRequest:
     """The prompt, sampling settings and seed of the entry's own request, else the defaults: a repair
     regenerates with the noise the panorama was made with, not a new random one."""
-    stored = (entry.metadata or {}).get("request") if entry is not None else None
-    if isinstance(stored, dict):
-        try:
-            request = GenerationRequest.from_dict(stored)
-            seed = request.seed if request.seed is not None else (entry.metadata or {}).get("seed")
-            return request.replace(init_image=None, mask_image=None, seed=seed)
-        except (RequestError, TypeError, ValueError) as e:
-            log.info("Entry %s has unusable stored parameters (%s); repairing with the defaults", entry.id, e)
-    return GenerationRequest(prompt=PANORAMA_PREFIX)
+    from dit360_desktop.panorama.result import stored_request
+
+    # The same start as the CLI's repair and upscale (cli/repair.py edit_template).
+    stored = stored_request(entry.metadata) if entry is not None else None
+    return stored or GenerationRequest(prompt=PANORAMA_PREFIX)
 
 
 def repair_problem(entry: Any) -> str | None:

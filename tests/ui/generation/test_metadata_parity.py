@@ -47,10 +47,12 @@ def _app_run(qtbot, make_worker, model_dir: Path, library_dir: Path, enqueue) ->
 
 
 def _cli_generate(tiny_flux_dir: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A panorama with settings beyond the prompt and size, which a later task must carry over."""
     out = tmp_path / "cli.png"
     library = tmp_path / "cli-library"
     args = ["generate", "--prompt", "This is a panorama image. A quiet bay", "--model", str(tiny_flux_dir)]
     args += ["--width", "128", "--height", "64", "--steps", "2", "--seed", "5", "--device", "cpu"]
+    args += ["--negative", "fog", "--true-cfg", "1.5", "--rewrap", "on"]
     args += ["--lora", "none", "--quiet", "--output", str(out), "--library", str(library)]
     assert cli_main(args) == 0
     return out, library
@@ -121,6 +123,10 @@ def test_an_upscale_is_recorded_alike_by_the_app_and_the_cli(
     app_meta = read_metadata(finished.entry.path).dit360
 
     assert app_meta["request"]["width"] == cli_meta["request"]["width"] == 256
+    # The source's own settings, not defaults, in both.
+    for recorded in (app_meta["request"], cli_meta["request"]):
+        assert recorded["negative_prompt"] == "fog" and recorded["true_cfg_scale"] == 1.5
+        assert recorded["rewrap_each_step"] is True and recorded["seed"] == 5
     assert app_meta["upscale"]["scale"] == cli_meta["upscale"]["scale"] == 2
     assert "job_id" not in app_meta and app_meta["created_at"] != source.metadata["created_at"]
     assert _comparable(app_meta) == _comparable(cli_meta)
