@@ -72,22 +72,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def edit_template(args: argparse.Namespace, source: Path) -> GenerationRequest:
-    """The edit settings: the panorama's own prompt and sampling settings where it has them (also the
-    detail stage of ``dit360 upscale``)."""
+    """The request a repair or an upscale of ``source`` starts from: the panorama's own, every setting
+    kept (``panorama.result.stored_request``, as the app's), with what the options set on top."""
     from dit360_desktop.panorama import imageio
+    from dit360_desktop.panorama.result import stored_request
 
-    stored: dict = {}
     try:
-        stored = (imageio.read_metadata(source).dit360 or {}).get("request") or {}
+        recorded = imageio.read_metadata(source).dit360 or {}
     except (DiT360Error, OSError, ValueError):
-        stored = {}
-    prompt = args.prompt if args.prompt is not None else stored.get("prompt") or PANORAMA_PREFIX
+        recorded = {}
+    # A file that records a seed but no request keeps its seed: a repair regenerates with that noise.
+    seed = recorded.get("seed")
+    whole = isinstance(seed, int) and not isinstance(seed, bool)
+    base = stored_request(recorded) or GenerationRequest(prompt=PANORAMA_PREFIX, seed=seed if whole else None)
+    prompt = args.prompt if args.prompt is not None else base.prompt
     preflight.check_prompt_text("--prompt", prompt)
-    return GenerationRequest(
+    return base.replace(
         prompt=prompt,
-        steps=args.steps if args.steps is not None else int(stored.get("steps", 28)),
-        guidance=args.guidance if args.guidance is not None else float(stored.get("guidance", 2.8)),
-        seed=args.seed,
+        steps=args.steps if args.steps is not None else base.steps,
+        guidance=args.guidance if args.guidance is not None else base.guidance,
+        seed=args.seed if args.seed is not None else base.seed,
         **model_request_fields(args),
     )
 
