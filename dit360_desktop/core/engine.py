@@ -262,7 +262,8 @@ class PanoramaEngine:
         while True:
             try:
                 with translate_oom():
-                    model = self.load(emit, cancel, device=settings.device, dtype=settings.dtype, tier=tier)
+                    self.load(emit, cancel, device=settings.device, dtype=settings.dtype, tier=tier)
+                    model = self._model
                     self._apply_loras(model, settings)
                 if tier != settings.tier:
                     # Later automatic runs keep the tier that fitted instead of measuring again.

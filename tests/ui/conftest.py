@@ -80,9 +80,9 @@ def _gated_engine(model_dir: Path, *, honour_cancel: bool = True):
             self.gate = threading.Event()
             self.load_started = threading.Event()
 
-        def load(self, on_event=None, cancel: CancelToken | None = None, **kwargs) -> None:
+        def load(self, on_event=None, cancel: CancelToken | None = None, **kwargs):
             self.load_started.set()
             assert self.gate.wait(60), "the test never opened the load gate"
-            super().load(on_event, cancel if honour_cancel else None, **kwargs)
+            return super().load(on_event, cancel if honour_cancel else None, **kwargs)
 
     return GatedEngine(model_dir)
