@@ -22,7 +22,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,6 +29,7 @@ from PySide6.QtCore import QThread, Signal
 
 from dit360_desktop.panorama.errors import GenerationCancelled, ModelMissingError
 from dit360_desktop.panorama.events import CancelToken, Stage, StageEvent, StepEvent
+from dit360_desktop.panorama.options import EngineOptions
 from dit360_desktop.panorama.request import GenerationRequest
 from dit360_desktop.ui.common.jobs import (
     ErrorKind,
@@ -57,35 +57,24 @@ class Engine(Protocol):
     device_name: str
 
     def unload(self) -> None: ...
-    def run(
-        self, request: GenerationRequest, on_event: Any = None, cancel: CancelToken | None = None
-    ) -> Any: ...
+    def run(self, request: Any, on_event: Any = None, cancel: CancelToken | None = None) -> Any: ...
     def memory_in_use(self) -> int: ...
 
 
-@dataclass(frozen=True)
-class EngineOptions:
-    """How the engine is built (see ``PanoramaEngine``). A GGUF file, compilation and a merged LoRA are
-    fixed when the weights load, so changing one makes the next job build a fresh engine."""
-
-    gguf_file: Path | None = None
-    compile: bool = False
-    fuse_lora: bool = False
-
-
+# How the engine is built (panorama/options.py): fixed when the weights load, so changed options make the
+# next job build a fresh engine.
 EngineFactory = Callable[[Path | None, EngineOptions], Engine]
 
 
 def default_engine_factory(model_dir: Path | None, options: EngineOptions) -> Engine:
     engine_module = importlib.import_module("dit360_desktop.core.engine")
+    from dit360_desktop.core.threads import configure_compute_threads
     from dit360_desktop.models.selection import resolve_base_model
 
-    return engine_module.PanoramaEngine(
-        resolve_base_model(model_dir),
-        gguf_file=options.gguf_file,
-        compile=options.compile,
-        fuse_lora=options.fuse_lora,
-    )
+    # One core stays with the UI thread (core/threads.py).
+    configure_compute_threads(keep_a_core_for_the_ui=True)
+
+    return engine_module.PanoramaEngine(resolve_base_model(model_dir), options)
 
 
 class _Job:
@@ -100,11 +89,30 @@ class _Job:
         self.request = request
         self.token = CancelToken()
         self.status = JobStatus.QUEUED
-        # A repair (core/repair.py) or an upscale (core/upscale/job.py) of a library image instead of one
-        # engine run; ``request`` holds its prompt and settings.
+        # A repair or an upscale of a library image instead of a generation or edit; ``request`` holds
+        # its prompt and settings (the template of the engine request built when the job runs).
         self.repair = repair
         self.upscale = upscale
         self.work_dir: str | None = None
+
+    def engine_request(self, template: GenerationRequest) -> Any:
+        """What the engine runs for this job; its task is the one the engine's table has for its kind."""
+        from dit360_desktop.panorama.task_requests import RepairOptions, RepairRequest, UpscaleRequest
+
+        if self.repair is not None:
+            # Kept until the result is saved: the library copies the repair's mask from here.
+            self.work_dir = tempfile.mkdtemp(prefix="dit360-repair-")
+            spec = self.repair
+            options = RepairOptions(seam=spec.seam, poles=spec.poles, strength=spec.strength)
+            return RepairRequest(
+                spec.source, template, Path(self.work_dir), options, kept_mask=spec.kept_mask
+            )
+        if self.upscale is not None:
+            spec = self.upscale
+            return UpscaleRequest(
+                spec.source, spec.scale, spec.sr_model, template, tile=spec.tile, detail=spec.detail
+            )
+        return template
 
     def info(self) -> JobInfo:
         return JobInfo(self.job_id, self.request, self.status)
@@ -411,27 +419,11 @@ class GenerationWorker(QThread):
             from dit360_desktop.models.selection import resolve_lora  # the one default-LoRA rule
 
             request = job.request.replace(lora_path=resolve_lora(job.request.lora_path))
-            if job.repair is not None:
-                result = self._run_repair(job, engine, request)
-            elif job.upscale is not None:
-                from dit360_desktop.core.upscale.job import upscale_to_result
-
-                spec = job.upscale
-                result = upscale_to_result(
-                    spec.source,
-                    request,
-                    spec.sr_model,
-                    spec.scale,
-                    tile=spec.tile,
-                    detail=spec.detail,
-                    engine=engine,
-                    on_event=lambda event: self._relay(job, engine, event),
-                    cancel=token,
-                )
-            else:
-                result = engine.run(
-                    request, on_event=lambda event: self._relay(job, engine, event), cancel=token
-                )
+            result = engine.run(
+                job.engine_request(request),
+                on_event=lambda event: self._relay(job, engine, event),
+                cancel=token,
+            )
             token.raise_if_cancelled()
         except GenerationCancelled:
             log.info("Job %d cancelled", job.job_id)
@@ -455,25 +447,6 @@ class GenerationWorker(QThread):
         finally:
             if job.work_dir is not None:
                 shutil.rmtree(job.work_dir, ignore_errors=True)
-
-    def _run_repair(self, job: _Job, engine: Engine, request: GenerationRequest) -> Any:
-        from dit360_desktop.core.repair import RepairOptions, repair_panorama
-
-        # Kept until the result is saved: the library copies the repair's mask from here.
-        job.work_dir = tempfile.mkdtemp(prefix="dit360-repair-")
-        spec = job.repair
-        options = RepairOptions(seam=spec.seam, poles=spec.poles, strength=spec.strength)
-        result, report = repair_panorama(
-            engine,
-            spec.source,
-            request,
-            options,
-            Path(job.work_dir),
-            on_event=lambda event: self._relay(job, engine, event),
-            cancel=job.token,
-        )
-        log.info("Job %d repaired %s: %s", job.job_id, spec.source, report.to_json())
-        return result
 
     def _show_loaded(self, engine: Engine) -> None:
         """Model state and device once the engine has (or no longer has) its weights in memory."""
