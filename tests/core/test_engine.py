@@ -97,9 +97,9 @@ def test_text_embeddings_are_cached_per_prompt(engine):
 
 
 def test_loading_twice_reuses_the_loaded_model(engine):
-    transformer = engine._components.transformer
+    transformer = engine.model.components.transformer
     engine.load(device="cpu", dtype="fp32")
-    assert engine._components.transformer is transformer
+    assert engine.model.components.transformer is transformer
 
 
 def test_img2img_strength_one_equals_txt2img(engine, tmp_path):
@@ -123,7 +123,7 @@ def test_img2img_low_strength_stays_close_to_the_init_image(engine, tmp_path):
     assert steps[-1].total == 3  # int(10 - 10·0.3) = 7 steps skipped
     from dit360_desktop.core.codecs import encode_image, pil_to_pixels
 
-    encoded = encode_image(engine._components.vae, pil_to_pixels(Image.open(init), "cpu"), seamless=True)
+    encoded = encode_image(engine.model.components.vae, pil_to_pixels(Image.open(init), "cpu"), seamless=True)
     txt = engine.run(small(steps=10))
     assert (low.latent - encoded).abs().mean() < (txt.latent - encoded).abs().mean()
 
@@ -207,7 +207,7 @@ def test_cancel_during_loading_discards_the_load(tiny_flux_dir):
 
 
 def test_simulated_out_of_memory_is_typed_and_recoverable(engine, monkeypatch):
-    transformer = engine._components.transformer
+    transformer = engine.model.components.transformer
     original = transformer.forward
     calls = {"n": 0}
 
@@ -251,7 +251,7 @@ def test_pad_helpers_roundtrip():
 def test_batched_cfg_falls_back_to_two_calls_on_out_of_memory(engine, monkeypatch):
     cfg_request = small(negative_prompt="blurry", true_cfg_scale=4.0)
     expected = engine.run(cfg_request).latent
-    transformer = engine._components.transformer
+    transformer = engine.model.components.transformer
     original = transformer.forward
 
     def no_room_for_a_batch_of_two(*args, **kwargs):
@@ -270,10 +270,10 @@ def test_batched_cfg_falls_back_to_two_calls_on_out_of_memory(engine, monkeypatc
 def test_first_load_skips_the_full_garbage_collection(tiny_flux_dir, monkeypatch):
     """A full gc.collect() holds the GIL for hundreds of ms with torch loaded (the app's UI thread waits
     on it); it only runs when a loaded model is being freed."""
-    from dit360_desktop.core import engine as engine_module
+    import gc
 
     collections: list[int] = []
-    monkeypatch.setattr(engine_module.gc, "collect", lambda *a: collections.append(1) or 0)
+    monkeypatch.setattr(gc, "collect", lambda *a: collections.append(1) or 0)
     fresh = PanoramaEngine(tiny_flux_dir)
     fresh.load(device="cpu", dtype="fp32")
     assert collections == []

@@ -13,6 +13,7 @@ from dit360_desktop.core import tiers
 from dit360_desktop.core.engine import PanoramaEngine
 from dit360_desktop.core.lora_stack import LoraStack, lora_slots
 from dit360_desktop.panorama.errors import LoraMismatchError
+from dit360_desktop.panorama.options import EngineOptions
 from dit360_desktop.panorama.request import GenerationRequest
 from dit360_desktop.testing.tiny_flux import build_tiny_lora
 
@@ -206,7 +207,7 @@ def small(**changes) -> GenerationRequest:
 
 @pytest.fixture(scope="module")
 def engine(tiny_flux_dir) -> PanoramaEngine:
-    return PanoramaEngine(tiny_flux_dir, previews=False)
+    return PanoramaEngine(tiny_flux_dir, EngineOptions(previews=False))
 
 
 def test_scale_zero_equals_no_extra_lora(engine, tiny_lora_dir, style_lora):
@@ -234,19 +235,19 @@ def test_fused_and_unfused_stacks_agree(tiny_flux_dir, engine, tiny_lora_dir, st
         lora_path=str(tiny_lora_dir), extra_loras=((str(style_lora), 0.7), (str(kohya_lora), 1.2))
     )
     unfused = engine.run(request)
-    fused_engine = PanoramaEngine(tiny_flux_dir, previews=False, fuse_lora=True)
+    fused_engine = PanoramaEngine(tiny_flux_dir, EngineOptions(previews=False, fuse_lora=True))
     fused = fused_engine.run(request)
     torch.testing.assert_close(fused.latent, unfused.latent, rtol=1e-4, atol=1e-5)
     assert len(fused.metadata["models"]["extra_loras"]) == 2
     # Another scale of an extra LoRA re-fuses into fresh weights.
-    first = fused_engine._components.transformer
+    first = fused_engine.model.components.transformer
     changed = fused_engine.run(request.replace(extra_loras=((str(style_lora), 0.0), (str(kohya_lora), 1.2))))
-    assert fused_engine._components.transformer is not first
+    assert fused_engine.model.components.transformer is not first
     assert (changed.latent - fused.latent).abs().max() > 1e-5
 
 
 def test_fp8_tier_fuses_the_whole_stack_before_casting(tiny_flux_dir, tiny_lora_dir, style_lora):
-    engine = PanoramaEngine(tiny_flux_dir, previews=False)
+    engine = PanoramaEngine(tiny_flux_dir, EngineOptions(previews=False))
     request = small(lora_path=str(tiny_lora_dir), extra_loras=((str(style_lora), 1.0),), tier="24gb-fp8")
     with_extra = engine.run(request)
     without = engine.run(request.replace(extra_loras=()))
@@ -297,7 +298,7 @@ def test_streaming_tier_fuses_the_stack_like_the_resident_tier(
     tiny_flux_dir, engine, tiny_lora_dir, style_lora
 ):
     request = small(lora_path=str(tiny_lora_dir), extra_loras=((str(style_lora), 0.9),))
-    streamed = PanoramaEngine(tiny_flux_dir, previews=False).run(request.replace(tier="24gb"))
+    streamed = PanoramaEngine(tiny_flux_dir, EngineOptions(previews=False)).run(request.replace(tier="24gb"))
     torch.testing.assert_close(streamed.latent, engine.run(request).latent, rtol=1e-4, atol=1e-5)
 
 
@@ -325,13 +326,13 @@ def test_extra_loras_stack_unfused_on_a_gguf_transformer(tiny_flux_dir, tiny_lor
     for weights in (folder / "transformer").glob("*.safetensors"):
         weights.unlink()
     request = small(lora_path=str(tiny_lora_dir), extra_loras=((str(style_lora), 1.0),), tier="12gb")
-    gguf_engine = PanoramaEngine(folder, previews=False, gguf_file=gguf_file)
+    gguf_engine = PanoramaEngine(folder, EngineOptions(previews=False, gguf_file=gguf_file))
     stacked = gguf_engine.run(request)
-    layer = gguf_engine._components.transformer.transformer_blocks[0].attn.to_q
+    layer = gguf_engine.model.components.transformer.transformer_blocks[0].attn.to_q
     assert isinstance(layer.base_layer, GGUFLinear)
     assert len(layer.lora_A) == 2 and "dit360" in layer.lora_A, "two adapters over the quantised weight"
     base_only = gguf_engine.run(request.replace(extra_loras=()))
-    exact = PanoramaEngine(tiny_flux_dir, previews=False).run(request.replace(tier="cpu"))
+    exact = PanoramaEngine(tiny_flux_dir, EngineOptions(previews=False)).run(request.replace(tier="cpu"))
     assert relative_error(stacked.latent, exact.latent) < 0.02, "Q8_0 rounding only"
     assert relative_error(base_only.latent, stacked.latent) > 1e-3
 
@@ -345,13 +346,13 @@ def test_a_refused_extra_lora_while_fusing_leaves_the_next_run_fresh_weights(
 ):
     unet = tmp_path / "sd15_style.safetensors"
     save_file({"lora_unet_up_blocks_0_attentions_0_proj_in.lora_down.weight": torch.zeros(4, 32)}, str(unet))
-    fused = PanoramaEngine(tiny_flux_dir, previews=False, fuse_lora=True)
+    fused = PanoramaEngine(tiny_flux_dir, EngineOptions(previews=False, fuse_lora=True))
     request = small(lora_path=str(tiny_lora_dir))
     with pytest.raises(LoraMismatchError, match="sd15_style"):
         fused.run(request.replace(extra_loras=((str(unet), 1.0),)))
     # The DiT360 adapter was loaded before the refusal: the next run must not merge it twice.
     after = fused.run(request)
-    fresh = PanoramaEngine(tiny_flux_dir, previews=False, fuse_lora=True).run(request)
+    fresh = PanoramaEngine(tiny_flux_dir, EngineOptions(previews=False, fuse_lora=True)).run(request)
     assert torch.equal(after.latent, fresh.latent)
 
 

@@ -9,6 +9,7 @@ import torch
 
 from dit360_desktop.core import step_cache
 from dit360_desktop.core.engine import PanoramaEngine
+from dit360_desktop.panorama.options import EngineOptions
 from dit360_desktop.panorama.request import GenerationRequest
 
 
@@ -19,7 +20,7 @@ def request(**changes) -> GenerationRequest:
 
 @pytest.fixture(scope="module")
 def engine(tiny_flux_dir) -> PanoramaEngine:
-    return PanoramaEngine(tiny_flux_dir, previews=False)
+    return PanoramaEngine(tiny_flux_dir, EngineOptions(previews=False))
 
 
 @pytest.fixture
@@ -27,7 +28,7 @@ def passes(engine):
     """Counts full passes: the last block's output projection runs only when the blocks are not skipped."""
     engine.run(request(steps=1))
     calls: list[int] = []
-    layer = engine._components.transformer.single_transformer_blocks[-1].proj_out
+    layer = engine.model.components.transformer.single_transformer_blocks[-1].proj_out
     handle = layer.register_forward_hook(lambda *_: calls.append(1))
     yield calls
     handle.remove()
@@ -63,13 +64,13 @@ def test_first_block_cache_skips_below_its_threshold(engine, passes, monkeypatch
 
 
 def test_off_is_exact_before_and_after_a_cached_run(tiny_flux_dir, engine):
-    exact = PanoramaEngine(tiny_flux_dir, previews=False).run(request())
+    exact = PanoramaEngine(tiny_flux_dir, EngineOptions(previews=False)).run(request())
     for method in ("taylorseer", "magcache"):
         draft = engine.run(request(step_cache=method))
         assert (draft.latent - exact.latent).abs().max() > 1e-6
         again = engine.run(request())
         assert torch.equal(again.latent, exact.latent), f"switching {method} off restores the exact result"
-        assert not engine._components.transformer.is_cache_enabled
+        assert not engine.model.components.transformer.is_cache_enabled
         assert all("Fast draft" not in w for w in again.metadata["warnings"])
 
 
