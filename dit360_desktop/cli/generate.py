@@ -14,6 +14,7 @@ from dit360_desktop.cli.saving import print_report, save_from_cli
 from dit360_desktop.models.selection import resolve_base_model, resolve_lora
 from dit360_desktop.panorama.errors import (
     DiT360Error,
+    LoraMismatchError,
     ModelInvalidError,
     ModelMissingError,
     RequestError,
@@ -210,8 +211,11 @@ CLI_MODEL_HINT = (
 
 
 def report_error(error: BaseException) -> int:
-    hint = f" {CLI_MODEL_HINT}" if isinstance(error, ModelMissingError | ModelInvalidError) else ""
-    return exit_codes.report(error, hint=hint)
+    # A LoRA file that does not fit names that file; downloading the base model would not help.
+    about_the_model = isinstance(error, ModelMissingError | ModelInvalidError) and not isinstance(
+        error, LoraMismatchError
+    )
+    return exit_codes.report(error, hint=f" {CLI_MODEL_HINT}" if about_the_model else "")
 
 
 def run(args: argparse.Namespace) -> int:
