@@ -48,7 +48,8 @@ def test_depth_writes_a_seamless_exr_and_a_png(room, tiny_depth, tmp_path, capsy
     args = ["depth", str(pano), "--depth-model", str(tiny_depth), "--device", "cpu", "--quiet"]
     assert main([*args, "--output", str(out)]) == 0, capsys.readouterr().err
     distance = read_distance(out)
-    assert distance.shape == (64, 128) and seam_score(distance) <= 1.2
+    # Log distance: see tests/core/depth/test_model.py (random weights span the whole range).
+    assert distance.shape == (64, 128) and seam_score(np.log(distance)) <= 1.2
     assert np.median(distance) == pytest.approx(1.0, rel=1e-3)
     assert main([*args, "--output", str(tmp_path / "d.png"), "--size", "64x32"]) == 0
     with Image.open(tmp_path / "d.png") as image:

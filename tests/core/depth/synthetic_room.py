@@ -33,13 +33,14 @@ def room_panorama(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class ExactZDepthSource:
-    """Each view's exact z-depth, with a random scale and shift per view (what the merge must undo)."""
+    """Each view's exact z-depth (or disparity), with a random scale and shift per view (what the merge
+    must undo)."""
 
-    kind = Z_DEPTH
     metric = False
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, *, kind: str = Z_DEPTH) -> None:
         self.rng = np.random.default_rng(seed)
+        self.kind = kind
         self.calls: list[tuple[float, float]] = []
 
     def __call__(self, pixels: np.ndarray, view: View) -> np.ndarray:
@@ -48,4 +49,5 @@ class ExactZDepthSource:
         scale = float(self.rng.uniform(0.2, 5.0))
         shift = float(self.rng.uniform(-1.0, 3.0))
         self.calls.append((scale, shift))
-        return scale * z + shift
+        # A relative depth model's answer is affine in disparity (1/z), a metric one's in z.
+        return scale * (z if self.kind == Z_DEPTH else 1.0 / z) + shift

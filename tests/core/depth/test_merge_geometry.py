@@ -54,3 +54,12 @@ def test_depth_seam_score_is_seamless(merged) -> None:
         [result.distance[:, : WIDTH // 2], np.roll(result.distance, 37, axis=0)[:, WIDTH // 2 :]], axis=1
     )
     assert seam_score(broken) > 2.0
+
+
+def test_disparity_views_with_random_scale_and_shift_are_undone_too() -> None:
+    from dit360_desktop.core.depth.merge import DISPARITY
+
+    rgb, truth = room_panorama(256, 128)
+    result = estimate_distance(rgb, ExactZDepthSource(seed=11, kind=DISPARITY), views=cube_views(256))
+    assert float(_relative_error(truth, result.distance).max()) < 0.01
+    assert seam_score(result.distance) <= 1.2

@@ -51,7 +51,10 @@ def test_the_whole_panorama_runs_and_is_seamless(tiny_depth_dir: Path) -> None:
     result = estimate_distance(rgb, model, views=cube_views(model.view_size))
     assert result.distance.shape == (64, 128) and np.all(np.isfinite(result.distance))
     assert np.all(result.distance > 0)
-    assert seam_score(result.distance) <= 1.2
+    # Random weights give distances spanning the whole allowed range (×200 either way), where a linear
+    # score is decided by the few rows with the steepest values; the blend's own domain, log distance,
+    # shows whether the seam is an ordinary place. (The synthetic room checks the linear score.)
+    assert seam_score(np.log(result.distance)) <= 1.2
 
 
 def test_a_metric_model_is_read_as_z_depth(tmp_path: Path) -> None:
