@@ -58,7 +58,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--guidance", type=parameter("guidance"), default=None, help="default: the panorama's own, else 2.8"
     )
-    parser.add_argument("--seed", type=limited("seed"), default=None, help="0…2^32-1; random when omitted")
+    parser.add_argument(
+        "--seed",
+        type=limited("seed"),
+        default=None,
+        help="0…2^32-1; default: the panorama's own, else random",
+    )
+    parser.add_argument(
+        "--repaint-own",
+        action="store_true",
+        help="also repaint the pixels an edit kept (a placed photo); by default they are kept exactly",
+    )
     parser.add_argument("--lora", default=None, help="LoRA folder or .safetensors file, or 'none'")
     parser.add_argument("--lora-scale", type=parameter("lora_scale"), default=1.0)
     add_model_arguments(parser)
@@ -97,8 +107,8 @@ def edit_template(args: argparse.Namespace, source: Path) -> GenerationRequest:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dit360_desktop.core.repair import RepairOptions
     from dit360_desktop.models.selection import resolve_base_model
+    from dit360_desktop.panorama.task_requests import RepairOptions
     from dit360_desktop.panorama.userimage import load_user_image
 
     library = None
@@ -133,15 +143,17 @@ def run(args: argparse.Namespace) -> int:
         return report_error(error)
 
     from dit360_desktop.core.engine import PanoramaEngine
-    from dit360_desktop.core.repair import repair_panorama
+    from dit360_desktop.history.protection import kept_mask_beside
+    from dit360_desktop.panorama.task_requests import RepairRequest
 
     try:
-        engine = PanoramaEngine(model_dir, **engine_options(args))
+        engine = PanoramaEngine(model_dir, engine_options(args))
         with tempfile.TemporaryDirectory(prefix="dit360-repair-") as work:
             try:
-                result, summary = repair_panorama(
-                    engine, source, template, options, Path(work), on_event=ProgressPrinter(quiet=args.quiet)
-                )
+                kept = None if args.repaint_own else kept_mask_beside(source)
+                request = RepairRequest(source, template, Path(work), options, kept_mask=kept)
+                result = engine.run(request, on_event=ProgressPrinter(quiet=args.quiet))
+                summary = result.metadata["repair"]
             except KeyboardInterrupt:
                 sys.stderr.write("\nInterrupted; nothing was written.\n")
                 return exit_codes.INTERRUPTED
@@ -149,12 +161,12 @@ def run(args: argparse.Namespace) -> int:
                 return report_error(error)
             # The library copies the repair's mask from the work folder, so save before it goes.
             saved = save_from_cli(result, output=args.output, latent=None, library=library)
+        before, after = summary["poles_before"], summary["poles_after"]
         sys.stderr.write(
-            f"seam score {summary.seam_before:.3f} → {summary.seam_after:.3f}; pole smear "
-            f"{summary.poles_before[0]:.2f}/{summary.poles_before[1]:.2f} → "
-            f"{summary.poles_after[0]:.2f}/{summary.poles_after[1]:.2f}\n"
+            f"seam score {summary['seam_before']:.3f} → {summary['seam_after']:.3f}; pole smear "
+            f"{before[0]:.2f}/{before[1]:.2f} → {after[0]:.2f}/{after[1]:.2f}\n"
         )
-        for note in summary.notes:
+        for note in summary["notes"]:
             sys.stderr.write(f"note: {note}\n")
         return print_report(saved)
     finally:

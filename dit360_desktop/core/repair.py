@@ -13,9 +13,13 @@
   inside the cap edge. Rows outside the caps are untouched. The view is continuous across yaw, so the
   reprojected cap has no seam.
 
-Each repair measures the panorama before and after with ``panorama/qa.py``. A seam repair that would
-leave a higher seam score, or a pole repair that would raise it, is not applied, and the report says so:
-a repair never makes those scores worse.
+Each fix is judged by its own score (``panorama/qa.py``): the seam fix is kept only when it lowers the
+seam score, and each pole's cap only when it lowers that pole's smear score (and the seam score does not
+rise); a fix that does not improve its score is not applied, and the report says so.
+
+Pixels the artist placed are kept: ``protected`` (from the entry's lineage: a placed photo's footprint,
+an edit's kept region; ``history/protection.py``) is left out of every regenerated region and copied back
+bit for bit, so a repair never repaints them unless the caller passes none.
 """
 
 from __future__ import annotations
@@ -24,11 +28,12 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from dit360_desktop.core.tasks.base import Runner
 from dit360_desktop.panorama import qa
 from dit360_desktop.panorama.errors import RequestError
 from dit360_desktop.panorama.events import CancelToken, EventCallback
@@ -36,45 +41,13 @@ from dit360_desktop.panorama.mask import feather_alpha, mask_to_png
 from dit360_desktop.panorama.projection import equirect_directions, equirect_to_perspective
 from dit360_desktop.panorama.request import GenerationRequest
 from dit360_desktop.panorama.result import Result
-
-if TYPE_CHECKING:
-    from dit360_desktop.core.engine import PanoramaEngine
+from dit360_desktop.panorama.task_requests import RepairOptions
 
 log = logging.getLogger(__name__)
 
 VIEW_FOV = 60.0  # degrees: the cap (15° radius) plus as much context again around it
 DISC_MARGIN_DEGREES = 3.0  # the regenerated disc reaches this far beyond the cap
 SEAM_SLACK = 1e-6
-
-
-@dataclass(frozen=True)
-class RepairOptions:
-    seam: bool = True
-    poles: bool = False
-    # Seam band width in pixels (mask plus feather on both sides); None = W/8, at least 64.
-    band: int | None = None
-    feather: int = 8
-    strength: float = 0.75
-    cap_degrees: float = qa.POLE_CAP_DEGREES
-    feather_degrees: float = 4.0
-
-    def validate(self, width: int) -> None:
-        if not (self.seam or self.poles):
-            raise RequestError("repair", "choose at least one repair: the seam, the poles, or both")
-        band = self.band_width(width)
-        if not 2 * self.feather + 16 <= band <= width // 2:
-            raise RequestError(
-                "band", f"must leave 16 px of mask inside the feather and be at most W/2 (got {band} px)"
-            )
-        if not 0.05 <= self.strength <= 1.0:
-            raise RequestError("strength", f"must be between 0.05 and 1 (got {self.strength})")
-        if not 45.0 <= self.cap_degrees <= 85.0:
-            raise RequestError("cap_degrees", f"must be between 45 and 85 (got {self.cap_degrees})")
-        if not 0.0 < self.feather_degrees < 90.0 - self.cap_degrees:
-            raise RequestError("feather_degrees", "must be positive and smaller than the cap")
-
-    def band_width(self, width: int) -> int:
-        return self.band if self.band is not None else max(64, width // 8)
 
 
 @dataclass
@@ -85,6 +58,8 @@ class RepairReport:
     poles_after: tuple[float, float]
     applied: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Pixels kept as the artist's (placed photo, an edit's kept region), 0 when nothing was protected.
+    protected_pixels: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -94,6 +69,7 @@ class RepairReport:
             "poles_after": [round(v, 4) for v in self.poles_after],
             "applied": self.applied,
             "notes": self.notes,
+            "protected_pixels": self.protected_pixels,
         }
 
 
@@ -123,7 +99,7 @@ def seam_support(width: int, height: int, options: RepairOptions) -> np.ndarray:
 
 
 def _edit(
-    engine: PanoramaEngine,
+    runner: Runner,
     template: GenerationRequest,
     picture: np.ndarray,
     mask: np.ndarray,
@@ -148,27 +124,91 @@ def _edit(
         feather=options.feather,
         fit="stretch",
     )
-    result = engine.run(request, on_event, cancel)
+    result = runner.run(request, on_event, cancel)
     return np.asarray(result.image.convert("RGB")), result
 
 
 def fix_seam(
-    engine: PanoramaEngine,
+    runner: Runner,
     pixels: np.ndarray,
     template: GenerationRequest,
     options: RepairOptions,
     work_dir: Path,
     *,
+    protected: np.ndarray | None = None,
     on_event: EventCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> tuple[np.ndarray, Result]:
     height, width = pixels.shape[:2]
     half = width // 2
     mask = seam_band_mask(width, height, options.band_width(width), options.feather)
+    if protected is not None:
+        mask[np.roll(protected, half, axis=1)] = 0.0  # the model is not asked to repaint them
     edited, result = _edit(
-        engine, template, np.roll(pixels, half, axis=1), mask, options, work_dir, "seam", on_event, cancel
+        runner, template, np.roll(pixels, half, axis=1), mask, options, work_dir, "seam", on_event, cancel
     )
-    return np.roll(edited, -half, axis=1), result
+    return keep_protected(np.roll(edited, -half, axis=1), pixels, protected), result
+
+
+def keep_protected(candidate: np.ndarray, original: np.ndarray, protected: np.ndarray | None) -> np.ndarray:
+    """``candidate`` with the protected pixels of ``original`` put back (the edit's feather reaches a few
+    pixels past its mask, and a pole view's disc cannot leave them out)."""
+    if protected is None:
+        return candidate
+    out = candidate.copy()
+    out[protected] = original[protected]
+    return out
+
+
+def _apply_poles(
+    runner: Runner,
+    current: np.ndarray,
+    template: GenerationRequest,
+    options: RepairOptions,
+    work_dir: Path,
+    protected: np.ndarray | None,
+    report: RepairReport,
+    changed: np.ndarray,
+    *,
+    on_event: EventCallback | None,
+    cancel: CancelToken | None,
+) -> tuple[np.ndarray, Result]:
+    """Each pole's repaired cap is kept only when it lowers that pole's smear score, and only while the
+    seam score does not rise."""
+    height = current.shape[0]
+    candidate, result = fix_poles(
+        runner, current, template, options, work_dir, on_event=on_event, cancel=cancel
+    )
+    candidate = keep_protected(candidate, current, protected)
+    before = qa.pole_smear_scores(current)
+    after = qa.pole_smear_scores(candidate)
+    caps = cap_weights(height, options) > 0
+    north = np.arange(height) < height // 2
+    out = current.copy()
+    taken = np.zeros(height, bool)
+    for index, (name, rows) in enumerate((("north pole", caps & north), ("south pole", caps & ~north))):
+        if after[index] < before[index] - SEAM_SLACK:
+            out[rows] = candidate[rows]
+            taken |= rows
+        else:
+            report.notes.append(
+                f"The {name} repair did not lower its smear score ({before[index]:.2f} → "
+                f"{after[index]:.2f}); it was not applied."
+            )
+    if taken.any():
+        seam_before, seam_after = qa.seam_score(current), qa.seam_score(out)
+        if seam_after > seam_before + SEAM_SLACK:
+            report.notes.append(
+                f"The pole repair would have raised the seam score ({seam_before:.3f} → {seam_after:.3f}); "
+                "it was not applied."
+            )
+            return current, result
+        report.applied.extend(
+            name for name, rows in (("north pole", caps & north), ("south pole", caps & ~north))
+            if (taken & rows).any()
+        )  # fmt: skip
+        changed[taken] = True
+    return out, result
 
 
 def _camera_basis(pitch_deg: float) -> np.ndarray:
@@ -229,7 +269,7 @@ def cap_weights(height: int, options: RepairOptions) -> np.ndarray:
 
 
 def fix_poles(
-    engine: PanoramaEngine,
+    runner: Runner,
     pixels: np.ndarray,
     template: GenerationRequest,
     options: RepairOptions,
@@ -253,7 +293,7 @@ def fix_poles(
     # the discs sit in the middle of each half, far from where the halves meet.
     views = [equirect_to_perspective(pixels, 0.0, pitch, VIEW_FOV, size, size) for pitch in (90.0, -90.0)]
     edited, result = _edit(
-        engine,
+        runner,
         template,
         np.concatenate(views, axis=1),
         np.concatenate([disc, disc], axis=1),
@@ -281,17 +321,19 @@ def fix_poles(
 
 
 def repair_panorama(
-    engine: PanoramaEngine,
+    runner: Runner,
     source: Path,
     template: GenerationRequest,
     options: RepairOptions,
     work_dir: Path,
     *,
+    protected: np.ndarray | None = None,
     on_event: EventCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> tuple[Result, RepairReport]:
     """Repair ``source`` (a 2:1 panorama); the Result is an edit of ``source`` whose mask (written in
-    ``work_dir``) covers everything the repair may have changed, so the library links it to its parent."""
+    ``work_dir``) covers everything the repair may have changed, so the library links it to its parent.
+    ``protected`` (H, W) bool: pixels that stay exactly as they are."""
     from dit360_desktop.panorama.userimage import load_user_image
 
     pixels = np.asarray(load_user_image(source))
@@ -299,48 +341,46 @@ def repair_panorama(
     if width % 16 or height % 16:
         raise RequestError("image", f"a repair needs sides that are multiples of 16 (got {width}×{height})")
     options.validate(width)
+    if protected is not None and protected.shape != (height, width):
+        raise RequestError(
+            "protected",
+            f"the protected region is {protected.shape[1]}×{protected.shape[0]}, not {width}×{height}",
+        )
+    keep = protected if protected is not None and protected.any() else None
     report = RepairReport(
         seam_before=qa.seam_score(pixels),
         seam_after=0.0,
         poles_before=qa.pole_smear_scores(pixels),
         poles_after=(0.0, 0.0),
+        protected_pixels=int(keep.sum()) if keep is not None else 0,
     )
     current = pixels
-    changed = np.zeros((height, width), np.float32)
+    changed = np.zeros((height, width), bool)
     last = None
     if options.seam:
         candidate, last = fix_seam(
-            engine, current, template, options, work_dir, on_event=on_event, cancel=cancel
+            runner, current, template, options, work_dir, protected=keep, on_event=on_event, cancel=cancel
         )
         after = qa.seam_score(candidate)
-        if after <= report.seam_before + SEAM_SLACK:
+        if after < report.seam_before - SEAM_SLACK:
             current = candidate
-            changed[seam_support(width, height, options)] = 1.0
+            changed |= seam_support(width, height, options)
             report.applied.append("seam")
         else:
             report.notes.append(
-                f"The seam repair would have raised the seam score from {report.seam_before:.3f} to "
-                f"{after:.3f}; it was not applied."
-            )
-    if options.poles:
-        before = qa.seam_score(current)
-        candidate, last = fix_poles(
-            engine, current, template, options, work_dir, on_event=on_event, cancel=cancel
-        )
-        after = qa.seam_score(candidate)
-        if after <= max(before, report.seam_before) + SEAM_SLACK:
-            current = candidate
-            changed[cap_weights(height, options) > 0] = 1.0
-            report.applied.append("poles")
-        else:
-            report.notes.append(
-                f"The pole repair would have raised the seam score from {before:.3f} to {after:.3f}; "
+                f"The seam repair did not lower the seam score ({report.seam_before:.3f} → {after:.3f}); "
                 "it was not applied."
             )
+    if options.poles:
+        current, last_poles = _apply_poles(runner, current, template, options, work_dir, keep, report,
+                                           changed, on_event=on_event, cancel=cancel)  # fmt: skip
+        last = last_poles or last
+    if keep is not None:
+        changed &= ~keep
     report.seam_after = qa.seam_score(current)
     report.poles_after = qa.pole_smear_scores(current)
     mask_path = work_dir / "repair.mask.png"
-    mask_to_png(changed).save(mask_path)
+    mask_to_png(changed.astype(np.float32)).save(mask_path)
     request = last.request.replace(
         width=width, height=height, init_image=str(source), mask_image=str(mask_path), fit="crop"
     )
