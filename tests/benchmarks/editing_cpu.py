@@ -52,7 +52,7 @@ def timed(engine: PanoramaEngine, request: GenerationRequest) -> tuple[float, di
 
 
 def published_inversion_s(engine: PanoramaEngine, width: int, height: int, steps: int) -> float:
-    components = engine._components
+    components = engine.model.components
     rows, cols = height // 16, width // 16
     channels = components.transformer.config.in_channels
     ids = wrap_pad_ids(latent_image_ids(rows, cols, dtype=torch.float32), rows, cols)

@@ -83,7 +83,7 @@ def bench_size(model: Path, width: int, height: int, steps: int, repeats: int) -
     del pipe
 
     cols = width // 16
-    vae = engine._components.vae
+    vae = engine.model.components.vae
     latent = torch.randn(1, vae.config.latent_channels, height // 8, width // 8)
     decode = {"plain": float("inf"), "seamless": float("inf")}
     for _ in range(repeats):
@@ -100,7 +100,7 @@ def bench_size(model: Path, width: int, height: int, steps: int, repeats: int) -
     encode_s = time.perf_counter() - start
 
     tokens = torch.randn(1, (height // 16) * cols, 4 * vae.config.latent_channels)
-    previewer = engine._previewer
+    previewer = engine.model.previewer
     start = time.perf_counter()
     for _ in range(20):
         previewer.project_tokens(tokens, height // 8, width // 8)
