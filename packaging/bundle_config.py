@@ -246,6 +246,17 @@ def feature_excludes(features: list[str]) -> list[str]:
     return sorted({m for f, modules in FEATURE_MODULES.items() if f not in features for m in modules})
 
 
+# Libraries that read data files of their own at import time, which PyInstaller does not collect by
+# itself. transformers imports kernels (hub kernels), whose import fails without
+# kernels/_internals/python_depends.json ("Cannot load dependency data"); seen in the frozen self-test.
+DATA_PACKAGES = ("kernels",)
+
+
+def data_packages() -> list[str]:
+    """The DATA_PACKAGES installed in this build environment."""
+    return [name for name in DATA_PACKAGES if importlib.util.find_spec(name) is not None]
+
+
 def optional_hidden_imports() -> list[str]:
     """Optional extras bundled when installed in the build environment (GGUF loading)."""
     return [name for name in ("gguf",) if importlib.util.find_spec(name) is not None]

@@ -194,3 +194,17 @@ def test_pull_request_tests_run_on_three_systems() -> None:
     }
     run = tests["jobs"]["tests"]["steps"][-1]["run"]
     assert 'pip install -q -e ".[test]"' in run and "-m pytest" in run
+
+
+def test_libraries_that_read_their_own_data_files_are_collected_with_them() -> None:
+    """The frozen self-test failed with transformers 5's `kernels` import until its JSON was bundled."""
+    import importlib.util
+
+    from PyInstaller.utils.hooks import collect_data_files
+
+    spec = (REPO_ROOT / "packaging" / "dit360.spec").read_text()
+    assert "for package in cfg.data_packages():\n    datas += collect_data_files(package)" in spec
+    if importlib.util.find_spec("kernels") is None:
+        pytest.skip("kernels is not installed here")
+    assert "kernels" in cfg.data_packages()
+    assert ("kernels/_internals") in {dest for _src, dest in collect_data_files("kernels")}
