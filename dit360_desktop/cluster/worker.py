@@ -12,11 +12,13 @@ class, and the engine is imported inside the worker process.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 import threading
 import time
-from pathlib import Path
+from collections.abc import Iterator
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 from dit360_desktop.cluster.errors import WorkerRefusedError
@@ -126,10 +128,10 @@ class PanoramaWorker:
         relay = _ProgressRelay(inbox, job_id, attempt, self._info.label, self._preview_interval_s)
         started = time.perf_counter()
         try:
-            with tempfile.TemporaryDirectory(prefix="dit360-job-") as folder:
-                request = _request_with_local_files(message, Path(folder), self._default_lora)
+            with local_job_request(message, self._default_lora) as request:
                 result = self._engine.run(request, on_event=relay, cancel=token)
                 png = encode_result_png(result.image)
+            metadata = _with_driver_lora_paths(result.metadata, request, message)
             relay.flush()
         except GenerationCancelled as e:
             return _failure(job_id, CANCELLED, str(e))
@@ -143,10 +145,18 @@ class PanoramaWorker:
             "job_id": job_id,
             "png": png,
             "request": result.request.to_dict(),
-            "metadata": result.metadata,
+            "metadata": metadata,
             "worker": self._info,
             "seconds": time.perf_counter() - started,
         }
+
+
+@contextlib.contextmanager
+def local_job_request(message: dict[str, Any], default_lora: Path | None) -> Iterator[Any]:
+    """The job's request, with the files sent with it (pictures, extra LoRAs) written to a private
+    temporary folder of this worker and its paths pointing there; the folder is removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="dit360-job-") as folder:
+        yield _request_with_local_files(message, Path(folder), default_lora)
 
 
 def _request_with_local_files(message: dict[str, Any], folder: Path, default_lora: Path | None):
@@ -160,10 +170,14 @@ def _request_with_local_files(message: dict[str, Any], folder: Path, default_lor
     for name, data in message.get("files", {}).items():
         if name.startswith(EXTRA_LORA_PREFIX):
             # An extra LoRA sent with the job (cluster/jobs.py): its path is the driver's.
-            index = int(name.removeprefix(EXTRA_LORA_PREFIX))
-            path = folder / f"{name}.safetensors"
+            index = _extra_lora_index(name, data, extra_loras)
+            driver_path, scale = extra_loras[index]
+            # Under the driver's file name, in a folder of its own: what the engine records (the name in
+            # the metadata, the A1111 <lora:NAME:SCALE> tag) and an error naming the file are the user's.
+            path = folder / name / _file_name(driver_path, f"{name}.safetensors")
+            path.parent.mkdir()
             path.write_bytes(data)
-            extra_loras[index] = (str(path), extra_loras[index][1])
+            extra_loras[index] = (str(path), scale)
             changes["extra_loras"] = tuple(extra_loras)
             continue
         path = folder / f"{name}{Path(str(getattr(request, name) or '')).suffix}"
@@ -178,6 +192,49 @@ def _request_with_local_files(message: dict[str, Any], folder: Path, default_lor
     elif request.lora_path.lower() == NO_LORA:
         changes["lora_path"] = None
     return request.replace(**changes)
+
+
+def _extra_lora_index(name: str, data: Any, extra_loras: list[tuple[str, float]]) -> int:
+    # A driver of another version may send what this worker does not expect: a sentence, not an IndexError.
+    from dit360_desktop.cluster.jobs import EXTRA_LORA_PREFIX
+
+    number = name.removeprefix(EXTRA_LORA_PREFIX)
+    if not number.isdigit() or int(number) >= len(extra_loras):
+        raise RequestError(
+            "extra_loras",
+            f"the job carries a LoRA file ({name}) that its request does not list "
+            f"({len(extra_loras)} extra LoRA(s)); are the driver and this worker the same version?",
+        )
+    index = int(number)
+    if not isinstance(data, bytes) or not data:
+        raise RequestError(
+            "extra_loras", f"{extra_loras[index][0]} arrived at this worker empty; send the job again"
+        )
+    return index
+
+
+def _file_name(path: str, fallback: str) -> str:
+    # The driver may run another system: PureWindowsPath splits at either kind of slash.
+    name = PureWindowsPath(path).name
+    return name if name.lower().endswith(".safetensors") and name not in {".", ".."} else fallback
+
+
+def _with_driver_lora_paths(metadata: dict[str, Any], ran: Any, message: dict[str, Any]) -> dict[str, Any]:
+    """The engine's record of the extra LoRAs, with the driver's paths in place of this worker's copies
+    (which are gone once the job ends), as the driver restores them in the request."""
+    from dit360_desktop.panorama.request import GenerationRequest
+
+    models = metadata.get("models")
+    entries = models.get("extra_loras") if isinstance(models, dict) else None
+    if not entries:
+        return metadata
+    sent = GenerationRequest.from_dict(message["request"]).extra_loras
+    driver = {
+        str(Path(local).expanduser()): original
+        for (local, _), (original, _) in zip(ran.extra_loras, sent, strict=True)
+    }
+    restored = [{**entry, "path": driver.get(entry.get("path"), entry.get("path"))} for entry in entries]
+    return {**metadata, "models": {**models, "extra_loras": restored}}
 
 
 class _ProgressRelay:
