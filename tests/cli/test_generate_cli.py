@@ -159,14 +159,15 @@ def test_disk_full_while_saving_exits_6_and_writes_nothing(tiny_flux_dir, tmp_pa
 
 def test_speed_and_tier_options_reach_the_engine(tiny_flux_dir, tmp_path, monkeypatch):
     from dit360_desktop.core import engine as engine_module
+    from dit360_desktop.panorama.options import EngineOptions
 
     made = {}
     original = engine_module.PanoramaEngine
 
     class Recording(original):
-        def __init__(self, *args, **kwargs):
-            made.update(kwargs)
-            super().__init__(*args, **kwargs)
+        def __init__(self, model_dir, options=None):
+            made["options"] = options
+            super().__init__(model_dir, options)
 
         def run(self, request, *args, **kwargs):
             made["tier"] = request.tier
@@ -176,5 +177,5 @@ def test_speed_and_tier_options_reach_the_engine(tiny_flux_dir, tmp_path, monkey
     out = tmp_path / "pano.png"
     extra = ["--output", str(out), "--no-history", "--tier", "cpu", "--fuse-lora", "--attention", "native"]
     assert main(base_args(tiny_flux_dir, tmp_path, *extra)) == 0
-    assert made["fuse_lora"] is True and made["attention_backend"] == "native" and made["tier"] == "cpu"
+    assert made["options"] == EngineOptions(fuse_lora=True, attention="native") and made["tier"] == "cpu"
     assert Image.open(out).size == (128, 64)
