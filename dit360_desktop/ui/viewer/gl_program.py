@@ -26,7 +26,8 @@ class ShaderProgram:
             GL.glDetachShader(self.id, shader)
             GL.glDeleteShader(shader)
         if GL.glGetProgramiv(self.id, GL.GL_LINK_STATUS) != GL.GL_TRUE:
-            message = gl_text(GL.glGetProgramInfoLog(self.id))
+            # An empty log: seen when the context was no longer current (the caller tells).
+            message = gl_text(GL.glGetProgramInfoLog(self.id)) or "the driver gave no reason"
             GL.glDeleteProgram(self.id)
             raise OpenGLUnavailableError(f"The viewer's {name} shaders did not link: {message}")
         self._locations: dict[str, int] = {}
@@ -62,7 +63,7 @@ def _compile(kind: int, source: str, name: str) -> int:
     GL.glShaderSource(shader, source)
     GL.glCompileShader(shader)
     if GL.glGetShaderiv(shader, GL.GL_COMPILE_STATUS) != GL.GL_TRUE:
-        message = gl_text(GL.glGetShaderInfoLog(shader))
+        message = gl_text(GL.glGetShaderInfoLog(shader)) or "the driver gave no reason"
         GL.glDeleteShader(shader)
         raise OpenGLUnavailableError(f"The viewer's {name} shader did not compile: {message}")
     return shader

@@ -119,11 +119,18 @@ class PanoramaRenderer(CubemapConversion):
         self.gl_version = gl_text(GL.glGetString(GL.GL_VERSION) or b"")
         self._vertex_source = load_shader("fullscreen.vert")
         self._view_source = load_shader("view.frag")
-        # Compiled now so a broken driver or shader fails at start-up, not on the first mode switch.
-        self._view_program(0, overlays=False)
-        self._convert_program = ShaderProgram(
-            self._vertex_source, load_shader("equirect_to_cube.frag"), "cubemap conversion"
-        )
+        try:
+            # Compiled now so a broken driver or shader fails at start-up, not on the first mode switch.
+            self._view_program(0, overlays=False)
+            self._convert_program = ShaderProgram(
+                self._vertex_source, load_shader("equirect_to_cube.frag"), "cubemap conversion"
+            )
+        except Exception:
+            # Programs that did link are freed with the failed set-up, not left in the context.
+            for program in self._view_programs.values():
+                program.delete()
+            self._view_programs.clear()
+            raise
         self._vao = int(GL.glGenVertexArrays(1))
         self._fbo = int(GL.glGenFramebuffers(1))
         self._max_texture = int(GL.glGetIntegerv(GL.GL_MAX_TEXTURE_SIZE))

@@ -27,7 +27,7 @@ from PySide6.QtGui import (
     QWindow,
 )
 from PySide6.QtOpenGL import QOpenGLPaintDevice, QOpenGLWindow
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from dit360_desktop.ui.common.camera import (
     CameraView,
@@ -73,6 +73,15 @@ def _release_renderer(renderer, address: int, surface: QOffscreenSurface) -> Non
         else:
             log.warning("could not make the viewer's OpenGL context current to free its objects")
     surface.destroy()
+
+
+def _is_current(context: QOpenGLContext | None) -> bool:
+    current = QOpenGLContext.currentContext()
+    return (
+        context is not None
+        and current is not None
+        and shiboken6.getCppPointer(current)[0] == shiboken6.getCppPointer(context)[0]
+    )
 
 
 FRAME_INTERVAL_MS = 16
@@ -181,6 +190,14 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._container)
+        # Shown in the GL window's place once OpenGL has failed (until the app swaps in ViewerUnavailable).
+        self._failure_label = QLabel(self)
+        self._failure_label.setObjectName("ViewerFailure")
+        self._failure_label.setWordWrap(True)
+        self._failure_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._failure_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._failure_label.hide()
+        layout.addWidget(self._failure_label)
         self._set_cursor(Qt.CursorShape.OpenHandCursor)
         self.camera = PanoramaCamera()
         self.camera.add_listener(self._camera_moved)
@@ -466,6 +483,10 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
         self._surface.setCursor(shape)
 
     def _initialize_gl(self, context: QOpenGLContext) -> None:
+        if not _is_current(context):
+            # Qt does not check that its makeCurrent worked; GL calls would then go to no context at all.
+            self._fail("The viewer's OpenGL context could not be made current, so it cannot draw.")
+            return
         major, minor = required_gl_version()
         got = context.format()
         if (got.majorVersion(), got.minorVersion()) < (major, minor):
@@ -481,7 +502,12 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
         try:
             renderer.initialize()
         except (OpenGLUnavailableError, PyOpenGLError) as e:
-            self._fail(f"The viewer could not set up OpenGL: {e}")
+            if not _is_current(context):
+                # Seen under heavy load with Xvfb + llvmpipe: a link "failed" with an empty log because the
+                # context was no longer current; the shaders themselves were fine.
+                self._fail(f"The viewer lost its OpenGL context while setting up its shaders ({e}).")
+            else:
+                self._fail(f"The viewer could not set up OpenGL: {e}")
             return
         except Exception as e:
             # Qt drops exceptions raised in this override, which would leave a silently blank viewer;
@@ -508,6 +534,9 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
 
     def _paint_gl(self, *, still: bool = False) -> None:
         surface = self._surface
+        if not _is_current(surface.context()):
+            self._fail("The viewer's OpenGL context could not be made current, so it cannot draw.")
+            return
         if self._failure or self._renderer is None or not self._renderer.initialized:
             functions = surface.context().functions()
             functions.glClearColor(*BACKGROUND, 1.0)
@@ -558,8 +587,21 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
             return
         self._failure = message
         log.error("%s", message)
-        # Queued, so a slot that replaces this widget does not run inside initializeGL/paintGL.
-        QTimer.singleShot(0, self, lambda: self.gl_failed.emit(message))
+        for timer in (self._timer, self._settle, self._upload_timer):
+            timer.stop()
+        # Queued: the GL window must not be hidden inside its own initializeGL/paintGL, nor a slot that
+        # replaces this widget run there.
+        QTimer.singleShot(0, self, functools.partial(self._show_failure, message))
+
+    def _show_failure(self, message: str) -> None:
+        # The GL window is hidden for good: once its context has failed, every further expose or update
+        # painted through it again (a paint on a context that was no longer current crashed the app on
+        # quit, in the window's event handler). The message takes its place until the app swaps in
+        # ViewerUnavailable.
+        self._container.hide()
+        self._failure_label.setText(f"3D viewer unavailable\n\n{message}")
+        self._failure_label.show()
+        self.gl_failed.emit(message)
 
     def _camera_moved(self, view: CameraView) -> None:
         self._last_move_ms = self._clock.elapsed()
@@ -577,7 +619,7 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
             self.request_frame()
 
     def _update_timer(self) -> None:
-        wanted = (self._auto_rotate or self.input.animating) and self.isVisible()
+        wanted = (self._auto_rotate or self.input.animating) and self.isVisible() and not self._failure
         if wanted and not self._timer.isActive():
             self._last_tick_ms = self._clock.elapsed()
             self._timer.start()
