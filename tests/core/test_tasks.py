@@ -303,3 +303,74 @@ def test_the_scan_catches_an_offence(tmp_path):
         node.attr for node in ast.walk(sample) if isinstance(node, ast.Attribute) and node.attr in private
     ]
     assert found == ["_plan"]
+
+
+def test_hooks_reach_every_part_of_the_loop(tiny_flux_dir):
+    """What guided composition will use: a context around the loop, per-step state, the transformer's input
+    (control latents, so it must see the CFG batch), attention kwargs, and the state after each step."""
+    from dit360_desktop.core.sampler import DenoiseHook, DenoiseInputs
+    from dit360_desktop.panorama.events import CancelToken
+
+    engine = PanoramaEngine(tiny_flux_dir, EngineOptions(previews=False))
+    model = engine.load(device="cpu", dtype="fp32")
+    request = small(negative_prompt="blurry", true_cfg_scale=2.0, steps=3)
+    geometry = model.geometry(request)
+    cond, uncond = model.encode(request)
+    tokens = model.padded_noise(request.seed, geometry, torch.float32)
+    ids = model.padded_ids(geometry, torch.float32)
+    schedule = model.schedule(request, geometry)
+    seen: list = []
+
+    class Probe(DenoiseHook):
+        def attach(self, transformer):
+            import contextlib
+
+            @contextlib.contextmanager
+            def held():
+                seen.append("attach")
+                yield
+                seen.append("detach")
+
+            return held()
+
+        def before_step(self, step, state):
+            seen.append(("before", step.index, step.total))
+
+        def model_input(self, state):
+            seen.append(("input", state.shape[0]))
+            return state
+
+        def attention_kwargs(self, step):
+            # "scale" is the LoRA scale FLUX's forward reads from these kwargs; 1.0 changes nothing.
+            return {"scale": 1.0}
+
+        def after_step(self, step, previous, velocity, stepped):
+            seen.append(("after", step.index))
+            # Whatever a hook returns is the state: pin the pad columns to the previous state's.
+            return torch.where(torch.arange(stepped.shape[1])[None, :, None] == 0, previous, stepped)
+
+    transformer = model.components.transformer
+    forward = transformer.forward
+
+    def recording(*args, **kwargs):
+        seen.append(("kwargs", kwargs["joint_attention_kwargs"]))
+        return forward(*args, **kwargs)
+
+    transformer.forward = recording
+    inputs = DenoiseInputs.for_request(tokens, ids, cond, uncond, request, geometry)
+    model.start_run()
+    out = model.denoise(inputs, schedule, lambda event: None, CancelToken(), geometry, hooks=[Probe()])
+    assert seen[0] == "attach" and seen[-1] == "detach"
+    assert [entry for entry in seen if entry[0] == "kwargs"] == [("kwargs", {"scale": 1.0})] * 3
+    steps = [entry for entry in seen[1:-1] if entry[0] in ("before", "after")]
+    assert steps == [
+        ("before", 0, 3),
+        ("after", 0),
+        ("before", 1, 3),
+        ("after", 1),
+        ("before", 2, 3),
+        ("after", 2),
+    ]
+    # True CFG runs as one batch of two: the hook sees (and must expand control latents to) that batch.
+    assert [entry for entry in seen if entry[0] == "input"] == [("input", 2)] * 3
+    assert torch.equal(out[:, 0], tokens[:, 0])
