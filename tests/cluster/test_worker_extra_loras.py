@@ -52,7 +52,9 @@ def worker_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def engine(tiny_flux_dir: Path):
     from dit360_desktop.core.engine import PanoramaEngine
 
-    return PanoramaEngine(tiny_flux_dir)
+    engine = PanoramaEngine(tiny_flux_dir)
+    yield engine
+    engine.unload()
 
 
 def test_the_lora_sent_is_written_privately_loaded_by_the_engine_and_removed(
