@@ -134,16 +134,33 @@ class _ViewerSurface(QOpenGLWindow):
         self._forwarding = False
 
     def initializeGL(self) -> None:
-        if (viewer := self._viewer()) is not None:
-            viewer._initialize_gl(self.context())
+        try:
+            if (viewer := self._viewer()) is not None:
+                viewer._initialize_gl(self.context())
+        finally:
+            self._leave_current()
 
     def resizeGL(self, width: int, height: int) -> None:
         if (viewer := self._viewer()) is not None:
             viewer._viewport_resized(width, height)
 
     def paintGL(self) -> None:
-        if (viewer := self._viewer()) is not None:
-            viewer._paint_gl()
+        try:
+            if (viewer := self._viewer()) is not None:
+                viewer._paint_gl()
+        finally:
+            self._leave_current()
+
+    def _leave_current(self) -> None:
+        # After initializeGL and paintGL, QOpenGLWindow goes on with QOpenGLContext.currentContext()
+        # without checking it: returning with no current context segfaulted in this window's event()
+        # (a set-up whose context had stopped being current, under load with Xvfb + llvmpipe).
+        if _is_current(self.context()):
+            return
+        log.warning("the viewer's OpenGL context was not current after drawing; making it current again")
+        self.makeCurrent()
+        if not _is_current(self.context()) and (viewer := self._viewer()) is not None:
+            viewer._fail("The viewer's OpenGL context could not be made current, so it cannot draw.")
 
     def event(self, event: QEvent) -> bool:
         if event.type() in _FORWARDED_EVENTS and (viewer := self._viewer()) is not None:
@@ -483,8 +500,7 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
         self._surface.setCursor(shape)
 
     def _initialize_gl(self, context: QOpenGLContext) -> None:
-        if not _is_current(context):
-            # Qt does not check that its makeCurrent worked; GL calls would then go to no context at all.
+        if not self._make_current(context):
             self._fail("The viewer's OpenGL context could not be made current, so it cannot draw.")
             return
         major, minor = required_gl_version()
@@ -534,7 +550,7 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
 
     def _paint_gl(self, *, still: bool = False) -> None:
         surface = self._surface
-        if not _is_current(surface.context()):
+        if not self._make_current(surface.context()):
             self._fail("The viewer's OpenGL context could not be made current, so it cannot draw.")
             return
         if self._failure or self._renderer is None or not self._renderer.initialized:
@@ -551,6 +567,10 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
         settings = draw_settings(self.camera.view, grid=self._grid)
         try:
             self._renderer.draw(settings, width, height, surface.defaultFramebufferObject(), scale=scale)
+            # Qt's GL paint engine crashes on a painter begun or ended without a current context.
+            if not self._make_current(surface.context()):
+                self._fail("The viewer's OpenGL context stopped being current while it drew.")
+                return
             self._paint_overlays(width, height, ratio)
         except (ViewerError, PyOpenGLError) as e:
             self._fail(f"The viewer stopped drawing: {e}")
@@ -558,6 +578,13 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
             # As in initializeGL: Qt would swallow it and leave the view frozen without a word.
             log.exception("viewer frame failed")
             self._fail(f"The viewer stopped drawing ({type(e).__name__}: {e}).")
+
+    def _make_current(self, context: QOpenGLContext | None) -> bool:
+        # Qt does not check that its makeCurrent worked; GL calls would then go to no context at all.
+        if not _is_current(context):
+            log.warning("the viewer's OpenGL context was not current during a frame; making it current")
+            self._surface.makeCurrent()
+        return _is_current(context)
 
     def _paint_overlays(self, width: int, height: int, ratio: float) -> None:
         visible = [overlay for overlay in self._overlays if overlay.visible()]
