@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dit360_desktop.cli import arg_types, exit_codes, preflight
+from dit360_desktop.cli.guides import add_guide_arguments, guide_request_fields
 from dit360_desktop.cli.progress import ProgressPrinter
 from dit360_desktop.cli.saving import print_report, save_from_cli
 from dit360_desktop.models.selection import resolve_base_model, resolve_lora
@@ -73,6 +74,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"fast draft: skip part of the transformer's work on steps that change little (not exact; "
         f"--cache alone: {DEFAULT_STEP_CACHE})",
     )
+    add_guide_arguments(parser)
     add_output_arguments(parser)
     parser.set_defaults(handler=run)
 
@@ -219,6 +221,15 @@ def report_error(error: BaseException) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    import tempfile
+
+    # A control image computed by --control-from lives beside --output, else as long as the run.
+    with tempfile.TemporaryDirectory(prefix="dit360-guides-") as work:
+        guides_dir = args.output.expanduser().parent if args.output is not None else Path(work)
+        return run_with_guides(args, guides_dir)
+
+
+def run_with_guides(args: argparse.Namespace, guides_dir: Path) -> int:
     try:
         preflight.check_prompt_text("--prompt", args.prompt)
         preflight.check_prompt_text("--negative", args.negative)
@@ -238,12 +249,14 @@ def run(args: argparse.Namespace) -> int:
             **model_request_fields(args),
             extra_loras=tuple(args.extra_lora),
             step_cache=args.cache,
+            **guide_request_fields(args, guides_dir),
         )
         request.validate()
-        if request.init_image is not None:
-            from dit360_desktop.panorama.imageio import load_user_image
+        from dit360_desktop.panorama.imageio import load_user_image
 
-            load_user_image(request.init_image)
+        for picture in (request.init_image, request.control_image):
+            if picture is not None:
+                load_user_image(picture)
     except (DiT360Error, OSError) as error:
         return report_error(error)
     return run_request(request, args)

@@ -21,6 +21,7 @@ from PIL import Image
 from dit360_desktop.core import tiers
 from dit360_desktop.core.codecs import TextEncoder
 from dit360_desktop.core.devices import free_memory, memory_in_use, resolve_device, resolve_dtype
+from dit360_desktop.core.guides.control import ControlLora
 from dit360_desktop.core.loaded_model import LoadedModel
 from dit360_desktop.core.loading import load_components, load_transformer
 from dit360_desktop.core.lora_stack import LoraStack, lora_slots
@@ -69,6 +70,7 @@ class PanoramaEngine:
         self._plan: tiers.TierPlan | None = None
         self._fused: tuple | None = None
         self._loras = LoraStack()
+        self._control = ControlLora()  # a FLUX.1 Control LoRA beside the stack (core/guides/control.py)
         self._batched_cfg = self.options.batched_cfg
         self._text_on_cpu: str | None = None  # why the text encoders were moved to the CPU for good
         self._load_notes: list[str] = []
@@ -130,6 +132,7 @@ class PanoramaEngine:
         self._model = None
         self._loaded_from = None
         self._loras.forget()
+        self._control.forget()
         self._plan = None
         self._fused = None
         for provider in self._providers.values():
@@ -290,6 +293,10 @@ class PanoramaEngine:
         else:
             if self._loras.apply(model.components.transformer, slots):
                 model.text.clear_cache()
+        self._control.apply(
+            model.components.transformer, settings, self._loras, slots, fused=model.plan.fuses_lora
+        )
+        if not model.plan.fuses_lora:
             model.applied_loras = self._loras.applied
         model.lora = next((applied.info for applied in model.applied_loras if applied.base), None)
 

@@ -186,8 +186,9 @@ class LoadedModel:
 
     @property
     def noise_channels(self) -> int:
-        # The reference draws in_channels / 4 channels: a token holds a 2×2 patch of them.
-        return self.components.transformer.config.in_channels // 4
+        # The reference draws in_channels / 4 channels: a token holds a 2×2 patch of them. A Control LoRA
+        # doubles in_channels (image + control latents); the noise stays the VAE's latent channels.
+        return self.components.vae.config.latent_channels
 
     def seeded_noise(self, seed: int, geometry: LatentGeometry, dtype: torch.dtype) -> torch.Tensor:
         """(1, C, h, w) noise from a CPU generator: the same seed gives the same panorama on every device."""

@@ -89,6 +89,13 @@ class GenerationRequest:
     extra_loras: tuple[tuple[str, float], ...] = ()
     # "Fast draft": a diffusers step cache (STEP_CACHE_CHOICES); anything but "off" is not exact.
     step_cache: str = "off"
+    # Structure control (docs/guides.md): a control image (depth, edges…) read by a FLUX.1 Control LoRA,
+    # acting from control_start to control_end (fractions of the steps).
+    control_image: str | None = None
+    control_lora: str | None = None
+    control_scale: float = 1.0
+    control_start: float = 0.0
+    control_end: float = 1.0
 
     def __post_init__(self) -> None:
         # Stored requests (JSON) hold the pairs as lists or {"path", "scale"} objects; anything else is
@@ -138,6 +145,7 @@ class GenerationRequest:
                 "step_cache", f"must be one of {', '.join(STEP_CACHE_CHOICES)} (got {self.step_cache!r})"
             )
         self._validate_edit()
+        self._validate_control()
 
         warnings = []
         if self.width != 2 * self.height:
@@ -168,6 +176,23 @@ class GenerationRequest:
             raise RequestError("source_prompt", f"must be at most {MAX_PROMPT_CHARS} characters")
         _check_parameter(self, "tau")
         _check_parameter(self, "feather")
+
+    def _validate_control(self) -> None:
+        for name in ("control_image", "control_lora"):
+            if getattr(self, name) is not None:
+                _check_type(self, name, str)
+                if not getattr(self, name):
+                    raise RequestError(name, "must be a file path or None")
+        if self.control_image is not None and self.control_lora is None:
+            raise RequestError("control_lora", "a control image needs a Control LoRA to read it")
+        if self.control_lora is not None and self.control_image is None:
+            raise RequestError("control_image", "a Control LoRA needs a control image")
+        for name in ("control_scale", "control_start", "control_end"):
+            _check_parameter(self, name)
+        if self.control_start >= self.control_end:
+            raise RequestError(
+                "control_end", f"must be above control_start ({self.control_start} ≥ {self.control_end})"
+            )
 
     def _validate_extra_loras(self) -> None:
         loras = self.extra_loras
@@ -299,6 +324,18 @@ PARAMETERS: dict[str, ParameterSpec] = {
             "feather", 0, MAX_FEATHER, 1, 0, "Feather",
             "Blend edit: width in pixels of the soft edge where the result meets the kept pixels.",
             slider_high=64,
+        ),
+        ParameterSpec(
+            "control_scale", 0.0, 2.0, 0.05, 2, "Control scale",
+            "Strength of the Control LoRA. 1 is its trained strength.",
+        ),
+        ParameterSpec(
+            "control_start", 0.0, 0.95, 0.05, 2, "Control from",
+            "Fraction of the steps where structure control starts acting.",
+        ),
+        ParameterSpec(
+            "control_end", 0.05, 1.0, 0.05, 2, "Control until",
+            "Fraction of the steps where structure control stops acting (1: to the end).",
         ),
     )
 }  # fmt: skip

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from dit360_desktop.core.editing.blend import KnownRegionPin, plan_blend
 from dit360_desktop.core.editing.common import EditInputs, finish_edit, start_edit
+from dit360_desktop.core.guides.hooks import guide_hooks
 from dit360_desktop.core.sampler import DenoiseInputs, translate_oom
 from dit360_desktop.core.tasks.base import FLUX, Models
 from dit360_desktop.panorama.events import CancelToken, EventCallback, Stage, StageEvent
@@ -61,7 +62,14 @@ class BlendEditTask:
         emit(StageEvent(Stage.DENOISING, f"Denoising {len(schedule.timesteps)} steps"))
         with model.clock("denoising"):
             loop_inputs = DenoiseInputs.for_request(tokens, ids, cond, uncond, request, geometry)
-            tokens = model.denoise(loop_inputs, schedule, emit, cancel, geometry, hooks=[pin])
+            tokens = model.denoise(
+                loop_inputs,
+                schedule,
+                emit,
+                cancel,
+                geometry,
+                hooks=[pin, *guide_hooks(model, request, geometry, dtype)],
+            )
         latent = model.unpadded_latent(tokens, geometry)
         edit = {
             "outpaint": plan.outpaint,

@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from PIL import Image
 
+from dit360_desktop.core.guides.hooks import guide_hooks
 from dit360_desktop.core.sampler import DenoiseInputs, translate_oom
 from dit360_desktop.core.step_cache import configure_step_cache
 from dit360_desktop.core.tasks.base import FLUX, Models
@@ -45,6 +46,8 @@ class GenerateTask:
                 init = model.encode_image(picture, seamless=request.seamless_decode)
                 init_tokens = model.padded_tokens(init.to(dtype), geometry)
                 tokens = schedule.scheduler.scale_noise(init_tokens, schedule.timesteps[:1], tokens)
+            # 4. Guides (core/guides): control latents, reference tokens, regional attention.
+            hooks = guide_hooks(model, request, geometry, dtype)
 
         cancel.raise_if_cancelled()
         steps = len(schedule.timesteps)
@@ -54,7 +57,7 @@ class GenerateTask:
             model.note(note)
         with model.clock("denoising"):
             inputs = DenoiseInputs.for_request(tokens, ids, cond, uncond, request, geometry)
-            tokens = model.denoise(inputs, schedule, emit, cancel, geometry)
+            tokens = model.denoise(inputs, schedule, emit, cancel, geometry, hooks=hooks)
 
         cancel.raise_if_cancelled()
         emit(StageEvent(Stage.DECODING, "Decoding the panorama"))

@@ -18,6 +18,7 @@ from dit360_desktop.core.editing.inversion import (
 )
 from dit360_desktop.core.editing.mask import reference_keep_tokens
 from dit360_desktop.core.editing.reference import ReferenceCoupling, reference_schedule
+from dit360_desktop.core.guides.hooks import guide_hooks
 from dit360_desktop.core.loaded_model import Schedule
 from dit360_desktop.core.sampler import DenoiseInputs, translate_oom
 from dit360_desktop.core.tasks.base import FLUX, Models
@@ -107,7 +108,13 @@ class ReferenceEditTask:
             coupling = ReferenceCoupling(clean, keep, request.tau / 100.0, scheduler)
             schedule = Schedule(scheduler, scheduler.timesteps, 0)
             tokens = model.denoise(
-                loop_inputs, schedule, emit, cancel, geometry, hooks=[coupling], preview_item=1
+                loop_inputs,
+                schedule,
+                emit,
+                cancel,
+                geometry,
+                hooks=[coupling, *guide_hooks(model, request, geometry, dtype)],
+                preview_item=1,
             )
         latent = model.unpadded_latent(tokens[1:], geometry)
         edit = {"tau": request.tau, "kept_token_share": round(float(keep.mean()), 4)}

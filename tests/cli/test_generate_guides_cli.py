@@ -1,0 +1,110 @@
+"""`dit360 generate` with structure control (cli/guides.py), end to end on the tiny model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dit360_desktop.cli import main
+from dit360_desktop.panorama.imageio import read_metadata
+
+WIDTH, HEIGHT = 128, 64
+
+
+@pytest.fixture(scope="module")
+def control_lora(tiny_flux_dir, tmp_path_factory):
+    from dit360_desktop.testing.tiny_control import build_tiny_control_lora
+
+    return build_tiny_control_lora(
+        tmp_path_factory.mktemp("control") / "control.safetensors", tiny_flux_dir / "transformer"
+    )
+
+
+@pytest.fixture
+def panorama(tmp_path):
+    pixels = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    pixels[16:48, 20:60] = 255
+    pixels[:, 120:] = 200  # a bright band that crosses the seam
+    pixels[:, :6] = 200
+    path = tmp_path / "pano.png"
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def args_for(tiny_flux_dir, *extra):
+    return [
+        "generate", "--prompt", "a snowy forest", "--model", str(tiny_flux_dir),
+        "--width", str(WIDTH), "--height", str(HEIGHT), "--steps", "2", "--seed", "3",
+        "--device", "cpu", "--lora", "none", "--quiet", "--no-history", *extra,
+    ]  # fmt: skip
+
+
+def test_control_image_and_lora(tiny_flux_dir, control_lora, panorama, tmp_path):
+    plain, guided = tmp_path / "plain.png", tmp_path / "guided.png"
+    assert main(args_for(tiny_flux_dir, "--output", str(plain))) == 0
+    code = main(
+        args_for(
+            tiny_flux_dir, "--output", str(guided), "--control-image", str(panorama),
+            "--control-lora", str(control_lora), "--control-scale", "0.8", "--control-range", "0:0.6",
+        )
+    )  # fmt: skip
+    assert code == 0
+    assert not np.array_equal(np.asarray(Image.open(plain)), np.asarray(Image.open(guided)))
+    stored = read_metadata(guided).dit360["request"]
+    assert stored["control_image"] == str(panorama)
+    assert stored["control_scale"] == 0.8
+    assert (stored["control_start"], stored["control_end"]) == (0.0, 0.6)
+
+
+def test_control_from_canny_is_written_beside_the_output(tiny_flux_dir, control_lora, panorama, tmp_path):
+    out = tmp_path / "out" / "canny.png"
+    out.parent.mkdir()
+    code = main(
+        args_for(
+            tiny_flux_dir, "--output", str(out), "--control-from", "canny", str(panorama),
+            "--control-lora", str(control_lora),
+        )
+    )  # fmt: skip
+    assert code == 0
+    edges = np.asarray(Image.open(out.parent / "control-canny-pano.png"))
+    assert edges.shape == (HEIGHT, WIDTH, 3)
+    # The box's outline is found, and the band that crosses the seam has no edge at the seam itself.
+    assert edges[16:48, 19:22].max() == 255
+    assert edges[:, :3].max() == 0 and edges[:, -3:].max() == 0
+
+
+def test_control_lora_for_another_base_exits_3(tiny_flux_dir, panorama, tmp_path, capsys):
+    from dit360_desktop.testing.tiny_control import build_bfl_control_lora
+
+    bfl = build_bfl_control_lora(tmp_path / "flux1-depth-dev-lora.safetensors")
+    out = tmp_path / "never.png"
+    code = main(
+        args_for(
+            tiny_flux_dir, "--output", str(out), "--control-image", str(panorama), "--control-lora", str(bfl)
+        )
+    )
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "another base model" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (["--control-range", "0.6:0.4"], "--control-range"),
+        (["--control-range", "0:1.5"], "--control-range"),
+        (["--control-scale", "nan"], "--control-scale"),
+    ],
+)
+def test_bad_control_options_exit_2(tiny_flux_dir, extra, named, capsys):
+    with pytest.raises(SystemExit) as refused:
+        main(args_for(tiny_flux_dir, *extra))
+    assert refused.value.code == 2
+    assert named in capsys.readouterr().err
+
+
+def test_control_image_without_lora_exits_2(tiny_flux_dir, panorama, capsys):
+    assert main(args_for(tiny_flux_dir, "--control-image", str(panorama))) == 2
+    assert "control_lora" in capsys.readouterr().err
