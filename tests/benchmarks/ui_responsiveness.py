@@ -8,7 +8,12 @@ is idle (the baseline) and during each phase:
   is shown (until the worker's ``preload_finished``);
 - cold: the first generation (model load + run);
 - warm: later generations with the model loaded, at CPython's default thread switch interval (5 ms)
-  and at the app's 1 ms (``worker.tune_thread_switching``).
+  and at the app's 1 ms (``worker.tune_thread_switching``);
+- open for editing: an 8192×4096 panorama opened in edit mode (decoded on the thread pool, issue 21
+  item 13), from the call until edit mode is on and one quiet second more;
+- gallery scroll: the history gallery of 2,000 entries scrolled top to bottom with the mouse wheel's step.
+
+``--flows-only`` skips the generations (no model needed) and measures start-up, idle and the flows.
 
 It drives the real MainWindow and GenerationWorker with the SMALL random-weight FLUX model from
 ``dit360_desktop.testing.tiny_flux`` (built on first use and cached with --cache).
@@ -84,11 +89,12 @@ def main() -> int:
     parser.add_argument("--height", type=int, default=256)
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--warm-runs", type=int, default=2)
+    parser.add_argument("--flows-only", action="store_true", help="no generations: start-up, idle, flows")
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="dit360-ui-bench-"))
     os.environ["DIT360_HOME"] = str(home)
-    model = args.model or build_model(args.cache)
+    model = None if args.flows_only else (args.model or build_model(args.cache))
 
     from PySide6.QtWidgets import QApplication
 
@@ -127,7 +133,12 @@ def main() -> int:
         end = time.perf_counter() + seconds
         pump_until(lambda: time.perf_counter() >= end, seconds + 5)
 
-    window = MainWindow(Settings(model_dir=str(model)))
+    # A library of 2,000 entries for the gallery flow (tests/history/history_factory.py).
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "history"))
+    from history_factory import populate_library
+
+    populate_library(home / "library", 2000)
+    window = MainWindow(Settings(model_dir=str(model) if model else None, library_dir=str(home / "library")))
     window.confirm_stop = lambda: True
     devices: list[str] = []
     preloaded: list[bool] = []
@@ -138,13 +149,50 @@ def main() -> int:
     rows = []
     sys.setswitchinterval(0.005)
     start, t0 = probe.mark(), time.perf_counter()
-    pump_until(lambda: bool(devices) and bool(preloaded), 300)
+    pump_until(lambda: bool(devices) and bool(preloaded) and window.gallery is not None, 300)
     rows.append(summarise("start-up + preload", probe.gaps_ms(start, probe.mark()), time.perf_counter() - t0))
     pump_for(2.0)  # let the sample panorama and the gallery settle
 
     start, t0 = probe.mark(), time.perf_counter()
     pump_for(3.0)
     rows.append(summarise("idle (baseline)", probe.gaps_ms(start, probe.mark()), time.perf_counter() - t0))
+
+    # Open an 8192×4096 panorama for editing.
+    from PIL import Image
+
+    big = home / "big.jpg"
+    ramp = np.linspace(0, 255, 8192, dtype=np.float32)
+    heights = np.linspace(0, 255, 4096, dtype=np.float32)[:, None]
+    planes = [
+        np.broadcast_to(ramp, (4096, 8192)),
+        np.broadcast_to(heights, (4096, 8192)),
+        np.full((4096, 8192), 90.0),
+    ]
+    Image.fromarray(np.stack(planes, axis=-1).astype(np.uint8)).save(big, quality=90)
+    edit = window.editing.edit
+    start, t0 = probe.mark(), time.perf_counter()
+    edit.start(big)
+    pump_until(lambda: edit.active, 120)
+    pump_for(1.0)
+    rows.append(
+        summarise("open 8192×4096 for editing", probe.gaps_ms(start, probe.mark()), time.perf_counter() - t0)
+    )
+    edit.stop()
+    # The viewer uploads the panorama it goes back to: not part of the next flow.
+    pump_for(8.0)
+
+    # Scroll the history gallery through its 2,000 entries.
+    bar = window.gallery.view.verticalScrollBar()
+    start, t0 = probe.mark(), time.perf_counter()
+    while bar.value() < bar.maximum():
+        bar.setValue(bar.value() + 240)
+        pump_for(1 / 60)
+    pump_for(1.0)
+    rows.append(
+        summarise(
+            "gallery scroll, 2,000 entries", probe.gaps_ms(start, probe.mark()), time.perf_counter() - t0
+        )
+    )
 
     window.prompt_panel.prompt_edit.setPlainText("a quiet harbour at dusk")
     window.params_panel.set_size(args.width, args.height)
@@ -159,8 +207,9 @@ def main() -> int:
             raise RuntimeError(window.last_error_dialog.report.message)
         rows.append(summarise(label, probe.gaps_ms(begin, probe.mark()), time.perf_counter() - t_start))
 
-    one_run("cold run (load + generate)")
-    for interval_ms in (5.0, 1.0):
+    if not args.flows_only:
+        one_run("cold run (load + generate)")
+    for interval_ms in () if args.flows_only else (5.0, 1.0):
         sys.setswitchinterval(interval_ms / 1000)
         for index in range(args.warm_runs):
             one_run(f"warm run {index + 1}, switch {interval_ms:g} ms")
