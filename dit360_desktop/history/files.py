@@ -21,6 +21,8 @@ from dit360_desktop.panorama.fileio import TEMP_PREFIX
 
 # An edit's mask sits beside its image as <image stem>.mask.png (history/lineage.py).
 MASK_SUFFIX = ".mask.png"
+# A depth entry keeps its float map beside its preview image as <stem>.depth.exr (ui/depth).
+DEPTH_SUFFIX = ".depth.exr"
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,11 @@ THUMBNAILS_DIR = "thumbnails"
 THUMBNAIL_SUFFIX = ".jpg"
 # A leftover older than this is removed even if its pid is alive again (pid reuse, another machine).
 STALE_PARTIAL_S = 3600.0
+
+
+def depth_path_of(image: Path) -> Path:
+    """Where the depth map of a depth entry whose preview is ``image`` is kept."""
+    return image.with_name(image.name.rsplit(".", 1)[0] + DEPTH_SUFFIX)
 
 
 def image_relpath(created_at: float, seed: int | None) -> str:

@@ -210,7 +210,7 @@ class Library:
     ) -> tuple[Result, tuple[Path, bytes] | None]:
         """For an edit: note its parent and mask in ``extra``; return the result as it is recorded (its
         request naming the kept mask) and the mask file to write."""
-        found = lineage.lineage_of(result.request, self.root)
+        found = lineage.lineage_of(result.request, self.root, result.metadata)
         if found is None:
             return result, None
         record: dict[str, str] = {}

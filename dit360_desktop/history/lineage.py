@@ -31,9 +31,18 @@ def mask_relpath(image_relpath: str) -> str:
     return image_relpath.rsplit(".", 1)[0] + MASK_SUFFIX
 
 
-def lineage_of(request: GenerationRequest, root: Path) -> Lineage | None:
-    """What to record for ``request``; None when it is not an edit."""
+# Results derived from a library image without editing it (a depth map, a stereo pair) name their source
+# in their metadata as {key: {"source": path}}; they are linked to it like an edit, without a mask.
+DERIVED_KEYS = ("depth", "stereo")
+
+
+def lineage_of(request: GenerationRequest, root: Path, metadata: dict | None = None) -> Lineage | None:
+    """What to record for ``request`` (and its result's ``metadata``); None when it is not an edit."""
     if not request.is_edit:
+        for key in DERIVED_KEYS:
+            source = ((metadata or {}).get(key) or {}).get("source")
+            if isinstance(source, str):
+                return Lineage(_library_relpath(source, root), None)
         return None
     return Lineage(_library_relpath(request.init_image, root), _mask_png(Path(request.mask_image)))
 

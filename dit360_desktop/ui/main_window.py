@@ -145,6 +145,7 @@ class MainWindow(QMainWindow):
         # Built after the first frame (or on first use): its modules and panels cost ~0.1 s of start-up, and
         # its panels stay hidden until edit or placement mode, so nothing moves when they arrive.
         self._editing: EditingFeature | None = None
+        self.depth: Any = None  # Depth & 3D (ui/depth), built after the first frame
         self._restore_settings()
         if not self.settings.window_geometry:
             self.resize(1440, 880)
@@ -293,10 +294,16 @@ class MainWindow(QMainWindow):
         steps.add("notices", self._show_startup_notices)
         steps.add("init image", lambda: self.generation.restore_init_image(
             self.drop, self.settings.init_image, self.settings.init_fit))  # fmt: skip
+        steps.add("depth", self._build_depth)
         steps.add("history", self.history.attach)
         if self._start_worker:
             steps.add("generation thread", self.start_worker)
         steps.start()
+
+    def _build_depth(self) -> None:
+        from dit360_desktop.ui.depth.feature import DepthFeature
+
+        self.depth = DepthFeature(self.context)
 
     def _start_sample(self) -> None:
         if self._current_panorama is None:

@@ -22,7 +22,14 @@ from PySide6.QtWidgets import QDockWidget, QWidget
 from dit360_desktop.panorama.request import GenerationRequest
 from dit360_desktop.settings import Settings
 from dit360_desktop.ui.common.form import GenerationForm
-from dit360_desktop.ui.common.jobs import ErrorReport, JobInfo, JobStatus, RepairJob, UpscaleJob
+from dit360_desktop.ui.common.jobs import (
+    DepthJob,
+    ErrorReport,
+    JobInfo,
+    JobStatus,
+    RepairJob,
+    UpscaleJob,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -40,6 +47,7 @@ class QueueBackend(Protocol):
     def enqueue_many(self, requests: list[GenerationRequest]) -> list[int]: ...
     def enqueue_repair(self, repair: RepairJob, request: GenerationRequest) -> int: ...
     def enqueue_upscale(self, upscale: UpscaleJob, request: GenerationRequest) -> int: ...
+    def enqueue_depth(self, depth: DepthJob, request: GenerationRequest) -> int: ...
     def remove(self, job_id: int) -> bool: ...
     def snapshot(self) -> list[JobInfo]: ...
 
@@ -74,6 +82,10 @@ class JobQueue(QObject):
     def enqueue_upscale(self, upscale: UpscaleJob, request: GenerationRequest) -> int:
         self._before_enqueue()
         return self._backend.enqueue_upscale(upscale, request)
+
+    def enqueue_depth(self, depth: DepthJob, request: GenerationRequest) -> int:
+        self._before_enqueue()
+        return self._backend.enqueue_depth(depth, request)
 
     def remove(self, job_id: int) -> bool:
         return self._backend.remove(job_id)

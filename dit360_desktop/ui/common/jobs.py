@@ -78,6 +78,16 @@ class UpscaleJob:
 
 
 @dataclass(frozen=True)
+class DepthJob:
+    """The distance map of a library image (core/tasks/depth.py); saved as an entry linked to ``source``,
+    with the float map beside its preview (``<image>.depth.exr``)."""
+
+    source: Path
+    depth_model: Path
+    size: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
 class FinishedJob:
     job_id: int
     # The request as run (seed resolved).
@@ -91,6 +101,8 @@ class FinishedJob:
     save_error: str | None = None
     # Where the recovery copy went when the library could not take the result (None if that failed too).
     recovery_path: str | None = None
+    # A depth job's float map (EXR): beside the saved entry, else in a temporary folder the worker keeps.
+    depth_path: str | None = None
 
 
 class ErrorKind(str, Enum):

@@ -32,6 +32,7 @@ from dit360_desktop.panorama.events import CancelToken, Stage, StageEvent, StepE
 from dit360_desktop.panorama.options import EngineOptions
 from dit360_desktop.panorama.request import GenerationRequest
 from dit360_desktop.ui.common.jobs import (
+    DepthJob,
     ErrorKind,
     FinishedJob,
     JobInfo,
@@ -84,6 +85,7 @@ class _Job:
         request: GenerationRequest,
         repair: RepairJob | None = None,
         upscale: UpscaleJob | None = None,
+        depth: DepthJob | None = None,
     ) -> None:
         self.job_id = job_id
         self.request = request
@@ -93,6 +95,7 @@ class _Job:
         # its prompt and settings (the template of the engine request built when the job runs).
         self.repair = repair
         self.upscale = upscale
+        self.depth = depth
         self.work_dir: str | None = None
 
     def engine_request(self, template: GenerationRequest) -> Any:
@@ -112,6 +115,13 @@ class _Job:
             return UpscaleRequest(
                 spec.source, spec.scale, spec.sr_model, template, tile=spec.tile, detail=spec.detail
             )
+        if self.depth is not None:
+            from dit360_desktop.panorama.depth_requests import DepthRequest
+
+            # The float map is written here; the worker keeps it beside the saved entry.
+            self.work_dir = tempfile.mkdtemp(prefix="dit360-depth-")
+            spec = self.depth
+            return DepthRequest(spec.source, spec.depth_model, template, Path(self.work_dir), size=spec.size)
         return template
 
     def info(self) -> JobInfo:
@@ -191,6 +201,10 @@ class GenerationWorker(QThread):
     def enqueue_upscale(self, upscale: UpscaleJob, request: GenerationRequest) -> int:
         """Queue a seam-aware upscale of ``upscale.source``; the result is saved as a new entry."""
         return self._enqueue_job(request, upscale=upscale)
+
+    def enqueue_depth(self, depth: DepthJob, request: GenerationRequest) -> int:
+        """Queue the distance map of ``depth.source``; saved as an entry linked to it (ui/depth)."""
+        return self._enqueue_job(request, depth=depth)
 
     def _enqueue_job(self, request: GenerationRequest, **task: Any) -> int:
         with self._cond:
@@ -483,19 +497,41 @@ class GenerationWorker(QThread):
         image = np.ascontiguousarray(np.asarray(result.image.convert("RGB"), dtype=np.uint8))
         finished = FinishedJob(job.job_id, result.request, image, dict(result.metadata))
         if self._store_factory is None:
-            return finished  # no library configured (tests, or saving switched off)
+            return _keep_depth(finished, result, None)  # no library configured (tests, or saving off)
         from dit360_desktop.history.saving import LibraryOnDemand, save_result
 
         if self._library is None:
             self._library = LibraryOnDemand(self._store_factory)
         saved = save_result(result, library=self._library.get(), library_error=self._library.error)
-        return dataclasses.replace(
+        finished = dataclasses.replace(
             finished,
             entry=saved.entry,
             saved_path=str(saved.entry.path) if saved.entry is not None else None,
             save_error=saved.error_text,
             recovery_path=str(saved.recovered) if saved.recovered is not None else None,
         )
+        return _keep_depth(finished, result, saved.entry)
+
+
+def _keep_depth(finished: FinishedJob, result: Any, entry: Any) -> FinishedJob:
+    """A depth job's float map, moved out of its work folder (removed after the job): beside the saved
+    entry's image, else into a folder of its own."""
+    exr = (result.metadata.get("depth") or {}).get("exr")
+    if not exr:
+        return finished
+    from dit360_desktop.history.files import depth_path_of
+    from dit360_desktop.panorama.fileio import write_atomic
+
+    if entry is not None:
+        target = depth_path_of(Path(entry.path))
+    else:
+        target = Path(tempfile.mkdtemp(prefix="dit360-depth-kept-")) / Path(exr).name
+    try:
+        write_atomic(target, lambda temp: shutil.copyfile(exr, temp))
+    except OSError as e:
+        log.warning("The depth map could not be kept at %s: %s", target, e)
+        return dataclasses.replace(finished, save_error=finished.save_error or str(e))
+    return dataclasses.replace(finished, depth_path=str(target))
 
 
 def _planned_device() -> str:

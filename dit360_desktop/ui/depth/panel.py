@@ -1,0 +1,184 @@
+"""The Depth & 3D panel of one panorama: estimate its depth (a worker job), show it on the sphere in false
+colour, and export the depth, the mesh, the point cloud, the splats and a stereo pair."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from dit360_desktop.ui.depth.exports import FOLDER_KEY, KINDS, Export, with_suffix
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DepthTarget:
+    """A panorama file and, once estimated, its distance map (EXR) and whether that is in metres."""
+
+    image: Path
+    depth: Path | None = None
+    metric: bool = False
+    entry_id: int | None = None
+
+
+class DepthPanel(QDialog):
+    estimate_requested = Signal(object)  # DepthTarget
+    export_requested = Signal(object)  # Export
+    show_depth_toggled = Signal(bool)
+
+    def __init__(self, folders: dict[str, Any], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("DepthPanel")
+        self.setWindowTitle("Depth & 3D")
+        self._folders = folders
+        self.target: DepthTarget | None = None
+        layout = QVBoxLayout(self)
+        self.source_label = QLabel()
+        self.source_label.setWordWrap(True)
+        layout.addWidget(self.source_label)
+        self.estimate_button = QPushButton("Estimate depth")
+        self.estimate_button.setToolTip(
+            "Depth Anything V2 on six views over the sphere, merged with no seam; runs in the queue "
+            "(progress there, Esc cancels) and is saved as a history entry linked to this panorama."
+        )
+        self.estimate_button.clicked.connect(
+            lambda: self.target and self.estimate_requested.emit(self.target)
+        )
+        layout.addWidget(self.estimate_button)
+        self.state_label = QLabel()
+        self.state_label.setObjectName("Hint")
+        self.state_label.setWordWrap(True)
+        layout.addWidget(self.state_label)
+        self.show_depth = QCheckBox("Show the depth on the sphere (false colour: near = red, far = blue)")
+        self.show_depth.toggled.connect(self.show_depth_toggled)
+        layout.addWidget(self.show_depth)
+
+        box = QGroupBox("Export")
+        grid = QGridLayout(box)
+        options = QFormLayout()
+        self.stride = QSpinBox()
+        self.stride.setRange(1, 64)
+        self.stride.setValue(2)
+        self.stride.setToolTip("One vertex, point or splat per this many pixels.")
+        options.addRow("Stride (mesh, points, splats)", self.stride)
+        self.ipd = QDoubleSpinBox()
+        self.ipd.setRange(0.0, 1.0)
+        self.ipd.setDecimals(3)
+        self.ipd.setSingleStep(0.005)
+        self.ipd.setValue(0.064)
+        self.ipd.setSuffix(" m")
+        options.addRow("Eye distance (stereo)", self.ipd)
+        grid.addLayout(options, 0, 0, 1, 2)
+        self.export_buttons: dict[str, QPushButton] = {}
+        for index, kind in enumerate(KINDS.values()):
+            button = QPushButton(kind.label)
+            button.setObjectName(f"export_{kind.key}")
+            button.clicked.connect(lambda _=False, key=kind.key: self.choose_export(key))
+            grid.addWidget(button, 1 + index // 2, index % 2)
+            self.export_buttons[kind.key] = button
+        layout.addWidget(box)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)
+        self.progress.setVisible(False)
+        layout.addWidget(self.progress)
+        self.set_target(None)
+
+    # ---- state ---------------------------------------------------------------------------------------
+
+    def set_target(self, target: DepthTarget | None) -> None:
+        if self.show_depth.isChecked() and (target is None or target.depth is None):
+            self.show_depth.setChecked(False)
+        self.target = target
+        has_depth = target is not None and target.depth is not None
+        self.source_label.setText(f"<b>{target.image.name}</b>" if target else "No panorama chosen.")
+        self.estimate_button.setEnabled(target is not None)
+        self.estimate_button.setText("Estimate depth again" if has_depth else "Estimate depth")
+        self.show_depth.setEnabled(has_depth)
+        for button in self.export_buttons.values():
+            button.setEnabled(has_depth)
+        if not self.progress.isVisible():
+            self.state_label.setText(
+                f"Depth: {target.depth.name} ({'metres' if target.metric else 'relative, 3 m median in 3D'})"
+                if has_depth
+                else "No depth yet: estimate it first."
+            )
+
+    def set_busy(self, text: str | None) -> None:
+        """Show ``text`` with a busy bar (None: idle)."""
+        self.progress.setVisible(text is not None)
+        if text is not None:
+            self.state_label.setText(text)
+        else:
+            self.set_target(self.target)
+
+    # ---- exports -------------------------------------------------------------------------------------
+
+    def choose_export(self, key: str) -> None:
+        target = self.target
+        if target is None or target.depth is None:
+            return
+        kind = KINDS[key]
+        folder = Path(self._folders.get(FOLDER_KEY) or target.image.parent)
+        default = folder / f"{target.image.stem}-{key}{kind.suffix}"
+        name = self.ask_path(kind.label.rstrip("…"), default, kind.file_filter)
+        if not name:
+            return
+        path = with_suffix(Path(name), key)
+        if path.exists() and not self.confirm_overwrite(path):
+            return
+        self._folders[FOLDER_KEY] = str(path.parent)
+        self.export_requested.emit(
+            Export(key, path, stride=self.stride.value(), ipd=self.ipd.value(), metric=target.metric)
+        )
+
+    def ask_path(self, title: str, default: Path, file_filter: str) -> str:
+        """The file to write (tests replace this); the overwrite question is ours (``confirm_overwrite``)."""
+        name, _ = QFileDialog.getSaveFileName(
+            self, title, str(default), file_filter, options=QFileDialog.Option.DontConfirmOverwrite
+        )
+        return name
+
+    def confirm_overwrite(self, path: Path) -> bool:
+        """Ask before an export replaces a file; tests replace this."""
+        answer = QMessageBox.question(
+            self,
+            "Replace existing file?",
+            f"{path.name} already exists in {path.parent}. Replace it?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+
+def load_pair(target: DepthTarget) -> tuple[np.ndarray, np.ndarray]:
+    """The panorama (RGB uint8) and its distance map, read off the UI thread by the caller."""
+    from dit360_desktop.panorama.depthmap import read_distance
+    from dit360_desktop.panorama.userimage import load_user_image
+
+    assert target.depth is not None
+    return np.asarray(load_user_image(target.image).convert("RGB")), read_distance(target.depth)
+
+
+Loader = Callable[[DepthTarget], tuple[np.ndarray, np.ndarray]]

@@ -1,0 +1,160 @@
+"""Depth & 3D in the main window: offered in the Generate menu and in the gallery's context menu (through
+the history hub), the depth estimated on the worker, shown on the sphere in false colour (and back), and
+every export written from the same panel with its folder remembered and overwrites asked."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dit360_desktop.panorama.depthmap import read_distance
+from dit360_desktop.settings import Settings
+from dit360_desktop.ui.depth.false_colour import false_colour
+
+SHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
+
+
+@pytest.fixture
+def window(qtbot, depth_worker, room_entry, tiny_depth_dir, monkeypatch):
+    from dit360_desktop.models import depth as depth_models
+    from dit360_desktop.ui.main_window import MainWindow
+
+    monkeypatch.setattr(depth_models, "installed_depth_model", lambda *a: tiny_depth_dir)
+    folder, _entry = room_entry
+    window = MainWindow(Settings(), worker=depth_worker, library_dir_override=folder, start_worker=False)
+    window.confirm_stop = lambda: True
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    with qtbot.waitSignal(window.first_exposed, timeout=20_000):
+        window.show()
+    qtbot.waitUntil(lambda: window.gallery is not None and window.depth is not None, timeout=30_000)
+    yield window
+    window.close()
+
+
+def _estimate(qtbot, window, source) -> None:
+    assert window.gallery.select_entry(source.id)
+    menu = window.gallery.context_menu(on_entry=True)
+    entry_action = next(a for a in menu.actions() if a.objectName() == "act_depth_3d_entry")
+    entry_action.trigger()
+    panel = window.depth.panel
+    assert panel.isVisible() and panel.target.image == source.path and panel.target.depth is None
+    assert not panel.export_buttons["glb"].isEnabled()
+    panel.estimate_button.click()
+    qtbot.waitUntil(lambda: panel.target.depth is not None, timeout=120_000)
+
+
+def test_depth_from_the_gallery_is_shown_in_false_colour_and_back(qtbot, window, room_entry) -> None:
+    _folder, source = room_entry
+    assert window.depth.action in window.menus.generate.actions()
+    _estimate(qtbot, window, source)
+    panel = window.depth.panel
+    distance = read_distance(panel.target.depth)
+    # The result is an entry linked to the source, and the panel finds the map from either entry.
+    entry = window.last_finished.entry
+    assert entry.parent_id == source.id and window.gallery.select_entry(entry.id)
+    rgb = np.asarray(Image.open(source.path).convert("RGB"))
+    window.show_panorama(rgb)
+    before = _frame(qtbot, window)
+    panel.show_depth.setChecked(True)
+    qtbot.waitUntil(lambda: window.depth._shown_rgb is not None, timeout=20_000)
+    shown = window.viewer.panorama
+    assert np.array_equal(shown, false_colour(distance))
+    near = np.unravel_index(distance.argmin(), distance.shape)
+    far = np.unravel_index(distance.argmax(), distance.shape)
+    assert shown[near][0] > shown[near][2] and shown[far][2] > shown[far][0]  # near red, far blue
+    # What the viewer draws changes with the texture, and comes back when the toggle is off.
+    coloured = _frame(qtbot, window)
+    assert np.abs(coloured - before).mean() > 20
+    _save_screenshot(window, panel)
+    panel.show_depth.setChecked(False)
+    assert np.array_equal(window.viewer.panorama, rgb)
+    assert np.abs(_frame(qtbot, window) - before).mean() < 1
+
+
+def _frame(qtbot, window) -> np.ndarray:
+    from PySide6.QtGui import QImage
+
+    from dit360_desktop.ui.common.image_input import qimage_to_rgb
+
+    qtbot.wait(100)
+    image = window.viewer.grabFramebuffer().convertToFormat(QImage.Format.Format_RGB888)
+    return qimage_to_rgb(image).astype(int)
+
+
+def _save_screenshot(window, panel) -> None:
+    """The window (3D view included) with the panel beside it (docs/depth-3d.md, "In the app")."""
+    from PySide6.QtGui import QPainter, QPixmap
+
+    from dit360_desktop.ui.widgets.window_grab import grab_window
+
+    main, side = grab_window(window), panel.grab()
+    shot = QPixmap(main.width() + side.width(), max(main.height(), side.height()))
+    shot.fill(window.palette().window().color())
+    painter = QPainter(shot)
+    painter.drawPixmap(0, 0, main)
+    painter.drawPixmap(main.width(), 0, side)
+    painter.end()
+    SHOTS.mkdir(exist_ok=True)
+    assert shot.save(str(SHOTS / "depth-panel.png"))
+
+
+def test_every_export_from_the_panel(qtbot, window, room_entry, tmp_path) -> None:
+    _folder, source = room_entry
+    _estimate(qtbot, window, source)
+    panel, feature = window.depth.panel, window.depth
+    out = tmp_path / "out"
+    out.mkdir()
+    asked: list[Path] = []
+    panel.ask_path = lambda title, default, file_filter: str(out / f"scene-{default.name.split('-')[-1]}")
+    panel.confirm_overwrite = lambda path: asked.append(path) or False
+    panel.stride.setValue(1)
+    panel.ipd.setValue(0.0)  # both eyes are the panorama (the random-weight depth has no metric scale)
+    for key in ("depth-exr", "depth-png", "glb", "points", "splats", "stereo"):
+        panel.export_buttons[key].click()
+        assert feature.wait(60)
+        qtbot.waitUntil(lambda: not panel.progress.isVisible(), timeout=20_000)
+    assert window.settings.last_folders["depth-3d"] == str(out)
+    distance = read_distance(panel.target.depth)
+    assert np.array_equal(read_distance(out / "scene-exr.exr"), distance)
+    png = Image.open(out / "scene-png.png")
+    assert png.mode.startswith("I") and png.size == (128, 64) and "dit360-depth" in png.info
+    glb = (out / "scene-glb.glb").read_bytes()
+    assert glb[:4] == b"glTF" and struct.unpack("<I", glb[8:12])[0] == len(glb)
+    points = (out / "scene-points.ply").read_bytes()
+    assert b"element vertex 8192\n" in points[:300]  # one point per pixel at stride 1
+    splats = (out / "scene-splats.ply").read_bytes()
+    assert b"element vertex 8192\n" in splats[:400] and b"property float f_dc_0" in splats[:400]
+    stereo = Image.open(out / "scene-stereo.png")
+    assert stereo.size == (128, 128) and stereo.mode == "RGBA"
+    assert json.loads(stereo.info["dit360"])["stereo"]["left_eye"] == "top"
+    rgb = np.asarray(Image.open(source.path).convert("RGB"))
+    pair = np.asarray(stereo)
+    assert np.array_equal(pair[:64, :, :3], rgb) and np.array_equal(pair[64:, :, :3], rgb)
+    # An eye distance the depth cannot hold is a sentence, and no file.
+    panel.ipd.setValue(1.0)
+    asked_before = len(asked)
+    panel.ask_path = lambda title, default, file_filter: str(out / "too-wide.png")
+    panel.export_buttons["stereo"].click()
+    feature.wait(60)
+    qtbot.waitUntil(lambda: window.last_error_dialog is not None, timeout=20_000)
+    assert "inside the eyes' circle" in window.last_error_dialog.report.message
+    window.last_error_dialog.close()
+    assert not (out / "too-wide.png").exists() and len(asked) == asked_before
+    panel.ask_path = lambda title, default, file_filter: str(out / f"scene-{default.name.split('-')[-1]}")
+    # An existing file is replaced only when the person says so.
+    before = (out / "scene-glb.glb").stat().st_mtime_ns
+    panel.export_buttons["glb"].click()
+    assert asked == [out / "scene-glb.glb"] and feature.wait(5)
+    assert (out / "scene-glb.glb").stat().st_mtime_ns == before
+    panel.confirm_overwrite = lambda path: True
+    panel.stride.setValue(4)
+    panel.export_buttons["glb"].click()
+    assert feature.wait(60)
+    qtbot.waitUntil(lambda: not panel.progress.isVisible(), timeout=20_000)
+    assert (out / "scene-glb.glb").read_bytes() != glb
