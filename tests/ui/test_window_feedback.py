@@ -76,3 +76,13 @@ def test_the_viewer_remembers_its_folders_in_the_window_settings(window, tmp_pat
     assert window.settings.last_folders["snapshot"] == str(tmp_path)
     window.settings.last_folders = {"snapshot": "/elsewhere"}  # the Settings dialog replaces the dict
     assert controls.folders()["snapshot"] == "/elsewhere"
+
+
+def test_an_entry_action_offered_after_the_history_closed_goes_nowhere(qtbot, window) -> None:
+    from PySide6.QtGui import QAction
+
+    qtbot.waitUntil(lambda: window.gallery is not None, timeout=20_000)
+    window.history.shutdown()
+    window.context.history.add_entry_action(QAction("Late", window))  # raised in the gallery's slot
+    window.context.history.add_entry(None)
+    assert window.gallery is None

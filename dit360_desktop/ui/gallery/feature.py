@@ -72,6 +72,8 @@ class HistoryFeature(QObject):
         attach_upscale(gallery, c.jobs, c.parent)  # entry → Upscale… (docs/finishing.md)
 
     def _offer(self, action: Any) -> None:
+        if self.gallery is None:  # shut down: the hub still has it for nobody
+            return
         action.setParent(self.gallery)  # the gallery's context menu owns it from now on
         self.gallery.add_entry_action(action)
 
@@ -98,6 +100,9 @@ class HistoryFeature(QObject):
 
     def shutdown(self) -> None:
         if self.gallery is not None:
+            hub = self.context.history
+            hub.entry_added.disconnect(self.gallery.add_entry)
+            hub.entry_action_added.disconnect(self._offer)
             self.gallery.shutdown()
             self.gallery.library.close()
             self.gallery = None
