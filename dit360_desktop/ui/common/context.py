@@ -28,6 +28,7 @@ from dit360_desktop.ui.common.jobs import (
     JobInfo,
     JobStatus,
     RepairJob,
+    StereoJob,
     UpscaleJob,
 )
 
@@ -48,6 +49,7 @@ class QueueBackend(Protocol):
     def enqueue_repair(self, repair: RepairJob, request: GenerationRequest) -> int: ...
     def enqueue_upscale(self, upscale: UpscaleJob, request: GenerationRequest) -> int: ...
     def enqueue_depth(self, depth: DepthJob, request: GenerationRequest) -> int: ...
+    def enqueue_stereo(self, stereo: StereoJob, request: GenerationRequest) -> int: ...
     def remove(self, job_id: int) -> bool: ...
     def snapshot(self) -> list[JobInfo]: ...
 
@@ -86,6 +88,10 @@ class JobQueue(QObject):
     def enqueue_depth(self, depth: DepthJob, request: GenerationRequest) -> int:
         self._before_enqueue()
         return self._backend.enqueue_depth(depth, request)
+
+    def enqueue_stereo(self, stereo: StereoJob, request: GenerationRequest) -> int:
+        self._before_enqueue()
+        return self._backend.enqueue_stereo(stereo, request)
 
     def remove(self, job_id: int) -> bool:
         return self._backend.remove(job_id)

@@ -88,6 +88,20 @@ class DepthJob:
 
 
 @dataclass(frozen=True)
+class StereoJob:
+    """Top/bottom stereo of a library image (core/tasks/stereo.py) from its distance map ``depth``
+    (``metric`` False: relative, taken at a 3 m median); ``fill`` "dit360" regenerates the disocclusions
+    with the blend edit (needs FLUX.1-dev), "none" leaves them black in the entry. Saved as an entry linked
+    to ``source``."""
+
+    source: Path
+    depth: Path
+    metric: bool
+    ipd: float
+    fill: str = "none"
+
+
+@dataclass(frozen=True)
 class FinishedJob:
     job_id: int
     # The request as run (seed resolved).

@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
 
 from dit360_desktop.ui.common.context import AppContext
-from dit360_desktop.ui.common.jobs import DepthJob, FinishedJob, error_report
+from dit360_desktop.ui.common.jobs import DepthJob, FinishedJob, StereoJob, error_report
 from dit360_desktop.ui.depth.panel import DepthPanel, DepthTarget, load_pair
 from dit360_desktop.ui.widgets.background import BackgroundOp, OpContext
 
@@ -63,6 +63,7 @@ class DepthFeature(QObject):
         self.panel = DepthPanel(context.settings.last_folders, context.parent)
         self.panel.estimate_requested.connect(self.estimate)
         self.panel.export_requested.connect(self.export)
+        self.panel.stereo_requested.connect(self.stereo)
         self.panel.show_depth_toggled.connect(self.show_depth)
         self.panel.finished.connect(lambda _code: self.panel.show_depth.setChecked(False))
         self.action = QAction("Depth && 3D…", context.parent)
@@ -78,6 +79,7 @@ class DepthFeature(QObject):
         context.jobs.result_ready.connect(self._on_result)
         self._current: Any = None  # the entry on screen (selected, or the last result)
         self._pending: dict[int, Path] = {}  # depth job id → its source image
+        self._stereo_jobs: set[int] = set()
         self._shown_rgb: np.ndarray | None = None  # what the viewer showed before the false colour
         self._op: BackgroundOp | None = None
 
@@ -121,6 +123,16 @@ class DepthFeature(QObject):
         self.context.status.show_message("Depth estimation queued", 4000)
         return job_id
 
+    def stereo(self, target: DepthTarget, ipd: float, fill: bool) -> int | None:
+        if target.depth is None:
+            return None
+        job = StereoJob(target.image, target.depth, target.metric, ipd, "dit360" if fill else "none")
+        job_id = self.context.jobs.enqueue_stereo(job, _template(target.image))
+        self._stereo_jobs.add(job_id)
+        self.panel.state_label.setText(f"Stereo queued (job {job_id}): its progress is in the queue.")
+        self.context.status.show_message("Stereo queued", 4000)
+        return job_id
+
     def depth_model(self) -> Path | None:
         """A depth model folder other than the installed catalog one (None: the catalog's)."""
         return None
@@ -128,6 +140,11 @@ class DepthFeature(QObject):
     def _on_result(self, finished: FinishedJob) -> None:
         if finished.entry is not None:
             self._current = finished.entry
+        if finished.job_id in self._stereo_jobs:
+            self._stereo_jobs.discard(finished.job_id)
+            self.panel.set_target(self.panel.target)
+            self.context.status.show_message("Stereo saved in the history", 6000)
+            return
         source = self._pending.pop(finished.job_id, None)
         if source is None:
             return

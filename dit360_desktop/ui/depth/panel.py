@@ -45,6 +45,7 @@ class DepthTarget:
 
 class DepthPanel(QDialog):
     estimate_requested = Signal(object)  # DepthTarget
+    stereo_requested = Signal(object, float, bool)  # DepthTarget, eye distance (m), fill with DiT360
     export_requested = Signal(object)  # Export
     show_depth_toggled = Signal(bool)
 
@@ -99,6 +100,26 @@ class DepthPanel(QDialog):
             grid.addWidget(button, 1 + index // 2, index % 2)
             self.export_buttons[kind.key] = button
         layout.addWidget(box)
+        stereo_box = QGroupBox("Stereo 360 in the history")
+        stereo_layout = QVBoxLayout(stereo_box)
+        self.fill = QCheckBox("Fill what one eye sees that the panorama does not with DiT360")
+        self.fill.setToolTip(
+            "The blend edit on each eye's holes; needs FLUX.1-dev. Off: the holes stay black."
+        )
+        self.fill.setChecked(True)
+        stereo_layout.addWidget(self.fill)
+        self.stereo_button = QPushButton("Make stereo (top/bottom, left eye on top)")
+        self.stereo_button.setToolTip(
+            "Runs in the queue with the eye distance above; saved as a history entry linked to this panorama."
+        )
+        self.stereo_button.clicked.connect(
+            lambda: (
+                self.target
+                and self.stereo_requested.emit(self.target, self.ipd.value(), self.fill.isChecked())
+            )
+        )
+        stereo_layout.addWidget(self.stereo_button)
+        layout.addWidget(stereo_box)
         self.progress = QProgressBar()
         self.progress.setRange(0, 0)
         self.progress.setVisible(False)
@@ -116,7 +137,7 @@ class DepthPanel(QDialog):
         self.estimate_button.setEnabled(target is not None)
         self.estimate_button.setText("Estimate depth again" if has_depth else "Estimate depth")
         self.show_depth.setEnabled(has_depth)
-        for button in self.export_buttons.values():
+        for button in [*self.export_buttons.values(), self.stereo_button]:
             button.setEnabled(has_depth)
         if not self.progress.isVisible():
             self.state_label.setText(

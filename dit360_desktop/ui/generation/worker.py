@@ -39,6 +39,7 @@ from dit360_desktop.ui.common.jobs import (
     JobStatus,
     ModelState,
     RepairJob,
+    StereoJob,
     UpscaleJob,
     error_report,
 )
@@ -86,6 +87,7 @@ class _Job:
         repair: RepairJob | None = None,
         upscale: UpscaleJob | None = None,
         depth: DepthJob | None = None,
+        stereo: StereoJob | None = None,
     ) -> None:
         self.job_id = job_id
         self.request = request
@@ -96,6 +98,7 @@ class _Job:
         self.repair = repair
         self.upscale = upscale
         self.depth = depth
+        self.stereo = stereo
         self.work_dir: str | None = None
 
     def engine_request(self, template: GenerationRequest) -> Any:
@@ -122,6 +125,8 @@ class _Job:
             self.work_dir = tempfile.mkdtemp(prefix="dit360-depth-")
             spec = self.depth
             return DepthRequest(spec.source, spec.depth_model, template, Path(self.work_dir), size=spec.size)
+        if self.stereo is not None:
+            return _stereo_request(self, self.stereo, template)
         return template
 
     def info(self) -> JobInfo:
@@ -205,6 +210,10 @@ class GenerationWorker(QThread):
     def enqueue_depth(self, depth: DepthJob, request: GenerationRequest) -> int:
         """Queue the distance map of ``depth.source``; saved as an entry linked to it (ui/depth)."""
         return self._enqueue_job(request, depth=depth)
+
+    def enqueue_stereo(self, stereo: StereoJob, request: GenerationRequest) -> int:
+        """Queue top/bottom stereo of ``stereo.source``; saved as an entry linked to it (ui/depth)."""
+        return self._enqueue_job(request, stereo=stereo)
 
     def _enqueue_job(self, request: GenerationRequest, **task: Any) -> int:
         with self._cond:
@@ -511,6 +520,29 @@ class GenerationWorker(QThread):
             recovery_path=str(saved.recovered) if saved.recovered is not None else None,
         )
         return _keep_depth(finished, result, saved.entry)
+
+
+def _stereo_request(job: _Job, spec: StereoJob, template: GenerationRequest) -> Any:
+    """The engine's StereoRequest: its distance map in metres (a relative map scaled to a 3 m median, as
+    the 3D exports take it), written into the job's work folder when it has to be scaled."""
+    from dit360_desktop.panorama.depth_requests import StereoRequest
+
+    job.work_dir = tempfile.mkdtemp(prefix="dit360-stereo-")
+    depth = spec.depth
+    if not spec.metric:
+        from dit360_desktop.panorama.depthmap import read_distance, save_distance_exr
+        from dit360_desktop.panorama.space3d import scene_scale
+
+        distance = read_distance(depth)
+        depth = save_distance_exr(distance * scene_scale(distance, False), Path(job.work_dir) / "metres.exr")
+    return StereoRequest(
+        spec.source,
+        depth,
+        spec.ipd,
+        template,
+        Path(job.work_dir),
+        fill=spec.fill,
+    )
 
 
 def _keep_depth(finished: FinishedJob, result: Any, entry: Any) -> FinishedJob:

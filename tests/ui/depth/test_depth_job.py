@@ -65,3 +65,33 @@ def test_cancelling_a_depth_job_leaves_no_entry_and_no_map(
         assert library.children(source.id) == []
         assert library.count() == 1
     assert not list(folder.rglob("*.depth.exr"))
+
+
+def test_a_stereo_job_is_saved_as_an_entry_of_its_source(qtbot, depth_worker, room_entry, tmp_path) -> None:
+    from dit360_desktop.panorama.depthmap import save_distance_exr
+    from dit360_desktop.ui.common.jobs import StereoJob
+    from tests.core.depth.synthetic_room import room_panorama
+
+    folder, source = room_entry
+    truth = room_panorama(128, 64)[1]
+    depth = save_distance_exr(truth, tmp_path / "room.exr")
+    finished, failed = [], []
+    depth_worker.job_finished.connect(finished.append)
+    depth_worker.job_failed.connect(lambda job, report: failed.append(report.message))
+    for ipd, metric in ((0.0, True), (0.064, True), (0.064, False)):
+        depth_worker.enqueue_stereo(StereoJob(source.path, depth, metric, ipd), GenerationRequest(prompt="x"))
+    qtbot.waitUntil(lambda: len(finished) + len(failed) == 3, timeout=120_000)
+    assert not failed
+    rgb = np.asarray(Image.open(source.path).convert("RGB"))
+    pictures = [np.asarray(Image.open(f.entry.path).convert("RGB")) for f in finished]
+    assert all(p.shape == (128, 128, 3) for p in pictures)
+    # ipd 0: both eyes are the panorama; 6.4 cm: the eyes differ from each other and from the input.
+    assert np.array_equal(pictures[0][:64], rgb) and np.array_equal(pictures[0][64:], rgb)
+    assert not np.array_equal(pictures[1][:64], pictures[1][64:])
+    # A relative map is taken at a 3 m median: not the metric result (the room's median is not 3 m).
+    assert not np.array_equal(pictures[1], pictures[2])
+    with Library.open(folder) as library:
+        children = library.children(source.id)
+    assert sorted(c.id for c in children) == sorted(f.entry.id for f in finished)
+    assert finished[1].metadata["stereo"]["ipd_m"] == 0.064
+    assert finished[1].metadata["stereo"]["layout"] == "top-bottom"

@@ -158,3 +158,18 @@ def test_every_export_from_the_panel(qtbot, window, room_entry, tmp_path) -> Non
     assert feature.wait(60)
     qtbot.waitUntil(lambda: not panel.progress.isVisible(), timeout=20_000)
     assert (out / "scene-glb.glb").read_bytes() != glb
+
+
+def test_stereo_from_the_panel_becomes_an_entry_of_the_source(qtbot, window, room_entry) -> None:
+    _folder, source = room_entry
+    _estimate(qtbot, window, source)
+    panel = window.depth.panel
+    assert panel.stereo_button.isEnabled()
+    panel.fill.setChecked(False)
+    panel.ipd.setValue(0.0)
+    panel.stereo_button.click()
+    qtbot.waitUntil(lambda: "stereo" in window.last_finished.metadata, timeout=60_000)
+    entry = window.last_finished.entry
+    assert entry.parent_id == source.id and (entry.width, entry.height) == (128, 128)
+    rgb = np.asarray(Image.open(source.path).convert("RGB"))
+    assert np.array_equal(np.asarray(Image.open(entry.path).convert("RGB"))[64:], rgb)
