@@ -26,9 +26,7 @@ def test_a_painted_edit_runs_on_the_worker_and_lands_in_history_linked_to_its_pa
     library_dir = tmp_path / "library"
     with Library.open(library_dir) as library:
         source = GenerationRequest("This is a panorama image. A lake", width=256, height=128, steps=2, seed=5)
-        parent = library.save(
-            Result(Image.fromarray(analytic), source, {"seed": 5})
-        )
+        parent = library.save(Result(Image.fromarray(analytic), source, {"seed": 5}))
 
     form = GenerationForm()
     form.update({"prompt": "a red boat on the lake", "width": 256, "height": 128, "steps": 2, "seed": 9})

@@ -27,9 +27,7 @@ def entry_in_library(tmp_path):
     request = GenerationRequest(prompt="This is a panorama image. Dunes.", seed=5, width=128, height=64)
     folder = tmp_path / "library"
     with Library.open(folder) as library:
-        entry = library.save(
-            Result(image=Image.fromarray(pixels), request=request, metadata={})
-        )
+        entry = library.save(Result(image=Image.fromarray(pixels), request=request, metadata={}))
     return folder, entry
 
 
