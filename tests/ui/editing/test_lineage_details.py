@@ -24,11 +24,7 @@ def test_details_show_the_parent_and_the_mask(tmp_path):
         parent = library.save(make_result(seed=1))
         base = make_result("This is a panorama image. With a boat", seed=2)
         request = base.request.replace(init_image=str(parent.path), mask_image=str(mask), edit_method="blend")
-        edit = library.save(
-            dataclasses.replace(
-                base, request=request, metadata={**base.metadata, "request": request.to_dict()}
-            )
-        )
+        edit = library.save(dataclasses.replace(base, request=request))  # the request is the one copy
         rows = dict(lineage_rows(edit))
         assert rows["Edit of"] == f"entry #{parent.id} ({parent.path.name})"
         assert rows["Mask"] == str(edit.mask_path) and rows["Edit method"] == "blend"
