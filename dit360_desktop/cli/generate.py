@@ -231,6 +231,11 @@ def run(args: argparse.Namespace) -> int:
 
 def run_with_guides(args: argparse.Namespace, guides_dir: Path) -> int:
     try:
+        # Before the request: a missing guide model names its own remedy, not the base model's.
+        guides = guide_request_fields(args, guides_dir)
+    except (DiT360Error, OSError) as error:
+        return exit_codes.report(error)
+    try:
         preflight.check_prompt_text("--prompt", args.prompt)
         preflight.check_prompt_text("--negative", args.negative)
         request = GenerationRequest(
@@ -249,12 +254,12 @@ def run_with_guides(args: argparse.Namespace, guides_dir: Path) -> int:
             **model_request_fields(args),
             extra_loras=tuple(args.extra_lora),
             step_cache=args.cache,
-            **guide_request_fields(args, guides_dir),
+            **guides,
         )
         request.validate()
         from dit360_desktop.panorama.imageio import load_user_image
 
-        for picture in (request.init_image, request.control_image):
+        for picture in (request.init_image, request.control_image, request.reference_image):
             if picture is not None:
                 load_user_image(picture)
     except (DiT360Error, OSError) as error:

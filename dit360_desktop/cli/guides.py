@@ -1,5 +1,5 @@
 """``dit360 generate``'s guide options (docs/guides.md): structure control from an image, or from a
-panorama's depth or edges.
+panorama's depth or edges; a reference image (FLUX.1 Redux).
 
 ``--control-from depth|canny PANO`` computes the control image before the FLUX model loads: the depth
 task's 8-bit preview (1/distance, near = bright, as the FLUX.1 Depth LoRA was trained on) or OpenCV's
@@ -71,6 +71,25 @@ def add_guide_arguments(parser: argparse.ArgumentParser) -> None:
         help="fractions of the steps where the control acts (default 0:1); outside, it is off",
     )
     group.add_argument(
+        "--reference",
+        default=None,
+        metavar="IMAGE",
+        help="reference image (a panorama or a photo) whose look steers the result (FLUX.1 Redux)",
+    )
+    group.add_argument(
+        "--reference-strength",
+        type=arg_types.parameter("reference_strength"),
+        default=1.0,
+        help="scale of the reference's tokens (0…2; 0: none; default 1)",
+    )
+    group.add_argument(
+        "--redux-model",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="FLUX.1-Redux-dev folder for --reference (default: the installed catalog model)",
+    )
+    group.add_argument(
         "--depth-model",
         type=Path,
         default=None,
@@ -90,7 +109,18 @@ def guide_request_fields(args: argparse.Namespace, work_dir: Path) -> dict:
     if args.control_lora and not Path(args.control_lora).expanduser().exists():
         raise RequestError("--control-lora", f"{args.control_lora} does not exist")
     start, end = args.control_range
+    reference_model = None
+    if args.reference:
+        from dit360_desktop.models.redux import installed_redux_model
+
+        if args.redux_model is not None:
+            reference_model = str(args.redux_model.expanduser())
+        else:
+            reference_model = str(installed_redux_model())
     return {
+        "reference_image": str(Path(args.reference).expanduser()) if args.reference else None,
+        "reference_strength": args.reference_strength,
+        "reference_model": reference_model,
         "control_image": control_image,
         "control_lora": str(Path(args.control_lora).expanduser()) if args.control_lora else None,
         "control_scale": args.control_scale,

@@ -163,7 +163,10 @@ class LoadedModel:
         """The prompt's embeddings, and the negative prompt's when the request uses true CFG."""
         prompts = [request.prompt] + ([request.negative_prompt] if request.uses_true_cfg else [])
         embeds = self.encode_prompts(prompts)
-        return embeds[0], embeds[1] if len(embeds) > 1 else None
+        from dit360_desktop.core.guides.redux import with_reference
+
+        # A reference image's Redux tokens join the prompt's (docs/guides.md); none: unchanged.
+        return with_reference(self, request, embeds[0], embeds[1] if len(embeds) > 1 else None)
 
     def encode_image(self, image: Image.Image, *, seamless: bool) -> torch.Tensor:
         """The scaled (1, C, h, w) latent of a picture, with the tier's VAE tiling."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from dit360_desktop import paths
 from dit360_desktop.panorama.errors import DiT360Error
 
-ROLES = frozenset({"base", "lora", "transformer", "text_encoder_2", "upscaler", "depth"})
+ROLES = frozenset({"base", "lora", "transformer", "text_encoder_2", "upscaler", "depth", "redux"})
 LAYOUTS = frozenset({"diffusers", "lora", "single-file"})
 
 

@@ -25,3 +25,7 @@ FLUX_WEIGHT_CLASSES: dict[str, tuple[str, str]] = {
     "transformer": ("diffusers", "FluxTransformer2DModel"),
     "vae": ("diffusers", "AutoencoderKL"),
 }
+
+# The FLUX.1-Redux-dev folder's sub-folders (``core/guides/redux.py``, ``models/redux.py``): the Redux
+# image embedder, and the SigLIP vision encoder with its image processor.
+REDUX_PARTS = ("image_embedder", "image_encoder", "feature_extractor")

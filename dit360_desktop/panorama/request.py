@@ -96,6 +96,11 @@ class GenerationRequest:
     control_scale: float = 1.0
     control_start: float = 0.0
     control_end: float = 1.0
+    # A reference image (FLUX.1 Redux, docs/guides.md): its tokens join the prompt's, scaled by the strength
+    # (0: none); reference_model is the FLUX.1-Redux-dev folder.
+    reference_image: str | None = None
+    reference_strength: float = 1.0
+    reference_model: str | None = None
 
     def __post_init__(self) -> None:
         # Stored requests (JSON) hold the pairs as lists or {"path", "scale"} objects; anything else is
@@ -189,6 +194,14 @@ class GenerationRequest:
             raise RequestError("control_image", "a Control LoRA needs a control image")
         for name in ("control_scale", "control_start", "control_end"):
             _check_parameter(self, name)
+        for name in ("reference_image", "reference_model"):
+            if getattr(self, name) is not None:
+                _check_type(self, name, str)
+                if not getattr(self, name):
+                    raise RequestError(name, "must be a file path or None")
+        if self.reference_image is not None and self.reference_model is None:
+            raise RequestError("reference_model", "a reference image needs the FLUX.1-Redux-dev folder")
+        _check_parameter(self, "reference_strength")
         if self.control_start >= self.control_end:
             raise RequestError(
                 "control_end", f"must be above control_start ({self.control_start} ≥ {self.control_end})"
@@ -336,6 +349,10 @@ PARAMETERS: dict[str, ParameterSpec] = {
         ParameterSpec(
             "control_end", 0.05, 1.0, 0.05, 2, "Control until",
             "Fraction of the steps where structure control stops acting (1: to the end).",
+        ),
+        ParameterSpec(
+            "reference_strength", 0.0, 2.0, 0.05, 2, "Reference strength",
+            "How strongly the reference image steers (FLUX.1 Redux). 0: not at all.",
         ),
     )
 }  # fmt: skip

@@ -1,11 +1,12 @@
 """CPU benchmark of the guides' cost per denoising step, each against plain generation in the same run.
 
-    python tests/benchmarks/guides_cpu.py [--size 256x512] [--steps 4] [--repeats 3] [--json out.json]
+    python tests/benchmarks/guides_cpu.py [--size 512x256] [--steps 4] [--repeats 3] [--json out.json]
 
-Builds the "small" random FLUX config (hidden 256, 2 double + 4 single blocks) and a random Control LoRA
-for it, then alternates plain and controlled runs (same seed and size; one engine, so the Control LoRA
-is loaded and dropped between them, outside the timed steps) and reports the fastest step of each and
-their ratio. Control widens only the input projection, so the target is ≤ 1.1×.
+Builds the "small" random FLUX config (hidden 256, 2 double + 4 single blocks), a random Control LoRA
+and a random Redux model for it, then alternates plain, controlled and referenced runs (same seed and
+size; one engine, so the Control LoRA is loaded and dropped between them, outside the timed steps) and
+reports the fastest step of each and the ratios to plain. Control widens only the input projection
+(target ≤ 1.1×); Redux adds its tokens to the text stream (target ≤ 1.05×).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dit360_desktop.panorama.events import StepEvent
 from dit360_desktop.panorama.request import GenerationRequest
 from dit360_desktop.testing.tiny_control import build_tiny_control_lora
 from dit360_desktop.testing.tiny_flux import SMALL, build_tiny_flux
+from dit360_desktop.testing.tiny_redux import build_tiny_redux
 
 PROMPT = "This is a panorama image. A harbour town at dawn, fishing boats, mist over the water."
 
@@ -38,16 +40,17 @@ def fastest_step(engine: PanoramaEngine, request: GenerationRequest) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--size", default="256x512", help="HxW")
+    parser.add_argument("--size", default="512x256", help="WxH")
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
-    height, width = (int(v) for v in args.size.split("x"))
+    width, height = (int(v) for v in args.size.split("x"))
 
     with tempfile.TemporaryDirectory() as work:
         folder = build_tiny_flux(Path(work) / "flux", size=SMALL)
         lora = build_tiny_control_lora(Path(work) / "control.safetensors", folder / "transformer")
+        redux = build_tiny_redux(Path(work) / "redux", text_dim=SMALL.text_dim)
         control = Path(work) / "control.png"
         rng = np.random.default_rng(0)
         Image.fromarray(rng.integers(0, 255, (height, width, 3), dtype=np.uint8)).save(control)
@@ -55,19 +58,21 @@ def main(argv: list[str] | None = None) -> int:
             PROMPT, width=width, height=height, steps=args.steps, seed=1, lora_path=None,
             device="cpu", dtype="fp32",
         )  # fmt: skip
-        guided = plain.replace(control_image=str(control), control_lora=str(lora))
+        runs = {
+            "plain": plain,
+            "control": plain.replace(control_image=str(control), control_lora=str(lora)),
+            "reference": plain.replace(reference_image=str(control), reference_model=str(redux)),
+        }
         engine = PanoramaEngine(folder)
-        times: dict[str, list[float]] = {"plain": [], "control": []}
+        times: dict[str, list[float]] = {name: [] for name in runs}
         for _ in range(args.repeats):
-            times["plain"].append(fastest_step(engine, plain))
-            times["control"].append(fastest_step(engine, guided))
-    report = {
-        "size": f"{width}x{height}",
-        "steps": args.steps,
-        "plain_s_per_step": min(times["plain"]),
-        "control_s_per_step": min(times["control"]),
-    }
-    report["control_ratio"] = report["control_s_per_step"] / report["plain_s_per_step"]
+            for name, request in runs.items():
+                times[name].append(fastest_step(engine, request))
+    report: dict = {"size": f"{width}x{height}", "steps": args.steps}
+    for name, values in times.items():
+        report[f"{name}_s_per_step"] = min(values)
+    for name in ("control", "reference"):
+        report[f"{name}_ratio"] = min(times[name]) / min(times["plain"])
     text = json.dumps(report, indent=2)
     sys.stdout.write(text + "\n")
     if args.json is not None:

@@ -108,3 +108,37 @@ def test_bad_control_options_exit_2(tiny_flux_dir, extra, named, capsys):
 def test_control_image_without_lora_exits_2(tiny_flux_dir, panorama, capsys):
     assert main(args_for(tiny_flux_dir, "--control-image", str(panorama))) == 2
     assert "control_lora" in capsys.readouterr().err
+
+
+def test_reference_image_with_redux(tiny_flux_dir, panorama, tmp_path):
+    from dit360_desktop.testing.tiny_redux import build_tiny_redux
+
+    redux = build_tiny_redux(tmp_path / "FLUX.1-Redux-dev")
+    out = tmp_path / "referenced.png"
+    code = main(
+        args_for(
+            tiny_flux_dir, "--output", str(out), "--reference", str(panorama), "--redux-model", str(redux),
+            "--reference-strength", "0.7",
+        )
+    )  # fmt: skip
+    assert code == 0
+    stored = read_metadata(out).dit360["request"]
+    assert stored["reference_image"] == str(panorama)
+    assert stored["reference_strength"] == 0.7
+    assert stored["reference_model"] == str(redux)
+
+
+def test_reference_without_redux_model_exits_3(tiny_flux_dir, panorama, tmp_path, capsys):
+    out = tmp_path / "never.png"
+    assert main(args_for(tiny_flux_dir, "--output", str(out), "--reference", str(panorama))) == 3
+    err = capsys.readouterr().err
+    assert "dit360 models download flux1-redux-dev" in err
+    assert "FLUX.1-dev folder" not in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_reference_strength_out_of_range_exits_2(tiny_flux_dir, panorama, capsys):
+    with pytest.raises(SystemExit) as refused:
+        main(args_for(tiny_flux_dir, "--reference", str(panorama), "--reference-strength", "3"))
+    assert refused.value.code == 2
+    assert "--reference-strength" in capsys.readouterr().err

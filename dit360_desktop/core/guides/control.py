@@ -159,9 +159,17 @@ class ControlLora:
 
         file, state_dict = _read_state_dict(path)
         check_fits(transformer, state_dict, file)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
-            _loader(transformer).load_lora_weights(state_dict, adapter_name=CONTROL_ADAPTER)
+        from diffusers.utils import logging as diffusers_logging
+
+        # diffusers warns that the (absent) text encoder got no LoRA keys; a Control LoRA has none.
+        verbosity = diffusers_logging.get_verbosity()
+        diffusers_logging.set_verbosity_error()
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
+                _loader(transformer).load_lora_weights(state_dict, adapter_name=CONTROL_ADAPTER)
+        finally:
+            diffusers_logging.set_verbosity(verbosity)
         refresh_group_offload(transformer)
         self.path = path
         log.info(
