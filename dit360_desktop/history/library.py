@@ -343,6 +343,9 @@ class Library:
             entry.thumbnail_path.unlink(missing_ok=True)
         if entry.mask_path is not None and entry.mask_path.exists():
             self._trash(entry.mask_path)
+        depth = files.depth_path_of(entry.path)  # a depth entry's float map (ui/depth)
+        if depth.exists():
+            self._trash(depth)
         with self._write() as conn:
             conn.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
             # Its edits stay, as roots of their own (parent_file still names the image they came from).

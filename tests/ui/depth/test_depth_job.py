@@ -43,6 +43,11 @@ def test_a_depth_job_is_saved_as_an_entry_of_its_source_with_the_map_beside_it(
     with Library.open(folder) as library:
         assert [child.id for child in library.children(source.id)] == [entry.id]
         assert library.get(entry.id).metadata["depth"]["source"] == str(source.path)
+    # Deleting the depth entry takes its map along (to the trash, as the image).
+    trashed = []
+    with Library.open(folder, trash=lambda path: (trashed.append(path), path.unlink())) as library:
+        library.delete(entry.id)
+    assert depth_file in trashed and not depth_file.exists()
 
 
 def test_cancelling_a_depth_job_leaves_no_entry_and_no_map(
