@@ -124,8 +124,10 @@ def test_sent_jobs_run_remotely_land_in_the_gallery_and_come_back_when_the_clust
     assert "2 unfinished job(s) are back in the local queue" in window.cluster.last_notice
     # The saved result is in the library the gallery shows.
     if window.gallery is None:
-        window.history.attach()
-    qtbot.waitUntil(lambda: window.gallery.library.count() == 1, timeout=10_000)
+        window.history.attach()  # opens the library on the thread pool, then builds the gallery
+    qtbot.waitUntil(
+        lambda: window.gallery is not None and window.gallery.library.count() == 1, timeout=10_000
+    )
 
 
 def test_an_empty_queue_is_not_sent(window) -> None:
