@@ -1,5 +1,5 @@
 """``dit360 generate``'s guide options (docs/guides.md): structure control from an image, or from a
-panorama's depth or edges; a reference image (FLUX.1 Redux).
+panorama's depth or edges; a reference image (FLUX.1 Redux); regional prompts.
 
 ``--control-from depth|canny PANO`` computes the control image before the FLUX model loads: the depth
 task's 8-bit preview (1/distance, near = bright, as the FLUX.1 Depth LoRA was trained on) or OpenCV's
@@ -90,6 +90,18 @@ def add_guide_arguments(parser: argparse.ArgumentParser) -> None:
         help="FLUX.1-Redux-dev folder for --reference (default: the installed catalog model)",
     )
     group.add_argument(
+        "--regions",
+        default=None,
+        metavar="REGIONS.json",
+        help="regional prompts: a list of {prompt, mask} (equirect masks, white = region; at most 8)",
+    )
+    group.add_argument(
+        "--regions-until",
+        type=arg_types.parameter("regions_until"),
+        default=0.5,
+        help="fraction of the steps during which the regions act, then plain attention (default 0.5)",
+    )
+    group.add_argument(
         "--depth-model",
         type=Path,
         default=None,
@@ -117,7 +129,15 @@ def guide_request_fields(args: argparse.Namespace, work_dir: Path) -> dict:
             reference_model = str(args.redux_model.expanduser())
         else:
             reference_model = str(installed_redux_model())
+    regions_file = None
+    if args.regions:
+        from dit360_desktop.panorama.regions import read_regions
+
+        regions_file = str(Path(args.regions).expanduser().resolve())
+        read_regions(regions_file)  # refused now (exit 2, naming the field), not after the model loads
     return {
+        "regions_file": regions_file,
+        "regions_until": args.regions_until,
         "reference_image": str(Path(args.reference).expanduser()) if args.reference else None,
         "reference_strength": args.reference_strength,
         "reference_model": reference_model,

@@ -96,6 +96,8 @@ class DenoiseHook:
     - ``model_input``: the transformer's ``hidden_states`` from the state (control latents concatenated on
       the channel axis; the state may be a CFG batch of two, so expand to its batch);
     - ``attention_kwargs``: entries of ``joint_attention_kwargs`` for this step's model calls;
+    - ``prompt``: the text stream of this step's model calls from the prompt's (regional prompts append
+      their own tokens while they act);
     - ``after_step``: the state after the Euler step (``stepped``), given the state before it and the
       velocity (pinning kept latents, the reference method's coupled items, masks).
     """
@@ -111,6 +113,9 @@ class DenoiseHook:
 
     def attention_kwargs(self, step: StepInfo) -> dict:
         return {}
+
+    def prompt(self, step: StepInfo, embeds: PromptEmbeds) -> PromptEmbeds:
+        return embeds
 
     def after_step(
         self, step: StepInfo, previous: torch.Tensor, velocity: torch.Tensor, stepped: torch.Tensor
@@ -193,6 +198,7 @@ class Denoiser:
     ):
         batch = tokens.shape[0]
         timestep = t.expand(batch).to(tokens.dtype)
+        embeds = call.prompt(embeds)
         with translate_oom(), _cache_context(self.transformer, context):
             return self.transformer(
                 hidden_states=call.model_input(tokens),
@@ -228,6 +234,11 @@ class _StepCall:
         for hook in self.hooks:
             tokens = hook.model_input(tokens)
         return tokens
+
+    def prompt(self, embeds: PromptEmbeds) -> PromptEmbeds:
+        for hook in self.hooks:
+            embeds = hook.prompt(self.step, embeds)
+        return embeds
 
     def attention_kwargs(self) -> dict:
         merged: dict = {}

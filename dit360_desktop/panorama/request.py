@@ -101,6 +101,10 @@ class GenerationRequest:
     reference_image: str | None = None
     reference_strength: float = 1.0
     reference_model: str | None = None
+    # Regional prompts (docs/guides.md): a REGIONS.json of {prompt, mask}, acting for the first
+    # regions_until of the steps.
+    regions_file: str | None = None
+    regions_until: float = 0.5
 
     def __post_init__(self) -> None:
         # Stored requests (JSON) hold the pairs as lists or {"path", "scale"} objects; anything else is
@@ -202,6 +206,11 @@ class GenerationRequest:
         if self.reference_image is not None and self.reference_model is None:
             raise RequestError("reference_model", "a reference image needs the FLUX.1-Redux-dev folder")
         _check_parameter(self, "reference_strength")
+        if self.regions_file is not None:
+            _check_type(self, "regions_file", str)
+            if not self.regions_file:
+                raise RequestError("regions_file", "must be a file path or None")
+        _check_parameter(self, "regions_until")
         if self.control_start >= self.control_end:
             raise RequestError(
                 "control_end", f"must be above control_start ({self.control_start} ≥ {self.control_end})"
@@ -353,6 +362,10 @@ PARAMETERS: dict[str, ParameterSpec] = {
         ParameterSpec(
             "reference_strength", 0.0, 2.0, 0.05, 2, "Reference strength",
             "How strongly the reference image steers (FLUX.1 Redux). 0: not at all.",
+        ),
+        ParameterSpec(
+            "regions_until", 0.05, 1.0, 0.05, 2, "Regions until",
+            "Fraction of the steps during which regional prompts act; then plain attention.",
         ),
     )
 }  # fmt: skip

@@ -6,7 +6,9 @@ Builds the "small" random FLUX config (hidden 256, 2 double + 4 single blocks), 
 and a random Redux model for it, then alternates plain, controlled and referenced runs (same seed and
 size; one engine, so the Control LoRA is loaded and dropped between them, outside the timed steps) and
 reports the fastest step of each and the ratios to plain. Control widens only the input projection
-(target ≤ 1.1×); Redux adds its tokens to the text stream (target ≤ 1.05×).
+(target ≤ 1.1×); Redux adds its tokens to the text stream (target ≤ 1.05×); one region (the left half,
+its own prompt, acting on every step) adds a full prompt's 512 text tokens and the attention mask
+(target ≤ 1.15×).
 """
 
 from __future__ import annotations
@@ -58,10 +60,16 @@ def main(argv: list[str] | None = None) -> int:
             PROMPT, width=width, height=height, steps=args.steps, seed=1, lora_path=None,
             device="cpu", dtype="fp32",
         )  # fmt: skip
+        mask = np.zeros((height, width), np.uint8)
+        mask[:, : width // 2] = 255
+        Image.fromarray(mask).save(Path(work) / "left.png")
+        regions = Path(work) / "regions.json"
+        regions.write_text(json.dumps([{"prompt": "a lighthouse on the cliffs", "mask": "left.png"}]))
         runs = {
             "plain": plain,
             "control": plain.replace(control_image=str(control), control_lora=str(lora)),
             "reference": plain.replace(reference_image=str(control), reference_model=str(redux)),
+            "regions": plain.replace(regions_file=str(regions), regions_until=1.0),
         }
         engine = PanoramaEngine(folder)
         times: dict[str, list[float]] = {name: [] for name in runs}
@@ -71,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {"size": f"{width}x{height}", "steps": args.steps}
     for name, values in times.items():
         report[f"{name}_s_per_step"] = min(values)
-    for name in ("control", "reference"):
+    for name in ("control", "reference", "regions"):
         report[f"{name}_ratio"] = min(times[name]) / min(times["plain"])
     text = json.dumps(report, indent=2)
     sys.stdout.write(text + "\n")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -142,3 +144,37 @@ def test_reference_strength_out_of_range_exits_2(tiny_flux_dir, panorama, capsys
         main(args_for(tiny_flux_dir, "--reference", str(panorama), "--reference-strength", "3"))
     assert refused.value.code == 2
     assert "--reference-strength" in capsys.readouterr().err
+
+
+def write_regions(folder, regions):
+    mask = np.zeros((HEIGHT, WIDTH), np.uint8)
+    mask[:, : WIDTH // 2] = 255
+    Image.fromarray(mask).save(folder / "left.png")
+    path = folder / "regions.json"
+    path.write_text(json.dumps(regions) if not isinstance(regions, str) else regions)
+    return path
+
+
+def test_regions_file(tiny_flux_dir, tmp_path):
+    regions = write_regions(tmp_path, [{"prompt": "a red dragon", "mask": "left.png"}])
+    out = tmp_path / "regions.png"
+    assert main(args_for(tiny_flux_dir, "--output", str(out), "--regions", str(regions))) == 0
+    stored = read_metadata(out).dit360["request"]
+    assert stored["regions_file"] == str(regions.resolve()) and stored["regions_until"] == 0.5
+
+
+@pytest.mark.parametrize(
+    ("regions", "named"),
+    [
+        ([{"prompt": f"p{i}", "mask": "left.png"} for i in range(9)], "regions: at most 8"),
+        ([{"prompt": "", "mask": "left.png"}], "regions[0].prompt"),
+        ('[{"prompt": "a", ', "regions: regions.json is not valid JSON"),
+    ],
+)
+def test_bad_regions_exit_2_naming_the_field(tiny_flux_dir, tmp_path, regions, named, capsys):
+    path = write_regions(tmp_path, regions)
+    out = tmp_path / "never.png"
+    assert main(args_for(tiny_flux_dir, "--output", str(out), "--regions", str(path))) == 2
+    err = capsys.readouterr().err
+    assert named in err and "Traceback" not in err
+    assert not out.exists()

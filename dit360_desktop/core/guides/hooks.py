@@ -18,4 +18,10 @@ def guide_hooks(
         from dit360_desktop.core.guides.control import control_hook
 
         hooks.append(control_hook(model, request, geometry, dtype))
+    if request.regions_file is not None:
+        from dit360_desktop.core.guides.regions import regions_hook
+
+        regions = regions_hook(model, request, geometry)
+        if regions is not None:
+            hooks.append(regions)
     return hooks
