@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, QSignalBlocker
 from PySide6.QtGui import QAction
 
 from dit360_desktop.ui.common.context import AppContext
@@ -65,7 +65,11 @@ class DepthFeature(QObject):
         self.panel.export_requested.connect(self.export)
         self.panel.stereo_requested.connect(self.stereo)
         self.panel.show_depth_toggled.connect(self.show_depth)
-        self.panel.finished.connect(lambda _code: self.panel.show_depth.setChecked(False))
+        self.panel.show_anaglyph.toggled.connect(self.show_anaglyph)
+        self.panel.ipd.valueChanged.connect(
+            lambda _v: self.panel.show_anaglyph.isChecked() and self.show_anaglyph(True)
+        )
+        self.panel.finished.connect(self._panel_closed)
         self.action = QAction("Depth && 3D…", context.parent)
         self.action.setObjectName("act_depth_3d")
         self.action.setToolTip("Depth, 3D exports and stereo of the panorama on screen.")
@@ -160,30 +164,58 @@ class DepthFeature(QObject):
     # ---- the viewer ------------------------------------------------------------------------------------
 
     def show_depth(self, on: bool) -> None:
-        target = self.panel.target
-        viewer = self.context.viewer.current()
+        self._preview("depth", on)
+
+    def show_anaglyph(self, on: bool) -> None:
+        self._preview("anaglyph", on)
+
+    def _preview(self, kind: str, on: bool) -> None:
+        """Swap the viewer's texture for the depth in false colour or the red/cyan stereo pair (one at a
+        time), and put the panorama back when neither is on."""
+        boxes = {"depth": self.panel.show_depth, "anaglyph": self.panel.show_anaglyph}
         if not on:
-            if self._shown_rgb is not None:
-                viewer.set_panorama(self._shown_rgb)
+            if self._shown_rgb is not None and not any(box.isChecked() for box in boxes.values()):
+                self.context.viewer.current().set_panorama(self._shown_rgb)
                 self._shown_rgb = None
             return
+        for other, box in boxes.items():
+            if other != kind and box.isChecked():
+                with QSignalBlocker(box):
+                    box.setChecked(False)
+        target = self.panel.target
         if target is None or target.depth is None:
             return
+        ipd = self.panel.ipd.value()
 
         def load(ctx: OpContext) -> tuple[np.ndarray, np.ndarray]:
-            from dit360_desktop.ui.depth.false_colour import false_colour
-
             rgb, distance = load_pair(target)
             ctx.raise_if_cancelled()
-            return rgb, false_colour(distance)
+            if kind == "depth":
+                from dit360_desktop.ui.depth.false_colour import false_colour
+
+                return rgb, false_colour(distance)
+            from dit360_desktop.ui.depth.exports import stereo_pair_image
+            from dit360_desktop.ui.depth.stereo_preview import anaglyph
+
+            return rgb, anaglyph(stereo_pair_image(rgb, distance, ipd, target.metric), rgb)
 
         def shown(pair: tuple[np.ndarray, np.ndarray]) -> None:
-            if not self.panel.show_depth.isChecked():
+            if not boxes[kind].isChecked():
                 return
-            self._shown_rgb = pair[0]
+            if self._shown_rgb is None:
+                self._shown_rgb = pair[0]
             self.context.viewer.current().set_panorama(pair[1])
 
-        self._run(load, shown, "Reading the depth…")
+        def failed() -> None:
+            with QSignalBlocker(boxes[kind]):
+                boxes[kind].setChecked(False)
+            self._preview(kind, False)
+
+        self._run(load, shown, "Reading the depth…", on_failure=failed)
+
+    def _panel_closed(self, _code: int) -> None:
+        self.panel.show_depth.setChecked(False)
+        self.panel.show_anaglyph.setChecked(False)
 
     # ---- exports ---------------------------------------------------------------------------------------
 
@@ -205,7 +237,7 @@ class DepthFeature(QObject):
 
         self._run(write, written, f"Writing {export.path.name}…")
 
-    def _run(self, op: Any, success: Any, text: str) -> None:
+    def _run(self, op: Any, success: Any, text: str, on_failure: Any = None) -> None:
         if self._op is not None:
             self._op.cancel()
         self.panel.set_busy(text)
@@ -218,6 +250,8 @@ class DepthFeature(QObject):
         def failed(error: Exception) -> None:
             self._op = None
             self.panel.set_busy(None)
+            if on_failure is not None:
+                on_failure()
             self.context.status.show_error(error_report(error))
 
         self._op = BackgroundOp(self, op, done).failure(failed).run_in_background()

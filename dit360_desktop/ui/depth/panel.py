@@ -75,6 +75,10 @@ class DepthPanel(QDialog):
         self.show_depth = QCheckBox("Show the depth on the sphere (false colour: near = red, far = blue)")
         self.show_depth.toggled.connect(self.show_depth_toggled)
         layout.addWidget(self.show_depth)
+        self.show_anaglyph = QCheckBox(
+            "Preview the stereo pair on the sphere (red/cyan glasses, eye distance below)"
+        )
+        layout.addWidget(self.show_anaglyph)
 
         box = QGroupBox("Export")
         grid = QGridLayout(box)
@@ -129,14 +133,16 @@ class DepthPanel(QDialog):
     # ---- state ---------------------------------------------------------------------------------------
 
     def set_target(self, target: DepthTarget | None) -> None:
-        if self.show_depth.isChecked() and (target is None or target.depth is None):
+        if target is None or target.depth is None:
             self.show_depth.setChecked(False)
+            self.show_anaglyph.setChecked(False)
         self.target = target
         has_depth = target is not None and target.depth is not None
         self.source_label.setText(f"<b>{target.image.name}</b>" if target else "No panorama chosen.")
         self.estimate_button.setEnabled(target is not None)
         self.estimate_button.setText("Estimate depth again" if has_depth else "Estimate depth")
         self.show_depth.setEnabled(has_depth)
+        self.show_anaglyph.setEnabled(has_depth)
         for button in [*self.export_buttons.values(), self.stereo_button]:
             button.setEnabled(has_depth)
         if not self.progress.isVisible():

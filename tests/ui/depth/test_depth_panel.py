@@ -72,6 +72,16 @@ def test_depth_from_the_gallery_is_shown_in_false_colour_and_back(qtbot, window,
     coloured = _frame(qtbot, window)
     assert np.abs(coloured - before).mean() > 20
     _save_screenshot(window, panel)
+    # The red/cyan preview takes the false colour's place (one at a time); with no eye distance it is the
+    # panorama itself.
+    panel.ipd.setValue(0.0)
+    panel.show_anaglyph.setChecked(True)
+    assert not panel.show_depth.isChecked()
+    qtbot.waitUntil(lambda: np.array_equal(window.viewer.panorama, rgb), timeout=20_000)
+    assert window.depth._shown_rgb is rgb or np.array_equal(window.depth._shown_rgb, rgb)
+    panel.show_depth.setChecked(True)
+    assert not panel.show_anaglyph.isChecked()
+    qtbot.waitUntil(lambda: np.array_equal(window.viewer.panorama, false_colour(distance)), timeout=20_000)
     panel.show_depth.setChecked(False)
     assert np.array_equal(window.viewer.panorama, rgb)
     assert np.abs(_frame(qtbot, window) - before).mean() < 1
@@ -173,3 +183,31 @@ def test_stereo_from_the_panel_becomes_an_entry_of_the_source(qtbot, window, roo
     assert entry.parent_id == source.id and (entry.width, entry.height) == (128, 128)
     rgb = np.asarray(Image.open(source.path).convert("RGB"))
     assert np.array_equal(np.asarray(Image.open(entry.path).convert("RGB"))[64:], rgb)
+
+
+def test_red_cyan_preview_of_a_room_on_the_sphere(qtbot, window, tmp_path) -> None:
+    """The synthetic room with its true distance in metres: the preview's red and cyan separate at the
+    depth edges, and the viewer draws it (docs/screenshots/depth-anaglyph.png)."""
+    from dit360_desktop.panorama.depthmap import save_distance_exr
+    from dit360_desktop.ui.depth.panel import DepthTarget
+    from tests.core.depth.synthetic_room import room_panorama
+
+    rgb, distance = room_panorama(1024, 512)
+    Image.fromarray(rgb).save(tmp_path / "room.png")
+    save_distance_exr(distance, tmp_path / "room.exr")
+    window.show_panorama(rgb)
+    before = _frame(qtbot, window)
+    panel = window.depth.panel
+    panel.set_target(DepthTarget(tmp_path / "room.png", tmp_path / "room.exr", metric=True))
+    panel.show()
+    panel.ipd.setValue(0.064)
+    panel.show_anaglyph.setChecked(True)
+    qtbot.waitUntil(lambda: window.depth._shown_rgb is not None, timeout=30_000)
+    shown = window.viewer.panorama.astype(int)
+    # The eyes see the checker's edges in different places: fringes where red and cyan disagree.
+    fringes = np.abs(shown - rgb).max(axis=-1) > 40
+    assert 0.01 < fringes.mean() < 0.5
+    assert (np.abs(_frame(qtbot, window) - before).max(axis=-1) > 40).mean() > 0.005
+    from dit360_desktop.ui.widgets.window_grab import grab_window
+
+    assert grab_window(window.viewer).save(str(SHOTS / "depth-anaglyph.png"))
