@@ -295,6 +295,7 @@ class MainWindow(QMainWindow):
         steps.add("init image", lambda: self.generation.restore_init_image(
             self.drop, self.settings.init_image, self.settings.init_fit))  # fmt: skip
         steps.add("depth", self._build_depth)
+        steps.add("guides", self._build_guides)
         steps.add("history", self.history.attach)
         if self._start_worker:
             steps.add("generation thread", self.start_worker)
@@ -304,6 +305,11 @@ class MainWindow(QMainWindow):
         from dit360_desktop.ui.depth.feature import DepthFeature
 
         self.depth = DepthFeature(self.context)
+
+    def _build_guides(self) -> None:
+        from dit360_desktop.ui.guides.feature import GuidesFeature
+
+        self.guides = GuidesFeature(self.context)
 
     def _start_sample(self) -> None:
         if self._current_panorama is None:
