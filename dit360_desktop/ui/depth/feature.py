@@ -66,6 +66,8 @@ class DepthFeature(QObject):
         self.panel.stereo_requested.connect(self.stereo)
         self.panel.show_depth_toggled.connect(self.show_depth)
         self.panel.show_anaglyph.toggled.connect(self.show_anaglyph)
+        self.panel.show_parallax.toggled.connect(lambda on: self._preview("parallax", on))
+        self.panel.eye_step.connect(self.move_eye)
         self.panel.ipd.valueChanged.connect(
             lambda _v: self.panel.show_anaglyph.isChecked() and self.show_anaglyph(True)
         )
@@ -84,7 +86,8 @@ class DepthFeature(QObject):
         self._current: Any = None  # the entry on screen (selected, or the last result)
         self._pending: dict[int, Path] = {}  # depth job id → its source image
         self._stereo_jobs: set[int] = set()
-        self._shown_rgb: np.ndarray | None = None  # what the viewer showed before the false colour
+        self._shown_rgb: np.ndarray | None = None  # what the viewer showed before a preview
+        self.eye = np.zeros(3)  # the parallax preview's eye, metres from the centre (x right, y up, z fwd)
         self._op: BackgroundOp | None = None
 
     # ---- opening ---------------------------------------------------------------------------------------
@@ -172,7 +175,11 @@ class DepthFeature(QObject):
     def _preview(self, kind: str, on: bool) -> None:
         """Swap the viewer's texture for the depth in false colour or the red/cyan stereo pair (one at a
         time), and put the panorama back when neither is on."""
-        boxes = {"depth": self.panel.show_depth, "anaglyph": self.panel.show_anaglyph}
+        boxes = {
+            "depth": self.panel.show_depth,
+            "anaglyph": self.panel.show_anaglyph,
+            "parallax": self.panel.show_parallax,
+        }
         if not on:
             if self._shown_rgb is not None and not any(box.isChecked() for box in boxes.values()):
                 self.context.viewer.current().set_panorama(self._shown_rgb)
@@ -186,6 +193,7 @@ class DepthFeature(QObject):
         if target is None or target.depth is None:
             return
         ipd = self.panel.ipd.value()
+        eye = self.eye.copy()
 
         def load(ctx: OpContext) -> tuple[np.ndarray, np.ndarray]:
             rgb, distance = load_pair(target)
@@ -194,6 +202,11 @@ class DepthFeature(QObject):
                 from dit360_desktop.ui.depth.false_colour import false_colour
 
                 return rgb, false_colour(distance)
+            if kind == "parallax":
+                from dit360_desktop.ui.depth.parallax import clamp_eye, metres, moved_eye
+
+                distance_m = metres(distance, target.metric)
+                return rgb, moved_eye(rgb, distance_m, clamp_eye(eye, float(distance_m.min())))[0]
             from dit360_desktop.ui.depth.exports import stereo_pair_image
             from dit360_desktop.ui.depth.stereo_preview import anaglyph
 
@@ -213,9 +226,31 @@ class DepthFeature(QObject):
 
         self._run(load, shown, "Reading the depth…", on_failure=failed)
 
+    def move_eye(self, right: float, up: float, forward: float) -> None:
+        """Move the parallax preview's eye in the frame of the view on screen (0, 0, 0: to the centre)."""
+        if (right, up, forward) == (0.0, 0.0, 0.0):
+            self.eye = np.zeros(3)
+        else:
+            from dit360_desktop.ui.depth.parallax import MAX_OFFSET_M, clamp_eye
+
+            yaw = np.radians(self.context.viewer.current().camera.view.yaw)
+            step = np.array(
+                [
+                    right * np.cos(yaw) + forward * np.sin(yaw),
+                    up,
+                    -right * np.sin(yaw) + forward * np.cos(yaw),
+                ]
+            )
+            self.eye = clamp_eye(self.eye + step, MAX_OFFSET_M / 0.9)
+        x, y, z = self.eye
+        self.panel.eye_label.setText(f"Eye: {x:+.2f} m right, {y:+.2f} m up, {z:+.2f} m forward")
+        if self.panel.show_parallax.isChecked():
+            self._preview("parallax", True)
+
     def _panel_closed(self, _code: int) -> None:
         self.panel.show_depth.setChecked(False)
         self.panel.show_anaglyph.setChecked(False)
+        self.panel.show_parallax.setChecked(False)
 
     # ---- exports ---------------------------------------------------------------------------------------
 

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -32,6 +33,22 @@ from dit360_desktop.ui.depth.exports import FOLDER_KEY, KINDS, Export, with_suff
 
 log = logging.getLogger(__name__)
 
+EYE_STEP_M = 0.05
+# (right, up, forward) per key in the view's frame; (0, 0, 0) puts the eye back in the centre.
+_EYE_KEYS = {
+    Qt.Key.Key_W: (0.0, 0.0, EYE_STEP_M),
+    Qt.Key.Key_Up: (0.0, 0.0, EYE_STEP_M),
+    Qt.Key.Key_S: (0.0, 0.0, -EYE_STEP_M),
+    Qt.Key.Key_Down: (0.0, 0.0, -EYE_STEP_M),
+    Qt.Key.Key_A: (-EYE_STEP_M, 0.0, 0.0),
+    Qt.Key.Key_Left: (-EYE_STEP_M, 0.0, 0.0),
+    Qt.Key.Key_D: (EYE_STEP_M, 0.0, 0.0),
+    Qt.Key.Key_Right: (EYE_STEP_M, 0.0, 0.0),
+    Qt.Key.Key_PageUp: (0.0, EYE_STEP_M, 0.0),
+    Qt.Key.Key_PageDown: (0.0, -EYE_STEP_M, 0.0),
+    Qt.Key.Key_0: (0.0, 0.0, 0.0),
+}
+
 
 @dataclass(frozen=True)
 class DepthTarget:
@@ -48,6 +65,8 @@ class DepthPanel(QDialog):
     stereo_requested = Signal(object, float, bool)  # DepthTarget, eye distance (m), fill with DiT360
     export_requested = Signal(object)  # Export
     show_depth_toggled = Signal(bool)
+    # While the parallax preview is on: the eye moved (right, up, forward) in metres, in the view's frame.
+    eye_step = Signal(float, float, float)
 
     def __init__(self, folders: dict[str, Any], parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -79,6 +98,16 @@ class DepthPanel(QDialog):
             "Preview the stereo pair on the sphere (red/cyan glasses, eye distance below)"
         )
         layout.addWidget(self.show_anaglyph)
+        self.show_parallax = QCheckBox(
+            "Parallax preview: move the eye with W A S D and the arrows (Page Up/Down: up, down; 0: centre)"
+        )
+        self.show_parallax.setToolTip(
+            "The displaced panorama seen from an eye up to 0.5 m off the centre; holes in magenta."
+        )
+        layout.addWidget(self.show_parallax)
+        self.eye_label = QLabel()
+        self.eye_label.setObjectName("Hint")
+        layout.addWidget(self.eye_label)
 
         box = QGroupBox("Export")
         grid = QGridLayout(box)
@@ -136,6 +165,7 @@ class DepthPanel(QDialog):
         if target is None or target.depth is None:
             self.show_depth.setChecked(False)
             self.show_anaglyph.setChecked(False)
+            self.show_parallax.setChecked(False)
         self.target = target
         has_depth = target is not None and target.depth is not None
         self.source_label.setText(f"<b>{target.image.name}</b>" if target else "No panorama chosen.")
@@ -143,6 +173,7 @@ class DepthPanel(QDialog):
         self.estimate_button.setText("Estimate depth again" if has_depth else "Estimate depth")
         self.show_depth.setEnabled(has_depth)
         self.show_anaglyph.setEnabled(has_depth)
+        self.show_parallax.setEnabled(has_depth)
         for button in [*self.export_buttons.values(), self.stereo_button]:
             button.setEnabled(has_depth)
         if not self.progress.isVisible():
@@ -159,6 +190,14 @@ class DepthPanel(QDialog):
             self.state_label.setText(text)
         else:
             self.set_target(self.target)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        step = _EYE_KEYS.get(Qt.Key(event.key())) if self.show_parallax.isChecked() else None
+        if step is None:
+            super().keyPressEvent(event)
+            return
+        self.eye_step.emit(*step)
+        event.accept()
 
     # ---- exports -------------------------------------------------------------------------------------
 

@@ -211,3 +211,44 @@ def test_red_cyan_preview_of_a_room_on_the_sphere(qtbot, window, tmp_path) -> No
     from dit360_desktop.ui.widgets.window_grab import grab_window
 
     assert grab_window(window.viewer).save(str(SHOTS / "depth-anaglyph.png"))
+
+
+def test_parallax_preview_moves_the_eye_with_the_keys(qtbot, window, tmp_path) -> None:
+    from PySide6.QtCore import Qt
+
+    from dit360_desktop.panorama.depthmap import save_distance_exr
+    from dit360_desktop.ui.depth.panel import DepthTarget
+    from dit360_desktop.ui.depth.parallax import moved_eye
+    from tests.core.depth.synthetic_room import room_panorama
+
+    rgb, distance = room_panorama(512, 256)
+    Image.fromarray(rgb).save(tmp_path / "room.png")
+    save_distance_exr(distance, tmp_path / "room.exr")
+    window.show_panorama(rgb)
+    window.viewer.camera.look_at(60.0, 0.0)  # "forward" follows the view
+    panel, feature = window.depth.panel, window.depth
+    panel.set_target(DepthTarget(tmp_path / "room.png", tmp_path / "room.exr", metric=True))
+    panel.show()
+    panel.show_parallax.setChecked(True)
+    qtbot.waitUntil(lambda: feature._shown_rgb is not None, timeout=30_000)
+    assert np.array_equal(window.viewer.panorama, rgb)  # the eye starts in the centre
+    yaw = np.radians(window.viewer.camera.view.yaw)
+    for _ in range(12):  # 12 × 5 cm forward, stopped at 0.5 m
+        qtbot.keyClick(panel, Qt.Key.Key_W)
+    forward = np.array([np.sin(yaw), 0.0, np.cos(yaw)])
+    assert np.allclose(feature.eye, 0.5 * forward)
+    qtbot.keyClick(panel, Qt.Key.Key_Left)
+    assert np.linalg.norm(feature.eye) <= 0.5 + 1e-9
+    qtbot.waitUntil(lambda: feature._op is None, timeout=30_000)
+    expected = moved_eye(rgb, distance.astype(np.float64), feature.eye)[0]
+    assert np.array_equal(window.viewer.panorama, expected)
+    assert not np.array_equal(expected, rgb)
+    from dit360_desktop.ui.widgets.window_grab import grab_window
+
+    qtbot.wait(200)
+    assert grab_window(window.viewer).save(str(SHOTS / "depth-parallax.png"))
+    qtbot.keyClick(panel, Qt.Key.Key_0)
+    qtbot.waitUntil(lambda: feature._op is None, timeout=30_000)
+    assert np.array_equal(window.viewer.panorama, rgb) and not feature.eye.any()
+    panel.show_parallax.setChecked(False)
+    assert np.array_equal(window.viewer.panorama, rgb)
