@@ -118,7 +118,7 @@ class DepthFeature(QObject):
         from dit360_desktop.models.depth import installed_depth_model
 
         try:
-            model = self.depth_model() or installed_depth_model()
+            model = installed_depth_model()
         except Exception as e:
             self.context.status.show_error(error_report(e))
             return None
@@ -139,10 +139,6 @@ class DepthFeature(QObject):
         self.panel.state_label.setText(f"Stereo queued (job {job_id}): its progress is in the queue.")
         self.context.status.show_message("Stereo queued", 4000)
         return job_id
-
-    def depth_model(self) -> Path | None:
-        """A depth model folder other than the installed catalog one (None: the catalog's)."""
-        return None
 
     def _on_result(self, finished: FinishedJob) -> None:
         if finished.entry is not None:

@@ -252,3 +252,30 @@ def test_parallax_preview_moves_the_eye_with_the_keys(qtbot, window, tmp_path) -
     assert np.array_equal(window.viewer.panorama, rgb) and not feature.eye.any()
     panel.show_parallax.setChecked(False)
     assert np.array_equal(window.viewer.panorama, rgb)
+
+
+def test_the_menu_opens_the_panorama_on_screen_and_a_missing_model_is_said(
+    qtbot, window, room_entry, monkeypatch
+) -> None:
+    from dit360_desktop.models import depth as depth_models
+    from dit360_desktop.panorama.errors import ModelMissingError
+    from dit360_desktop.ui.common.jobs import ErrorKind
+
+    _folder, source = room_entry
+    assert window.gallery.select_entry(source.id)
+    window.depth.action.trigger()
+    panel = window.depth.panel
+    assert panel.isVisible() and panel.target.image == source.path
+
+    def missing(*_args):
+        raise ModelMissingError("No depth model is installed (Depth Anything V2 Small).")
+
+    monkeypatch.setattr(depth_models, "installed_depth_model", missing)
+    queued = []
+    monkeypatch.setattr(window.context.jobs, "enqueue_depth", lambda *a: queued.append(a) or 1)
+    panel.estimate_button.click()
+    qtbot.waitUntil(lambda: window.last_error_dialog is not None, timeout=10_000)
+    report = window.last_error_dialog.report
+    assert report.kind is ErrorKind.MODEL_MISSING and "depth model" in report.message.lower()
+    assert queued == []
+    window.last_error_dialog.close()
