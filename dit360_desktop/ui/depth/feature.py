@@ -88,6 +88,7 @@ class DepthFeature(QObject):
         self._stereo_jobs: set[int] = set()
         self._shown_rgb: np.ndarray | None = None  # what the viewer showed before a preview
         self.eye = np.zeros(3)  # the parallax preview's eye, metres from the centre (x right, y up, z fwd)
+        self.panel.eye_label.setText("Eye: in the centre")
         self._op: BackgroundOp | None = None
 
     # ---- opening ---------------------------------------------------------------------------------------
