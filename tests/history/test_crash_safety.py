@@ -37,7 +37,9 @@ def test_sigkill_at_random_points_never_corrupts_the_library(tmp_path: Path) -> 
     with Library.open(folder) as lib:
         assert lib.integrity_check() == "ok"
         entries = lib.search()
-        assert entries, "no save ever completed; the delays are too short to test anything"
+        # Every tenth writer completed a save before its kill; every completed save kept its row.
+        assert stats["saves"] >= KILLS // 10, stats
+        assert len(entries) >= stats["saves"], stats
         # Every row's file exists and every image has its row (orphans adopted), with no temp files left.
         assert all(e.path.is_file() and not e.missing for e in entries)
         assert {e.path.relative_to(folder).as_posix() for e in entries} == set(files.list_images(folder))

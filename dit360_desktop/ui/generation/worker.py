@@ -338,11 +338,15 @@ class GenerationWorker(QThread):
                     continue
                 self._publish_queue()
                 try:
-                    self._run_job(job)
+                    announce = self._run_job(job)
                 finally:
                     with self._cond:
                         self._current = None
                     self._publish_queue()
+                # The job's end is announced only once it is true everywhere: the model state is
+                # reported, the job is off the queue and ``is_busy`` no longer counts it. A slot that
+                # reads the worker on job_finished/failed/cancelled (the close guard) sees it done.
+                announce()
         finally:
             if self._unload_on_stop:
                 self._release_engine()
@@ -429,7 +433,8 @@ class GenerationWorker(QThread):
         self._last_memory_report = now
         self.memory_changed.emit(int(self._engine.memory_in_use()))
 
-    def _run_job(self, job: _Job) -> None:
+    def _run_job(self, job: _Job) -> Callable[[], None]:
+        """Run the job; returns how to announce its end (job_finished, job_failed or job_cancelled)."""
         token = job.token
         self.job_started.emit(job.job_id, job.request)
         engine: Engine | None = None
@@ -450,8 +455,7 @@ class GenerationWorker(QThread):
             token.raise_if_cancelled()
         except GenerationCancelled:
             log.info("Job %d cancelled", job.job_id)
-            self.job_cancelled.emit(job.job_id)
-            return
+            return lambda: self.job_cancelled.emit(job.job_id)
         except Exception as e:
             # Every failure reaches the user as a dialog; the traceback goes to the log and the details.
             log.exception("Job %d failed", job.job_id)
@@ -459,17 +463,19 @@ class GenerationWorker(QThread):
                 self._set_model_state(
                     ModelState.MISSING if isinstance(e, ModelMissingError) else ModelState.NOT_LOADED
                 )
-            self.job_failed.emit(job.job_id, error_report(e))
-            return
+            report = error_report(e)
+            return lambda: self.job_failed.emit(job.job_id, report)
         finally:
+            # Before the job's end is announced: a cancelled or failed load reads NOT_LOADED by then.
             if engine is not None:
                 self._show_loaded(engine)
             self._report_memory(force=True)
         try:
-            self.job_finished.emit(self._finish(job, result))
+            finished = self._finish(job, result)
         finally:
             if job.work_dir is not None:
                 shutil.rmtree(job.work_dir, ignore_errors=True)
+        return lambda: self.job_finished.emit(finished)
 
     def _show_loaded(self, engine: Engine) -> None:
         """Model state and device once the engine has (or no longer has) its weights in memory."""
