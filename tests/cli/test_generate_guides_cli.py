@@ -178,3 +178,40 @@ def test_bad_regions_exit_2_naming_the_field(tiny_flux_dir, tmp_path, regions, n
     err = capsys.readouterr().err
     assert named in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_control_from_depth_uses_the_depth_task(tiny_flux_dir, control_lora, panorama, tmp_path):
+    from dit360_desktop.testing.tiny_depth import build_tiny_depth
+
+    depth_model = build_tiny_depth(tmp_path / "Depth-Anything-V2-Tiny")
+    # A textured room-like panorama: the random tiny depth model needs texture for finite distances.
+    rng = np.random.default_rng(0)
+    pixels = (rng.random((HEIGHT, WIDTH, 3)) * 128 + np.linspace(0, 127, HEIGHT)[:, None, None]).astype(
+        np.uint8
+    )
+    Image.fromarray(pixels).save(panorama)
+    out = tmp_path / "out" / "depth-guided.png"
+    out.parent.mkdir()
+    code = main(
+        args_for(
+            tiny_flux_dir, "--output", str(out), "--control-from", "depth", str(panorama),
+            "--depth-model", str(depth_model), "--control-lora", str(control_lora),
+        )
+    )  # fmt: skip
+    assert code == 0
+    control = out.parent / "control-depth-pano.png"
+    depth = np.asarray(Image.open(control))
+    assert depth.shape == (HEIGHT, WIDTH, 3)
+    assert np.array_equal(depth[..., 0], depth[..., 1]) and depth.max() == 255  # grey, 1/distance scaled
+    assert read_metadata(out).dit360["request"]["control_image"] == str(control)
+
+
+def test_control_from_a_missing_panorama_exits_2(tiny_flux_dir, control_lora, tmp_path, capsys):
+    code = main(
+        args_for(
+            tiny_flux_dir, "--control-from", "depth", str(tmp_path / "nope.png"),
+            "--control-lora", str(control_lora),
+        )
+    )  # fmt: skip
+    assert code == 2
+    assert "--control-from" in capsys.readouterr().err
