@@ -19,7 +19,11 @@
 - ``viewer-readout.jpg``: the landscape viewer with its yaw/pitch/FOV readout and the labelled grid;
 - ``flat-fit.jpg``, ``flat-actual-pixels.jpg``: the flat view fitted, and at 1:1 (pixel-true);
 - ``snapshot-dialog.jpg``, ``export-preview.jpg``: the snapshot and the perspective export, started from
-  the view, with presets and a live preview.
+  the view, with presets and a live preview;
+- at 1280×720: ``history-inspector.jpg``: the history inspector on a repair of an edit (lineage link, seam
+  and pole scores before/after, what was applied) and the queue with a finished and a cancelled row;
+  ``edit-run.jpg``: edit mode, the prompt pinned above the scrolled edit panel, the one primary "Run
+  edit"; ``model-manager-pack.jpg``: the model manager after "Make an offline pack…" wrote a pack.
 
     xvfb-run -a -s "-screen 0 1600x1000x24" python docs/make_screenshots.py [--cache /tmp/tiny-flux]
 """
@@ -113,9 +117,16 @@ def main() -> int:
     window.close()
     pump(lambda: not window.worker.isRunning(), timeout=60)
     window.deleteLater()
+    # A fresh profile: the first hour starts with an empty library and no settings, as on a new machine.
+    first_hour = tempfile.mkdtemp(prefix="dit360-shots-first-hour-")
+    os.environ["DIT360_HOME"] = first_hour
     first_hour_screenshots(MainWindow, sample, model, args.out, shoot, pump)
+    os.environ["DIT360_HOME"] = tempfile.mkdtemp(prefix="dit360-shots-inspector-")
+    inspector_screenshots(MainWindow, sample, model, args.out, shoot, pump)
     if args.skip_generating:
         return 0
+    # The run goes into the first hour's library, so the strip shows its five panoramas.
+    os.environ["DIT360_HOME"] = first_hour
 
     # 2. Generating: img2img from the sample with the tiny test model, captured mid-way.
     init = home / "sample.png"
@@ -130,7 +141,8 @@ def main() -> int:
         "the same lake in deep winter, frozen surface, heavy snowfall, blue hour"
     )
     window.params_panel.set_size(1024, 512)
-    window.params_panel.steps.setValue(24)
+    # 15 denoising steps (strength 0.3 of 50): still denoising, with its ETA, when the shot is taken.
+    window.params_panel.steps.setValue(50)
     window.params_panel.strength.setValue(0.3)
     window.viewer.camera.look_at(-20.0, 4.0)
     previews: list[int] = []
@@ -256,7 +268,7 @@ def viewer_screenshots(window, home: Path, out: Path, shoot, pump) -> None:
     request = GenerationRequest("This is a panorama image. a quiet alpine lake at sunset", seed=7)
     entry = window.gallery.library.save(
         Result(image=Image.fromarray(viewer.panorama), request=request,
-               metadata={"request": request.to_dict(), "seed": 7}, latent=None)
+               metadata={}, latent=None)
     )  # fmt: skip
     export = ExportDialog(entry, window, initial_format="perspective", folder=home, view=viewer.camera.view)
     export.view_form.preset.setCurrentIndex(3)  # phone wallpaper
@@ -321,11 +333,7 @@ def first_hour_screenshots(window_class, sample, tiny_model: Path, out: Path, sh
         request = GenerationRequest(
             f"This is a panorama image. {prompt}", seed=1000 + index, width=2048, height=1024
         )
-        metadata = {
-            "request": request.to_dict(),
-            "seed": request.seed,
-            "timings": {"denoising": 41.5 + index},
-        }
+        metadata = {"timings": {"denoising": 41.5 + index}}
         entry = window.gallery.library.save(
             Result(image=Image.fromarray(image), request=request, metadata=metadata, latent=None)
         )
@@ -338,6 +346,114 @@ def first_hour_screenshots(window_class, sample, tiny_model: Path, out: Path, sh
     settings.show()
     save_widget(settings, "settings.jpg")
     settings.close()
+    window.close()
+    pump(seconds=0.2)
+    window.deleteLater()
+
+
+# What ``dit360 repair`` records (history/repair): the seam and pole scores before and after, what it kept.
+REPAIR_BLOCK = {
+    "seam_before": 0.8912,
+    "seam_after": 0.3121,
+    "poles_before": [0.89, 0.86],
+    "poles_after": [0.41, 0.9],
+    "applied": ["seam", "top pole"],
+    "notes": ["The bottom pole repair would have raised its score; not applied."],
+}
+
+
+def inspector_screenshots(window_class, sample, tiny_model: Path, out: Path, shoot, pump) -> None:
+    """At 1280×720: the history inspector on a repair of an edit (lineage links, scores before/after) with
+    a finished and a cancelled row in the queue; edit mode with its one "Run edit" and the prompt pinned
+    above the scrolling panel; and the model manager after "Make an offline pack…"."""
+    import numpy as np
+    from PIL import Image
+
+    from dit360_desktop.history.library import Library
+    from dit360_desktop.models.importer import COPY, import_model
+    from dit360_desktop.panorama.request import GenerationRequest
+    from dit360_desktop.panorama.result import Result
+    from dit360_desktop.settings import Settings
+    from dit360_desktop.ui.common.jobs import FinishedJob
+    from dit360_desktop.ui.editing.brush import Brush, lonlat_to_direction
+    from dit360_desktop.ui.model_manager.dialog import ModelManagerDialog
+
+    home = Path(os.environ["DIT360_HOME"])
+    folder = home / "library"
+    mask = home / "mask.png"
+    height, width = sample.shape[:2]
+    mask_pixels = np.zeros((height, width), np.uint8)
+    mask_pixels[height * 2 // 5 : height * 3 // 5, width * 3 // 8 : width * 5 // 8] = 255
+    Image.fromarray(mask_pixels).save(mask)
+    winter = np.clip(sample.astype(np.float32) * np.array((0.8, 0.9, 1.25), np.float32), 0, 255)
+    winter = winter.astype(np.uint8)
+    base = GenerationRequest(
+        "This is a panorama image. a quiet alpine lake at sunset", seed=1000, width=2048, height=1024
+    )
+    timings = {"timings": {"denoising": 41.5}}
+    with Library.open(folder) as library:
+        parent = library.save(Result(Image.fromarray(sample), base, dict(timings)))
+        edit_request = base.replace(
+            prompt="This is a panorama image. a wooden cabin on the far shore",
+            init_image=str(parent.path), mask_image=str(mask), edit_method="blend", seed=1001,
+        )  # fmt: skip
+        edit = library.save(Result(Image.fromarray(winter), edit_request, dict(timings)))
+        repair_request = edit_request.replace(init_image=str(edit.path))
+        repair = library.save(
+            Result(Image.fromarray(winter), repair_request, {**timings, "repair": REPAIR_BLOCK})
+        )
+
+    window = window_class(Settings(library_dir=str(folder)), start_worker=False)
+    window.confirm_stop = lambda: True
+    window.resize(1280, 720)
+    window.show()
+    pump(lambda: window.viewer.panorama is not None and window.gallery is not None, timeout=120)
+    gallery = window.gallery
+    pump(lambda: gallery.model.row_of(repair.id) is not None, timeout=60)
+    window.queue_panel.add_finished(FinishedJob(1, base, sample, dict(timings)))
+    cancelled = base.replace(prompt="This is a panorama image. the lake in thick morning fog", seed=1002)
+    window.queue_panel.add_cancelled(2, cancelled)
+    if not gallery.select_entry(repair.id):
+        raise RuntimeError("the repaired entry is not in the gallery")
+    window.viewer.camera.look_at(-20.0, 4.0)
+    gallery.model.loader.wait_idle()
+    shoot(window, "history-inspector.jpg")
+
+    editing = window.editing
+    window.prompt_panel.prompt_edit.setPlainText(
+        "a wooden cabin on the far shore, warm lights in the windows"
+    )
+    editing.edit.start(parent.path)
+    pump(lambda: editing.edit.model is not None, timeout=60)
+    model = editing.edit.model
+    model.begin_stroke(lonlat_to_direction(-40.0, 2.0), Brush(7.0, 0.8))
+    for lon in (-30.0, -20.0, -10.0):
+        model.continue_stroke(lonlat_to_direction(lon, 3.0))
+    model.end_stroke()
+    window.viewer.edit_mask_rows_changed(0, model.height)
+    editing.edit._show_state()
+    window.viewer.camera.look_at(-25.0, 4.0)
+    shoot(window, "edit-run.jpg")
+    editing.edit.stop()
+
+    models = home / "models"
+    import_model(tiny_model, mode=COPY, models_dir=models)
+    drive = home / "usb"
+    drive.mkdir()
+    manager = ModelManagerDialog(window, models)
+    manager.resize(980, 600)
+    manager.show()
+    pump(lambda: manager.table.rowCount() > 0, timeout=30)
+    manager.make_pack_in(drive)
+    pump(lambda: any("Wrote an offline pack" in text for text, _ in manager.messages), timeout=120)
+    pump(lambda: manager.pack_button.isEnabled(), timeout=30)
+    pump(seconds=0.5)
+    path = out / "model-manager-pack.jpg"
+    if not manager.grab().toImage().save(str(path), "JPG", 88):
+        raise OSError(f"could not write {path}")
+    print(f"{path} ({path.stat().st_size // 1024} KB)")
+    manager.shutdown()
+    manager.close()
     window.close()
     pump(seconds=0.2)
     window.deleteLater()
