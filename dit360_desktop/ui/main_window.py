@@ -37,6 +37,7 @@ from dit360_desktop.ui.generation.panels import ProgressPanel, StatusReadouts
 from dit360_desktop.ui.generation.side_panel import GeneratePanel
 from dit360_desktop.ui.generation.unsaved_notice import show_unsaved_notice
 from dit360_desktop.ui.generation.worker import GenerationWorker
+from dit360_desktop.ui.guides.feature import GuidesFeature
 from dit360_desktop.ui.menus import build_menus
 from dit360_desktop.ui.session import (
     SessionParts,
@@ -142,6 +143,8 @@ class MainWindow(QMainWindow):
         self.context = self._make_context()
         self.history = HistoryFeature(self.context, self.history_dock)
         self.cluster = ClusterFeature(self.context)
+        # Before the first frame: a visible section added later would move the column under the cursor.
+        self.guides = GuidesFeature(self.context)
         # Built after the first frame (or on first use): its modules and panels cost ~0.1 s of start-up, and
         # its panels stay hidden until edit or placement mode, so nothing moves when they arrive.
         self._editing: EditingFeature | None = None
@@ -295,7 +298,6 @@ class MainWindow(QMainWindow):
         steps.add("init image", lambda: self.generation.restore_init_image(
             self.drop, self.settings.init_image, self.settings.init_fit))  # fmt: skip
         steps.add("depth", self._build_depth)
-        steps.add("guides", self._build_guides)
         steps.add("history", self.history.attach)
         if self._start_worker:
             steps.add("generation thread", self.start_worker)
@@ -305,11 +307,6 @@ class MainWindow(QMainWindow):
         from dit360_desktop.ui.depth.feature import DepthFeature
 
         self.depth = DepthFeature(self.context)
-
-    def _build_guides(self) -> None:
-        from dit360_desktop.ui.guides.feature import GuidesFeature
-
-        self.guides = GuidesFeature(self.context)
 
     def _start_sample(self) -> None:
         if self._current_panorama is None:
