@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from PySide6.QtCore import QThread, Signal
 
-from dit360_desktop.panorama.errors import GenerationCancelled, ModelMissingError
+from dit360_desktop.panorama.errors import GenerationCancelled, ModelInvalidError, ModelMissingError
 from dit360_desktop.panorama.events import CancelToken, Stage, StageEvent, StepEvent
 from dit360_desktop.panorama.options import EngineOptions
 from dit360_desktop.panorama.request import GenerationRequest
@@ -77,6 +77,16 @@ def default_engine_factory(model_dir: Path | None, options: EngineOptions) -> En
     configure_compute_threads(keep_a_core_for_the_ui=True)
 
     return engine_module.PanoramaEngine(resolve_base_model(model_dir), options)
+
+
+def flux_free_engine(options: EngineOptions) -> Engine:
+    """The engine for tasks that need no FLUX.1-dev (depth, 3D exports, plain stereo and upscale) while
+    FLUX.1-dev is not installed: it loads the models those tasks name, and refuses a FLUX task."""
+    engine_module = importlib.import_module("dit360_desktop.core.engine")
+    from dit360_desktop.core.threads import configure_compute_threads
+
+    configure_compute_threads(keep_a_core_for_the_ui=True)
+    return engine_module.PanoramaEngine(None, options)
 
 
 class _Job:
@@ -179,6 +189,8 @@ class GenerationWorker(QThread):
         self._engine: Engine | None = None
         self._engine_dir: Path | None = None
         self._engine_options: EngineOptions | None = None
+        # Why the engine has no FLUX.1-dev (it was built for a task that needs none), None when it has.
+        self._engine_flux_error: Exception | None = None
         self._last_memory_report = 0.0
         self._model_state = ModelState.NOT_LOADED
 
@@ -360,7 +372,7 @@ class GenerationWorker(QThread):
             if self._engine is not None and self._engine.is_loaded:
                 self._engine.unload()
                 log.info("Models unloaded")
-            self._set_model_state(ModelState.NOT_LOADED if self._engine else self._model_state)
+            self._set_model_state(self._idle_state() if self._engine else self._model_state)
             self._report_memory(force=True)
         elif name == "model_dir":
             # The same folder (or None) again after a "missing": the models may have just been installed.
@@ -391,29 +403,46 @@ class GenerationWorker(QThread):
             finally:
                 self.preload_finished.emit()
 
-    def _ensure_engine(self) -> Engine:
+    def _ensure_engine(self, *, needs_flux: bool = True) -> Engine:
+        """The engine for a task; one that ``needs_flux`` resolves FLUX.1-dev (its "not installed" error
+        reaches the user), one that does not runs without it when FLUX.1-dev is missing or unusable."""
         if (
             self._engine is not None
             and self._engine_dir == self._model_dir
             and self._engine_options == self._options
+            and (self._engine_flux_error is None or not needs_flux)
         ):
             return self._engine
         self._release_engine()
         started = time.perf_counter()
+        flux_error: Exception | None = None
         try:
             self._engine = self._engine_factory(self._model_dir, self._options)
-        except ModelMissingError:
-            self._set_model_state(ModelState.MISSING)
-            # The status bar names the device even before a model is installed (#21 item 10).
-            self.device_changed.emit(_planned_device())
-            raise
+        except (ModelMissingError, ModelInvalidError) as error:
+            if isinstance(error, ModelMissingError):
+                self._set_model_state(ModelState.MISSING)
+                # The status bar names the device even before a model is installed (#21 item 10).
+                self.device_changed.emit(_planned_device())
+            if needs_flux:
+                raise
+            log.info("Running without FLUX.1-dev (%s)", error)
+            flux_error = error
+            self._engine = flux_free_engine(self._options)
         finally:
             log.info("Engine set up in %.2f s", time.perf_counter() - started)
         self._engine_dir, self._engine_options = self._model_dir, self._options
+        self._engine_flux_error = flux_error
         self.device_changed.emit(self._engine.device_name if self._engine.is_loaded else _planned_device())
-        self._set_model_state(ModelState.READY if self._engine.is_loaded else ModelState.NOT_LOADED)
+        self._set_model_state(self._idle_state())
         self._report_memory(force=True)
         return self._engine
+
+    def _idle_state(self) -> ModelState:
+        """FLUX.1-dev's state while nothing loads: an engine without it still says it is missing."""
+        if isinstance(self._engine_flux_error, ModelMissingError):
+            return ModelState.MISSING
+        loaded = self._engine is not None and self._engine.is_loaded
+        return ModelState.READY if loaded else ModelState.NOT_LOADED
 
     def _release_engine(self) -> None:
         if self._engine is not None:
@@ -421,6 +450,7 @@ class GenerationWorker(QThread):
                 self._engine.unload()
             self._engine = None
             self._engine_dir = self._engine_options = None
+            self._engine_flux_error = None
 
     def _set_model_state(self, state: ModelState) -> None:
         self._model_state = state
@@ -438,32 +468,40 @@ class GenerationWorker(QThread):
         token = job.token
         self.job_started.emit(job.job_id, job.request)
         engine: Engine | None = None
+        needs_flux = True
         try:
             token.raise_if_cancelled()
-            engine = self._ensure_engine()
-            if not engine.is_loaded:
-                # Shown before the engine's own loading stage: the first load can take a while to start.
-                self._set_model_state(ModelState.LOADING)
-            from dit360_desktop.models.selection import resolve_lora  # the one default-LoRA rule
-
-            request = job.request.replace(lora_path=resolve_lora(job.request.lora_path))
+            request = job.engine_request(job.request)
+            # The task table's ``needs`` say whether FLUX.1-dev must be resolved for this job at all.
+            needs_flux = _needs_flux(request)
+            engine = self._ensure_engine(needs_flux=needs_flux)
+            if needs_flux:
+                request = _with_default_lora(request)
+                if not engine.is_loaded:
+                    # Shown before the engine's own loading stage: the first load can take a while to start.
+                    self._set_model_state(ModelState.LOADING)
             result = engine.run(
-                job.engine_request(request),
+                request,
                 on_event=lambda event: self._relay(job, engine, event),
                 cancel=token,
             )
             token.raise_if_cancelled()
         except GenerationCancelled:
             log.info("Job %d cancelled", job.job_id)
+            _remove_work_dir(job)
             return lambda: self.job_cancelled.emit(job.job_id)
         except Exception as e:
             # Every failure reaches the user as a dialog; the traceback goes to the log and the details.
             log.exception("Job %d failed", job.job_id)
             if engine is not None and not engine.is_loaded:
                 self._set_model_state(
-                    ModelState.MISSING if isinstance(e, ModelMissingError) else ModelState.NOT_LOADED
+                    # A missing depth model is not a missing FLUX.1-dev.
+                    ModelState.MISSING
+                    if isinstance(e, ModelMissingError) and needs_flux
+                    else self._idle_state()
                 )
             report = error_report(e)
+            _remove_work_dir(job)
             return lambda: self.job_failed.emit(job.job_id, report)
         finally:
             # Before the job's end is announced: a cancelled or failed load reads NOT_LOADED by then.
@@ -473,8 +511,7 @@ class GenerationWorker(QThread):
         try:
             finished = self._finish(job, result)
         finally:
-            if job.work_dir is not None:
-                shutil.rmtree(job.work_dir, ignore_errors=True)
+            _remove_work_dir(job)
         return lambda: self.job_finished.emit(finished)
 
     def _show_loaded(self, engine: Engine) -> None:
@@ -484,8 +521,9 @@ class GenerationWorker(QThread):
                 self.device_changed.emit(str(engine.device_name))
                 self._set_model_state(ModelState.READY)
         elif self._model_state in (ModelState.LOADING, ModelState.READY):
-            # A load given up because its job was cancelled, or a failed one.
-            self._set_model_state(ModelState.NOT_LOADED)
+            # A load given up because its job was cancelled, or a failed one (or a FLUX-free task's model
+            # loaded while FLUX.1-dev is still missing).
+            self._set_model_state(self._idle_state())
 
     def _relay(self, job: _Job, engine: Engine, event: Any) -> None:
         import numpy as np
@@ -526,6 +564,28 @@ class GenerationWorker(QThread):
             recovery_path=str(saved.recovered) if saved.recovered is not None else None,
         )
         return _keep_depth(finished, result, saved.entry)
+
+
+def _remove_work_dir(job: _Job) -> None:
+    if job.work_dir is not None:
+        shutil.rmtree(job.work_dir, ignore_errors=True)
+
+
+def _needs_flux(request: Any) -> bool:
+    from dit360_desktop.core.tasks.base import FLUX
+    from dit360_desktop.core.tasks.table import task_for
+
+    return FLUX in task_for(request).needs
+
+
+def _with_default_lora(request: Any) -> Any:
+    """The request with its FLUX settings' LoRA resolved by the one default-LoRA rule."""
+    from dit360_desktop.core.tasks.base import model_settings
+    from dit360_desktop.models.selection import resolve_lora
+
+    settings = model_settings(request)
+    resolved = settings.replace(lora_path=resolve_lora(settings.lora_path))
+    return resolved if request is settings else dataclasses.replace(request, template=resolved)
 
 
 def _stereo_request(job: _Job, spec: StereoJob, template: GenerationRequest) -> Any:
