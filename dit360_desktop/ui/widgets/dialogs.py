@@ -139,7 +139,10 @@ class ErrorDialog(QDialog):
 
 def model_missing_report(message: str, details: str = "", *, manager_available: bool = True) -> ErrorReport:
     """The report for a missing model: what is missing, then the one way to fix it in this app."""
-    if manager_available:
+    if manager_available and "FLUX" not in message:
+        # Another model than FLUX.1-dev (the depth model, an upscaler): the sentence named it.
+        hint = "The model manager downloads it, or imports a copy you already have."
+    elif manager_available:
         hint = (
             "The model manager downloads FLUX.1-dev and the DiT360 LoRA, or imports copies you already have."
         )
