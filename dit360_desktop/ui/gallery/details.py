@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QLabel,
     QLineEdit,
+    QScrollArea,
     QSizePolicy,
     QTextBrowser,
     QToolBar,
@@ -48,6 +49,7 @@ STRIP_PICTURE_SIZE = QSize(160, 80)
 PICTURE_SIZE = QSize(216, 108)
 MAX_CHILD_LINKS = 6
 IMG2IMG_FIELDS = ("init_image", "strength", "fit")
+PLACEHOLDER = "Select a panorama to see its parameters."
 
 
 def details_html(entry: Entry) -> str:
@@ -133,8 +135,8 @@ class DetailsPane(QFrame):
     scores, prompt, tags, actions and every parameter.
 
     In the strip under the viewer (horizontal) the picture, lineage and scores form a column beside the
-    prompt and the parameter table, so all of them are on screen in a 250 px strip at 1280×720; docked
-    at a side they stack.
+    prompt and the parameter table, so all of them are on screen in a 250 px strip at 1280×720 (the column
+    scrolls to a repair's notes); docked at a side they stack.
     """
 
     tags_edited = Signal(list)
@@ -180,8 +182,8 @@ class DetailsPane(QFrame):
         self.scores.setTextFormat(Qt.TextFormat.RichText)
         summary_layout.addWidget(self.scores)
         summary_layout.addStretch(1)
-        summary.setFixedWidth(PICTURE_SIZE.width())
-        self._summary = summary
+        # The column scrolls: a repair's scores and notes are taller than the strip at 1280×720.
+        self._summary = SummaryScroll(summary)
 
         body = QWidget()
         layout = QVBoxLayout(body)
@@ -222,7 +224,7 @@ class DetailsPane(QFrame):
         self.table.setOpenLinks(False)
         self.table.setMinimumHeight(60)
         layout.addWidget(self.table, 1)
-        self._outer.addWidget(summary, 0, Qt.AlignmentFlag.AlignHCenter)
+        self._outer.addWidget(self._summary, 0, Qt.AlignmentFlag.AlignHCenter)
         self._outer.addWidget(body, 1)
         self.show_entry(None)
 
@@ -242,20 +244,18 @@ class DetailsPane(QFrame):
         self._picture_size = STRIP_PICTURE_SIZE if horizontal else PICTURE_SIZE
         # In the strip every line counts: the prompt gets one, the parameter table the rest.
         self._prompt_lines = 1 if horizontal else 2
-        self.prompt.setWordWrap(not horizontal)
-        self.prompt.setMaximumHeight(self._prompt_lines * self.prompt.fontMetrics().lineSpacing() + 4)
         self.picture.setFixedSize(self._picture_size)
-        self._summary.setFixedWidth(self._picture_size.width())
+        self._summary.set_column_width(self._picture_size.width())
+        self._show_prompt()
         if self._entry is not None:
             self._show_picture(self._entry)
-            self._show_prompt()
 
     def show_entry(self, entry: Entry | None) -> None:
         self._entry = entry
         enabled = entry is not None
         self.tags.setEnabled(enabled)
         if entry is None:
-            self.prompt.setText("<span style='color:#8a93a3'>Select a panorama to see its parameters.</span>")
+            self._show_prompt()
             self.prompt.setToolTip("")
             self.tags.clear()
             self.table.clear()
@@ -272,8 +272,15 @@ class DetailsPane(QFrame):
         self.scores.setText(scores_html(entry))
 
     def _show_prompt(self) -> None:
+        line = self.prompt.fontMetrics().lineSpacing()
         if self._entry is None:
+            # A short sentence, wrapped whole: elided to the strip's one line it read "…its parame".
+            self.prompt.setWordWrap(True)
+            self.prompt.setMaximumHeight(3 * line + 4)
+            self.prompt.setText(f"<span style='color:#8a93a3'>{PLACEHOLDER}</span>")
             return
+        self.prompt.setWordWrap(self._prompt_lines > 1)
+        self.prompt.setMaximumHeight(self._prompt_lines * line + 4)
         text = " ".join(self._entry.prompt.split())
         if self._prompt_lines == 1:
             width = max(40, self.prompt.width())
@@ -282,7 +289,7 @@ class DetailsPane(QFrame):
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
-        if self._prompt_lines == 1:
+        if self._prompt_lines == 1 and self._entry is not None:
             self._show_prompt()
 
     def _show_picture(self, entry: Entry) -> None:
@@ -313,6 +320,37 @@ class DetailsPane(QFrame):
         tags = [t.strip() for t in self.tags.text().split(",") if t.strip()]
         if tags != list(self._entry.tags):
             self.tags_edited.emit(tags)
+
+
+class SummaryScroll(QScrollArea):
+    """The picture, lineage and scores column: as tall as its content where there is room (stacked in a
+    side column), scrolling where there is not (the strip under the viewer)."""
+
+    def __init__(self, column: QWidget) -> None:
+        super().__init__()
+        self.setObjectName("GallerySummary")
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        column.setObjectName("GallerySummaryColumn")
+        self.setWidget(column)
+        self.viewport().setAutoFillBackground(False)
+        column.setAutoFillBackground(False)
+        self.set_column_width(PICTURE_SIZE.width())
+
+    def set_column_width(self, width: int) -> None:
+        # Room for the scroll bar beside the picture, so the column never needs a sideways scroll.
+        self.widget().setFixedWidth(width)
+        self.setFixedWidth(width + self.verticalScrollBar().sizeHint().width())
+
+    def sizeHint(self) -> QSize:
+        column = self.widget()
+        height = column.heightForWidth(column.width()) if column.hasHeightForWidth() else -1
+        return QSize(self.maximumWidth(), max(height, column.sizeHint().height()) + 2 * self.frameWidth())
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(self.maximumWidth(), 40)
 
 
 def _entry_link(entry_id: int, label: str) -> str:

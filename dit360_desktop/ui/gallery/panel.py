@@ -45,7 +45,7 @@ from dit360_desktop.ui.gallery.details import DetailsPane
 from dit360_desktop.ui.gallery.export_dialog import ExportDialog, offered_formats, run_export_dialog
 from dit360_desktop.ui.gallery.icons import gallery_icon
 from dit360_desktop.ui.gallery.model import GalleryModel
-from dit360_desktop.ui.gallery.tile import PADDING, TileStyle
+from dit360_desktop.ui.gallery.tile import PADDING, TileStyle, tile_size
 from dit360_desktop.ui.widgets.background import BackgroundOp
 from dit360_desktop.ui.widgets.icons import icon
 
@@ -61,6 +61,7 @@ PANEL_STYLE = """
 #GalleryPanel { background: #1c2028; }
 #GalleryView { background: #171a20; border: 1px solid #2a303b; border-radius: 0px; }
 #GalleryDetails { background: #1c2028; }
+#GallerySummary, #GallerySummaryColumn { background: transparent; }
 #GalleryDetails QToolButton { padding: 3px; }
 #GalleryPrompt { color: #e8ecf2; font-size: 10.5pt; }
 #GalleryTable { background: #171a20; border: 1px solid #2a303b; border-radius: 6px; padding: 4px; }
@@ -109,11 +110,23 @@ class GalleryView(QListView):
         self.setMinimumWidth(MIN_THUMB_WIDTH + 2 * PADDING + 4 * self.spacing() + 16)
 
     def fit_tiles(self, delegate: TileDelegate) -> None:
-        """Size the tiles so whole columns fill the width (no ragged gap on the right)."""
-        available = self.viewport().width() - 2 * self.spacing()
-        columns = max(1, available // (MIN_THUMB_WIDTH + 2 * PADDING + 2 * self.spacing()))
-        thumb = (available // columns) - 2 * PADDING - 2 * self.spacing()
-        thumb = max(64, min(MAX_THUMB_WIDTH, thumb))
+        """Size the tiles so whole columns fill the width (no ragged gap on the right) and a whole tile,
+        caption included, fits the height: a short strip under the viewer gets smaller tiles, several across,
+        instead of one wide tile whose caption and neighbours fall below the fold."""
+        gap = 2 * self.spacing()
+        available = self.viewport().width() - gap
+        # The tallest picture whose card (2:1 picture, padding and two text lines) fits the viewport's height.
+        text = tile_size(0, delegate.style.font).height()
+        tallest = 2 * (self.viewport().height() - gap - text)
+        widest = max(64, min(MAX_THUMB_WIDTH, tallest))
+        # Enough columns that none is wider than that, and no fewer than the width has room for.
+        columns = max(
+            available // (MIN_THUMB_WIDTH + 2 * PADDING + gap),
+            -(-available // (widest + 2 * PADDING + gap)),
+            1,
+        )
+        thumb = (available // columns) - 2 * PADDING - gap
+        thumb = max(64, min(widest, thumb))
         if thumb != delegate.thumb_width:
             delegate.set_style(TileStyle.for_font(thumb, delegate.style.ratio, delegate.style.font))
             # Uniform item sizes cache the first item's size; a new layout pass re-reads it.
