@@ -183,7 +183,7 @@ class DetailsPane(QFrame):
         summary_layout.addWidget(self.scores)
         summary_layout.addStretch(1)
         # The column scrolls: a repair's scores and notes are taller than the strip at 1280×720.
-        self._summary = SummaryScroll(summary)
+        self._summary = SummaryScroll(summary, self.picture)
 
         body = QWidget()
         layout = QVBoxLayout(body)
@@ -270,6 +270,8 @@ class DetailsPane(QFrame):
         self._show_picture(entry)
         self.lineage.setText(lineage_html(entry, self._children_of(entry.id)))
         self.scores.setText(scores_html(entry))
+        # The scroll area does not hear of its column's new height by itself.
+        self._summary.updateGeometry()
 
     def _show_prompt(self) -> None:
         line = self.prompt.fontMetrics().lineSpacing()
@@ -324,10 +326,12 @@ class DetailsPane(QFrame):
 
 class SummaryScroll(QScrollArea):
     """The picture, lineage and scores column: as tall as its content where there is room (stacked in a
-    side column), scrolling where there is not (the strip under the viewer)."""
+    side column), scrolling where there is not (the strip under the viewer); never shorter than the
+    picture."""
 
-    def __init__(self, column: QWidget) -> None:
+    def __init__(self, column: QWidget, picture: QLabel) -> None:
         super().__init__()
+        self._picture = picture
         self.setObjectName("GallerySummary")
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setWidgetResizable(True)
@@ -350,7 +354,7 @@ class SummaryScroll(QScrollArea):
         return QSize(self.maximumWidth(), max(height, column.sizeHint().height()) + 2 * self.frameWidth())
 
     def minimumSizeHint(self) -> QSize:
-        return QSize(self.maximumWidth(), 40)
+        return QSize(self.maximumWidth(), self._picture.minimumHeight() + 2 * self.frameWidth())
 
 
 def _entry_link(entry_id: int, label: str) -> str:

@@ -145,7 +145,7 @@ def test_strip_shows_whole_tiles_and_readable_inspector(qtbot, folder, size) -> 
         window.close()
 
 
-@pytest.mark.parametrize("size", [(340, 380), (340, 560), (700, 340), (900, 240)])
+@pytest.mark.parametrize("size", [(340, 440), (340, 560), (700, 440), (900, 240)])
 def test_tiles_fit_a_docked_or_floating_panel(qtbot, tmp_path: Path, size) -> None:
     """Stacked (a side column or a floating window, tiles above the inspector) and side by side (a strip)."""
     with Library.open(tmp_path / "library") as library:
