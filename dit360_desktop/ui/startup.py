@@ -163,9 +163,10 @@ class IdleProbe(QObject):
 
     def _write(self) -> None:
         import json
+        from itertools import pairwise
         from pathlib import Path
 
-        gaps = [(b - a) * 1000 for a, b in zip(self._ticks, self._ticks[1:], strict=False)]
+        gaps = [(b - a) * 1000 for a, b in pairwise(self._ticks)]
         payload = {
             "max_gap_ms": max(gaps, default=0.0),
             "gaps_over_50ms": sum(1 for g in gaps if g > 50),
