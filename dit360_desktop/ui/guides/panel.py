@@ -43,11 +43,13 @@ class PathRow(QWidget):
         self, form: GenerationForm, name: str, caption: str, *, folder: bool = False, filter: str = ""
     ) -> None:
         super().__init__()
-        self.form, self.name = form, name
+        self.form, self.name, self.caption = form, name, caption
         self.edit = QLineEdit()
         self.edit.setReadOnly(True)
         self.edit.setPlaceholderText("none")
         choose, clear = QPushButton("Choose…"), QPushButton("Clear")
+        choose.setToolTip(f"Choose the {caption.lower()}")
+        clear.setToolTip(f"Use no {caption.lower()}")
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         for widget in (self.edit, choose, clear):
@@ -69,7 +71,7 @@ class PathRow(QWidget):
 
     def _show(self, value: str | None) -> None:
         self.edit.setText(value or "")
-        self.edit.setToolTip(value or "")
+        self.edit.setToolTip(value or f"{self.caption}: none chosen")
 
 
 class GuidesPanel(QGroupBox):
