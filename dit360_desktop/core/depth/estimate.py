@@ -16,7 +16,12 @@ from typing import Protocol
 
 import numpy as np
 
-from dit360_desktop.core.depth.merge import Alignment, align_views, blend_on_sphere, view_distances
+from dit360_desktop.core.depth.merge import (
+    Alignment,
+    align_views,
+    blend_on_sphere,
+    view_distances,
+)
 from dit360_desktop.core.depth.views import DEFAULT_VIEW_SIZE, View, cube_views
 
 log = logging.getLogger(__name__)
@@ -86,6 +91,10 @@ def estimate_distance(
         distance *= np.float32(np.median(own) / np.median(distance))
     else:
         distance /= np.float32(np.median(distance))
+    if not np.all(np.isfinite(distance)) or not np.all(distance > 0):
+        # A guard, not a repair: the steps above keep every value finite and positive for finite input.
+        bad = int(np.count_nonzero(~(np.isfinite(distance) & (distance > 0))))
+        raise ValueError(f"the depth merge produced {bad} non-finite or non-positive distances")
     if on_progress is not None:
         on_progress(total, total, "done")
     seconds = time.perf_counter() - started

@@ -9,9 +9,10 @@ unknowns (a, b of both views) once the per-view correction p = α·q + β is wri
     disparity:  L_j·(α_i q_i + β_i) − L_i·(α_j q_j + β_j) = 0          (d = L/p)
 All overlaps together are one homogeneous least-squares system. The global scale is its only freedom (a
 shift is *not* global on the sphere, because L differs between the two views of a point, so the overlaps
-determine it); a weak prior of scale 1 and shift 0 per view fixes it. It is solved by iteratively
-reweighted least squares with Huber weights on relative residuals, so a few points where the model
-disagrees with itself (an edge seen from two sides) do not pull the fit.
+determine it); one firm gauge row (the views' mean corrected median = 1) fixes it, and a weak prior of
+scale 1 and shift 0 per view settles what the overlaps leave undetermined (a flat view's α against β).
+It is solved by iteratively reweighted least squares with Huber weights on relative residuals, so a few
+points where the model disagrees with itself (an edge seen from two sides) do not pull the fit.
 
 The blend works on the sphere: every output pixel's direction is projected into every view, and the
 views' log-distances are averaged with weights (1 − n)² that fall to zero at each view's border (n is the
@@ -28,11 +29,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from dit360_desktop.core.depth.views import View
+from dit360_desktop.panorama.errors import RequestError
 from dit360_desktop.panorama.projection import equirect_uv_to_direction
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DISPARITY", "KINDS", "Z_DEPTH", "Alignment", "align_views", "blend_on_sphere"]
+__all__ = [
+    "DISPARITY",
+    "KINDS",
+    "Z_DEPTH",
+    "Alignment",
+    "NoDepthError",
+    "align_views",
+    "blend_on_sphere",
+    "check_outputs",
+]
 
 DISPARITY = "disparity"
 Z_DEPTH = "z-depth"
@@ -48,9 +59,37 @@ _PRIOR_WEIGHT = 1e-4
 # shrinking a view towards zero cannot make its rows look well fitted.
 _FLOOR = 0.1
 _HUBER_K = 1.345
+# The gauge row's weight against the root-sum-square of the fit rows' weights.
+_GAUGE_WEIGHT = 10.0
 # A distance is kept within this factor of the median: a disparity at or below zero (the sky, far away)
 # would be infinitely far.
 _MAX_RANGE = 200.0
+
+
+class NoDepthError(RequestError):
+    """The depth source's output carries no depth (flat in every view, or zero wherever views overlap):
+    nothing can be inferred, so the merge refuses with a sentence instead of inventing a sphere. It is a
+    bad request (exit 2): the image, not the model, is what gives nothing to measure."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("image", message)
+
+
+def check_outputs(maps: Sequence[np.ndarray]) -> None:
+    """Refuse outputs from which no distance can be inferred: every view flat (zero variance).
+
+    A flat view alone is fine (a wall seen face-on; its scale comes from its neighbours through the
+    overlaps), but when every view is flat the model saw nothing, and any answer would be made up.
+    """
+    arrays = [np.asarray(m, dtype=np.float64) for m in maps]
+    if not all(np.all(np.isfinite(a)) for a in arrays):
+        raise ValueError("the depth source gave non-finite values")
+    size = max((float(np.max(np.abs(a))) for a in arrays if a.size), default=0.0)
+    if all(float(np.ptp(a)) <= 1e-9 * size for a in arrays if a.size):
+        raise NoDepthError(
+            "The depth model found no depth in this panorama: its output is the same everywhere in every "
+            "view (a blank or flat image gives it nothing to measure)."
+        )
 
 
 @dataclass(frozen=True)
@@ -120,6 +159,7 @@ def align_views(views: Sequence[View], maps: Sequence[np.ndarray], kind: str) ->
     if kind not in KINDS:
         raise ValueError(f"unknown depth kind {kind!r}; expected one of {KINDS}")
     count = len(views)
+    check_outputs(maps)
     # Each view is first divided by its own typical magnitude, so that "leave it as it is" (scale 1,
     # shift 0) is a sensible prior for every view; the scales found are multiplied back at the end.
     norms = [float(np.median(np.abs(m))) or float(np.mean(np.abs(m))) or 1.0 for m in maps]
@@ -144,11 +184,28 @@ def align_views(views: Sequence[View], maps: Sequence[np.ndarray], kind: str) ->
     # keeps inconsistent views (a model that contradicts itself) from collapsing towards zero. When the
     # views agree exactly it barely moves the fit (the synthetic room's residual stays ~1e-11; at 1e-2 it
     # bent disparity views by half their distance: the shift is weakly determined where L_i ≈ L_j).
+    gauge = np.zeros(2 * count)
+    medians = [
+        float(np.median(np.asarray(m, dtype=np.float64))) / n for m, n in zip(maps, norms, strict=True)
+    ]
+    gauge[0::2] = medians
+    gauge[1::2] = 1.0
     prior = np.eye(2 * count) * _PRIOR_WEIGHT
     prior_rhs = np.tile([1.0, 0.0], count) * _PRIOR_WEIGHT
     parameters = np.tile([1.0, 0.0], count)
     terms = (system * parameters).reshape(system.shape[0], count, 2).sum(axis=-1)
-    floor = _FLOOR * float(np.median(np.abs(terms).sum(axis=-1))) + 1e-12
+    # The typical row is the median, unless most rows are (near) zero: a Depth Anything disparity is 0
+    # wherever it sees nothing (a black or grey panorama: 0 almost everywhere, 1e-7 at most). There the
+    # median was 0, the floor 1e-12, rows weighed 1e12 against the prior's 1e-4, and the homogeneous fit
+    # fell to its trivial solution (scales 1e-29, distances 1e37, float32 overflow, NaN in the map). A
+    # tenth of the mean keeps the floor on the scale of the rows that carry information.
+    sizes = np.abs(terms).sum(axis=-1)
+    typical = max(float(np.median(sizes)), 0.1 * float(np.mean(sizes)))
+    if not typical > 0.0:
+        raise NoDepthError(
+            "The depth model found no depth in this panorama: its output is zero wherever the views overlap."
+        )
+    floor = _FLOOR * typical
     huber = np.ones(system.shape[0])
     residual = np.zeros(system.shape[0])
     for _ in range(_IRLS_ROUNDS):
@@ -157,8 +214,14 @@ def align_views(views: Sequence[View], maps: Sequence[np.ndarray], kind: str) ->
         terms = (system * parameters).reshape(system.shape[0], count, 2).sum(axis=-1)
         magnitude = np.maximum(np.abs(terms).sum(axis=-1), floor)
         weights = huber / magnitude
-        matrix = np.concatenate([system * weights[:, None], prior])
-        rhs = np.concatenate([np.zeros(system.shape[0]), prior_rhs])
+        # The gauge row holds the views' mean corrected median at 1 (its value under the prior), firmly:
+        # it only fixes the global scale, which the overlaps leave free, so consistent views are not bent,
+        # but views that contradict each other (identical outputs of a flat grey panorama) can no longer
+        # all shrink towards the trivial solution p = 0, where every residual vanishes. With the weak
+        # prior alone they did (scales 1e-12: every disparity ≤ 0, no usable distance left).
+        gauge_weight = _GAUGE_WEIGHT * float(np.sqrt(np.sum(weights**2)))
+        matrix = np.concatenate([system * weights[:, None], prior, gauge[None, :] * gauge_weight])
+        rhs = np.concatenate([np.zeros(system.shape[0]), prior_rhs, [count * gauge_weight]])
         parameters, *_ = np.linalg.lstsq(matrix, rhs, rcond=None)
         residual = (system @ parameters) / magnitude
         spread = 1.4826 * np.median(np.abs(residual)) + 1e-12
@@ -190,13 +253,19 @@ def blend_on_sphere(
     *,
     should_stop: Callable[[], None] | None = None,
 ) -> np.ndarray:
-    """The (height, width) float32 distance map: the views' log-distances blended by border weights."""
+    """The (height, width) float32 distance map, divided by the views' median distance (callers set the
+    final scale): the views' log-distances blended by border weights.
+
+    Blending d ÷ median keeps every value within [1/_MAX_RANGE, _MAX_RANGE], so the float32 result cannot
+    overflow whatever the fitted scale is (absolute distances of 1e37 once overflowed to inf here)."""
     finite = np.concatenate([d[np.isfinite(d) & (d > 0)] for d in distances])
     if finite.size == 0:
-        raise ValueError("no view produced a usable depth")
+        raise NoDepthError(
+            "The depth model found no depth in this panorama: no view gave a positive distance anywhere."
+        )
     median = float(np.median(finite))
     low, high = median / _MAX_RANGE, median * _MAX_RANGE
-    logs = [np.log(np.clip(np.where(np.isfinite(d), d, high), low, high)) for d in distances]
+    logs = [np.log(np.clip(np.where(np.isfinite(d), d, high), low, high) / median) for d in distances]
     out = np.empty((height, width), dtype=np.float32)
     block = max(1, (1 << 18) // max(1, width))
     u = (np.arange(width, dtype=np.float64) + 0.5) / width
