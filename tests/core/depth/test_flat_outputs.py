@@ -93,3 +93,20 @@ def test_the_blend_cannot_overflow_float32() -> None:
     huge[0][:, :20] = np.inf  # a disparity that ran out: infinitely far
     out = blend_on_sphere(views, huge, 64, 32)
     assert np.all(np.isfinite(out)) and float(out.min()) > 0.0
+
+
+def test_a_model_that_sees_nothing_is_refused_by_the_cli_with_exit_2(
+    tiny_depth_dir, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    from dit360_desktop.cli import main
+    from dit360_desktop.core.depth.model import DepthModel
+
+    pano = tmp_path / "black.png"
+    Image.fromarray(np.zeros((32, 64, 3), np.uint8)).save(pano)
+    # A model whose output is exactly zero in every view (nothing to infer), through the real CLI.
+    monkeypatch.setattr(DepthModel, "__call__", lambda self, pixels, view: np.zeros((view.size, view.size)))
+    output = tmp_path / "d.exr"
+    argv = ["depth", str(pano), "--depth-model", str(tiny_depth_dir), "--device", "cpu", "--quiet"]
+    assert main([*argv, "--output", str(output)]) == 2
+    assert "found no depth in this panorama" in capsys.readouterr().err
+    assert not output.exists()
