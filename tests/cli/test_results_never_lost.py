@@ -92,10 +92,11 @@ def test_read_only_file_system_exits_2(option, tiny_flux_dir, tmp_path, capsys, 
     read_only.mkdir()
     real_open = os.open
 
-    def open_on_read_only_fs(path, flags, *rest):
+    # Keyword arguments too: shutil.rmtree opens folders with dir_fd=.
+    def open_on_read_only_fs(path, flags, *rest, **kwargs):
         if str(path).startswith(str(read_only)) and flags & os.O_CREAT:
             raise OSError(errno.EROFS, "Read-only file system", str(path))
-        return real_open(path, flags, *rest)
+        return real_open(path, flags, *rest, **kwargs)
 
     monkeypatch.setattr(os, "open", open_on_read_only_fs)
     name = "pano.png" if option == "--output" else "pano.safetensors"
