@@ -63,8 +63,9 @@ def test_rows_states_and_licence_note(dialog: ModelManagerDialog) -> None:
     assert _cell(dialog, "t5xxl-fp8", COL_STATE) == "planned"
     assert "https://huggingface.co/black-forest-labs/FLUX.1-dev" in dialog.licence_label.text()
     assert "settings/tokens" in dialog.licence_label.text()
-    # FLUX.1-dev, the LoRA, the upscaler and the three Depth Anything V2 models (1.8 GB together).
-    assert "To download: 36.0 GB" in dialog.disk_label.text() and "Free:" in dialog.disk_label.text()
+    # FLUX.1-dev, the LoRA, the upscaler, the three Depth Anything V2 models (1.8 GB together) and
+    # FLUX.1-Redux-dev with its SigLIP encoder (1.6 GB).
+    assert "To download: 37.6 GB" in dialog.disk_label.text() and "Free:" in dialog.disk_label.text()
     assert "models" in dialog.location_label.text()
 
 
