@@ -57,6 +57,9 @@ def window(qtbot, make_worker, tmp_path):
 def test_tab_reaches_the_viewer_and_a_tapped_arrow_turns_it_with_a_focus_ring(qtbot, window) -> None:
     viewer = window.viewer
     qtbot.waitUntil(lambda: viewer.renderer is not None and viewer.renderer.initialized, timeout=10_000)
+    # The ring is judged against the panorama inside it, so the start-up sample must be on screen first
+    # (it arrives from a background decode; a grab before it showed only the ring on the background).
+    qtbot.waitUntil(lambda: viewer.panorama is not None, timeout=60_000)
     window.prompt_panel.prompt_edit.setFocus()
     for _ in range(60):
         if QApplication.focusWidget() is viewer:
