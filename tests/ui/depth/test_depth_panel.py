@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dit360_desktop.panorama.depthmap import read_distance
+from dit360_desktop.panorama.depthmap import read_distance, save_distance_exr
 from dit360_desktop.settings import Settings
 from dit360_desktop.ui.depth.false_colour import false_colour
 
@@ -154,7 +154,12 @@ def test_every_export_from_the_panel(qtbot, window, room_entry, tmp_path) -> Non
     rgb = np.asarray(Image.open(source.path).convert("RGB"))
     pair = np.asarray(stereo)
     assert np.array_equal(pair[:64, :, :3], rgb) and np.array_equal(pair[64:, :, :3], rgb)
-    # An eye distance the depth cannot hold is a sentence, and no file.
+    # An eye distance the depth cannot hold is a sentence, and no file. The random-weight depth's spread is
+    # whatever the model gives, so a surface at 1/100 of the median (3 cm in the 3 m scene) makes sure one
+    # lies inside the 0.5 m circle of a 1 m eye distance.
+    near = distance.copy()
+    near[32, 64] = float(np.median(distance)) / 100.0
+    save_distance_exr(near, panel.target.depth)
     panel.ipd.setValue(1.0)
     asked_before = len(asked)
     panel.ask_path = lambda title, default, file_filter: str(out / "too-wide.png")
