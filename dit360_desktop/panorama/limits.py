@@ -86,7 +86,8 @@ LIMITS: dict[str, Limit] = {
     "upscale_tile": Limit(0, 8192, integer=True, unit=" px"),
     "upscale_margin": Limit(0, 512, integer=True, unit=" px"),
     "detail_strength": Limit(0.0, 0.6),
-    "detail_window": Limit(256, 8192, integer=True, multiple=16, unit=" px"),
+    # 2:1 windows at least 64 px tall, the smallest the detail stage plans (core/upscale/detail.py).
+    "detail_window": Limit(128, 8192, integer=True, multiple=16, unit=" px"),
     "repair_strength": Limit(0.05, 1.0),
     "repair_band": Limit(16, 4096, integer=True, unit=" px"),
     "repair_feather": Limit(0, 256, integer=True, unit=" px"),
