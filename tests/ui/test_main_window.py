@@ -89,8 +89,10 @@ def test_generate_end_to_end_shows_progress_result_and_saves(qtbot, open_window,
     assert Path(finished.saved_path).is_file()
     assert not window.cancel_button.isEnabled()
     assert window.status.model_label.text().endswith("Model: ready")
-    # The history gallery (same library folder, its own connection) shows the new entry.
-    assert window.gallery is not None
+    # The history gallery (same library folder, its own connection) shows the new entry. The library opens
+    # on the thread pool after the first frame, so a fast job can finish before the gallery exists: the
+    # gallery built later must still list it.
+    qtbot.waitUntil(lambda: window.gallery is not None, timeout=15_000)
     assert window.gallery.model.row_of(finished.entry.id) is not None
 
     # The gallery's requests reach the window.
