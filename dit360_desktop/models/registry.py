@@ -17,7 +17,12 @@ from typing import Any
 
 from dit360_desktop.models.catalog import Catalog, Component, load_catalog
 from dit360_desktop.models.fsutil import atomic_write_json, file_lock
-from dit360_desktop.models.layouts import diffusers_folder_problems, find_in_hf_cache, lora_path_in
+from dit360_desktop.models.layouts import (
+    diffusers_folder_problems,
+    find_in_hf_cache,
+    hf_cache_snapshots,
+    lora_path_in,
+)
 from dit360_desktop.models.location import hf_hub_cache_dir, resolve_models_dir
 from dit360_desktop.panorama.errors import ModelInvalidError
 from dit360_desktop.panorama.safetensors_check import check_safetensors_file
@@ -298,6 +303,19 @@ def component_path(entry: RegistryEntry, component: Component) -> Path | None:
     if component.layout == "lora":
         return lora_path_in(entry.path)
     return entry.path if entry.path.exists() else None
+
+
+def candidate_places(role: str, models_dir: Path | None = None) -> tuple[Component, list[Path]]:
+    """The catalog component for a role and the places it may be installed, in the order to try: the model
+    manager's registry entry, then every snapshot of its repositories in the Hugging Face cache. The caller
+    decides which place holds a loadable copy (each model kind has its own files)."""
+    component = load_catalog().for_role(role)
+    entry = read_registry(models_dir).get(component.id)
+    path = component_path(entry, component) if entry is not None else None
+    places = [path] if path is not None else []
+    for repo_id in component.repo_ids:
+        places.extend(hf_cache_snapshots(hf_hub_cache_dir(), repo_id))
+    return component, places
 
 
 def installed_model_paths(models_dir: Path | None = None) -> InstalledPaths | None:

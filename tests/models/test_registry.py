@@ -87,3 +87,44 @@ def test_catalog_roles() -> None:
     assert not base.wants("flux1-dev.safetensors")
     assert not base.wants("ae.safetensors")
     assert not base.wants("text_encoder/model.bin")
+
+
+def test_optional_models_are_found_in_the_hf_cache_and_the_registry_wins(tmp_path: Path, monkeypatch) -> None:
+    """Depth, Redux and the upscaler share one search (``candidate_places``); each decides which place holds
+    a loadable copy of its own files."""
+    from dit360_desktop.models.depth import installed_depth_model
+    from dit360_desktop.models.redux import installed_redux_model
+    from dit360_desktop.models.upscaler import installed_sr_model
+    from dit360_desktop.panorama.flux_layout import REDUX_PARTS
+
+    catalog = load_catalog()
+    cache = tmp_path / "hub"
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    depth_src = tmp_path / "depth"
+    depth_src.mkdir()
+    (depth_src / "config.json").write_text("{}")
+    (depth_src / "model.safetensors").write_bytes(b"x")
+    sr_src = tmp_path / "sr"
+    sr_src.mkdir()
+    (sr_src / "model.safetensors").write_bytes(b"x")
+    redux_src = tmp_path / "redux"
+    for part in REDUX_PARTS:
+        (redux_src / part).mkdir(parents=True)
+    found = {}
+    for role, src, finder in (
+        ("depth", depth_src, installed_depth_model),
+        ("upscaler", sr_src, installed_sr_model),
+        ("redux", redux_src, installed_redux_model),
+    ):
+        snapshot = _hf_cache_copy(src, cache, catalog.for_role(role).repo_ids[0])
+        found[role] = finder(tmp_path / "models")
+        assert found[role] in (snapshot, snapshot / "model.safetensors")
+
+    # A complete copy the model manager registered comes before the cache's.
+    component = catalog.for_role("upscaler")
+    registered = tmp_path / "models" / component.id
+    shutil.copytree(sr_src, registered)
+    update_registry(
+        tmp_path / "models", RegistryEntry(component.id, registered, SOURCE_IN_PLACE, True, None, None, {})
+    )
+    assert installed_sr_model(tmp_path / "models") == registered / "model.safetensors"
