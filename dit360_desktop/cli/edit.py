@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dit360_desktop.cli import arg_types, preflight
+from dit360_desktop.cli import preflight
 from dit360_desktop.cli.generate import (
     add_extra_lora_argument,
     add_model_arguments,
@@ -59,30 +59,10 @@ def add_edit_arguments(parser: argparse.ArgumentParser) -> None:
     add_parameter(parser, "--feather", "feather")
     parser.add_argument("--negative", default="", help="negative prompt (blend, with --true-cfg > 1)")
     add_parameter(parser, "--true-cfg", "true_cfg_scale")
-    parser.add_argument(
-        "--width",
-        type=arg_types.parameter("width"),
-        default=None,
-        help="output width, a multiple of 16 (default: the panorama's, ≤ 2048)",
-    )
-    parser.add_argument(
-        "--height",
-        type=arg_types.parameter("height"),
-        default=None,
-        help="output height (default: width / 2)",
-    )
-    parser.add_argument(
-        "--steps",
-        type=arg_types.parameter("steps"),
-        default=None,
-        help="default 28 (blend) or 50 (reference)",
-    )
-    parser.add_argument(
-        "--guidance",
-        type=arg_types.parameter("guidance"),
-        default=None,
-        help="default 2.8 (blend) or 3.5 (reference)",
-    )
+    add_parameter(parser, "--width", "width", default_from="the panorama's, ≤ 2048")
+    add_parameter(parser, "--height", "height", default_from="width / 2")
+    add_parameter(parser, "--steps", "steps", default_from="28 (blend) or 50 (reference)")
+    add_parameter(parser, "--guidance", "guidance", default_from="2.8 (blend) or 3.5 (reference)")
     add_seed_argument(parser)
     add_model_arguments(parser)
     parser.add_argument("--lora", default=None, help="LoRA folder or .safetensors file, or 'none'")

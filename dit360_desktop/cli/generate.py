@@ -93,15 +93,24 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
 
-def add_parameter(parser: argparse.ArgumentParser, flag: str, name: str) -> None:
-    """A numeric request field as an option: type, default, range and help from ``PARAMETERS``."""
+def add_parameter(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    flag: str,
+    name: str,
+    *,
+    default_from: str | None = None,
+) -> None:
+    """A numeric request field as an option: type, default, range and help from ``PARAMETERS``. With
+    ``default_from`` the option defaults to None and its help says where the value comes from instead (the
+    command decides, e.g. from the method or the source panorama)."""
     spec = PARAMETERS[name]
     text = " ".join(spec.help.split()).replace("%", "%%")
+    default = f"default {spec.default:g}" if default_from is None else f"default: {default_from}"
     parser.add_argument(
         flag,
         type=arg_types.parameter(name),
-        default=spec.default,
-        help=f"{text} ({spec.low:g}…{spec.high:g}; default {spec.default:g})",
+        default=spec.default if default_from is None else None,
+        help=f"{text} ({spec.low:g}…{spec.high:g}; {default})",
     )
 
 

@@ -16,10 +16,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from dit360_desktop.cli import arg_types
 from dit360_desktop.cli.depth import DEPTH_HINT, add_depth_model_arguments, load_panorama
 from dit360_desktop.cli.exit_codes import OK, report
-from dit360_desktop.cli.generate import add_model_arguments, add_seed_argument, engine_options
+from dit360_desktop.cli.generate import add_model_arguments, add_parameter, add_seed_argument, engine_options
 from dit360_desktop.panorama.depth_requests import MAX_IPD_M, STEREO_FILL_MODES
 from dit360_desktop.panorama.errors import DiT360Error, ModelMissingError, RequestError
 
@@ -50,21 +49,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     fill = parser.add_argument_group("hole fill (with --fill dit360)")
     fill.add_argument("--prompt", default=None, help="what the panorama shows (default: its own prompt)")
-    fill.add_argument(
-        "--steps",
-        type=arg_types.parameter("steps"),
-        default=None,
-        help="default: the panorama's own, else 28",
-    )
-    fill.add_argument(
-        "--guidance",
-        type=arg_types.parameter("guidance"),
-        default=None,
-        help="default: the panorama's own, else 2.8",
-    )
+    add_parameter(fill, "--steps", "steps", default_from="the panorama's own, else 28")
+    add_parameter(fill, "--guidance", "guidance", default_from="the panorama's own, else 2.8")
     add_seed_argument(fill)
     fill.add_argument("--lora", default=None, help="LoRA folder or .safetensors file, or 'none'")
-    fill.add_argument("--lora-scale", type=arg_types.parameter("lora_scale"), default=1.0)
+    add_parameter(fill, "--lora-scale", "lora_scale")
     add_model_arguments(fill)
     add_depth_model_arguments(parser, device=False)
     parser.set_defaults(handler=run)
