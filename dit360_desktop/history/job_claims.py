@@ -29,6 +29,7 @@ from pathlib import Path
 import psutil
 
 from dit360_desktop.history.errors import LibraryError
+from dit360_desktop.history.search import ids_by_metadata
 from dit360_desktop.panorama.result import JOB_ID_KEY
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,8 @@ class JobClaims:
         try:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                done = self._done_by_metadata()
+                # Entries saved with a job id (also those saved before claims existed).
+                done = ids_by_metadata(self._conn, JOB_ID_KEY)
                 for job_id in job_ids:
                     claims[job_id] = self._claim_one(job_id, done, now)
                 self._conn.execute("COMMIT")
@@ -115,14 +117,6 @@ class JobClaims:
         except sqlite3.Error as e:
             raise LibraryError(f"The batch jobs could not be claimed in the library index ({e}).") from e
         return claims
-
-    def _done_by_metadata(self) -> dict[str, int]:
-        """Entries saved with a job id (also those saved before claims existed)."""
-        rows = self._conn.execute(
-            f"SELECT id, json_extract(metadata, '$.{JOB_ID_KEY}') FROM entries "
-            f"WHERE json_extract(metadata, '$.{JOB_ID_KEY}') IS NOT NULL"
-        ).fetchall()
-        return {str(job_id): int(entry_id) for entry_id, job_id in rows}
 
     def _claim_one(self, job_id: str, done: dict[str, int], now: float) -> Claim:
         row = self._conn.execute(

@@ -295,18 +295,11 @@ class Library:
     def ids_by_metadata(self, key: str) -> dict[str, int]:
         """Entry id by the value of ``key`` in the metadata, for every entry whose metadata has it (the
         batch job ids, ``history/saving.py``)."""
-        if not key.isidentifier():
-            raise ValueError(f"not a metadata key: {key!r}")
-        sql = (
-            f"SELECT id, json_extract(metadata, '$.{key}') FROM entries "
-            f"WHERE json_extract(metadata, '$.{key}') IS NOT NULL"
-        )
         try:
             with self._lock:
-                rows = self._conn.execute(sql).fetchall()
+                return search.ids_by_metadata(self._conn, key)
         except sqlite3.Error as e:
             raise _translate(e, "The library index could not be searched") from e
-        return {str(value): int(entry_id) for entry_id, value in rows}
 
     def all_tags(self) -> list[str]:
         with self._lock:

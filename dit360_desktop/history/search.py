@@ -1,8 +1,10 @@
-"""Turning what the user types into a safe FTS5 query and SQL filter."""
+"""Turning what the user types into a safe FTS5 query and SQL filter, and finding entries by a metadata
+value."""
 
 from __future__ import annotations
 
 import re
+import sqlite3
 from typing import Any
 
 ORDERS = {
@@ -64,3 +66,16 @@ def normalise_tags(tags: list[str] | tuple[str, ...]) -> list[str]:
             seen.add(clean.casefold())
             result.append(clean)
     return result
+
+
+def ids_by_metadata(conn: sqlite3.Connection, key: str) -> dict[str, int]:
+    """Entry id by the value of ``key`` in the metadata, for every entry whose metadata has it. Takes the
+    connection because the library's own and the batch claims' (``history/job_claims.py``, inside its
+    transaction) both ask."""
+    if not key.isidentifier():  # it goes into the JSON path, so only a plain name
+        raise ValueError(f"not a metadata key: {key!r}")
+    rows = conn.execute(
+        f"SELECT id, json_extract(metadata, '$.{key}') FROM entries "
+        f"WHERE json_extract(metadata, '$.{key}') IS NOT NULL"
+    ).fetchall()
+    return {str(value): int(entry_id) for entry_id, value in rows}

@@ -80,6 +80,12 @@ def test_released_claims_are_free_and_saved_jobs_are_done(library):
         held = second.claim(["a", "b"])
     assert held["a"].state is ClaimState.CLAIMED
     assert (held["b"].state, held["b"].entry_id) == (ClaimState.DONE, entry.id)
+    # The library answers the same question the same way (one query, ``history/search.py``), and a key
+    # that is not a plain name never reaches the JSON path.
+    with Library.open(library) as lib:
+        assert lib.ids_by_metadata(JOB_ID_KEY) == {"b": entry.id}
+        with pytest.raises(ValueError, match="not a metadata key"):
+            lib.ids_by_metadata("job') OR 1=1 --")
 
 
 def test_many_processes_claiming_at_once_hold_each_job_exactly_once(library):
