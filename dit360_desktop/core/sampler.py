@@ -98,6 +98,8 @@ class DenoiseHook:
     - ``attention_kwargs``: entries of ``joint_attention_kwargs`` for this step's model calls;
     - ``prompt``: the text stream of this step's model calls from the prompt's (regional prompts append
       their own tokens while they act);
+    ``attention_kwargs`` and ``prompt`` get ``negative``, one flag per batch item of the call: True where
+    the item is true CFG's negative pass (batched CFG: the second half of the batch).
     - ``after_step``: the state after the Euler step (``stepped``), given the state before it and the
       velocity (pinning kept latents, the reference method's coupled items, masks).
     """
@@ -111,10 +113,10 @@ class DenoiseHook:
     def model_input(self, tokens: torch.Tensor) -> torch.Tensor:
         return tokens
 
-    def attention_kwargs(self, step: StepInfo) -> dict:
+    def attention_kwargs(self, step: StepInfo, negative: tuple[bool, ...]) -> dict:
         return {}
 
-    def prompt(self, step: StepInfo, embeds: PromptEmbeds) -> PromptEmbeds:
+    def prompt(self, step: StepInfo, embeds: PromptEmbeds, negative: tuple[bool, ...]) -> PromptEmbeds:
         return embeds
 
     def after_step(
@@ -198,7 +200,11 @@ class Denoiser:
     ):
         batch = tokens.shape[0]
         timestep = t.expand(batch).to(tokens.dtype)
-        embeds = call.prompt(embeds)
+        if context == "batched":
+            negative = (False,) * (batch // 2) + (True,) * (batch // 2)
+        else:
+            negative = (context == "uncond",) * batch
+        embeds = call.prompt(embeds, negative)
         with translate_oom(), _cache_context(self.transformer, context):
             return self.transformer(
                 hidden_states=call.model_input(tokens),
@@ -208,7 +214,7 @@ class Denoiser:
                 encoder_hidden_states=embeds.t5,
                 txt_ids=embeds.text_ids,
                 img_ids=img_ids,
-                joint_attention_kwargs=call.attention_kwargs(),
+                joint_attention_kwargs=call.attention_kwargs(negative),
                 return_dict=False,
             )[0]
 
@@ -235,15 +241,15 @@ class _StepCall:
             tokens = hook.model_input(tokens)
         return tokens
 
-    def prompt(self, embeds: PromptEmbeds) -> PromptEmbeds:
+    def prompt(self, embeds: PromptEmbeds, negative: tuple[bool, ...]) -> PromptEmbeds:
         for hook in self.hooks:
-            embeds = hook.prompt(self.step, embeds)
+            embeds = hook.prompt(self.step, embeds, negative)
         return embeds
 
-    def attention_kwargs(self) -> dict:
+    def attention_kwargs(self, negative: tuple[bool, ...]) -> dict:
         merged: dict = {}
         for hook in self.hooks:
-            merged.update(hook.attention_kwargs(self.step))
+            merged.update(hook.attention_kwargs(self.step, negative))
         return merged
 
 

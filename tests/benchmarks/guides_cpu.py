@@ -65,7 +65,7 @@ def transformer_calls(plain_engine, control_engine, requests: dict, calls: int) 
     step = StepInfo(index=0, total=4, t=torch.tensor(500.0), sigma=0.5)
     regions = regions_hook(model, requests["regions"], geometry)
     regions.before_step(step, tokens)
-    regions_cond = regions.prompt(step, plain_cond)
+    regions_cond = regions.prompt(step, plain_cond, (False,))
     control_model = control_engine.model
     control = control_hook(control_model, requests["control"], geometry, torch.float32)
 
@@ -92,7 +92,7 @@ def transformer_calls(plain_engine, control_engine, requests: dict, calls: int) 
             control_model.components.transformer, control.model_input(tokens), plain_cond
         ),
         "reference": lambda: call(plain_t, tokens, reference_cond),
-        "regions": lambda: call(plain_t, tokens, regions_cond, regions.attention_kwargs(step)),
+        "regions": lambda: call(plain_t, tokens, regions_cond, regions.attention_kwargs(step, (False,))),
     }
     best = {name: float("inf") for name in runs}
     for _ in range(calls):

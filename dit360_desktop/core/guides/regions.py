@@ -18,6 +18,9 @@ dropped (with a note), leaving the plain loop untouched.
 Wrap columns: masks are sampled on the unpadded token grid, then padded like the tokens, so a pad
 column belongs to the regions of the column it copies. After ``regions_until`` of the steps the loop is
 plain: the base prompt alone, no mask.
+
+True CFG: the negative pass stays plain (its own prompt, no region reads anything else); in a batched
+call its items get the plain mask, with the region prompts' tokens isolated (``negative_attention_mask``).
 """
 
 from __future__ import annotations
@@ -81,36 +84,80 @@ def joint_attention_mask(text_lengths: Sequence[int], regions: np.ndarray) -> to
     return mask
 
 
+def negative_attention_mask(text_lengths: Sequence[int], image_tokens: int) -> torch.Tensor:
+    """(L, L) bool for true CFG's negative pass while regions act: the plain attention of the negative
+    prompt and the image; the region prompts' tokens (there only so the batch has one length) read
+    only themselves, and nothing reads them."""
+    text_total = sum(text_lengths)
+    mask = torch.zeros(text_total + image_tokens, text_total + image_tokens, dtype=torch.bool)
+    base = text_lengths[0]
+    mask[:base, :base] = True
+    mask[:base, text_total:] = True
+    mask[text_total:, :base] = True
+    mask[text_total:, text_total:] = True
+    start = base
+    for length in text_lengths[1:]:
+        mask[start : start + length, start : start + length] = True
+        start += length
+    return mask
+
+
 class RegionsHook(DenoiseHook):
+    """The region prompts join the text stream and the mask goes to the attention, for the steps before
+    ``until``. With true CFG the negative pass stays plain (docs/guides.md): the region prompts say what
+    to draw where, and the negative prompt what to avoid everywhere; regional negatives would cancel the
+    guidance inside the regions."""
+
     def __init__(self, region_embeds: Sequence[PromptEmbeds], regions: np.ndarray, until: float) -> None:
         self.region_t5 = [embeds.t5 for embeds in region_embeds]
         self.regions = regions
         self.until = until
         self.active = True
-        self._built: tuple[int, PromptEmbeds, torch.Tensor] | None = None
+        # Built once per text length, negative pattern and device, not per step: the mask is the same
+        # for every step and every block while the regions act.
+        self._masks: dict[tuple, torch.Tensor] = {}
+        # The base text length and device of the call ``prompt`` last widened, which its mask is for.
+        self._base_length = 0
+        self._device = torch.device("cpu")
 
     def before_step(self, step: StepInfo, tokens: torch.Tensor) -> None:
         self.active = step.index / step.total < self.until
 
-    def _joint(self, embeds: PromptEmbeds) -> tuple[PromptEmbeds, torch.Tensor]:
-        if self._built is None or self._built[0] != id(embeds.t5):
-            t5 = torch.cat([embeds.t5, *(t.to(embeds.t5) for t in self.region_t5)], dim=1)
-            ids = embeds.text_ids.new_zeros(t5.shape[1], embeds.text_ids.shape[1])
-            lengths = [embeds.t5.shape[1], *(t.shape[1] for t in self.region_t5)]
-            mask = joint_attention_mask(lengths, self.regions).to(embeds.t5.device)
-            self._built = (id(embeds.t5), PromptEmbeds(t5=t5, pooled=embeds.pooled, text_ids=ids), mask)
-        return self._built[1], self._built[2]
+    def _acts(self, negative: tuple[bool, ...]) -> bool:
+        # A call made only of negative items is the plain negative pass: nothing to add.
+        return self.active and not all(negative)
 
-    def prompt(self, step: StepInfo, embeds: PromptEmbeds) -> PromptEmbeds:
-        if not self.active:
+    def prompt(self, step: StepInfo, embeds: PromptEmbeds, negative: tuple[bool, ...]) -> PromptEmbeds:
+        if not self._acts(negative):
             return embeds
-        return self._joint(embeds)[0]
+        batch = embeds.t5.shape[0]
+        region_t5 = [t.to(embeds.t5).expand(batch, -1, -1) for t in self.region_t5]
+        t5 = torch.cat([embeds.t5, *region_t5], dim=1)
+        ids = embeds.text_ids.new_zeros(t5.shape[1], embeds.text_ids.shape[1])
+        self._base_length = embeds.t5.shape[1]
+        self._device = embeds.t5.device
+        return PromptEmbeds(t5=t5, pooled=embeds.pooled, text_ids=ids)
 
-    def attention_kwargs(self, step: StepInfo) -> dict:
-        if not self.active or self._built is None:
+    def attention_kwargs(self, step: StepInfo, negative: tuple[bool, ...]) -> dict:
+        if not self._acts(negative):
             return {}
-        # (1, 1, L, L): broadcast over the batch and the heads by scaled_dot_product_attention.
-        return {"attention_mask": self._built[2][None, None]}
+        return {"attention_mask": self.mask(self._base_length, negative, self._device)}
+
+    def mask(self, base_length: int, negative: tuple[bool, ...], device: torch.device) -> torch.Tensor:
+        """(1, 1, L, L) when no item is negative (broadcast over the batch and the heads by
+        scaled_dot_product_attention), else (B, 1, L, L)."""
+        key = (base_length, negative if any(negative) else (), device)
+        if key not in self._masks:
+            lengths = [base_length, *(t.shape[1] for t in self.region_t5)]
+            regional = joint_attention_mask(lengths, self.regions)
+            if any(negative):
+                image_tokens = int(np.prod(self.regions.shape[1:]))
+                plain = negative_attention_mask(lengths, image_tokens)
+                masks = torch.stack([plain if item else regional for item in negative])[:, None]
+            else:
+                masks = regional[None, None]
+            self._masks[key] = masks.to(device)
+        return self._masks[key]
 
 
 def fitted_mask(region: Region, index: int, request: GenerationRequest, notes: list[str]) -> Image.Image:
@@ -132,8 +179,6 @@ def fitted_mask(region: Region, index: int, request: GenerationRequest, notes: l
 
 def regions_hook(model, request: GenerationRequest, geometry: LatentGeometry) -> RegionsHook | None:
     """The hook of the request's regions file; None when no region covers a token (plain loop)."""
-    if request.uses_true_cfg:
-        raise RequestError("regions_file", "regional prompts work without true CFG (true_cfg_scale 1)")
     regions = read_regions(request.regions_file)
     pictures = [fitted_mask(region, i, request, model.run.notes) for i, region in enumerate(regions)]
     masks = token_masks(pictures, geometry.rows, geometry.cols)

@@ -145,12 +145,16 @@ def test_control_range_switches_the_control_off(engine, control_lora, control_pn
 
 
 def test_roll_equivariance_with_padding(engine, control_lora, control_png):
-    """Rolling the control image and the noise by k tokens rolls the denoised latent by k tokens.
+    """Rolling the control image and the noise by k tokens rolls the denoised latent by k tokens, as
+    closely as the plain model rolls at all.
 
     The control's padded tokens roll exactly (the seamless encoder is roll-equivariant and the pads are
-    made from the rolled columns); the denoised result rolls within the tolerance of the model itself (its
-    position ids stay put, so the seam moves relative to them), and far closer than with the control
-    left unrolled.
+    made from the rolled columns). The denoised result cannot roll exactly, with or without control: the
+    padded grid is a line of cols + 2 columns, not a circle, so the two pad columns (copies of the first
+    and last column) sit at the seam of whatever content is there; rolled content meets its copies at
+    another place, which rolled position ids cannot undo. So the test measures the plain model's own roll
+    error (noise rolled, no control) and requires the controlled one to be no larger than it (plus 20 %):
+    the control adds no seam dependence of its own; with the control left unrolled it is far larger.
     """
     from dit360_desktop.core.guides.control import ControlHook
     from dit360_desktop.core.padding import crop_pad_tokens, unpack_latents, wrap_pad_tokens
@@ -175,9 +179,14 @@ def test_roll_equivariance_with_padding(engine, control_lora, control_png):
 
     assert (roll_tokens(control_tokens(0), k) - control_tokens(k)).abs().max().item() < 1e-4
 
-    def denoise(noise_shift: int, control_shift: int) -> torch.Tensor:
+    def denoise(noise_shift: int, control_shift: int | None) -> torch.Tensor:
         noise = torch.roll(model.seeded_noise(1234, geometry, torch.float32), noise_shift * 2, dims=3)
-        hook = ControlHook(control_tokens(control_shift), request, lambda scale: None)
+        if control_shift is None:
+            # The plain model (no Control LoRA) through the same loop.
+            engine.run(request.replace(control_image=None, control_lora=None, steps=1))
+            hooks = []
+        else:
+            hooks = [ControlHook(control_tokens(control_shift), request, lambda scale: None)]
         cond, _ = model.encode(request)
         inputs = DenoiseInputs.for_request(
             model.padded_tokens(noise, geometry),
@@ -188,13 +197,14 @@ def test_roll_equivariance_with_padding(engine, control_lora, control_png):
             geometry,
         )
         schedule = model.schedule(request, geometry)
-        tokens = model.denoise(inputs, schedule, lambda e: None, CancelToken(), geometry, hooks=[hook])
+        tokens = model.denoise(inputs, schedule, lambda e: None, CancelToken(), geometry, hooks=hooks)
         return unpack_latents(crop_pad_tokens(tokens, rows, cols), geometry.height, geometry.width)
 
     expected = torch.roll(denoise(0, 0), 2 * k, dims=3)
     aligned = (expected - denoise(k, k)).abs().max().item()
     misaligned = (expected - denoise(k, 0)).abs().max().item()
-    assert aligned < 0.05
+    plain = (torch.roll(denoise(0, None), 2 * k, dims=3) - denoise(k, None)).abs().max().item()
+    assert plain > 0 and aligned < 1.2 * plain
     assert misaligned > 5 * aligned
 
 

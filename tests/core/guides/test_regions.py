@@ -10,7 +10,12 @@ import torch
 from PIL import Image
 
 from dit360_desktop.core.engine import PanoramaEngine
-from dit360_desktop.core.guides.regions import joint_attention_mask, pad_token_masks, token_masks
+from dit360_desktop.core.guides.regions import (
+    joint_attention_mask,
+    negative_attention_mask,
+    pad_token_masks,
+    token_masks,
+)
 from dit360_desktop.panorama.errors import RequestError
 from dit360_desktop.panorama.regions import MAX_REGIONS, read_regions
 from dit360_desktop.panorama.request import GenerationRequest
@@ -137,3 +142,45 @@ def test_a_mask_that_cannot_be_fitted_is_refused(engine, tmp_path):
     with pytest.raises(RequestError) as raised:
         engine.run(request_for(regions_file=str(regions)))
     assert raised.value.field == "regions[0].mask"
+
+
+NEGATIVE = "blurry, low quality"
+
+
+@pytest.fixture(scope="module")
+def plain_cfg(engine):
+    return engine.run(request_for(negative_prompt=NEGATIVE, true_cfg_scale=3.0)).latent
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_regions_with_true_cfg_keep_the_negative_pass_plain(engine, plain_cfg, tmp_path, batched):
+    """One region everywhere with the base prompt, under true CFG, equals plain true CFG: the conditional
+    pass is the regional one (= plain by the rule above) and the negative pass reads only the negative
+    prompt. Were the negative pass given the region masks, its tokens would read the region's (= base)
+    prompt and the guidance would vanish."""
+    mask = write_mask(tmp_path / "all.png", columns=slice(None))
+    regions = write_regions(tmp_path, [{"prompt": PROMPT, "mask": mask.name}])
+    request = request_for(negative_prompt=NEGATIVE, true_cfg_scale=3.0, regions_file=str(regions))
+    engine.batched_cfg = batched
+    try:
+        result = engine.run(request)
+    finally:
+        engine.batched_cfg = True
+    assert (result.latent - plain_cfg).abs().max().item() < 1e-5
+
+
+def test_regions_with_true_cfg_steer_only_the_conditional_pass(engine, plain_cfg, tmp_path):
+    left = write_mask(tmp_path / "left.png", columns=slice(0, 64))
+    regions = write_regions(tmp_path, [{"prompt": "a red dragon in the snow", "mask": left.name}])
+    request = request_for(negative_prompt=NEGATIVE, true_cfg_scale=3.0, regions_file=str(regions))
+    result = engine.run(request)
+    assert (result.latent - plain_cfg).abs().max().item() > 1e-3
+
+
+def test_the_negative_mask_isolates_the_region_prompts():
+    mask = negative_attention_mask([2, 3], 4)
+    text = 5
+    assert mask[text:, :2].all() and mask[:2, text:].all() and mask[text:, text:].all()
+    # The region prompt's tokens read only themselves, and no image or negative token reads them.
+    assert mask[2:5, 2:5].all() and not mask[2:5, :2].any() and not mask[2:5, text:].any()
+    assert not mask[text:, 2:5].any() and not mask[:2, 2:5].any()
