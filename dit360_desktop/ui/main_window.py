@@ -144,7 +144,7 @@ class MainWindow(QMainWindow):
         self.history = HistoryFeature(self.context, self.history_dock)
         self.cluster = ClusterFeature(self.context)
         # Before the first frame: a visible section added later would move the column under the cursor.
-        self.guides = GuidesFeature(self.context)
+        self.guides = GuidesFeature(self.context, self.engine_setup.open_model_manager)
         # Built after the first frame (or on first use): its modules and panels cost ~0.1 s of start-up, and
         # its panels stay hidden until edit or placement mode, so nothing moves when they arrive.
         self._editing: EditingFeature | None = None

@@ -1,20 +1,19 @@
 """The Guides panel (docs/guides.md): structure control, a reference image and regional prompts, bound to
 the generation form like the parameters panel: every widget reads from and writes to the form's fields
 (``control_*``, ``reference_*``, ``regions_*``), so a run, "Re-use parameters" and the settings carry them.
+
+The panel only builds and shows widgets; the controllers (``sketch.py``, ``regions_editor.py``,
+``sources.py``, ``overlay.py``, ``needs.py``) act on what the user asks for.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-
 from PySide6.QtWidgets import (
-    QFileDialog,
+    QCheckBox,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -22,56 +21,26 @@ from PySide6.QtWidgets import (
 
 from dit360_desktop.panorama.request import PARAMETERS
 from dit360_desktop.ui.common.form import GenerationForm
+from dit360_desktop.ui.guides.widgets import DropPathRow, NeedRow, PathRow, RegionList, SketchBox
 from dit360_desktop.ui.widgets.form_widgets import SliderSpin
 
 IMAGES = "Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff)"
 
 CONTROL_NEEDS = (
     "Needs a FLUX.1 Control LoRA file: FLUX.1-Depth-dev-lora for a depth map, FLUX.1-Canny-dev-lora for "
-    "edges (Black Forest Labs, FLUX.1 [dev] licence)."
+    "edges or a sketch (Black Forest Labs, FLUX.1 [dev] licence)."
 )
-REFERENCE_NEEDS = (
-    "Needs FLUX.1-Redux-dev (gated, FLUX.1 [dev] licence): download flux1-redux-dev in the model manager."
+REFERENCE_NEEDS = "Drop a picture on the image field, or choose one. Needs FLUX.1-Redux-dev (gated)."
+REGIONS_NEEDS = (
+    "Up to 8 regions, each a prompt and a mask painted on the sphere. No extra model; true CFG must be off."
 )
-REGIONS_NEEDS = "A JSON list of up to 8 {prompt, mask}; masks are 2:1 pictures, white = the region."
 
 
-class PathRow(QWidget):
-    """A file (or folder) field of the form: the path, Choose… and Clear."""
-
-    def __init__(
-        self, form: GenerationForm, name: str, caption: str, *, folder: bool = False, filter: str = ""
-    ) -> None:
-        super().__init__()
-        self.form, self.name, self.caption = form, name, caption
-        self.edit = QLineEdit()
-        self.edit.setReadOnly(True)
-        self.edit.setPlaceholderText("none")
-        choose, clear = QPushButton("Choose…"), QPushButton("Clear")
-        choose.setToolTip(f"Choose the {caption.lower()}")
-        clear.setToolTip(f"Use no {caption.lower()}")
-        row = QHBoxLayout(self)
-        row.setContentsMargins(0, 0, 0, 0)
-        for widget in (self.edit, choose, clear):
-            row.addWidget(widget)
-        self._pick: Callable[[], str] = (
-            (lambda: QFileDialog.getExistingDirectory(self, caption))
-            if folder
-            else (lambda: QFileDialog.getOpenFileName(self, caption, "", filter)[0])
-        )
-        choose.clicked.connect(self.choose)
-        clear.clicked.connect(lambda: form.set(name, None))
-        form.subscribe(name, self._show)
-        self._show(form[name])
-
-    def choose(self) -> None:
-        path = self._pick()
-        if path:
-            self.form.set(self.name, str(Path(path)))
-
-    def _show(self, value: str | None) -> None:
-        self.edit.setText(value or "")
-        self.edit.setToolTip(value or f"{self.caption}: none chosen")
+def _note(text: str, name: str = "HintLabel") -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setObjectName(name)
+    return label
 
 
 class GuidesPanel(QGroupBox):
@@ -79,43 +48,85 @@ class GuidesPanel(QGroupBox):
         super().__init__("Guides", parent)
         self.form = form
         layout = QVBoxLayout(self)
+        self.show_on_sphere = QCheckBox("Show the guides on the sphere")
+        self.show_on_sphere.setToolTip(
+            "Tint the control image (cyan) and each region's mask (in its colour) over the panorama."
+        )
+        layout.addWidget(self.show_on_sphere)
+        self.notice = _note("", "GuidesNotice")
+        self.notice.setVisible(False)
+        layout.addWidget(self.notice)
+
         self.control_image = PathRow(form, "control_image", "Control image", filter=IMAGES)
         self.control_lora = PathRow(form, "control_lora", "Control LoRA", filter="LoRA (*.safetensors)")
-        self.reference_image = PathRow(form, "reference_image", "Reference image", filter=IMAGES)
+        self.reference_image = DropPathRow(form, "reference_image", "Reference image", filter=IMAGES)
         self.reference_model = PathRow(form, "reference_model", "FLUX.1-Redux-dev folder", folder=True)
         self.regions_file = PathRow(form, "regions_file", "Regions file", filter="Regions (*.json)")
-        layout.addWidget(
-            self._group(
-                "Structure control",
-                CONTROL_NEEDS,
-                [("Image", self.control_image), ("Control LoRA", self.control_lora)],
-                ["control_scale", "control_start", "control_end"],
-            )
+
+        self.sketch_button = QPushButton("Sketch on the sphere")
+        self.sketch_button.setToolTip(
+            "Draw lines and fills on the panorama with the edit brush, then use them as the control image."
         )
+        self.depth_button = QPushButton("From depth")
+        self.depth_button.setToolTip("The depth of the current panorama (near = bright), for the Depth LoRA.")
+        self.canny_button = QPushButton("From edges")
+        self.canny_button.setToolTip("The Canny edges of the current panorama, for the Canny LoRA.")
+        sources = QWidget()
+        row = QHBoxLayout(sources)
+        row.setContentsMargins(0, 0, 0, 0)
+        for button in (self.sketch_button, self.depth_button, self.canny_button):
+            row.addWidget(button)
+        self.sketch = SketchBox()
+        self.control_lora_need = NeedRow()
+        self.depth_need = NeedRow()
+        control = self._group(
+            "Structure control",
+            CONTROL_NEEDS,
+            [("Image", self.control_image), ("Make", sources), ("", self.sketch),
+             ("Control LoRA", self.control_lora), ("", self.control_lora_need), ("", self.depth_need)],
+            ["control_scale", "control_start", "control_end"],
+        )  # fmt: skip
+        layout.addWidget(control)
+
+        self.reference_need = NeedRow()
         layout.addWidget(
             self._group(
                 "Reference image",
                 REFERENCE_NEEDS,
-                [("Image", self.reference_image), ("Redux model", self.reference_model)],
+                [
+                    ("Image", self.reference_image),
+                    ("Redux model", self.reference_model),
+                    ("", self.reference_need),
+                ],
                 ["reference_strength"],
             )
         )
+        self.regions = RegionList()
         layout.addWidget(
-            self._group("Regional prompts", REGIONS_NEEDS, [("File", self.regions_file)], ["regions_until"])
+            self._group(
+                "Regional prompts",
+                REGIONS_NEEDS,
+                [("", self.regions), ("File", self.regions_file)],
+                ["regions_until"],
+            )
         )
-        form.subscribe("reference_image", self._default_redux)
 
-    def _group(self, title: str, needs: str, paths, numbers: list[str]) -> QGroupBox:
+    def say(self, text: str | None) -> None:
+        """A sentence for the user at the top of the panel (None: nothing)."""
+        self.notice.setText(text or "")
+        self.notice.setVisible(bool(text))
+
+    def _group(self, title: str, needs: str, rows, numbers: list[str]) -> QGroupBox:
         box = QGroupBox(title)
         grid = QGridLayout(box)
-        note = QLabel(needs)
-        note.setWordWrap(True)
-        note.setObjectName("HintLabel")
-        grid.addWidget(note, 0, 0, 1, 2)
+        grid.addWidget(_note(needs), 0, 0, 1, 2)
         row = 1
-        for label, widget in paths:
-            grid.addWidget(QLabel(label), row, 0)
-            grid.addWidget(widget, row, 1)
+        for label, widget in rows:
+            if label:
+                grid.addWidget(QLabel(label), row, 0)
+                grid.addWidget(widget, row, 1)
+            else:
+                grid.addWidget(widget, row, 0, 1, 2)
             row += 1
         for name in numbers:
             spec = PARAMETERS[name]
@@ -128,15 +139,3 @@ class GuidesPanel(QGroupBox):
             grid.addWidget(spin, row, 1)
             row += 1
         return box
-
-    def _default_redux(self, image: str | None) -> None:
-        # The installed catalog model, when a reference is chosen and no Redux folder is set yet.
-        if image is None or self.form["reference_model"] is not None:
-            return
-        from dit360_desktop.models.redux import installed_redux_model
-        from dit360_desktop.panorama.errors import ModelMissingError
-
-        try:
-            self.form.set("reference_model", str(installed_redux_model()))
-        except ModelMissingError:
-            pass
