@@ -10,20 +10,26 @@ of it, and back. The exports are written off the UI thread (``BackgroundOp``).
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
-from PySide6.QtCore import QObject, QSignalBlocker
-from PySide6.QtGui import QAction
+from PySide6.QtCore import QEvent, QObject, QSignalBlocker, Qt
+from PySide6.QtGui import QAction, QKeyEvent
 
+from dit360_desktop.ui.common.camera import ViewMode
 from dit360_desktop.ui.common.context import AppContext
 from dit360_desktop.ui.common.jobs import DepthJob, FinishedJob, StereoJob, error_report
-from dit360_desktop.ui.depth.panel import DepthPanel, DepthTarget, load_pair
+from dit360_desktop.ui.depth.panel import EYE_KEYS, DepthPanel, DepthTarget, load_pair
+from dit360_desktop.ui.depth.parallax import build_preview_mesh, clamp_eye
 from dit360_desktop.ui.widgets.background import BackgroundOp, OpContext
 
 log = logging.getLogger(__name__)
+
+MESH_PREVIEWS = ("parallax", "side-by-side")
+_KEY_EVENTS = (QEvent.Type.KeyPress, QEvent.Type.KeyRelease, QEvent.Type.ShortcutOverride)
 
 
 def target_for_entry(entry: Any, library_dir: Path | None = None) -> DepthTarget | None:
@@ -67,10 +73,10 @@ class DepthFeature(QObject):
         self.panel.show_depth_toggled.connect(self.show_depth)
         self.panel.show_anaglyph.toggled.connect(self.show_anaglyph)
         self.panel.show_parallax.toggled.connect(lambda on: self._preview("parallax", on))
+        self.panel.show_side_by_side.toggled.connect(lambda on: self._preview("side-by-side", on))
         self.panel.eye_step.connect(self.move_eye)
-        self.panel.ipd.valueChanged.connect(
-            lambda _v: self.panel.show_anaglyph.isChecked() and self.show_anaglyph(True)
-        )
+        self.panel.ipd.valueChanged.connect(self._ipd_changed)
+        self.panel.stride.valueChanged.connect(self._stride_changed)
         self.panel.finished.connect(self._panel_closed)
         self.action = QAction("Depth && 3D…", context.parent)
         self.action.setObjectName("act_depth_3d")
@@ -88,6 +94,10 @@ class DepthFeature(QObject):
         self._stereo_jobs: set[int] = set()
         self._shown_rgb: np.ndarray | None = None  # what the viewer showed before a preview
         self.eye = np.zeros(3)  # the parallax preview's eye, metres from the centre (x right, y up, z fwd)
+        self._nearest_m = math.inf  # the shown mesh's nearest surface (the eye stays inside it)
+        self._mesh_key: tuple | None = None  # (image, depth, metric, stride) of the mesh in the viewer
+        self._mesh_faces = 0
+        self._filtered: Any = None  # the viewer whose keys move the eye
         self.panel.eye_label.setText("Eye: in the centre")
         self._op: BackgroundOp | None = None
 
@@ -112,6 +122,20 @@ class DepthFeature(QObject):
     def _remember(self, entry: Any) -> None:
         if entry is not None:
             self._current = entry
+
+    def _ipd_changed(self, ipd: float) -> None:
+        if self.panel.show_anaglyph.isChecked():
+            self.show_anaglyph(True)
+        elif self.panel.show_side_by_side.isChecked() and self._mesh_key is not None:
+            layer = self._mesh_layer()
+            if layer is not None:
+                layer.set_stereo(ipd)
+                self.context.viewer.current().request_frame()
+
+    def _stride_changed(self, _stride: int) -> None:
+        for kind in MESH_PREVIEWS:
+            if self._boxes()[kind].isChecked():
+                self._preview(kind, True)
 
     # ---- depth -----------------------------------------------------------------------------------------
 
@@ -169,18 +193,25 @@ class DepthFeature(QObject):
     def show_anaglyph(self, on: bool) -> None:
         self._preview("anaglyph", on)
 
-    def _preview(self, kind: str, on: bool) -> None:
-        """Swap the viewer's texture for the depth in false colour or the red/cyan stereo pair (one at a
-        time), and put the panorama back when neither is on."""
-        boxes = {
+    def _boxes(self) -> dict[str, Any]:
+        return {
             "depth": self.panel.show_depth,
             "anaglyph": self.panel.show_anaglyph,
             "parallax": self.panel.show_parallax,
+            "side-by-side": self.panel.show_side_by_side,
         }
+
+    def _preview(self, kind: str, on: bool) -> None:
+        """One preview at a time. The false colour and red/cyan swap the viewer's texture; the parallax and
+        side-by-side previews draw the displaced mesh in the GL viewer. Where OpenGL is unavailable the
+        parallax preview is the CPU re-projection as the texture (the panel says so) and side by side is
+        refused. With none on, the panorama is back."""
+        boxes = self._boxes()
         if not on:
-            if self._shown_rgb is not None and not any(box.isChecked() for box in boxes.values()):
-                self.context.viewer.current().set_panorama(self._shown_rgb)
-                self._shown_rgb = None
+            if not any(boxes[k].isChecked() for k in MESH_PREVIEWS):
+                self._end_mesh()
+            if not any(box.isChecked() for box in boxes.values()):
+                self._restore_texture()
             return
         for other, box in boxes.items():
             if other != kind and box.isChecked():
@@ -189,6 +220,19 @@ class DepthFeature(QObject):
         target = self.panel.target
         if target is None or target.depth is None:
             return
+        if kind in MESH_PREVIEWS:
+            layer = self._mesh_layer()
+            if layer is not None:
+                self._show_mesh(kind, target, layer)
+                return
+            if kind == "side-by-side":
+                with QSignalBlocker(boxes[kind]):
+                    boxes[kind].setChecked(False)
+                self.panel.state_label.setText(
+                    "The side-by-side preview draws the mesh with OpenGL, which this 3D view cannot use."
+                )
+                return
+        self._end_mesh()
         ipd = self.panel.ipd.value()
         eye = self.eye.copy()
 
@@ -199,7 +243,7 @@ class DepthFeature(QObject):
                 from dit360_desktop.ui.depth.false_colour import false_colour
 
                 return rgb, false_colour(distance)
-            if kind == "parallax":
+            if kind == "parallax":  # the fallback without OpenGL: the moved eye as a picture
                 from dit360_desktop.ui.depth.parallax import clamp_eye, metres, moved_eye
 
                 distance_m = metres(distance, target.metric)
@@ -215,6 +259,8 @@ class DepthFeature(QObject):
             if self._shown_rgb is None:
                 self._shown_rgb = pair[0]
             self.context.viewer.current().set_panorama(pair[1])
+            if kind == "parallax":
+                self._show_eye("re-projected picture: the 3D view has no OpenGL")
 
         def failed() -> None:
             with QSignalBlocker(boxes[kind]):
@@ -223,13 +269,94 @@ class DepthFeature(QObject):
 
         self._run(load, shown, "Reading the depth…", on_failure=failed)
 
+    def _restore_texture(self) -> None:
+        if self._shown_rgb is not None:
+            self.context.viewer.current().set_panorama(self._shown_rgb)
+            self._shown_rgb = None
+
+    def _mesh_layer(self) -> Any:
+        """The GL viewer's parallax layer, or None where the viewer in place has no OpenGL."""
+        viewer = self.context.viewer.current()
+        make = getattr(viewer, "parallax_layer", None)
+        return make() if make is not None and not getattr(viewer, "failure", None) else None
+
+    def _show_mesh(self, kind: str, target: DepthTarget, layer: Any) -> None:
+        stride = self.panel.stride.value()
+        key = (target.image, target.depth, target.metric, stride)
+        stereo = self.panel.ipd.value() if kind == "side-by-side" else None
+
+        def start(data: Any, nearest_m: float, faces: int) -> None:
+            if not self._boxes()[kind].isChecked():
+                return
+            self._restore_texture()  # the mesh carries its own texture; the sphere behind it is the panorama
+            viewer = self.context.viewer.current()
+            if key != self._mesh_key:
+                layer.set_mesh(*data)
+                self._mesh_key, self._nearest_m, self._mesh_faces = key, nearest_m, faces
+            if getattr(viewer.camera, "mode", None) is not ViewMode.PERSPECTIVE:
+                viewer.camera.set_mode(ViewMode.PERSPECTIVE)  # the mesh is drawn in the perspective view
+            self.eye = clamp_eye(self.eye, self._nearest_m)
+            layer.set_eye(tuple(self.eye))
+            layer.set_stereo(stereo)
+            if self._filtered is not viewer:
+                viewer.installEventFilter(self)
+                self._filtered = viewer
+            viewer.request_frame()
+            viewer.setFocus()
+            self._show_eye(f"{self._mesh_faces:,} triangles")
+
+        if key == self._mesh_key:
+            start(None, self._nearest_m, self._mesh_faces)
+            return
+
+        def build(ctx: OpContext) -> tuple[Any, float, int]:
+            rgb, distance = load_pair(target)
+            ctx.raise_if_cancelled()
+            return build_preview_mesh(rgb, distance, metric=target.metric, stride=stride)
+
+        def failed() -> None:
+            box = self._boxes()[kind]
+            with QSignalBlocker(box):
+                box.setChecked(False)
+            self._preview(kind, False)
+
+        self._run(build, lambda built: start(*built), "Building the mesh…", on_failure=failed)
+
+    def _end_mesh(self) -> None:
+        if self._filtered is not None:
+            self._filtered.removeEventFilter(self)
+            self._filtered = None
+        if self._mesh_key is not None:
+            layer = self._mesh_layer()
+            if layer is not None:
+                layer.set_mesh(None)
+                layer.set_stereo(None)
+                self.context.viewer.current().request_frame()
+            self._mesh_key = None
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """While the mesh is shown, the eye keys in the 3D view move the eye (not the camera); dragging
+        still looks around."""
+        kind = event.type()
+        if watched is self._filtered and kind in _KEY_EVENTS:
+            key_event: QKeyEvent = event  # type: ignore[assignment]
+            plain = not key_event.modifiers() & (
+                Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier
+            )
+            step = EYE_KEYS.get(Qt.Key(key_event.key())) if plain else None
+            if step is not None:
+                if kind == QEvent.Type.KeyPress:
+                    self.move_eye(*step)
+                event.accept()
+                return True
+        return super().eventFilter(watched, event)
+
     def move_eye(self, right: float, up: float, forward: float) -> None:
-        """Move the parallax preview's eye in the frame of the view on screen (0, 0, 0: to the centre)."""
+        """Move the parallax preview's eye in the frame of the view on screen (0, 0, 0: to the centre),
+        at most 0.5 m from the centre and within 90 % of the nearest surface."""
         if (right, up, forward) == (0.0, 0.0, 0.0):
             self.eye = np.zeros(3)
         else:
-            from dit360_desktop.ui.depth.parallax import MAX_OFFSET_M, clamp_eye
-
             yaw = np.radians(self.context.viewer.current().camera.view.yaw)
             step = np.array(
                 [
@@ -238,16 +365,29 @@ class DepthFeature(QObject):
                     -right * np.sin(yaw) + forward * np.cos(yaw),
                 ]
             )
-            self.eye = clamp_eye(self.eye + step, MAX_OFFSET_M / 0.9)
-        x, y, z = self.eye
-        self.panel.eye_label.setText(f"Eye: {x:+.2f} m right, {y:+.2f} m up, {z:+.2f} m forward")
-        if self.panel.show_parallax.isChecked():
+            self.eye = clamp_eye(self.eye + step, self._nearest_m)
+        if self._mesh_key is not None:
+            layer = self._mesh_layer()
+            if layer is not None:
+                layer.set_eye(tuple(self.eye))
+                self.context.viewer.current().request_frame()
+            self._show_eye(f"{self._mesh_faces:,} triangles")
+        elif self.panel.show_parallax.isChecked():
             self._preview("parallax", True)
+        else:
+            self._show_eye()
+
+    def _show_eye(self, note: str = "") -> None:
+        x, y, z = self.eye
+        target = self.panel.target
+        text = f"Eye: {x:+.2f} m right, {y:+.2f} m up, {z:+.2f} m forward (at most 0.5 m from the centre"
+        if target is not None and not target.metric:
+            text += "; relative depth, in metres at a 3 m median as in the GLB"
+        self.panel.eye_label.setText(f"{text}; {note})" if note else f"{text})")
 
     def _panel_closed(self, _code: int) -> None:
-        self.panel.show_depth.setChecked(False)
-        self.panel.show_anaglyph.setChecked(False)
-        self.panel.show_parallax.setChecked(False)
+        for box in self._boxes().values():
+            box.setChecked(False)
 
     # ---- exports ---------------------------------------------------------------------------------------
 

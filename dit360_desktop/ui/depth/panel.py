@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 EYE_STEP_M = 0.05
 # (right, up, forward) per key in the view's frame; (0, 0, 0) puts the eye back in the centre.
-_EYE_KEYS = {
+EYE_KEYS = {
     Qt.Key.Key_W: (0.0, 0.0, EYE_STEP_M),
     Qt.Key.Key_Up: (0.0, 0.0, EYE_STEP_M),
     Qt.Key.Key_S: (0.0, 0.0, -EYE_STEP_M),
@@ -98,11 +98,21 @@ class DepthPanel(QDialog):
             "Preview the stereo pair on the sphere (red/cyan glasses, eye distance below)"
         )
         layout.addWidget(self.show_anaglyph)
+        self.show_side_by_side = QCheckBox(
+            "Preview the stereo pair side by side (left eye on the left, eye distance below)"
+        )
+        self.show_side_by_side.setToolTip(
+            "The mesh below seen by two eyes the eye distance apart, each on its half of the 3D view "
+            "(parallel viewing, or a headset's flat mode)."
+        )
+        layout.addWidget(self.show_side_by_side)
         self.show_parallax = QCheckBox(
-            "Parallax preview: move the eye with W A S D and the arrows (Page Up/Down: up, down; 0: centre)"
+            "Parallax preview: the mesh in the 3D view; move the eye with W A S D and the arrows "
+            "(Page Up/Down: up, down; 0: centre), drag to look around"
         )
         self.show_parallax.setToolTip(
-            "The displaced panorama seen from an eye up to 0.5 m off the centre; holes in magenta."
+            "The mesh the GLB export writes (stride below, depth edges cut), seen from an eye up to 0.5 m "
+            "off the centre; what the centre never saw shows as holes in magenta."
         )
         layout.addWidget(self.show_parallax)
         self.eye_label = QLabel()
@@ -166,6 +176,7 @@ class DepthPanel(QDialog):
             self.show_depth.setChecked(False)
             self.show_anaglyph.setChecked(False)
             self.show_parallax.setChecked(False)
+            self.show_side_by_side.setChecked(False)
         self.target = target
         has_depth = target is not None and target.depth is not None
         self.source_label.setText(f"<b>{target.image.name}</b>" if target else "No panorama chosen.")
@@ -174,6 +185,7 @@ class DepthPanel(QDialog):
         self.show_depth.setEnabled(has_depth)
         self.show_anaglyph.setEnabled(has_depth)
         self.show_parallax.setEnabled(has_depth)
+        self.show_side_by_side.setEnabled(has_depth)
         for button in [*self.export_buttons.values(), self.stereo_button]:
             button.setEnabled(has_depth)
         if not self.progress.isVisible():
@@ -192,7 +204,8 @@ class DepthPanel(QDialog):
             self.set_target(self.target)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        step = _EYE_KEYS.get(Qt.Key(event.key())) if self.show_parallax.isChecked() else None
+        moving = self.show_parallax.isChecked() or self.show_side_by_side.isChecked()
+        step = EYE_KEYS.get(Qt.Key(event.key())) if moving else None
         if step is None:
             super().keyPressEvent(event)
             return

@@ -1,13 +1,16 @@
-"""The parallax preview: the panorama as seen from an eye moved off the centre, for the viewer's sphere.
+"""The parallax preview's data: the mesh the GL viewer draws, the eye's limits, and the CPU fallback.
 
-Every pixel is a point of the displaced sphere (its direction × its distance, in metres: a relative map at
-a 3 m median, as the GLB takes it). Seen from the eye at ``eye``, each point lands in the direction of
-``point − eye``; the points are drawn far to near into an equirect of the panorama's size, so the nearest
-wins (a z-buffer by order). What no point lands on is a hole (what the centre never saw, or a surface
-stretched by the move), drawn in ``HOLE_COLOUR``; each point covers 2×2 pixels under the exact ones, so a
-surface magnified by the move leaves no cracks.
-The viewer then shows this equirect as usual, so looking around from the moved eye shows the mesh's
-parallax, its holes and its depth edges before an export.
+With OpenGL the viewer draws the GLB writer's own mesh (``panorama/mesh3d.build_mesh``, depth edges cut)
+from the moved eye (``ui/viewer/gl_mesh.py``); ``build_preview_mesh`` makes it off the UI thread.
+
+Without OpenGL (the viewer's CPU fallback, ``ui/viewer/unavailable.py``) ``moved_eye`` re-projects the
+panorama instead and the viewer shows the result as its picture. Every pixel is a point of the displaced
+sphere (its direction × its distance, in metres: a relative map at a 3 m median, as the GLB takes it).
+Seen from the eye at ``eye``, each point lands in the direction of ``point − eye``; the points are drawn
+far to near into an equirect of the panorama's size, so the nearest wins (a z-buffer by order). What no
+point lands on is a hole (what the centre never saw, or a surface stretched by the move), drawn in
+``HOLE_COLOUR``; each point covers 2×2 pixels under the exact ones, so a surface magnified by the move
+leaves no cracks.
 
 Axes as the viewer's camera (``ui/common/camera.py``): x right, y up, z forward at yaw 0; the centre
 column is yaw 0 and yaw grows to the right.
@@ -20,10 +23,28 @@ import math
 import numpy as np
 
 from dit360_desktop.panorama.depthmap import resample_distance
+from dit360_desktop.panorama.mesh3d import DEFAULT_MAX_FACES, Mesh, build_mesh
 from dit360_desktop.panorama.space3d import scene_scale
 
 MAX_OFFSET_M = 0.5
-HOLE_COLOUR = (255, 0, 255)
+HOLE_COLOUR = (255, 0, 255)  # as the GL preview's (gl_mesh.HOLE_COLOUR)
+# The preview's texture: wider panoramas are shown from a copy this wide (the mesh has fewer cells anyway).
+MAX_TEXTURE_WIDTH = 4096
+
+
+def build_preview_mesh(
+    rgb: np.ndarray, distance: np.ndarray, *, metric: bool, stride: int
+) -> tuple[tuple[Mesh, np.ndarray], float, int]:
+    """((the GLB's mesh at ``stride``, its texture), the nearest surface in metres, its triangles)."""
+    mesh = build_mesh(distance, metric=metric, stride=stride, max_faces=DEFAULT_MAX_FACES, cut_edges=True)
+    texture = np.asarray(rgb)[..., :3]
+    if texture.shape[1] > MAX_TEXTURE_WIDTH:
+        from PIL import Image
+
+        size = (MAX_TEXTURE_WIDTH, MAX_TEXTURE_WIDTH // 2)
+        texture = np.asarray(Image.fromarray(texture).resize(size, Image.Resampling.LANCZOS))
+    nearest = float(np.linalg.norm(mesh.positions, axis=1).min())
+    return (mesh, np.ascontiguousarray(texture)), nearest, mesh.summary.faces
 
 
 def _directions(width: int, height: int) -> np.ndarray:

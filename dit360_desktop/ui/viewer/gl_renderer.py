@@ -72,6 +72,8 @@ class PanoramaRenderer(CubemapConversion):
         # The edit mask's overlay (editing mode): ``mask.set(array)``, then ``mask.mark_rows`` per stroke.
         self.mask = MaskTexture()
         self.flat = FlatTexture()  # the flat view's source, uploaded when first drawn
+        # The parallax preview (gl_mesh.MeshLayer), drawn in place of the sphere while it holds a mesh.
+        self.mesh = None
         self._reset_handles()
 
     def _reset_handles(self) -> None:
@@ -172,6 +174,8 @@ class PanoramaRenderer(CubemapConversion):
         GL.glDeleteVertexArrays(1, [self._vao])
         self.mask.release()
         self.flat.release()
+        if self.mesh is not None:
+            self.mesh.release()
         self._reset_handles()
         self._initialized = False
         self.stats.releases += 1
@@ -325,6 +329,8 @@ class PanoramaRenderer(CubemapConversion):
     ) -> None:
         self.sync(framebuffer)
         GL.glViewport(0, 0, width, height)
+        if self.mesh is not None and self.mesh.draw(settings, width, height, framebuffer):
+            return
         cube = self._preview_cube if self._showing_preview else self._panorama_cube
         if not cube:
             GL.glClearColor(*BACKGROUND, 1.0)

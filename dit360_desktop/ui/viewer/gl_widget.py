@@ -220,6 +220,7 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
         self.camera.add_listener(self._camera_moved)
         self.input = ViewerInput(self.camera)
         self._renderer = None  # gl_renderer.PanoramaRenderer, created in initializeGL
+        self._mesh_layer = None  # gl_mesh.MeshLayer, made by the first parallax_layer() call
         self._panorama: np.ndarray | None = None
         self._preview: np.ndarray | None = None
         self._grid = False
@@ -339,6 +340,17 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
             self.request_frame()
         else:
             self._upload_timer.start()
+
+    def parallax_layer(self):
+        """The parallax preview (``gl_mesh.MeshLayer``): set a mesh, the eye or side-by-side stereo on it,
+        then call request_frame."""
+        if self._mesh_layer is None:
+            from dit360_desktop.ui.viewer.gl_mesh import MeshLayer
+
+            self._mesh_layer = MeshLayer()
+            if self._renderer is not None:
+                self._renderer.mesh = self._mesh_layer
+        return self._mesh_layer
 
     @property
     def readout_visible(self) -> bool:
@@ -532,6 +544,7 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
             self._fail(f"The viewer could not set up OpenGL ({type(e).__name__}: {e}).")
             return
         self._renderer = renderer
+        renderer.mesh = self._mesh_layer
         if self._panorama is not None and not renderer.has_image:
             renderer.set_panorama(self._panorama)
         if self._preview is not None:

@@ -227,44 +227,165 @@ def test_red_cyan_preview_of_a_room_on_the_sphere(qtbot, window, tmp_path) -> No
     assert grab_window(window.viewer).save(str(SHOTS / "depth-anaglyph.png"))
 
 
-def test_parallax_preview_moves_the_eye_with_the_keys(qtbot, window, tmp_path) -> None:
-    from PySide6.QtCore import Qt
-
-    from dit360_desktop.panorama.depthmap import save_distance_exr
+def _room_target(tmp_path, width=1024, height=512):
     from dit360_desktop.ui.depth.panel import DepthTarget
-    from dit360_desktop.ui.depth.parallax import moved_eye
-    from tests.core.depth.synthetic_room import room_panorama
+    from tests.ui.depth.test_parallax_mesh import room_with_box
 
-    rgb, distance = room_panorama(512, 256)
+    rgb, distance = room_with_box(width, height)
     Image.fromarray(rgb).save(tmp_path / "room.png")
     save_distance_exr(distance, tmp_path / "room.exr")
+    return rgb, distance, DepthTarget(tmp_path / "room.png", tmp_path / "room.exr", metric=True)
+
+
+def _magenta(frame: np.ndarray) -> int:
+    return int((frame == (255, 0, 255)).all(axis=-1).sum())
+
+
+def test_parallax_preview_draws_the_mesh_and_the_keys_move_the_eye(qtbot, window, tmp_path) -> None:
+    """The GLB's mesh in the GL viewer: W A S D / arrows on the 3D view move the eye (clamped at 0.5 m),
+    a drag still looks around, and moving sideways past the near box opens a hole beside it."""
+    from PySide6.QtCore import QPoint, Qt
+
+    from dit360_desktop.ui.common.camera import ViewMode
+
+    rgb, _distance, target = _room_target(tmp_path)
     window.show_panorama(rgb)
-    window.viewer.camera.look_at(60.0, 0.0)  # "forward" follows the view
+    viewer = window.viewer
+    viewer.set_mode(ViewMode.PERSPECTIVE)
+    viewer.camera.look_at(0.0, 0.0)
+    qtbot.waitUntil(lambda: viewer.renderer is not None and viewer.renderer.has_image, timeout=20_000)
+    sphere = _frame(qtbot, window)
     panel, feature = window.depth.panel, window.depth
-    panel.set_target(DepthTarget(tmp_path / "room.png", tmp_path / "room.exr", metric=True))
+    panel.set_target(target)
     panel.show()
+    panel.stride.setValue(2)
     panel.show_parallax.setChecked(True)
+    qtbot.waitUntil(lambda: feature._mesh_key is not None, timeout=60_000)
+    layer = viewer.parallax_layer()
+    assert layer.active and np.array_equal(viewer.panorama, rgb)  # the texture stays the panorama
+    drawn = layer.draws_made
+    centre = _frame(qtbot, window)
+    assert layer.draws_made > drawn  # the frame is the mesh's
+    assert np.abs(centre - sphere).mean() < 8  # at the centre: the sphere view, but for the cut edges' gaps
+    assert "at most 0.5 m from the centre" in panel.eye_label.text()
+    # The keys go to the 3D view (focus there), not the panel; the camera does not turn with them.
+    viewer.setFocus()
+    yaw = viewer.camera.view.yaw
+    for _ in range(12):  # 12 × 5 cm to the right, stopped at 0.5 m
+        qtbot.keyClick(viewer, Qt.Key.Key_D)
+    assert viewer.camera.view.yaw == yaw
+    assert np.allclose(feature.eye, [0.5, 0.0, 0.0]) and layer.eye == tuple(feature.eye)
+    moved = _frame(qtbot, window)
+    assert (np.abs(moved - centre).max(axis=-1) > 30).mean() > 0.05
+    assert _magenta(moved) > 2 * _magenta(centre) > 0  # the hole beside the near box opens
+    _save_parallax_screenshot(window, panel, "depth-parallax.png")
+    qtbot.keyClick(viewer, Qt.Key.Key_Up)
+    assert np.linalg.norm(feature.eye) <= 0.5 + 1e-9 and feature.eye[2] > 0
+    qtbot.keyClick(viewer, Qt.Key.Key_0)
+    assert not feature.eye.any() and layer.eye == (0.0, 0.0, 0.0)
+    # Mouse look: a drag turns the camera while the mesh is still drawn.
+    centre_point = QPoint(viewer.width() // 2, viewer.height() // 2)
+    qtbot.mousePress(viewer, Qt.MouseButton.LeftButton, pos=centre_point)
+    for step in range(1, 6):
+        qtbot.mouseMove(viewer, centre_point + QPoint(-20 * step, 0))
+    qtbot.mouseRelease(viewer, Qt.MouseButton.LeftButton, pos=centre_point + QPoint(-100, 0))
+    qtbot.waitUntil(lambda: abs(viewer.camera.view.yaw - yaw) > 5, timeout=5_000)
+    drawn = layer.draws_made
+    _frame(qtbot, window)
+    assert layer.draws_made > drawn
+    # Off: the sphere again, and the keys turn the camera again.
+    panel.show_parallax.setChecked(False)
+    assert not layer.active
+    viewer.input.inertia.stop()  # the drag's fling
+    viewer.camera.look_at(0.0, 0.0)
+    assert np.abs(_frame(qtbot, window) - sphere).mean() < 1
+
+
+def test_side_by_side_preview_next_to_red_cyan(qtbot, window, tmp_path) -> None:
+    from PySide6.QtCore import Qt
+
+    from dit360_desktop.ui.common.camera import ViewMode
+
+    rgb, _distance, target = _room_target(tmp_path)
+    window.show_panorama(rgb)
+    viewer = window.viewer
+    viewer.set_mode(ViewMode.PERSPECTIVE)
+    viewer.camera.look_at(0.0, 0.0)
+    panel, feature = window.depth.panel, window.depth
+    panel.set_target(target)
+    panel.show()
+    panel.show_anaglyph.setChecked(True)
     qtbot.waitUntil(lambda: feature._shown_rgb is not None, timeout=30_000)
-    assert np.array_equal(window.viewer.panorama, rgb)  # the eye starts in the centre
-    yaw = np.radians(window.viewer.camera.view.yaw)
-    for _ in range(12):  # 12 × 5 cm forward, stopped at 0.5 m
-        qtbot.keyClick(panel, Qt.Key.Key_W)
-    forward = np.array([np.sin(yaw), 0.0, np.cos(yaw)])
-    assert np.allclose(feature.eye, 0.5 * forward)
-    qtbot.keyClick(panel, Qt.Key.Key_Left)
-    assert np.linalg.norm(feature.eye) <= 0.5 + 1e-9
-    qtbot.waitUntil(lambda: feature._op is None, timeout=30_000)
-    expected = moved_eye(rgb, distance.astype(np.float64), feature.eye)[0]
-    assert np.array_equal(window.viewer.panorama, expected)
-    assert not np.array_equal(expected, rgb)
+    panel.ipd.setValue(0.3)  # wide, so the halves differ clearly on a small window
+    panel.show_side_by_side.setChecked(True)
+    assert not panel.show_anaglyph.isChecked()  # one preview at a time
+    qtbot.waitUntil(lambda: feature._mesh_key is not None, timeout=60_000)
+    assert np.array_equal(viewer.panorama, rgb)  # the red/cyan texture was put back
+    layer = viewer.parallax_layer()
+    assert layer.stereo_ipd == 0.3
+    frame = _frame(qtbot, window)
+    half = frame.shape[1] // 2
+    yellow = (np.abs(frame - (250, 220, 0)).max(axis=-1) < 40)[frame.shape[0] // 2]
+    left, right = np.flatnonzero(yellow[:half]), np.flatnonzero(yellow[half : 2 * half])
+    assert left.mean() > half / 2 > right.mean()  # the near box: right of centre for the left eye
+    _save_parallax_screenshot(window, panel, "depth-side-by-side.png")
+    panel.ipd.setValue(0.0)
+    assert layer.stereo_ipd == 0.0
+    qtbot.keyClick(viewer, Qt.Key.Key_A)  # the eye keys work here too
+    assert feature.eye[0] < 0
+    panel.show_side_by_side.setChecked(False)
+    assert not layer.active and layer.stereo_ipd is None
+
+
+def _save_parallax_screenshot(window, panel, name: str) -> None:
+    """The 3D view with the panel beside it (docs/depth-3d.md)."""
+    from PySide6.QtGui import QPainter, QPixmap
+
     from dit360_desktop.ui.widgets.window_grab import grab_window
 
-    qtbot.wait(200)
+    view, side = grab_window(window.viewer), panel.grab()
+    shot = QPixmap(view.width() + side.width(), max(view.height(), side.height()))
+    shot.fill(window.palette().window().color())
+    painter = QPainter(shot)
+    painter.drawPixmap(0, 0, view)
+    painter.drawPixmap(view.width(), 0, side)
+    painter.end()
     SHOTS.mkdir(parents=True, exist_ok=True)
-    assert grab_window(window.viewer).save(str(SHOTS / "depth-parallax.png"))
-    qtbot.keyClick(panel, Qt.Key.Key_0)
+    assert shot.save(str(SHOTS / name))
+
+
+@pytest.fixture
+def no_gl(monkeypatch):
+    from dit360_desktop.ui.viewer import DISABLE_ENV
+
+    monkeypatch.setenv(DISABLE_ENV, "1")
+
+
+def test_without_opengl_the_parallax_preview_is_the_reprojected_picture(
+    qtbot, no_gl, window, tmp_path
+) -> None:
+    from PySide6.QtCore import Qt
+
+    from dit360_desktop.ui.depth.parallax import moved_eye
+    from dit360_desktop.ui.viewer import ViewerUnavailable
+
+    assert isinstance(window.viewer, ViewerUnavailable)
+    rgb, distance, target = _room_target(tmp_path, 512, 256)
+    window.show_panorama(rgb)
+    panel, feature = window.depth.panel, window.depth
+    panel.set_target(target)
+    panel.show()
+    panel.show_side_by_side.setChecked(True)  # needs OpenGL: refused in words, not half-shown
+    assert not panel.show_side_by_side.isChecked() and "OpenGL" in panel.state_label.text()
+    panel.show_parallax.setChecked(True)
+    qtbot.waitUntil(lambda: feature._shown_rgb is not None, timeout=30_000)
+    assert feature._mesh_key is None and np.array_equal(window.viewer.panorama, rgb)
+    assert "re-projected picture" in panel.eye_label.text()
+    for _ in range(3):
+        qtbot.keyClick(panel, Qt.Key.Key_W)
     qtbot.waitUntil(lambda: feature._op is None, timeout=30_000)
-    assert np.array_equal(window.viewer.panorama, rgb) and not feature.eye.any()
+    expected = moved_eye(rgb, distance.astype(np.float64), feature.eye)[0]
+    assert np.allclose(feature.eye, [0.0, 0.0, 0.15]) and np.array_equal(window.viewer.panorama, expected)
     panel.show_parallax.setChecked(False)
     assert np.array_equal(window.viewer.panorama, rgb)
 
