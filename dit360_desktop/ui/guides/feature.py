@@ -168,7 +168,9 @@ class GuidesFeature(QObject):
         layers, notes = guide_layers(self.context.form, width, height, lambda: painted)
         if not layers:
             paint.backdrop(None)
-            self.panel.say("No guide to show yet: choose or make a control image, or add regions.")
+            self.panel.say(
+                " ".join(notes) or "No guide to show yet: choose or make a control image, or add regions."
+            )
             return
         paint.backdrop(tint_overlay(panorama, layers))
         self.panel.say(" ".join(notes) or None)
