@@ -149,6 +149,36 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | Callable[[Path], No
     return write_atomic_set({Path(path): data})[0]
 
 
+WRITE_CHUNK_BYTES = 8 << 20
+
+
+def write_atomic_parts(
+    path: str | os.PathLike[str],
+    parts: list[bytes | memoryview],
+    on_progress: Callable[[float], None] | None = None,
+    chunk_bytes: int | None = None,
+) -> Path:
+    """``write_atomic`` of ``parts`` one after the other, calling ``on_progress(fraction written)`` after
+    each chunk of ``chunk_bytes`` (default ``WRITE_CHUNK_BYTES``). An exception raised there (a cancel)
+    removes the temp file like any failure, so the target is left as it was."""
+    chunk_bytes = chunk_bytes or WRITE_CHUNK_BYTES
+    views = [memoryview(part).cast("B") for part in parts]
+    total = max(1, sum(view.nbytes for view in views))
+
+    def write(temp: Path) -> None:
+        written = 0
+        with open(temp, "wb") as handle:
+            for view in views:
+                for start in range(0, view.nbytes, chunk_bytes):
+                    chunk = view[start : start + chunk_bytes]
+                    handle.write(chunk)
+                    written += chunk.nbytes
+                    if on_progress is not None:
+                        on_progress(written / total)
+
+    return write_atomic(path, write)
+
+
 def write_atomic_set(files: dict[Path, bytes | Callable[[Path], None]]) -> list[Path]:
     """``write_atomic`` for files that belong together (a canvas and its mask): every file is written
     and fsynced under its temp name first, and only then are they renamed into place, so a full disk or

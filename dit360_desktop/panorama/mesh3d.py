@@ -26,13 +26,14 @@ import json
 import math
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from dit360_desktop.panorama.depthmap import check_distance, resample_distance
-from dit360_desktop.panorama.fileio import write_atomic
+from dit360_desktop.panorama.fileio import write_atomic_parts
 from dit360_desktop.panorama.space3d import export_directions, scene_scale
 
 __all__ = ["CUT_SLOPE", "DEFAULT_MAX_FACES", "MeshSummary", "build_mesh", "encode_glb", "write_glb"]
@@ -250,11 +251,18 @@ def write_glb(
     max_faces: int = DEFAULT_MAX_FACES,
     cut_edges: bool = True,
     texture_format: str = "jpeg",
+    on_progress: Callable[[float], None] | None = None,
 ) -> MeshSummary:
-    """Build the mesh (module docstring) and write it as a GLB, atomically."""
+    """Build the mesh (module docstring) and write it as a GLB, atomically. ``on_progress`` gets the
+    fraction done after each step (mesh, encoding, each written chunk); an exception raised there (a
+    cancel) leaves no file."""
     pixels = np.asarray(rgb)
     if pixels.ndim != 3 or pixels.shape[2] < 3 or pixels.dtype != np.uint8:
         raise ValueError(f"expected an (H, W, 3) uint8 panorama, got {pixels.shape} {pixels.dtype}")
+    report = on_progress or (lambda _fraction: None)
     mesh = build_mesh(distance, metric=metric, stride=stride, max_faces=max_faces, cut_edges=cut_edges)
-    write_atomic(path, encode_glb(mesh, pixels, texture_format=texture_format, name=Path(path).stem))
+    report(0.5)
+    data = encode_glb(mesh, pixels, texture_format=texture_format, name=Path(path).stem)
+    report(0.7)
+    write_atomic_parts(path, [data], lambda fraction: report(0.7 + 0.3 * fraction))
     return mesh.summary

@@ -22,12 +22,13 @@ graphdeco-inria/gaussian-splatting), which splat viewers read:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from dit360_desktop.panorama.depthmap import check_distance, resample_distance
-from dit360_desktop.panorama.fileio import write_atomic
+from dit360_desktop.panorama.fileio import write_atomic_parts
 from dit360_desktop.panorama.space3d import export_directions, scene_scale, stride_grid
 
 __all__ = [
@@ -40,6 +41,10 @@ __all__ = [
     "write_splat_ply",
 ]
 
+# Writers report their progress as a fraction of the work (``on_progress``); an exception raised there
+# (a cancel) leaves no file. The records are computed first (up to COMPUTED), then written in chunks.
+Progress = Callable[[float], None]
+COMPUTED = 0.3
 SH_C0 = 0.28209479177387814
 SPLAT_OPACITY = 0.99
 FLAT_RATIO = 0.05
@@ -74,7 +79,13 @@ def _sample(rgb: np.ndarray, distance: np.ndarray, stride: int):
 
 
 def write_point_ply(
-    path: str | os.PathLike[str], rgb: np.ndarray, distance: np.ndarray, *, metric: bool, stride: int = 1
+    path: str | os.PathLike[str],
+    rgb: np.ndarray,
+    distance: np.ndarray,
+    *,
+    metric: bool,
+    stride: int = 1,
+    on_progress: Progress | None = None,
 ) -> Path:
     """Coloured points, one per kept pixel (module docstring), written atomically."""
     colours, directions, values, _size = _sample(rgb, distance, stride)
@@ -90,7 +101,7 @@ def write_point_ply(
         values.size,
         [("x", "float"), ("y", "float"), ("z", "float")] + [(n, "uchar") for n in ("red", "green", "blue")],
     )
-    return _write_records(path, header, records)
+    return _write_records(path, header, records, on_progress)
 
 
 def splat_records(rgb: np.ndarray, distance: np.ndarray, *, metric: bool, stride: int = 1) -> np.ndarray:
@@ -137,18 +148,25 @@ def splat_records(rgb: np.ndarray, distance: np.ndarray, *, metric: bool, stride
 
 
 def write_splat_ply(
-    path: str | os.PathLike[str], rgb: np.ndarray, distance: np.ndarray, *, metric: bool, stride: int = 1
+    path: str | os.PathLike[str],
+    rgb: np.ndarray,
+    distance: np.ndarray,
+    *,
+    metric: bool,
+    stride: int = 1,
+    on_progress: Progress | None = None,
 ) -> Path:
     """Gaussian splats, one per kept pixel (module docstring), written atomically."""
     records = splat_records(rgb, distance, metric=metric, stride=stride)
     header = _ply_header(records.size, [(name, "float") for name in SPLAT_FIELDS])
-    return _write_records(path, header, records)
+    return _write_records(path, header, records, on_progress)
 
 
-def _write_records(path: str | os.PathLike[str], header: bytes, records: np.ndarray) -> Path:
-    def write(temp: Path) -> None:
-        with open(temp, "wb") as handle:
-            handle.write(header)
-            handle.write(np.ascontiguousarray(records).view(np.uint8).data)
-
-    return write_atomic(path, write)
+def _write_records(
+    path: str | os.PathLike[str], header: bytes, records: np.ndarray, on_progress: Progress | None
+) -> Path:
+    if on_progress is not None:
+        on_progress(COMPUTED)
+    write_progress = None if on_progress is None else lambda f: on_progress(COMPUTED + (1 - COMPUTED) * f)
+    data = np.ascontiguousarray(records).view(np.uint8).reshape(-1)
+    return write_atomic_parts(path, [header, data], write_progress)

@@ -100,6 +100,8 @@ class DepthFeature(QObject):
         self._filtered: Any = None  # the viewer whose keys move the eye
         self.panel.eye_label.setText("Eye: in the centre")
         self._op: BackgroundOp | None = None
+        self._cancelled_op: BackgroundOp | None = None  # still stopping on its thread
+        self.panel.cancel_requested.connect(self.cancel_export)
 
     # ---- opening ---------------------------------------------------------------------------------------
 
@@ -399,20 +401,41 @@ class DepthFeature(QObject):
             return
 
         def write(ctx: OpContext) -> Path:
+            ctx.report((0.0, f"Reading {target.image.name} and its depth…"))
             rgb, distance = load_pair(target)
-            ctx.raise_if_cancelled()
-            return write_export(export, rgb, distance, ctx.raise_if_cancelled)
+
+            def progress(fraction: float, what: str) -> None:
+                ctx.raise_if_cancelled()  # between steps: the writers then remove their temp file
+                ctx.report((fraction, what))
+
+            return write_export(export, rgb, distance, progress)
 
         def written(path: Path) -> None:
             self.context.save_settings()  # the remembered folder
             self.context.status.show_message(f"Wrote {path}", 8000)
 
-        self._run(write, written, f"Writing {export.path.name}…")
+        self._run(
+            write,
+            written,
+            f"Writing {export.path.name}…",
+            progress=lambda value: self.panel.set_progress(*value),
+        )
 
-    def _run(self, op: Any, success: Any, text: str, on_failure: Any = None) -> None:
+    def cancel_export(self) -> None:
+        """The panel's Cancel: the export stops at its next step and leaves no file."""
+        op, self._op = self._op, None
+        if op is None:
+            return
+        op.cancel()
+        self._cancelled_op = op
+        self.panel.set_busy(None)
+        self.panel.state_label.setText("Export cancelled: nothing was written.")
+
+    def _run(self, op: Any, success: Any, text: str, on_failure: Any = None, progress: Any = None) -> None:
         if self._op is not None:
             self._op.cancel()
-        self.panel.set_busy(text)
+            self._cancelled_op = self._op
+        self.panel.set_busy(text, cancellable=progress is not None)
 
         def done(value: Any) -> None:
             self._op = None
@@ -426,11 +449,15 @@ class DepthFeature(QObject):
                 on_failure()
             self.context.status.show_error(error_report(error))
 
-        self._op = BackgroundOp(self, op, done).failure(failed).run_in_background()
+        background = BackgroundOp(self, op, done).failure(failed)
+        if progress is not None:
+            background = background.with_progress(progress)
+        self._op = background.run_in_background()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for the running read or export (tests, shutdown)."""
-        return self._op.wait(timeout) if self._op is not None else True
+        """Wait for the running read or export, and for a cancelled one to stop (tests, shutdown)."""
+        ops = [op for op in (self._op, self._cancelled_op) if op is not None]
+        return all(op.wait(timeout) for op in ops)
 
 
 def _template(image: Path) -> Any:

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGridLayout,
     QGroupBox,
+    QHBoxLayout,
     QLabel,
     QMessageBox,
     QProgressBar,
@@ -34,6 +35,7 @@ from dit360_desktop.ui.depth.exports import FOLDER_KEY, KINDS, Export, with_suff
 log = logging.getLogger(__name__)
 
 EYE_STEP_M = 0.05
+PROGRESS_STEPS = 1000
 # (right, up, forward) per key in the view's frame; (0, 0, 0) puts the eye back in the centre.
 EYE_KEYS = {
     Qt.Key.Key_W: (0.0, 0.0, EYE_STEP_M),
@@ -65,6 +67,7 @@ class DepthPanel(QDialog):
     stereo_requested = Signal(object, float, bool)  # DepthTarget, eye distance (m), fill with DiT360
     export_requested = Signal(object)  # Export
     show_depth_toggled = Signal(bool)
+    cancel_requested = Signal()
     # While the parallax preview is on: the eye moved (right, up, forward) in metres, in the view's frame.
     eye_step = Signal(float, float, float)
 
@@ -163,10 +166,20 @@ class DepthPanel(QDialog):
         )
         stereo_layout.addWidget(self.stereo_button)
         layout.addWidget(stereo_box)
+        busy_row = QHBoxLayout()
         self.progress = QProgressBar()
         self.progress.setRange(0, 0)
         self.progress.setVisible(False)
-        layout.addWidget(self.progress)
+        busy_row.addWidget(self.progress, 1)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setObjectName("cancel_export")
+        self.cancel_button.setToolTip(
+            "Stop the export; the file is not written (an existing one stays as it was)."
+        )
+        self.cancel_button.setVisible(False)
+        self.cancel_button.clicked.connect(self.cancel_requested)
+        busy_row.addWidget(self.cancel_button)
+        layout.addLayout(busy_row)
         self.set_target(None)
 
     # ---- state ---------------------------------------------------------------------------------------
@@ -195,13 +208,21 @@ class DepthPanel(QDialog):
                 else "No depth yet: estimate it first."
             )
 
-    def set_busy(self, text: str | None) -> None:
-        """Show ``text`` with a busy bar (None: idle)."""
+    def set_busy(self, text: str | None, *, cancellable: bool = False) -> None:
+        """Show ``text`` with a busy bar (None: idle); ``set_progress`` makes the bar determinate."""
         self.progress.setVisible(text is not None)
+        self.cancel_button.setVisible(text is not None and cancellable)
+        self.progress.setRange(0, 0)
         if text is not None:
             self.state_label.setText(text)
         else:
             self.set_target(self.target)
+
+    def set_progress(self, fraction: float, text: str) -> None:
+        """The running export's share done (0–1) and what it is doing."""
+        self.progress.setRange(0, PROGRESS_STEPS)
+        self.progress.setValue(round(min(max(fraction, 0.0), 1.0) * PROGRESS_STEPS))
+        self.state_label.setText(text)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         moving = self.show_parallax.isChecked() or self.show_side_by_side.isChecked()

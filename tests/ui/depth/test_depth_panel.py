@@ -354,6 +354,41 @@ def _save_parallax_screenshot(window, panel, name: str) -> None:
     assert shot.save(str(SHOTS / name))
 
 
+def test_export_progress_is_determinate_and_cancel_leaves_no_file(qtbot, window, tmp_path) -> None:
+    from PySide6.QtCore import Qt
+
+    from dit360_desktop.panorama.fileio import TEMP_PREFIX
+
+    _rgb, _distance, target = _room_target(tmp_path, 1024, 512)
+    panel, feature = window.depth.panel, window.depth
+    panel.set_target(target)
+    panel.show()
+    out = tmp_path / "out"
+    out.mkdir()
+    panel.ask_path = lambda title, default, file_filter: str(out / default.name)
+    panel.stride.setValue(1)  # 524,288 splats, 36 MB: several 8 MiB chunks
+    values: list[int] = []
+    panel.progress.valueChanged.connect(values.append)
+    panel.export_buttons["splats"].click()
+    assert panel.cancel_button.isVisible()
+    assert feature.wait(120)
+    qtbot.waitUntil(lambda: not panel.progress.isVisible(), timeout=20_000)
+    assert (out / "room-splats.ply").stat().st_size > 30e6
+    steps = sorted(set(values))
+    assert steps[-1] == 1000 and len([v for v in steps if 0 < v < 1000]) >= 4, steps  # determinate
+    # Cancel: the Cancel button beside the bar; the export stops at its next step and writes nothing.
+    panel.export_buttons["glb"].click()
+    assert panel.cancel_button.isVisible()
+    qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    assert not panel.progress.isVisible() and "nothing was written" in panel.state_label.text()
+    assert feature.wait(120)
+    qtbot.wait(200)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["room-splats.ply"], names
+    assert window.last_error_dialog is None  # a cancel is not an error
+    assert not any(name.startswith(TEMP_PREFIX) for name in names)
+
+
 @pytest.fixture
 def no_gl(monkeypatch):
     from dit360_desktop.ui.viewer import DISABLE_ENV
