@@ -70,11 +70,7 @@ class GuidesFeature(QObject):
         self.needs.add(
             Need(panel.depth_need, "Depth Anything V2 (for From depth)", DEPTH_COMPONENT, installed_depth)
         )
-        self.needs.add(
-            Need(panel.control_lora_need, "Control LoRA", None, lambda: _path(form["control_lora"]))
-        )
         QTimer.singleShot(NEEDS_CHECK_DELAY_MS, self, self.needs.refresh)
-        form.subscribe("control_lora", lambda _v: self.needs.refresh(), now=False)
         form.subscribe("reference_image", self._default_redux)
 
         panel.show_on_sphere.toggled.connect(lambda _on: self.refresh_overlay())
@@ -218,7 +214,3 @@ class GuidesFeature(QObject):
         if self._tools is not None:
             self._tools.sketch.stop()
             self._tools.regions.stop_painting()
-
-
-def _path(value: str | None) -> Path | None:
-    return Path(value) if value else None

@@ -8,9 +8,9 @@ SKETCH_SHADES: dict[str, int] = {"White": 255, "Light grey": 170, "Dark grey": 8
 # One colour per region (RGB), distinct on the sphere and in the list.
 REGION_COLOURS: tuple[tuple[int, int, int], ...] = (
     (255, 196, 0),
-    (0, 170, 255),
-    (60, 220, 90),
     (255, 80, 200),
+    (60, 220, 90),
+    (40, 90, 255),
     (150, 110, 255),
     (255, 120, 40),
     (0, 220, 200),

@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QGridLayout,
     QGroupBox,
-    QHBoxLayout,
     QLabel,
     QPushButton,
     QVBoxLayout,
@@ -72,18 +71,18 @@ class GuidesPanel(QGroupBox):
         self.canny_button = QPushButton("From edges")
         self.canny_button.setToolTip("The Canny edges of the current panorama, for the Canny LoRA.")
         sources = QWidget()
-        row = QHBoxLayout(sources)
+        row = QGridLayout(sources)
         row.setContentsMargins(0, 0, 0, 0)
-        for button in (self.sketch_button, self.depth_button, self.canny_button):
-            row.addWidget(button)
+        row.addWidget(self.sketch_button, 0, 0, 1, 2)
+        row.addWidget(self.depth_button, 1, 0)
+        row.addWidget(self.canny_button, 1, 1)
         self.sketch = SketchBox()
-        self.control_lora_need = NeedRow()
         self.depth_need = NeedRow()
         control = self._group(
             "Structure control",
             CONTROL_NEEDS,
-            [("Image", self.control_image), ("Make", sources), ("", self.sketch),
-             ("Control LoRA", self.control_lora), ("", self.control_lora_need), ("", self.depth_need)],
+            [("Image", self.control_image), ("", sources), ("", self.sketch), ("", self.depth_need),
+             ("Control LoRA", self.control_lora)],
             ["control_scale", "control_start", "control_end"],
         )  # fmt: skip
         layout.addWidget(control)

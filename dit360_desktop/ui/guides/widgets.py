@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -119,20 +119,21 @@ def _dropped_file(event) -> Path | None:
 
 
 class NeedRow(QWidget):
-    """ "Needs X: installed" or "Needs X: not installed" with "Open the model manager"."""
+    """ "X: installed", or "X: not installed" with "Open the model manager" under it."""
 
     def __init__(self) -> None:
         super().__init__()
-        row = QHBoxLayout(self)
+        row = QVBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(2)
         self.label = QLabel()
         self.label.setWordWrap(True)
         self.label.setObjectName("GuideNeed")
         self.button = QPushButton("Open the model manager")
         self.button.setToolTip("Download or import the model this guide needs.")
         self.button.setVisible(False)
-        row.addWidget(self.label, 1)
-        row.addWidget(self.button)
+        row.addWidget(self.label)
+        row.addWidget(self.button, 0, Qt.AlignmentFlag.AlignLeft)
 
     def show_state(self, text: str, missing_component: str | None) -> None:
         self.label.setText(text)
@@ -175,9 +176,11 @@ class SketchBox(QFrame):
         self.use_button.setToolTip("Write the sketch as an equirect PNG and make it the control image.")
         self.done_button = QPushButton("Done")
         self.done_button.setToolTip("Stop sketching; the sketch is kept until the panorama changes.")
-        buttons = QHBoxLayout()
-        for button in (self.undo_button, self.clear_button, self.use_button, self.done_button):
-            buttons.addWidget(button)
+        buttons = QGridLayout()
+        buttons.addWidget(self.use_button, 0, 0, 1, 2)
+        buttons.addWidget(self.done_button, 0, 2)
+        buttons.addWidget(self.undo_button, 1, 0)
+        buttons.addWidget(self.clear_button, 1, 1)
         grid.addLayout(buttons, 3, 0, 1, 2)
         self.setVisible(False)
 

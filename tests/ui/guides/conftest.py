@@ -28,30 +28,47 @@ def analytic_panorama(width: int = 256, height: int = 128) -> np.ndarray:
 
 
 @pytest.fixture
-def window(qtbot, make_worker):
+def make_window(qtbot, make_worker):
+    """A shown main window on a GL viewer, once its start-up sample is in; ``worker`` defaults to one
+    with no model (nothing is generated)."""
     from dit360_desktop.ui.main_window import MainWindow
     from dit360_desktop.ui.viewer.gl_support import opengl_problem
     from dit360_desktop.ui.viewer.gl_widget import PanoramaViewer
 
-    problem = opengl_problem()
-    if problem is not None:
-        pytest.fail(f"GL tests need OpenGL 3.3 core under Xvfb: {problem}")
-    window = MainWindow(Settings(), worker=make_worker())
-    window.confirm_stop = lambda: True
-    qtbot.addWidget(window)
-    window.resize(1280, 800)
-    with qtbot.waitSignal(window.first_exposed, timeout=20_000):
-        window.show()
-    window.activateWindow()
-    viewer = window.viewer
-    assert isinstance(viewer, PanoramaViewer)
-    qtbot.waitUntil(lambda: viewer.renderer is not None and viewer.renderer.initialized, timeout=20_000)
-    # The start-up sample arrives on its own; wait for it so it cannot replace ours later.
-    qtbot.waitUntil(lambda: viewer.panorama is not None, timeout=20_000)
+    made = []
+
+    def factory(worker=None, size: tuple[int, int] = (1280, 800)):
+        problem = opengl_problem()
+        if problem is not None:
+            pytest.fail(f"GL tests need OpenGL 3.3 core under Xvfb: {problem}")
+        window = MainWindow(Settings(), worker=worker or make_worker())
+        window.confirm_stop = lambda: True
+        qtbot.addWidget(window)
+        window.resize(*size)
+        with qtbot.waitSignal(window.first_exposed, timeout=20_000):
+            window.show()
+        window.activateWindow()
+        viewer = window.viewer
+        assert isinstance(viewer, PanoramaViewer)
+        qtbot.waitUntil(lambda: viewer.renderer is not None and viewer.renderer.initialized, timeout=20_000)
+        # The start-up sample arrives on its own; wait for it so it cannot replace a panorama shown later.
+        qtbot.waitUntil(lambda: viewer.panorama is not None, timeout=20_000)
+        made.append(window)
+        return window
+
+    yield factory
+    for window in made:
+        window.guides.shutdown()
+        window.close()
+        qtbot.waitUntil(lambda w=window: not w.worker.isRunning(), timeout=60_000)
+
+
+@pytest.fixture
+def window(make_window):
+    """The main window showing a 256×128 analytic panorama."""
+    window = make_window()
     window.show_panorama(analytic_panorama())
-    yield window
-    window.guides.shutdown()
-    window.close()
+    return window
 
 
 def drag(qtbot, viewer, points: list[tuple[int, int]]) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.ui.guides.conftest import analytic_panorama, save_shot
+from tests.ui.guides.conftest import analytic_panorama
 
 
 def _control_file(tmp_path: Path, size: tuple[int, int], name: str = "control.png") -> Path:
@@ -36,7 +36,6 @@ def test_the_control_image_is_tinted_over_the_panorama_and_taken_off_again(qtbot
     assert np.abs(shown[:, 8:120].astype(float) - expected_left[:, 8:120]).max() <= 1.0
     assert np.array_equal(shown[:, 136:], original[:, 136:])  # dark control: the panorama untouched
     assert not panel.notice.isVisible()  # 2:1 needs no notice
-    save_shot(window, "guides-control-overlay.png")
 
     # A 4:3 picture is fitted as the run will fit it (the form's fit: crop), with a notice.
     window.form.set("control_image", str(_control_file(tmp_path, (400, 300), "square.png")))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.ui.guides.conftest import drag, pixel_under, save_shot
+from tests.ui.guides.conftest import drag, pixel_under
 
 
 def _paint_region(qtbot, window, region, points) -> None:
@@ -47,7 +47,6 @@ def test_two_painted_regions_are_written_and_read_back(qtbot, window) -> None:
     expected = np.asarray(window.guides.tools.paint.panorama(), float) * 0.4 + np.array(first.colour) * 0.6
     seen = pixel_under(shown, view, x, y, width, height).astype(float)
     assert np.abs(seen - pixel_under(expected, view, x, y, width, height)).max() <= 1.0
-    save_shot(window, "guides-regions.png")
 
     panel.regions.use_button.click()
     written = Path(window.form["regions_file"])

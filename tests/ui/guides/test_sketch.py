@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.ui.guides.conftest import drag, pixel_under, save_shot
+from tests.ui.guides.conftest import drag, pixel_under
 
 
 @pytest.mark.gl
@@ -40,7 +40,6 @@ def test_a_sketch_across_the_seam_becomes_the_control_image(qtbot, window) -> No
     drag(qtbot, viewer, low)
     window.guides.tools.paint.flush()
     qtbot.waitUntil(lambda: pixel_under(sketch.layer.shown, viewer.camera.view, *low[0], width, height) == 85)
-    save_shot(window, "guides-sketch.png")
 
     panel.sketch.use_button.click()
     written = Path(window.form["control_image"])
