@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from dit360_desktop.panorama.errors import DiT360Error
+from dit360_desktop.panorama.errors import DamagedFileError, DiT360Error
 from dit360_desktop.panorama.fileio import is_bad_target, is_disk_full, target_problem
 
 OK = 0
@@ -76,10 +76,24 @@ def message_for(error: BaseException) -> str:
 LIBRARY_HINT = " Pass --library DIR to use another folder."
 
 
+REPAIR_HINT = " Or run `dit360 models verify --repair`: it downloads only the damaged files."
+
+
 def cli_hint(error: BaseException) -> str:
     from dit360_desktop.history.errors import LibraryReadOnlyError
 
-    return LIBRARY_HINT if isinstance(error, LibraryReadOnlyError) else ""
+    if isinstance(error, LibraryReadOnlyError):
+        return LIBRARY_HINT
+    if isinstance(error, DamagedFileError):
+        from dit360_desktop.models.folder_check import is_managed_folder
+
+        # Only a file the model manager installed can be repaired by it (the default models folder:
+        # the commands that load a model have no --models-dir).
+        try:
+            return REPAIR_HINT if is_managed_folder(error.path) else ""
+        except (DiT360Error, OSError):  # an unreadable registry: the error itself still gets said
+            return ""
+    return ""
 
 
 def report(error: BaseException, *, hint: str = "", stream: TextIO | None = None) -> int:

@@ -6,12 +6,26 @@
 from __future__ import annotations
 
 import errno
+from pathlib import Path
 
 
 class DiT360Error(Exception):
     """Base class; ``str(error)`` is always a plain, actionable sentence."""
 
     exit_code = 1
+
+    def __reduce__(self):
+        # Errors cross process boundaries (a cluster worker's failure reaches the driver pickled). The
+        # default calls ``cls(*args)``, which fails or loses fields for the subclasses whose constructor
+        # takes fields rather than the sentence; rebuild from the sentence and the fields instead.
+        return _rebuild_error, (type(self), self.args, self.__dict__)
+
+
+def _rebuild_error(cls: type[DiT360Error], args: tuple, state: dict) -> DiT360Error:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class RequestError(DiT360Error, ValueError):
@@ -33,6 +47,17 @@ class ModelInvalidError(DiT360Error):
     """A model file or folder exists but is broken, unsafe or of the wrong shape."""
 
     exit_code = 3
+
+
+class DamagedFileError(ModelInvalidError):
+    """A weight file is cut short or its header is broken. ``finding`` says what is wrong; the message adds
+    the advice that fits every file. Only a file the model manager installed can also be repaired by
+    "Verify & repair": the front ends add that advice when ``path`` is one (they know the models folder)."""
+
+    def __init__(self, path: str | Path, finding: str) -> None:
+        super().__init__(f"{finding}. Delete it and download it again.")
+        self.path = Path(path)
+        self.finding = finding
 
 
 class UnsafeFileError(ModelInvalidError):
@@ -79,6 +104,7 @@ class NotARegularFileError(DiT360Error, OSError):
         OSError.__init__(self, errno.EEXIST, message, str(path))
         self.path = path
         self.kind = kind
+        self.action = action
         self.message = message
 
     def __str__(self) -> str:

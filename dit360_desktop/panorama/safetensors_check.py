@@ -12,7 +12,12 @@ import math
 import struct
 from pathlib import Path
 
-from dit360_desktop.panorama.errors import ModelInvalidError, NotARegularFileError, UnsafeFileError
+from dit360_desktop.panorama.errors import (
+    DamagedFileError,
+    ModelInvalidError,
+    NotARegularFileError,
+    UnsafeFileError,
+)
 from dit360_desktop.panorama.fileio import check_regular_source
 
 PICKLE_SUFFIXES = frozenset({".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle"})
@@ -44,7 +49,7 @@ _DTYPE_BYTES = {
 
 
 def check_safetensors_file(path: str | Path) -> None:
-    """Raise UnsafeFileError for pickle formats and ModelInvalidError for a damaged safetensors file."""
+    """Raise UnsafeFileError for pickle formats and DamagedFileError for a damaged safetensors file."""
     path = Path(path)
     if path.suffix.lower() in PICKLE_SUFFIXES:
         raise UnsafeFileError(
@@ -83,22 +88,22 @@ def check_safetensors_file(path: str | Path) -> None:
                 f"{path.name} is a Python pickle, not safetensors. It was refused because unpickling can run "
                 "code; use a .safetensors file."
             )
-        raise ModelInvalidError(
+        raise DamagedFileError(
+            path,
             f"{path.name} is not a valid safetensors file (its header is missing or cut short; "
-            f"file size {size} bytes). Delete it and download it again, or run 'Verify & repair'."
+            f"file size {size} bytes)",
         )
     _check_header(path, header_bytes, data_len=size - 8 - header_len)
 
 
 def _check_header(path: Path, header_bytes: bytes, *, data_len: int) -> None:
     broken = f"{path.name} is damaged or incomplete"
-    advice = "Delete it and download it again, or run 'Verify & repair'."
     try:
         header = json.loads(header_bytes.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ModelInvalidError(f"{broken}: its header is not valid JSON. {advice}") from e
+        raise DamagedFileError(path, f"{broken}: its header is not valid JSON") from e
     if not isinstance(header, dict):
-        raise ModelInvalidError(f"{broken}: its header is not a JSON object. {advice}")
+        raise DamagedFileError(path, f"{broken}: its header is not a JSON object")
 
     end_max = 0
     for name, info in header.items():
@@ -109,22 +114,24 @@ def _check_header(path: Path, header_bytes: bytes, *, data_len: int) -> None:
             count = math.prod(int(d) for d in info["shape"])
             item = _DTYPE_BYTES[info["dtype"]]
         except (KeyError, TypeError, ValueError) as e:
-            raise ModelInvalidError(f"{broken}: tensor {name!r} has a malformed entry. {advice}") from e
+            raise DamagedFileError(path, f"{broken}: tensor {name!r} has a malformed entry") from e
         if not 0 <= begin <= end <= data_len:
-            raise ModelInvalidError(
-                f"{broken}: tensor {name!r} ends at byte {end} but the file holds only {data_len} data bytes "
-                f"(likely a truncated download). {advice}"
+            raise DamagedFileError(
+                path,
+                f"{broken}: tensor {name!r} ends at byte {end} but the file holds only {data_len} data "
+                "bytes (likely a truncated download)",
             )
         if end - begin != count * item:
-            raise ModelInvalidError(
-                f"{broken}: tensor {name!r} spans {end - begin} bytes but its shape needs {count * item}. "
-                f"{advice}"
+            raise DamagedFileError(
+                path,
+                f"{broken}: tensor {name!r} spans {end - begin} bytes but its shape needs {count * item}",
             )
         end_max = max(end_max, end)
     if end_max != data_len:
-        raise ModelInvalidError(
+        raise DamagedFileError(
+            path,
             f"{broken}: the tensors cover {end_max} bytes but the file holds {data_len} "
-            f"(extra or missing data). {advice}"
+            "(extra or missing data)",
         )
 
 

@@ -90,3 +90,26 @@ def test_an_unknown_cache_method_is_a_usage_error(tiny_flux_dir, tmp_path, capsy
     with pytest.raises(SystemExit) as caught:
         main(args(tiny_flux_dir, tmp_path, "--cache", "teacache"))
     assert caught.value.code == 2 and "teacache" in capsys.readouterr().err
+
+
+def test_a_damaged_lora_says_verify_and_repair_only_when_the_model_manager_installed_it(
+    tiny_flux_dir, tmp_path, capsys
+):
+    """The advice that fits every damaged file comes with the error; "verify --repair" is added only for a
+    file the model manager can fetch again (a user's own LoRA it cannot)."""
+    from dit360_desktop.models.location import configured_models_dir
+    from dit360_desktop.models.registry import SOURCE_IN_PLACE, RegistryEntry, update_registry
+
+    folder = tmp_path / "loras"
+    style = build_tiny_lora(folder / "style.safetensors", tiny_flux_dir / "transformer", peft_folder=False)
+    with style.open("r+b") as handle:
+        handle.truncate(style.stat().st_size - 7)
+    assert main(args(tiny_flux_dir, tmp_path, "--extra-lora", str(style))) == 3
+    err = capsys.readouterr().err
+    assert "style.safetensors is damaged or incomplete" in err and "Delete it and download it again." in err
+    assert "verify" not in err.lower() and err.count("\n") == 1
+
+    entry = RegistryEntry("dit360-lora", folder, SOURCE_IN_PLACE, True, None, None, {})
+    update_registry(configured_models_dir(), entry)
+    assert main(args(tiny_flux_dir, tmp_path, "--extra-lora", str(style))) == 3
+    assert "Or run `dit360 models verify --repair`" in capsys.readouterr().err

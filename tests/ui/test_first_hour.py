@@ -85,17 +85,31 @@ def test_model_folder_is_checked_when_chosen(
     assert "Model folder" in win.statusBar().currentMessage()
 
 
-def test_errors_for_unmanaged_folders_do_not_suggest_repair(qtbot, window, tiny_flux_dir: Path) -> None:
-    from dit360_desktop.panorama.errors import ModelInvalidError
+def test_verify_and_repair_is_suggested_only_for_files_the_manager_installed(
+    qtbot, window, tiny_flux_dir: Path, tmp_path: Path
+) -> None:
+    from dit360_desktop.models.registry import SOURCE_IN_PLACE, RegistryEntry, update_registry
+    from dit360_desktop.panorama.errors import DamagedFileError
     from dit360_desktop.ui.common.jobs import error_report
 
-    win = window(Settings(model_dir=str(tiny_flux_dir)))
-    error = ModelInvalidError(
-        "x.safetensors is damaged. Delete it and download it again, or run 'Verify & repair'."
+    win = window(Settings(model_dir=str(tiny_flux_dir), models_dir=str(tmp_path / "models")))
+    own = DamagedFileError(tmp_path / "mine" / "x.safetensors", "x.safetensors is damaged or incomplete")
+    dialog = win.show_error(error_report(own))
+    assert (
+        dialog.message_label.text()
+        == "x.safetensors is damaged or incomplete. Delete it and download it again."
     )
-    dialog = win.show_error(error_report(error))
-    assert "Verify" not in dialog.message_label.text()
     assert dialog.model_manager_button is not None
+    dialog.close()
+
+    managed = tmp_path / "models" / "flux1-dev"
+    update_registry(
+        tmp_path / "models", RegistryEntry("flux1-dev", managed, SOURCE_IN_PLACE, True, None, None, {})
+    )
+    damaged = DamagedFileError(managed / "vae" / "x.safetensors", "x.safetensors is damaged or incomplete")
+    dialog = win.show_error(error_report(damaged))
+    assert "press Verify & repair" in dialog.message_label.text()
+    dialog.close()
 
 
 def test_history_is_there_at_first_paint_and_does_not_jump(qtbot, window) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dit360_desktop.panorama.errors import (
+    DamagedFileError,
     DiT360Error,
     ImageLoadError,
     LoraMismatchError,
@@ -139,6 +140,9 @@ class ErrorReport:
     message: str
     details: str = ""
     field: str | None = None
+    # A weight file found damaged: "Verify & repair" can fix it only when the model manager installed it,
+    # which the window decides (it knows the models folder).
+    damaged_file: Path | None = None
 
 
 _TITLES = {
@@ -188,4 +192,5 @@ def error_report(error: BaseException) -> ErrorReport:
         message=message,
         details=details,
         field=getattr(error, "field", None) if kind is ErrorKind.BAD_REQUEST else None,
+        damaged_file=error.path if isinstance(error, DamagedFileError) else None,
     )

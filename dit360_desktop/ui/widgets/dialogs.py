@@ -3,6 +3,7 @@ app's own message boxes (our icons, buttons that say what they do) and remembere
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 from collections.abc import MutableMapping
 from pathlib import Path
@@ -54,7 +55,6 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
 
 # Errors about the model, whose fix is in the model manager.
 MODEL_ERROR_KINDS = frozenset({ErrorKind.MODEL_MISSING, ErrorKind.MODEL_INVALID})
-_REPAIR_ADVICE = ("Delete it and download it again, or run 'Verify & repair'.", " or run 'Verify & repair'")
 
 
 class ErrorDialog(QDialog):
@@ -151,12 +151,11 @@ def model_missing_report(message: str, details: str = "", *, manager_available: 
     return ErrorReport(ErrorKind.MODEL_MISSING, "The model is not installed", f"{message}\n\n{hint}", details)
 
 
-def without_repair_advice(report: ErrorReport) -> ErrorReport:
-    """The report without "run Verify & repair", for a folder the model manager does not manage."""
-    message = report.message
-    for advice in _REPAIR_ADVICE:
-        message = message.replace(advice, "" if advice.startswith(" ") else "Replace the file.")
-    return ErrorReport(report.kind, report.title, message.strip(), report.details, report.field)
+def with_repair_advice(report: ErrorReport) -> ErrorReport:
+    """The report of a damaged file the model manager installed: it can fetch just that file again."""
+    advice = "Or open the model manager and press Verify & repair: it downloads only that file."
+    message = f"{report.message} {advice}"
+    return dataclasses.replace(report, message=message)
 
 
 def message_box(

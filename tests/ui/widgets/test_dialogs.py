@@ -6,14 +6,14 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QMessageBox, QStyle
 
-from dit360_desktop.panorama.errors import ModelInvalidError, ModelMissingError
+from dit360_desktop.panorama.errors import DamagedFileError, ModelInvalidError, ModelMissingError
 from dit360_desktop.ui.common.jobs import ErrorKind, error_report
 from dit360_desktop.ui.widgets.dialogs import (
     ErrorDialog,
     message_box,
     model_missing_report,
     remembered_folder,
-    without_repair_advice,
+    with_repair_advice,
 )
 from dit360_desktop.ui.widgets.icons import STANDARD_ICONS, AppStyle, icon
 
@@ -38,14 +38,16 @@ def test_model_missing_message_has_no_cli_hints() -> None:
         assert report.message.lower().count("model manager") <= 1
 
 
-def test_repair_advice_only_for_managed_folders() -> None:
-    error = ModelInvalidError(
-        "model.safetensors is damaged or incomplete: its header is not valid JSON. "
-        "Delete it and download it again, or run 'Verify & repair'."
+def test_repair_advice_follows_the_damaged_files_own_advice(tmp_path) -> None:
+    error = DamagedFileError(tmp_path / "model.safetensors", "model.safetensors is damaged or incomplete")
+    report = error_report(error)
+    assert report.damaged_file == tmp_path / "model.safetensors"
+    assert report.message == "model.safetensors is damaged or incomplete. Delete it and download it again."
+    assert with_repair_advice(report).message == (
+        "model.safetensors is damaged or incomplete. Delete it and download it again. Or open the model "
+        "manager and press Verify & repair: it downloads only that file."
     )
-    plain = without_repair_advice(error_report(error))
-    assert "Verify" not in plain.message
-    assert plain.message.endswith("its header is not valid JSON. Replace the file.")
+    assert error_report(ModelInvalidError("not FLUX")).damaged_file is None
 
 
 def test_message_box_uses_app_icons_and_worded_buttons(qtbot) -> None:
