@@ -36,7 +36,7 @@ TABLE: tuple[tuple[int, str], ...] = (
         "model missing, damaged or unfitting (a LoRA for another base model, a bad config); "
         "for `models`: auth or licence",
     ),
-    (VERIFY, "`models verify`: a file does not match its hash"),
+    (VERIFY, "a file does not match its hash or its pack's manifest (`models verify`, `models import PACK`)"),
     (NETWORK, "network: the endpoint could not be reached, or the file is not on it"),
     (DISK_FULL, "disk full (or quota reached); nothing partial is left under the target name"),
     (INTERRUPTED, "interrupted (Ctrl-C) or paused"),
