@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtCore import QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -59,6 +59,23 @@ def thumbnail(image: np.ndarray) -> QIcon:
         THUMB_SIZE, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation
     )
     return QIcon(QPixmap.fromImage(scaled))
+
+
+# A cancelled job has no picture: a dark tile of the thumbnails' size with a cross, so its row lines up with
+# the finished ones and reads as "nothing came of it" (a bare stop icon looked like a blank white box).
+CANCELLED_TILE = "#262b35"
+
+
+def cancelled_tile() -> QIcon:
+    pixmap = QPixmap(THUMB_SIZE)
+    pixmap.fill(QColor(CANCELLED_TILE))
+    painter = QPainter(pixmap)
+    side = THUMB_SIZE.height() - 8
+    cross = QRect(0, 0, side, side)
+    cross.moveCenter(pixmap.rect().center())
+    icon("remove").paint(painter, cross)
+    painter.end()
+    return QIcon(pixmap)
 
 
 class QueuePanel(QWidget):
@@ -159,7 +176,7 @@ class QueuePanel(QWidget):
 
     def add_cancelled(self, job_id: int, request: GenerationRequest) -> None:
         """Keep a cancelled job as a "cancelled" row until the app closes (it is in no gallery)."""
-        self._done.insert(0, (job_id, describe(request, CANCELLED), request.prompt, icon("cancel")))
+        self._done.insert(0, (job_id, describe(request, CANCELLED), request.prompt, cancelled_tile()))
         self.set_jobs(self._jobs)
 
     def done_rows(self) -> list[str]:

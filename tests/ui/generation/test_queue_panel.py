@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 
 from dit360_desktop.panorama.request import GenerationRequest
 from dit360_desktop.ui.common.jobs import FinishedJob, JobInfo, JobStatus
-from dit360_desktop.ui.generation.queue_panel import MAX_DONE_ROWS, THUMB_SIZE, QueuePanel
+from dit360_desktop.ui.generation.queue_panel import CANCELLED_TILE, MAX_DONE_ROWS, THUMB_SIZE, QueuePanel
 
 
 def _request(seed: int | None) -> GenerationRequest:
@@ -78,3 +78,10 @@ def test_a_cancelled_job_stays_as_a_cancelled_row(qtbot) -> None:
     texts = [panel.list.item(i).text() for i in range(panel.list.count())]
     assert texts.count("A harbour at dawn\n✕ cancelled · seed 9 · 1024×512") == 1  # not trimmed away
     assert len(texts) == MAX_DONE_ROWS + 1
+    # Its picture is a dark tile of the thumbnails' size with a light cross in the middle, not a blank box.
+    row = texts.index("A harbour at dawn\n✕ cancelled · seed 9 · 1024×512")
+    tile = panel.list.item(row).icon().pixmap(THUMB_SIZE).toImage()
+    assert (tile.width(), tile.height()) == (THUMB_SIZE.width(), THUMB_SIZE.height())
+    assert tile.pixelColor(1, 1).name() == CANCELLED_TILE
+    centre = tile.pixelColor(tile.width() // 2, tile.height() // 2)
+    assert centre.lightness() > 150
