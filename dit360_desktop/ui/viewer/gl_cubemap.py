@@ -1,7 +1,13 @@
 """Converting an equirect into a mipmapped cubemap on the GPU, in steps small enough to run between frames.
 
 A mix-in of ``PanoramaRenderer`` (it uses the renderer's framebuffers, vertex array and conversion
-program); kept apart so the renderer module stays about what is drawn. The context must be current.
+program) and of the upload thread's converter (gl_upload_thread.py, its own objects in a shared context);
+kept apart so the renderer module stays about what is drawn. The context must be current.
+
+Every face and every mip level is drawn in bands of ``BAND_ROWS`` rows, each flushed on its own. Mesa's
+llvmpipe rasterises a batch when it is flushed and lets one batch at a time through (all contexts share its
+rasterizer), so a whole 2608 px face (about 110 ms) would hold up the UI thread's next frame as long,
+and a banded one only a band's worth (issue 21 item 13).
 """
 
 from __future__ import annotations
@@ -13,9 +19,17 @@ from dataclasses import dataclass, field
 import numpy as np
 from OpenGL import GL
 
+from dit360_desktop.ui.common.viewer_errors import ViewerError
 from dit360_desktop.ui.viewer.tiling import Tile, plan_tiles, tile_pixels
 
 NO_LIMIT = 1.0e9
+# Rows of a face (or mip level) drawn in one batch: about 5 ms for a 2608 px face on idle llvmpipe.
+BAND_ROWS = 128
+
+
+def bands(size: int, rows: int = BAND_ROWS) -> list[tuple[int, int]]:
+    """Row ranges [y0, y1) covering 0..size, none taller than ``rows``."""
+    return [(y, min(size, y + rows)) for y in range(0, size, rows)]
 
 
 @dataclass
@@ -29,11 +43,19 @@ class Upload:
     texture: int = 0  # the source tile texture that lives between steps
     fence: object = None  # a GL sync object while waiting for queued work
     tiles: int = 0
+    bands: int = 0  # face bands drawn (tests count them)
     seconds: float = 0.0
 
 
 class CubemapConversion:
     """The conversion steps; see PanoramaRenderer for the objects they use."""
+
+    def _check_framebuffer(self, what: str) -> None:
+        status = GL.glCheckFramebufferStatus(GL.GL_FRAMEBUFFER)
+        if status != GL.GL_FRAMEBUFFER_COMPLETE:
+            raise ViewerError(
+                f"The graphics driver refused the {what} framebuffer (status {int(status):#x})."
+            )
 
     def _new_cubemap(self, face: int) -> int:
         cube = int(GL.glGenTextures(1))
@@ -99,11 +121,15 @@ class CubemapConversion:
             yield
             rect = _owned_rect(tile, last_column, last_row)
             for face in range(6):
-                self._convert(upload.texture, tile, rect, (width, height), upload.cube, upload.face, face)
-                yield
-            # Drivers queue draws and run them when something reads the result: without waiting here,
-            # llvmpipe ran all six faces inside the next step (84 ms of the UI thread).
-            yield from self._until_done(upload)
+                for band in bands(upload.face):
+                    self._convert(
+                        upload.texture, tile, rect, (width, height), upload.cube, upload.face, face, band
+                    )
+                    # Drivers queue draws and run them when something reads the result: without waiting
+                    # here, llvmpipe ran all six faces inside the next step (84 ms of the UI thread).
+                    yield from self._until_done(upload)
+                    upload.bands += 1
+                    yield
             GL.glDeleteTextures([upload.texture])
             upload.texture = 0
         yield from self._mipmap_steps(upload)
@@ -119,31 +145,51 @@ class CubemapConversion:
         upload.fence = None
 
     def _mipmap_steps(self, upload: Upload) -> Iterator[None]:
-        """Fill the cubemap's mip chain by halving blits, the first level on its own and the rest
-        together (they are a third of its size). glGenerateMipmap does the same work in one call,
-        which on llvmpipe under a busy CPU took 60-110 ms of the UI thread."""
-        cube, face = upload.cube, upload.face
+        """Fill the cubemap's mip chain by halving blits, a band of a face at a time while the levels are
+        large, the small levels together. glGenerateMipmap does the same work in one call, which on
+        llvmpipe under a busy CPU took 60-110 ms of the UI thread."""
+        level, size = 1, upload.face // 2
+        small: list[tuple[int, int, int]] = []  # (level, face, size) blitted in one batch
+        while size >= 1:
+            source = max(1, upload.face >> (level - 1))
+            if size > BAND_ROWS and source == 2 * size:
+                for face in range(6):
+                    for y0, y1 in bands(size):
+                        # An exact 2:1 halving reads only the band's own source rows.
+                        self._blit_level(
+                            upload.cube, face, level, (0, 2 * y0, source, 2 * y1), (0, y0, size, y1)
+                        )
+                        yield from self._until_done(upload)
+                        yield
+            else:
+                small.extend((level, face, size) for face in range(6))
+            level, size = level + 1, size // 2
+        for level, face, size in small:
+            source = max(1, upload.face >> (level - 1))
+            self._blit_level(upload.cube, face, level, (0, 0, source, source), (0, 0, size, size))
+        yield from self._until_done(upload)
+
+    def _blit_level(
+        self,
+        cube: int,
+        face: int,
+        level: int,
+        source: tuple[int, int, int, int],
+        target: tuple[int, int, int, int],
+    ) -> None:
+        """Blit ``source`` of mip level ``level - 1`` into ``target`` of ``level`` (linear filter)."""
         if not self._blit_fbo:
             self._blit_fbo = int(GL.glGenFramebuffers(1))
         colour = GL.GL_COLOR_ATTACHMENT0
-        level, size = 1, face // 2
-        while size >= 1:
-            for i in range(6):
-                target = GL.GL_TEXTURE_CUBE_MAP_POSITIVE_X + i
-                GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self._fbo)
-                GL.glFramebufferTexture2D(GL.GL_READ_FRAMEBUFFER, colour, target, cube, level - 1)
-                GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, self._blit_fbo)
-                GL.glFramebufferTexture2D(GL.GL_DRAW_FRAMEBUFFER, colour, target, cube, level)
-                source = max(1, face >> (level - 1))
-                GL.glBlitFramebuffer(
-                    0, 0, source, source, 0, 0, size, size, GL.GL_COLOR_BUFFER_BIT, GL.GL_LINEAR
-                )  # fmt: skip
-            GL.glFramebufferTexture2D(GL.GL_READ_FRAMEBUFFER, colour, GL.GL_TEXTURE_2D, 0, 0)
-            GL.glFramebufferTexture2D(GL.GL_DRAW_FRAMEBUFFER, colour, GL.GL_TEXTURE_2D, 0, 0)
-            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
-            if level == 1:
-                yield from self._until_done(upload)
-            level, size = level + 1, size // 2
+        side = GL.GL_TEXTURE_CUBE_MAP_POSITIVE_X + face
+        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self._fbo)
+        GL.glFramebufferTexture2D(GL.GL_READ_FRAMEBUFFER, colour, side, cube, level - 1)
+        GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, self._blit_fbo)
+        GL.glFramebufferTexture2D(GL.GL_DRAW_FRAMEBUFFER, colour, side, cube, level)
+        GL.glBlitFramebuffer(*source, *target, GL.GL_COLOR_BUFFER_BIT, GL.GL_LINEAR)
+        GL.glFramebufferTexture2D(GL.GL_READ_FRAMEBUFFER, colour, GL.GL_TEXTURE_2D, 0, 0)
+        GL.glFramebufferTexture2D(GL.GL_DRAW_FRAMEBUFFER, colour, GL.GL_TEXTURE_2D, 0, 0)
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
 
     def _convert(
         self,
@@ -154,14 +200,19 @@ class CubemapConversion:
         cube: int,
         face_size: int,
         face: int,
+        rows: tuple[int, int] | None = None,
     ) -> None:
-        """Draw one equirect tile into one face of ``cube`` (level 0)."""
+        """Draw one equirect tile into one face of ``cube`` (level 0), or only its ``rows`` [y0, y1)."""
         program = self._convert_program
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._fbo)
         GL.glViewport(0, 0, face_size, face_size)
         GL.glDisable(GL.GL_BLEND)
         GL.glDisable(GL.GL_DEPTH_TEST)
-        GL.glDisable(GL.GL_SCISSOR_TEST)
+        if rows is None:
+            GL.glDisable(GL.GL_SCISSOR_TEST)
+        else:
+            GL.glEnable(GL.GL_SCISSOR_TEST)
+            GL.glScissor(0, rows[0], face_size, rows[1] - rows[0])
         GL.glUseProgram(program.id)
         GL.glActiveTexture(GL.GL_TEXTURE0)
         GL.glBindTexture(GL.GL_TEXTURE_2D, texture)
@@ -178,6 +229,7 @@ class CubemapConversion:
         self._check_framebuffer("cubemap")
         program.set("u_face", face)
         GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
+        GL.glDisable(GL.GL_SCISSOR_TEST)
         GL.glBindVertexArray(0)
         GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, 0, 0)
         GL.glBindTexture(GL.GL_TEXTURE_2D, 0)

@@ -50,6 +50,7 @@ class RendererStats:
     last_upload_s: float = 0.0
     releases: int = 0
     staged_steps: int = 0
+    thread_uploads: int = 0
     last_draw_scale: float = 1.0
 
 
@@ -58,6 +59,9 @@ class PanoramaRenderer(CubemapConversion):
 
     # Tests lower this to exercise the tiled upload path on GPUs with a large GL_MAX_TEXTURE_SIZE.
     texture_size_limit: int | None = None
+    # Staged uploads run on gl_upload_thread's thread where the platform shares textures between contexts;
+    # tests switch it off to exercise the UI thread's steps.
+    upload_thread_enabled = True
 
     def __init__(self) -> None:
         self.stats = RendererStats()
@@ -93,6 +97,8 @@ class PanoramaRenderer(CubemapConversion):
         self._max_texture = 0
         self._max_cube = 0
         self._staged: Upload | None = None
+        self._staged_job = None  # gl_upload_thread.UploadJob of the staged upload, when the thread runs it
+        self._uploader = None  # gl_upload_thread.UploadThread
         self._garbage: list[int] = []  # textures to delete once the context is current
         self._garbage_syncs: list[object] = []
         self._blit_fbo = 0
@@ -104,6 +110,25 @@ class PanoramaRenderer(CubemapConversion):
     @property
     def has_image(self) -> bool:
         return self._panorama_source is not None or self._showing_preview or self._staged is not None
+
+    @property
+    def upload_on_thread(self) -> bool:
+        """True while a staged upload runs on the upload thread: frames are drawn between its steps only
+        (gl_upload_thread.UploadJob.turn), and ``give_upload_turn`` lets it take the next one."""
+        return self._staged_job is not None
+
+    @property
+    def upload_step_running(self) -> bool:
+        return self._staged_job is not None and self._staged_job.turn.is_set()
+
+    def give_upload_turn(self) -> bool:
+        """Let the upload thread run its next step (call only while no frame is pending); False when it
+        is not waiting for one."""
+        job = self._staged_job
+        if job is None or not job.wants_turn:
+            return False
+        job.turn.set()
+        return True
 
     @property
     def staging(self) -> bool:
@@ -138,6 +163,12 @@ class PanoramaRenderer(CubemapConversion):
         self._max_texture = int(GL.glGetIntegerv(GL.GL_MAX_TEXTURE_SIZE))
         self._max_cube = int(GL.glGetIntegerv(GL.GL_MAX_CUBE_MAP_TEXTURE_SIZE))
         GL.glEnable(GL.GL_TEXTURE_CUBE_MAP_SEAMLESS)
+        if self.upload_thread_enabled:
+            from dit360_desktop.ui.viewer.gl_upload_thread import UploadThread
+
+            self._uploader = UploadThread.for_current_context(
+                self._vertex_source, load_shader("equirect_to_cube.frag")
+            )
         self._initialized = True
         # Sources survive a context loss (e.g. reparenting for fullscreen): upload them again.
         self._panorama_dirty = self._panorama_source is not None
@@ -155,6 +186,8 @@ class PanoramaRenderer(CubemapConversion):
             self._panorama_source = self._staged.source
             self._showing_preview = False
             self._drop_staged()
+        if self._uploader is not None:
+            self._uploader.stop()  # before its context loses the one it shares with
         self._collect_garbage()
         for program in [*self._view_programs.values(), self._convert_program]:
             if program is not None:
@@ -210,7 +243,10 @@ class PanoramaRenderer(CubemapConversion):
         self._drop_staged()
         self._collect_garbage()
         upload = Upload(image, 0, face)  # the cubemap is made by the first step
-        upload.steps = self._conversion_steps(upload)
+        if self._uploader is not None and self._uploader.alive:
+            self._staged_job = self._uploader.submit(upload, self.max_texture_size)
+        else:
+            upload.steps = self._conversion_steps(upload)
         self._staged = upload
         return True
 
@@ -221,12 +257,26 @@ class PanoramaRenderer(CubemapConversion):
         upload = self._staged
         if upload is None:
             return True
-        started = time.perf_counter()
-        finished = next(upload.steps, _DONE) is _DONE
-        upload.seconds += time.perf_counter() - started
-        self.stats.staged_steps += 1
-        if not finished:
-            return False
+        job = self._staged_job
+        if job is not None:
+            # On the upload thread: nothing to do here but notice that it is done.
+            if not job.done.is_set():
+                return False
+            self._staged_job = None
+            if not job.finished:
+                log.warning("Panorama upload thread failed (%s); converting on the UI thread", job.error)
+                upload.cube = upload.texture = 0
+                upload.steps = self._conversion_steps(upload)
+                return False
+            self.stats.thread_uploads += 1
+            self.stats.staged_steps += job.steps  # each in a turn of its own between frames
+        else:
+            started = time.perf_counter()
+            finished = next(upload.steps, _DONE) is _DONE
+            upload.seconds += time.perf_counter() - started
+            self.stats.staged_steps += 1
+            if not finished:
+                return False
         self._staged = None
         if self._panorama_cube:
             GL.glDeleteTextures([self._panorama_cube])
@@ -242,12 +292,18 @@ class PanoramaRenderer(CubemapConversion):
     def finish_staged(self) -> None:
         """Complete a staged upload now (snapshots and grabs show the latest picture)."""
         while not self.advance_staged():
-            pass
+            if self._staged_job is not None:
+                self.give_upload_turn()
+                self._staged_job.done.wait(0.001)
 
     def _drop_staged(self) -> None:
         # Called without a current context too (set_*): the GL objects are deleted later.
         upload, self._staged = self._staged, None
-        if upload is not None:
+        job, self._staged_job = self._staged_job, None
+        if job is not None:
+            # The thread deletes what it made, unless it had already finished: then the cube is ours.
+            self._garbage.extend(t for t in (job.cancel(),) if t)
+        elif upload is not None:
             self._garbage.extend(t for t in (upload.texture, upload.cube) if t)
             if upload.fence is not None:
                 self._garbage_syncs.append(upload.fence)
@@ -428,13 +484,6 @@ class PanoramaRenderer(CubemapConversion):
             faces[name] = np.frombuffer(data, dtype=np.uint8).reshape(size, size, 3).copy()
         GL.glBindTexture(GL.GL_TEXTURE_CUBE_MAP, 0)
         return faces
-
-    def _check_framebuffer(self, what: str) -> None:
-        status = GL.glCheckFramebufferStatus(GL.GL_FRAMEBUFFER)
-        if status != GL.GL_FRAMEBUFFER_COMPLETE:
-            raise ViewerError(
-                f"The graphics driver refused the {what} framebuffer (status {int(status):#x})."
-            )
 
     def _upload_panorama(self, image: np.ndarray) -> None:
         face = cube_face_size(image.shape[1], min(self._max_cube, self.max_texture_size))

@@ -90,6 +90,8 @@ _GL_UNPACK_ALIGNMENT, _GL_PACK_ALIGNMENT = 0x0CF5, 0x0D05
 # several times the frame rate) and sharpens this long after it stops.
 INTERACTIVE_SCALE = 0.5
 SETTLE_MS = 150
+# How long a staged upload's next step waits for a frame that was asked for and is not drawn (a hidden view).
+FRAME_WAIT_MS = 100
 
 
 # What the GL window passes on to its PanoramaViewer. Drag events arrive here only on platforms that
@@ -250,6 +252,9 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
         self._upload_timer.setSingleShot(True)
         self._upload_timer.setInterval(2)  # polls a fence while the driver works; 0 would spin
         self._upload_timer.timeout.connect(self._advance_upload)
+        self._frame_deferred = False  # a frame asked for while the upload thread held the textures
+        self._frame_pending_since: int | None = None  # when a frame was asked for that is not drawn yet
+        self._step_next = False  # the upload thread's step comes before the next frame
         self._viewport_width_px = 1  # at the last resizeGL, to tell whether the view was 1:1 before
         self._readout = ViewReadout()
         self._grid_labels = GridLabels()
@@ -337,9 +342,24 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
         finally:
             self._surface.doneCurrent()
         if done:
+            self._frame_deferred = False
             self.request_frame()
-        else:
-            self._upload_timer.start()
+            return
+        if renderer.upload_on_thread and not renderer.upload_step_running:
+            # Frames asked for meanwhile and the thread's steps alternate; a step waits until the frame
+            # before it is drawn (or, for a view that is not drawn at all, a moment).
+            since = self._frame_pending_since
+            if since is not None and self._clock.elapsed() - since > FRAME_WAIT_MS:
+                self._frame_pending_since = since = None
+            if since is None:
+                if self._frame_deferred and not self._step_next:
+                    self._frame_deferred = False
+                    self._frame_pending_since = self._clock.elapsed()
+                    self._surface.update()
+                    self._step_next = True
+                elif renderer.give_upload_turn():
+                    self._step_next = False
+        self._upload_timer.start()
 
     def parallax_layer(self):
         """The parallax preview (``gl_mesh.MeshLayer``): set a mesh, the eye or side-by-side stereo on it,
@@ -486,6 +506,11 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
 
     def request_frame(self) -> None:
         """Schedule a repaint of the view (coalesced with any other before the next frame)."""
+        if self._renderer is not None and self._renderer.upload_on_thread:
+            # Frames and the upload thread's steps take turns (_advance_upload).
+            self._frame_deferred = True
+            return
+        self._frame_pending_since = self._clock.elapsed()
         self._surface.update()
 
     def gl_window(self) -> QOpenGLWindow:
@@ -563,6 +588,7 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
 
     def _paint_gl(self, *, still: bool = False) -> None:
         surface = self._surface
+        self._frame_pending_since = None
         if not self._make_current(surface.context()):
             self._fail("The viewer's OpenGL context could not be made current, so it cannot draw.")
             return
