@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,7 @@ OPTIONAL_FEATURES: tuple[tuple[str, str, str], ...] = (
     ("spandrel", "Upscaling finished panoramas", "spandrel"),
     ("OpenEXR", "Exporting HDR environment maps (OpenEXR)", "openexr"),
 )
+HELP_LINE_CHARS = 76
 COMPILE_HELP = (
     "Steps run about a quarter faster on NVIDIA graphics cards. The first picture after the model loads "
     "takes about 15 seconds longer while the card's code is prepared. Not used on Apple computers."
@@ -143,11 +145,11 @@ class SettingsDialog(QDialog):
         self.compile_check = QCheckBox("Prepare the model for faster steps on NVIDIA cards")
         self.compile_check.setObjectName("CompileCheck")
         self.compile_check.setChecked(self._original.compile_transformer)
-        form.addRow("Speed:", _with_help(self.compile_check, COMPILE_HELP))
+        _add_with_help(form, "Speed:", self.compile_check, COMPILE_HELP)
         self.merge_check = QCheckBox("Build the panorama style into the model")
         self.merge_check.setObjectName("MergeCheck")
         self.merge_check.setChecked(self._original.fuse_lora)
-        form.addRow("", _with_help(self.merge_check, MERGE_HELP))
+        _add_with_help(form, "", self.merge_check, MERGE_HELP)
         self.preview_check = QCheckBox("Live preview while generating")
         self.preview_check.setObjectName("PreviewCheck")
         self.preview_check.setChecked(self._original.live_preview)
@@ -251,16 +253,16 @@ class SettingsDialog(QDialog):
         return changes
 
 
-def _with_help(option: QWidget, text: str) -> QWidget:
-    """An option with its explanation right under it, indented to the option's text."""
-    box = QWidget()
-    column = QVBoxLayout(box)
+def _add_with_help(form: QFormLayout, title: str, option: QWidget, text: str) -> None:
+    """An option with its explanation right under it, indented to the option's text. The explanation is
+    broken into lines here rather than word-wrapped by Qt: a wrapped label in a form gets its height for a
+    guessed width, which clipped lines or left gaps depending on the screen."""
+    column = QVBoxLayout()
     column.setContentsMargins(0, 0, 0, 4)
     column.setSpacing(2)
     column.addWidget(option)
-    label = QLabel(text)
+    label = QLabel(textwrap.fill(text, HELP_LINE_CHARS))
     label.setObjectName("Hint")
-    label.setWordWrap(True)
     label.setContentsMargins(24, 0, 0, 0)
     column.addWidget(label)
-    return box
+    form.addRow(title, column)

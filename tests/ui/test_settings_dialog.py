@@ -81,3 +81,22 @@ def test_plain_language_and_installed_extras(qtbot, monkeypatch) -> None:
     assert dialog.feature_labels["gguf"].isEnabled()
     assert "pip install spandrel" in dialog.feature_labels["spandrel"].text()
     assert not dialog.feature_labels["spandrel"].isEnabled()
+
+
+def test_each_option_help_is_shown_whole_right_under_its_option(qtbot) -> None:
+    """The explanations were clipped (a small screen) or pushed away from their checkbox (a large one) when
+    Qt word-wrapped them for a guessed width."""
+    from PySide6.QtWidgets import QLabel
+
+    dialog = SettingsDialog(Settings())
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    hints = {label.text().replace("\n", " "): label for label in dialog.findChildren(QLabel, "Hint")}
+    assert set(hints) >= {COMPILE_HELP, MERGE_HELP}
+    for option, text in ((dialog.compile_check, COMPILE_HELP), (dialog.merge_check, MERGE_HELP)):
+        label = hints[text]
+        assert label.height() >= label.sizeHint().height()  # every line shown
+        option_bottom = option.mapTo(dialog, option.rect().bottomLeft()).y()
+        label_top = label.mapTo(dialog, label.rect().topLeft()).y()
+        assert 0 <= label_top - option_bottom <= 6  # right under it, no gap
