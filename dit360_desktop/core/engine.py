@@ -21,7 +21,7 @@ from PIL import Image
 from dit360_desktop.core import tiers
 from dit360_desktop.core.codecs import TextEncoder
 from dit360_desktop.core.devices import free_memory, memory_in_use, resolve_device, resolve_dtype
-from dit360_desktop.core.guides.control import ControlLora
+from dit360_desktop.core.guides.control import ControlLora, fuse_control_lora, fused_control
 from dit360_desktop.core.loaded_model import LoadedModel
 from dit360_desktop.core.loading import load_components, load_transformer
 from dit360_desktop.core.lora_stack import LoraStack, lora_slots
@@ -289,21 +289,19 @@ class PanoramaEngine:
     def _apply_loras(self, model: LoadedModel, settings: GenerationRequest) -> None:
         slots = lora_slots(settings.lora_path, settings.lora_scale, settings.extra_loras)
         if model.plan.fuses_lora:
-            self._apply_fused_loras(model, slots)
+            self._apply_fused_loras(model, slots, fused_control(settings))
         else:
             if self._loras.apply(model.components.transformer, slots):
                 model.text.clear_cache()
-        self._control.apply(
-            model.components.transformer, settings, self._loras, slots, fused=model.plan.fuses_lora
-        )
+            self._control.apply(model.components.transformer, settings, self._loras, slots)
         if not model.plan.fuses_lora:
             model.applied_loras = self._loras.applied
         model.lora = next((applied.info for applied in model.applied_loras if applied.base), None)
 
-    def _apply_fused_loras(self, model: LoadedModel, slots) -> None:
+    def _apply_fused_loras(self, model: LoadedModel, slots, control: tuple[Path, float] | None) -> None:
         # fp8 storage: the LoRAs are merged into 16-bit weights before they are cast, so another LoRA or
-        # scale needs the transformer's original weights again.
-        wanted = tuple((slot.identity, slot.scale) for slot in slots)
+        # scale needs the transformer's original weights again. A Control LoRA is merged last, likewise.
+        wanted = (tuple((slot.identity, slot.scale) for slot in slots), control)
         if self._fused == wanted:
             return
         components = model.components
@@ -314,6 +312,8 @@ class PanoramaEngine:
         self._fused = _HALF_FUSED
         transformer = components.transformer
         model.applied_loras = tiers.fuse_loras(transformer, slots)
+        if control is not None:
+            fuse_control_lora(transformer, *control)
         components.transformer = tiers.place_transformer(transformer, model.plan)
         self._speed_up(model)
         self._fused = wanted

@@ -136,17 +136,10 @@ class ControlLora:
         request: GenerationRequest,
         stack: LoraStack,
         slots: Sequence[LoraSlot],
-        *,
-        fused: bool,
     ) -> None:
-        """Load, swap or drop the request's Control LoRA, then activate it with the stack's adapters."""
+        """Load, swap or drop the request's Control LoRA, then activate it with the stack's adapters (the
+        tiers that keep LoRAs unfused; the others merge it: ``fuse_control_lora``)."""
         wanted = Path(request.control_lora).expanduser().resolve() if request.control_lora else None
-        if wanted is not None and fused:
-            raise RequestError(
-                "control_lora",
-                "a Control LoRA needs a tier that keeps LoRAs unfused (the fp8 tiers and --fuse-lora merge "
-                "them); choose the full, 24gb or cpu tier, without --fuse-lora",
-            )
         if self.path is not None and self.path != wanted:
             self.unload(transformer, stack, slots)
         if wanted is not None and self.path is None:
@@ -159,17 +152,7 @@ class ControlLora:
 
         file, state_dict = _read_state_dict(path)
         check_fits(transformer, state_dict, file)
-        from diffusers.utils import logging as diffusers_logging
-
-        # diffusers warns that the (absent) text encoder got no LoRA keys; a Control LoRA has none.
-        verbosity = diffusers_logging.get_verbosity()
-        diffusers_logging.set_verbosity_error()
-        try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
-                _loader(transformer).load_lora_weights(state_dict, adapter_name=CONTROL_ADAPTER)
-        finally:
-            diffusers_logging.set_verbosity(verbosity)
+        _load_adapter(transformer, state_dict)
         refresh_group_offload(transformer)
         self.path = path
         log.info(
@@ -190,6 +173,48 @@ class ControlLora:
         names = [a.info.adapter_name for a in applied] + [CONTROL_ADAPTER]
         weights = [a.scale for a in applied] + [float(scale)]
         transformer.set_adapters(names, weights=weights)
+
+
+def fused_control(request: GenerationRequest) -> tuple[Path, float] | None:
+    """(file, scale) of the Control LoRA to merge in a tier that fuses LoRAs (fp8 storage, fp8 compute,
+    streaming, ``--fuse-lora``), or None. Merged, it acts on every step: a step range is refused."""
+    if request.control_lora is None:
+        return None
+    if (request.control_start, request.control_end) != (0.0, 1.0):
+        raise RequestError(
+            "control_end" if request.control_end != 1.0 else "control_start",
+            "this memory tier merges LoRAs into the transformer's weights (fp8 storage, fp8 compute, "
+            "streaming or --fuse-lora), so the Control LoRA acts on every step there; use the range 0:1, "
+            "or a tier that keeps LoRAs separate (full, cpu, apple, or a GGUF file) without --fuse-lora",
+        )
+    return Path(request.control_lora).expanduser().resolve(), float(request.control_scale)
+
+
+def fuse_control_lora(transformer, path: Path, scale: float) -> None:
+    """Merge a Control LoRA at ``scale`` into a transformer's (not yet cast or placed) weights, after the
+    stack's LoRAs were merged: diffusers widens ``x_embedder`` and writes the norm scales as when
+    loading it unfused, then ``fuse_lora`` adds the deltas and the PEFT layers go."""
+    file, state_dict = _read_state_dict(path)
+    check_fits(transformer, state_dict, file)
+    _load_adapter(transformer, state_dict)
+    transformer.set_adapters([CONTROL_ADAPTER], weights=[float(scale)])
+    transformer.fuse_lora(lora_scale=1.0, adapter_names=[CONTROL_ADAPTER])
+    transformer.unload_lora()
+    log.info("Control LoRA %s merged at scale %g", file.name, scale)
+
+
+def _load_adapter(transformer, state_dict: dict[str, torch.Tensor]) -> None:
+    from diffusers.utils import logging as diffusers_logging
+
+    # diffusers warns that the (absent) text encoder got no LoRA keys; a Control LoRA has none.
+    verbosity = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
+            _loader(transformer).load_lora_weights(state_dict, adapter_name=CONTROL_ADAPTER)
+    finally:
+        diffusers_logging.set_verbosity(verbosity)
 
 
 def fitted_control_image(request: GenerationRequest, notes: list[str]):
