@@ -23,6 +23,7 @@ from dit360_desktop.core.depth.merge import (
     view_distances,
 )
 from dit360_desktop.core.depth.views import DEFAULT_VIEW_SIZE, View, cube_views
+from dit360_desktop.panorama.errors import ModelInvalidError
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +70,14 @@ def estimate_distance(
         if on_progress is not None:
             on_progress(index, total, f"depth of view {index + 1} of {len(layout)}")
         values = np.asarray(source(view.render(image), view), dtype=np.float64)
-        if values.shape != (view.size, view.size) or not np.all(np.isfinite(values)):
-            raise ValueError(f"the depth source gave a {values.shape} map with non-finite values")
+        if values.shape != (view.size, view.size):
+            raise ValueError(f"the depth source gave a {values.shape} map for a {view.size}-pixel view")
+        if not np.all(np.isfinite(values)):
+            # Finite pixels in, NaN or inf out: the weights are at fault, not the panorama (exit 3).
+            raise ModelInvalidError(
+                f"The depth model gave non-finite values for view {index + 1} of {len(layout)}: its weights "
+                "are probably damaged. Download the depth model again, or verify it in the model manager."
+            )
         raw.append(values)
     if on_progress is not None:
         on_progress(len(layout), total, "aligning the views")
