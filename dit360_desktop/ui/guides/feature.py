@@ -109,7 +109,9 @@ class GuidesFeature(QObject):
         regions.changed.connect(self.refresh_overlay)
         paint.active_changed.connect(lambda on: on or self.refresh_overlay())
         if form["regions_file"]:
+            # The file the settings restored: shown in the list when it is readable, else left alone.
             regions.written = form["regions_file"]
+            regions.load(form["regions_file"], quiet=True)
         return GuideTools(paint, sketch, regions, sources)
 
     # ---- the panorama on screen ------------------------------------------------------------------------

@@ -186,20 +186,22 @@ class RegionsController(QObject):
         self.message.emit(f"{len(self.regions)} region(s) written; the next run uses {path}.")
         return True
 
-    def load(self, path: str) -> bool:
-        """Show the regions of a file (re-use, or one chosen) in the list, to look at or paint on."""
+    def load(self, path: str, *, quiet: bool = False) -> bool:
+        """Show the regions of a file (re-use, or one chosen) in the list, to look at or paint on;
+        ``quiet``: no sentence when it cannot be read."""
         width, height = self.size() if self.regions else self._panorama_size()
         try:
             drafts, notes = read_region_drafts(path, width, height)
         except GuideError as e:
-            self.message.emit(str(e))
+            if not quiet:
+                self.message.emit(str(e))
             return False
         self.stop_painting()
         for region in list(self.regions):
             self.remove(region)
         for draft in drafts:
             self.add(draft.prompt, draft.mask)
-        if notes:
+        if notes and not quiet:
             self.message.emit(" ".join(notes))
         return True
 

@@ -29,8 +29,9 @@ def analytic_panorama(width: int = 256, height: int = 128) -> np.ndarray:
 
 @pytest.fixture
 def make_window(qtbot, make_worker):
-    """A shown main window on a GL viewer, once its start-up sample is in; ``worker`` defaults to one
-    with no model (nothing is generated)."""
+    """A shown main window on a GL viewer, once its start-up sample is in. Without a ``worker`` its
+    generation thread never starts (nothing is generated, and nothing it reports can reach a window
+    closed before it); with one, the thread starts as in the app."""
     from dit360_desktop.ui.main_window import MainWindow
     from dit360_desktop.ui.viewer.gl_support import opengl_problem
     from dit360_desktop.ui.viewer.gl_widget import PanoramaViewer
@@ -41,7 +42,7 @@ def make_window(qtbot, make_worker):
         problem = opengl_problem()
         if problem is not None:
             pytest.fail(f"GL tests need OpenGL 3.3 core under Xvfb: {problem}")
-        window = MainWindow(Settings(), worker=worker or make_worker())
+        window = MainWindow(Settings(), worker=worker or make_worker(), start_worker=worker is not None)
         window.confirm_stop = lambda: True
         qtbot.addWidget(window)
         window.resize(*size)

@@ -157,3 +157,15 @@ def test_a_failed_write_leaves_no_half_set(tmp_path, monkeypatch) -> None:
         write_regions([RegionDraft("a", mask), RegionDraft("b", mask)], tmp_path)
     leftovers = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert leftovers == []
+
+
+@pytest.mark.gl
+def test_a_regions_file_restored_before_the_list_exists_is_listed_when_it_is_built(qtbot, window, tmp_path):
+    mask = np.zeros((128, 256), np.uint8)
+    mask[:, 100:150] = 255
+    Image.fromarray(mask).save(tmp_path / "middle.png")
+    (tmp_path / "regions.json").write_text(json.dumps([{"prompt": "a tower", "mask": "middle.png"}]))
+    window.form.set("regions_file", str(tmp_path / "regions.json"))  # as the settings restore it
+    regions = window.guides.tools.regions.regions
+    assert [r.row.prompt.text() for r in regions] == ["a tower"]
+    assert np.array_equal(regions[0].model.array, mask)
