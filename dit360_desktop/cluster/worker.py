@@ -13,6 +13,7 @@ class, and the engine is imported inside the worker process.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import tempfile
 import threading
@@ -40,6 +41,7 @@ from dit360_desktop.panorama.errors import (
     RequestError,
 )
 from dit360_desktop.panorama.events import CancelToken, StageEvent, StepEvent
+from dit360_desktop.panorama.fileio import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,7 @@ class PanoramaWorker:
         self._lock = threading.Lock()
         self._tokens: dict[str, CancelToken] = {}
         self._cancelled: set[str] = set()
+        self._loras = ShippedLoras()
         try:
             prepared = prepare_model(source)
             from dit360_desktop.core.engine import PanoramaEngine
@@ -128,7 +131,7 @@ class PanoramaWorker:
         relay = _ProgressRelay(inbox, job_id, attempt, self._info.label, self._preview_interval_s)
         started = time.perf_counter()
         try:
-            with local_job_request(message, self._default_lora) as request:
+            with local_job_request(message, self._default_lora, self._loras) as request:
                 result = self._engine.run(request, on_event=relay, cancel=token)
                 png = encode_result_png(result.image)
             metadata = _with_driver_lora_paths(result.metadata, request, message)
@@ -151,15 +154,40 @@ class PanoramaWorker:
         }
 
 
+class ShippedLoras:
+    """The extra LoRAs a worker received, kept for its lifetime in a private temporary folder, one folder
+    per content hash. The engine knows a LoRA by its path, so a batch whose jobs share a LoRA loads it once
+    instead of once per job (a fresh per-job copy had a new path every time); two different files of one
+    name never share a path. The folder goes when the worker's process ends (or ``close``)."""
+
+    def __init__(self) -> None:
+        self._folder = tempfile.TemporaryDirectory(prefix="dit360-loras-")
+
+    def path_for(self, data: bytes, file_name: str) -> Path:
+        path = Path(self._folder.name) / hashlib.sha256(data).hexdigest()[:32] / file_name
+        if not path.is_file():
+            path.parent.mkdir(exist_ok=True)
+            write_atomic(path, data)
+        return path
+
+    def close(self) -> None:
+        self._folder.cleanup()
+
+
 @contextlib.contextmanager
-def local_job_request(message: dict[str, Any], default_lora: Path | None) -> Iterator[Any]:
+def local_job_request(
+    message: dict[str, Any], default_lora: Path | None, loras: ShippedLoras | None = None
+) -> Iterator[Any]:
     """The job's request, with the files sent with it (pictures, extra LoRAs) written to a private
-    temporary folder of this worker and its paths pointing there; the folder is removed afterwards."""
+    temporary folder of this worker and its paths pointing there; the folder is removed afterwards. With
+    ``loras``, the extra LoRAs go to that worker-lifetime store instead."""
     with tempfile.TemporaryDirectory(prefix="dit360-job-") as folder:
-        yield _request_with_local_files(message, Path(folder), default_lora)
+        yield _request_with_local_files(message, Path(folder), default_lora, loras)
 
 
-def _request_with_local_files(message: dict[str, Any], folder: Path, default_lora: Path | None):
+def _request_with_local_files(
+    message: dict[str, Any], folder: Path, default_lora: Path | None, loras: ShippedLoras | None
+):
     from dit360_desktop.cluster.jobs import EXTRA_LORA_PREFIX
     from dit360_desktop.models.selection import NO_LORA
     from dit360_desktop.panorama.request import GenerationRequest
@@ -174,9 +202,13 @@ def _request_with_local_files(message: dict[str, Any], folder: Path, default_lor
             driver_path, scale = extra_loras[index]
             # Under the driver's file name, in a folder of its own: what the engine records (the name in
             # the metadata, the A1111 <lora:NAME:SCALE> tag) and an error naming the file are the user's.
-            path = folder / name / _file_name(driver_path, f"{name}.safetensors")
-            path.parent.mkdir()
-            path.write_bytes(data)
+            file_name = _file_name(driver_path, f"{name}.safetensors")
+            if loras is not None:
+                path = loras.path_for(data, file_name)
+            else:
+                path = folder / name / file_name
+                path.parent.mkdir()
+                path.write_bytes(data)
             extra_loras[index] = (str(path), scale)
             changes["extra_loras"] = tuple(extra_loras)
             continue
@@ -221,7 +253,7 @@ def _file_name(path: str, fallback: str) -> str:
 
 def _with_driver_lora_paths(metadata: dict[str, Any], ran: Any, message: dict[str, Any]) -> dict[str, Any]:
     """The engine's record of the extra LoRAs, with the driver's paths in place of this worker's copies
-    (which are gone once the job ends), as the driver restores them in the request."""
+    (private to this worker), as the driver restores them in the request."""
     from dit360_desktop.panorama.request import GenerationRequest
 
     models = metadata.get("models")

@@ -1,5 +1,6 @@
 """Extra LoRAs sent with a batch job are written back on the worker (cluster/worker.py): a private copy
-under the driver's file name, which the engine loads and records, removed when the job ends.
+under the driver's file name, which the engine loads and records; a worker keeps the LoRAs it received by
+content for its lifetime, so jobs that share one load it once.
 
 The messages are built by the driver's own code (``parse_jobs`` and ``wire.job_message``), and the
 driver's file is moved away before the worker sees the job, so only the bytes sent can make the run
@@ -25,11 +26,13 @@ JOB = {"prompt": "a lit cave", "width": 128, "height": 64, "steps": 1, "seed": 4
 JOB_CPU = {**JOB, "device": "cpu", "dtype": "fp32", "tier": "cpu"}
 
 
-def _sent_job(driver: Path, tiny_flux_dir: Path, fields: dict = JOB_CPU) -> tuple[dict, bytes, Path]:
+def _sent_job(
+    driver: Path, tiny_flux_dir: Path, fields: dict = JOB_CPU, seed: int = 1
+) -> tuple[dict, bytes, Path]:
     """The message a worker receives for one job with one extra LoRA; the driver's file is then moved
     where no path in the message points."""
     lora = build_tiny_lora(
-        driver / "loras" / "style.safetensors", tiny_flux_dir / "transformer", peft_folder=False
+        driver / "loras" / "style.safetensors", tiny_flux_dir / "transformer", peft_folder=False, seed=seed
     )
     line = {**fields, "extra_loras": [{"path": "loras/style.safetensors", "scale": 0.5}]}
     job = parse_jobs(json.dumps(line) + "\n", base=driver)[0]
@@ -85,6 +88,38 @@ def test_the_lora_sent_is_written_privately_loaded_by_the_engine_and_removed(
     ]
     assert result.request.extra_loras == ((str(local), 0.5),)
     assert result.image.size == (128, 64)
+    assert list(worker_tmp.iterdir()) == []
+
+
+def test_a_worker_loads_a_lora_its_jobs_share_once_and_keeps_different_files_apart(
+    tmp_path, worker_tmp, tiny_flux_dir, engine, monkeypatch
+):
+    """The worker's store (``ShippedLoras``) names a copy by its content: the second job with the same LoRA
+    finds it at the same path, so the engine does not load it again."""
+    from dit360_desktop.cluster.worker import ShippedLoras
+    from dit360_desktop.core import lora_stack
+
+    loads = []
+    real_load = lora_stack.load_lora
+    monkeypatch.setattr(lora_stack, "load_lora", lambda *a, **k: loads.append(a[1]) or real_load(*a, **k))
+    store = ShippedLoras()
+    message, sent, _ = _sent_job(tmp_path / "driver", tiny_flux_dir)
+    paths = []
+    for _ in range(2):
+        with local_job_request(message, None, store) as request:
+            ((local, _scale),) = request.extra_loras
+            paths.append(Path(local))
+            engine.run(request)
+    assert paths[0] == paths[1] and paths[0].name == "style.safetensors"
+    assert paths[0].read_bytes() == sent
+    assert loads == [paths[0]]
+    # Another file of the same name is another copy; the per-job folders are gone, the store stays.
+    other, other_sent, _ = _sent_job(tmp_path / "driver2", tiny_flux_dir, seed=9)
+    with local_job_request(other, None, store) as request:
+        ((local, _scale),) = request.extra_loras
+    assert Path(local) != paths[0] and Path(local).read_bytes() == other_sent != sent
+    assert [p.name for p in worker_tmp.iterdir()] == [paths[0].parents[1].name]
+    store.close()
     assert list(worker_tmp.iterdir()) == []
 
 
