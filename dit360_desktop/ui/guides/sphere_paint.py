@@ -33,6 +33,7 @@ class SpherePaint(QObject):
         self.brush = Brush(radius_deg=4.0, hardness=0.8)
         self._on_rows: Callable[[int, int], None] | None = None
         self._panorama: np.ndarray | None = None  # what the viewer showed before a backdrop
+        self._backdrop: np.ndarray | None = None  # the tinted copy this painter put on the viewer
 
     @property
     def active(self) -> bool:
@@ -40,9 +41,10 @@ class SpherePaint(QObject):
 
     def panorama(self) -> np.ndarray | None:
         """The panorama on screen (not a backdrop this painter put there)."""
-        if self._panorama is not None:
+        shown = getattr(self._viewer(), "panorama", None)
+        if self._panorama is not None and shown is self._backdrop:
             return self._panorama
-        return getattr(self._viewer(), "panorama", None)
+        return shown
 
     def problem(self) -> str | None:
         """Why painting cannot start now, in a sentence, or None."""
@@ -94,12 +96,16 @@ class SpherePaint(QObject):
         """Show ``pixels`` in place of the panorama while painting (None: the panorama again)."""
         viewer = self._viewer()
         if pixels is None:
-            if self._panorama is not None:
-                panorama, self._panorama = self._panorama, None
+            panorama, backdrop = self._panorama, self._backdrop
+            self._panorama = self._backdrop = None
+            # Put the panorama back only over our own copy: something else shown since (edit mode, a
+            # result) stays.
+            if panorama is not None and getattr(viewer, "panorama", None) is backdrop:
                 viewer.set_panorama(panorama)
             return
-        if self._panorama is None:
+        if self._panorama is None or getattr(viewer, "panorama", None) is not self._backdrop:
             self._panorama = getattr(viewer, "panorama", None)
+        self._backdrop = pixels
         viewer.set_panorama(pixels)
 
     def stop(self) -> None:
@@ -112,7 +118,7 @@ class SpherePaint(QObject):
 
     def forget_backdrop(self) -> None:
         """A new panorama replaced what was on screen: never put the old one back."""
-        self._panorama = None
+        self._panorama = self._backdrop = None
 
     def _release_tool(self, viewer: Any) -> None:
         tool, self.tool = self.tool, None
@@ -123,8 +129,11 @@ class SpherePaint(QObject):
         if hasattr(viewer, "input") and viewer.input.tool is tool:
             viewer.set_pointer_tool(None)
             viewer.set_edit_mask(None)
-        if hasattr(viewer, "remove_overlay"):
+        try:
             viewer.remove_overlay(tool)
+        except (AttributeError, ValueError):
+            pass  # the viewer was replaced (the OpenGL fallback) and never had it
+
         tool.close()
 
     def _rows_changed(self, top: int, bottom: int) -> None:

@@ -108,3 +108,17 @@ def test_depth_without_a_depth_model_says_so_and_offers_the_model_manager(qtbot,
     assert "Open the model manager" in panel.notice.text()
     assert panel.depth_need.button.isVisibleTo(panel)
     assert window.form["control_image"] is None
+
+
+@pytest.mark.gl
+def test_edit_mode_opened_over_the_overlay_keeps_its_panorama(qtbot, window, tmp_path) -> None:
+    """Taking the overlay off puts the panorama back only over the guides' own tinted copy."""
+    panel, viewer = window.guides.panel, window.viewer
+    window.form.set("control_image", str(_control_file(tmp_path, (256, 128))))
+    panel.show_on_sphere.setChecked(True)
+    pano = tmp_path / "other.png"
+    Image.fromarray(analytic_panorama()[:, ::-1].copy()).save(pano)
+    assert window.editing.edit.start(pano)
+    editing = viewer.panorama
+    panel.show_on_sphere.setChecked(False)
+    assert viewer.panorama is editing
