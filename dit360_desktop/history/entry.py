@@ -11,6 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from dit360_desktop.panorama.guide_copies import GUIDE_FIELDS, restore_guide_paths
 from dit360_desktop.panorama.request import GenerationRequest
 
 ENTRY_COLUMNS = (
@@ -44,6 +45,8 @@ class Entry:
     # An edit's lineage: the entry it was made from (None once that entry is deleted) and its mask file.
     parent_id: int | None = None
     mask_path: Path | None = None
+    # Why a guide picture of ``params`` is not the copy kept beside the image (panorama/guide_copies.py).
+    guide_notes: tuple[str, ...] = field(default=(), compare=False)
 
     @cached_property
     def metadata(self) -> dict[str, Any]:
@@ -96,14 +99,20 @@ def entry_from_row(root: Path, row: sqlite3.Row | tuple) -> Entry:
         parent_id,
         mask,
     ) = row
+    # One string join and one Path per file: pathlib's "/" re-parses the root each time.
+    path = Path(f"{root}{os.sep}{file}")
+    request = json.loads(params)
+    notes: list[str] = []
+    if any(request.get(name) for name in GUIDE_FIELDS):
+        # Guides point at their copies beside the image, wherever the library folder is now.
+        request, notes = restore_guide_paths(request, json.loads(metadata or "{}"), path)
     return Entry(
         id=int(entry_id),
-        # One string join and one Path per file: pathlib's "/" re-parses the root each time.
-        path=Path(f"{root}{os.sep}{file}"),
+        path=path,
         thumbnail_path=Path(f"{root}{os.sep}{thumbnail}") if thumbnail else None,
         prompt=prompt,
         negative_prompt=negative,
-        params=json.loads(params),
+        params=request,
         seed=seed,
         width=int(width),
         height=int(height),
@@ -116,6 +125,7 @@ def entry_from_row(root: Path, row: sqlite3.Row | tuple) -> Entry:
         metadata_json=metadata,
         parent_id=int(parent_id) if parent_id is not None else None,
         mask_path=Path(f"{root}{os.sep}{mask}") if mask else None,
+        guide_notes=tuple(notes),
     )
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import psutil
 
 from dit360_desktop.panorama.fileio import TEMP_PREFIX
+from dit360_desktop.panorama.guide_copies import GUIDES_SUFFIX
 
 # An edit's mask sits beside its image as <image stem>.mask.png (history/lineage.py).
 MASK_SUFFIX = ".mask.png"
@@ -85,6 +86,7 @@ def list_images(root: Path) -> list[str]:
         if not item.name.startswith(PARTIAL_PREFIX)
         and item.name.lower().endswith(".png")
         and not item.name.lower().endswith(MASK_SUFFIX)  # an edit's mask, kept beside its image
+        and f"{GUIDES_SUFFIX}/" not in relpath  # a result's guide pictures (panorama/guide_copies.py)
     ]
 
 

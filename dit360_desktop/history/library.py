@@ -38,6 +38,7 @@ from dit360_desktop.history.schema import migrate
 from dit360_desktop.history.thumbnails import ensure_thumbnail, make_missing_thumbnails, write_thumbnail
 from dit360_desktop.history.trash import move_to_trash
 from dit360_desktop.panorama import fileio, imageio
+from dit360_desktop.panorama.guide_copies import guides_folder
 from dit360_desktop.panorama.result import CREATED_AT_KEY, LINEAGE_KEY, Result
 
 log = logging.getLogger(__name__)
@@ -339,6 +340,9 @@ class Library:
         depth = files.depth_path_of(entry.path)  # a depth entry's float map (ui/depth)
         if depth.exists():
             self._trash(depth)
+        guides = guides_folder(entry.path)  # its guide pictures (panorama/guide_copies.py)
+        if guides.is_dir():
+            self._trash(guides)
         with self._write() as conn:
             conn.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
             # Its edits stay, as roots of their own (parent_file still names the image they came from).

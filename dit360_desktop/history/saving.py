@@ -27,7 +27,7 @@ from dit360_desktop.history import recovery
 from dit360_desktop.history.entry import Entry
 from dit360_desktop.history.errors import EntryNotFoundError
 from dit360_desktop.history.library import Library
-from dit360_desktop.panorama import imageio
+from dit360_desktop.panorama import guide_copies, imageio
 from dit360_desktop.panorama.errors import DiT360Error
 from dit360_desktop.panorama.result import JOB_ID_KEY, Result
 
@@ -98,13 +98,20 @@ def save_result(
         result = dataclasses.replace(
             result, metadata={**result.metadata, JOB_ID_KEY: job.job_id, **job.extra}
         )
+    guides = guide_copies.guide_record(result.request)
+    if guides:
+        # The guide pictures go beside each saved PNG; the metadata names them (panorama/guide_copies.py).
+        result = dataclasses.replace(result, metadata={**result.metadata, guide_copies.GUIDES_KEY: guides})
     picture_kept = False
-    if output is not None:
-        picture_kept |= _attempt(
-            report, "--output", lambda: imageio.save_png(result.image, output, result.file_metadata())
-        )
+    if output is not None and _attempt(
+        report, "--output", lambda: imageio.save_png(result.image, output, result.file_metadata())
+    ):
+        picture_kept = True
+        _copy_guides(report, "--output", result, output)
     if library is not None:
-        picture_kept |= _attempt(report, "library", lambda: _save_to_library(report, library, result, job))
+        if _attempt(report, "library", lambda: _save_to_library(report, library, result, job)):
+            picture_kept = True
+            _copy_guides(report, "library", result, report.entry.path)
     elif library_error is not None:
         report.failures.append(("library", library_error))
     for what, write in extra_copies:
@@ -115,7 +122,18 @@ def save_result(
         except OSError as error:
             log.exception("The recovery copy could not be written either")
             report.failures.append(("recovery folder", error))
+        else:
+            _copy_guides(report, "recovery folder", result, report.recovered)
     return report
+
+
+def _copy_guides(report: SaveReport, what: str, result: Result, png: Path) -> None:
+    """The guide pictures beside a PNG just written; a failure is reported, the PNG stays."""
+    try:
+        report.written += guide_copies.write_guide_copies(result.request, png)
+    except (DiT360Error, OSError) as error:
+        log.warning("The guide pictures could not be copied beside %s: %s", png, error)
+        report.failures.append((f"guide pictures ({what})", error))
 
 
 def _earlier_entry(library: Library | None, job: JobKey) -> Entry | None:
