@@ -15,7 +15,9 @@ def installed_depth_model(models_dir: Path | None = None) -> Path:
     for place in places:
         if place.is_dir() and (place / "config.json").is_file() and any(place.glob("*.safetensors")):
             return place
-    raise ModelMissingError(f"No depth model is installed: depth, 3D and stereo need {component.name}.")
+    raise ModelMissingError(
+        f"No depth model is installed: depth, 3D and stereo need {component.name}.", component=component.id
+    )
 
 
 # Depth Anything V2's DINOv2 backbones by width: ViT-S, ViT-B, ViT-L (the catalog's Small, Base, Large).

@@ -17,5 +17,6 @@ def installed_redux_model(models_dir: Path | None = None) -> Path:
             return place
     raise ModelMissingError(
         f"No {component.name} is installed. Run `dit360 models download {component.id}` (gated: accept the "
-        "FLUX.1 [dev] licence on Hugging Face first), or pass --redux-model DIR."
+        "FLUX.1 [dev] licence on Hugging Face first), or pass --redux-model DIR.",
+        component=component.id,
     )

@@ -21,4 +21,6 @@ def installed_sr_model(models_dir: Path | None = None) -> Path:
         files = [f for f in files if f.suffix == ".safetensors"]
         if files:
             return files[0]
-    raise ModelMissingError(f"No super-resolution model is installed ({component.name}).")
+    raise ModelMissingError(
+        f"No super-resolution model is installed ({component.name}).", component=component.id
+    )

@@ -38,9 +38,15 @@ class RequestError(DiT360Error, ValueError):
 
 
 class ModelMissingError(DiT360Error):
-    """No model was found where one was expected."""
+    """No model was found where one was expected. ``component`` is the model manager's catalog id of the
+    missing model where the catalog provides it (the app opens the manager on it); None for FLUX.1-dev and
+    the LoRA, or for a file or folder the person named."""
 
     exit_code = 3
+
+    def __init__(self, message: str, *, component: str | None = None) -> None:
+        super().__init__(message)
+        self.component = component
 
 
 class ModelInvalidError(DiT360Error):

@@ -24,20 +24,22 @@ class ErrorPresenter:
 
     def show(self, report: ErrorReport) -> ErrorDialog:
         if report.kind is ErrorKind.MODEL_MISSING:
-            report = model_missing_report(report.message, report.details, manager_available=True)
+            report = model_missing_report(
+                report.message, report.details, manager_available=True, component=report.component
+            )
         elif report.damaged_file is not None and self._is_managed(report.damaged_file):
             report = with_repair_advice(report)
         # Every model error (missing or invalid) offers the model manager; ErrorDialog decides by kind.
         dialog = ErrorDialog(report, self._parent)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.finished.connect(self._closed)
+        dialog.finished.connect(lambda code: self._closed(code, report.component))
         self.last_dialog = dialog
         dialog.open()
         return dialog
 
-    def _closed(self, code: int) -> None:
+    def _closed(self, code: int, component: str | None) -> None:
         if code == ErrorDialog.OPEN_MODEL_MANAGER:
-            self._engine_setup.open_model_manager()
+            self._engine_setup.open_model_manager(component)
 
     def _is_managed(self, path: Path) -> bool:
         from dit360_desktop.models.folder_check import is_managed_folder

@@ -306,7 +306,7 @@ class MainWindow(QMainWindow):
     def _build_depth(self) -> None:
         from dit360_desktop.ui.depth.feature import DepthFeature
 
-        self.depth = DepthFeature(self.context)
+        self.depth = DepthFeature(self.context, self.engine_setup.open_model_manager)
 
     def _start_sample(self) -> None:
         if self._current_panorama is None:

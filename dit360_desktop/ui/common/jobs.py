@@ -143,6 +143,8 @@ class ErrorReport:
     # A weight file found damaged: "Verify & repair" can fix it only when the model manager installed it,
     # which the window decides (it knows the models folder).
     damaged_file: Path | None = None
+    # A missing model the catalog provides (ModelMissingError.component): the manager opens on it.
+    component: str | None = None
 
 
 _TITLES = {
@@ -193,4 +195,5 @@ def error_report(error: BaseException) -> ErrorReport:
         details=details,
         field=getattr(error, "field", None) if kind is ErrorKind.BAD_REQUEST else None,
         damaged_file=error.path if isinstance(error, DamagedFileError) else None,
+        component=getattr(error, "component", None) if kind is ErrorKind.MODEL_MISSING else None,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from PIL import Image
 from PySide6.QtCore import QEvent, QObject, QSignalBlocker, Qt
 from PySide6.QtGui import QAction, QKeyEvent
 
+from dit360_desktop.panorama.errors import ModelMissingError
 from dit360_desktop.ui.common.camera import ViewMode
 from dit360_desktop.ui.common.context import AppContext
 from dit360_desktop.ui.common.jobs import DepthJob, FinishedJob, StereoJob, error_report
@@ -63,9 +65,14 @@ def target_for_entry(entry: Any, library_dir: Path | None = None) -> DepthTarget
 
 
 class DepthFeature(QObject):
-    def __init__(self, context: AppContext) -> None:
+    def __init__(
+        self, context: AppContext, open_model_manager: Callable[[str | None], None] | None = None
+    ) -> None:
         super().__init__(context.parent)
         self.context = context
+        # The window's model manager, opened on a component (None: the window's error dialog offers it).
+        self._open_model_manager = open_model_manager
+        self._missing_component: str | None = None
         self.panel = DepthPanel(context.settings.last_folders, context.parent)
         self.panel.estimate_requested.connect(self.estimate)
         self.panel.export_requested.connect(self.export)
@@ -102,6 +109,7 @@ class DepthFeature(QObject):
         self._op: BackgroundOp | None = None
         self._cancelled_op: BackgroundOp | None = None  # still stopping on its thread
         self.panel.cancel_requested.connect(self.cancel_export)
+        self.panel.model_button.clicked.connect(self.open_model_manager)
 
     # ---- opening ---------------------------------------------------------------------------------------
 
@@ -146,9 +154,17 @@ class DepthFeature(QObject):
 
         try:
             model = installed_depth_model()
+        except ModelMissingError as e:
+            if self._open_model_manager is None:
+                self.context.status.show_error(error_report(e))
+            else:
+                self._missing_component = e.component
+                self.panel.show_model_missing(str(e))
+            return None
         except Exception as e:
             self.context.status.show_error(error_report(e))
             return None
+        self.panel.show_model_missing(None)
         job_id = self.context.jobs.enqueue_depth(DepthJob(target.image, model), _template(target.image))
         self._pending[job_id] = target.image
         self.panel.state_label.setText(
@@ -156,6 +172,22 @@ class DepthFeature(QObject):
         )
         self.context.status.show_message("Depth estimation queued", 4000)
         return job_id
+
+    def open_model_manager(self) -> None:
+        """The panel's "Open model manager…": the manager with the depth model selected; once it closes,
+        the panel says whether the depth can be estimated now."""
+        from dit360_desktop.models.depth import installed_depth_model
+
+        if self._open_model_manager is None:
+            return
+        self._open_model_manager(self._missing_component)
+        try:
+            installed_depth_model()
+        except ModelMissingError as e:
+            self.panel.show_model_missing(str(e))
+            return
+        self.panel.show_model_missing(None)
+        self.panel.state_label.setText("The depth model is installed: press Estimate depth.")
 
     def stereo(self, target: DepthTarget, ipd: float, fill: bool) -> int | None:
         if target.depth is None:

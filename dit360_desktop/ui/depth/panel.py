@@ -94,6 +94,13 @@ class DepthPanel(QDialog):
         self.state_label.setObjectName("Hint")
         self.state_label.setWordWrap(True)
         layout.addWidget(self.state_label)
+        self.model_button = QPushButton("Open model manager…")
+        self.model_button.setObjectName("OpenModelManager")
+        self.model_button.setToolTip(
+            "The model manager with the depth model selected: download it or import a copy."
+        )
+        self.model_button.setVisible(False)
+        layout.addWidget(self.model_button)
         self.show_depth = QCheckBox("Show the depth on the sphere (false colour: near = red, far = blue)")
         self.show_depth.toggled.connect(self.show_depth_toggled)
         layout.addWidget(self.show_depth)
@@ -207,6 +214,12 @@ class DepthPanel(QDialog):
                 if has_depth
                 else "No depth yet: estimate it first."
             )
+
+    def show_model_missing(self, message: str | None) -> None:
+        """Say that the depth model is missing, with the model manager one click away (None: it is not)."""
+        self.model_button.setVisible(message is not None)
+        if message is not None:
+            self.state_label.setText(f"{message} The model manager downloads it, or imports a copy you have.")
 
     def set_busy(self, text: str | None, *, cancellable: bool = False) -> None:
         """Show ``text`` with a busy bar (None: idle); ``set_progress`` makes the bar determinate."""

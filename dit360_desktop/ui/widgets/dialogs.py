@@ -117,7 +117,9 @@ class ErrorDialog(QDialog):
             self.model_manager_button.setObjectName("OpenModelManager")
             self.model_manager_button.setIcon(icon("model"))
             self.model_manager_button.setToolTip(
-                "Download FLUX.1-dev and the DiT360 LoRA, or import a folder."
+                "Download the missing model, or import a copy you already have."
+                if report.component
+                else "Download FLUX.1-dev and the DiT360 LoRA, or import a folder."
             )
             self.model_manager_button.clicked.connect(lambda: self.done(self.OPEN_MODEL_MANAGER))
             buttons.addButton(self.model_manager_button, QDialogButtonBox.ButtonRole.ActionRole)
@@ -137,10 +139,13 @@ class ErrorDialog(QDialog):
         )
 
 
-def model_missing_report(message: str, details: str = "", *, manager_available: bool = True) -> ErrorReport:
-    """The report for a missing model: what is missing, then the one way to fix it in this app."""
-    if manager_available and "FLUX" not in message:
-        # Another model than FLUX.1-dev (the depth model, an upscaler): the sentence named it.
+def model_missing_report(
+    message: str, details: str = "", *, manager_available: bool = True, component: str | None = None
+) -> ErrorReport:
+    """The report for a missing model: what is missing, then the one way to fix it in this app.
+    ``component``: the catalog model that is missing (``ModelMissingError.component``); None is FLUX.1-dev."""
+    if manager_available and component is not None:
+        # Another model than FLUX.1-dev (the depth model, an upscaler, Redux): the sentence named it.
         hint = "The model manager downloads it, or imports a copy you already have."
     elif manager_available:
         hint = (
@@ -148,7 +153,13 @@ def model_missing_report(message: str, details: str = "", *, manager_available: 
         )
     else:
         hint = "Choose a FLUX.1-dev folder with Models → Choose model folder…"
-    return ErrorReport(ErrorKind.MODEL_MISSING, "The model is not installed", f"{message}\n\n{hint}", details)
+    return ErrorReport(
+        ErrorKind.MODEL_MISSING,
+        "The model is not installed",
+        f"{message}\n\n{hint}",
+        details,
+        component=component,
+    )
 
 
 def with_repair_advice(report: ErrorReport) -> ErrorReport:

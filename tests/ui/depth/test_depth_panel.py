@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from dit360_desktop.models.depth import installed_depth_model as REAL_INSTALLED_DEPTH_MODEL
 from dit360_desktop.panorama.depthmap import read_distance, save_distance_exr
 from dit360_desktop.settings import Settings
 from dit360_desktop.ui.depth.false_colour import false_colour
@@ -428,9 +429,12 @@ def test_without_opengl_the_parallax_preview_is_the_reprojected_picture(
 def test_the_menu_opens_the_panorama_on_screen_and_a_missing_model_is_said(
     qtbot, window, room_entry, monkeypatch
 ) -> None:
+    from PySide6.QtCore import Qt
+
     from dit360_desktop.models import depth as depth_models
+    from dit360_desktop.models.catalog import load_catalog
     from dit360_desktop.panorama.errors import ModelMissingError
-    from dit360_desktop.ui.common.jobs import ErrorKind
+    from dit360_desktop.ui.common.jobs import ErrorKind, error_report
 
     _folder, source = room_entry
     assert window.gallery.select_entry(source.id)
@@ -438,15 +442,55 @@ def test_the_menu_opens_the_panorama_on_screen_and_a_missing_model_is_said(
     panel = window.depth.panel
     assert panel.isVisible() and panel.target.image == source.path
 
-    def missing(*_args):
-        raise ModelMissingError("No depth model is installed (Depth Anything V2 Small).")
-
-    monkeypatch.setattr(depth_models, "installed_depth_model", missing)
+    # No depth model anywhere (the test's own empty models folder and HF cache): the real lookup.
+    monkeypatch.setattr(depth_models, "installed_depth_model", REAL_INSTALLED_DEPTH_MODEL)
     queued = []
     monkeypatch.setattr(window.context.jobs, "enqueue_depth", lambda *a: queued.append(a) or 1)
+    assert not panel.model_button.isVisible()
     panel.estimate_button.click()
-    qtbot.waitUntil(lambda: window.last_error_dialog is not None, timeout=10_000)
-    report = window.last_error_dialog.report
-    assert report.kind is ErrorKind.MODEL_MISSING and "depth model" in report.message.lower()
-    assert queued == []
-    window.last_error_dialog.close()
+    assert queued == [] and window.last_error_dialog is None
+    assert panel.model_button.isVisible() and "No depth model is installed" in panel.state_label.text()
+    # "Open model manager…" opens the manager with the depth model selected.
+    seen = _open_manager_and_close(
+        qtbot, lambda: qtbot.mouseClick(panel.model_button, Qt.MouseButton.LeftButton)
+    )
+    depth_id = load_catalog().for_role("depth").id
+    assert seen == [depth_id]
+    assert panel.model_button.isVisible()  # still missing after the manager closed
+    # The same typed error through the window's error dialog: its button opens the manager there too,
+    # and its hint is the one for a catalog model, not FLUX.1-dev's.
+    report = error_report(ModelMissingError("No depth model is installed.", component=depth_id))
+    window.show_error(report)
+    dialog = window.last_error_dialog
+    assert "FLUX" not in dialog.report.message and dialog.report.component == depth_id
+    seen = _open_manager_and_close(
+        qtbot, lambda: qtbot.mouseClick(dialog.model_manager_button, Qt.MouseButton.LeftButton)
+    )
+    assert seen == [depth_id]
+    assert ErrorKind.MODEL_MISSING is report.kind
+
+
+def _open_manager_and_close(qtbot, click) -> list:
+    """Click something that opens the (modal) model manager; note its selected component, then close it."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from dit360_desktop.ui.model_manager.dialog import ModelManagerDialog
+
+    seen: list = []
+
+    def inspect() -> None:
+        dialog = next((w for w in QApplication.topLevelWidgets() if isinstance(w, ModelManagerDialog)), None)
+        if dialog is None or not dialog.isVisible():
+            QTimer.singleShot(50, inspect)
+            return
+        if dialog.selected_component() is None:  # selected once its table is filled
+            QTimer.singleShot(50, inspect)
+            return
+        seen.append(dialog.selected_component())
+        dialog.reject()
+
+    QTimer.singleShot(0, inspect)
+    click()
+    qtbot.waitUntil(lambda: bool(seen), timeout=20_000)
+    return seen

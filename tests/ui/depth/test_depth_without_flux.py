@@ -129,9 +129,10 @@ def test_a_depth_job_of_a_removed_depth_model_fails_without_saying_flux_is_missi
 def test_a_missing_depth_model_is_named_and_the_model_manager_offered(
     qtbot, depth_worker, room_entry, monkeypatch
 ) -> None:
+    from dit360_desktop.models.catalog import load_catalog
     from dit360_desktop.settings import Settings
     from dit360_desktop.ui.main_window import MainWindow
-    from dit360_desktop.ui.widgets.dialogs import ErrorDialog
+    from tests.ui.depth.test_depth_panel import _open_manager_and_close
 
     folder, source = room_entry
     window = MainWindow(Settings(), worker=depth_worker, library_dir_override=folder, start_worker=False)
@@ -140,25 +141,19 @@ def test_a_missing_depth_model_is_named_and_the_model_manager_offered(
     with qtbot.waitSignal(window.first_exposed, timeout=20_000):
         window.show()
     qtbot.waitUntil(lambda: window.gallery is not None and window.depth is not None, timeout=30_000)
-    opened = []
-    monkeypatch.setattr(window.engine_setup, "open_model_manager", lambda *a: opened.append(a))
     queued = []
     depth_worker.queue_changed.connect(lambda jobs: queued.extend(jobs))
     assert window.gallery.select_entry(source.id)
     window.depth.action.trigger()
-    window.depth.panel.estimate_button.click()
-    qtbot.waitUntil(lambda: window.last_error_dialog is not None, timeout=10_000)
-    dialog = window.last_error_dialog
-    report = dialog.report
-    assert report.kind is ErrorKind.MODEL_MISSING and report.title == "The model is not installed"
-    sentence, hint = report.message.split("\n\n")
-    assert sentence == (
-        "No depth model is installed: depth, 3D and stereo need Depth Anything V2 Small (transformers)."
+    panel = window.depth.panel
+    panel.estimate_button.click()
+    # Said in the panel where the person pressed Estimate, with the model manager one click away.
+    assert window.last_error_dialog is None and queued == []
+    assert panel.state_label.text() == (
+        "No depth model is installed: depth, 3D and stereo need Depth Anything V2 Small (transformers). "
+        "The model manager downloads it, or imports a copy you have."
     )
-    assert hint == "The model manager downloads it, or imports a copy you already have."
-    assert dialog.message_label.text() == report.message and queued == []
-    assert dialog.model_manager_button is not None and dialog.model_manager_button.isVisible()
-    dialog.model_manager_button.click()
-    qtbot.waitUntil(lambda: opened == [()], timeout=10_000)
-    assert dialog.result() == ErrorDialog.OPEN_MODEL_MANAGER
+    assert panel.model_button.isVisible() and panel.model_button.text() == "Open model manager…"
+    seen = _open_manager_and_close(qtbot, panel.model_button.click)
+    assert seen == [load_catalog().for_role("depth").id]
     window.close()
