@@ -144,7 +144,7 @@ class GuidesFeature(QObject):
     def refresh_overlay(self) -> None:
         if self._tools is None and not self.panel.show_on_sphere.isChecked():
             return
-        from dit360_desktop.ui.guides.guide_files import tint_overlay
+        from dit360_desktop.ui.guides.guide_files import overlay_step, tint_overlay
         from dit360_desktop.ui.guides.overlay import guide_layers
 
         paint, regions = self.tools.paint, self.tools.regions
@@ -158,19 +158,20 @@ class GuidesFeature(QObject):
             self.panel.say("Open or generate a panorama first: the guides are shown over it.")
             return
         height, width = panorama.shape[:2]
+        step = overlay_step(width)
         painted = [
-            (r.model.array, r.colour)
+            (r.model.array[::step, ::step], r.colour)
             for r in regions.regions
             if not r.model.is_empty and r.model.array.shape == (height, width)
         ]
-        layers, notes = guide_layers(self.context.form, width, height, lambda: painted)
+        layers, notes = guide_layers(self.context.form, width, height, lambda: painted, step)
         if not layers:
             paint.backdrop(None)
             self.panel.say(
                 " ".join(notes) or "No guide to show yet: choose or make a control image, or add regions."
             )
             return
-        paint.backdrop(tint_overlay(panorama, layers))
+        paint.backdrop(tint_overlay(panorama[::step, ::step], layers))
         self.panel.say(" ".join(notes) or None)
 
     # ---- the reference image ---------------------------------------------------------------------------

@@ -30,6 +30,9 @@ ASPECT_TOLERANCE = 0.01
 # wider than Canny's 5×5 smoothing and Sobel, so an edge crossing the seam is found on both sides.
 CANNY_WRAP = 8
 CANNY_THRESHOLDS = (100, 200)
+# Guides are tinted over a copy of the panorama at most this wide (every n-th pixel): an 8K copy would
+# take seconds of numpy and a texture upload of 100 MB on the UI thread for a preview.
+OVERLAY_MAX_WIDTH = 4096
 
 
 class GuideError(ValueError):
@@ -82,10 +85,18 @@ class FittedPicture:
     note: str | None  # why and how it was fitted, or None when it already had the panorama's aspect
 
 
-def fit_guide_picture(path: str | Path, width: int, height: int, fit: str, what: str) -> FittedPicture:
-    """A control image or region mask at the panorama's size, as the engine fits it: ``fit`` (crop, pad or
-    stretch, the form's choice for control images; regions are always stretched), with a note; refused
-    with a sentence when it is more than 4× off the panorama's aspect or cannot be read."""
+def overlay_step(width: int) -> int:
+    """Every how many pixels the overlay samples a panorama ``width`` wide."""
+    return max(1, -(-width // OVERLAY_MAX_WIDTH))
+
+
+def fit_guide_picture(
+    path: str | Path, width: int, height: int, fit: str, what: str, *, step: int = 1
+) -> FittedPicture:
+    """A control image or region mask at the panorama's size (divided by ``step``), as the engine fits it:
+    ``fit`` (crop, pad or stretch, the form's choice for control images; regions are always stretched),
+    with a note; refused with a sentence when it is more than 4× off the panorama's aspect or cannot be
+    read."""
     from dit360_desktop.panorama.errors import ImageLoadError
     from dit360_desktop.panorama.userimage import fit_image, load_user_image
 
@@ -104,8 +115,9 @@ def fit_guide_picture(path: str | Path, width: int, height: int, fit: str, what:
     note = None
     if abs(ratio - 1.0) > ASPECT_TOLERANCE:
         note = f"The {what} {path.name} is {source_w}×{source_h}, not 2:1: it is fitted by {fit}."
-    if picture.size != (width, height):
-        picture = fit_image(picture, width, height, fit)
+    target = (-(-width // step), -(-height // step))
+    if picture.size != target:
+        picture = fit_image(picture, *target, fit)
     return FittedPicture(np.asarray(picture, dtype=np.uint8), note)
 
 
@@ -167,7 +179,9 @@ def write_regions(drafts: Sequence[RegionDraft], folder: Path | None = None) -> 
     return path
 
 
-def read_region_drafts(path: str | Path, width: int, height: int) -> tuple[list[RegionDraft], list[str]]:
+def read_region_drafts(
+    path: str | Path, width: int, height: int, *, step: int = 1
+) -> tuple[list[RegionDraft], list[str]]:
     """A regions file back as drafts at the panorama's size (masks stretched, as the engine does), and
     the notes about masks that were fitted; GuideError (naming the field) for what the engine refuses."""
     from dit360_desktop.panorama.errors import RequestError
@@ -178,7 +192,9 @@ def read_region_drafts(path: str | Path, width: int, height: int) -> tuple[list[
         raise GuideError(str(e)) from e
     drafts, notes = [], []
     for number, region in enumerate(regions, start=1):
-        fitted = fit_guide_picture(region.mask, width, height, "stretch", f"mask of region {number}")
+        fitted = fit_guide_picture(
+            region.mask, width, height, "stretch", f"mask of region {number}", step=step
+        )
         drafts.append(RegionDraft(region.prompt, luminance(fitted.pixels)))
         if fitted.note:
             notes.append(fitted.note)

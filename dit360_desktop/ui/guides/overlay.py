@@ -23,15 +23,16 @@ Layers = list[tuple[np.ndarray, tuple[int, int, int]]]
 
 
 def guide_layers(
-    form: GenerationForm, width: int, height: int, painted_regions: Callable[[], Layers]
+    form: GenerationForm, width: int, height: int, painted_regions: Callable[[], Layers], step: int = 1
 ) -> tuple[Layers, list[str]]:
-    """The coverages to tint and the notices (fitted pictures, refusals) about them."""
+    """The coverages to tint over a width×height panorama sampled every ``step`` pixels, and the notices
+    (fitted pictures, refusals) about them."""
     layers: Layers = []
     notes: list[str] = []
     control = form["control_image"]
     if control:
         try:
-            fitted = fit_guide_picture(control, width, height, form["fit"], "control image")
+            fitted = fit_guide_picture(control, width, height, form["fit"], "control image", step=step)
         except GuideError as e:
             notes.append(str(e))
         else:
@@ -41,7 +42,7 @@ def guide_layers(
     regions = painted_regions()
     if not regions and form["regions_file"]:
         try:
-            drafts, fitted_notes = read_region_drafts(form["regions_file"], width, height)
+            drafts, fitted_notes = read_region_drafts(form["regions_file"], width, height, step=step)
         except GuideError as e:
             notes.append(str(e))
         else:

@@ -23,6 +23,7 @@ from dit360_desktop.ui.editing.mask_model import MaskModel
 from dit360_desktop.ui.guides.guide_files import (
     GuideError,
     RegionDraft,
+    overlay_step,
     read_region_drafts,
     tint_overlay,
     write_regions,
@@ -147,12 +148,13 @@ class RegionsController(QObject):
         panorama = self.paint.panorama()
         if panorama is None:
             return
+        step = overlay_step(panorama.shape[1])
         others = [
-            (r.model.array, r.colour)
+            (r.model.array[::step, ::step], r.colour)
             for r in self.regions
             if r is not self.painting and r.model.array.shape == panorama.shape[:2]
         ]
-        self.paint.backdrop(tint_overlay(panorama, others) if others else None)
+        self.paint.backdrop(tint_overlay(panorama[::step, ::step], others) if others else None)
 
     def _brush(self) -> None:
         self.paint.set_brush(self.widget.brush())

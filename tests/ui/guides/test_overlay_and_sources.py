@@ -122,3 +122,20 @@ def test_edit_mode_opened_over_the_overlay_keeps_its_panorama(qtbot, window, tmp
     editing = viewer.panorama
     panel.show_on_sphere.setChecked(False)
     assert viewer.panorama is editing
+
+
+@pytest.mark.gl
+def test_the_overlay_of_an_8k_panorama_is_a_copy_at_most_4096_wide(qtbot, window, tmp_path) -> None:
+    from dit360_desktop.ui.guides.guide_files import OVERLAY_MAX_WIDTH
+
+    big = np.zeros((4096, 8192, 3), np.uint8)
+    big[:, :, 1] = 100
+    window.show_panorama(big)
+    window.guides._panorama_changed()
+    window.form.set("control_image", str(_control_file(tmp_path, (512, 256))))
+    window.guides.panel.show_on_sphere.setChecked(True)
+    shown = window.viewer.panorama
+    assert shown.shape == (2048, OVERLAY_MAX_WIDTH, 3)
+    assert shown[100, 100, 2] > 100 and shown[100, 3000, 2] == 0  # cyan on the bright half only
+    window.guides.panel.show_on_sphere.setChecked(False)
+    assert window.viewer.panorama is big
