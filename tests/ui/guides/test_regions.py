@@ -169,3 +169,18 @@ def test_a_regions_file_restored_before_the_list_exists_is_listed_when_it_is_bui
     regions = window.guides.tools.regions.regions
     assert [r.row.prompt.text() for r in regions] == ["a tower"]
     assert np.array_equal(regions[0].model.array, mask)
+
+
+@pytest.mark.gl
+def test_the_brush_passes_between_the_sketch_and_a_region(qtbot, window) -> None:
+    panel, viewer = window.guides.panel, window.viewer
+    panel.sketch_button.click()
+    panel.regions.add_button.click()
+    region = window.guides.tools.regions.regions[0]
+    region.row.paint.click()
+    assert viewer.input.tool.model is region.model
+    assert not panel.sketch.isVisible() and not window.guides.tools.sketch.sketching
+    panel.sketch_button.click()
+    assert viewer.input.tool.model in window.guides.tools.sketch.layer.models.values()
+    assert not region.row.paint.isChecked() and not panel.regions.brush_row.isVisible()
+    assert viewer.panorama is window.guides.tools.paint.panorama()  # no region backdrop while sketching
