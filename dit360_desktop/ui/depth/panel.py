@@ -108,25 +108,24 @@ class DepthPanel(QDialog):
             "Preview the stereo pair on the sphere (red/cyan glasses, eye distance below)"
         )
         layout.addWidget(self.show_anaglyph)
-        self.show_side_by_side = QCheckBox(
-            "Preview the stereo pair side by side (left eye on the left, eye distance below)"
-        )
+        self.show_side_by_side = QCheckBox("Preview the stereo pair side by side (left eye on the left)")
         self.show_side_by_side.setToolTip(
             "The mesh below seen by two eyes the eye distance apart, each on its half of the 3D view "
             "(parallel viewing, or a headset's flat mode)."
         )
         layout.addWidget(self.show_side_by_side)
         self.show_parallax = QCheckBox(
-            "Parallax preview: the mesh in the 3D view; move the eye with W A S D and the arrows "
-            "(Page Up/Down: up, down; 0: centre), drag to look around"
+            "Parallax preview: the mesh in the 3D view; W A S D / arrows move the eye"
         )
         self.show_parallax.setToolTip(
             "The mesh the GLB export writes (stride below, depth edges cut), seen from an eye up to 0.5 m "
-            "off the centre; what the centre never saw shows as holes in magenta."
+            "off the centre; what the centre never saw shows as holes in magenta. In the 3D view: W A S D "
+            "or the arrows move the eye 5 cm, Page Up/Down up and down, 0 back to the centre; drag to look."
         )
         layout.addWidget(self.show_parallax)
         self.eye_label = QLabel()
         self.eye_label.setObjectName("Hint")
+        self.eye_label.setWordWrap(True)
         layout.addWidget(self.eye_label)
 
         box = QGroupBox("Export")
