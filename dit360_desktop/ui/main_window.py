@@ -48,7 +48,7 @@ from dit360_desktop.ui.session import (
     restore_session,
     save_session,
 )
-from dit360_desktop.ui.startup import StartupSequence
+from dit360_desktop.ui.startup import QuietStart, StartupSequence
 from dit360_desktop.ui.viewer.area import ViewerArea
 from dit360_desktop.ui.viewer.sample_loader import SampleLoader
 from dit360_desktop.ui.widgets.dialogs import (
@@ -300,7 +300,9 @@ class MainWindow(QMainWindow):
         steps.add("depth", self._build_depth)
         steps.add("history", self.history.attach)
         if self._start_worker:
-            steps.add("generation thread", self.start_worker)
+            # Its torch import holds the GIL for long stretches: at the first pause after the gallery is in.
+            steps.add("generation thread", lambda: setattr(self, "quiet_start", QuietStart(
+                self, self.start_worker, lambda: self.gallery is not None)))  # fmt: skip
         steps.start()
 
     def _build_depth(self) -> None:

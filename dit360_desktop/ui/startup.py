@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable
 
 import shiboken6
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer, Signal
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,74 @@ class StartupSequence(QObject):
         spent = (time.perf_counter() - started) * 1000
         log.debug("Start-up step %s took %.0f ms", name, spent)
         QTimer.singleShot(STEP_PAUSE_MS, self._next)
+
+
+class QuietStart(QObject):
+    """Runs ``start`` once, when ``ready()`` holds and the person has not touched the app for ``pause_s``.
+
+    For the generation thread's import of torch, diffusers, transformers and PEFT (issue 21 items 7 and
+    12). Much of it is C code that holds the GIL for up to a few hundred ms at a time (torch's extension
+    module initialises in one call), which no switch interval can split: wherever it runs, the window
+    cannot react meanwhile. Started right after the start-up steps, that fell on the first seconds in
+    which the artist looks around and clicks. So it waits for the gallery (``ready``) and for a pause in
+    the keyboard and mouse; queueing a job starts it at once anyway (MainWindow._before_enqueue), with
+    the first job's "Loading model libraries" note. ``give_up_s`` after it was made it starts whatever
+    the input does, so the libraries are in before the first job on a busy first minute too.
+    """
+
+    INPUT_EVENTS = frozenset(
+        {
+            QEvent.Type.KeyPress,
+            QEvent.Type.MouseButtonPress,
+            QEvent.Type.MouseMove,
+            QEvent.Type.Wheel,
+            QEvent.Type.TouchBegin,
+        }
+    )
+
+    def __init__(
+        self,
+        parent: QObject,
+        start: Callable[[], None],
+        ready: Callable[[], bool],
+        pause_s: float = 1.0,
+        give_up_s: float = 30.0,
+    ) -> None:
+        super().__init__(parent)
+        self._start = start
+        self._ready = ready
+        self._pause_s = pause_s
+        self._give_up_at = time.monotonic() + give_up_s
+        self.started = False
+        self.last_input = time.monotonic()
+        self._timer = QTimer(self)
+        self._timer.setInterval(100)
+        self._timer.timeout.connect(self._check)
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.installEventFilter(self)
+        self._timer.start()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() in self.INPUT_EVENTS:
+            self.last_input = time.monotonic()
+        return False
+
+    def _check(self) -> None:
+        now = time.monotonic()
+        quiet = now - self.last_input >= self._pause_s
+        if (self._ready() and quiet) or now >= self._give_up_at:
+            self.fire()
+
+    def fire(self) -> None:
+        if self.started:
+            return
+        self.started = True
+        self._timer.stop()
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self)
+        self._start()
 
 
 class IdleProbe(QObject):

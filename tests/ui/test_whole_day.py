@@ -101,9 +101,9 @@ def errors(monkeypatch):
 
 
 def test_whole_day(qtbot, window_manager, errors, make_worker, shared_engine, tmp_path) -> None:
+    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication, QMessageBox
 
-    from dit360_desktop.history.export import ExportOptions
     from dit360_desktop.history.library import Library
     from dit360_desktop.ui.gallery.export_dialog import offered_formats
     from dit360_desktop.ui.main_window import MainWindow
@@ -213,8 +213,6 @@ def test_whole_day(qtbot, window_manager, errors, make_worker, shared_engine, tm
         xdo("windowactivate", "--sync", str(int(dialog.winId())))
         key("Return")
 
-    from PySide6.QtCore import QTimer
-
     answering = QTimer()
     answering.setInterval(200)
     answering.timeout.connect(answer)
@@ -230,31 +228,85 @@ def test_whole_day(qtbot, window_manager, errors, make_worker, shared_engine, tm
             shot("6-repair-report")
             box.accept()
 
-    # Upscale: only where its library is installed.
+    def answer_modal(kind: type, respond) -> list[str]:
+        """Answer the next modal dialog of ``kind`` from inside its own event loop (exec) with ``respond``;
+        returns the names of the dialogs it met."""
+        met: list[str] = []
+
+        def check() -> None:
+            dialog = QApplication.activeModalWidget()
+            if dialog is None or met:
+                return
+            met.append(type(dialog).__name__)
+            if isinstance(dialog, kind):
+                xdo("windowactivate", "--sync", str(int(dialog.winId())))
+                respond(dialog)
+            else:
+                dialog.reject()
+
+        timer = QTimer()
+        timer.setInterval(200)
+        timer.timeout.connect(check)
+        timer.start()
+        answering_timers.append(timer)
+        return met
+
+    answering_timers: list = []
+
+    # Upscale: only where its library is installed (.ci/run's second venv has spandrel).
     try:
         import spandrel  # noqa: F401
     except ImportError:
         skipped.append("upscale: spandrel is not installed in this environment")
     else:
-        skipped.append(
-            "upscale: not driven here (tests/ui/gallery/test_upscale_action.py runs it with spandrel)"
-        )
+        from dit360_desktop.testing.tiny_sr import build_tiny_sr
+        from dit360_desktop.ui.gallery import upscale_action
+        from dit360_desktop.ui.gallery.upscale_action import UpscaleDialog
 
-    # Every export kind, read back.
+        # A real spandrel network with tiny random weights stands in for the catalog download.
+        sr_file = build_tiny_sr(tmp_path / "tiny-x4.safetensors")
+        upscale_action.default_sr_model = lambda: (sr_file, "")
+        assert gallery.select_entry(first.entry.id)
+        upscale = next(
+            a for a in gallery.context_menu(on_entry=True).actions() if a.objectName() == "act_upscale_entry"
+        )
+        met = answer_modal(UpscaleDialog, lambda dialog: key("Return"))
+        upscale.trigger()
+        answering_timers.pop().stop()
+        assert met == ["UpscaleDialog"], met
+        upscaled = finished_after(7, timeout=120_000)
+        assert "upscale" in upscaled.metadata
+        assert upscaled.image.shape[1] > WIDTH
+        shot("6b-upscaled")
+
+    # Every export kind through the export dialog, as the artist does it: Export…, the folder typed into
+    # the dialog's path field, Return. Each file is read back.
+    from dit360_desktop.ui.gallery.export_dialog import ExportDialog
+
     out = tmp_path / "exports"
-    entry = first.entry
     failures: list[str] = []
     gallery.report_error = lambda title, text: failures.append(f"{title}: {text}")
-    suffixes = {"jpeg-gpano": ".jpg", "exr": ".exr", "hdr": ".hdr"}
+    assert gallery.select_entry(first.entry.id)
     for fmt in offered_formats():
         folder = out / fmt
-        folder.mkdir(parents=True)
+
+        def fill(dialog, folder=folder, fmt=fmt) -> None:
+            assert dialog.selected_format() == fmt
+            target = folder / Path(dialog.path.text()).name
+            if fmt == next(iter(offered_formats())):
+                shot("7a-export-dialog")
+            dialog.path.setFocus()
+            key("ctrl+a")
+            xdo("type", "--delay", "1", str(target))
+            key("Return")
+
+        met = answer_modal(ExportDialog, fill)
         with qtbot.waitSignal(
             gallery.status_message, timeout=60_000, check_params_cb=lambda text: text.startswith("Exported")
         ):
-            gallery.start_export(
-                entry, folder / f"pano{suffixes.get(fmt, '.png')}", ExportOptions(format=fmt)
-            )
+            gallery.export(fmt)
+        answering_timers.pop().stop()
+        assert met == ["ExportDialog"], (fmt, met)
         assert not failures, failures
         written = sorted(p for p in folder.rglob("*") if p.is_file())
         assert written and all(p.stat().st_size > 0 for p in written), (fmt, written)
@@ -262,6 +314,12 @@ def test_whole_day(qtbot, window_manager, errors, make_worker, shared_engine, tm
             if path.suffix.lower() in (".png", ".jpg"):
                 with Image.open(path) as image:
                     image.load()
+                    assert image.width >= 16
+            elif path.suffix.lower() == ".exr":
+                import OpenEXR
+
+                with OpenEXR.File(str(path)) as exr:
+                    assert exr.parts[0].channels
     shot("7-after-exports")
 
     # Restart on the same library: a new window in this process finds every entry ...
