@@ -164,7 +164,7 @@ def editing_screenshots(window, sample, home: Path, shoot, pump) -> None:
 
     from dit360_desktop.panorama.placement import Placement
     from dit360_desktop.panorama.projection import equirect_to_perspective
-    from dit360_desktop.ui.editing.brush import Brush, lonlat_to_direction
+    from dit360_desktop.ui.painting.brush import Brush, lonlat_to_direction
     from dit360_desktop.ui.viewer import ViewMode
 
     pano = home / "edit-source.png"
@@ -375,8 +375,8 @@ def inspector_screenshots(window_class, sample, tiny_model: Path, out: Path, sho
     from dit360_desktop.panorama.result import Result
     from dit360_desktop.settings import Settings
     from dit360_desktop.ui.common.jobs import FinishedJob
-    from dit360_desktop.ui.editing.brush import Brush, lonlat_to_direction
     from dit360_desktop.ui.model_manager.dialog import ModelManagerDialog
+    from dit360_desktop.ui.painting.brush import Brush, lonlat_to_direction
 
     home = Path(os.environ["DIT360_HOME"])
     folder = home / "library"

@@ -25,15 +25,15 @@ import time
 
 import numpy as np
 
-from dit360_desktop.ui.editing.brush import (
+from dit360_desktop.ui.painting.brush import (
     Brush,
     EquirectGrid,
     arc_closeness,
     brush_alpha,
     lonlat_to_direction,
 )
-from dit360_desktop.ui.editing.mask_model import MaskModel
-from dit360_desktop.ui.editing.stroke_thread import StrokePainter
+from dit360_desktop.ui.painting.mask_model import MaskModel
+from dit360_desktop.ui.painting.stroke_thread import StrokePainter
 
 STALL_BUDGET_MS = 50.0
 # (name, brush radius in degrees, start lon/lat, end lon/lat): one pointer move each.

@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from viewer_fps import HEIGHT, VIEWS, WIDTH, big_panorama, render_only_ms
 
-from dit360_desktop.ui.editing.brush import Brush, lonlat_to_direction
-from dit360_desktop.ui.editing.mask_model import MaskModel
+from dit360_desktop.ui.painting.brush import Brush, lonlat_to_direction
+from dit360_desktop.ui.painting.mask_model import MaskModel
 from dit360_desktop.ui.viewer import create_viewer, prepare_application_opengl
 from dit360_desktop.ui.viewer.render_settings import draw_settings
 

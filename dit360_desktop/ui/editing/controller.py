@@ -23,9 +23,9 @@ from PySide6.QtWidgets import QFileDialog, QScrollArea, QWidget
 from dit360_desktop.panorama.errors import ImageLoadError, RequestError
 from dit360_desktop.panorama.request import GenerationRequest
 from dit360_desktop.ui.common.form import GenerationForm
-from dit360_desktop.ui.editing.mask_model import MaskImportError, MaskModel
-from dit360_desktop.ui.editing.paint_tool import MaskPaintTool
 from dit360_desktop.ui.editing.panel import EditPanel
+from dit360_desktop.ui.painting.mask_model import MaskImportError, MaskModel
+from dit360_desktop.ui.painting.paint_tool import MaskPaintTool
 from dit360_desktop.ui.widgets.background import BackgroundOp
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from dit360_desktop.panorama.request import EDIT_METHODS, PARAMETERS
 from dit360_desktop.ui.common.form import GenerationForm
-from dit360_desktop.ui.editing.brush import MAX_RADIUS_DEG, Brush
+from dit360_desktop.ui.painting.brush import MAX_RADIUS_DEG, Brush
 from dit360_desktop.ui.widgets.form_widgets import SliderSpin, section_title
 
 MIN_BRUSH_DEG = 0.5

@@ -19,7 +19,6 @@ from PySide6.QtCore import QObject, Signal
 
 from dit360_desktop.panorama.regions import MAX_REGIONS
 from dit360_desktop.ui.common.form import GenerationForm
-from dit360_desktop.ui.editing.mask_model import MaskModel
 from dit360_desktop.ui.guides.guide_files import (
     GuideError,
     RegionDraft,
@@ -31,6 +30,7 @@ from dit360_desktop.ui.guides.guide_files import (
 from dit360_desktop.ui.guides.palette import REGION_COLOURS
 from dit360_desktop.ui.guides.sphere_paint import SpherePaint
 from dit360_desktop.ui.guides.widgets import RegionList, RegionRow
+from dit360_desktop.ui.painting.mask_model import MaskModel
 
 log = logging.getLogger(__name__)
 

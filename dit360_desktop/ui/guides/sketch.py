@@ -17,11 +17,11 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from dit360_desktop.ui.common.form import GenerationForm
-from dit360_desktop.ui.editing.mask_model import MaskModel
 from dit360_desktop.ui.guides.guide_files import compose_sketch, write_control_png
 from dit360_desktop.ui.guides.palette import SKETCH_SHADES
 from dit360_desktop.ui.guides.sphere_paint import SpherePaint
 from dit360_desktop.ui.guides.widgets import SketchBox
+from dit360_desktop.ui.painting.mask_model import MaskModel
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from dit360_desktop.ui.editing.brush import Brush
-from dit360_desktop.ui.editing.mask_model import MaskModel
-from dit360_desktop.ui.editing.paint_tool import MaskPaintTool
+from dit360_desktop.ui.painting.brush import Brush
+from dit360_desktop.ui.painting.mask_model import MaskModel
+from dit360_desktop.ui.painting.paint_tool import MaskPaintTool
 
 
 class SpherePaint(QObject):

@@ -29,7 +29,7 @@ from dit360_desktop.ui.guides.palette import SKETCH_SHADES
 from dit360_desktop.ui.widgets.form_widgets import SliderSpin
 
 if TYPE_CHECKING:
-    from dit360_desktop.ui.editing.brush import Brush
+    from dit360_desktop.ui.painting.brush import Brush
 
 # As panorama.regions.MAX_REGIONS (the engine's limit), without importing it before the first frame.
 MAX_REGIONS = 8
@@ -185,7 +185,7 @@ class SketchBox(QFrame):
         self.setVisible(False)
 
     def brush(self) -> Brush:
-        from dit360_desktop.ui.editing.brush import Brush
+        from dit360_desktop.ui.painting.brush import Brush
 
         return Brush(radius_deg=self.size.value(), hardness=0.85, erase=self.erase.isChecked())
 
@@ -255,6 +255,6 @@ class RegionList(QFrame):
         layout.addLayout(buttons)
 
     def brush(self) -> Brush:
-        from dit360_desktop.ui.editing.brush import Brush
+        from dit360_desktop.ui.painting.brush import Brush
 
         return Brush(radius_deg=self.size.value(), hardness=0.9, erase=self.erase.isChecked())

@@ -12,14 +12,14 @@ from PIL import Image
 from dit360_desktop.panorama.mask import MASK_NOISE_LEVELS
 from dit360_desktop.panorama.projection import direction_to_equirect_uv
 from dit360_desktop.ui.common.camera import CameraView, ViewMode, direction_at
-from dit360_desktop.ui.editing.brush import (
+from dit360_desktop.ui.painting.brush import (
     Brush,
     EquirectGrid,
     lonlat_to_direction,
     paint_dab,
     slerp_points,
 )
-from dit360_desktop.ui.editing.mask_model import MaskImportError, MaskModel
+from dit360_desktop.ui.painting.mask_model import MaskImportError, MaskModel
 
 W, H = 512, 256
 
@@ -231,7 +231,7 @@ def test_background_painter_paints_what_the_model_paints():
         expected.continue_stroke(d)
     expected.end_stroke()
 
-    from dit360_desktop.ui.editing.stroke_thread import StrokePainter
+    from dit360_desktop.ui.painting.stroke_thread import StrokePainter
 
     painter = StrokePainter(MaskModel(W, H))
     painter.begin(directions[0], brush)

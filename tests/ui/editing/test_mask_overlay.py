@@ -7,8 +7,8 @@ import pytest
 
 from dit360_desktop.panorama.projection import equirect_directions
 from dit360_desktop.ui.common.camera import CameraView, ViewMode, view_rays
-from dit360_desktop.ui.editing.brush import Brush, lonlat_to_direction
-from dit360_desktop.ui.editing.mask_model import MaskModel
+from dit360_desktop.ui.painting.brush import Brush, lonlat_to_direction
+from dit360_desktop.ui.painting.mask_model import MaskModel
 from dit360_desktop.ui.viewer.cpu_render import render_view
 from dit360_desktop.ui.viewer.gl_support import opengl_problem
 from dit360_desktop.ui.viewer.mask_tint import apply_mask_tint

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dit360_desktop.ui.editing.brush import Brush, EquirectGrid, RowBand, paint_segment
+from dit360_desktop.ui.painting.brush import Brush, EquirectGrid, RowBand, paint_segment
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from dit360_desktop.ui.editing.brush import Brush
-from dit360_desktop.ui.editing.mask_model import MaskModel
+from dit360_desktop.ui.painting.brush import Brush
+from dit360_desktop.ui.painting.mask_model import MaskModel
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from PySide6.QtGui import QColor, QPainter, QPen
 from dit360_desktop.ui.common.camera import CameraView, ViewMode, direction_at
 from dit360_desktop.ui.common.overlay import OverlayFrame
 from dit360_desktop.ui.common.screen import project
-from dit360_desktop.ui.editing.brush import Brush, RowBand
-from dit360_desktop.ui.editing.mask_model import MaskModel
-from dit360_desktop.ui.editing.stroke_thread import StrokePainter
+from dit360_desktop.ui.painting.brush import Brush, RowBand
+from dit360_desktop.ui.painting.mask_model import MaskModel
+from dit360_desktop.ui.painting.stroke_thread import StrokePainter
 
 _OUTLINE_POINTS = 72
 
