@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import struct
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -300,6 +302,54 @@ def test_parallax_preview_draws_the_mesh_and_the_keys_move_the_eye(qtbot, window
     viewer.input.inertia.stop()  # the drag's fling
     viewer.camera.look_at(0.0, 0.0)
     assert np.abs(_frame(qtbot, window) - sphere).mean() < 1
+
+
+@pytest.mark.skipif(shutil.which("xdotool") is None, reason="needs xdotool for real X11 input")
+def test_real_x11_keys_move_the_eye_and_a_real_drag_looks_around(qtbot, window, tmp_path) -> None:
+    """The same through the X server: key taps and a mouse drag sent by xdotool reach the GL window."""
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtWidgets import QApplication
+
+    from dit360_desktop.ui.common.camera import ViewMode
+
+    if QGuiApplication.platformName() != "xcb":
+        pytest.skip("real input needs an X server (runs under Xvfb)")
+
+    def xdotool(*args: object) -> None:
+        subprocess.run(["xdotool", *map(str, args)], check=True, timeout=10)
+
+    rgb, _distance, target = _room_target(tmp_path)
+    window.show_panorama(rgb)
+    viewer = window.viewer
+    viewer.set_mode(ViewMode.PERSPECTIVE)
+    viewer.camera.look_at(0.0, 0.0)
+    panel, feature = window.depth.panel, window.depth
+    panel.set_target(target)
+    panel.show()
+    panel.show_parallax.setChecked(True)
+    qtbot.waitUntil(lambda: feature._mesh_key is not None, timeout=60_000)
+    window.activateWindow()
+    window.raise_()
+    viewer.setFocus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is viewer, timeout=5_000)
+    before = _frame(qtbot, window)
+    for _ in range(4):
+        xdotool("key", "d")
+    qtbot.waitUntil(lambda: np.allclose(feature.eye, [0.2, 0.0, 0.0]), timeout=5_000)
+    xdotool("key", "Up")
+    qtbot.waitUntil(lambda: np.allclose(feature.eye, [0.2, 0.0, 0.05]), timeout=5_000)
+    assert viewer.camera.view.yaw == 0.0  # the keys moved the eye, not the camera
+    assert (np.abs(_frame(qtbot, window) - before).max(axis=-1) > 30).mean() > 0.02
+    centre = viewer.mapToGlobal(viewer.rect().center())
+    xdotool("mousemove", centre.x(), centre.y())
+    xdotool("mousedown", 1)
+    for step in range(1, 8):
+        xdotool("mousemove", centre.x() - 15 * step, centre.y())
+        qtbot.wait(20)
+    xdotool("mouseup", 1)
+    qtbot.waitUntil(lambda: abs(viewer.camera.view.yaw) > 5, timeout=5_000)
+    assert np.allclose(feature.eye, [0.2, 0.0, 0.05])  # looking around keeps the eye where it is
+    viewer.input.inertia.stop()
 
 
 def test_side_by_side_preview_next_to_red_cyan(qtbot, window, tmp_path) -> None:
