@@ -86,3 +86,28 @@ def test_an_entry_action_offered_after_the_history_closed_goes_nowhere(qtbot, wi
     window.context.history.add_entry_action(QAction("Late", window))  # raised in the gallery's slot
     window.context.history.add_entry(None)
     assert window.gallery is None
+
+
+def test_worker_signals_after_the_window_is_gone_reach_nothing(qtbot, make_worker, tmp_path) -> None:
+    """The window can close while its generation thread still starts (device detection, the model state):
+    what the worker says then must not touch the status bar's deleted labels."""
+    import shiboken6
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    from dit360_desktop.ui.common.jobs import ModelState
+    from dit360_desktop.ui.main_window import MainWindow
+
+    worker = make_worker(model_dir=tmp_path / "no-model")
+    window = MainWindow(
+        Settings(), worker=worker, library_dir_override=tmp_path / "library", start_worker=False
+    )
+    window.confirm_stop = lambda: True
+    label = window.status.device_label
+    window.close()
+    window.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    assert not shiboken6.isValid(label)
+    worker.device_changed.emit("CPU")
+    worker.model_state_changed.emit(ModelState.READY)
+    worker.memory_changed.emit(1024)
+    QCoreApplication.processEvents()  # pytest-qt fails the test on an exception raised in a slot

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QStatusBar, QWidget
 
 from dit360_desktop.panorama.events import Stage, StepEvent
@@ -127,10 +127,15 @@ class ProgressPanel(QWidget):
         self.eta_label.setText("")
 
 
-class StatusReadouts:
-    """Three permanent status-bar labels: device, memory in use, model state."""
+class StatusReadouts(QObject):
+    """Three permanent status-bar labels: device, memory in use, model state.
+
+    A QObject owned by the status bar: the worker's signals reach it from the generation thread, and a
+    connection to a plain object's method outlived the labels when the window closed while that thread
+    was starting ("Internal C++ object already deleted"); a QObject receiver is disconnected with it."""
 
     def __init__(self, status_bar: QStatusBar) -> None:
+        super().__init__(status_bar)
         self.device_label = QLabel("Device: detecting…")
         self.device_label.setObjectName("DeviceLabel")
         self.device_label.setToolTip("Where the model runs: a CUDA GPU, Apple MPS or the CPU.")
