@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import shiboken6
 from PIL import Image
 from PySide6.QtCore import QEvent, QObject, QSignalBlocker, Qt
 from PySide6.QtGui import QAction, QKeyEvent
@@ -132,6 +133,20 @@ class DepthFeature(QObject):
     def _remember(self, entry: Any) -> None:
         if entry is not None:
             self._current = entry
+            self._another_picture(Path(entry.path))
+
+    def _another_picture(self, shown: Path) -> None:
+        """The window shows another picture (a selected entry, a result): the previews of the panel's
+        panorama stop, without putting the old picture back (the mesh would otherwise cover the new one)."""
+        target = self.panel.target
+        if target is not None and shown == target.image:
+            return
+        for box in self._boxes().values():
+            if box.isChecked():
+                with QSignalBlocker(box):
+                    box.setChecked(False)
+        self._end_mesh()
+        self._shown_rgb = None
 
     def _ipd_changed(self, ipd: float) -> None:
         if self.panel.show_anaglyph.isChecked():
@@ -202,6 +217,7 @@ class DepthFeature(QObject):
     def _on_result(self, finished: FinishedJob) -> None:
         if finished.entry is not None:
             self._current = finished.entry
+            self._another_picture(Path(finished.entry.path))
         if finished.job_id in self._stereo_jobs:
             self._stereo_jobs.discard(finished.job_id)
             self.panel.set_target(self.panel.target)
@@ -358,7 +374,8 @@ class DepthFeature(QObject):
 
     def _end_mesh(self) -> None:
         if self._filtered is not None:
-            self._filtered.removeEventFilter(self)
+            if shiboken6.isValid(self._filtered):  # the viewer may have been replaced (OpenGL failed)
+                self._filtered.removeEventFilter(self)
             self._filtered = None
         if self._mesh_key is not None:
             layer = self._mesh_layer()

@@ -304,6 +304,25 @@ def test_parallax_preview_draws_the_mesh_and_the_keys_move_the_eye(qtbot, window
     assert np.abs(_frame(qtbot, window) - sphere).mean() < 1
 
 
+def test_another_picture_in_the_viewer_ends_the_mesh_preview(qtbot, window, room_entry, tmp_path) -> None:
+    """Selecting another history entry shows its picture: the mesh (with its own texture) must not stay
+    drawn over it."""
+    _folder, source = room_entry
+    rgb, _distance, target = _room_target(tmp_path, 512, 256)
+    window.show_panorama(rgb)
+    panel, feature = window.depth.panel, window.depth
+    panel.set_target(target)
+    panel.show()
+    panel.show_side_by_side.setChecked(True)
+    qtbot.waitUntil(lambda: feature._mesh_key is not None, timeout=60_000)
+    layer = window.viewer.parallax_layer()
+    assert layer.active
+    assert window.gallery.select_entry(source.id)
+    qtbot.waitUntil(lambda: not layer.active, timeout=10_000)
+    assert not panel.show_side_by_side.isChecked() and feature._filtered is None
+    assert layer.stereo_ipd is None
+
+
 @pytest.mark.skipif(shutil.which("xdotool") is None, reason="needs xdotool for real X11 input")
 def test_real_x11_keys_move_the_eye_and_a_real_drag_looks_around(qtbot, window, tmp_path) -> None:
     """The same through the X server: key taps and a mouse drag sent by xdotool reach the GL window."""
