@@ -498,6 +498,7 @@ class MainWindow(QMainWindow):
             self.worker.wait()
         if self._editing is not None:
             self._editing.shutdown()
+        self.guides.shutdown()  # a sketch or region being painted stops its brush thread
         self.history.shutdown()
 
     @property

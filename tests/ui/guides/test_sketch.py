@@ -82,3 +82,14 @@ def test_sketching_waits_for_edit_mode_to_end(qtbot, window, tmp_path) -> None:
     panel.sketch_button.click()
     assert "Leave edit mode" in panel.notice.text()
     assert window.viewer.input.tool is window.editing.edit.tool  # the edit brush keeps the viewer
+
+
+def test_quitting_while_sketching_puts_the_brush_away(qtbot, window) -> None:
+    """A quit that bypasses closeEvent (the app's aboutToQuit) still ends a sketch in progress: the paint
+    tool lets go of the viewer and the sketch is no longer active."""
+    window.guides.panel.sketch_button.click()
+    tools = window.guides.tools
+    assert tools.sketch.sketching and tools.paint.tool is not None
+    window.shutdown()
+    assert not tools.sketch.sketching and tools.paint.tool is None
+    assert window.viewer.input.tool is None
