@@ -50,6 +50,8 @@ from dit360_desktop.ui.viewer.render_settings import BACKGROUND, draw_settings
 if TYPE_CHECKING:
     import numpy as np
 
+    from dit360_desktop.ui.viewer.gl_mesh import MeshLayer
+
 log = logging.getLogger(__name__)
 
 
@@ -361,7 +363,7 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
                     self._step_next = False
         self._upload_timer.start()
 
-    def parallax_layer(self):
+    def parallax_layer(self) -> MeshLayer:
         """The parallax preview (``gl_mesh.MeshLayer``): set a mesh, the eye or side-by-side stereo on it,
         then call request_frame."""
         if self._mesh_layer is None:

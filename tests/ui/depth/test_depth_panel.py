@@ -401,6 +401,11 @@ def test_side_by_side_preview_next_to_red_cyan(qtbot, window, tmp_path) -> None:
     _save_parallax_screenshot(window, panel, "depth-side-by-side.png")
     panel.ipd.setValue(0.0)
     assert layer.stereo_ipd == 0.0
+    # A new stride rebuilds the mesh (the GLB's geometry at that stride).
+    faces = feature._mesh_faces
+    panel.stride.setValue(4)
+    qtbot.waitUntil(lambda: feature._mesh_key is not None and feature._mesh_key[-1] == 4, timeout=60_000)
+    assert feature._mesh_faces < faces / 3 and layer.active and layer.stereo_ipd == 0.0
     qtbot.keyClick(viewer, Qt.Key.Key_A)  # the eye keys work here too
     assert feature.eye[0] < 0
     panel.show_side_by_side.setChecked(False)
