@@ -127,6 +127,22 @@ def test_history_is_there_at_first_paint_and_does_not_jump(qtbot, window) -> Non
     assert win.side_dock.isHidden() and not win.app_actions.toggle_side_panel.isChecked()
 
 
+def test_the_side_column_scrolls_only_up_and_down(qtbot, window) -> None:
+    """Every section fits the column's width beside its vertical scroll bar, in a narrow window too:
+    content wider than the viewport was cut off on the right, and scrolling a field into view shifted
+    the column sideways and cut its labels on the left."""
+    win = window()
+    panel = win.side_panel
+    for width in (1400, 900):
+        win.resize(width, 800)
+        qtbot.wait(50)
+        content = panel.scroll.widget()
+        assert content.width() <= panel.scroll.viewport().width()
+        assert panel.scroll.horizontalScrollBar().maximum() == 0
+        panel.scroll.ensureWidgetVisible(win.params_panel)
+        assert panel.scroll.horizontalScrollBar().value() == 0
+
+
 def test_init_image_is_restored_on_relaunch(qtbot, window, tmp_path: Path) -> None:
     picture = tmp_path / "start.png"
     Image.fromarray(np.full((100, 300, 3), 90, np.uint8)).save(picture)  # 3:1, fitted with "pad"

@@ -7,7 +7,7 @@ scroll into view below it), and the bar shows one primary action: Generate, or t
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QFrame,
@@ -28,6 +28,21 @@ from dit360_desktop.ui.widgets.icons import icon
 MAX_VARIATIONS = 32
 
 
+class ColumnScroll(QScrollArea):
+    """A vertical scroll area never narrower than its content plus the vertical scroll bar. The column
+    scrolls only up and down: a section wider than the viewport (the scroll bar's width taken) was cut
+    off on the right, and scrolling a field into view shifted it sideways and cut labels on the left."""
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        content = self.widget()
+        if content is None:
+            return hint
+        bar = self.verticalScrollBar().sizeHint().width()
+        width = content.minimumSizeHint().width() + bar + 2 * self.frameWidth()
+        return QSize(max(hint.width(), width), hint.height())
+
+
 class GeneratePanel(QFrame):
     """The prompt, then the panels bound to ``form`` in a scroll area, with the buttons fixed below it.
 
@@ -40,7 +55,7 @@ class GeneratePanel(QFrame):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.setSpacing(0)
-        scroll = QScrollArea()
+        scroll = ColumnScroll()
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         content = QWidget()
@@ -62,7 +77,7 @@ class GeneratePanel(QFrame):
         outer.addWidget(self.prompt_panel)
         outer.addWidget(scroll, 1)
         outer.addWidget(self._button_bar(variations))
-        self.setMinimumWidth(360)
+        # No fixed minimum: the column's (ColumnScroll) is what the widest section needs.
         self.setMaximumWidth(460)
 
     def add_section(self, widget: QWidget) -> None:
