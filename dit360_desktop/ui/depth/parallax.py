@@ -23,6 +23,7 @@ import math
 import numpy as np
 
 from dit360_desktop.panorama.depthmap import resample_distance
+from dit360_desktop.panorama.errors import RequestError
 from dit360_desktop.panorama.mesh3d import DEFAULT_MAX_FACES, Mesh, build_mesh
 from dit360_desktop.panorama.space3d import scene_scale
 
@@ -36,7 +37,10 @@ def build_preview_mesh(
     rgb: np.ndarray, distance: np.ndarray, *, metric: bool, stride: int
 ) -> tuple[tuple[Mesh, np.ndarray], float, int]:
     """((the GLB's mesh at ``stride``, its texture), the nearest surface in metres, its triangles)."""
-    mesh = build_mesh(distance, metric=metric, stride=stride, max_faces=DEFAULT_MAX_FACES, cut_edges=True)
+    try:
+        mesh = build_mesh(distance, metric=metric, stride=stride, max_faces=DEFAULT_MAX_FACES, cut_edges=True)
+    except ValueError as e:  # every triangle cut as a depth edge: this depth at this stride, in words
+        raise RequestError("parallax preview", str(e)) from e
     texture = np.asarray(rgb)[..., :3]
     if texture.shape[1] > MAX_TEXTURE_WIDTH:
         from PIL import Image

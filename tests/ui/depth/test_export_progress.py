@@ -90,3 +90,14 @@ def test_a_writer_refusal_is_a_sentence_not_an_unexpected_error(tmp_path) -> Non
         write_export(Export("glb", tmp_path / "cut.glb", stride=1, metric=True), rgb, distance)
     assert caught.value.field == "glb" and "cut edges off" in str(caught.value)
     assert not any(tmp_path.iterdir())
+
+
+def test_a_preview_mesh_with_every_triangle_cut_is_a_sentence() -> None:
+    from dit360_desktop.ui.depth.parallax import build_preview_mesh
+
+    rgb = np.zeros((32, 64, 3), np.uint8)
+    distance = np.ones((32, 64), np.float32)
+    distance[:, (np.arange(64) // 2) % 2 == 0] = 50.0
+    with pytest.raises(RequestError) as caught:
+        build_preview_mesh(rgb, distance, metric=True, stride=1)
+    assert caught.value.field == "parallax preview" and "cut" in str(caught.value)
