@@ -521,6 +521,11 @@ class PanoramaRenderer(CubemapConversion):
             self._preview_texture = self._source_texture(image, wraps=True, mipmaps=False)
             self._preview_face = cube_face_size(width, self._max_cube)
             self._preview_cube = self._new_cubemap(self._preview_face)
+            # No mip chain for a live preview: llvmpipe's glGenerateMipmap compiled its shaders at the first
+            # preview of a session (120 ms of the UI thread, 300-500 ms under load; issue 21 item 13) and
+            # cost 5-30 ms a step after; a preview is seen for a moment, mostly magnified.
+            GL.glTexParameteri(GL.GL_TEXTURE_CUBE_MAP, GL.GL_TEXTURE_MIN_FILTER, GL.GL_LINEAR)
+            GL.glTexParameteri(GL.GL_TEXTURE_CUBE_MAP, GL.GL_TEXTURE_MAX_LEVEL, 0)
             self._preview_size = (width, height)
             self.stats.preview_allocations += 1
         else:
@@ -534,7 +539,4 @@ class PanoramaRenderer(CubemapConversion):
         texture, cube, size = self._preview_texture, self._preview_cube, (width, height)
         for face in range(6):
             self._convert(texture, whole, rect, size, cube, self._preview_face, face)
-        GL.glBindTexture(GL.GL_TEXTURE_CUBE_MAP, self._preview_cube)
-        GL.glGenerateMipmap(GL.GL_TEXTURE_CUBE_MAP)
-        GL.glBindTexture(GL.GL_TEXTURE_CUBE_MAP, 0)
         self.stats.preview_uploads += 1

@@ -150,3 +150,26 @@ def test_a_failing_thread_hands_the_upload_to_the_ui_thread(qtbot, monkeypatch, 
     assert viewer.renderer.stats.thread_uploads == uploads
     assert cube_level(viewer, 0)[2][5, 5].tolist() == [90] * 3
     assert "converting on the UI thread" in caplog.text
+
+
+def test_a_live_preview_builds_no_mip_chain_on_the_ui_thread(qtbot, monkeypatch) -> None:
+    """glGenerateMipmap compiled llvmpipe shaders on the UI thread at a session's first preview (120 ms,
+    300-500 ms under load): the preview cube is sampled from its level 0 alone."""
+    from dit360_desktop.ui.common.image_input import qimage_to_rgb
+
+    viewer = make_viewer(qtbot, thread=True, monkeypatch=monkeypatch)
+    generated: list[int] = []
+    real = GL.glGenerateMipmap
+    monkeypatch.setattr(GL, "glGenerateMipmap", lambda target: (generated.append(target), real(target)))
+    viewer.set_preview(np.full((128, 256, 3), 140, dtype=np.uint8))
+    assert qimage_to_rgb(viewer.snapshot(8, 8))[4, 4].tolist() == [140] * 3
+    assert viewer.renderer.stats.preview_uploads >= 1 and generated == []
+    surface = viewer.gl_window()
+    surface.makeCurrent()
+    try:
+        GL.glBindTexture(GL.GL_TEXTURE_CUBE_MAP, viewer.renderer._preview_cube)
+        min_filter = GL.glGetTexParameteriv(GL.GL_TEXTURE_CUBE_MAP, GL.GL_TEXTURE_MIN_FILTER)
+        GL.glBindTexture(GL.GL_TEXTURE_CUBE_MAP, 0)
+    finally:
+        surface.doneCurrent()
+    assert int(np.asarray(min_filter).ravel()[0]) == GL.GL_LINEAR
