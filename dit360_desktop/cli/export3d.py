@@ -113,8 +113,6 @@ def run(args: argparse.Namespace) -> int:
         return report(error, hint=f" {DEPTH_HINT}")
     except (DiT360Error, OSError) as error:
         return report(error)
-    except ValueError as error:
-        return report(RequestError("image", str(error)))
     mesh = record.get("mesh")
     if mesh is not None and not args.quiet:
         sys.stderr.write(

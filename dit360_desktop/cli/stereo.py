@@ -104,8 +104,6 @@ def run(args: argparse.Namespace) -> int:
         return report(error, hint=hint)
     except (DiT360Error, OSError) as error:
         return report(error)
-    except ValueError as error:
-        return report(RequestError("depth", str(error)))
     holes = result.metadata["stereo"]["holes"]
     if not args.quiet and holes and args.fill == "none":
         sys.stderr.write(f"note: {holes} disoccluded pixels are transparent (--fill none)\n")
