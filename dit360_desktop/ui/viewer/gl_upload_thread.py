@@ -21,7 +21,9 @@ import queue
 import threading
 import time
 
+import shiboken6
 from OpenGL import GL
+from PySide6.QtCore import QCoreApplication
 from PySide6.QtGui import QOffscreenSurface, QOpenGLContext
 
 from dit360_desktop.ui.viewer.gl_cubemap import CubemapConversion, Upload
@@ -115,6 +117,12 @@ class UploadThread:
         # of ms); jobs submitted meanwhile wait in the queue.
         self._thread = threading.Thread(target=self._run, name="ViewerUpload", daemon=True)
         self._thread.start()
+        self._stopped = False
+        # Before the application's teardown deletes Qt objects (this thread's context among them, from the
+        # UI thread) and the window system: a thread still drawing then crashed the quitting app.
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.stop)
 
     @classmethod
     def for_current_context(cls, vertex_source: str, fragment_source: str) -> UploadThread | None:
@@ -135,10 +143,14 @@ class UploadThread:
         return job
 
     def stop(self) -> None:
-        """Finish (cancelled jobs end at their next band) and free the thread's context."""
+        """Finish (cancelled jobs end at their next band) and free the thread's context; once."""
+        if self._stopped:
+            return
+        self._stopped = True
         self._jobs.put(None)
         self._thread.join(30)
-        self._surface.destroy()
+        if shiboken6.isValid(self._surface):
+            self._surface.destroy()
 
     def _run(self) -> None:
         # The context is made on this thread, so it belongs to it (Qt refuses to make a context current
@@ -167,6 +179,8 @@ class UploadThread:
             self._convert(converter, job)
         converter.delete()
         context.doneCurrent()
+        # Deleted here, on its own thread, not by the interpreter's or Qt's teardown on the UI thread.
+        shiboken6.delete(context)
 
     @staticmethod
     def _convert(converter: _ThreadConverter, job: UploadJob) -> None:
