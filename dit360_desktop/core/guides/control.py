@@ -234,6 +234,8 @@ def fitted_control_image(request: GenerationRequest, notes: list[str]):
             f"The control image ({width}×{height}) is not {request.width}:{request.height}; it was fitted "
             f"by {request.fit}."
         )
+        # Said now as well as in the result's warnings: the command line shows logged warnings.
+        log.warning("%s", notes[-1])
     return fit_image(picture, request.width, request.height, request.fit)
 
 

@@ -25,6 +25,7 @@ call its items get the plain mask, with the region prompts' tokens isolated (``n
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -38,6 +39,8 @@ from dit360_desktop.panorama.errors import RequestError
 from dit360_desktop.panorama.regions import Region, read_regions
 from dit360_desktop.panorama.request import GenerationRequest
 from dit360_desktop.panorama.userimage import fit_image, load_user_image
+
+log = logging.getLogger(__name__)
 
 # As for control images: further than this from the panorama's aspect, a mask is refused, not fitted.
 MAX_ASPECT_MISMATCH = 4.0
@@ -173,6 +176,7 @@ def fitted_mask(region: Region, index: int, request: GenerationRequest, notes: l
         )
     if abs(ratio - 1) > 0.01:
         notes.append(f"The mask of region {index + 1} ({width}×{height}) was stretched to 2:1.")
+        log.warning("%s", notes[-1])
     # Stretched, not cropped: a mask is a map of the sphere, and every part of it is meant.
     return fit_image(picture, request.width, request.height, "stretch")
 
