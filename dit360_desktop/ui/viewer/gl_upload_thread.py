@@ -116,8 +116,8 @@ class UploadThread:
         # context and program are made on it, not waited for here (a shader compile on llvmpipe is tens
         # of ms); jobs submitted meanwhile wait in the queue.
         self._thread = threading.Thread(target=self._run, name="ViewerUpload", daemon=True)
-        self._thread.start()
         self._stopped = False
+        self._thread.start()
         # Before the application's teardown deletes Qt objects (this thread's context among them, from the
         # UI thread) and the window system: a thread still drawing then crashed the quitting app.
         app = QCoreApplication.instance()
@@ -146,7 +146,7 @@ class UploadThread:
         """Finish (cancelled jobs end at their next band) and free the thread's context; once."""
         if self._stopped:
             return
-        self._stopped = True
+        self._stopped = True  # a job waiting for its turn gives up (_convert)
         self._jobs.put(None)
         self._thread.join(30)
         if shiboken6.isValid(self._surface):
@@ -174,6 +174,7 @@ class UploadThread:
             while (job := self._jobs.get()) is not None:
                 job.error = RuntimeError(problem)
                 job.done.set()
+            shiboken6.delete(context)
             return
         while (job := self._jobs.get()) is not None:
             self._convert(converter, job)
@@ -182,8 +183,7 @@ class UploadThread:
         # Deleted here, on its own thread, not by the interpreter's or Qt's teardown on the UI thread.
         shiboken6.delete(context)
 
-    @staticmethod
-    def _convert(converter: _ThreadConverter, job: UploadJob) -> None:
+    def _convert(self, converter: _ThreadConverter, job: UploadJob) -> None:
         upload = job.upload
         converter.max_texture_size = job.max_texture_size
         started = time.perf_counter()
@@ -191,8 +191,12 @@ class UploadThread:
         try:
             while not job.cancelled:
                 job.wants_turn = True
-                job.turn.wait()
+                while not job.turn.wait(0.05):
+                    if self._stopped:
+                        job.cancel()
                 job.wants_turn = False
+                if job.cancelled:
+                    break
                 try:
                     if next(steps, _END) is _END:
                         break

@@ -173,3 +173,18 @@ def test_a_live_preview_builds_no_mip_chain_on_the_ui_thread(qtbot, monkeypatch)
     finally:
         surface.doneCurrent()
     assert int(np.asarray(min_filter).ravel()[0]) == GL.GL_LINEAR
+
+
+def test_stop_ends_a_job_that_waits_for_its_turn(qtbot, monkeypatch) -> None:
+    """At quit (aboutToQuit) the thread must end even while its job waits for a turn the UI thread will
+    no longer give: a join that waited for it would hang the quitting app."""
+    viewer = make_viewer(qtbot, thread=True, monkeypatch=monkeypatch)
+    renderer = viewer.renderer
+    monkeypatch.setattr(renderer, "give_upload_turn", lambda: False)
+    viewer.set_panorama(np.full((HEIGHT, WIDTH, 3), 30, dtype=np.uint8))
+    job = renderer._staged_job
+    qtbot.waitUntil(lambda: job.wants_turn, timeout=10_000)
+    uploader = renderer._uploader
+    uploader.stop()
+    assert not uploader.alive
+    assert job.done.is_set() and job.cancelled and job.upload.cube == 0
