@@ -8,7 +8,8 @@ size; one engine, so the Control LoRA is loaded and dropped between them, outsid
 reports the fastest step of each and the ratios to plain. Control widens only the input projection
 (target ≤ 1.1×); Redux adds its tokens to the text stream (target ≤ 1.05×); one region (the left half,
 its own prompt, acting on every step) adds a full prompt's 512 text tokens and the attention mask
-(target ≤ 1.15×).
+(target ≤ 1.15×); ``regions_dense_mask`` is the same rule as one dense boolean mask and
+``regions_text_only`` the region's text without any rule, to tell the costs apart.
 
 Two measures: the fastest step of whole runs (``*_ratio``), and the fastest of ``--calls`` transformer
 calls, one step's work, with the guides' calls interleaved with the plain one (``*_call_ratio``): on a
@@ -53,7 +54,8 @@ def transformer_calls(plain_engine, control_engine, requests: dict, calls: int) 
     import torch
 
     from dit360_desktop.core.guides.control import control_hook
-    from dit360_desktop.core.guides.regions import regions_hook
+    from dit360_desktop.core.guides.regional_attention import regional_processors
+    from dit360_desktop.core.guides.regions import joint_attention_mask, regions_hook
     from dit360_desktop.core.sampler import StepInfo
 
     model = plain_engine.model
@@ -66,6 +68,8 @@ def transformer_calls(plain_engine, control_engine, requests: dict, calls: int) 
     regions = regions_hook(model, requests["regions"], geometry)
     regions.before_step(step, tokens)
     regions_cond = regions.prompt(step, plain_cond, (False,))
+    lengths = [plain_cond.t5.shape[1], *(t.shape[1] for t in regions.region_t5)]
+    dense_mask = {"attention_mask": joint_attention_mask(lengths, regions.regions)[None, None]}
     control_model = control_engine.model
     control = control_hook(control_model, requests["control"], geometry, torch.float32)
 
@@ -93,11 +97,17 @@ def transformer_calls(plain_engine, control_engine, requests: dict, calls: int) 
         ),
         "reference": lambda: call(plain_t, tokens, reference_cond),
         "regions": lambda: call(plain_t, tokens, regions_cond, regions.attention_kwargs(step, (False,))),
+        # Where the regions' cost comes from: the same rule as one dense boolean mask (the way before
+        # the grouped attention), and their text tokens without any mask (not a valid result).
+        "regions_dense_mask": lambda: call(plain_t, tokens, regions_cond, dense_mask),
+        "regions_text_only": lambda: call(plain_t, tokens, regions_cond),
     }
     best = {name: float("inf") for name in runs}
-    for _ in range(calls):
-        for name, run in runs.items():
-            best[name] = min(best[name], run())
+    # As in a run: the processors wrapped for the whole loop (unchanged for calls without regions).
+    with regional_processors(plain_t):
+        for _ in range(calls):
+            for name, run in runs.items():
+                best[name] = min(best[name], run())
     return best
 
 
@@ -150,8 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         report[f"{name}_ratio"] = min(times[name]) / min(times["plain"])
     for name, seconds in calls.items():
         report[f"{name}_s_per_call"] = seconds
-    for name in ("control", "reference", "regions"):
+    for name in ("control", "reference", "regions", "regions_dense_mask", "regions_text_only"):
         report[f"{name}_call_ratio"] = calls[name] / calls["plain"]
+    report["image_tokens"] = (height // 16) * (width // 16 + 2)
     text = json.dumps(report, indent=2)
     sys.stdout.write(text + "\n")
     if args.json is not None:

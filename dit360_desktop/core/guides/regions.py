@@ -1,9 +1,11 @@
 """Regional prompts: joint-attention masking in the FLUX transformer.
 
 Each region is a mask and a prompt. While the regions act, the text stream is the base prompt's tokens
-followed by every region prompt's (each a full T5 encoding), and one boolean mask over the joint
-sequence ``[text…, image…]`` (the order of diffusers' Flux attention, in double and single blocks
-alike) is given to diffusers' own attention processor as ``attention_mask``:
+followed by every region prompt's (each a full T5 encoding), and the joint attention over
+``[text…, image…]`` (the order of diffusers' Flux attention, in double and single blocks alike) follows
+one boolean mask, ``joint_attention_mask``, the definition of the rule. It is computed without the dense
+mask, as a few unmasked attention calls on gathered keys (``regional_attention``; equal to the masked
+attention up to summation order, and much cheaper):
 
 - every image token attends to every image token (pads included);
 - an image token inside one or more regions attends to those regions' prompts, **not** to the base
@@ -20,11 +22,12 @@ column belongs to the regions of the column it copies. After ``regions_until`` o
 plain: the base prompt alone, no mask.
 
 True CFG: the negative pass stays plain (its own prompt, no region reads anything else); in a batched
-call its items get the plain mask, with the region prompts' tokens isolated (``negative_attention_mask``).
+call its items follow the plain rule, with the region prompts' tokens isolated (``negative_attention_mask``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 
@@ -34,6 +37,12 @@ from PIL import Image
 
 from dit360_desktop.core.codecs import PromptEmbeds
 from dit360_desktop.core.geometry import LatentGeometry
+from dit360_desktop.core.guides.regional_attention import (
+    AttentionGroup,
+    RegionalAttention,
+    attention_groups,
+    regional_processors,
+)
 from dit360_desktop.core.sampler import DenoiseHook, StepInfo
 from dit360_desktop.panorama.errors import RequestError
 from dit360_desktop.panorama.regions import Region, read_regions
@@ -116,9 +125,9 @@ class RegionsHook(DenoiseHook):
         self.regions = regions
         self.until = until
         self.active = True
-        # Built once per text length, negative pattern and device, not per step: the mask is the same
+        # Built once per text length, cond/negative and device, not per step: the groups are the same
         # for every step and every block while the regions act.
-        self._masks: dict[tuple, torch.Tensor] = {}
+        self._groups: dict[tuple, list[AttentionGroup]] = {}
         # The base text length and device of the call ``prompt`` last widened, which its mask is for.
         self._base_length = 0
         self._device = torch.device("cpu")
@@ -141,26 +150,27 @@ class RegionsHook(DenoiseHook):
         self._device = embeds.t5.device
         return PromptEmbeds(t5=t5, pooled=embeds.pooled, text_ids=ids)
 
+    def attach(self, transformer) -> contextlib.AbstractContextManager:
+        return regional_processors(transformer)
+
     def attention_kwargs(self, step: StepInfo, negative: tuple[bool, ...]) -> dict:
         if not self._acts(negative):
             return {}
-        return {"attention_mask": self.mask(self._base_length, negative, self._device)}
+        return {"regional": self.attention(self._base_length, negative, self._device)}
 
-    def mask(self, base_length: int, negative: tuple[bool, ...], device: torch.device) -> torch.Tensor:
-        """(1, 1, L, L) when no item is negative (broadcast over the batch and the heads by
-        scaled_dot_product_attention), else (B, 1, L, L)."""
-        key = (base_length, negative if any(negative) else (), device)
-        if key not in self._masks:
-            lengths = [base_length, *(t.shape[1] for t in self.region_t5)]
-            regional = joint_attention_mask(lengths, self.regions)
-            if any(negative):
-                image_tokens = int(np.prod(self.regions.shape[1:]))
-                plain = negative_attention_mask(lengths, image_tokens)
-                masks = torch.stack([plain if item else regional for item in negative])[:, None]
-            else:
-                masks = regional[None, None]
-            self._masks[key] = masks.to(device)
-        return self._masks[key]
+    def attention(
+        self, base_length: int, negative: tuple[bool, ...], device: torch.device
+    ) -> RegionalAttention:
+        """The grouped attention for a call whose items are ``negative`` or not (``regional_attention``)."""
+        items = []
+        for item in negative:
+            key = (base_length, item, device)
+            if key not in self._groups:
+                lengths = [base_length, *(t.shape[1] for t in self.region_t5)]
+                groups = attention_groups(lengths, self.regions, negative=item)
+                self._groups[key] = [AttentionGroup(g.queries.to(device), g.keys.to(device)) for g in groups]
+            items.append(self._groups[key])
+        return RegionalAttention(items)
 
 
 def fitted_mask(region: Region, index: int, request: GenerationRequest, notes: list[str]) -> Image.Image:

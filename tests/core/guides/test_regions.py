@@ -184,3 +184,30 @@ def test_the_negative_mask_isolates_the_region_prompts():
     # The region prompt's tokens read only themselves, and no image or negative token reads them.
     assert mask[2:5, 2:5].all() and not mask[2:5, :2].any() and not mask[2:5, text:].any()
     assert not mask[text:, 2:5].any() and not mask[:2, 2:5].any()
+
+
+@pytest.mark.parametrize("negative", [(False,), (True,), (False, True)])
+def test_grouped_attention_equals_the_masked_attention(negative):
+    """The grouped attention (no dense mask) against scaled_dot_product_attention with the rule's mask,
+    on random queries, keys and values, with overlapping regions, an uncovered part and wrap columns."""
+    from dit360_desktop.core.guides.regional_attention import RegionalAttention, attention_groups
+
+    regions = np.zeros((2, 4, 8), bool)
+    regions[0, :, :5] = True
+    regions[1, 1:3, 3:7] = True  # overlaps region 0 on columns 3-4
+    regions = pad_token_masks(regions)
+    lengths = [5, 3, 4]
+    total = sum(lengths) + regions[0].size
+    generator = torch.Generator().manual_seed(0)
+    query, key, value = (torch.randn(len(negative), total, 2, 8, generator=generator) for _ in range(3))
+    attention = RegionalAttention([attention_groups(lengths, regions, negative=item) for item in negative])
+    grouped = attention.attend(query, key, value)
+    masks = torch.stack(
+        [negative_attention_mask(lengths, regions[0].size) if item else joint_attention_mask(lengths, regions)
+         for item in negative]
+    )[:, None]  # fmt: skip
+    masked = torch.nn.functional.scaled_dot_product_attention(
+        query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2), attn_mask=masks
+    ).transpose(1, 2)
+    assert grouped.shape == masked.shape
+    assert (grouped - masked).abs().max().item() < 1e-5
