@@ -15,8 +15,10 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QStackedLayout, QWidget
 
 Area = Qt.DockWidgetArea
-# The strip's height at first start: one row of gallery tiles plus its search line.
-HISTORY_HEIGHT = 250
+# The strip's height at first start: one row of gallery tiles, its search line and count under the app's
+# styles (its title bar included), so the gallery that replaces "Opening the library…" fits without the
+# strip jumping (250 left it 7 px short once style.qss was applied).
+HISTORY_HEIGHT = 260
 QUEUE_WIDTH = 230
 
 

@@ -19,6 +19,15 @@ from dit360_desktop.ui.viewer import prepare_application_opengl
 prepare_application_opengl()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def app_theme(qapp) -> None:
+    """The app's own look (Fusion, the dark palette, style.qss), as ``app.main`` sets it before the
+    window: layouts are tested at the sizes the app's styles give, and screenshots look like the app."""
+    from dit360_desktop.ui.theme import apply_theme
+
+    apply_theme(qapp)
+
+
 @pytest.fixture
 def small_request() -> Callable:
     """Requests at 256×128 with 2 steps: a tiny-model run takes about a second."""
