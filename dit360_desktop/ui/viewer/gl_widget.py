@@ -254,7 +254,7 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
         self._upload_timer.setSingleShot(True)
         self._upload_timer.setInterval(2)  # polls a fence while the driver works; 0 would spin
         self._upload_timer.timeout.connect(self._advance_upload)
-        self._frame_deferred = False  # a frame asked for while the upload thread held the textures
+        self._frame_deferred = False  # a frame asked for during a thread upload: drawn between its steps
         self._frame_pending_since: int | None = None  # when a frame was asked for that is not drawn yet
         self._step_next = False  # the upload thread's step comes before the next frame
         self._viewport_width_px = 1  # at the last resizeGL, to tell whether the view was 1:1 before
