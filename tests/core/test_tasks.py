@@ -340,7 +340,7 @@ def test_hooks_reach_every_part_of_the_loop(tiny_flux_dir):
             seen.append(("input", state.shape[0]))
             return state
 
-        def attention_kwargs(self, step):
+        def attention_kwargs(self, step, negative):
             # "scale" is the LoRA scale FLUX's forward reads from these kwargs; 1.0 changes nothing.
             return {"scale": 1.0}
 
