@@ -28,8 +28,6 @@ MAX_ASPECT_MISMATCH = 4.0
 ASPECT_TOLERANCE = 0.01
 # Columns wrapped around each side before edge detection, as `dit360 generate --control-from canny`:
 # wider than Canny's 5×5 smoothing and Sobel, so an edge crossing the seam is found on both sides.
-CANNY_WRAP = 8
-CANNY_THRESHOLDS = (100, 200)
 # Guides are tinted over a copy of the panorama at most this wide (every n-th pixel): an 8K copy would
 # take seconds of numpy and a texture upload of 100 MB on the UI thread for a preview.
 OVERLAY_MAX_WIDTH = 4096
@@ -125,18 +123,15 @@ def fit_guide_picture(
 
 
 def canny_control(pixels: np.ndarray) -> np.ndarray:
-    """OpenCV's Canny edges (white on black, RGB) of a panorama wrapped at 0/360°, as the CLI's
-    ``--control-from canny``; GuideError with the install command when OpenCV is absent."""
+    """The panorama's seam-aware Canny edges (``panorama/edges.py``, as ``--control-from canny``);
+    GuideError with the sentence when OpenCV is absent."""
+    from dit360_desktop.panorama.edges import canny_edges
+    from dit360_desktop.panorama.features import FeatureUnavailableError
+
     try:
-        import cv2
-    except ImportError as error:
-        raise GuideError(
-            "Edges (Canny) need OpenCV, which is not installed: pip install opencv-python-headless"
-        ) from error
-    grey = cv2.cvtColor(np.ascontiguousarray(pixels[..., :3]), cv2.COLOR_RGB2GRAY)
-    wrapped = np.concatenate([grey[:, -CANNY_WRAP:], grey, grey[:, :CANNY_WRAP]], axis=1)
-    edges = cv2.Canny(wrapped, *CANNY_THRESHOLDS)[:, CANNY_WRAP:-CANNY_WRAP]
-    return np.ascontiguousarray(np.repeat(edges[..., None], 3, axis=2))
+        return canny_edges(pixels)
+    except FeatureUnavailableError as error:
+        raise GuideError(str(error)) from error
 
 
 # Regions ----------------------------------------------------------------------------------------------

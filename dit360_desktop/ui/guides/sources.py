@@ -1,10 +1,10 @@
 """Control images computed from the panorama on screen: its edges (Canny) or its depth.
 
-The edges are OpenCV's Canny on the panorama wrapped at the seam (``guide_files.canny_control``, the rule of
-``dit360 generate --control-from canny``), computed off the UI thread. The depth is the engine's depth task,
-queued on the generation worker like "Depth & 3D" does (a ``DepthJob``: progress and cancel in the queue,
-the result saved in the history); its 8-bit preview (near = bright, what the FLUX.1 Depth LoRA reads, as
-``--control-from depth`` takes) becomes the control image when the job comes back.
+The edges are OpenCV's Canny on the panorama wrapped at the seam (``panorama/edges.py``, the function
+``dit360 generate --control-from canny`` calls too), computed off the UI thread. The depth is the engine's
+depth task, queued on the generation worker like "Depth & 3D" does (a ``DepthJob``: progress and cancel in
+the queue, the result saved in the history); its 8-bit preview (near = bright, what the FLUX.1 Depth LoRA
+reads, as ``--control-from depth`` takes) becomes the control image when the job comes back.
 """
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ def test_a_new_panorama_ends_the_overlay_of_the_old_one(qtbot, window, tmp_path)
 def test_edges_of_the_panorama_become_the_control_image(qtbot, window) -> None:
     import cv2
 
-    from dit360_desktop.ui.guides.guide_files import CANNY_WRAP
+    from dit360_desktop.panorama.edges import SEAM_WRAP
 
     pixels = np.full((128, 256, 3), 40, np.uint8)
     pixels[40:90, :30] = 220  # a bright block across the seam
@@ -76,8 +76,8 @@ def test_edges_of_the_panorama_become_the_control_image(qtbot, window) -> None:
         edges = np.asarray(image)
     assert edges.shape == (128, 256, 3)
     grey = cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY)
-    wrapped = np.concatenate([grey[:, -CANNY_WRAP:], grey, grey[:, :CANNY_WRAP]], axis=1)
-    assert np.array_equal(edges[..., 0], cv2.Canny(wrapped, 100, 200)[:, CANNY_WRAP:-CANNY_WRAP])
+    wrapped = np.concatenate([grey[:, -SEAM_WRAP:], grey, grey[:, :SEAM_WRAP]], axis=1)
+    assert np.array_equal(edges[..., 0], cv2.Canny(wrapped, 100, 200)[:, SEAM_WRAP:-SEAM_WRAP])
     assert edges[:, 28:32].any() and edges[:, -32:-28].any()  # the block's inner edges
     assert not edges[45:85, :3].any() and not edges[45:85, -3:].any()  # no edge at the seam
     assert "edges are the control image" in window.guides.panel.notice.text()
@@ -85,13 +85,13 @@ def test_edges_of_the_panorama_become_the_control_image(qtbot, window) -> None:
 
 @pytest.mark.gl
 def test_edges_without_opencv_are_a_sentence(qtbot, window, monkeypatch) -> None:
+    from dit360_desktop.panorama.edges import MISSING_OPENCV
+
     monkeypatch.setitem(sys.modules, "cv2", None)  # import cv2 raises ImportError
     window.guides.panel.canny_button.click()
     panel = window.guides.panel
     qtbot.waitUntil(lambda: "OpenCV" in panel.notice.text(), timeout=20_000)
-    assert panel.notice.text() == (
-        "Edges (Canny) need OpenCV, which is not installed: pip install opencv-python-headless"
-    )
+    assert panel.notice.text() == MISSING_OPENCV
     assert window.form["control_image"] is None
 
 
