@@ -24,7 +24,6 @@ log = logging.getLogger(__name__)
 
 CONTROL_SOURCES = ("depth", "canny")
 # Columns wrapped around each side before edge detection: wider than Canny's 5×5 smoothing and Sobel.
-CANNY_WRAP = 8
 
 
 def control_range(text: str) -> tuple[float, float]:
@@ -160,26 +159,14 @@ def compute_control_image(source: str, pano: Path, args: argparse.Namespace, wor
         raise RequestError("--control-from", f"{pano} does not exist")
     target = work_dir / f"control-{source}-{pano.stem}.png"
     if source == "canny":
+        from dit360_desktop.panorama.edges import canny_edges
+
         edges = canny_edges(np.asarray(load_user_image(pano)))
         Image.fromarray(edges).save(target)
     else:
         depth_preview(pano, args).save(target)
     log.info("control image (%s of %s) written to %s", source, pano.name, target)
     return target
-
-
-def canny_edges(pixels: np.ndarray, low: int = 100, high: int = 200) -> np.ndarray:
-    """OpenCV's Canny on the panorama wrapped at 0/360° (white edges on black)."""
-    try:
-        import cv2
-    except ImportError as error:
-        raise RequestError(
-            "--control-from", "canny needs OpenCV: pip install opencv-python-headless"
-        ) from error
-    grey = cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY)
-    wrapped = np.concatenate([grey[:, -CANNY_WRAP:], grey, grey[:, :CANNY_WRAP]], axis=1)
-    edges = cv2.Canny(wrapped, low, high)[:, CANNY_WRAP:-CANNY_WRAP]
-    return np.ascontiguousarray(np.repeat(edges[..., None], 3, axis=2))
 
 
 def depth_preview(pano: Path, args: argparse.Namespace):

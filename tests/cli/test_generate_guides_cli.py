@@ -76,6 +76,27 @@ def test_control_from_canny_is_written_beside_the_output(tiny_flux_dir, control_
     assert edges[:, :3].max() == 0 and edges[:, -3:].max() == 0
 
 
+def test_control_from_canny_without_opencv_exits_3_with_the_sentence(
+    tiny_flux_dir, control_lora, panorama, tmp_path, capsys, monkeypatch
+):
+    import sys
+
+    from dit360_desktop.panorama.edges import MISSING_OPENCV
+
+    monkeypatch.setitem(sys.modules, "cv2", None)  # import cv2 raises ImportError
+    out = tmp_path / "out" / "canny.png"
+    out.parent.mkdir()
+    code = main(
+        args_for(
+            tiny_flux_dir, "--output", str(out), "--control-from", "canny", str(panorama),
+            "--control-lora", str(control_lora),
+        )
+    )  # fmt: skip
+    assert code == 3
+    assert capsys.readouterr().err == f"error: {MISSING_OPENCV}\n"
+    assert list(out.parent.iterdir()) == []
+
+
 def test_control_lora_for_another_base_exits_3(tiny_flux_dir, panorama, tmp_path, capsys):
     from dit360_desktop.testing.tiny_control import build_bfl_control_lora
 
