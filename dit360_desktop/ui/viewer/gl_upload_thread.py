@@ -20,6 +20,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Iterator
 
 import shiboken6
 from OpenGL import GL
@@ -82,6 +83,10 @@ class _ThreadConverter(CubemapConversion):
         self._fbo = int(GL.glGenFramebuffers(1))
         self._blit_fbo = 0
         self.max_texture_size = 0
+
+    def steps(self, upload: Upload) -> Iterator[None]:
+        """The conversion of ``upload``, a step per ``next``."""
+        return self._conversion_steps(upload)
 
     def _until_done(self, upload: Upload):
         # This thread can simply wait (the GIL is released while it does); the step, and the turn, end
@@ -187,7 +192,7 @@ class UploadThread:
         upload = job.upload
         converter.max_texture_size = job.max_texture_size
         started = time.perf_counter()
-        steps = converter._conversion_steps(upload)
+        steps = converter.steps(upload)
         try:
             while not job.cancelled:
                 job.wants_turn = True
