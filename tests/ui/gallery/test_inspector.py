@@ -22,6 +22,7 @@ from history_factory import make_result
 
 from dit360_desktop.history.library import Library
 from dit360_desktop.settings import Settings
+from tests.ui.gallery.text_fit import scrolls_into_view
 
 REPAIR = {
     "seam_before": 0.8912,
@@ -62,26 +63,6 @@ def _on_screen(widget, window) -> bool:
     return window.rect().contains(inside) and widget.visibleRegion().boundingRect().size() == widget.size()
 
 
-def _text_fits(label, column) -> bool:
-    """The label has the height its whole text needs, and the column's scrolling brings all of it on screen
-    (a part at a time where it is taller than the column)."""
-    needed = label.heightForWidth(label.width()) if label.wordWrap() else label.sizeHint().height()
-    if needed > label.height():
-        return False
-    top = label.mapTo(column.widget(), label.rect().topLeft()).y()
-    bar = column.verticalScrollBar()
-    shown = 0
-    for value in range(bar.minimum(), bar.maximum() + bar.pageStep(), max(1, bar.pageStep())):
-        bar.setValue(min(value, bar.maximum()))
-        visible = label.visibleRegion().boundingRect()
-        if visible.isEmpty():
-            continue
-        if visible.width() < label.width():
-            return False
-        shown = max(shown, visible.bottom() + 1) if visible.top() <= shown else shown
-    return top >= 0 and shown >= needed
-
-
 def test_inspector_shows_picture_lineage_scores_and_parameters_at_1280x720(qtbot, lineage, tmp_path) -> None:
     from dit360_desktop.ui.main_window import MainWindow
 
@@ -119,7 +100,7 @@ def test_inspector_shows_picture_lineage_scores_and_parameters_at_1280x720(qtbot
     qtbot.wait(50)
     assert _on_screen(column, window)
     for label in (details.lineage, details.scores):
-        assert _text_fits(label, column), (label.objectName(), label.size(), column.viewport().size())
+        assert scrolls_into_view(label, column), (label.objectName(), label.size(), column.viewport().size())
 
     # The parent link goes back up, even through a search that hides the parent.
     gallery.search.setText("boat")

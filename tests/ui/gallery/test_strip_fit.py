@@ -20,6 +20,7 @@ from dit360_desktop.history.library import Library
 from dit360_desktop.settings import Settings
 from dit360_desktop.ui.gallery.details import PLACEHOLDER
 from dit360_desktop.ui.gallery.panel import GalleryPanel, GalleryView
+from tests.ui.gallery.text_fit import scrolls_into_view
 
 REPAIR = {
     "seam_before": 0.8912,
@@ -74,24 +75,6 @@ def _readable(label: QLabel) -> bool:
     return label.isVisible() and needed <= label.height() and visible.contains(QRect(0, 0, width, needed))
 
 
-def _scrolls_into_view(label: QLabel, column: QScrollArea) -> bool:
-    """The label has the height its text needs, and scrolling the column shows all of it, a part at a time
-    where it is taller than the column."""
-    needed = label.heightForWidth(label.width())
-    if needed > label.height():
-        return False
-    bar, shown = column.verticalScrollBar(), 0
-    for value in range(bar.minimum(), bar.maximum() + bar.pageStep(), max(1, bar.pageStep())):
-        bar.setValue(min(value, bar.maximum()))
-        visible = label.visibleRegion().boundingRect()
-        if visible.isEmpty():
-            continue
-        if visible.width() < label.width() or visible.top() > shown:
-            return False
-        shown = max(shown, visible.bottom() + 1)
-    return shown >= needed
-
-
 def _main_window(qtbot, folder: Path, size: tuple[int, int]):
     from dit360_desktop.ui.main_window import MainWindow
 
@@ -135,7 +118,7 @@ def test_strip_shows_whole_tiles_and_readable_inspector(qtbot, folder, size) -> 
         assert scroll is not None
         assert "not applied" in details.scores.text()
         for label in (details.lineage, details.scores):
-            assert _scrolls_into_view(label, scroll), (
+            assert scrolls_into_view(label, scroll), (
                 label.objectName(),
                 label.size(),
                 scroll.viewport().size(),
