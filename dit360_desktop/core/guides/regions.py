@@ -115,10 +115,10 @@ def negative_attention_mask(text_lengths: Sequence[int], image_tokens: int) -> t
 
 
 class RegionsHook(DenoiseHook):
-    """The region prompts join the text stream and the mask goes to the attention, for the steps before
-    ``until``. With true CFG the negative pass stays plain (docs/guides.md): the region prompts say what
-    to draw where, and the negative prompt what to avoid everywhere; regional negatives would cancel the
-    guidance inside the regions."""
+    """The region prompts join the text stream and the rule goes to the attention (grouped, see
+    ``regional_attention``), for the steps before ``until``. With true CFG the negative pass stays plain
+    (docs/guides.md): the region prompts say what to draw where, and the negative prompt what to avoid
+    everywhere; regional negatives would cancel the guidance inside the regions."""
 
     def __init__(self, region_embeds: Sequence[PromptEmbeds], regions: np.ndarray, until: float) -> None:
         self.region_t5 = [embeds.t5 for embeds in region_embeds]
@@ -128,7 +128,7 @@ class RegionsHook(DenoiseHook):
         # Built once per text length, cond/negative and device, not per step: the groups are the same
         # for every step and every block while the regions act.
         self._groups: dict[tuple, list[AttentionGroup]] = {}
-        # The base text length and device of the call ``prompt`` last widened, which its mask is for.
+        # The base text length and device of the call ``prompt`` last widened, which its groups are for.
         self._base_length = 0
         self._device = torch.device("cpu")
 
