@@ -4,7 +4,9 @@ A Control LoRA widens the transformer's input projection (``x_embedder``) to twi
 each step the control image's latents are concatenated to the state on the channel axis, as diffusers'
 ``FluxControlPipeline`` does. Loading, the widening of ``x_embedder``, the BFL→diffusers key conversion
 and the norm-scale layers are diffusers' own (``FluxLoraLoaderMixin.load_lora_weights``); unloading is
-its ``unload_lora_weights(reset_to_overwritten_params=True)``.
+its ``unload_lora_weights(reset_to_overwritten_params=True)``. The memory tiers that merge LoRAs into the
+weights (fp8 storage or compute, streaming, ``--fuse-lora``) merge the Control LoRA as well
+(``fuse_control_lora``, called by the engine's fused path); there it acts on every step.
 
 The control latents are packed and wrap-padded by the same function as the image latents
 (``LoadedModel.padded_tokens``), so the pad columns of both halves copy the same columns.
