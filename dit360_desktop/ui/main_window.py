@@ -230,6 +230,7 @@ class MainWindow(QMainWindow):
         self.drop.init_image_chosen.connect(g.set_init_image)
         self.drop.parameters_restored.connect(self.apply_parameters)
         self.drop.panorama_opened.connect(self.show_panorama)
+        self.drop.notice.connect(lambda text: self.statusBar().showMessage(text, 10_000))
         self.drop.failed.connect(lambda title, message: self.show_error(
             ErrorReport(ErrorKind.IMAGE, title, message)
         ))  # fmt: skip

@@ -216,6 +216,8 @@ class GalleryPanel(QWidget):
         entry = self.current_entry()
         if entry is not None:
             self.reuse_parameters_requested.emit(actions.reuse_fields(entry))
+            if entry.guide_notes:  # a guide picture saved with it is gone: say which original is used
+                self.status_message.emit(" ".join(entry.guide_notes))
 
     def reuse_as_init(self) -> None:
         entry = self.current_entry()

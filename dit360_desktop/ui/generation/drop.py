@@ -222,6 +222,7 @@ class DropController(QObject):
     parameters_restored = Signal(dict)  # GenerationRequest fields
     panorama_opened = Signal(object)  # HxWx3 ndarray: the picture, shown in the viewer only
     failed = Signal(str, str)  # title, plain message
+    notice = Signal(str)  # a sentence for the status bar (a guide picture saved with a file is missing)
 
     RESTORE, INIT, CANCEL = "restore", "init", "cancel"
     # Moving from one watched widget to another is a leave then an enter; wait this long before
@@ -382,13 +383,15 @@ class DropController(QObject):
             log.info("Refused dropped file %s: %s", path, e)
             self.failed.emit("The picture could not be used", str(e))
             return None
-        fields = self._recorded_fields(path) if offer_restore else {}
+        fields, notes = self._recorded_fields(path) if offer_restore else ({}, [])
         choices = self._choices(fields) if offer_restore else [(self.INIT, "", "")]
         choice = self.ask_use(path, fields, choices) if len(choices) > 1 else self.INIT
         if choice == self.CANCEL:
             return None
         if choice == self.RESTORE:
             self.parameters_restored.emit(fields)
+            for note in notes:
+                self.notice.emit(note)
             self.panorama_opened.emit(np.asarray(image))
             return None
         action = next((a for a in self._actions if a.key == choice), None)
@@ -412,7 +415,8 @@ class DropController(QObject):
         self.init_image_chosen.emit(init)
         return init
 
-    def _recorded_fields(self, path: Path) -> dict[str, Any]:
+    def _recorded_fields(self, path: Path) -> tuple[dict[str, Any], list[str]]:
+        from dit360_desktop.panorama.guide_copies import restore_guide_paths
         from dit360_desktop.panorama.imageio import read_metadata
 
         try:
@@ -420,9 +424,13 @@ class DropController(QObject):
         except ImageLoadError as e:
             # The pixels loaded; a file without readable metadata (WebP, TIFF, damaged text) is still usable.
             log.info("No parameters read from %s: %s", path, e)
-            return {}
+            return {}, []
         fields = request_fields_from_metadata(metadata.dit360, metadata.parameters)
-        return fields if fields.get("prompt") else {}
+        if not fields.get("prompt"):
+            return {}, []
+        # The guide pictures saved beside the file (``<name>.guides/``) stand in for the recorded paths,
+        # which were the machine's that made it; a missing copy is said, not silently skipped.
+        return restore_guide_paths(fields, metadata.dit360, path)
 
 
 def _local_files(event: QDropEvent) -> list[Path]:

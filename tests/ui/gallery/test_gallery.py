@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("PySide6.QtWidgets")
 
+from PIL import Image
 from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtGui import QGuiApplication, QPixmap
 
@@ -156,6 +159,35 @@ def test_search_favourites_and_order(qtbot, library: Library, entries, panel: Ga
     panel.favorites_only.setChecked(False)
     panel.order.setCurrentIndex(1)
     assert [panel.model.entry_at(r).seed for r in range(3)] == [1, 2, 3]
+
+
+def test_reuse_says_when_a_guide_picture_saved_with_the_entry_is_gone(
+    qtbot, tmp_path: Path, library: Library
+) -> None:
+    """Re-use points the guides at the entry's copies; when a copy was deleted, the original is used and
+    the status line says so (``Entry.guide_notes``)."""
+    from dit360_desktop.history.saving import save_result
+    from dit360_desktop.panorama.guide_copies import guides_folder
+
+    control = tmp_path / "depth.png"
+    Image.fromarray(np.zeros((128, 256, 3), np.uint8)).save(control)
+    result = make_result("This is a panorama image. A lit cave", seed=9, width=256, height=128)
+    request = dataclasses.replace(result.request, control_image=str(control), control_lora=str(control))
+    save_result(dataclasses.replace(result, request=request), library=library)
+    (entry,) = library.get_many(library.ids())
+    copy = guides_folder(entry.path) / "control.png"
+    assert copy.is_file() and entry.params["control_image"] == str(copy) and not entry.guide_notes
+    copy.unlink()
+    widget = GalleryPanel(library)
+    qtbot.addWidget(widget)
+    messages: list[str] = []
+    widget.status_message.connect(messages.append)
+    _select_row(widget, 0)
+    with qtbot.waitSignal(widget.reuse_parameters_requested) as reuse:
+        widget.act_reuse.trigger()
+    assert reuse.args[0]["control_image"] == str(control)
+    assert len(messages) == 1 and "control image" in messages[0] and str(control) in messages[0]
+    widget.shutdown()
 
 
 def test_reuse_init_variations_and_copy(qtbot, entries, panel: GalleryPanel) -> None:

@@ -249,6 +249,39 @@ def test_our_png_offers_to_restore_its_parameters(qtbot, tmp_path):
     assert harness.opened and harness.opened[0].shape == (128, 256, 3)
 
 
+def test_a_dropped_result_restores_its_guides_from_the_pictures_saved_beside_it(qtbot, tmp_path):
+    """A PNG made on another machine names guide paths that are not here; the copies in its
+    ``<name>.guides`` folder stand in for them, and a missing copy is said in the status line."""
+    from dit360_desktop.panorama.guide_copies import GUIDES_KEY, guides_folder
+
+    path = tmp_path / "moved" / "guided.png"
+    path.parent.mkdir()
+    request = {
+        "prompt": "This is a panorama image. a castle",
+        "width": 256,
+        "height": 128,
+        "seed": 7,
+        "control_image": "/elsewhere/depth.png",
+        "control_lora": "/elsewhere/depth-lora.safetensors",
+        "reference_image": "/elsewhere/photo.jpg",
+    }
+    guides = {"control_image": "control.png", "reference_image": "reference.jpg"}
+    save_png(_gradient(256, 128), path, {"request": request, GUIDES_KEY: guides})
+    folder = guides_folder(path)
+    folder.mkdir()
+    Image.fromarray(np.zeros((128, 256, 3), np.uint8)).save(folder / "control.png")
+    harness = Harness(qtbot, restore=DropController.RESTORE)
+    notices: list[str] = []
+    harness.drop.notice.connect(notices.append)
+    assert harness.drop.open_path(path) is None
+    (restored,) = harness.restored
+    assert restored["control_image"] == str(folder / "control.png")
+    assert restored["control_lora"] == request["control_lora"]
+    # The reference's copy is gone and so is its original: that guide goes, and the status line says so.
+    assert restored.get("reference_image") is None
+    assert len(notices) == 1 and "reference image" in notices[0] and "guided.png" in notices[0]
+
+
 def test_a1111_parameters_are_mapped_to_our_fields(qtbot, tmp_path):
     path = tmp_path / "forge.png"
     info = PngImagePlugin.PngInfo()
