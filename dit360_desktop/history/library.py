@@ -16,6 +16,7 @@ import dataclasses
 import json
 import logging
 import os
+import secrets
 import sqlite3
 import threading
 import time
@@ -391,8 +392,11 @@ def _prepare_folder(root: Path) -> None:
         root.mkdir(parents=True, exist_ok=True)
         for sub in (files.IMAGES_DIR, files.THUMBNAILS_DIR):
             (root / sub).mkdir(exist_ok=True)
-        probe = root / f"{files.PARTIAL_PREFIX}{os.getpid()}-probe"
-        probe.write_bytes(b"")
+        # A name of its own per call: the app's gallery and its generation worker open the same library
+        # from two threads of one process, and a probe named by the pid alone was removed by the other.
+        probe = root / f"{files.PARTIAL_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-probe"
+        with probe.open("xb"):
+            pass
         probe.unlink()
     except OSError as e:
         if fileio.is_read_only(e):

@@ -260,3 +260,31 @@ def test_index_full_on_insert_removes_the_png(library: Library, monkeypatch: pyt
     assert library.count() == 0
     assert files.list_images(library.root) == [] and files.list_thumbnails(library.root) == []
     assert library.save(make_result("Room again", seed=2)).path.is_file()
+
+
+def test_threads_of_one_process_open_one_library_at_once(tmp_path: Path) -> None:
+    """The app opens the library for its gallery on the thread pool while the generation worker opens it
+    to save the first result: both must get it (a write probe named by the pid alone was removed by the
+    other thread, and the result went to the recovery folder)."""
+    import threading
+
+    folder = tmp_path / "library"
+    count = 8
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def open_once() -> None:
+        barrier.wait()
+        try:
+            Library.open(folder).close()
+        except BaseException as error:  # collected and asserted below
+            errors.append(error)
+
+    for _ in range(5):
+        threads = [threading.Thread(target=open_once) for _ in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert errors == []
+    assert not [p for p in folder.iterdir() if p.name.startswith(files.PARTIAL_PREFIX)]
