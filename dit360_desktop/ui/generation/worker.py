@@ -330,6 +330,10 @@ class GenerationWorker(QThread):
         threading.current_thread().name = self.objectName()
         _yield_cpu_to_the_ui()
         log.info("Generation thread started")
+        # Before anything here imports torch: its libraries load without stalling the window.
+        from dit360_desktop.core.native_libraries import preload_torch_libraries
+
+        preload_torch_libraries()
         try:
             while True:
                 with self._cond:

@@ -16,6 +16,7 @@ from OpenGL import GL
 
 from dit360_desktop.ui.common.viewer_errors import ViewerError
 from dit360_desktop.ui.viewer.gl_cubemap import NO_LIMIT, CubemapConversion, Upload
+from dit360_desktop.ui.viewer.gl_entry_points import resolve_viewer_gl_functions
 from dit360_desktop.ui.viewer.gl_flat import FlatTexture
 from dit360_desktop.ui.viewer.gl_mask import MaskTexture
 from dit360_desktop.ui.viewer.gl_program import ShaderProgram, gl_text, load_shader
@@ -144,6 +145,8 @@ class PanoramaRenderer(CubemapConversion):
         """Compile shaders and create the objects that live as long as the context."""
         self.renderer_name = gl_text(GL.glGetString(GL.GL_RENDERER) or b"")
         self.gl_version = gl_text(GL.glGetString(GL.GL_VERSION) or b"")
+        # Before the upload thread exists and before any frame: no later GL call waits on the loader.
+        resolve_viewer_gl_functions()
         self._vertex_source = load_shader("fullscreen.vert")
         self._view_source = load_shader("view.frag")
         try:
