@@ -486,3 +486,31 @@ def test_speed_and_gguf_choices_reach_the_worker_and_persist(
     assert saved.compile_transformer and saved.fuse_lora and saved.gguf_file is None
     again = open_window(make_worker(shared_engine), settings=saved, start_worker=False)
     assert again.app_actions.compile.isChecked() and again.app_actions.fuse_lora.isChecked()
+
+
+def test_gallery_is_built_in_two_turns_and_a_close_between_them_leaves_nothing(
+    qtbot, open_window, monkeypatch
+) -> None:
+    """The panel's widgets in one turn of the event loop, its place in the dock in the next (issue 21 item
+    12: one 90-150 ms turn before); a window closing in between closes the library and shows nothing."""
+    import sqlite3
+
+    from dit360_desktop.ui.gallery.feature import HistoryFeature
+
+    built: list = []
+    build = HistoryFeature._build
+
+    def build_then_close(self, library) -> None:
+        build(self, library)
+        built.append((library, self.gallery))
+        self.shutdown()  # what closing the window does, before the second turn
+
+    monkeypatch.setattr(HistoryFeature, "_build", build_then_close)
+    window = open_window()
+    qtbot.waitUntil(lambda: bool(built), timeout=20_000)
+    library, gallery_after_first_turn = built[0]
+    assert gallery_after_first_turn is None  # not placed (nor offered to anyone) in the first turn
+    qtbot.wait(200)
+    assert window.gallery is None
+    with pytest.raises(sqlite3.ProgrammingError):
+        library.count()  # closed

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import time
+
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QLineEdit
@@ -46,3 +48,33 @@ def test_gives_up_waiting_for_a_pause(qtbot) -> None:
     assert started == []
     typing(qtbot, field, 0.8)
     assert started == [1]
+
+
+def test_watches_the_input_only_once_ready_and_counts_the_pause_from_there(qtbot) -> None:
+    # An application-wide filter is a Python call per event: none while the start-up builds the window.
+    field = QLineEdit()
+    qtbot.addWidget(field)
+    field.show()
+    started: list[int] = []
+    ready = [False]
+    quiet = QuietStart(field, lambda: started.append(1), lambda: ready[0], pause_s=0.5, give_up_s=60)
+    before = quiet.last_input
+    typing(qtbot, field, 0.3)
+    assert quiet.last_input == before  # not watched yet
+    ready[0] = True
+    qtbot.waitUntil(lambda: quiet.last_input > before, timeout=2_000)  # watching from here
+    became_ready = quiet.last_input
+    qtbot.waitUntil(lambda: started == [1], timeout=5_000)
+    assert time.monotonic() - became_ready >= 0.5
+
+
+def test_no_pause_asked_starts_as_soon_as_ready(qtbot) -> None:
+    field = QLineEdit()
+    qtbot.addWidget(field)
+    started: list[int] = []
+    ready = [False]
+    QuietStart(field, lambda: started.append(1), lambda: ready[0], pause_s=0, give_up_s=60)
+    qtbot.wait(300)
+    assert started == []
+    ready[0] = True
+    qtbot.waitUntil(lambda: started == [1], timeout=1_000)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QDockWidget
 
 from dit360_desktop.ui.common.context import AppContext
@@ -52,16 +52,28 @@ class HistoryFeature(QObject):
         self.context.status.show_error(error_report(error))
 
     def _build(self, library: Any) -> None:
-        from dit360_desktop.ui.gallery.export_dialog import export_chooser
         from dit360_desktop.ui.gallery.panel import GalleryPanel
-        from dit360_desktop.ui.gallery.repair_action import attach_repair
-        from dit360_desktop.ui.gallery.upscale_action import attach_upscale
 
         if self._closed:  # the window closed while the library was opening
             library.close()
             return
+        # In two turns of the event loop, the panel's widgets, then its place in the dock and its links:
+        # in one, the window could not react for 90-150 ms on a 2-core machine (issue 21, item 12).
+        gallery = GalleryPanel(library, self.context.parent)
+        QTimer.singleShot(0, self, lambda: self._place(gallery))
+
+    def _place(self, gallery: Any) -> None:
+        from dit360_desktop.ui.gallery.export_dialog import export_chooser
+        from dit360_desktop.ui.gallery.repair_action import attach_repair
+        from dit360_desktop.ui.gallery.upscale_action import attach_upscale
+
+        if self._closed:  # the window closed between the two turns
+            gallery.shutdown()
+            gallery.library.close()
+            gallery.deleteLater()
+            return
         c = self.context
-        gallery = self.gallery = GalleryPanel(library, c.parent)
+        self.gallery = gallery
         # Exports start from what the viewer shows and remember their folders (ui/gallery/export_dialog).
         gallery.choose_export = export_chooser(
             c.parent, lambda: c.viewer.current().camera.view, c.settings.last_folders
