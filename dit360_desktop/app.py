@@ -135,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(arguments)
     log_path = setup_logging(args.verbose)
     log.info("DiT360 Desktop %s starting (log: %s)", __version__, log_path)
+    from dit360_desktop.ui.pyside_imports import skip_source_reads
+
+    # PySide6 is in (ui.theme): from here on no import reads its module's source for PySide6's sake.
+    skip_source_reads()
 
     # Nothing the first frame needs imports numpy (about 90 ms on a small machine, more once PySide6's import
     # hook is in place): it is imported just after the first frame, below.

@@ -7,8 +7,9 @@ the viewer's first ``glUniform3f``, on the UI thread while it held the GIL, wait
 freeze right after start-up (issue 21, item 12). Looked up during the viewer's set-up instead, no later
 GL call on any thread (the upload thread's included) waits on the loader.
 
-The names come from the viewer modules' compiled code (their ``co_names``), so a GL call added later is
-covered without a list to keep, in a frozen bundle too (its loader gives the code without the source).
+The names come from the viewer modules' loaded functions (their code's ``co_names``), so a GL call added
+later is covered without a list of functions to keep, in a frozen bundle too (no source is read). GL
+calls at a module's top level are not seen; the viewer makes none (a test checks).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import importlib
 import logging
 import time
 from collections.abc import Iterator
-from types import CodeType
+from types import CodeType, FunctionType
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +42,31 @@ def _code_objects(code: CodeType) -> Iterator[CodeType]:
             yield from _code_objects(const)
 
 
+def _functions(namespace: dict) -> Iterator[CodeType]:
+    """The code of the functions and methods defined in a module's or a class's namespace."""
+    for value in namespace.values():
+        if isinstance(value, staticmethod | classmethod):
+            value = value.__func__
+        if isinstance(value, property):
+            yield from (f.__code__ for f in (value.fget, value.fset, value.fdel) if f is not None)
+        elif isinstance(value, FunctionType):
+            yield value.__code__
+        elif isinstance(value, type) and value.__module__ == namespace.get("__module__", value.__module__):
+            yield from _functions(vars(value))
+
+
 def gl_names(module_name: str) -> set[str]:
-    """The ``gl…`` names a module's code refers to (attributes of ``GL`` among them)."""
+    """The ``gl…`` names the functions and methods of a module refer to (attributes of ``GL`` among
+    them), read from the loaded code objects: no file is read."""
     module = importlib.import_module(module_name)
-    get_code = getattr(module.__spec__.loader, "get_code", None)
-    code = get_code(module_name) if get_code is not None else None
-    if code is None:
-        # Only the look-up ahead is lost: each function is then looked up at its first call.
-        log.warning("cannot read the code of %s; its OpenGL calls are looked up when first made", module_name)
-        return set()
-    return {name for c in _code_objects(code) for name in c.co_names if name.startswith("gl")}
+    namespace = {**vars(module), "__module__": module_name}
+    return {
+        name
+        for code in _functions(namespace)
+        for c in _code_objects(code)
+        for name in c.co_names
+        if name.startswith("gl")
+    }
 
 
 def viewer_gl_functions() -> dict[str, object]:

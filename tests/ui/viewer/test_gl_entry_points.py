@@ -70,3 +70,11 @@ def test_names_come_from_nested_code_too() -> None:
     # qa_overlay calls GL inside a function that imports it locally; gl_renderer inside methods.
     assert "glGenVertexArrays" in gl_names("dit360_desktop.ui.viewer.gl_renderer")
     assert "glPixelStorei" in gl_names("dit360_desktop.ui.viewer.qa_overlay")
+
+
+def test_no_gl_call_at_a_modules_top_level() -> None:
+    # gl_names reads the functions' code; a call made while a module imports would not be seen.
+    for name in VIEWER_GL_MODULES:
+        path = PACKAGE.joinpath(*name.split(".")[1:]).with_suffix(".py")
+        top_level = [line for line in path.read_text(encoding="utf-8").splitlines() if line[:1].strip()]
+        assert not [line for line in top_level if re.search(r"\bGL\.gl[A-Z]", line)], name
