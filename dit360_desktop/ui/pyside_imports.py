@@ -29,15 +29,16 @@ CHECK = "_mod_uses_pyside"
 def holds_pyside(module: ModuleType) -> bool:
     """True when one of the module's top-level names is PySide6 or comes from it."""
     for value in list(vars(module).values()):
-        if isinstance(value, ModuleType):
-            origin = value.__name__
+        # Only the type is asked, never the object: some objects warn or compute when touched (torch's
+        # deprecated ``reduce_op`` warns on any attribute access, ``isinstance`` included).
+        kind = type(value)
+        if issubclass(kind, ModuleType):
+            origin = vars(value).get("__name__", "")
+        elif issubclass(kind, type):
+            origin = vars(value).get("__module__", "")
         else:
-            origin = (
-                getattr(type(value), "__module__", "") if not isinstance(value, type) else value.__module__
-            )
-            if not isinstance(origin, str):
-                continue
-        if origin.startswith(("PySide6", "shiboken6")):
+            origin = vars(kind).get("__module__", "")
+        if isinstance(origin, str) and origin.startswith(("PySide6", "shiboken6")):
             return True
     return False
 

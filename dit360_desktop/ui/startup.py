@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 PRELOAD_MODULES = (
     "numpy",
     "OpenGL.GL",
+    # The viewer's first initializeGL imports these (and gl_entry_points every module that calls GL).
+    "dit360_desktop.ui.viewer.gl_renderer",
+    "dit360_desktop.ui.viewer.gl_upload_thread",
+    "dit360_desktop.ui.viewer.gl_mesh",
     "PIL.Image",
     "dit360_desktop.panorama.projection",
     "dit360_desktop.panorama.imageio",

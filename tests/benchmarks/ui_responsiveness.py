@@ -113,9 +113,12 @@ def main() -> int:
     prepare_application_opengl()
     app = QApplication([])
     from dit360_desktop.ui.generation.worker import tune_thread_switching
+    from dit360_desktop.ui.pyside_imports import skip_source_reads
     from dit360_desktop.ui.ui_thread_gc import collect_on_ui_thread
 
-    # As the app's main(): collections on the UI thread only, the 1 ms switch interval.
+    # As the app's main(): no source reads for PySide6's import hook, collections on the UI thread only,
+    # the 1 ms switch interval.
+    skip_source_reads()
     collect_on_ui_thread(app)
     tune_thread_switching()
     apply_theme(app)

@@ -69,3 +69,19 @@ def test_holds_pyside_looks_at_top_level_names_only() -> None:
 def test_a_pyside6_without_the_check_is_left_alone(monkeypatch) -> None:
     monkeypatch.delitem(sys.modules, pyside_imports.FEATURE_MODULE)
     assert pyside_imports.skip_source_reads() is False
+
+
+def test_holds_pyside_never_touches_the_objects_themselves() -> None:
+    import types
+    import warnings
+
+    class Noisy:
+        def __getattribute__(self, name):
+            warnings.warn(f"touched: {name}", FutureWarning, stacklevel=2)
+            return object.__getattribute__(self, name)
+
+    module = types.ModuleType("probe")
+    module.noisy = Noisy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not pyside_imports.holds_pyside(module)
