@@ -100,6 +100,7 @@ class PanoramaRenderer(CubemapConversion):
         self._staged: Upload | None = None
         self._staged_job = None  # gl_upload_thread.UploadJob of the staged upload, when the thread runs it
         self._uploader = None  # gl_upload_thread.UploadThread
+        self._uploader_made = False  # made with the first staged upload (_make_uploader)
         self._garbage: list[int] = []  # textures to delete once the context is current
         self._garbage_syncs: list[object] = []
         self._blit_fbo = 0
@@ -166,12 +167,9 @@ class PanoramaRenderer(CubemapConversion):
         self._max_texture = int(GL.glGetIntegerv(GL.GL_MAX_TEXTURE_SIZE))
         self._max_cube = int(GL.glGetIntegerv(GL.GL_MAX_CUBE_MAP_TEXTURE_SIZE))
         GL.glEnable(GL.GL_TEXTURE_CUBE_MAP_SEAMLESS)
-        if self.upload_thread_enabled:
-            from dit360_desktop.ui.viewer.gl_upload_thread import UploadThread
-
-            self._uploader = UploadThread.for_current_context(
-                self._vertex_source, load_shader("equirect_to_cube.frag")
-            )
+        # The upload thread is made with the first staged upload: its surface and thread cost 12-15 ms that
+        # the viewer's first frame, right after this set-up, does not need (issue 21 item 12).
+        self._uploader_made = False
         self._initialized = True
         # Sources survive a context loss (e.g. reparenting for fullscreen): upload them again.
         self._panorama_dirty = self._panorama_source is not None
@@ -191,6 +189,7 @@ class PanoramaRenderer(CubemapConversion):
             self._drop_staged()
         if self._uploader is not None:
             self._uploader.stop()  # before its context loses the one it shares with
+            self._uploader = None
         self._collect_garbage()
         for program in [*self._view_programs.values(), self._convert_program]:
             if program is not None:
@@ -246,12 +245,25 @@ class PanoramaRenderer(CubemapConversion):
         self._drop_staged()
         self._collect_garbage()
         upload = Upload(image, 0, face)  # the cubemap is made by the first step
+        self._make_uploader()
         if self._uploader is not None and self._uploader.alive:
             self._staged_job = self._uploader.submit(upload, self.max_texture_size)
         else:
             upload.steps = self._conversion_steps(upload)
         self._staged = upload
         return True
+
+    def _make_uploader(self) -> None:
+        """The upload thread, once per context (the context must be current); None where the platform
+        has no threaded OpenGL (the UI thread then converts in steps)."""
+        if self._uploader_made or not self.upload_thread_enabled:
+            return
+        from dit360_desktop.ui.viewer.gl_upload_thread import UploadThread
+
+        self._uploader_made = True
+        self._uploader = UploadThread.for_current_context(
+            self._vertex_source, load_shader("equirect_to_cube.frag")
+        )
 
     def advance_staged(self) -> bool:
         """Run one step of the staged upload; True once it is swapped in (or when none is staged).

@@ -224,6 +224,7 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
         self.camera.add_listener(self._camera_moved)
         self.input = ViewerInput(self.camera)
         self._renderer = None  # gl_renderer.PanoramaRenderer, created in initializeGL
+        self._overlays_painted = False  # set by the first frame after a (re)initialisation
         self._mesh_layer = None  # gl_mesh.MeshLayer, made by the first parallax_layer() call
         self._panorama: np.ndarray | None = None
         self._preview: np.ndarray | None = None
@@ -571,6 +572,7 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
             self._fail(f"The viewer could not set up OpenGL ({type(e).__name__}: {e}).")
             return
         self._renderer = renderer
+        self._overlays_painted = False
         renderer.mesh = self._mesh_layer
         if self._panorama is not None and not renderer.has_image:
             renderer.set_panorama(self._panorama)
@@ -611,6 +613,12 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
             # Qt's GL paint engine crashes on a painter begun or ended without a current context.
             if not self._make_current(surface.context()):
                 self._fail("The viewer's OpenGL context stopped being current while it drew.")
+                return
+            if not self._overlays_painted:
+                # The first painter on a context compiles Qt's paint-engine shaders (~20 ms on llvmpipe);
+                # in the frame after the set-up, not in the one that follows initializeGL at once.
+                self._overlays_painted = True
+                self.request_frame()
                 return
             self._paint_overlays(width, height, ratio)
         except (ViewerError, PyOpenGLError) as e:

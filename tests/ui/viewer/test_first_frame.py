@@ -1,0 +1,53 @@
+"""What the viewer's first frame costs (issue 21 item 12): the frame right after initializeGL paints no
+overlays (the first painter compiles Qt's paint-engine shaders) and asks for the next, which does; the
+upload thread is made with the first staged upload, not during the set-up."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dit360_desktop.ui.viewer import create_viewer
+from dit360_desktop.ui.viewer.gl_support import opengl_problem
+
+pytestmark = pytest.mark.gl
+
+
+def test_overlays_come_one_frame_after_the_set_up_and_the_upload_thread_with_the_first_picture(
+    qtbot, monkeypatch
+) -> None:
+    problem = opengl_problem()
+    if problem is not None:
+        pytest.fail(f"GL tests need OpenGL 3.3 core under Xvfb: {problem}")
+    events: list[str] = []
+    viewer = create_viewer()
+    cls = type(viewer)
+    initialize, paint, overlays = cls._initialize_gl, cls._paint_gl, cls._paint_overlays
+
+    def recorded(name, method):
+        def call(self, *args, **kwargs):
+            events.append(name)
+            return method(self, *args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(cls, "_initialize_gl", recorded("init", initialize))
+    monkeypatch.setattr(cls, "_paint_gl", recorded("paint", paint))
+    monkeypatch.setattr(cls, "_paint_overlays", recorded("overlays", overlays))
+    qtbot.addWidget(viewer)
+    viewer.resize(320, 180)
+    viewer.show()
+    qtbot.waitExposed(viewer)
+    qtbot.waitUntil(lambda: "overlays" in events, timeout=10_000)
+    first = events.index("init")
+    assert events[first : first + 3] == ["init", "paint", "paint"]  # no overlays in the first frame
+    assert events[first + 3] == "overlays"  # the frame it asked for paints them
+
+    renderer = viewer.renderer
+    assert renderer.initialized and renderer._uploader is None  # nothing made for it during the set-up
+    viewer.set_panorama(np.full((64, 128, 3), 90, dtype=np.uint8))
+    qtbot.waitUntil(lambda: not renderer.staging and renderer.has_image, timeout=10_000)
+    viewer.set_panorama(np.full((64, 128, 3), 30, dtype=np.uint8))
+    qtbot.waitUntil(lambda: not renderer.staging, timeout=10_000)
+    assert renderer._uploader is not None and renderer._uploader.alive
+    assert renderer.stats.thread_uploads >= 1
