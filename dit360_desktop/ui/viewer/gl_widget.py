@@ -224,7 +224,8 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
         self.camera.add_listener(self._camera_moved)
         self.input = ViewerInput(self.camera)
         self._renderer = None  # gl_renderer.PanoramaRenderer, created in initializeGL
-        self._overlays_painted = False  # set by the first frame after a (re)initialisation
+        # None until the first frame after a (re)initialisation, False until its overlays are due.
+        self._overlays_after: bool | None = None
         self._mesh_layer = None  # gl_mesh.MeshLayer, made by the first parallax_layer() call
         self._panorama: np.ndarray | None = None
         self._preview: np.ndarray | None = None
@@ -507,6 +508,10 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
 
     # The GL window -----------------------------------------------------------------------------------
 
+    def _overlays_due(self) -> None:
+        self._overlays_after = True
+        self.request_frame()
+
     def request_frame(self) -> None:
         """Schedule a repaint of the view (coalesced with any other before the next frame)."""
         if self._renderer is not None and self._renderer.upload_on_thread:
@@ -572,7 +577,7 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
             self._fail(f"The viewer could not set up OpenGL ({type(e).__name__}: {e}).")
             return
         self._renderer = renderer
-        self._overlays_painted = False
+        self._overlays_after = None
         renderer.mesh = self._mesh_layer
         if self._panorama is not None and not renderer.has_image:
             renderer.set_panorama(self._panorama)
@@ -614,12 +619,15 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
             if not self._make_current(surface.context()):
                 self._fail("The viewer's OpenGL context stopped being current while it drew.")
                 return
-            if not self._overlays_painted:
-                # The first painter on a context compiles Qt's paint-engine shaders (~20 ms on llvmpipe);
-                # in the frame after the set-up, not in the one that follows initializeGL at once.
-                self._overlays_painted = True
-                self.request_frame()
+            if not self._overlays_after and not still:
+                # The first painter on a context compiles Qt's paint-engine shaders (~20 ms on llvmpipe):
+                # not in the frames Qt draws right after initializeGL (one turn of the event loop), but
+                # one frame interval later, on a timer. A grab (``still``) is a whole frame at once.
+                if self._overlays_after is None:
+                    QTimer.singleShot(FRAME_INTERVAL_MS, self, self._overlays_due)
+                    self._overlays_after = False
                 return
+            self._overlays_after = True
             self._paint_overlays(width, height, ratio)
         except (ViewerError, PyOpenGLError) as e:
             self._fail(f"The viewer stopped drawing: {e}")
