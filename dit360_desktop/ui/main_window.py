@@ -307,7 +307,10 @@ class MainWindow(QMainWindow):
             # Its torch import holds the GIL for long stretches: at the first pause after the gallery is in.
             steps.add("generation thread", lambda: setattr(self, "quiet_start", QuietStart(
                 self, self.start_worker, lambda: self.gallery is not None)))  # fmt: skip
-        steps.start()
+        # After the first frame's paint, which follows this expose event in the same turn: the background
+        # imports started here held the GIL against the paint's Python parts (icons, filters), 90-100 ms
+        # for a paint of about 50 (issue 21 item 12).
+        QTimer.singleShot(0, self, steps.start)
 
     def _build_depth(self) -> None:
         from dit360_desktop.ui.depth.feature import DepthFeature

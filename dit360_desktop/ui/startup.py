@@ -89,6 +89,11 @@ class StartupSequence(QObject):
     def add(self, name: str, step: Callable[[], None]) -> None:
         self._steps.append((name, step))
 
+    @property
+    def started(self) -> bool:
+        """True once ``start`` has begun the background imports."""
+        return self._thread is not None
+
     def start(self) -> None:
         if self._thread is not None:
             return

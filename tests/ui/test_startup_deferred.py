@@ -184,3 +184,34 @@ def test_the_opengl_probe_waits_for_the_first_frame(qtbot, monkeypatch) -> None:
     assert calls == [1] and window.viewer.isVisible() and window.viewer.failure == "No OpenGL 3.3 here."
     assert not window.centre.starting_note.isVisible()
     window.shutdown()
+
+
+def test_start_up_imports_begin_after_the_first_frames_paint(qtbot) -> None:
+    """The paint follows the expose event in the same turn; imports begun at the expose held the GIL
+    against its Python parts (icons, event filters): a 50 ms paint took 90-100 (issue 21 item 12)."""
+    from PySide6.QtCore import QEvent, QObject
+    from PySide6.QtWidgets import QApplication
+
+    from dit360_desktop.ui.main_window import MainWindow
+
+    window = MainWindow(start_worker=False)
+    qtbot.addWidget(window)
+    seen: dict[str, bool] = {}
+
+    class FirstPaint(QObject):
+        def eventFilter(self, watched, event) -> bool:
+            if event.type() == QEvent.Type.Paint and "exposed" in seen and "painted" not in seen:
+                seen["painted"] = window.startup.started
+            return False
+
+    watcher = FirstPaint()
+    QApplication.instance().installEventFilter(watcher)
+    window.first_exposed.connect(lambda: seen.setdefault("exposed", window.startup.started))
+    try:
+        with qtbot.waitSignal(window.first_exposed, timeout=20_000):
+            window.show()
+        qtbot.waitUntil(lambda: window.startup.done, timeout=30_000)
+    finally:
+        QApplication.instance().removeEventFilter(watcher)
+    assert seen == {"exposed": False, "painted": False}
+    window.shutdown()
