@@ -57,9 +57,15 @@ class HistoryFeature(QObject):
         if self._closed:  # the window closed while the library was opening
             library.close()
             return
-        # In two turns of the event loop, the panel's widgets, then its place in the dock and its links:
-        # in one, the window could not react for 90-150 ms on a 2-core machine (issue 21, item 12).
+        # In three turns of the event loop: the panel's widgets, their style (the polish the dock would do
+        # when it takes them), then its place in the dock and its links. In one, the window could not react
+        # for 90-150 ms on a 2-core machine (issue 21, item 12).
         gallery = GalleryPanel(library, self.context.parent)
+        QTimer.singleShot(0, self, lambda: self._polish(gallery))
+
+    def _polish(self, gallery: Any) -> None:
+        if not self._closed:
+            gallery.ensurePolished()
         QTimer.singleShot(0, self, lambda: self._place(gallery))
 
     def _place(self, gallery: Any) -> None:
@@ -67,7 +73,7 @@ class HistoryFeature(QObject):
         from dit360_desktop.ui.gallery.repair_action import attach_repair
         from dit360_desktop.ui.gallery.upscale_action import attach_upscale
 
-        if self._closed:  # the window closed between the two turns
+        if self._closed:  # the window closed between the turns
             gallery.shutdown()
             gallery.library.close()
             gallery.deleteLater()
