@@ -256,8 +256,11 @@ class IdleProbe(QObject):
         from pathlib import Path
 
         gaps = [(b - a) * 1000 for a, b in pairwise(self._ticks)]
+        worst = max(range(len(gaps)), key=gaps.__getitem__, default=None)
         payload = {
             "max_gap_ms": max(gaps, default=0.0),
+            # When the longest gap began, in seconds after the first frame: which start-up step it was.
+            "max_gap_at_s": None if worst is None else self._ticks[worst] - self._ticks[0],
             "gaps_over_50ms": sum(1 for g in gaps if g > 50),
             "ticks": len(self._ticks),
             "startup_steps_done_s": self._startup_done_s,
