@@ -309,7 +309,7 @@ class MainWindow(QMainWindow):
                 self, self.start_worker, lambda: self.gallery is not None)))  # fmt: skip
         # After the first frame's paint, which follows this expose event in the same turn: the background
         # imports started here held the GIL against the paint's Python parts (icons, filters), 90-100 ms
-        # for a paint of about 50 (issue 21 item 12).
+        # for a paint of about 30 (issue 21 item 12).
         QTimer.singleShot(0, self, steps.start)
 
     def _build_depth(self) -> None:

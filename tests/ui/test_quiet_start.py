@@ -6,11 +6,21 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QLineEdit
 
 from dit360_desktop.ui.startup import QuietStart
+
+
+@pytest.fixture
+def field(qtbot) -> QLineEdit:
+    """A shown line edit that real key events go to."""
+    widget = QLineEdit()
+    qtbot.addWidget(widget)
+    widget.show()
+    return widget
 
 
 def typing(qtbot, field: QLineEdit, seconds: float) -> None:
@@ -20,10 +30,7 @@ def typing(qtbot, field: QLineEdit, seconds: float) -> None:
         qtbot.wait(50)
 
 
-def test_waits_for_ready_and_a_pause_in_the_input_then_starts_once(qtbot) -> None:
-    field = QLineEdit()
-    qtbot.addWidget(field)
-    field.show()
+def test_waits_for_ready_and_a_pause_in_the_input_then_starts_once(qtbot, field) -> None:
     started: list[int] = []
     ready = [False]
     quiet = QuietStart(field, lambda: started.append(1), lambda: ready[0], pause_s=0.4, give_up_s=60)
@@ -38,10 +45,7 @@ def test_waits_for_ready_and_a_pause_in_the_input_then_starts_once(qtbot) -> Non
     assert started == [1] and quiet.started
 
 
-def test_gives_up_waiting_for_a_pause(qtbot) -> None:
-    field = QLineEdit()
-    qtbot.addWidget(field)
-    field.show()
+def test_gives_up_waiting_for_a_pause(qtbot, field) -> None:
     started: list[int] = []
     QuietStart(field, lambda: started.append(1), lambda: False, pause_s=10, give_up_s=0.5)
     typing(qtbot, field, 0.2)
@@ -50,11 +54,8 @@ def test_gives_up_waiting_for_a_pause(qtbot) -> None:
     assert started == [1]
 
 
-def test_watches_the_input_only_once_ready_and_counts_the_pause_from_there(qtbot) -> None:
+def test_watches_the_input_only_once_ready_and_counts_the_pause_from_there(qtbot, field) -> None:
     # An application-wide filter is a Python call per event: none while the start-up builds the window.
-    field = QLineEdit()
-    qtbot.addWidget(field)
-    field.show()
     started: list[int] = []
     ready = [False]
     quiet = QuietStart(field, lambda: started.append(1), lambda: ready[0], pause_s=0.5, give_up_s=60)
@@ -68,9 +69,7 @@ def test_watches_the_input_only_once_ready_and_counts_the_pause_from_there(qtbot
     assert time.monotonic() - became_ready >= 0.5
 
 
-def test_no_pause_asked_starts_as_soon_as_ready(qtbot) -> None:
-    field = QLineEdit()
-    qtbot.addWidget(field)
+def test_no_pause_asked_starts_as_soon_as_ready(qtbot, field) -> None:
     started: list[int] = []
     ready = [False]
     QuietStart(field, lambda: started.append(1), lambda: ready[0], pause_s=0, give_up_s=60)

@@ -202,7 +202,7 @@ def test_start_up_imports_begin_after_the_first_frames_paint(qtbot) -> None:
         def eventFilter(self, watched, event) -> bool:
             if event.type() == QEvent.Type.Paint and "exposed" in seen and "painted" not in seen:
                 seen["painted"] = window.startup.started
-            return False
+            return False  # only watches: every event goes on to its widget
 
     watcher = FirstPaint()
     QApplication.instance().installEventFilter(watcher)
