@@ -125,7 +125,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     common(p_verify, network=True)
     p_verify.set_defaults(handler=cmd_verify)
 
-    p_import = sub.add_parser("import", help="import a diffusers folder, HF cache or LoRA file")
+    p_import = sub.add_parser(
+        "import", help="import a diffusers folder, HF cache, LoRA file, Depth Anything or Redux folder"
+    )
     p_import.add_argument("path", type=Path)
     mode = p_import.add_mutually_exclusive_group()
     mode.add_argument(
@@ -180,6 +182,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     catalog = load_catalog()
     models_dir = resolve_models_dir(args.models_dir)
     out.write(f"Models folder: {models_dir}\n\n")
+    # The longest ids (the metric depth models) would push their rows out of line with a fixed column.
+    id_width = max(32, *(len(c.id) + 1 for c in catalog.components))
     for status in component_statuses(models_dir, catalog):
         c = status.component
         size = (
@@ -188,16 +192,18 @@ def cmd_list(args: argparse.Namespace) -> int:
             else f"~{format_bytes(c.approx_size_bytes)}"
         )
         gated = ", gated" if c.gated else ""
-        out.write(f"{c.id:32} {status.state:18} {size:>10}  {c.repo_id}{gated}\n")
-        out.write(f"{'':32} {c.name}; tiers: {', '.join(c.tiers)}; licence: {c.licence}\n")
+        out.write(f"{c.id:{id_width}} {status.state:18} {size:>10}  {c.repo_id}{gated}\n")
+        out.write(f"{'':{id_width}} {c.name}; tiers: {', '.join(c.tiers)}; licence: {c.licence}\n")
         if status.path is not None:
-            out.write(f"{'':32} at {status.path}\n")
+            out.write(f"{'':{id_width}} at {status.path}\n")
         if status.partial_bytes:
-            out.write(f"{'':32} {format_bytes(status.partial_bytes)} downloaded so far\n")
+            out.write(f"{'':{id_width}} {format_bytes(status.partial_bytes)} downloaded so far\n")
         for problem in status.problems:
-            out.write(f"{'':32} damaged: {problem} (run 'dit360 models verify --repair')\n")
+            out.write(f"{'':{id_width}} damaged: {problem} (run 'dit360 models verify --repair')\n")
     for component_id, reason in damaged_entries(models_dir).items():
-        out.write(f"{component_id:32} damaged registry entry: {reason} (import or download it again)\n")
+        out.write(
+            f"{component_id:{id_width}} damaged registry entry: {reason} (import or download it again)\n"
+        )
     out.write("\nTiers:\n")
     for tier in catalog.tiers:
         out.write(f"  {tier.id:10} {tier.status:10} {tier.name}: {', '.join(tier.components)}\n")

@@ -21,23 +21,37 @@ def installed_depth_model(models_dir: Path | None = None) -> Path:
 
 
 # Depth Anything V2's DINOv2 backbones by width: ViT-S, ViT-B, ViT-L (the catalog's Small, Base, Large).
-_BACKBONE_WIDTHS = {
+_RELATIVE_BY_WIDTH = {
     384: "depth-anything-v2-small",
     768: "depth-anything-v2-base",
     1024: "depth-anything-v2-large",
 }
+# The metric checkpoints differ from each other only in the range their head is scaled to: transformers'
+# conversion script (models/depth_anything/convert_depth_anything_to_hf.py) writes max_depth 20 for the
+# indoor (Hypersim) models and 80 for the outdoor (Virtual KITTI 2) ones. The catalog lists Small of each.
+_METRIC_BY_WIDTH_AND_RANGE = {
+    (384, 20.0): "depth-anything-v2-metric-indoor-small",
+    (384, 80.0): "depth-anything-v2-metric-outdoor-small",
+}
 
 
 def depth_component_of(folder: Path) -> str | None:
-    """The catalog component a Depth Anything V2 folder is (by its backbone's width), or None: not one,
-    a metric variant (not in the catalog), or a width the catalog does not list."""
+    """The catalog component a Depth Anything V2 folder is, by its backbone's width and, for a metric
+    model, its depth range; None when it is not one or is a variant the catalog does not list."""
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(config, dict) or config.get("model_type") != "depth_anything":
         return None
-    if config.get("depth_estimation_type", "relative") != "relative":
+    backbone = config.get("backbone_config")
+    width = backbone.get("hidden_size") if isinstance(backbone, dict) else None
+    if not isinstance(width, int):
         return None
-    width = (config.get("backbone_config") or {}).get("hidden_size")
-    return _BACKBONE_WIDTHS.get(width)
+    kind = config.get("depth_estimation_type", "relative")
+    if kind == "relative":
+        return _RELATIVE_BY_WIDTH.get(width)
+    max_depth = config.get("max_depth")
+    if kind != "metric" or isinstance(max_depth, bool) or not isinstance(max_depth, int | float):
+        return None
+    return _METRIC_BY_WIDTH_AND_RANGE.get((width, float(max_depth)))

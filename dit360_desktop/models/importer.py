@@ -1,4 +1,5 @@
-"""Import models that are already on disk: a diffusers folder, a Hugging Face cache, a ComfyUI LoRA file.
+"""Import models that are already on disk: a diffusers folder, a Hugging Face cache, a ComfyUI LoRA file, a
+Depth Anything V2 folder or a FLUX.1 Redux folder.
 
 Everything imported is checked (folder shape, every safetensors header), hashed and registered, either
 copied into the models folder or referenced where it is. A folder may hold several models (a ComfyUI
@@ -20,7 +21,14 @@ from dit360_desktop.models.errors import DiskFullError, ImportRejectedError
 from dit360_desktop.models.folder_check import FolderExpectations, check_model_folder
 from dit360_desktop.models.fsutil import format_bytes, free_bytes
 from dit360_desktop.models.hashing import copy_and_hash, hash_file
-from dit360_desktop.models.layouts import diffusers_folder_problems, find_in_hf_cache, lora_path_in
+from dit360_desktop.models.layouts import (
+    diffusers_folder_problems,
+    find_in_hf_cache,
+    hf_cache_snapshots,
+    is_redux_folder,
+    lora_path_in,
+    redux_folder_problems,
+)
 from dit360_desktop.models.location import resolve_models_dir
 from dit360_desktop.models.registry import (
     SOURCE_COPY,
@@ -31,6 +39,7 @@ from dit360_desktop.models.registry import (
 )
 from dit360_desktop.models.shape_check import shape_problems
 from dit360_desktop.panorama.errors import DiT360Error, ModelInvalidError
+from dit360_desktop.panorama.flux_layout import REDUX_PARTS, REDUX_WEIGHT_CLASSES
 from dit360_desktop.panorama.safetensors_check import (
     check_safetensors_file,
     check_weights_folder,
@@ -48,7 +57,7 @@ _SEARCH_DEPTH = 3
 class ImportCandidate:
     component_id: str
     root: Path  # a folder, or a single LoRA file
-    kind: str  # "diffusers", "hf-cache", "peft", "lora-file"
+    kind: str  # "diffusers", "hf-cache", "peft", "lora-file", "depth-anything", "redux"
 
 
 @dataclass(frozen=True)
@@ -116,10 +125,28 @@ def _walk(root: Path, depth: int) -> list[Path]:
     return folders
 
 
+def _is_component(folder: Path, component: Component) -> bool:
+    """Whether ``folder`` holds the optional component (a depth or Redux model), judged by its own files."""
+    if component.role == "depth":
+        return depth_component_of(folder) == component.id
+    return component.role == "redux" and is_redux_folder(folder)
+
+
+def _cached_component(cache: Path, component: Component) -> Path | None:
+    for repo_id in component.repo_ids:
+        for snapshot in hf_cache_snapshots(cache, repo_id):
+            if _is_component(snapshot, component):
+                return snapshot
+    return None
+
+
 def find_importable(path: Path, catalog: Catalog | None = None) -> list[ImportCandidate]:
     """What ``path`` holds that the catalog knows: at most one candidate per component."""
     catalog = catalog or load_catalog()
     base, lora = catalog.for_role("base"), catalog.for_role("lora")
+    # Recognised by their files, not by a layout the hub lookup knows: Depth Anything by its config, Redux
+    # by its pipeline's sub-folders.
+    recognised = [c for c in catalog.components if c.supported and c.role in ("depth", "redux")]
     path = Path(path).expanduser()
     found: dict[str, ImportCandidate] = {}
     if path.is_file():
@@ -136,8 +163,18 @@ def find_importable(path: Path, catalog: Catalog | None = None) -> list[ImportCa
             hit = find_in_hf_cache(folder, component.repo_ids, component.layout)
             if hit is not None:
                 found[component.id] = ImportCandidate(component.id, hit, "hf-cache")
-        if base.id not in found and (folder / "model_index.json").is_file():
+        for component in recognised:
+            if component.id not in found:
+                hit = _cached_component(folder, component)
+                if hit is not None:
+                    found[component.id] = ImportCandidate(component.id, hit, "hf-cache")
+        # A Redux folder has a model_index.json too; it is never the base model.
+        redux = is_redux_folder(folder)
+        if base.id not in found and (folder / "model_index.json").is_file() and not redux:
             found[base.id] = ImportCandidate(base.id, folder, "diffusers")
+        for component in recognised if redux else ():
+            if component.role == "redux" and component.id not in found:
+                found[component.id] = ImportCandidate(component.id, folder, "redux")
         if (
             lora.id not in found
             and (folder / "adapter_config.json").is_file()
@@ -175,6 +212,9 @@ def _validate(
     candidate: ImportCandidate, component: Component, base_expectations: FolderExpectations | None
 ) -> None:
     root = candidate.root
+    if component.role == "redux":
+        _validate_redux(root, component)
+        return
     if root.is_dir():
         # Per sub-folder, so that a text encoder present only as a pickle is refused as unsafe rather than
         # reported as missing; this also checks every safetensors header.
@@ -211,6 +251,22 @@ def _validate(
         raise ModelInvalidError(f"{root} holds no LoRA weights in a layout we can load.")
 
 
+def _validate_redux(root: Path, component: Component) -> None:
+    # Only the parts the catalog takes: a snapshot may also hold BFL's single-file
+    # flux1-redux-dev.safetensors, which is never copied nor loaded.
+    for part in REDUX_PARTS:
+        if (root / part).is_dir():
+            check_weights_folder(root / part)
+    problems = redux_folder_problems(root)
+    if problems:
+        listed = "; ".join(problems[:5])
+        raise ModelInvalidError(f"{root} is not a complete {component.name} folder: {listed}.")
+    problems = shape_problems(root, REDUX_WEIGHT_CLASSES)
+    if problems:
+        listed = "; ".join(problems[:5])
+        raise ModelInvalidError(f"{root} holds weights that do not fit its configs: {listed}.")
+
+
 def import_model(
     path: Path,
     *,
@@ -236,7 +292,9 @@ def import_model(
         raise ImportRejectedError(
             f"Nothing to import was found in {path}. Choose a FLUX.1-dev diffusers folder (with "
             "model_index.json), a Hugging Face cache (models--black-forest-labs--FLUX.1-dev), a PEFT LoRA "
-            "folder (adapter_config.json) or a DiT360 LoRA .safetensors file (e.g. ComfyUI models/loras)."
+            "folder (adapter_config.json), a DiT360 LoRA .safetensors file (e.g. ComfyUI models/loras), a "
+            "Depth Anything V2 folder (config.json and model.safetensors) or a FLUX.1 Redux folder "
+            "(image_embedder/, image_encoder/, feature_extractor/)."
         )
     report = ImportReport()
     for candidate in candidates:

@@ -1,4 +1,5 @@
-"""Recognise model folders by their shape: diffusers FLUX folders, PEFT LoRAs, the Hugging Face cache.
+"""Recognise model folders by their shape: diffusers FLUX and FLUX.1 Redux folders, PEFT LoRAs, the Hugging
+Face cache.
 
 These checks are structural and cheap (no hashing): they run every time the engine resolves its default
 model. Hash checks belong to verify.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from dit360_desktop.panorama.flux_layout import REDUX_PARTS, REDUX_PIPELINE_CLASS, REDUX_WEIGHT_CLASSES
 from dit360_desktop.panorama.safetensors_check import PICKLE_SUFFIXES
 
 # Folders of a FLUX diffusers pipeline that hold weights, as opposed to tokenizers and the scheduler.
@@ -37,13 +39,15 @@ def diffusers_folder_problems(folder: Path) -> list[str]:
             problems.append(f"{name}/ is missing")
             continue
         if name in _WEIGHT_FOLDERS:
-            problems.extend(_weight_problems(sub, name))
+            problems.extend(weight_folder_problems(sub, name))
         elif not any(sub.iterdir()):
             problems.append(f"{name}/ is empty")
     return problems
 
 
-def _weight_problems(sub: Path, name: str) -> list[str]:
+def weight_folder_problems(sub: Path, name: str) -> list[str]:
+    """What keeps the weight folder ``sub`` (called ``name`` in the sentences) from loading: its config,
+    its sharded index's files, or safetensors weights at all."""
     if not (sub / "config.json").is_file():
         return [f"{name}/config.json is missing"]
     indexes = sorted(sub.glob("*.safetensors.index.json"))
@@ -60,6 +64,31 @@ def _weight_problems(sub: Path, name: str) -> list[str]:
     if any(p.suffix in PICKLE_SUFFIXES for p in sub.iterdir()):
         return [f"{name}/ has only pickle weights; a safetensors copy is required"]
     return [f"{name}/ has no .safetensors weights"]
+
+
+def is_redux_folder(folder: Path) -> bool:
+    """Whether ``folder`` is laid out as FLUX.1-Redux-dev's diffusers folder: its model_index.json names the
+    Redux pipeline, or (no index) it has the Redux sub-folders. Complete or not: the import says what is
+    missing rather than finding nothing."""
+    try:
+        index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return all((folder / part).is_dir() for part in REDUX_PARTS)
+    except (OSError, ValueError):
+        return False
+    return isinstance(index, dict) and index.get("_class_name") == REDUX_PIPELINE_CLASS
+
+
+def redux_folder_problems(folder: Path) -> list[str]:
+    """What keeps ``folder`` from loading as FLUX.1 Redux (``core/guides/redux.py``); empty when it loads."""
+    problems = [f"{part}/ is missing" for part in REDUX_PARTS if not (folder / part).is_dir()]
+    for part in REDUX_WEIGHT_CLASSES:
+        if (folder / part).is_dir():
+            problems.extend(weight_folder_problems(folder / part, part))
+    extractor = folder / "feature_extractor"
+    if extractor.is_dir() and not (extractor / "preprocessor_config.json").is_file():
+        problems.append("feature_extractor/preprocessor_config.json is missing")
+    return problems
 
 
 def lora_path_in(location: Path) -> Path | None:

@@ -22,6 +22,7 @@ from dit360_desktop.models.layouts import (
     find_in_hf_cache,
     hf_cache_snapshots,
     lora_path_in,
+    redux_folder_problems,
 )
 from dit360_desktop.models.location import hf_hub_cache_dir, resolve_models_dir
 from dit360_desktop.panorama.errors import ModelInvalidError
@@ -247,6 +248,8 @@ def _entry_for(component: Component, folder: Path) -> RegistryEntry | None:
         return None
     if component.layout == "diffusers":
         complete = not bad and not diffusers_folder_problems(folder)
+    elif component.role == "redux":
+        complete = not bad and not redux_folder_problems(folder)
     else:
         complete = not bad and lora_path_in(folder) is not None
     return RegistryEntry(

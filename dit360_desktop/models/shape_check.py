@@ -2,8 +2,8 @@
 
 Each weight folder's model is built from its config.json on PyTorch's "meta" device (no memory, no
 weights read: a fraction of a second even for the 12-billion-parameter transformer) and its parameter
-shapes are compared with the shapes in the safetensors headers. Only the four FLUX component classes are
-ever built, whatever model_index.json says.
+shapes are compared with the shapes in the safetensors headers. Only the four FLUX component classes (or,
+for a FLUX.1 Redux folder, its two) are ever built, whatever model_index.json says.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 from dit360_desktop.panorama.flux_layout import FLUX_WEIGHT_CLASSES
@@ -19,15 +20,18 @@ from dit360_desktop.panorama.safetensors_check import safetensors_tensor_shapes
 log = logging.getLogger(__name__)
 
 
-def shape_problems(folder: Path) -> list[str]:
-    """Sentences naming each tensor whose shape differs from what the config needs (and unusable configs)."""
+def shape_problems(folder: Path, classes: Mapping[str, tuple[str, str]] = FLUX_WEIGHT_CLASSES) -> list[str]:
+    """Sentences naming each tensor whose shape differs from what the config needs (and unusable configs).
+
+    ``classes``: each weight sub-folder with the (library, class) that loads it.
+    """
     problems: list[str] = []
-    for name in FLUX_WEIGHT_CLASSES:
+    for name, (library, class_name) in classes.items():
         sub = folder / name
         if not (sub / "config.json").is_file():
             continue
         try:
-            expected = _expected_shapes(sub, name)
+            expected = _expected_shapes(sub, library, class_name)
         except (OSError, ValueError, TypeError, KeyError) as e:
             problems.append(f"{name}/config.json does not describe a usable model ({type(e).__name__}: {e})")
             continue
@@ -41,10 +45,9 @@ def shape_problems(folder: Path) -> list[str]:
     return problems
 
 
-def _expected_shapes(sub: Path, name: str) -> dict[str, tuple[int, ...]]:
+def _expected_shapes(sub: Path, library: str, class_name: str) -> dict[str, tuple[int, ...]]:
     import torch
 
-    library, class_name = FLUX_WEIGHT_CLASSES[name]
     cls = getattr(importlib.import_module(library), class_name)
     if library == "diffusers":
         config = cls.load_config(sub)

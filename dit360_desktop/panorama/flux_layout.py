@@ -29,3 +29,9 @@ FLUX_WEIGHT_CLASSES: dict[str, tuple[str, str]] = {
 # The FLUX.1-Redux-dev folder's sub-folders (``core/guides/redux.py``, ``models/redux.py``): the Redux
 # image embedder, and the SigLIP vision encoder with its image processor.
 REDUX_PARTS = ("image_embedder", "image_encoder", "feature_extractor")
+# The Redux parts that hold weights, with the class that loads each (as FluxPriorReduxPipeline does).
+REDUX_WEIGHT_CLASSES: dict[str, tuple[str, str]] = {
+    "image_encoder": ("transformers", "SiglipVisionModel"),
+    "image_embedder": ("diffusers", "ReduxImageEncoder"),
+}
+REDUX_PIPELINE_CLASS = "FluxPriorReduxPipeline"

@@ -8,10 +8,17 @@ from pathlib import Path
 
 
 def build_tiny_depth(
-    folder: Path, *, seed: int = 0, image_size: int = 56, metric: bool = False, hidden_size: int = 32
+    folder: Path,
+    *,
+    seed: int = 0,
+    image_size: int = 56,
+    metric: bool = False,
+    hidden_size: int = 32,
+    max_depth: float = 20,
 ) -> Path:
     """A two-layer DINOv2 backbone (``hidden_size`` wide; 384 is Small's width) with the DPT neck and head;
-    views of ``image_size`` pixels."""
+    views of ``image_size`` pixels. A ``metric`` model's head is scaled to ``max_depth`` metres (20 as the
+    published indoor models, 80 as the outdoor ones)."""
     import torch
     from transformers import (
         DepthAnythingConfig,
@@ -39,7 +46,7 @@ def build_tiny_depth(
         fusion_hidden_size=16,
         head_hidden_size=8,
         depth_estimation_type="metric" if metric else "relative",
-        max_depth=20 if metric else 1,
+        max_depth=max_depth if metric else 1,
     )
     torch.manual_seed(seed)
     model = DepthAnythingForDepthEstimation(config).eval()

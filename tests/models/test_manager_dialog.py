@@ -63,9 +63,9 @@ def test_rows_states_and_licence_note(dialog: ModelManagerDialog) -> None:
     assert _cell(dialog, "t5xxl-fp8", COL_STATE) == "planned"
     assert "https://huggingface.co/black-forest-labs/FLUX.1-dev" in dialog.licence_label.text()
     assert "settings/tokens" in dialog.licence_label.text()
-    # FLUX.1-dev, the LoRA, the upscaler, the three Depth Anything V2 models (1.8 GB together) and
-    # FLUX.1-Redux-dev with its SigLIP encoder (1.6 GB).
-    assert "To download: 37.6 GB" in dialog.disk_label.text() and "Free:" in dialog.disk_label.text()
+    # FLUX.1-dev, the LoRA, the upscaler, the three relative Depth Anything V2 models (1.8 GB together),
+    # the two metric Small ones (0.2 GB) and FLUX.1-Redux-dev with its SigLIP encoder (1.6 GB).
+    assert "To download: 37.8 GB" in dialog.disk_label.text() and "Free:" in dialog.disk_label.text()
     assert "models" in dialog.location_label.text()
 
 
@@ -186,6 +186,31 @@ def test_import_then_verify_and_repair(
     qtbot.waitUntil(lambda: dialog.verify_button.isEnabled(), timeout=10_000)
     assert hashlib.sha256(installed.read_bytes()).hexdigest() == good
     assert set(hub.bytes_sent) == {"adapter_model.safetensors"}
+
+
+def test_import_finds_a_metric_depth_model_and_redux_on_one_drive(
+    qtbot, dialog: ModelManagerDialog, tmp_path: Path
+) -> None:
+    from dit360_desktop.models.redux import installed_redux_model
+    from dit360_desktop.testing.tiny_depth import build_tiny_depth
+    from dit360_desktop.testing.tiny_redux import build_tiny_redux
+
+    drive = tmp_path / "usb"
+    depth = build_tiny_depth(
+        drive / "Depth-Anything-V2-Metric-Outdoor-Small-hf", hidden_size=384, metric=True, max_depth=80
+    )
+    redux = build_tiny_redux(drive / "FLUX.1-Redux-dev")
+    dialog.import_from(drive, "in-place")
+    qtbot.waitUntil(lambda: _cell(dialog, "flux1-redux-dev", COL_STATE) == "ready", timeout=20_000)
+    qtbot.waitUntil(
+        lambda: _cell(dialog, "depth-anything-v2-metric-outdoor-small", COL_STATE) == "ready", timeout=20_000
+    )
+    assert _cell(dialog, "depth-anything-v2-metric-outdoor-small", COL_WHERE) == str(depth)
+    assert _cell(dialog, "depth-anything-v2-small", COL_STATE) == "missing"
+    # The Redux folder's model_index.json does not make it a FLUX.1-dev candidate for the app's stricter
+    # base-model check, which would refuse it.
+    assert not any(err for _t, err in dialog.messages)
+    assert installed_redux_model(tmp_path / "models") == redux
 
 
 def test_location_change(qtbot, dialog: ModelManagerDialog, tmp_path: Path) -> None:
