@@ -25,3 +25,16 @@ def test_readme_starts_with_launch_and_test_commands():
 def test_ci_runs_the_readme_test_command_verbatim():
     _, tests = opening_commands()
     assert tests in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+def test_readme_exit_code_table_lists_the_codes_and_commands_of_exit_codes_py():
+    """The README's exit-code table may say more than ``exit_codes.TABLE`` but lists the same codes, and
+    each row names every command the table names for that code."""
+    from dit360_desktop.cli.exit_codes import TABLE
+
+    text = (ROOT / "README.md").read_text()
+    rows = dict(re.findall(r"^\| (\d+) \| (.+) \|$", text, flags=re.M))
+    assert [int(code) for code in rows] == [code for code, _meaning in TABLE]
+    for code, meaning in TABLE:
+        for command in re.findall(r"`([^`]+)`", meaning):
+            assert f"`{command}`" in rows[str(code)], (code, command)
