@@ -31,6 +31,7 @@ from dit360_desktop.panorama.errors import GenerationCancelled, ModelInvalidErro
 from dit360_desktop.panorama.events import CancelToken, Stage, StageEvent, StepEvent
 from dit360_desktop.panorama.options import EngineOptions
 from dit360_desktop.panorama.request import GenerationRequest
+from dit360_desktop.paths import cache_dir
 from dit360_desktop.ui.common.jobs import (
     DepthJob,
     ErrorKind,
@@ -330,10 +331,11 @@ class GenerationWorker(QThread):
         threading.current_thread().name = self.objectName()
         _yield_cpu_to_the_ui()
         log.info("Generation thread started")
-        # Before anything here imports torch: its libraries load without stalling the window.
-        from dit360_desktop.core.native_libraries import preload_torch_libraries
+        # Before anything here imports torch: its libraries, and the extension modules the last start's
+        # import recorded, load without stalling the window.
+        from dit360_desktop.core.native_libraries import load_ahead
 
-        preload_torch_libraries()
+        load_ahead(native_files_record())
         try:
             while True:
                 with self._cond:
@@ -399,6 +401,9 @@ class GenerationWorker(QThread):
                 started = time.perf_counter()
                 importlib.import_module("dit360_desktop.core.engine").import_model_libraries()
                 log.info("Model libraries imported in %.2f s", time.perf_counter() - started)
+                from dit360_desktop.core.native_libraries import record_native_files
+
+                record_native_files(native_files_record())
             except Exception as e:
                 report = error_report(e)
                 log.info("Preload: %s", report.message)
@@ -662,6 +667,11 @@ def _yield_cpu_to_the_ui() -> None:
             os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + 5))
         except OSError as e:
             log.info("Could not lower the generation thread's priority: %s", e)
+
+
+def native_files_record() -> Path:
+    """Where the generation thread keeps the native files its import loaded, for the next start."""
+    return cache_dir() / "native-files.json"
 
 
 def tune_thread_switching() -> None:

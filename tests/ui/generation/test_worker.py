@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 import threading
 import time
 from pathlib import Path
@@ -333,6 +335,12 @@ def test_preload_imports_the_model_libraries_then_says_so(qtbot, make_worker, sh
     with qtbot.waitSignal(worker.preload_finished, timeout=60_000):
         worker.preload()
     assert imported == [True]
+    # What the import loaded is kept for the next start's load_ahead (core/native_libraries.py).
+    from dit360_desktop.ui.generation.worker import native_files_record
+
+    record = json.loads(native_files_record().read_text(encoding="utf-8"))
+    assert record["executable"] == sys.executable
+    assert any(Path(f).name.startswith("_C.") for f in record["extension_modules"])  # torch's binding
 
 
 def test_preload_finishes_even_when_the_engine_cannot_be_made(qtbot, make_worker):
