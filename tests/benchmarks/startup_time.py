@@ -98,6 +98,11 @@ def idle_figures(runs: int, env: dict[str, str], tmp_path: Path) -> None:
     idle_env = {**env, "DIT360_IDLE_PROBE": str(probe)}
     idle_env.pop("DIT360_STARTUP_PROBE", None)
     app_gaps, base_gaps, spans, when = [], [], [], []
+    # One unmeasured run writes the .pyc files of what the generation thread imports (torch, diffusers,
+    # transformers) into PYTHONPYCACHEPREFIX, where the runs look for them: without it the first run
+    # compiled those libraries from source (GIL held through each compile: 67-98 ms gaps), which no
+    # installed copy does (pip writes their .pyc files at install).
+    _idle_run([sys.executable, str(REPO / "main.py")], probe, idle_env)
     for _ in range(runs):
         app = _idle_run([sys.executable, str(REPO / "main.py")], probe, idle_env)
         app_gaps.append(app["max_gap_ms"])

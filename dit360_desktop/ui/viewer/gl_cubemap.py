@@ -48,7 +48,8 @@ class Upload:
 
 
 class CubemapConversion:
-    """The conversion steps; see PanoramaRenderer for the objects they use."""
+    """The conversion steps; see PanoramaRenderer for the objects they use. Each user gives the program
+    through ``_conversion_program()`` (the renderer compiles its own on first use)."""
 
     def _check_framebuffer(self, what: str) -> None:
         status = GL.glCheckFramebufferStatus(GL.GL_FRAMEBUFFER)
@@ -203,7 +204,7 @@ class CubemapConversion:
         rows: tuple[int, int] | None = None,
     ) -> None:
         """Draw one equirect tile into one face of ``cube`` (level 0), or only its ``rows`` [y0, y1)."""
-        program = self._convert_program
+        program = self._conversion_program()
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._fbo)
         GL.glViewport(0, 0, face_size, face_size)
         GL.glDisable(GL.GL_BLEND)

@@ -83,7 +83,7 @@ class PanoramaRenderer(CubemapConversion):
 
     def _reset_handles(self) -> None:
         self._view_programs: dict[tuple[int, bool, bool], ShaderProgram] = {}
-        self._convert_program: ShaderProgram | None = None
+        self._convert_shader: ShaderProgram | None = None
         self._vao = 0
         self._fbo = 0
         self._panorama_cube = 0
@@ -143,25 +143,15 @@ class PanoramaRenderer(CubemapConversion):
         return min(self._max_texture, limit) if limit else self._max_texture
 
     def initialize(self) -> None:
-        """Compile shaders and create the objects that live as long as the context."""
+        """Create the objects that live as long as the context; the shaders are read, and compiled by
+        ``compile_programs`` (or by the first frame that needs one)."""
         self.renderer_name = gl_text(GL.glGetString(GL.GL_RENDERER) or b"")
         self.gl_version = gl_text(GL.glGetString(GL.GL_VERSION) or b"")
         # Before the upload thread exists and before any frame: no later GL call waits on the loader.
         resolve_viewer_gl_functions()
         self._vertex_source = load_shader("fullscreen.vert")
         self._view_source = load_shader("view.frag")
-        try:
-            # Compiled now so a broken driver or shader fails at start-up, not on the first mode switch.
-            self._view_program(0, overlays=False)
-            self._convert_program = ShaderProgram(
-                self._vertex_source, load_shader("equirect_to_cube.frag"), "cubemap conversion"
-            )
-        except Exception:
-            # Programs that did link are freed with the failed set-up, not left in the context.
-            for program in self._view_programs.values():
-                program.delete()
-            self._view_programs.clear()
-            raise
+        self._convert_source = load_shader("equirect_to_cube.frag")
         self._vao = int(GL.glGenVertexArrays(1))
         self._fbo = int(GL.glGenFramebuffers(1))
         self._max_texture = int(GL.glGetIntegerv(GL.GL_MAX_TEXTURE_SIZE))
@@ -191,7 +181,7 @@ class PanoramaRenderer(CubemapConversion):
             self._uploader.stop()  # before its context loses the one it shares with
             self._uploader = None
         self._collect_garbage()
-        for program in [*self._view_programs.values(), self._convert_program]:
+        for program in [*self._view_programs.values(), self._convert_shader]:
             if program is not None:
                 program.delete()
         textures = [
@@ -253,6 +243,29 @@ class PanoramaRenderer(CubemapConversion):
         self._staged = upload
         return True
 
+    def compile_programs(self) -> None:
+        """Compile the view program of the default mode and the cube-map conversion, so that a broken
+        driver or shader fails at start-up, not on the first mode switch. The viewer calls it a frame after
+        ``initialize``: on llvmpipe the compile is 10-18 ms that the set-up's turn, with the context's
+        creation, does not need (issue 21 item 12). The context must be current."""
+        try:
+            self._view_program(0, overlays=False)
+            self._conversion_program()
+        except Exception:
+            # Programs that did link are freed with the failed set-up, not left in the context.
+            for program in [*self._view_programs.values(), self._convert_shader]:
+                if program is not None:
+                    program.delete()
+            self._view_programs.clear()
+            self._convert_shader = None
+            raise
+
+    def _conversion_program(self) -> ShaderProgram:
+        if self._convert_shader is None:
+            source = self._convert_source
+            self._convert_shader = ShaderProgram(self._vertex_source, source, "cubemap conversion")
+        return self._convert_shader
+
     def _make_uploader(self) -> None:
         """The upload thread, once per context (the context must be current); None where the platform
         has no threaded OpenGL (the UI thread then converts in steps)."""
@@ -261,9 +274,7 @@ class PanoramaRenderer(CubemapConversion):
         from dit360_desktop.ui.viewer.gl_upload_thread import UploadThread
 
         self._uploader_made = True
-        self._uploader = UploadThread.for_current_context(
-            self._vertex_source, load_shader("equirect_to_cube.frag")
-        )
+        self._uploader = UploadThread.for_current_context(self._vertex_source, self._convert_source)
 
     def advance_staged(self) -> bool:
         """Run one step of the staged upload; True once it is swapped in (or when none is staged).

@@ -84,6 +84,9 @@ class _ThreadConverter(CubemapConversion):
         self._blit_fbo = 0
         self.max_texture_size = 0
 
+    def _conversion_program(self) -> ShaderProgram:
+        return self._convert_program
+
     def steps(self, upload: Upload) -> Iterator[None]:
         """The conversion of ``upload``, a step per ``next``."""
         return self._conversion_steps(upload)

@@ -15,6 +15,7 @@ import dataclasses
 import functools
 import logging
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import shiboken6
@@ -555,29 +556,16 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
                 f"The viewer got OpenGL {got.majorVersion()}.{got.minorVersion()} but needs {major}.{minor}."
             )
             return
-        from OpenGL.error import Error as PyOpenGLError
-
         from dit360_desktop.ui.viewer.gl_renderer import PanoramaRenderer
 
         renderer = self._renderer or PanoramaRenderer()
-        try:
-            renderer.initialize()
-        except (OpenGLUnavailableError, PyOpenGLError) as e:
-            if not _is_current(context):
-                # Seen under heavy load with Xvfb + llvmpipe: a link "failed" with an empty log because the
-                # context was no longer current; the shaders themselves were fine.
-                self._fail(f"The viewer lost its OpenGL context while setting up its shaders ({e}).")
-            else:
-                self._fail(f"The viewer could not set up OpenGL: {e}")
-            return
-        except Exception as e:
-            # Qt drops exceptions raised in this override, which would leave a silently blank viewer;
-            # a driver binding can fail in many ways (ctypes, missing entry points), so report any.
-            log.exception("viewer OpenGL set-up failed")
-            self._fail(f"The viewer could not set up OpenGL ({type(e).__name__}: {e}).")
+        if not self._set_up(context, renderer.initialize):
             return
         self._renderer = renderer
         self._overlays_after = None
+        # The shaders compile in a turn of their own, one frame interval on (compile_programs); a frame
+        # that needs a program before then compiles it itself.
+        QTimer.singleShot(FRAME_INTERVAL_MS, self, self._compile_programs)
         renderer.mesh = self._mesh_layer
         if self._panorama is not None and not renderer.has_image:
             renderer.set_panorama(self._panorama)
@@ -594,6 +582,41 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
             functools.partial(_release_renderer, renderer, shiboken6.getCppPointer(context)[0], surface),
             Qt.ConnectionType.DirectConnection,
         )
+
+    def _set_up(self, context: QOpenGLContext, step: Callable[[], None]) -> bool:
+        """Run a GL set-up step; on failure the viewer says why (and stays blank) and this returns False."""
+        from OpenGL.error import Error as PyOpenGLError
+
+        try:
+            step()
+        except (OpenGLUnavailableError, PyOpenGLError) as e:
+            self._set_up_failed(context, e)
+            return False
+        except Exception as e:
+            # Qt drops exceptions raised in its GL overrides, which would leave a silently blank viewer;
+            # a driver binding can fail in many ways (ctypes, missing entry points), so report any.
+            log.exception("viewer OpenGL set-up failed")
+            self._fail(f"The viewer could not set up OpenGL ({type(e).__name__}: {e}).")
+            return False
+        return True
+
+    def _set_up_failed(self, context: QOpenGLContext, error: Exception) -> None:
+        if not _is_current(context):
+            # Seen under heavy load with Xvfb + llvmpipe: a link "failed" with an empty log because the
+            # context was no longer current; the shaders themselves were fine.
+            self._fail(f"The viewer lost its OpenGL context while setting up its shaders ({error}).")
+        else:
+            self._fail(f"The viewer could not set up OpenGL: {error}")
+
+    def _compile_programs(self) -> None:
+        renderer = self._renderer
+        if self._failure or renderer is None or not renderer.initialized:
+            return  # failed already, or the context went away (it compiles again with the next one)
+        context = self._surface.context()
+        if not self._make_current(context):
+            self._fail("The viewer's OpenGL context could not be made current, so it cannot draw.")
+            return
+        self._set_up(context, renderer.compile_programs)
 
     def _paint_gl(self, *, still: bool = False) -> None:
         surface = self._surface
@@ -629,6 +652,10 @@ class PanoramaViewer(ViewerInputEvents, EditingHooks, QWidget):
                 return
             self._overlays_after = True
             self._paint_overlays(width, height, ratio)
+        except OpenGLUnavailableError as e:
+            # A program compiled by the first frame that needs it (before compile_programs ran, or a
+            # mode's own) failed as it would have at set-up.
+            self._set_up_failed(surface.context(), e)
         except (ViewerError, PyOpenGLError) as e:
             self._fail(f"The viewer stopped drawing: {e}")
         except Exception as e:

@@ -58,3 +58,55 @@ def test_overlays_come_one_frame_after_the_set_up_and_the_upload_thread_with_the
     qtbot.waitUntil(lambda: not renderer.staging, timeout=10_000)
     assert renderer._uploader is not None and renderer._uploader.alive
     assert renderer.stats.thread_uploads >= 1
+
+
+def test_the_shaders_compile_a_frame_after_the_set_up_in_a_turn_of_their_own(qtbot, monkeypatch) -> None:
+    """The set-up's turn creates the context; the view and conversion programs compile one frame interval
+    later (10-18 ms on llvmpipe that the set-up's turn does without), and a still grabbed before then
+    compiles what it draws with."""
+    from dit360_desktop.ui.viewer import gl_renderer
+
+    problem = opengl_problem()
+    if problem is not None:
+        pytest.fail(f"GL tests need OpenGL 3.3 core under Xvfb: {problem}")
+    compiled: list[tuple[str, float]] = []
+    set_up: list[float] = []
+    program_class = gl_renderer.ShaderProgram
+
+    class Recorded(program_class):
+        def __init__(self, vertex, fragment, name, *args, **kwargs):
+            compiled.append((name, time.perf_counter()))
+            super().__init__(vertex, fragment, name, *args, **kwargs)
+
+    monkeypatch.setattr(gl_renderer, "ShaderProgram", Recorded)
+    initialize = gl_renderer.PanoramaRenderer.initialize
+
+    def timed(self):
+        initialize(self)
+        set_up.append(time.perf_counter())
+
+    monkeypatch.setattr(gl_renderer.PanoramaRenderer, "initialize", timed)
+    viewer = create_viewer()
+    qtbot.addWidget(viewer)
+    viewer.resize(320, 180)
+    viewer.show()
+    qtbot.waitExposed(viewer)
+    qtbot.waitUntil(lambda: len(compiled) >= 2, timeout=10_000)
+    assert set_up, "the renderer was never set up"
+    assert sorted(name for name, _ in compiled[:2]) == ["cubemap conversion", "view"]
+    assert all(at - set_up[0] >= FRAME_INTERVAL_MS / 1000 for _, at in compiled[:2])
+    assert viewer.renderer.initialized and not viewer.failure
+
+    # A grab right after a fresh set-up draws at once, compiling what it needs if the timer has not.
+    compiled.clear()
+    other = create_viewer()
+    qtbot.addWidget(other)
+    other.resize(160, 90)
+    other.show()
+    qtbot.waitExposed(other)
+    qtbot.waitUntil(lambda: other.gl_window().isExposed(), timeout=10_000)
+    other.set_panorama(np.full((64, 128, 3), 200, dtype=np.uint8))
+    frame = other.grabFramebuffer()
+    pixel = frame.pixelColor(80, 45)
+    assert (pixel.red(), pixel.green(), pixel.blue()) == (200, 200, 200)
+    assert any(name == "view" for name, _ in compiled)
