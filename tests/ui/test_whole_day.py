@@ -29,6 +29,10 @@ from dit360_desktop.settings import Settings
 pytestmark = pytest.mark.gl
 
 STEPS, WIDTH, HEIGHT = 2, 256, 128
+# The variations run long enough (about a second each at 80 steps; 0.1 s at 2) for an Esc sent through
+# the X server to reach the running one: at 2 steps all three could finish first, and nothing was
+# cancelled (one CI run of many).
+VARIATION_STEPS = 80
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -159,6 +163,7 @@ def test_whole_day(qtbot, window_manager, errors, make_worker, shared_engine, tm
     cancelled: list[int] = []
     window.worker.job_cancelled.connect(cancelled.append)
     window.variations_spin.setValue(3)
+    window.params_panel.steps.setValue(VARIATION_STEPS)
     started_jobs: list[int] = []
     window.worker.job_started.connect(lambda job_id, _request: started_jobs.append(job_id))
     key("ctrl+shift+Return")
@@ -167,6 +172,7 @@ def test_whole_day(qtbot, window_manager, errors, make_worker, shared_engine, tm
     qtbot.waitUntil(lambda: bool(cancelled), timeout=30_000)
     finished_after(3)
     shot("2-queue-after-cancel")
+    window.params_panel.steps.setValue(STEPS)
 
     # Edit across the seam: the view turned to yaw 180°, a stroke through the middle of the viewer.
     editing = window.editing
