@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,20 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _wait_until_listening(port: int, timeout_s: float = 60.0) -> None:
+    # The head starts its Ray Client server after Cluster() returns: connecting at once was refused in
+    # one CI run (the driver then said, rightly, that nothing answers there).
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1.0):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def test_a_lost_cluster_leaves_the_unfinished_jobs_unfinished(
     tiny_flux_dir: Path, tmp_path, monkeypatch
 ) -> None:
@@ -43,6 +58,7 @@ def test_a_lost_cluster_leaves_the_unfinished_jobs_unfinished(
         initialize_head=True,
         head_node_args={"num_cpus": 1, "include_dashboard": False, "ray_client_server_port": port},
     )
+    _wait_until_listening(port)
     lines = [
         {"prompt": f"long {i}", "width": 128, "height": 64, "steps": 150, "seed": i, "lora_path": "none"}
         for i in range(3)
