@@ -37,6 +37,8 @@ import sys
 import time
 from pathlib import Path
 
+from dit360_desktop.panorama.fileio import write_atomic_json
+
 log = logging.getLogger(__name__)
 
 # In the order torch's import needs them; each one's own dependencies come with it.
@@ -128,10 +130,7 @@ def record_native_files(path: Path) -> None:
     that cannot be written is only logged: the next start then loads as the first did."""
     record = {"version": RECORD_VERSION, "executable": sys.executable, **loaded_native_files()}
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f"{path.name}.partial-{os.getpid()}")
-        partial.write_text(json.dumps(record), encoding="utf-8")
-        os.replace(partial, path)
+        write_atomic_json(path, record)
     except OSError as e:
         log.debug("the native library record %s was not written: %s", path, e)
 

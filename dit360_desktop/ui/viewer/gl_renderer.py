@@ -181,9 +181,7 @@ class PanoramaRenderer(CubemapConversion):
             self._uploader.stop()  # before its context loses the one it shares with
             self._uploader = None
         self._collect_garbage()
-        for program in [*self._view_programs.values(), self._convert_shader]:
-            if program is not None:
-                program.delete()
+        self._delete_programs()
         textures = [
             t
             for t in (self._panorama_cube, self._preview_texture, self._preview_cube, self._low_texture)
@@ -253,12 +251,15 @@ class PanoramaRenderer(CubemapConversion):
             self._conversion_program()
         except Exception:
             # Programs that did link are freed with the failed set-up, not left in the context.
-            for program in [*self._view_programs.values(), self._convert_shader]:
-                if program is not None:
-                    program.delete()
-            self._view_programs.clear()
-            self._convert_shader = None
+            self._delete_programs()
             raise
+
+    def _delete_programs(self) -> None:
+        for program in [*self._view_programs.values(), self._convert_shader]:
+            if program is not None:
+                program.delete()
+        self._view_programs.clear()
+        self._convert_shader = None
 
     def _conversion_program(self) -> ShaderProgram:
         if self._convert_shader is None:
